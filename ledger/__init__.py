@@ -1,0 +1,59 @@
+"""The grid points ledger: an append-only, double-entry journal of points (积分).
+
+This package is the domain core. It knows SQL (through SQLAlchemy) but nothing of
+HTTP: the web layer in ``api`` calls ``Ledger`` and maps ``LedgerError`` to responses.
+"""
+
+from ledger.awards import AwardCommand
+from ledger.database import Database
+from ledger.errors import (
+    AlreadyExists,
+    AlreadyReversed,
+    Conflict,
+    IdempotencyKeyReused,
+    InsufficientPoints,
+    InvalidInput,
+    LedgerError,
+    MemberInactive,
+    MemberNotFound,
+    NotFound,
+    NotReversible,
+    OrgUnitNotFound,
+    TransactionNotFound,
+)
+from ledger.idempotency import IdempotentRequest, fingerprint
+from ledger.members import Member, MemberChanges
+from ledger.migrate import migrate
+from ledger.org import Unit
+from ledger.service import Ledger
+from ledger.values import Balance, Category, Level, Role, TxnKind
+
+__all__ = [
+    "AlreadyExists",
+    "AlreadyReversed",
+    "AwardCommand",
+    "Balance",
+    "Category",
+    "Conflict",
+    "Database",
+    "IdempotencyKeyReused",
+    "IdempotentRequest",
+    "InsufficientPoints",
+    "InvalidInput",
+    "Ledger",
+    "LedgerError",
+    "Level",
+    "Member",
+    "MemberChanges",
+    "MemberInactive",
+    "MemberNotFound",
+    "NotFound",
+    "NotReversible",
+    "OrgUnitNotFound",
+    "Role",
+    "TransactionNotFound",
+    "TxnKind",
+    "Unit",
+    "fingerprint",
+    "migrate",
+]

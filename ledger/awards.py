@@ -1,0 +1,162 @@
+"""Awards and reversals: the two ways points move in the foundation of the ledger.
+
+An award moves points from an org unit's issuance account to a member's account and
+raises the member's points earned in the period the work happened. A reversal posts
+the mirror image of an earlier transaction, in that transaction's period, so that a
+wrong award is undone without editing anything; it is refused when the member has
+already spent the points (the balance would go below zero).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ledger.errors import (
+    AlreadyReversed,
+    InsufficientPoints,
+    InvalidInput,
+    MemberInactive,
+    NotReversible,
+    TransactionNotFound,
+)
+from ledger.members import Member, get_member
+from ledger.org import get_unit
+from ledger.periods import period_of
+from ledger.tables import JournalTxn, PostingRow
+from ledger.values import (
+    AWARD_POINTS_MAX,
+    EARLIEST_OCCURRED_AT,
+    Category,
+    Posting,
+    TxnDraft,
+    TxnKind,
+)
+
+CLOCK_SKEW_ALLOWANCE = timedelta(minutes=5)
+"""An ``occurred_at`` this far ahead of the server clock is still accepted: a phone's
+clock drifts, and refusing a patrol logged "in the future" by seconds helps nobody."""
+
+
+@dataclass(frozen=True, slots=True)
+class AwardCommand:
+    member_id: str
+    points: int
+    category: Category
+    occurred_at: datetime
+    memo: str
+    evidence_url: str | None = None
+    org_unit: str | None = None  # the issuing unit; the member's micro-grid by default
+
+
+def check_occurred_at(occurred_at: datetime, now: datetime) -> None:
+    if occurred_at.tzinfo is None:
+        raise InvalidInput("occurred_at", "occurred_at needs a time zone offset")
+    if occurred_at > now + CLOCK_SKEW_ALLOWANCE:
+        raise InvalidInput("occurred_at", "occurred_at is in the future")
+    if occurred_at < EARLIEST_OCCURRED_AT:
+        raise InvalidInput("occurred_at", "occurred_at is before 2000")
+
+
+def check_points(points: int) -> None:
+    if not 1 <= points <= AWARD_POINTS_MAX:
+        raise InvalidInput("points", f"points must be between 1 and {AWARD_POINTS_MAX}", points=points)
+
+
+def award_draft(
+    member: Member, issuance_account_id: int, issuing_unit: str, command: AwardCommand,
+    recorded_by: str, tz: tzinfo,
+) -> TxnDraft:
+    return TxnDraft(
+        kind=TxnKind.AWARD,
+        category=command.category,
+        member_id=member.id,
+        org_unit=issuing_unit,
+        occurred_at=command.occurred_at,
+        recorded_by=recorded_by,
+        memo=command.memo,
+        evidence_url=command.evidence_url,
+        postings=(
+            Posting(issuance_account_id, -command.points),
+            Posting(member.account_id, command.points),
+        ),
+        period=period_of(command.occurred_at, tz),
+        member_account_id=member.account_id,
+        earned_points=command.points,
+    )
+
+
+async def prepare_award(
+    conn: AsyncConnection, command: AwardCommand, recorded_by: str, now: datetime, tz: tzinfo
+) -> TxnDraft:
+    """Validate an award against the ledger's state and draft its transaction."""
+    check_points(command.points)
+    check_occurred_at(command.occurred_at, now)
+    member = await get_member(conn, command.member_id)
+    if not member.active:
+        raise MemberInactive(member.id)
+    unit = await get_unit(conn, command.org_unit or member.org_unit)
+    return award_draft(member, unit.issuance_account_id, unit.code, command, recorded_by, tz)
+
+
+_txns = JournalTxn.__table__
+_postings = PostingRow.__table__
+
+
+async def reversal_of(conn: AsyncConnection, transaction_id: int) -> int | None:
+    query = select(_txns.c.id).where(_txns.c.reverses_id == transaction_id)
+    return (await conn.execute(query)).scalar_one_or_none()
+
+
+async def prepare_reversal(
+    conn: AsyncConnection, transaction_id: int, reason: str, recorded_by: str
+) -> TxnDraft:
+    original = (await conn.execute(select(_txns).where(_txns.c.id == transaction_id))).first()
+    if original is None:
+        raise TransactionNotFound(transaction_id)
+    if original.kind == TxnKind.REVERSAL.value:
+        raise NotReversible(transaction_id, original.kind)
+    existing = await reversal_of(conn, transaction_id)
+    if existing is not None:
+        raise AlreadyReversed(transaction_id, existing)
+    postings = (
+        await conn.execute(
+            select(_postings.c.account_id, _postings.c.amount)
+            .where(_postings.c.txn_id == transaction_id)
+            .order_by(_postings.c.account_id)
+        )
+    ).all()
+    member_account_id = None
+    if original.member_id is not None:
+        member_account_id = (await get_member(conn, original.member_id)).account_id
+    return TxnDraft(
+        kind=TxnKind.REVERSAL,
+        category=Category(original.category),
+        member_id=original.member_id,
+        org_unit=original.org_unit,
+        # The correction belongs to the period of the work it corrects.
+        occurred_at=original.occurred_at,
+        recorded_by=recorded_by,
+        memo=reason,
+        postings=tuple(Posting(p.account_id, -p.amount) for p in postings),
+        reverses_id=transaction_id,
+        period=original.period,
+        member_account_id=member_account_id,
+        earned_points=-original.earned_points,
+    )
+
+
+def already_spent(error: InsufficientPoints, transaction_id: int) -> InsufficientPoints:
+    """Restate an overdraft met while reversing: the member spent the points already."""
+    fields = error.fields()
+    available, needed = fields["available_points"], fields["needed_points"]
+    return InsufficientPoints(
+        fields["member_id"],
+        available,
+        needed,
+        detail=f"transaction {transaction_id} cannot be reversed: the member has already spent "
+        f"the points ({available} available, {needed} to take back)",
+    )

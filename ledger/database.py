@@ -1,0 +1,114 @@
+"""Connections to the one database that holds the ledger: SQLite or PostgreSQL.
+
+Writes and reads take separate paths because the two engines lock differently:
+
+* SQLite has a single writer. A write transaction starts with ``BEGIN IMMEDIATE`` so it
+  holds the write lock from its first statement; a deferred transaction that reads and
+  then writes can fail with SQLITE_BUSY instead of waiting. Reads use a second engine
+  with ordinary deferred transactions, which WAL mode lets run beside the writer.
+* PostgreSQL runs at READ COMMITTED; the journal takes explicit row locks
+  (``SELECT … FOR UPDATE``) in a fixed order, so concurrent writers queue, never deadlock.
+
+Callers see only ``Database.write()`` and ``Database.read()``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/ledger.sqlite3"
+"""An embedded SQLite file beside the working directory: nothing to install or run."""
+
+POSTGRES_POOL_SIZE = 16
+"""Connections per process. Two cores saturate long before 16 busy connections, and
+PostgreSQL's default max_connections (100) leaves room for several workers."""
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+"""How long a SQLite writer waits for the lock before failing; generous because the
+lock is held for milliseconds and a failure would be a lost write to the client."""
+
+
+def database_url() -> str:
+    return os.environ.get("LEDGER_DATABASE_URL", DEFAULT_DATABASE_URL)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Autocommit at the driver level: SQLAlchemy's "begin" event issues BEGIN itself.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")  # a committed point survives a power cut
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.close()
+
+
+def _sqlite_engine(url: str, begin: str) -> AsyncEngine:
+    engine = create_async_engine(url)
+    event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    event.listen(engine.sync_engine, "begin", lambda conn: conn.exec_driver_sql(begin))
+    return engine
+
+
+class Database:
+    """The ledger's handle on its storage; one per process."""
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = url or database_url()
+        parsed = make_url(self.url)
+        self.dialect = parsed.get_backend_name()
+        if self.dialect == "sqlite":
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            self._writer = _sqlite_engine(self.url, "BEGIN IMMEDIATE")
+            self._reader = _sqlite_engine(self.url, "BEGIN")
+        elif self.dialect == "postgresql":
+            self._writer = create_async_engine(
+                self.url, pool_size=POSTGRES_POOL_SIZE, max_overflow=0, pool_pre_ping=False
+            )
+            self._reader = self._writer
+        else:
+            raise ValueError(f"unsupported database {self.dialect!r}: use sqlite or postgresql")
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.dialect == "postgresql"
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """One database transaction that may write: committed on success, else rolled back."""
+        async with self._writer.begin() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        async with self._reader.connect() as conn:
+            async with conn.begin():
+                yield conn
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[AsyncConnection]:
+        """A read transaction that sees one consistent state across many statements
+        (SQLite's read transactions always do; PostgreSQL needs REPEATABLE READ)."""
+        async with self._reader.connect() as conn:
+            if self.is_postgres:
+                await conn.execution_options(isolation_level="REPEATABLE READ")
+            async with conn.begin():
+                yield conn
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._writer
+
+    async def dispose(self) -> None:
+        await self._writer.dispose()
+        if self._reader is not self._writer:
+            await self._reader.dispose()

@@ -1,0 +1,143 @@
+"""The ledger's errors: a small typed tree with stable codes.
+
+    LedgerError                      code            meaning
+    ├── InvalidInput                 invalid_input   a value breaks a domain rule (names its field)
+    ├── NotFound                     not_found       an org unit, member or transaction is unknown
+    │   ├── OrgUnitNotFound
+    │   ├── MemberNotFound
+    │   └── TransactionNotFound
+    └── Conflict                     (various)       the request is valid but the ledger's state refuses it
+        ├── AlreadyExists            already_exists  a unit or member with that key is registered already
+        ├── MemberInactive           member_inactive a deactivated member receives no new awards
+        ├── AlreadyReversed          already_reversed a transaction is reversed at most once
+        ├── NotReversible            not_reversible  a reversal is itself never reversed
+        ├── InsufficientPoints       insufficient_points  an account would go below zero
+        └── IdempotencyKeyReused     exists_with_different_body  the key was used for another request
+
+Every error carries structured fields (``fields()``) so that the one boundary that
+turns errors into HTTP (``api.problems``) needs no knowledge of any particular error.
+The HTTP status is not decided here: the boundary maps the class to a status.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class LedgerError(Exception):
+    """Base of every error the ledger raises on purpose."""
+
+    code = "ledger_error"
+
+    def __init__(self, detail: str, **fields: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self._fields = fields
+
+    def fields(self) -> dict[str, Any]:
+        return dict(self._fields)
+
+
+class InvalidInput(LedgerError):
+    """A value breaks a domain rule; ``field`` names the offending input."""
+
+    code = "invalid_input"
+
+    def __init__(self, field: str, detail: str, **fields: Any) -> None:
+        super().__init__(detail, field=field, **fields)
+        self.field = field
+
+
+class NotFound(LedgerError):
+    code = "not_found"
+
+
+class OrgUnitNotFound(NotFound):
+    code = "org_unit_not_found"
+
+    def __init__(self, code: str, field: str = "org_unit") -> None:
+        super().__init__(f"org unit {code!r} does not exist", org_unit=code, field=field)
+
+
+class MemberNotFound(NotFound):
+    code = "member_not_found"
+
+    def __init__(self, member_id: str, field: str = "member_id") -> None:
+        super().__init__(f"member {member_id!r} does not exist", member_id=member_id, field=field)
+
+
+class TransactionNotFound(NotFound):
+    code = "transaction_not_found"
+
+    def __init__(self, transaction_id: int) -> None:
+        super().__init__(
+            f"transaction {transaction_id} does not exist", transaction_id=transaction_id
+        )
+
+
+class Conflict(LedgerError):
+    code = "conflict"
+
+
+class AlreadyExists(Conflict):
+    code = "already_exists"
+
+
+class MemberInactive(Conflict):
+    code = "member_inactive"
+
+    def __init__(self, member_id: str) -> None:
+        super().__init__(
+            f"member {member_id!r} is deactivated and receives no new awards",
+            member_id=member_id,
+            field="member_id",
+        )
+
+
+class AlreadyReversed(Conflict):
+    code = "already_reversed"
+
+    def __init__(self, transaction_id: int, reversal_id: int | None) -> None:
+        super().__init__(
+            f"transaction {transaction_id} has already been reversed",
+            transaction_id=transaction_id,
+            reversal_id=reversal_id,
+        )
+
+
+class NotReversible(Conflict):
+    code = "not_reversible"
+
+    def __init__(self, transaction_id: int, kind: str) -> None:
+        super().__init__(
+            f"a {kind} transaction cannot be reversed",
+            transaction_id=transaction_id,
+            kind=kind,
+        )
+
+
+class InsufficientPoints(Conflict):
+    code = "insufficient_points"
+
+    def __init__(
+        self, member_id: str | None, available: int, needed: int, detail: str | None = None
+    ) -> None:
+        super().__init__(
+            detail
+            or f"{needed} points needed but only {available} available"
+            + (f" to member {member_id!r}" if member_id else ""),
+            member_id=member_id,
+            available_points=available,
+            needed_points=needed,
+        )
+
+
+class IdempotencyKeyReused(Conflict):
+    code = "exists_with_different_body"
+
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            "this Idempotency-Key was already used for a different request",
+            idempotency_key=key,
+            field="Idempotency-Key",
+        )

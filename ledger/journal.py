@@ -1,0 +1,196 @@
+"""Posting transactions: the one path by which points move.
+
+``post()`` takes a batch of drafted transactions and, inside the caller's database
+transaction, (1) checks each draft's shape, (2) locks every account it touches in
+ascending id order, (3) replays the postings against the locked balances so that no
+member's available balance goes below zero at any step, (4) writes the new materialized
+balances, and (5) appends the transactions to the hash chain under the chain-head lock,
+which is taken last and held for the shortest time.
+
+A batch is all or nothing: one failing draft fails them all (settling a roster). Every
+writer takes locks in the same order — accounts by id, then the chain head — so
+concurrent writers queue but never deadlock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ledger import chain
+from ledger.errors import InsufficientPoints
+from ledger.tables import Account, AccountPeriod, ChainHead, JournalTxn, PostingRow
+from ledger.upsert import add_to_counter
+from ledger.values import AccountKind, TxnDraft
+
+
+@dataclass(frozen=True, slots=True)
+class Posted:
+    """A transaction as it landed: its chain position, hash, and balances after it."""
+
+    id: int
+    hash: str
+    balance_after: dict[int, int]
+
+
+def check_draft(draft: TxnDraft) -> None:
+    """Programmer errors: a draft that breaks these was built wrong, not asked for wrong."""
+    amounts = [p.amount_points for p in draft.postings]
+    accounts = [p.account_id for p in draft.postings]
+    assert len(amounts) >= 2, "a transaction has at least two postings"
+    assert sum(amounts) == 0, "the postings of a transaction sum to zero"
+    assert len(set(accounts)) == len(accounts), "a transaction posts to an account once"
+    assert all(isinstance(a, int) and a != 0 for a in amounts), "postings are non-zero integers"
+    assert draft.occurred_at.tzinfo is not None
+
+
+@dataclass(slots=True)
+class _Locked:
+    kind: str
+    owner: str
+    available: int
+
+
+async def _lock_accounts(
+    conn: AsyncConnection, account_ids: set[int], for_update: bool
+) -> dict[int, _Locked]:
+    query = (
+        select(Account.id, Account.kind, Account.owner, Account.available)
+        .where(Account.id.in_(sorted(account_ids)))
+        .order_by(Account.id)
+    )
+    if for_update:
+        query = query.with_for_update()
+    rows = (await conn.execute(query)).all()
+    assert len(rows) == len(account_ids), "every posting names an existing account"
+    return {row.id: _Locked(row.kind, row.owner, row.available) for row in rows}
+
+
+def _replay(drafts: Sequence[TxnDraft], locked: dict[int, _Locked]) -> list[dict[int, int]]:
+    """Apply the drafts in order; the balance after each posting, per draft."""
+    after: list[dict[int, int]] = []
+    for draft in drafts:
+        balances: dict[int, int] = {}
+        for posting in draft.postings:
+            account = locked[posting.account_id]
+            new = account.available + posting.amount_points
+            if new < 0 and account.kind != AccountKind.ISSUANCE.value:
+                member = account.owner if account.kind == AccountKind.MEMBER.value else None
+                raise InsufficientPoints(member, account.available, -posting.amount_points)
+            account.available = new
+            balances[posting.account_id] = new
+        after.append(balances)
+    return after
+
+
+async def _write_balances(
+    conn: AsyncConnection, drafts: Sequence[TxnDraft], locked: dict[int, _Locked]
+) -> None:
+    earned: dict[int, int] = {}
+    period_earned: dict[tuple[int, str], int] = {}
+    for draft in drafts:
+        if draft.member_account_id is not None and draft.earned_points:
+            earned[draft.member_account_id] = earned.get(draft.member_account_id, 0) + draft.earned_points
+            key = (draft.member_account_id, draft.period)
+            period_earned[key] = period_earned.get(key, 0) + draft.earned_points
+    table = Account.__table__
+    await conn.execute(
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values(
+            available=bindparam("b_available"),
+            lifetime_earned=table.c.lifetime_earned + bindparam("b_earned"),
+        ),
+        [
+            {"b_id": account_id, "b_available": account.available, "b_earned": earned.get(account_id, 0)}
+            for account_id, account in sorted(locked.items())
+        ],
+    )
+    if period_earned:
+        await add_to_counter(
+            conn,
+            AccountPeriod.__table__,
+            keys=("account_id", "period"),
+            counter="earned",
+            rows=[
+                {"account_id": account_id, "period": period, "earned": points}
+                for (account_id, period), points in sorted(period_earned.items())
+            ],
+        )
+
+
+async def post(
+    conn: AsyncConnection,
+    drafts: Sequence[TxnDraft],
+    recorded_at: datetime,
+    *,
+    for_update: bool,
+) -> list[Posted]:
+    """Post ``drafts`` in order, all or nothing. ``for_update`` takes row locks
+    (PostgreSQL); SQLite's single writer already excludes every other writer."""
+    assert drafts, "post at least one transaction"
+    for draft in drafts:
+        check_draft(draft)
+    account_ids = {p.account_id for d in drafts for p in d.postings}
+    locked = await _lock_accounts(conn, account_ids, for_update)
+    balances_after = _replay(drafts, locked)
+    await _write_balances(conn, drafts, locked)
+    return await _append_to_chain(conn, drafts, balances_after, recorded_at, for_update)
+
+
+async def _append_to_chain(
+    conn: AsyncConnection,
+    drafts: Sequence[TxnDraft],
+    balances_after: list[dict[int, int]],
+    recorded_at: datetime,
+    for_update: bool,
+) -> list[Posted]:
+    head_query = select(ChainHead.last_txn_id, ChainHead.last_hash).where(ChainHead.id == 1)
+    if for_update:
+        head_query = head_query.with_for_update()
+    head = (await conn.execute(head_query)).one()
+    txn_id, prev_hash = head.last_txn_id, head.last_hash
+    txn_rows, posting_rows, posted = [], [], []
+    for draft, after in zip(drafts, balances_after, strict=True):
+        txn_id += 1
+        row = _txn_row(txn_id, draft, recorded_at)
+        postings = [(p.account_id, p.amount_points) for p in draft.postings]
+        row["prev_hash"] = prev_hash
+        row["hash"] = prev_hash = chain.link(prev_hash, row, postings)
+        txn_rows.append(row)
+        posting_rows.extend(
+            {"txn_id": txn_id, "account_id": a, "amount": amount, "balance_after": after[a]}
+            for a, amount in postings
+        )
+        posted.append(Posted(txn_id, row["hash"], after))
+    await conn.execute(insert(JournalTxn.__table__), txn_rows)
+    await conn.execute(insert(PostingRow.__table__), posting_rows)
+    await conn.execute(
+        update(ChainHead.__table__)
+        .where(ChainHead.__table__.c.id == 1)
+        .values(last_txn_id=txn_id, last_hash=prev_hash)
+    )
+    return posted
+
+
+def _txn_row(txn_id: int, draft: TxnDraft, recorded_at: datetime) -> dict[str, object]:
+    return {
+        "id": txn_id,
+        "kind": draft.kind.value,
+        "category": draft.category.value,
+        "member_id": draft.member_id,
+        "org_unit": draft.org_unit,
+        "occurred_at": draft.occurred_at,
+        "recorded_at": recorded_at,
+        "recorded_by": draft.recorded_by,
+        "memo": draft.memo,
+        "evidence_url": draft.evidence_url,
+        "reverses_id": draft.reverses_id,
+        "period": draft.period,
+        "earned_points": draft.earned_points,
+        "extra": dict(draft.extra),
+    }

@@ -1,0 +1,113 @@
+"""Members: the people who earn and spend points. Never deleted, only deactivated."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ledger.accounts import open_account
+from ledger.errors import AlreadyExists, InvalidInput, MemberNotFound
+from ledger.org import get_unit
+from ledger.tables import Member as MemberRow
+from ledger.values import AccountKind, Level, Role
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    id: str
+    name: str
+    org_unit: str
+    party_member: bool
+    roles: tuple[Role, ...]
+    active: bool
+    account_id: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MemberChanges:
+    """Fields a PATCH may change; None leaves a field as it is."""
+
+    name: str | None = None
+    org_unit: str | None = None
+    party_member: bool | None = None
+    roles: tuple[Role, ...] | None = None
+    active: bool | None = None
+
+
+_members = MemberRow.__table__
+
+
+def _member(row: Mapping[str, Any]) -> Member:
+    return Member(
+        **{**{name: row[name] for name in Member.__slots__}, "roles": tuple(Role(r) for r in row["roles"])}
+    )
+
+
+async def find_member(conn: AsyncConnection, member_id: str) -> Member | None:
+    row = (await conn.execute(select(_members).where(_members.c.id == member_id))).first()
+    return None if row is None else _member(row._mapping)
+
+
+async def get_member(conn: AsyncConnection, member_id: str, field: str = "member_id") -> Member:
+    member = await find_member(conn, member_id)
+    if member is None:
+        raise MemberNotFound(member_id, field=field)
+    return member
+
+
+async def _check_home(conn: AsyncConnection, code: str) -> None:
+    unit = await get_unit(conn, code)
+    if unit.level is not Level.MICRO_GRID:
+        raise InvalidInput(
+            "org_unit",
+            f"a member belongs to a micro_grid, and {code!r} is a {unit.level.value}",
+            level=unit.level.value,
+        )
+
+
+async def register_member(
+    conn: AsyncConnection,
+    member_id: str,
+    name: str,
+    org_unit: str,
+    party_member: bool,
+    roles: tuple[Role, ...],
+    now: datetime,
+) -> Member:
+    await _check_home(conn, org_unit)
+    if await find_member(conn, member_id) is not None:
+        raise AlreadyExists(f"member {member_id!r} already exists", member_id=member_id, field="id")
+    row = {
+        "id": member_id,
+        "name": name,
+        "org_unit": org_unit,
+        "party_member": party_member,
+        "roles": sorted({r.value for r in roles}),
+        "active": True,
+        "account_id": await open_account(conn, AccountKind.MEMBER, member_id),
+        "created_at": now,
+    }
+    await conn.execute(insert(_members).values(**row))
+    return _member(row)
+
+
+async def change_member(conn: AsyncConnection, member_id: str, changes: MemberChanges) -> Member:
+    await get_member(conn, member_id)
+    values: dict[str, Any] = {
+        name: getattr(changes, name)
+        for name in ("name", "org_unit", "party_member", "active")
+        if getattr(changes, name) is not None
+    }
+    if changes.org_unit is not None:
+        await _check_home(conn, changes.org_unit)
+    if changes.roles is not None:
+        values["roles"] = sorted({r.value for r in changes.roles})
+    if values:
+        await conn.execute(update(_members).where(_members.c.id == member_id).values(**values))
+    return await get_member(conn, member_id)

@@ -1,0 +1,32 @@
+"""Schema migrations (Alembic), run by ``ledger migrate`` and by the tests.
+
+The service never creates tables at request time: a database is brought to the
+current revision explicitly, once, before it is served.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection
+
+from ledger.database import Database
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+async def migrate(db: Database, revision: str = "head") -> None:
+    def upgrade(connection: Connection) -> None:
+        command.upgrade(alembic_config(connection), revision)
+
+    async with db.write() as conn:
+        await conn.run_sync(upgrade)

@@ -1,0 +1,11 @@
+"""Alembic environment: migrations always run on a connection handed in by ``ledger.migrate``."""
+
+from alembic import context
+
+from ledger.tables import metadata
+
+connection = context.config.attributes.get("connection")
+assert connection is not None, "run migrations through ledger.migrate, which supplies a connection"
+context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+with context.begin_transaction():
+    context.run_migrations()

@@ -1,0 +1,144 @@
+"""Reads: balances from the materialized rows (O(1)), statements from the member's
+postings (one indexed range scan per page), and single transactions with postings."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ledger.errors import InvalidInput, TransactionNotFound
+from ledger.members import Member
+from ledger.tables import Account, AccountPeriod, JournalTxn, PostingRow
+from ledger.values import Balance
+
+STATEMENT_PAGE_SIZE_DEFAULT = 50
+STATEMENT_PAGE_SIZE_MAX = 500
+"""A page a phone scrolls through; 500 lines bounds one response to ~150 KB."""
+
+_accounts = Account.__table__
+_periods = AccountPeriod.__table__
+_txns = JournalTxn.__table__
+_postings = PostingRow.__table__
+
+
+async def balance(conn: AsyncConnection, member: Member, period: str) -> Balance:
+    account = (
+        await conn.execute(
+            select(_accounts.c.available, _accounts.c.held, _accounts.c.lifetime_earned).where(
+                _accounts.c.id == member.account_id
+            )
+        )
+    ).one()
+    earned = (
+        await conn.execute(
+            select(_periods.c.earned).where(
+                _periods.c.account_id == member.account_id, _periods.c.period == period
+            )
+        )
+    ).scalar_one_or_none()
+    return Balance(
+        member_id=member.id,
+        available_points=account.available,
+        held_points=account.held,
+        lifetime_earned_points=account.lifetime_earned,
+        period=period,
+        period_earned_points=earned or 0,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StatementLine:
+    transaction_id: int
+    kind: str
+    points: int
+    category: str
+    occurred_at: datetime
+    recorded_at: datetime
+    memo: str
+    balance_after: int
+    reverses_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class StatementPage:
+    lines: Sequence[StatementLine]
+    next_cursor: str | None
+
+
+def _parse_cursor(cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    if not cursor.isdigit() or len(cursor) > 19:
+        raise InvalidInput("cursor", "cursor must be a value returned as next_cursor")
+    return int(cursor)
+
+
+async def statement(
+    conn: AsyncConnection, member: Member, limit: int, cursor: str | None
+) -> StatementPage:
+    """Newest first; ``cursor`` continues after the last line of the previous page."""
+    if not 1 <= limit <= STATEMENT_PAGE_SIZE_MAX:
+        raise InvalidInput("limit", f"limit must be between 1 and {STATEMENT_PAGE_SIZE_MAX}")
+    before = _parse_cursor(cursor)
+    query = (
+        select(
+            _txns.c.id, _txns.c.kind, _postings.c.amount, _txns.c.category, _txns.c.occurred_at,
+            _txns.c.recorded_at, _txns.c.memo, _postings.c.balance_after, _txns.c.reverses_id,
+        )
+        .join(_txns, _txns.c.id == _postings.c.txn_id)
+        .where(_postings.c.account_id == member.account_id)
+        .order_by(_postings.c.txn_id.desc())
+        .limit(limit + 1)
+    )
+    if before is not None:
+        query = query.where(_postings.c.txn_id < before)
+    rows = (await conn.execute(query)).all()
+    lines = [StatementLine(*row) for row in rows[:limit]]
+    next_cursor = str(lines[-1].transaction_id) if len(rows) > limit else None
+    return StatementPage(lines, next_cursor)
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionView:
+    id: int
+    kind: str
+    category: str
+    member_id: str | None
+    org_unit: str
+    occurred_at: datetime
+    recorded_at: datetime
+    recorded_by: str
+    memo: str
+    evidence_url: str | None
+    reverses_id: int | None
+    reversed_by_id: int | None
+    period: str
+    earned_points: int
+    prev_hash: str
+    hash: str
+    postings: Sequence[tuple[int, str, str, int]]  # account id, kind, owner, amount
+
+
+async def transaction(conn: AsyncConnection, transaction_id: int) -> TransactionView:
+    row = (await conn.execute(select(_txns).where(_txns.c.id == transaction_id))).first()
+    if row is None:
+        raise TransactionNotFound(transaction_id)
+    postings = (
+        await conn.execute(
+            select(_postings.c.account_id, _accounts.c.kind, _accounts.c.owner, _postings.c.amount)
+            .join(_accounts, _accounts.c.id == _postings.c.account_id)
+            .where(_postings.c.txn_id == transaction_id)
+            .order_by(_postings.c.account_id)
+        )
+    ).all()
+    reversed_by = (
+        await conn.execute(select(_txns.c.id).where(_txns.c.reverses_id == transaction_id))
+    ).scalar_one_or_none()
+    fields = {name: row._mapping[name] for name in TransactionView.__slots__ if name in row._mapping}
+    return TransactionView(
+        **fields, reversed_by_id=reversed_by, postings=[tuple(p) for p in postings]
+    )

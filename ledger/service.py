@@ -1,0 +1,144 @@
+"""The ledger as one object: each method is one database transaction.
+
+This is the surface the HTTP layer and the command line call. It owns the clock and
+the time zone, opens the database transaction, and keeps every write that moves points
+exactly-once through ``idempotency.once``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ledger import awards, journal, members, org, queries, verify
+from ledger.database import Database
+from ledger.errors import AlreadyReversed, InsufficientPoints
+from ledger.idempotency import IdempotentRequest, once
+from ledger.periods import DEFAULT_TIMEZONE, period_of, zone
+from ledger.values import Balance, Level, Role
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Ledger:
+    def __init__(self, db: Database, timezone_name: str = DEFAULT_TIMEZONE, clock: Clock = utc_now):
+        self.db = db
+        self.tz = zone(timezone_name)
+        self.clock = clock
+
+    @property
+    def _lock_rows(self) -> bool:
+        return self.db.is_postgres
+
+    async def _write_once(
+        self,
+        request: IdempotentRequest,
+        work: Callable[[AsyncConnection, datetime], Awaitable[dict[str, Any]]],
+    ) -> tuple[dict[str, Any], bool]:
+        async with self.db.write() as conn:
+            now = self.clock()
+            return await once(conn, request, now, lambda: work(conn, now))
+
+    # Org tree and members.
+
+    async def register_unit(self, code: str, name: str, level: Level, parent: str | None) -> org.Unit:
+        async with self.db.write() as conn:
+            return await org.register_unit(conn, code, name, level, parent, self.clock())
+
+    async def unit(self, code: str) -> org.Unit:
+        async with self.db.read() as conn:
+            return await org.get_unit(conn, code, field="code")
+
+    async def register_member(
+        self, member_id: str, name: str, org_unit: str, party_member: bool, roles: tuple[Role, ...]
+    ) -> members.Member:
+        async with self.db.write() as conn:
+            return await members.register_member(
+                conn, member_id, name, org_unit, party_member, roles, self.clock()
+            )
+
+    async def member(self, member_id: str) -> members.Member:
+        async with self.db.read() as conn:
+            return await members.get_member(conn, member_id, field="id")
+
+    async def change_member(self, member_id: str, changes: members.MemberChanges) -> members.Member:
+        async with self.db.write() as conn:
+            return await members.change_member(conn, member_id, changes)
+
+    # Moving points.
+
+    async def award(
+        self, command: awards.AwardCommand, recorded_by: str, request: IdempotentRequest
+    ) -> tuple[dict[str, Any], bool]:
+        async def work(conn: AsyncConnection, now: datetime) -> dict[str, Any]:
+            draft = await awards.prepare_award(conn, command, recorded_by, now, self.tz)
+            [posted] = await journal.post(conn, [draft], now, for_update=self._lock_rows)
+            return {
+                "transaction_id": posted.id,
+                "member_id": draft.member_id,
+                "points": command.points,
+                "available_points": posted.balance_after[draft.postings[1].account_id],
+                "hash": posted.hash,
+            }
+
+        return await self._write_once(request, work)
+
+    async def reverse(
+        self, transaction_id: int, reason: str, recorded_by: str, request: IdempotentRequest
+    ) -> tuple[dict[str, Any], bool]:
+        async def work(conn: AsyncConnection, now: datetime) -> dict[str, Any]:
+            draft = await awards.prepare_reversal(conn, transaction_id, reason, recorded_by)
+            [posted] = await journal.post(conn, [draft], now, for_update=self._lock_rows)
+            member_balance = posted.balance_after.get(draft.member_account_id or -1)
+            return {
+                "transaction_id": posted.id,
+                "reverses_id": transaction_id,
+                "member_id": draft.member_id,
+                "points": draft.earned_points,
+                "available_points": member_balance,
+                "hash": posted.hash,
+            }
+
+        try:
+            return await self._write_once(request, work)
+        except (InsufficientPoints, IntegrityError) as error:
+            # A concurrent reversal of the same transaction may have won the race: say so,
+            # rather than report the overdraft or the unique violation it caused.
+            async with self.db.read() as conn:
+                winner = await awards.reversal_of(conn, transaction_id)
+            if winner is not None:
+                raise AlreadyReversed(transaction_id, winner) from error
+            if isinstance(error, InsufficientPoints):
+                raise awards.already_spent(error, transaction_id) from error
+            raise
+
+    # Reads.
+
+    def current_period(self) -> str:
+        return period_of(self.clock(), self.tz)
+
+    async def balance(self, member_id: str) -> Balance:
+        async with self.db.read() as conn:
+            member = await members.get_member(conn, member_id, field="id")
+            return await queries.balance(conn, member, self.current_period())
+
+    async def statement(self, member_id: str, limit: int, cursor: str | None) -> queries.StatementPage:
+        async with self.db.read() as conn:
+            member = await members.get_member(conn, member_id, field="id")
+            return await queries.statement(conn, member, limit, cursor)
+
+    async def transaction(self, transaction_id: int) -> queries.TransactionView:
+        async with self.db.read() as conn:
+            return await queries.transaction(conn, transaction_id)
+
+    async def verify(self) -> verify.Report:
+        async with self.db.snapshot() as conn:
+            return await verify.verify(conn)

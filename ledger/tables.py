@@ -1,0 +1,185 @@
+"""The storage tables, declared once with SQLModel.
+
+The journal (``journal_txn`` and ``posting``) is append-only: the migration installs
+triggers that refuse UPDATE and DELETE on both PostgreSQL and SQLite. Everything a
+read needs in O(1) is materialized beside it (``account``, ``account_period``) and
+changed in the same database transaction as the postings that justify it.
+
+Points are BIGINT everywhere. Timestamps are stored in UTC (``UtcDateTime``) because
+SQLite keeps no time zone and the hash chain must read back exactly what it hashed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlmodel import Field, SQLModel
+
+from ledger.values import CODE_LENGTH_MAX, MEMO_LENGTH_MAX, NAME_LENGTH_MAX, URL_LENGTH_MAX
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware datetime stored as naive UTC, returned as aware UTC."""
+
+    impl = DateTime(timezone=False)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        assert value.tzinfo is not None, "naive datetimes never reach storage"
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+AUTO_ID = BigInteger().with_variant(Integer, "sqlite")
+"""BIGINT ids; on SQLite only INTEGER PRIMARY KEY is the auto-assigned rowid."""
+
+
+def _points(**kwargs: Any) -> Any:
+    return Field(default=0, sa_type=BigInteger, nullable=False, **kwargs)
+
+
+def _when(**kwargs: Any) -> Any:
+    return Field(sa_type=UtcDateTime, nullable=False, **kwargs)
+
+
+class OrgUnit(SQLModel, table=True):
+    __tablename__ = "org_unit"
+
+    code: str = Field(primary_key=True, max_length=CODE_LENGTH_MAX)
+    name: str = Field(max_length=NAME_LENGTH_MAX)
+    level: str = Field(max_length=16)
+    parent_code: str | None = Field(default=None, foreign_key="org_unit.code", index=True)
+    # "/street/community/grid/micro/": a subtree is one indexed prefix match.
+    path: str = Field(sa_column=Column(String(5 * (CODE_LENGTH_MAX + 1)), nullable=False, index=True))
+    issuance_account_id: int = Field(sa_type=BigInteger)
+    redemption_account_id: int = Field(sa_type=BigInteger)
+    created_at: datetime = _when()
+
+
+class Member(SQLModel, table=True):
+    __tablename__ = "member"
+
+    id: str = Field(primary_key=True, max_length=CODE_LENGTH_MAX)
+    name: str = Field(max_length=NAME_LENGTH_MAX)
+    org_unit: str = Field(foreign_key="org_unit.code", index=True)
+    party_member: bool = False
+    roles: list[str] = Field(default_factory=list, sa_type=JSON)
+    active: bool = True
+    account_id: int = Field(sa_type=BigInteger)
+    created_at: datetime = _when()
+
+
+class Account(SQLModel, table=True):
+    """One row per account with its materialized balances."""
+
+    __tablename__ = "account"
+    __table_args__ = (
+        UniqueConstraint("kind", "owner"),
+        # Only an issuance account is a source of points and may run negative.
+        CheckConstraint("kind = 'issuance' OR available >= 0", name="available_not_negative"),
+        CheckConstraint("held >= 0", name="held_not_negative"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=AUTO_ID)
+    kind: str = Field(max_length=16)
+    owner: str = Field(max_length=CODE_LENGTH_MAX)
+    available: int = _points()
+    held: int = _points()
+    lifetime_earned: int = _points()
+
+
+class AccountPeriod(SQLModel, table=True):
+    """Points earned by an account in one evaluation period (tiers read this)."""
+
+    __tablename__ = "account_period"
+
+    account_id: int = Field(sa_type=BigInteger, foreign_key="account.id", primary_key=True)
+    period: str = Field(primary_key=True, max_length=16)
+    earned: int = _points()
+
+
+class JournalTxn(SQLModel, table=True):
+    """One journal transaction. ``id`` is its position in the hash chain (gap-free)."""
+
+    __tablename__ = "journal_txn"
+    __table_args__ = (
+        Index("ix_journal_txn_member", "member_id", "id"),
+        Index("ix_journal_txn_unit_occurred", "org_unit", "occurred_at"),
+    )
+
+    id: int = Field(primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False})
+    kind: str = Field(max_length=16)
+    category: str = Field(max_length=16)
+    member_id: str | None = Field(default=None, max_length=CODE_LENGTH_MAX)
+    org_unit: str = Field(max_length=CODE_LENGTH_MAX)
+    occurred_at: datetime = _when()
+    recorded_at: datetime = _when()
+    recorded_by: str = Field(max_length=CODE_LENGTH_MAX)
+    memo: str = Field(max_length=MEMO_LENGTH_MAX)
+    evidence_url: str | None = Field(default=None, max_length=URL_LENGTH_MAX)
+    # UNIQUE: the database itself makes "reversed at most once" true under any race.
+    reverses_id: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger, ForeignKey("journal_txn.id"), unique=True, nullable=True),
+    )
+    period: str = Field(max_length=16)
+    earned_points: int = _points()
+    extra: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class PostingRow(SQLModel, table=True):
+    __tablename__ = "posting"
+    __table_args__ = (Index("ix_posting_account_txn", "account_id", "txn_id"),)
+
+    txn_id: int = Field(
+        sa_column=Column(BigInteger, ForeignKey("journal_txn.id"), primary_key=True)
+    )
+    account_id: int = Field(
+        sa_column=Column(BigInteger, ForeignKey("account.id"), primary_key=True)
+    )
+    amount: int = Field(sa_type=BigInteger, nullable=False)
+    # The account's available balance right after this posting: statements read it.
+    balance_after: int = Field(sa_type=BigInteger, nullable=False)
+
+
+class ChainHead(SQLModel, table=True):
+    """The single row every journal write locks last: the chain's tip."""
+
+    __tablename__ = "chain_head"
+
+    id: int = Field(default=1, primary_key=True)
+    last_txn_id: int = Field(default=0, sa_type=BigInteger)
+    last_hash: str = Field(max_length=64)
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    __tablename__ = "idempotency"
+
+    principal: str = Field(primary_key=True, max_length=CODE_LENGTH_MAX)
+    key: str = Field(primary_key=True, max_length=128)
+    fingerprint: str = Field(max_length=64)
+    result: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    created_at: datetime = _when()
+
+
+metadata = SQLModel.metadata

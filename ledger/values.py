@@ -1,0 +1,120 @@
+"""Frozen domain values: the vocabulary the rest of the ledger is written in.
+
+Points are integers, always (a float never enters an accounting system). Every
+limit here carries the reason for its size.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+
+class Level(str, enum.Enum):
+    """The four levels of the grid org tree, top to bottom."""
+
+    STREET = "street"  # 街道
+    COMMUNITY = "community"  # 社区 (party organization)
+    GRID = "grid"  # 大网格 (party group)
+    MICRO_GRID = "micro_grid"  # 微网格 (50–70 households)
+
+
+LEVEL_ORDER: tuple[Level, ...] = (Level.STREET, Level.COMMUNITY, Level.GRID, Level.MICRO_GRID)
+
+
+def parent_level(level: Level) -> Level | None:
+    """The level a unit's parent must have; a street has no parent."""
+    index = LEVEL_ORDER.index(level)
+    return LEVEL_ORDER[index - 1] if index else None
+
+
+class Category(str, enum.Enum):
+    PATROL = "patrol"  # 巡查
+    TASK = "task"  # 交办任务
+    EVENT_REPORT = "event_report"  # 事件上报
+    DIARY = "diary"  # 民情日记
+    ACTIVITY = "activity"  # 志愿活动
+    OTHER = "other"
+
+
+class TxnKind(str, enum.Enum):
+    AWARD = "award"
+    REVERSAL = "reversal"
+
+
+class AccountKind(str, enum.Enum):
+    MEMBER = "member"
+    ISSUANCE = "issuance"  # where an org unit's awarded points come from; runs negative
+    REDEMPTION = "redemption"  # where points spent at a unit's shop go
+
+
+class Role(str, enum.Enum):
+    VOLUNTEER = "volunteer"
+    GRID_WORKER = "grid_worker"
+    MICRO_GRID_WORKER = "micro_grid_worker"
+    GRID_LEADER = "grid_leader"
+    RESIDENT = "resident"
+
+
+AWARD_POINTS_MAX = 10_000
+"""One award is one piece of work; 10,000 points is far above any rule in use (a verified
+micro-grid sweep pays 200), so a larger figure is a typing slip, not an award."""
+
+MEMO_LENGTH_MAX = 500
+"""A memo says why points moved; 500 characters fits a paragraph of Chinese text."""
+
+NAME_LENGTH_MAX = 100
+"""Names of people and org units; the longest official unit names are ~30 characters."""
+
+CODE_LENGTH_MAX = 64
+"""Unit codes and member ids are identifiers from other systems (ID numbers, UUIDs)."""
+
+URL_LENGTH_MAX = 2_000
+"""Evidence URLs; 2,000 characters is the longest URL every browser accepts."""
+
+IDEMPOTENCY_KEY_LENGTH_MAX = 128
+"""Long enough for a UUID or a client's composite key, short enough to index cheaply."""
+
+ROLES_MAX = 8
+"""A member holds a handful of roles; more is a data error."""
+
+EARLIEST_OCCURRED_AT = datetime(2000, 1, 1, tzinfo=timezone.utc)
+"""Work recorded in this ledger happened this century; an older date is a typing slip."""
+
+
+@dataclass(frozen=True, slots=True)
+class Posting:
+    account_id: int
+    amount_points: int
+
+
+@dataclass(frozen=True, slots=True)
+class TxnDraft:
+    """A transaction about to be posted: everything but its place in the chain."""
+
+    kind: TxnKind
+    category: Category
+    member_id: str | None
+    org_unit: str
+    occurred_at: datetime
+    recorded_by: str
+    memo: str
+    postings: tuple[Posting, ...]
+    evidence_url: str | None = None
+    reverses_id: int | None = None
+    period: str = ""
+    # How this transaction changes points earned (tiers read it) on the member's account.
+    member_account_id: int | None = None
+    earned_points: int = 0
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    member_id: str
+    available_points: int
+    held_points: int
+    lifetime_earned_points: int
+    period: str
+    period_earned_points: int

@@ -1,0 +1,154 @@
+"""``verify``: recompute everything the ledger materializes, and the hash chain, from
+the journal alone, and name every discrepancy.
+
+One pass over the journal in chain order checks, per transaction: the id follows the
+previous one, ``prev_hash`` is the previous hash, the hash matches the content, there
+are at least two postings and they sum to zero, and each posting's ``balance_after``
+is the running balance of its account. Then every account's materialized balances
+(available + held, lifetime earned, earned per period) are compared with the sums,
+and the chain head with the last transaction. Memory grows with the number of
+accounts, not of transactions: the journal is streamed.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ledger import chain
+from ledger.tables import Account, AccountPeriod, ChainHead, JournalTxn, Member, PostingRow
+
+VERIFY_FETCH_ROWS = 5_000
+"""Rows fetched per round trip while streaming the journal: large enough to amortize
+latency, small enough that memory stays flat at millions of transactions."""
+
+_txns = JournalTxn.__table__
+_postings = PostingRow.__table__
+
+
+@dataclass(slots=True)
+class Report:
+    transactions: int = 0
+    postings: int = 0
+    accounts: int = 0
+    last_hash: str = chain.GENESIS_HASH
+    problems: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def problem(self, kind: str, **where: Any) -> None:
+        self.problems.append({"problem": kind, **where})
+
+
+@dataclass(slots=True)
+class _Totals:
+    balance: defaultdict[int, int] = field(default_factory=lambda: defaultdict(int))
+    earned: defaultdict[int, int] = field(default_factory=lambda: defaultdict(int))
+    period_earned: defaultdict[tuple[int, str], int] = field(default_factory=lambda: defaultdict(int))
+
+
+async def verify(conn: AsyncConnection) -> Report:
+    report, totals = Report(), _Totals()
+    await _walk_journal(conn, report, totals)
+    await _compare_accounts(conn, report, totals)
+    await _compare_periods(conn, report, totals)
+    head = (await conn.execute(select(ChainHead.last_txn_id, ChainHead.last_hash))).one()
+    if (head.last_txn_id, head.last_hash) != (report.transactions, report.last_hash):
+        report.problem(
+            "chain_head_mismatch", chain_head_id=head.last_txn_id, journal_last_id=report.transactions
+        )
+    return report
+
+
+def _check_txn(report: Report, totals: _Totals, txn: Any, postings: list[Any], expected_id: int) -> None:
+    if txn.id != expected_id:
+        report.problem("chain_gap", transaction_id=txn.id, expected_id=expected_id)
+    if txn.prev_hash != report.last_hash:
+        report.problem("prev_hash_mismatch", transaction_id=txn.id)
+    computed = chain.link(txn.prev_hash, txn._mapping, [(p.account_id, p.amount) for p in postings])
+    if computed != txn.hash:
+        report.problem("hash_mismatch", transaction_id=txn.id, stored=txn.hash, computed=computed)
+    if len(postings) < 2:
+        report.problem("too_few_postings", transaction_id=txn.id, postings=len(postings))
+    if sum(p.amount for p in postings) != 0:
+        report.problem("unbalanced", transaction_id=txn.id, sum=sum(p.amount for p in postings))
+    for p in postings:
+        totals.balance[p.account_id] += p.amount
+        if totals.balance[p.account_id] != p.balance_after:
+            report.problem(
+                "balance_after_mismatch", transaction_id=txn.id, account_id=p.account_id,
+                stored=p.balance_after, computed=totals.balance[p.account_id],
+            )
+    report.last_hash = txn.hash
+
+
+async def _walk_journal(conn: AsyncConnection, report: Report, totals: _Totals) -> None:
+    member_accounts = dict((await conn.execute(select(Member.id, Member.account_id))).all())
+    txn_rows = await conn.stream(
+        select(_txns).order_by(_txns.c.id).execution_options(yield_per=VERIFY_FETCH_ROWS)
+    )
+    posting_rows = await conn.stream(
+        select(_postings).order_by(_postings.c.txn_id, _postings.c.account_id)
+        .execution_options(yield_per=VERIFY_FETCH_ROWS)
+    )
+    postings_iter = aiter(posting_rows)
+    pending = await anext(postings_iter, None)
+    async for txn in txn_rows:
+        postings = []
+        while pending is not None and pending.txn_id <= txn.id:
+            if pending.txn_id < txn.id:
+                report.problem("orphan_posting", transaction_id=pending.txn_id, account_id=pending.account_id)
+            else:
+                postings.append(pending)
+            pending = await anext(postings_iter, None)
+        report.transactions += 1
+        report.postings += len(postings)
+        _check_txn(report, totals, txn, postings, report.transactions)
+        if txn.earned_points:
+            account_id = member_accounts[txn.member_id]
+            totals.earned[account_id] += txn.earned_points
+            totals.period_earned[(account_id, txn.period)] += txn.earned_points
+    while pending is not None:
+        report.problem("orphan_posting", transaction_id=pending.txn_id, account_id=pending.account_id)
+        pending = await anext(postings_iter, None)
+
+
+async def _compare_accounts(conn: AsyncConnection, report: Report, totals: _Totals) -> None:
+    accounts = await conn.stream(select(Account.__table__).execution_options(yield_per=VERIFY_FETCH_ROWS))
+    async for account in accounts:
+        report.accounts += 1
+        computed = totals.balance.get(account.id, 0)
+        if account.available + account.held != computed:
+            report.problem(
+                "balance_mismatch", account_id=account.id, owner=account.owner, kind=account.kind,
+                materialized=account.available + account.held, computed=computed,
+            )
+        if account.kind != "issuance" and account.available < 0:
+            report.problem("negative_balance", account_id=account.id, owner=account.owner)
+        if account.lifetime_earned != totals.earned.get(account.id, 0):
+            report.problem(
+                "earned_mismatch", account_id=account.id, owner=account.owner,
+                materialized=account.lifetime_earned, computed=totals.earned.get(account.id, 0),
+            )
+
+
+async def _compare_periods(conn: AsyncConnection, report: Report, totals: _Totals) -> None:
+    seen: set[tuple[int, str]] = set()
+    rows = await conn.stream(select(AccountPeriod.__table__).execution_options(yield_per=VERIFY_FETCH_ROWS))
+    async for row in rows:
+        key = (row.account_id, row.period)
+        seen.add(key)
+        if row.earned != totals.period_earned.get(key, 0):
+            report.problem(
+                "period_earned_mismatch", account_id=row.account_id, period=row.period,
+                materialized=row.earned, computed=totals.period_earned.get(key, 0),
+            )
+    for key, points in totals.period_earned.items():
+        if key not in seen and points:
+            report.problem("period_earned_missing", account_id=key[0], period=key[1], computed=points)
