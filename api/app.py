@@ -1,0 +1,75 @@
+"""The Litestar application, built in one place."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar, Router
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.middleware.base import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+
+from api import routes
+from api.auth import BearerTokenMiddleware
+from api.controllers.members import MemberController
+from api.controllers.org_units import OrgUnitController
+from api.controllers.transactions import AwardController, LedgerController, TransactionController
+from api.problems import problem_details_plugin
+from api.settings import Settings
+from api.strict import strict_body
+from ledger import Database, Ledger
+
+OPENAPI_PATH = "/schema"
+
+
+def _ledger(state: State) -> Ledger:
+    return state.ledger
+
+
+def create_app(settings: Settings, ledger: Ledger | None = None) -> Litestar:
+    """The service. Pass ``ledger`` to share one with the caller (tests, benchmarks);
+    otherwise the app opens the database in ``settings`` and closes it on shutdown."""
+    assert settings.admin_token, "an admin token is required to serve the API"
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        if ledger is not None:
+            app.state.ledger = ledger
+            yield
+            return
+        db = Database(settings.database_url)
+        app.state.ledger = Ledger(db, settings.timezone)
+        try:
+            yield
+        finally:
+            await db.dispose()
+
+    v1 = Router(
+        path=routes.API_PREFIX,
+        route_handlers=[
+            OrgUnitController, MemberController, AwardController, TransactionController, LedgerController,
+        ],
+        security=[{"bearer": []}],
+        before_request=strict_body,
+    )
+    return Litestar(
+        route_handlers=[v1],
+        dependencies={"ledger": Provide(_ledger, sync_to_thread=False)},
+        middleware=[
+            DefineMiddleware(BearerTokenMiddleware, admin_token=settings.admin_token, exclude=[f"^{OPENAPI_PATH}"])
+        ],
+        plugins=[problem_details_plugin()],
+        lifespan=[lifespan],
+        request_max_body_size=settings.request_body_bytes_max,
+        openapi_config=OpenAPIConfig(
+            title="Grid points ledger",
+            version="1",
+            path=OPENAPI_PATH,
+            components=Components(
+                security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}
+            ),
+        ),
+    )

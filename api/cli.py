@@ -1,0 +1,92 @@
+"""The ``ledger`` command: serve, migrate, verify."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import sys
+from collections.abc import Sequence
+
+from ledger import Database, Ledger, migrate
+from ledger.database import DEFAULT_DATABASE_URL
+from ledger.demo import load_demo
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+
+
+async def _migrate(url: str) -> None:
+    db = Database(url)
+    try:
+        await migrate(db)
+    finally:
+        await db.dispose()
+
+
+async def _prepare(url: str, demo: bool) -> None:
+    db = Database(url)
+    try:
+        await migrate(db)
+        if demo:
+            loaded = await load_demo(Ledger(db))
+            print("demo data loaded" if loaded else "demo data skipped: the database already has an org tree")
+    finally:
+        await db.dispose()
+
+
+async def _verify(url: str) -> int:
+    db = Database(url)
+    try:
+        report = await Ledger(db).verify()
+    finally:
+        await db.dispose()
+    print(json.dumps({"ok": report.ok, "transactions": report.transactions, "postings": report.postings,
+                      "accounts": report.accounts, "last_hash": report.last_hash,
+                      "problems": report.problems}, ensure_ascii=False, indent=2))
+    return 0 if report.ok else 1
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    asyncio.run(_prepare(args.database_url, args.demo))
+    os.environ["LEDGER_DATABASE_URL"] = args.database_url
+    if not os.environ.get("LEDGER_ADMIN_TOKEN"):
+        os.environ["LEDGER_ADMIN_TOKEN"] = secrets.token_urlsafe(32)
+        print(f"LEDGER_ADMIN_TOKEN was not set; this run's admin token is:\n  {os.environ['LEDGER_ADMIN_TOKEN']}")
+    print(f"serving on http://{args.host}:{args.port} (OpenAPI at /schema)", flush=True)
+    uvicorn.run("api.asgi:app", host=args.host, port=args.port, workers=args.workers, log_level="warning")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="ledger", description="Grid points ledger (积分账本)")
+    url = os.environ.get("LEDGER_DATABASE_URL", DEFAULT_DATABASE_URL)
+    commands = top.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="migrate the database, then serve the HTTP API")
+    serve.add_argument("--host", default=DEFAULT_HOST)
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--demo", action="store_true", help="load demo data into an empty database")
+    for command in (serve, commands.add_parser("migrate", help="bring the schema to the latest revision"),
+                    commands.add_parser("verify", help="recompute balances and the hash chain")):
+        command.add_argument("--database-url", default=url, help="SQLAlchemy URL (default: %(default)s)")
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "migrate":
+        asyncio.run(_migrate(args.database_url))
+        print("database is at the latest revision")
+        return 0
+    return asyncio.run(_verify(args.database_url))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+
+from api import dto, routes, views
+from api.idempotency import created, idempotent_request
+from ledger import AwardCommand, Ledger
+
+
+class AwardController(Controller):
+    tags = ["points"]
+
+    @post(routes.AWARDS, summary="Award points to a member (Idempotency-Key required)", status_code=201)
+    async def award(
+        self, data: dto.AwardCreate, ledger: Ledger, request: Request[Any, Any, Any]
+    ) -> Response[dto.AwardRead]:
+        command = AwardCommand(
+            member_id=data.member_id, points=data.points, category=data.category,
+            occurred_at=data.occurred_at, memo=data.memo, evidence_url=data.evidence_url,
+            org_unit=data.org_unit,
+        )
+        result, replayed = await ledger.award(command, request.user.id, idempotent_request(request, data))
+        return created(dto.AwardRead(**result), replayed)
+
+
+class TransactionController(Controller):
+    tags = ["points"]
+
+    @get(routes.TRANSACTION, summary="One transaction with its postings and hash")
+    async def read(self, transaction_id: int, ledger: Ledger) -> dto.TransactionRead:
+        return views.transaction_read(await ledger.transaction(transaction_id))
+
+    @post(routes.TRANSACTION_REVERSAL, summary="Reverse a transaction (Idempotency-Key required)", status_code=201)
+    async def reverse(
+        self, transaction_id: int, data: dto.ReversalCreate, ledger: Ledger, request: Request[Any, Any, Any]
+    ) -> Response[dto.ReversalRead]:
+        result, replayed = await ledger.reverse(
+            transaction_id, data.reason, request.user.id, idempotent_request(request, data)
+        )
+        return created(dto.ReversalRead(**result), replayed)
+
+
+class LedgerController(Controller):
+    tags = ["audit"]
+
+    @get(routes.LEDGER_VERIFY, summary="Recompute every balance and the hash chain")
+    async def verify(self, ledger: Ledger) -> dto.VerifyRead:
+        return views.verify_read(await ledger.verify())

@@ -1,0 +1,173 @@
+"""Request and response shapes of the HTTP API (msgspec structs).
+
+Write shapes refuse unknown fields and wrong JSON types (``"5"`` is not 5, and 5.0 is
+not a number of points); read shapes are what the service returns. Length and range
+limits come from ``ledger.values`` so the API and the ledger agree on them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+
+from ledger.values import (
+    AWARD_POINTS_MAX,
+    CODE_LENGTH_MAX,
+    MEMO_LENGTH_MAX,
+    NAME_LENGTH_MAX,
+    ROLES_MAX,
+    URL_LENGTH_MAX,
+    Category,
+    Level,
+    Role,
+)
+
+Code = Annotated[str, msgspec.Meta(min_length=1, max_length=CODE_LENGTH_MAX, pattern=r"^[^\s/]+$")]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=NAME_LENGTH_MAX)]
+Memo = Annotated[str, msgspec.Meta(max_length=MEMO_LENGTH_MAX)]
+Points = Annotated[int, msgspec.Meta(ge=1, le=AWARD_POINTS_MAX)]
+Url = Annotated[str, msgspec.Meta(max_length=URL_LENGTH_MAX, pattern=r"^https?://\S+$")]
+Roles = Annotated[list[Role], msgspec.Meta(max_length=ROLES_MAX)]
+Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=MEMO_LENGTH_MAX)]
+
+
+class Write(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Base of every request body."""
+
+
+class OrgUnitCreate(Write):
+    code: Code
+    name: Name
+    level: Level
+    parent: Code | None = None
+
+
+class OrgUnitRead(msgspec.Struct):
+    code: str
+    name: str
+    level: Level
+    parent: str | None
+    path: list[str]
+    created_at: datetime
+
+
+class MemberCreate(Write):
+    id: Code
+    name: Name
+    org_unit: Code
+    party_member: bool = False
+    roles: Roles = msgspec.field(default_factory=list)
+
+
+class MemberPatch(Write):
+    name: Name | None = None
+    org_unit: Code | None = None
+    party_member: bool | None = None
+    roles: Roles | None = None
+    active: bool | None = None
+
+
+class MemberRead(msgspec.Struct):
+    id: str
+    name: str
+    org_unit: str
+    party_member: bool
+    roles: list[Role]
+    active: bool
+    created_at: datetime
+
+
+class AwardCreate(Write):
+    member_id: Code
+    points: Points
+    category: Category
+    occurred_at: datetime
+    memo: Memo = ""
+    evidence_url: Url | None = None
+    org_unit: Code | None = None
+
+
+class AwardRead(msgspec.Struct):
+    transaction_id: int
+    member_id: str
+    points: int
+    available_points: int
+    hash: str
+
+
+class ReversalCreate(Write):
+    reason: Reason
+
+
+class ReversalRead(msgspec.Struct):
+    transaction_id: int
+    reverses_id: int
+    member_id: str | None
+    points: int
+    available_points: int | None
+    hash: str
+
+
+class BalanceRead(msgspec.Struct):
+    member_id: str
+    available_points: int
+    held_points: int
+    lifetime_earned_points: int
+    period: str
+    period_earned_points: int
+
+
+class StatementLineRead(msgspec.Struct):
+    transaction_id: int
+    kind: str
+    points: int
+    category: str
+    occurred_at: datetime
+    recorded_at: datetime
+    memo: str
+    balance_after: int
+    reverses_id: int | None
+
+
+class StatementRead(msgspec.Struct):
+    member_id: str
+    lines: list[StatementLineRead]
+    next_cursor: str | None
+
+
+class PostingRead(msgspec.Struct):
+    account_id: int
+    account_kind: str
+    account_owner: str
+    points: int
+
+
+class TransactionRead(msgspec.Struct):
+    id: int
+    kind: str
+    category: str
+    member_id: str | None
+    org_unit: str
+    occurred_at: datetime
+    recorded_at: datetime
+    recorded_by: str
+    memo: str
+    evidence_url: str | None
+    reverses_id: int | None
+    reversed_by_id: int | None
+    period: str
+    earned_points: int
+    prev_hash: str
+    hash: str
+    postings: list[PostingRead]
+
+
+class VerifyRead(msgspec.Struct):
+    ok: bool
+    transactions: int
+    postings: int
+    accounts: int
+    last_hash: str
+    problems: list[dict[str, Any]]

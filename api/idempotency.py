@@ -1,0 +1,31 @@
+"""The ``Idempotency-Key`` header: required on every POST that moves points."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.status_codes import HTTP_201_CREATED
+
+from ledger import IdempotentRequest, InvalidInput, fingerprint
+from ledger.values import IDEMPOTENCY_KEY_LENGTH_MAX
+
+HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+
+
+def idempotent_request(request: Request[Any, Any, Any], body: msgspec.Struct) -> IdempotentRequest:
+    key = request.headers.get(HEADER, "")
+    if not key:
+        raise InvalidInput(HEADER, f"an {HEADER} header is required on requests that move points")
+    if len(key) > IDEMPOTENCY_KEY_LENGTH_MAX or not key.isprintable():
+        raise InvalidInput(HEADER, f"{HEADER} must be printable and at most {IDEMPOTENCY_KEY_LENGTH_MAX} characters")
+    digest = fingerprint(request.method, request.url.path, msgspec.to_builtins(body))
+    return IdempotentRequest(principal=request.user.id, key=key, fingerprint=digest)
+
+
+def created(result: Any, replayed: bool) -> Response[Any]:
+    """201 with the first response's body; a replay says so in a header."""
+    headers = {REPLAYED_HEADER: "true"} if replayed else {}
+    return Response(result, status_code=HTTP_201_CREATED, headers=headers)

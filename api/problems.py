@@ -1,0 +1,110 @@
+"""The one place where errors become HTTP responses: RFC 9457 problem+json.
+
+Every ``LedgerError`` carries a stable ``code`` and structured fields; its HTTP status
+follows from its class alone. Request validation errors from Litestar name each
+offending field. Nothing else in the API builds an error response.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.plugins.problem_details import (
+    ProblemDetailsConfig,
+    ProblemDetailsException,
+    ProblemDetailsPlugin,
+)
+from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
+    HTTP_404_NOT_FOUND,
+    HTTP_409_CONFLICT,
+    HTTP_422_UNPROCESSABLE_ENTITY,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+)
+
+from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound
+
+PROBLEM_TYPE_PREFIX = "urn:grid-points-ledger:problem:"
+
+_STATUS_BY_CLASS: tuple[tuple[type[LedgerError], int], ...] = (
+    (InvalidInput, HTTP_422_UNPROCESSABLE_ENTITY),
+    (NotFound, HTTP_404_NOT_FOUND),
+    (Conflict, HTTP_409_CONFLICT),
+)
+
+_log = logging.getLogger("api.problems")
+
+
+def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> ProblemDetailsException:
+    return ProblemDetailsException(
+        status_code=status,
+        type_=PROBLEM_TYPE_PREFIX + code,
+        title=title,
+        detail=detail,
+        extra={"code": code, **extra},
+    )
+
+
+def from_ledger_error(error: LedgerError) -> ProblemDetailsException:
+    status = next(
+        (status for cls, status in _STATUS_BY_CLASS if isinstance(error, cls)), HTTP_400_BAD_REQUEST
+    )
+    title = error.code.replace("_", " ").capitalize()
+    return problem(status, error.code, title, error.detail, **error.fields())
+
+
+def _validation_errors(extra: Any) -> list[dict[str, Any]]:
+    items = extra if isinstance(extra, list) else [extra] if isinstance(extra, Mapping) else []
+    errors = []
+    for item in items:
+        if isinstance(item, Mapping):
+            field = item.get("key") or item.get("field") or ""
+            errors.append({"field": field, "message": item.get("message", ""), "source": item.get("source")})
+    return errors
+
+
+def from_validation_error(error: ValidationException) -> ProblemDetailsException:
+    errors = _validation_errors(error.extra)
+    named = [e for e in errors if e["field"]]
+    if not named:
+        return problem(HTTP_400_BAD_REQUEST, "malformed_request", "Malformed request", error.detail, errors=errors)
+    first = named[0]
+    detail = f"{first['field']}: {first['message']}" if first["message"] else error.detail
+    return problem(
+        HTTP_422_UNPROCESSABLE_ENTITY, "invalid_input", "Invalid input", detail,
+        field=first["field"], errors=errors,
+    )
+
+
+def from_http_exception(error: HTTPException) -> ProblemDetailsException:
+    if isinstance(error, ProblemDetailsException):
+        return error
+    code = getattr(error, "problem_code", None) or f"http_{error.status_code}"
+    extra = dict(error.extra) if isinstance(error.extra, Mapping) else {}
+    pd = problem(error.status_code, code, error.detail, error.detail, **extra)
+    pd.headers = error.headers
+    return pd
+
+
+def from_unexpected(error: Exception) -> ProblemDetailsException:
+    _log.exception("unexpected error", exc_info=error)
+    return problem(
+        HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "Internal error",
+        "the request failed unexpectedly and changed nothing; it is safe to retry with the same Idempotency-Key",
+    )
+
+
+def problem_details_plugin() -> ProblemDetailsPlugin:
+    return ProblemDetailsPlugin(
+        ProblemDetailsConfig(
+            exception_to_problem_detail_map={
+                LedgerError: from_ledger_error,
+                ValidationException: from_validation_error,
+                HTTPException: from_http_exception,
+                Exception: from_unexpected,
+            }
+        )
+    )

@@ -1,0 +1,51 @@
+"""Domain values → response shapes."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from api import dto
+from ledger import Balance, Member, Unit
+from ledger.queries import StatementPage, TransactionView
+from ledger.verify import Report
+
+
+def unit_read(unit: Unit) -> dto.OrgUnitRead:
+    return dto.OrgUnitRead(
+        code=unit.code, name=unit.name, level=unit.level, parent=unit.parent_code,
+        path=unit.ancestry, created_at=unit.created_at,
+    )
+
+
+def member_read(member: Member) -> dto.MemberRead:
+    return dto.MemberRead(
+        id=member.id, name=member.name, org_unit=member.org_unit, party_member=member.party_member,
+        roles=list(member.roles), active=member.active, created_at=member.created_at,
+    )
+
+
+def balance_read(balance: Balance) -> dto.BalanceRead:
+    return dto.BalanceRead(**asdict(balance))
+
+
+def statement_read(member_id: str, page: StatementPage) -> dto.StatementRead:
+    return dto.StatementRead(
+        member_id=member_id,
+        lines=[dto.StatementLineRead(**asdict(line)) for line in page.lines],
+        next_cursor=page.next_cursor,
+    )
+
+
+def transaction_read(view: TransactionView) -> dto.TransactionRead:
+    fields = asdict(view)
+    fields["postings"] = [
+        dto.PostingRead(account_id=a, account_kind=k, account_owner=o, points=p) for a, k, o, p in view.postings
+    ]
+    return dto.TransactionRead(**fields)
+
+
+def verify_read(report: Report) -> dto.VerifyRead:
+    return dto.VerifyRead(
+        ok=report.ok, transactions=report.transactions, postings=report.postings,
+        accounts=report.accounts, last_hash=report.last_hash, problems=report.problems,
+    )
