@@ -16,17 +16,18 @@ from api import routes
 from api.auth import BearerTokenMiddleware
 from api.controllers.members import MemberController
 from api.controllers.org_units import OrgUnitController
-from api.controllers.transactions import AwardController, LedgerController, TransactionController
+from api.controllers.transactions import (
+    AwardController,
+    LedgerController,
+    TransactionController,
+)
+from api.dependencies import provide_ledger
 from api.problems import problem_details_plugin
 from api.settings import Settings
 from api.strict import strict_body
 from ledger import Database, Ledger
 
 OPENAPI_PATH = "/schema"
-
-
-def _ledger(state: State) -> Ledger:
-    return state.ledger
 
 
 def create_app(settings: Settings, ledger: Ledger | None = None) -> Litestar:
@@ -36,10 +37,6 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        if ledger is not None:
-            app.state.ledger = ledger
-            yield
-            return
         db = Database(settings.database_url)
         app.state.ledger = Ledger(db, settings.timezone)
         try:
@@ -50,26 +47,29 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> Litestar:
     v1 = Router(
         path=routes.API_PREFIX,
         route_handlers=[
-            OrgUnitController, MemberController, AwardController, TransactionController, LedgerController,
+            OrgUnitController,
+            MemberController,
+            AwardController,
+            TransactionController,
+            LedgerController,
         ],
         security=[{"bearer": []}],
         before_request=strict_body,
     )
     return Litestar(
         route_handlers=[v1],
-        dependencies={"ledger": Provide(_ledger, sync_to_thread=False)},
+        dependencies={"ledger": Provide(provide_ledger, sync_to_thread=False)},
         middleware=[
             DefineMiddleware(BearerTokenMiddleware, admin_token=settings.admin_token, exclude=[f"^{OPENAPI_PATH}"])
         ],
         plugins=[problem_details_plugin()],
-        lifespan=[lifespan],
+        state=State({"ledger": ledger}),
+        lifespan=[] if ledger is not None else [lifespan],
         request_max_body_size=settings.request_body_bytes_max,
         openapi_config=OpenAPIConfig(
             title="Grid points ledger",
             version="1",
             path=OPENAPI_PATH,
-            components=Components(
-                security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}
-            ),
+            components=Components(security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}),
         ),
     )

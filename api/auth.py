@@ -11,7 +11,10 @@ from dataclasses import dataclass
 
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException
-from litestar.middleware.authentication import AbstractAuthenticationMiddleware, AuthenticationResult
+from litestar.middleware.authentication import (
+    AbstractAuthenticationMiddleware,
+    AuthenticationResult,
+)
 from litestar.types import ASGIApp
 
 BEARER = "bearer "
@@ -39,7 +42,7 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
         header = connection.headers.get("authorization", "")
         if not header.lower().startswith(BEARER):
             raise _unauthorized("an Authorization: Bearer <token> header is required")
-        token = header[len(BEARER):].strip().encode()
+        token = header[len(BEARER) :].strip().encode()
         if not hmac.compare_digest(token, self._admin_token):
             raise _unauthorized("the bearer token is not valid")
         return AuthenticationResult(user=ADMIN, auth=None)

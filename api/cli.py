@@ -43,9 +43,20 @@ async def _verify(url: str) -> int:
         report = await Ledger(db).verify()
     finally:
         await db.dispose()
-    print(json.dumps({"ok": report.ok, "transactions": report.transactions, "postings": report.postings,
-                      "accounts": report.accounts, "last_hash": report.last_hash,
-                      "problems": report.problems}, ensure_ascii=False, indent=2))
+    print(
+        json.dumps(
+            {
+                "ok": report.ok,
+                "transactions": report.transactions,
+                "postings": report.postings,
+                "accounts": report.accounts,
+                "last_hash": report.last_hash,
+                "problems": report.problems,
+            },
+            ensure_ascii=False,
+            indent=2,
+        )
+    )
     return 0 if report.ok else 1
 
 
@@ -71,8 +82,11 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=DEFAULT_PORT)
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--demo", action="store_true", help="load demo data into an empty database")
-    for command in (serve, commands.add_parser("migrate", help="bring the schema to the latest revision"),
-                    commands.add_parser("verify", help="recompute balances and the hash chain")):
+    for command in (
+        serve,
+        commands.add_parser("migrate", help="bring the schema to the latest revision"),
+        commands.add_parser("verify", help="recompute balances and the hash chain"),
+    ):
         command.add_argument("--database-url", default=url, help="SQLAlchemy URL (default: %(default)s)")
     return top
 

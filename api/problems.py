@@ -49,9 +49,7 @@ def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> Pr
 
 
 def from_ledger_error(error: LedgerError) -> ProblemDetailsException:
-    status = next(
-        (status for cls, status in _STATUS_BY_CLASS if isinstance(error, cls)), HTTP_400_BAD_REQUEST
-    )
+    status = next((status for cls, status in _STATUS_BY_CLASS if isinstance(error, cls)), HTTP_400_BAD_REQUEST)
     title = error.code.replace("_", " ").capitalize()
     return problem(status, error.code, title, error.detail, **error.fields())
 
@@ -74,8 +72,12 @@ def from_validation_error(error: ValidationException) -> ProblemDetailsException
     first = named[0]
     detail = f"{first['field']}: {first['message']}" if first["message"] else error.detail
     return problem(
-        HTTP_422_UNPROCESSABLE_ENTITY, "invalid_input", "Invalid input", detail,
-        field=first["field"], errors=errors,
+        HTTP_422_UNPROCESSABLE_ENTITY,
+        "invalid_input",
+        "Invalid input",
+        detail,
+        field=first["field"],
+        errors=errors,
     )
 
 
@@ -92,7 +94,9 @@ def from_http_exception(error: HTTPException) -> ProblemDetailsException:
 def from_unexpected(error: Exception) -> ProblemDetailsException:
     _log.exception("unexpected error", exc_info=error)
     return problem(
-        HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "Internal error",
+        HTTP_500_INTERNAL_SERVER_ERROR,
+        "internal_error",
+        "Internal error",
         "the request failed unexpectedly and changed nothing; it is safe to retry with the same Idempotency-Key",
     )
 

@@ -12,15 +12,24 @@ from ledger.verify import Report
 
 def unit_read(unit: Unit) -> dto.OrgUnitRead:
     return dto.OrgUnitRead(
-        code=unit.code, name=unit.name, level=unit.level, parent=unit.parent_code,
-        path=unit.ancestry, created_at=unit.created_at,
+        code=unit.code,
+        name=unit.name,
+        level=unit.level,
+        parent=unit.parent_code,
+        path=unit.ancestry,
+        created_at=unit.created_at,
     )
 
 
 def member_read(member: Member) -> dto.MemberRead:
     return dto.MemberRead(
-        id=member.id, name=member.name, org_unit=member.org_unit, party_member=member.party_member,
-        roles=list(member.roles), active=member.active, created_at=member.created_at,
+        id=member.id,
+        name=member.name,
+        org_unit=member.org_unit,
+        party_member=member.party_member,
+        roles=list(member.roles),
+        active=member.active,
+        created_at=member.created_at,
     )
 
 
@@ -46,6 +55,10 @@ def transaction_read(view: TransactionView) -> dto.TransactionRead:
 
 def verify_read(report: Report) -> dto.VerifyRead:
     return dto.VerifyRead(
-        ok=report.ok, transactions=report.transactions, postings=report.postings,
-        accounts=report.accounts, last_hash=report.last_hash, problems=report.problems,
+        ok=report.ok,
+        transactions=report.transactions,
+        postings=report.postings,
+        accounts=report.accounts,
+        last_hash=report.last_hash,
+        problems=report.problems,
     )

@@ -12,7 +12,5 @@ _accounts = Account.__table__
 
 
 async def open_account(conn: AsyncConnection, kind: AccountKind, owner: str) -> int:
-    result = await conn.execute(
-        insert(_accounts).values(kind=kind.value, owner=owner).returning(_accounts.c.id)
-    )
+    result = await conn.execute(insert(_accounts).values(kind=kind.value, owner=owner).returning(_accounts.c.id))
     return result.scalar_one()

@@ -67,8 +67,12 @@ def check_points(points: int) -> None:
 
 
 def award_draft(
-    member: Member, issuance_account_id: int, issuing_unit: str, command: AwardCommand,
-    recorded_by: str, tz: tzinfo,
+    member: Member,
+    issuance_account_id: int,
+    issuing_unit: str,
+    command: AwardCommand,
+    recorded_by: str,
+    tz: tzinfo,
 ) -> TxnDraft:
     return TxnDraft(
         kind=TxnKind.AWARD,
@@ -111,9 +115,7 @@ async def reversal_of(conn: AsyncConnection, transaction_id: int) -> int | None:
     return (await conn.execute(query)).scalar_one_or_none()
 
 
-async def prepare_reversal(
-    conn: AsyncConnection, transaction_id: int, reason: str, recorded_by: str
-) -> TxnDraft:
+async def prepare_reversal(conn: AsyncConnection, transaction_id: int, reason: str, recorded_by: str) -> TxnDraft:
     original = (await conn.execute(select(_txns).where(_txns.c.id == transaction_id))).first()
     if original is None:
         raise TransactionNotFound(transaction_id)

@@ -19,8 +19,10 @@ from ledger.tables import OrgUnit
 from ledger.values import Category, Level, Role
 
 STREETS = {
-    "dongdajie": ("东大街街道", {"dongguannanli": "东关南里社区", "chengnanlu": "城南路社区",
-                                 "boaijie": "博爱街社区", "tawan": "塔湾社区"}),
+    "dongdajie": (
+        "东大街街道",
+        {"dongguannanli": "东关南里社区", "chengnanlu": "城南路社区", "boaijie": "博爱街社区", "tawan": "塔湾社区"},
+    ),
     "longhaimalu": ("陇海马路街道", {"longhai-1": "陇海马路第一社区"}),
     "zijingshannanlu": ("紫荆山南路街道", {"xinnan": "新南社区"}),
     "chengdonglu": ("城东路街道", {"quetan": "确滩社区"}),
@@ -76,13 +78,20 @@ async def load_demo(ledger: Ledger) -> bool:
         people.append((member_id, home))
     year = ledger.clock().astimezone(SHANGHAI).year
     haircut = datetime(year, 3, 6, 14, 0, tzinfo=SHANGHAI)
-    for member_id, home in [p for p in people if p[1].startswith("xinnan")]:
-        await _award(ledger, member_id, 3, Category.ACTIVITY, haircut + timedelta(hours=3),
-                     "爱心义剪志愿服务 3小时(法治公园,服务居民90人次)")
+    for member_id, _home in [p for p in people if p[1].startswith("xinnan")]:
+        await _award(
+            ledger,
+            member_id,
+            3,
+            Category.ACTIVITY,
+            haircut + timedelta(hours=3),
+            "爱心义剪志愿服务 3小时(法治公园,服务居民90人次)",
+        )
     tea = datetime(year, 3, 8, 9, 30, tzinfo=SHANGHAI)
-    for member_id, home in [p for p in people if p[1].startswith("quetan")]:
-        await _award(ledger, member_id, 2, Category.ACTIVITY, tea + timedelta(hours=2),
-                     "香茗伴巾帼 茶艺陶情操 主题活动 2小时")
-    for member_id, home in people[::3]:
+    for member_id, _home in [p for p in people if p[1].startswith("quetan")]:
+        await _award(
+            ledger, member_id, 2, Category.ACTIVITY, tea + timedelta(hours=2), "香茗伴巾帼 茶艺陶情操 主题活动 2小时"
+        )
+    for member_id, _home in people[::3]:
         await _award(ledger, member_id, 1, Category.PATROL, tea + timedelta(days=30), "日巡千步 网格巡查")
     return True

@@ -70,9 +70,7 @@ class TransactionNotFound(NotFound):
     code = "transaction_not_found"
 
     def __init__(self, transaction_id: int) -> None:
-        super().__init__(
-            f"transaction {transaction_id} does not exist", transaction_id=transaction_id
-        )
+        super().__init__(f"transaction {transaction_id} does not exist", transaction_id=transaction_id)
 
 
 class Conflict(LedgerError):
@@ -119,9 +117,7 @@ class NotReversible(Conflict):
 class InsufficientPoints(Conflict):
     code = "insufficient_points"
 
-    def __init__(
-        self, member_id: str | None, available: int, needed: int, detail: str | None = None
-    ) -> None:
+    def __init__(self, member_id: str | None, available: int, needed: int, detail: str | None = None) -> None:
         super().__init__(
             detail
             or f"{needed} points needed but only {available} available"

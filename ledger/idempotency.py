@@ -76,8 +76,6 @@ async def once(
         return stored, True
     result = await work()
     await conn.execute(
-        update(_table)
-        .where(_table.c.principal == request.principal, _table.c.key == request.key)
-        .values(result=result)
+        update(_table).where(_table.c.principal == request.principal, _table.c.key == request.key).values(result=result)
     )
     return result, False

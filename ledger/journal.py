@@ -55,9 +55,7 @@ class _Locked:
     available: int
 
 
-async def _lock_accounts(
-    conn: AsyncConnection, account_ids: set[int], for_update: bool
-) -> dict[int, _Locked]:
+async def _lock_accounts(conn: AsyncConnection, account_ids: set[int], for_update: bool) -> dict[int, _Locked]:
     query = (
         select(Account.id, Account.kind, Account.owner, Account.available)
         .where(Account.id.in_(sorted(account_ids)))
@@ -87,9 +85,7 @@ def _replay(drafts: Sequence[TxnDraft], locked: dict[int, _Locked]) -> list[dict
     return after
 
 
-async def _write_balances(
-    conn: AsyncConnection, drafts: Sequence[TxnDraft], locked: dict[int, _Locked]
-) -> None:
+async def _write_balances(conn: AsyncConnection, drafts: Sequence[TxnDraft], locked: dict[int, _Locked]) -> None:
     earned: dict[int, int] = {}
     period_earned: dict[tuple[int, str], int] = {}
     for draft in drafts:
@@ -163,16 +159,13 @@ async def _append_to_chain(
         row["hash"] = prev_hash = chain.link(prev_hash, row, postings)
         txn_rows.append(row)
         posting_rows.extend(
-            {"txn_id": txn_id, "account_id": a, "amount": amount, "balance_after": after[a]}
-            for a, amount in postings
+            {"txn_id": txn_id, "account_id": a, "amount": amount, "balance_after": after[a]} for a, amount in postings
         )
         posted.append(Posted(txn_id, row["hash"], after))
     await conn.execute(insert(JournalTxn.__table__), txn_rows)
     await conn.execute(insert(PostingRow.__table__), posting_rows)
     await conn.execute(
-        update(ChainHead.__table__)
-        .where(ChainHead.__table__.c.id == 1)
-        .values(last_txn_id=txn_id, last_hash=prev_hash)
+        update(ChainHead.__table__).where(ChainHead.__table__.c.id == 1).values(last_txn_id=txn_id, last_hash=prev_hash)
     )
     return posted
 

@@ -44,9 +44,7 @@ _members = MemberRow.__table__
 
 
 def _member(row: Mapping[str, Any]) -> Member:
-    return Member(
-        **{**{name: row[name] for name in Member.__slots__}, "roles": tuple(Role(r) for r in row["roles"])}
-    )
+    return Member(**{**{name: row[name] for name in Member.__slots__}, "roles": tuple(Role(r) for r in row["roles"])})
 
 
 async def find_member(conn: AsyncConnection, member_id: str) -> Member | None:

@@ -74,8 +74,7 @@ async def register_unit(
         if parent.level is not expected_parent:
             raise InvalidInput(
                 "parent",
-                f"the parent of a {level.value} must be a {expected_parent.value}, "
-                f"not a {parent.level.value}",
+                f"the parent of a {level.value} must be a {expected_parent.value}, not a {parent.level.value}",
                 parent_level=parent.level.value,
             )
         parent_path = parent.path

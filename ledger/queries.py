@@ -35,9 +35,7 @@ async def balance(conn: AsyncConnection, member: Member, period: str) -> Balance
     ).one()
     earned = (
         await conn.execute(
-            select(_periods.c.earned).where(
-                _periods.c.account_id == member.account_id, _periods.c.period == period
-            )
+            select(_periods.c.earned).where(_periods.c.account_id == member.account_id, _periods.c.period == period)
         )
     ).scalar_one_or_none()
     return Balance(
@@ -77,17 +75,22 @@ def _parse_cursor(cursor: str | None) -> int | None:
     return int(cursor)
 
 
-async def statement(
-    conn: AsyncConnection, member: Member, limit: int, cursor: str | None
-) -> StatementPage:
+async def statement(conn: AsyncConnection, member: Member, limit: int, cursor: str | None) -> StatementPage:
     """Newest first; ``cursor`` continues after the last line of the previous page."""
     if not 1 <= limit <= STATEMENT_PAGE_SIZE_MAX:
         raise InvalidInput("limit", f"limit must be between 1 and {STATEMENT_PAGE_SIZE_MAX}")
     before = _parse_cursor(cursor)
     query = (
         select(
-            _txns.c.id, _txns.c.kind, _postings.c.amount, _txns.c.category, _txns.c.occurred_at,
-            _txns.c.recorded_at, _txns.c.memo, _postings.c.balance_after, _txns.c.reverses_id,
+            _txns.c.id,
+            _txns.c.kind,
+            _postings.c.amount,
+            _txns.c.category,
+            _txns.c.occurred_at,
+            _txns.c.recorded_at,
+            _txns.c.memo,
+            _postings.c.balance_after,
+            _txns.c.reverses_id,
         )
         .join(_txns, _txns.c.id == _postings.c.txn_id)
         .where(_postings.c.account_id == member.account_id)
@@ -139,6 +142,4 @@ async def transaction(conn: AsyncConnection, transaction_id: int) -> Transaction
         await conn.execute(select(_txns.c.id).where(_txns.c.reverses_id == transaction_id))
     ).scalar_one_or_none()
     fields = {name: row._mapping[name] for name in TransactionView.__slots__ if name in row._mapping}
-    return TransactionView(
-        **fields, reversed_by_id=reversed_by, postings=[tuple(p) for p in postings]
-    )
+    return TransactionView(**fields, reversed_by_id=reversed_by, postings=[tuple(p) for p in postings])

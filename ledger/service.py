@@ -8,7 +8,7 @@ exactly-once through ``idempotency.once``.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -25,7 +25,7 @@ Clock = Callable[[], datetime]
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Ledger:
@@ -61,9 +61,7 @@ class Ledger:
         self, member_id: str, name: str, org_unit: str, party_member: bool, roles: tuple[Role, ...]
     ) -> members.Member:
         async with self.db.write() as conn:
-            return await members.register_member(
-                conn, member_id, name, org_unit, party_member, roles, self.clock()
-            )
+            return await members.register_member(conn, member_id, name, org_unit, party_member, roles, self.clock())
 
     async def member(self, member_id: str) -> members.Member:
         async with self.db.read() as conn:

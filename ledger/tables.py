@@ -11,7 +11,7 @@ SQLite keeps no time zone and the hash chain must read back exactly what it hash
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -29,7 +29,12 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
-from ledger.values import CODE_LENGTH_MAX, MEMO_LENGTH_MAX, NAME_LENGTH_MAX, URL_LENGTH_MAX
+from ledger.values import (
+    CODE_LENGTH_MAX,
+    MEMO_LENGTH_MAX,
+    NAME_LENGTH_MAX,
+    URL_LENGTH_MAX,
+)
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -42,10 +47,10 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         assert value.tzinfo is not None, "naive datetimes never reach storage"
-        return value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value.astimezone(UTC).replace(tzinfo=None)
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        return None if value is None else value.replace(tzinfo=timezone.utc)
+        return None if value is None else value.replace(tzinfo=UTC)
 
 
 AUTO_ID = BigInteger().with_variant(Integer, "sqlite")
@@ -151,12 +156,8 @@ class PostingRow(SQLModel, table=True):
     __tablename__ = "posting"
     __table_args__ = (Index("ix_posting_account_txn", "account_id", "txn_id"),)
 
-    txn_id: int = Field(
-        sa_column=Column(BigInteger, ForeignKey("journal_txn.id"), primary_key=True)
-    )
-    account_id: int = Field(
-        sa_column=Column(BigInteger, ForeignKey("account.id"), primary_key=True)
-    )
+    txn_id: int = Field(sa_column=Column(BigInteger, ForeignKey("journal_txn.id"), primary_key=True))
+    account_id: int = Field(sa_column=Column(BigInteger, ForeignKey("account.id"), primary_key=True))
     amount: int = Field(sa_type=BigInteger, nullable=False)
     # The account's available balance right after this posting: statements read it.
     balance_after: int = Field(sa_type=BigInteger, nullable=False)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
-class Level(str, enum.Enum):
+class Level(enum.StrEnum):
     """The four levels of the grid org tree, top to bottom."""
 
     STREET = "street"  # 街道
@@ -29,7 +29,7 @@ def parent_level(level: Level) -> Level | None:
     return LEVEL_ORDER[index - 1] if index else None
 
 
-class Category(str, enum.Enum):
+class Category(enum.StrEnum):
     PATROL = "patrol"  # 巡查
     TASK = "task"  # 交办任务
     EVENT_REPORT = "event_report"  # 事件上报
@@ -38,18 +38,18 @@ class Category(str, enum.Enum):
     OTHER = "other"
 
 
-class TxnKind(str, enum.Enum):
+class TxnKind(enum.StrEnum):
     AWARD = "award"
     REVERSAL = "reversal"
 
 
-class AccountKind(str, enum.Enum):
+class AccountKind(enum.StrEnum):
     MEMBER = "member"
     ISSUANCE = "issuance"  # where an org unit's awarded points come from; runs negative
     REDEMPTION = "redemption"  # where points spent at a unit's shop go
 
 
-class Role(str, enum.Enum):
+class Role(enum.StrEnum):
     VOLUNTEER = "volunteer"
     GRID_WORKER = "grid_worker"
     MICRO_GRID_WORKER = "micro_grid_worker"
@@ -79,7 +79,7 @@ IDEMPOTENCY_KEY_LENGTH_MAX = 128
 ROLES_MAX = 8
 """A member holds a handful of roles; more is a data error."""
 
-EARLIEST_OCCURRED_AT = datetime(2000, 1, 1, tzinfo=timezone.utc)
+EARLIEST_OCCURRED_AT = datetime(2000, 1, 1, tzinfo=UTC)
 """Work recorded in this ledger happened this century; an older date is a typing slip."""
 
 

@@ -20,7 +20,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger import chain
-from ledger.tables import Account, AccountPeriod, ChainHead, JournalTxn, Member, PostingRow
+from ledger.tables import (
+    Account,
+    AccountPeriod,
+    ChainHead,
+    JournalTxn,
+    Member,
+    PostingRow,
+)
 
 VERIFY_FETCH_ROWS = 5_000
 """Rows fetched per round trip while streaming the journal: large enough to amortize
@@ -60,9 +67,7 @@ async def verify(conn: AsyncConnection) -> Report:
     await _compare_periods(conn, report, totals)
     head = (await conn.execute(select(ChainHead.last_txn_id, ChainHead.last_hash))).one()
     if (head.last_txn_id, head.last_hash) != (report.transactions, report.last_hash):
-        report.problem(
-            "chain_head_mismatch", chain_head_id=head.last_txn_id, journal_last_id=report.transactions
-        )
+        report.problem("chain_head_mismatch", chain_head_id=head.last_txn_id, journal_last_id=report.transactions)
     return report
 
 
@@ -82,19 +87,21 @@ def _check_txn(report: Report, totals: _Totals, txn: Any, postings: list[Any], e
         totals.balance[p.account_id] += p.amount
         if totals.balance[p.account_id] != p.balance_after:
             report.problem(
-                "balance_after_mismatch", transaction_id=txn.id, account_id=p.account_id,
-                stored=p.balance_after, computed=totals.balance[p.account_id],
+                "balance_after_mismatch",
+                transaction_id=txn.id,
+                account_id=p.account_id,
+                stored=p.balance_after,
+                computed=totals.balance[p.account_id],
             )
     report.last_hash = txn.hash
 
 
 async def _walk_journal(conn: AsyncConnection, report: Report, totals: _Totals) -> None:
     member_accounts = dict((await conn.execute(select(Member.id, Member.account_id))).all())
-    txn_rows = await conn.stream(
-        select(_txns).order_by(_txns.c.id).execution_options(yield_per=VERIFY_FETCH_ROWS)
-    )
+    txn_rows = await conn.stream(select(_txns).order_by(_txns.c.id).execution_options(yield_per=VERIFY_FETCH_ROWS))
     posting_rows = await conn.stream(
-        select(_postings).order_by(_postings.c.txn_id, _postings.c.account_id)
+        select(_postings)
+        .order_by(_postings.c.txn_id, _postings.c.account_id)
         .execution_options(yield_per=VERIFY_FETCH_ROWS)
     )
     postings_iter = aiter(posting_rows)
@@ -126,15 +133,22 @@ async def _compare_accounts(conn: AsyncConnection, report: Report, totals: _Tota
         computed = totals.balance.get(account.id, 0)
         if account.available + account.held != computed:
             report.problem(
-                "balance_mismatch", account_id=account.id, owner=account.owner, kind=account.kind,
-                materialized=account.available + account.held, computed=computed,
+                "balance_mismatch",
+                account_id=account.id,
+                owner=account.owner,
+                kind=account.kind,
+                materialized=account.available + account.held,
+                computed=computed,
             )
         if account.kind != "issuance" and account.available < 0:
             report.problem("negative_balance", account_id=account.id, owner=account.owner)
         if account.lifetime_earned != totals.earned.get(account.id, 0):
             report.problem(
-                "earned_mismatch", account_id=account.id, owner=account.owner,
-                materialized=account.lifetime_earned, computed=totals.earned.get(account.id, 0),
+                "earned_mismatch",
+                account_id=account.id,
+                owner=account.owner,
+                materialized=account.lifetime_earned,
+                computed=totals.earned.get(account.id, 0),
             )
 
 
@@ -146,8 +160,11 @@ async def _compare_periods(conn: AsyncConnection, report: Report, totals: _Total
         seen.add(key)
         if row.earned != totals.period_earned.get(key, 0):
             report.problem(
-                "period_earned_mismatch", account_id=row.account_id, period=row.period,
-                materialized=row.earned, computed=totals.period_earned.get(key, 0),
+                "period_earned_mismatch",
+                account_id=row.account_id,
+                period=row.period,
+                materialized=row.earned,
+                computed=totals.period_earned.get(key, 0),
             )
     for key, points in totals.period_earned.items():
         if key not in seen and points:

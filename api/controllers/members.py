@@ -3,10 +3,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, get, patch, post
-from litestar.params import Parameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from api import dto, routes, views
-from ledger import Ledger, MemberChanges
+from api.dependencies import LedgerDep
+from ledger import MemberChanges
 from ledger.queries import STATEMENT_PAGE_SIZE_DEFAULT, STATEMENT_PAGE_SIZE_MAX
 
 
@@ -14,34 +15,37 @@ class MemberController(Controller):
     tags = ["members"]
 
     @post(routes.MEMBERS, summary="Register a member in a micro-grid")
-    async def create(self, data: dto.MemberCreate, ledger: Ledger) -> dto.MemberRead:
-        member = await ledger.register_member(
-            data.id, data.name, data.org_unit, data.party_member, tuple(data.roles)
-        )
+    async def create(self, data: JSONBody[dto.MemberCreate], ledger: LedgerDep) -> dto.MemberRead:
+        member = await ledger.register_member(data.id, data.name, data.org_unit, data.party_member, tuple(data.roles))
         return views.member_read(member)
 
     @get(routes.MEMBER, summary="One member")
-    async def read(self, member_id: str, ledger: Ledger) -> dto.MemberRead:
+    async def read(self, member_id: FromPath[str], ledger: LedgerDep) -> dto.MemberRead:
         return views.member_read(await ledger.member(member_id))
 
     @patch(routes.MEMBER, summary="Change a member; active=false deactivates (no new awards)")
-    async def change(self, member_id: str, data: dto.MemberPatch, ledger: Ledger) -> dto.MemberRead:
+    async def change(
+        self, member_id: FromPath[str], data: JSONBody[dto.MemberPatch], ledger: LedgerDep
+    ) -> dto.MemberRead:
         changes = MemberChanges(
-            name=data.name, org_unit=data.org_unit, party_member=data.party_member,
-            roles=None if data.roles is None else tuple(data.roles), active=data.active,
+            name=data.name,
+            org_unit=data.org_unit,
+            party_member=data.party_member,
+            roles=None if data.roles is None else tuple(data.roles),
+            active=data.active,
         )
         return views.member_read(await ledger.change_member(member_id, changes))
 
     @get(routes.MEMBER_BALANCE, summary="Available, held and earned points")
-    async def balance(self, member_id: str, ledger: Ledger) -> dto.BalanceRead:
+    async def balance(self, member_id: FromPath[str], ledger: LedgerDep) -> dto.BalanceRead:
         return views.balance_read(await ledger.balance(member_id))
 
     @get(routes.MEMBER_STATEMENT, summary="Statement lines, newest first, cursor-paginated")
     async def statement(
         self,
-        member_id: str,
-        ledger: Ledger,
-        limit: Annotated[int, Parameter(ge=1, le=STATEMENT_PAGE_SIZE_MAX)] = STATEMENT_PAGE_SIZE_DEFAULT,
-        cursor: Annotated[str | None, Parameter(max_length=20)] = None,
+        member_id: FromPath[str],
+        ledger: LedgerDep,
+        limit: Annotated[int, QueryParameter(ge=1, le=STATEMENT_PAGE_SIZE_MAX)] = STATEMENT_PAGE_SIZE_DEFAULT,
+        cursor: Annotated[str | None, QueryParameter(max_length=20)] = None,
     ) -> dto.StatementRead:
         return views.statement_read(member_id, await ledger.statement(member_id, limit, cursor))

@@ -3,10 +3,12 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
+from litestar.params import FromPath, JSONBody
 
 from api import dto, routes, views
+from api.dependencies import LedgerDep
 from api.idempotency import created, idempotent_request
-from ledger import AwardCommand, Ledger
+from ledger import AwardCommand
 
 
 class AwardController(Controller):
@@ -14,11 +16,15 @@ class AwardController(Controller):
 
     @post(routes.AWARDS, summary="Award points to a member (Idempotency-Key required)", status_code=201)
     async def award(
-        self, data: dto.AwardCreate, ledger: Ledger, request: Request[Any, Any, Any]
+        self, data: JSONBody[dto.AwardCreate], ledger: LedgerDep, request: Request[Any, Any, Any]
     ) -> Response[dto.AwardRead]:
         command = AwardCommand(
-            member_id=data.member_id, points=data.points, category=data.category,
-            occurred_at=data.occurred_at, memo=data.memo, evidence_url=data.evidence_url,
+            member_id=data.member_id,
+            points=data.points,
+            category=data.category,
+            occurred_at=data.occurred_at,
+            memo=data.memo,
+            evidence_url=data.evidence_url,
             org_unit=data.org_unit,
         )
         result, replayed = await ledger.award(command, request.user.id, idempotent_request(request, data))
@@ -29,12 +35,16 @@ class TransactionController(Controller):
     tags = ["points"]
 
     @get(routes.TRANSACTION, summary="One transaction with its postings and hash")
-    async def read(self, transaction_id: int, ledger: Ledger) -> dto.TransactionRead:
+    async def read(self, transaction_id: FromPath[int], ledger: LedgerDep) -> dto.TransactionRead:
         return views.transaction_read(await ledger.transaction(transaction_id))
 
     @post(routes.TRANSACTION_REVERSAL, summary="Reverse a transaction (Idempotency-Key required)", status_code=201)
     async def reverse(
-        self, transaction_id: int, data: dto.ReversalCreate, ledger: Ledger, request: Request[Any, Any, Any]
+        self,
+        transaction_id: FromPath[int],
+        data: JSONBody[dto.ReversalCreate],
+        ledger: LedgerDep,
+        request: Request[Any, Any, Any],
     ) -> Response[dto.ReversalRead]:
         result, replayed = await ledger.reverse(
             transaction_id, data.reason, request.user.id, idempotent_request(request, data)
@@ -46,5 +56,5 @@ class LedgerController(Controller):
     tags = ["audit"]
 
     @get(routes.LEDGER_VERIFY, summary="Recompute every balance and the hash chain")
-    async def verify(self, ledger: Ledger) -> dto.VerifyRead:
+    async def verify(self, ledger: LedgerDep) -> dto.VerifyRead:
         return views.verify_read(await ledger.verify())

@@ -50,8 +50,4 @@ def drop_append_only_triggers(dialect: str, tables: tuple[str, ...]) -> list[str
             statements.append(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
             statements.append(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
         return statements + ["DROP FUNCTION IF EXISTS ledger_refuse_change()"]
-    return [
-        f"DROP TRIGGER IF EXISTS {table}_no_{op} "
-        for table in tables
-        for op in ("update", "delete")
-    ]
+    return [f"DROP TRIGGER IF EXISTS {table}_no_{op} " for table in tables for op in ("update", "delete")]

@@ -1,0 +1,12 @@
+"""Dependencies handlers declare by name."""
+
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+
+from ledger import Ledger
+
+LedgerDep = NamedDependency[Ledger]
+
+
+def provide_ledger(state: State) -> Ledger:
+    return state.ledger

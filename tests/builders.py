@@ -1,0 +1,64 @@
+"""Short builders for test data: a small org tree, members, awards through HTTP."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from httpx import AsyncClient
+
+from ledger import Ledger, Level, Role
+
+STREET, COMMUNITY, GRID, MICRO = "s-东大街", "c-东关南里", "g-东关南里-1", "m-东关南里-1-1"
+OTHER_MICRO = "m-东关南里-1-2"
+
+_keys = itertools.count()
+
+
+def key() -> str:
+    return f"k-{next(_keys)}-{uuid.uuid4().hex[:8]}"
+
+
+def recently(minutes: int = 60) -> str:
+    return (datetime.now(UTC) - timedelta(minutes=minutes)).isoformat()
+
+
+async def tree(ledger: Ledger) -> None:
+    """街道 → 社区 → 大网格 → two 微网格, with Chinese names."""
+    await ledger.register_unit(STREET, "东大街街道", Level.STREET, None)
+    await ledger.register_unit(COMMUNITY, "东关南里社区", Level.COMMUNITY, STREET)
+    await ledger.register_unit(GRID, "东关南里第一大网格", Level.GRID, COMMUNITY)
+    await ledger.register_unit(MICRO, "东关南里1-1微网格", Level.MICRO_GRID, GRID)
+    await ledger.register_unit(OTHER_MICRO, "东关南里1-2微网格", Level.MICRO_GRID, GRID)
+
+
+async def member(ledger: Ledger, member_id: str = "m-张三", home: str = MICRO, party: bool = False) -> str:
+    await ledger.register_member(member_id, "张三", home, party, (Role.VOLUNTEER,))
+    return member_id
+
+
+def award_body(member_id: str, points: int = 10, **overrides: Any) -> dict[str, Any]:
+    body = {
+        "member_id": member_id,
+        "points": points,
+        "category": "patrol",
+        "occurred_at": recently(),
+        "memo": "日巡千步",
+    }
+    body.update(overrides)
+    return body
+
+
+async def award(client: AsyncClient, member_id: str, points: int = 10, **overrides: Any) -> dict[str, Any]:
+    response = await client.post(
+        "/v1/awards", json=award_body(member_id, points, **overrides), headers={"Idempotency-Key": key()}
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def count_transactions(ledger: Ledger) -> int:
+    report = await ledger.verify()
+    return report.transactions

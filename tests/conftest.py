@@ -1,0 +1,170 @@
+"""Fixtures: every database test runs on SQLite and on PostgreSQL.
+
+Each test gets a database of its own, copied from a template migrated once per run
+(a file copy on SQLite, ``CREATE DATABASE … TEMPLATE`` on PostgreSQL), and dropped
+afterwards. PostgreSQL is reached at ``LEDGER_TEST_POSTGRES_URL`` (default: the local
+server with trust auth). When it is down the PostgreSQL half is skipped locally, but
+with ``CI=true`` the run fails instead: CI never skips PostgreSQL silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from api.app import create_app
+from api.settings import Settings
+from ledger import Database, Ledger, migrate
+
+POSTGRES_URL = os.environ.get("LEDGER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+ADMIN_TOKEN = "test-admin-token"
+AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+BACKENDS = ("sqlite", "postgres")
+
+
+def _postgres_reachable() -> str | None:
+    async def probe() -> None:
+        conn = await asyncpg.connect(POSTGRES_URL, timeout=5)
+        await conn.close()
+
+    try:
+        asyncio.run(probe())
+    except (TimeoutError, OSError, asyncpg.PostgresError) as error:
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
+_POSTGRES_DOWN = _postgres_reachable()
+if _POSTGRES_DOWN and os.environ.get("CI") == "true":
+    raise pytest.UsageError(f"CI requires PostgreSQL at {POSTGRES_URL}, which is unreachable: {_POSTGRES_DOWN}")
+
+
+def _asyncpg_url(database: str) -> str:
+    base = POSTGRES_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    return f"{base}/{database}"
+
+
+async def _admin(sql: str) -> None:
+    conn = await asyncpg.connect(POSTGRES_URL)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@dataclass
+class Backend:
+    """Makes fresh, migrated databases of one kind."""
+
+    name: str
+    template: str
+    workdir: Path
+
+    async def create(self) -> str:
+        if self.name == "sqlite":
+            path = self.workdir / f"{uuid.uuid4().hex}.sqlite3"
+            shutil.copyfile(self.template, path)
+            return f"sqlite+aiosqlite:///{path}"
+        database = f"ledger_test_{uuid.uuid4().hex[:12]}"
+        await _admin(f'CREATE DATABASE "{database}" TEMPLATE "{self.template}"')
+        return _asyncpg_url(database)
+
+    async def drop(self, url: str) -> None:
+        if self.name == "sqlite":
+            for suffix in ("", "-wal", "-shm"):
+                Path(url.split("///", 1)[1] + suffix).unlink(missing_ok=True)
+        else:
+            await _admin(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+
+
+async def _make_template(name: str, workdir: Path) -> Backend:
+    if name == "sqlite":
+        path = workdir / "template.sqlite3"
+        db = Database(f"sqlite+aiosqlite:///{path}")
+        await migrate(db)
+        await db.dispose()
+        return Backend(name, str(path), workdir)
+    template = f"ledger_template_{uuid.uuid4().hex[:12]}"
+    await _admin(f'CREATE DATABASE "{template}"')
+    db = Database(_asyncpg_url(template))
+    await migrate(db)
+    await db.dispose()
+    return Backend(name, template, workdir)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames:
+        marks = []
+        params = []
+        for name in BACKENDS:
+            skip = name == "postgres" and _POSTGRES_DOWN
+            marks = [pytest.mark.skip(reason=f"PostgreSQL unreachable: {_POSTGRES_DOWN}")] if skip else []
+            params.append(pytest.param(name, marks=marks, id=name))
+        metafunc.parametrize("backend", params, indirect=True, scope="session")
+
+
+_templates: dict[str, Backend] = {}
+
+
+@pytest.fixture(scope="session")
+def _workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("databases")
+
+
+@pytest.fixture(scope="session")
+async def backend(request: pytest.FixtureRequest, _workdir: Path) -> AsyncIterator[Backend]:
+    name = request.param
+    if name not in _templates:
+        _templates[name] = await _make_template(name, _workdir)
+    yield _templates[name]
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def _drop_templates() -> AsyncIterator[None]:
+    yield
+    for backend in _templates.values():
+        if backend.name == "postgres":
+            await _admin(f'DROP DATABASE IF EXISTS "{backend.template}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def database_url(backend: Backend) -> AsyncIterator[str]:
+    url = await backend.create()
+    yield url
+    await backend.drop(url)
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+def ledger(db: Database) -> Ledger:
+    return Ledger(db)
+
+
+@pytest.fixture
+async def client(ledger: Ledger) -> AsyncIterator[httpx.AsyncClient]:
+    """The service over HTTP, in this event loop, sharing the test's ledger."""
+    app = create_app(Settings(database_url=ledger.db.url, admin_token=ADMIN_TOKEN), ledger)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://ledger.test", headers=AUTH) as http:
+        yield http
+
+
+@pytest.fixture
+def fresh_database(backend: Backend) -> Iterator[Backend]:
+    """For tests that make many databases themselves (stateful tests)."""
+    yield backend
