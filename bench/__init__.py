@@ -1,0 +1,1 @@
+"""Benchmarks of the ledger: ``python -m bench --help``."""

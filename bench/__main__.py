@@ -1,0 +1,203 @@
+"""One command for every benchmark figure: ``python -m bench [--quick] [sizes…]``.
+
+For each database it creates a fresh database, loads a synthetic community, starts the
+real service the way the README does (``ledger serve``, uvicorn workers), drives it from a
+separate load-generator process over HTTP, runs the in-process measurements, and prints
+one table with ratios against baselines measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+from bench import baselines
+from bench.community import Shape, load, load_transactions
+from bench.report import Table
+from ledger import Database, Ledger, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+POSTGRES_ADMIN_URL = os.environ.get("LEDGER_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+SERVER_START_SECONDS_MAX = 60
+"""How long the service may take to migrate and start before the run gives up."""
+
+QUICK = Shape(streets=2, communities=5, grids=5, micro_grids=4, members=10_000, transactions=100_000)
+
+
+def _args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument("--quick", action="store_true", help="small sizes: finishes in about two minutes")
+    p.add_argument("--backends", default="postgres,sqlite")
+    p.add_argument("--members", type=int)
+    p.add_argument("--transactions", type=int)
+    p.add_argument("--requests", type=int, default=None, help="requests per HTTP scenario (default 2000, quick 600)")
+    p.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    return p.parse_args()
+
+
+async def _create_database(backend: str, workdir: Path) -> str:
+    name = f"ledger_bench_{uuid.uuid4().hex[:10]}"
+    if backend == "sqlite":
+        return f"sqlite+aiosqlite:///{workdir / (name + '.sqlite3')}"
+    await baselines.admin_sql(POSTGRES_ADMIN_URL, f'CREATE DATABASE "{name}"')
+    return POSTGRES_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
+
+
+async def _drop_database(url: str) -> None:
+    if url.startswith("postgresql"):
+        name = url.rsplit("/", 1)[1]
+        await baselines.admin_sql(POSTGRES_ADMIN_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class Service:
+    """``ledger serve`` in a subprocess, as the README starts it."""
+
+    def __init__(self, url: str, workers: int) -> None:
+        self.token = secrets.token_urlsafe(16)
+        self.port = 18000 + secrets.randbelow(2000)
+        env = {**os.environ, "LEDGER_ADMIN_TOKEN": self.token}
+        command = [
+            str(ROOT / ".venv/bin/ledger"),
+            "serve",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(workers),
+            "--database-url",
+            url,
+        ]
+        self.process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.base = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + SERVER_START_SECONDS_MAX
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(self.base + "/schema/openapi.json", timeout=1)
+                return
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("the service did not start")
+
+    def drive(self, scenario: str, concurrency: int, requests: int, members_file: Path) -> dict:
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bench.loadgen",
+                self.base,
+                self.token,
+                scenario,
+                str(concurrency),
+                str(requests),
+                str(members_file),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
+        return json.loads(out.stdout)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+async def _timed_verify(ledger: Ledger) -> tuple[float, int]:
+    started = time.perf_counter()
+    report = await ledger.verify()
+    assert report.ok, report.problems[:5]
+    return time.perf_counter() - started, report.transactions
+
+
+def _http(table: Table, backend: str, service: Service, members_file: Path, requests: int, label: str) -> None:
+    for concurrency in (1, 8, 32) if label == "" else (32,):
+        r = service.drive("award", concurrency, requests if concurrency > 1 else requests // 4, members_file)
+        table.add(
+            backend,
+            f"awards/s, {concurrency} clients{label}",
+            r["per_second"],
+            "/s",
+            f"p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, errors {r['errors'] or 0}",
+        )
+
+
+async def _run_backend(backend: str, shape: Shape, args: argparse.Namespace, table: Table, workdir: Path) -> None:
+    url = await _create_database(backend, workdir)
+    requests = args.requests or (600 if args.quick else 2000)
+    db = Database(url)
+    try:
+        await migrate(db)
+        ledger = Ledger(db)
+        community = await load(ledger, shape)
+        members_file = workdir / f"members-{backend}.txt"
+        members_file.write_text("\n".join(community.member_ids))
+        service = Service(url, args.workers)
+        try:
+            _http(table, backend, service, members_file, requests, " (empty ledger)")
+        finally:
+            service.stop()
+        started = time.perf_counter()
+        await load_transactions(ledger, community, shape.transactions)
+        loaded = time.perf_counter() - started
+        table.add(
+            backend,
+            "bulk load via journal.post",
+            shape.transactions / loaded,
+            "txn/s",
+            f"{shape.transactions:,} transactions in {loaded:.1f} s",
+        )
+        service = Service(url, args.workers)
+        try:
+            _http(table, backend, service, members_file, requests, "")
+            for scenario in ("balance", "statement"):
+                r = service.drive(scenario, 32, requests * 2, members_file)
+                table.add(
+                    backend,
+                    f"{scenario} reads/s, 32 clients",
+                    r["per_second"],
+                    "/s",
+                    f"p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms",
+                )
+        finally:
+            service.stop()
+        seconds, transactions = await _timed_verify(ledger)
+        table.add(
+            backend,
+            "verify, seconds per million transactions",
+            seconds * 1e6 / transactions,
+            "s",
+            f"{transactions:,} transactions in {seconds:.1f} s",
+        )
+        await baselines.balance_vs_sum(db, community.member_ids, table, backend)
+        await baselines.raw_writes(url, table, backend, requests)
+    finally:
+        await db.dispose()
+        await _drop_database(url)
+
+
+async def main() -> None:
+    args = _args()
+    base = QUICK if args.quick else Shape()
+    shape = Shape(
+        **{**base.__dict__, **{k: v for k, v in (("members", args.members), ("transactions", args.transactions)) if v}}
+    )
+    table = Table()
+    with tempfile.TemporaryDirectory(prefix="ledger-bench-") as tmp:
+        for backend in args.backends.split(","):
+            await _run_backend(backend, shape, args, table, Path(tmp))
+    print(table.render(shape))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
