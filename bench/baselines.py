@@ -79,7 +79,8 @@ async def _pg_raw(dsn: str, connections: int, writes: int) -> float:
         CREATE TABLE bench_posting (LIKE posting INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES);
     """)
     pairs = await setup.fetch(
-        "SELECT o.issuance_account_id AS source, m.account_id AS target FROM member m JOIN org_unit o ON o.code = m.org_unit"
+        "SELECT o.issuance_account_id AS source, m.account_id AS target "
+        "FROM member m JOIN org_unit o ON o.code = m.org_unit"
     )
     await setup.close()
     counter = iter(range(1, writes + 1))

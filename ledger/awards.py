@@ -19,12 +19,11 @@ from ledger.errors import (
     AlreadyReversed,
     InsufficientPoints,
     InvalidInput,
-    MemberInactive,
     NotReversible,
     TransactionNotFound,
 )
+from ledger.journal import Posted
 from ledger.members import Member, get_member
-from ledger.org import get_unit
 from ledger.periods import period_of
 from ledger.tables import JournalTxn, PostingRow
 from ledger.values import (
@@ -66,6 +65,18 @@ def check_points(points: int) -> None:
         raise InvalidInput("points", f"points must be between 1 and {AWARD_POINTS_MAX}", points=points)
 
 
+def award_result(draft: TxnDraft, posted: Posted) -> dict[str, object]:
+    """What an award request answers, and what a replay of it answers again."""
+    assert draft.member_account_id is not None
+    return {
+        "transaction_id": posted.id,
+        "member_id": draft.member_id,
+        "points": draft.earned_points,
+        "available_points": posted.balance_after[draft.member_account_id],
+        "hash": posted.hash,
+    }
+
+
 def award_draft(
     member: Member,
     issuance_account_id: int,
@@ -91,19 +102,6 @@ def award_draft(
         member_account_id=member.account_id,
         earned_points=command.points,
     )
-
-
-async def prepare_award(
-    conn: AsyncConnection, command: AwardCommand, recorded_by: str, now: datetime, tz: tzinfo
-) -> TxnDraft:
-    """Validate an award against the ledger's state and draft its transaction."""
-    check_points(command.points)
-    check_occurred_at(command.occurred_at, now)
-    member = await get_member(conn, command.member_id)
-    if not member.active:
-        raise MemberInactive(member.id)
-    unit = await get_unit(conn, command.org_unit or member.org_unit)
-    return award_draft(member, unit.issuance_account_id, unit.code, command, recorded_by, tz)
 
 
 _txns = JournalTxn.__table__

@@ -74,7 +74,9 @@ class Database:
             self._writer = create_async_engine(
                 self.url, pool_size=POSTGRES_POOL_SIZE, max_overflow=0, pool_pre_ping=False
             )
-            self._reader = self._writer
+            # A read is one statement or a few that need no common snapshot: autocommit
+            # spares it the BEGIN and COMMIT round trips. ``snapshot()`` is for the rest.
+            self._reader = self._writer.execution_options(isolation_level="AUTOCOMMIT")
         else:
             raise ValueError(f"unsupported database {self.dialect!r}: use sqlite or postgresql")
 
@@ -110,5 +112,5 @@ class Database:
 
     async def dispose(self) -> None:
         await self._writer.dispose()
-        if self._reader is not self._writer:
+        if self.dialect == "sqlite":
             await self._reader.dispose()

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, delete, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.errors import IdempotencyKeyReused
@@ -42,26 +42,64 @@ def fingerprint(*parts: Any) -> str:
 _table = IdempotencyRecord.__table__
 
 
-async def _claim(conn: AsyncConnection, request: IdempotentRequest, now: datetime) -> dict[str, Any] | None:
-    """Claim the key; the stored result if another request already holds it."""
+def _key(request: IdempotentRequest) -> tuple[str, str]:
+    return request.principal, request.key
+
+
+async def claim_many(
+    conn: AsyncConnection, requests: Sequence[IdempotentRequest], now: datetime
+) -> list[dict[str, Any] | IdempotencyKeyReused | None]:
+    """Claim every key in one statement. Per request: None when it claimed its key (do
+    the work), the stored result when an earlier request did, or IdempotencyKeyReused.
+
+    Keys must be distinct. They are inserted in sorted order, so two batches that share
+    keys wait on each other in the same order and never deadlock."""
+    assert len({_key(r) for r in requests}) == len(requests), "deduplicate keys before claiming"
+    ordered = sorted(requests, key=_key)
     inserted = await conn.execute(
-        insert_if_absent(conn, _table, ("principal", "key"))
-        .values(principal=request.principal, key=request.key, fingerprint=request.fingerprint, created_at=now)
-        .returning(_table.c.key)
+        insert_if_absent(conn, _table, ("principal", "key")).returning(_table.c.principal, _table.c.key),
+        [{"principal": r.principal, "key": r.key, "fingerprint": r.fingerprint, "created_at": now} for r in ordered],
     )
-    if inserted.first() is not None:
-        return None
-    row = (
-        await conn.execute(
-            select(_table.c.fingerprint, _table.c.result).where(
-                _table.c.principal == request.principal, _table.c.key == request.key
+    claimed = {tuple(row) for row in inserted}
+    taken = [_key(r) for r in ordered if _key(r) not in claimed]
+    stored: dict[tuple[str, str], Any] = {}
+    if taken:
+        rows = await conn.execute(
+            select(_table.c.principal, _table.c.key, _table.c.fingerprint, _table.c.result).where(
+                tuple_(_table.c.principal, _table.c.key).in_(taken)
             )
         )
-    ).one()
-    if row.fingerprint != request.fingerprint:
-        raise IdempotencyKeyReused(request.key)
-    assert row.result is not None, "a committed claim always carries its result"
-    return row.result
+        stored = {(row.principal, row.key): row for row in rows}
+    outcomes: list[dict[str, Any] | IdempotencyKeyReused | None] = []
+    for request in requests:
+        if _key(request) in claimed:
+            outcomes.append(None)
+            continue
+        row = stored[_key(request)]
+        assert row.result is not None, "a committed claim always carries its result"
+        same = row.fingerprint == request.fingerprint
+        outcomes.append(row.result if same else IdempotencyKeyReused(request.key))
+    return outcomes
+
+
+async def complete_many(conn: AsyncConnection, results: Sequence[tuple[IdempotentRequest, dict[str, Any]]]) -> None:
+    """Store the results of the requests that claimed their keys."""
+    if results:
+        await conn.execute(
+            update(_table)
+            .where(_table.c.principal == bindparam("b_principal"), _table.c.key == bindparam("b_key"))
+            .values(result=bindparam("b_result")),
+            [{"b_principal": r.principal, "b_key": r.key, "b_result": result} for r, result in results],
+        )
+
+
+async def release_many(conn: AsyncConnection, requests: Sequence[IdempotentRequest]) -> None:
+    """Give back the claims of requests that were refused inside a batch: nothing was
+    done for them, so a retry must be evaluated afresh, as a lone refused request is."""
+    if requests:
+        await conn.execute(
+            delete(_table).where(tuple_(_table.c.principal, _table.c.key).in_([_key(r) for r in requests]))
+        )
 
 
 async def once(
@@ -71,11 +109,11 @@ async def once(
     work: Callable[[], Awaitable[dict[str, Any]]],
 ) -> tuple[dict[str, Any], bool]:
     """Run ``work`` once per key; returns (result, replayed)."""
-    stored = await _claim(conn, request, now)
+    [stored] = await claim_many(conn, [request], now)
+    if isinstance(stored, IdempotencyKeyReused):
+        raise stored
     if stored is not None:
         return stored, True
     result = await work()
-    await conn.execute(
-        update(_table).where(_table.c.principal == request.principal, _table.c.key == request.key).values(result=result)
-    )
+    await complete_many(conn, [(request, result)])
     return result, False

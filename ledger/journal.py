@@ -1,15 +1,20 @@
 """Posting transactions: the one path by which points move.
 
 ``post()`` takes a batch of drafted transactions and, inside the caller's database
-transaction, (1) checks each draft's shape, (2) locks every account it touches in
-ascending id order, (3) replays the postings against the locked balances so that no
-member's available balance goes below zero at any step, (4) writes the new materialized
-balances, and (5) appends the transactions to the hash chain under the chain-head lock,
-which is taken last and held for the shortest time.
+transaction, (1) checks each draft's shape, (2) locks the accounts it touches, (3)
+replays the postings against the locked balances so that no member's available balance
+goes below zero at any step, (4) writes the new materialized balances, and (5) appends
+the transactions to the hash chain.
 
-A batch is all or nothing: one failing draft fails them all (settling a roster). Every
-writer takes locks in the same order — accounts by id, then the chain head — so
-concurrent writers queue but never deadlock.
+Locks are taken in one global order — member accounts by id, then the chain head, then
+org-unit accounts by id — so concurrent writers queue but never deadlock. The order is
+chosen for the hot rows: every award of a unit debits that unit's issuance account, so a
+lock on it held for a whole database transaction would serialize the unit. Unit accounts
+are locked only by the holder of the chain head, which every journal write needs anyway,
+so they add no waiting of their own; member accounts, rarely contended, are locked
+before it and may be waited for without holding up the chain.
+
+A batch is all or nothing: one failing draft fails them all (settling a roster).
 """
 
 from __future__ import annotations
@@ -55,17 +60,30 @@ class _Locked:
     available: int
 
 
-async def _lock_accounts(conn: AsyncConnection, account_ids: set[int], for_update: bool) -> dict[int, _Locked]:
+_MEMBER = AccountKind.MEMBER.value
+
+
+async def _lock_accounts(
+    conn: AsyncConnection, account_ids: set[int], for_update: bool, members: bool
+) -> dict[int, _Locked]:
+    """Lock the member accounts (``members``) or the org-unit accounts among ``account_ids``."""
+    table = Account.__table__
     query = (
-        select(Account.id, Account.kind, Account.owner, Account.available)
-        .where(Account.id.in_(sorted(account_ids)))
-        .order_by(Account.id)
+        select(table.c.id, table.c.kind, table.c.owner, table.c.available)
+        .where(table.c.id.in_(sorted(account_ids)), (table.c.kind == _MEMBER) == members)
+        .order_by(table.c.id)
     )
     if for_update:
         query = query.with_for_update()
-    rows = (await conn.execute(query)).all()
-    assert len(rows) == len(account_ids), "every posting names an existing account"
-    return {row.id: _Locked(row.kind, row.owner, row.available) for row in rows}
+    return {row.id: _Locked(row.kind, row.owner, row.available) for row in await conn.execute(query)}
+
+
+async def _lock_chain_head(conn: AsyncConnection, for_update: bool) -> tuple[int, str]:
+    query = select(ChainHead.last_txn_id, ChainHead.last_hash).where(ChainHead.id == 1)
+    if for_update:
+        query = query.with_for_update()
+    head = (await conn.execute(query)).one()
+    return head.last_txn_id, head.last_hash
 
 
 def _replay(drafts: Sequence[TxnDraft], locked: dict[int, _Locked]) -> list[dict[int, int]]:
@@ -132,10 +150,13 @@ async def post(
     for draft in drafts:
         check_draft(draft)
     account_ids = {p.account_id for d in drafts for p in d.postings}
-    locked = await _lock_accounts(conn, account_ids, for_update)
+    locked = await _lock_accounts(conn, account_ids, for_update, members=True)
+    head = await _lock_chain_head(conn, for_update)
+    locked |= await _lock_accounts(conn, account_ids, for_update, members=False)
+    assert len(locked) == len(account_ids), "every posting names an existing account"
     balances_after = _replay(drafts, locked)
     await _write_balances(conn, drafts, locked)
-    return await _append_to_chain(conn, drafts, balances_after, recorded_at, for_update)
+    return await _append_to_chain(conn, drafts, balances_after, recorded_at, head)
 
 
 async def _append_to_chain(
@@ -143,13 +164,9 @@ async def _append_to_chain(
     drafts: Sequence[TxnDraft],
     balances_after: list[dict[int, int]],
     recorded_at: datetime,
-    for_update: bool,
+    head: tuple[int, str],
 ) -> list[Posted]:
-    head_query = select(ChainHead.last_txn_id, ChainHead.last_hash).where(ChainHead.id == 1)
-    if for_update:
-        head_query = head_query.with_for_update()
-    head = (await conn.execute(head_query)).one()
-    txn_id, prev_hash = head.last_txn_id, head.last_hash
+    txn_id, prev_hash = head
     txn_rows, posting_rows, posted = [], [], []
     for draft, after in zip(drafts, balances_after, strict=True):
         txn_id += 1

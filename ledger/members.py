@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -50,6 +50,11 @@ def _member(row: Mapping[str, Any]) -> Member:
 async def find_member(conn: AsyncConnection, member_id: str) -> Member | None:
     row = (await conn.execute(select(_members).where(_members.c.id == member_id))).first()
     return None if row is None else _member(row._mapping)
+
+
+async def find_members(conn: AsyncConnection, member_ids: Iterable[str]) -> dict[str, Member]:
+    rows = await conn.execute(select(_members).where(_members.c.id.in_(set(member_ids))))
+    return {row.id: _member(row._mapping) for row in rows}
 
 
 async def get_member(conn: AsyncConnection, member_id: str, field: str = "member_id") -> Member:

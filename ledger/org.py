@@ -8,7 +8,7 @@ redemption (where points spent at its shop go).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -51,6 +51,11 @@ def _unit(row: Mapping[str, Any]) -> Unit:
 async def find_unit(conn: AsyncConnection, code: str) -> Unit | None:
     row = (await conn.execute(select(_units).where(_units.c.code == code))).first()
     return None if row is None else _unit(row._mapping)
+
+
+async def find_units(conn: AsyncConnection, codes: Iterable[str]) -> dict[str, Unit]:
+    rows = await conn.execute(select(_units).where(_units.c.code.in_(set(codes))))
+    return {row.code: _unit(row._mapping) for row in rows}
 
 
 async def get_unit(conn: AsyncConnection, code: str, field: str = "org_unit") -> Unit:

@@ -7,12 +7,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger.errors import InvalidInput, TransactionNotFound
+from ledger.errors import InvalidInput, MemberNotFound, TransactionNotFound
 from ledger.members import Member
 from ledger.tables import Account, AccountPeriod, JournalTxn, PostingRow
+from ledger.tables import Member as MemberRow
 from ledger.values import Balance
 
 STATEMENT_PAGE_SIZE_DEFAULT = 50
@@ -20,31 +21,38 @@ STATEMENT_PAGE_SIZE_MAX = 500
 """A page a phone scrolls through; 500 lines bounds one response to ~150 KB."""
 
 _accounts = Account.__table__
+_members = MemberRow.__table__
 _periods = AccountPeriod.__table__
 _txns = JournalTxn.__table__
 _postings = PostingRow.__table__
 
 
-async def balance(conn: AsyncConnection, member: Member, period: str) -> Balance:
-    account = (
-        await conn.execute(
-            select(_accounts.c.available, _accounts.c.held, _accounts.c.lifetime_earned).where(
-                _accounts.c.id == member.account_id
-            )
-        )
-    ).one()
-    earned = (
-        await conn.execute(
-            select(_periods.c.earned).where(_periods.c.account_id == member.account_id, _periods.c.period == period)
-        )
-    ).scalar_one_or_none()
+_BALANCE = (
+    select(
+        _members.c.id,
+        _accounts.c.available,
+        _accounts.c.held,
+        _accounts.c.lifetime_earned,
+        _periods.c.earned,
+    )
+    .join(_accounts, _accounts.c.id == _members.c.account_id)
+    .outerjoin(_periods, (_periods.c.account_id == _accounts.c.id) & (_periods.c.period == bindparam("period")))
+    .where(_members.c.id == bindparam("member_id"))
+)
+
+
+async def balance(conn: AsyncConnection, member_id: str, period: str) -> Balance:
+    """One indexed lookup: the member's materialized balances and the period's earned points."""
+    row = (await conn.execute(_BALANCE, {"member_id": member_id, "period": period})).first()
+    if row is None:
+        raise MemberNotFound(member_id, field="id")
     return Balance(
-        member_id=member.id,
-        available_points=account.available,
-        held_points=account.held,
-        lifetime_earned_points=account.lifetime_earned,
+        member_id=row.id,
+        available_points=row.available,
+        held_points=row.held,
+        lifetime_earned_points=row.lifetime_earned,
         period=period,
-        period_earned_points=earned or 0,
+        period_earned_points=row.earned or 0,
     )
 
 

@@ -1,0 +1,122 @@
+"""Awards in batches: every award request, alone or coalesced by group commit, is posted
+by ``award_many`` inside one database transaction.
+
+The steps, each one statement for the whole batch wherever the database allows:
+claim the idempotency keys (replays and reused keys are answered from what is stored);
+load the members and units; refuse, one by one, the requests the ledger's state refuses
+(and give back their key claims, since nothing was done for them); post the rest in one
+``journal.post``; store each result under its key. A key sent twice in one batch is
+claimed once, and the second request is answered as a replay of the first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ledger import journal
+from ledger.awards import AwardCommand, award_draft, award_result, check_occurred_at, check_points
+from ledger.errors import (
+    IdempotencyKeyReused,
+    LedgerError,
+    MemberInactive,
+    MemberNotFound,
+    OrgUnitNotFound,
+)
+from ledger.idempotency import IdempotentRequest, claim_many, complete_many, release_many
+from ledger.members import Member, find_members
+from ledger.org import Unit, find_units
+from ledger.values import TxnDraft
+
+AWARD_BATCH_MAX = 128
+"""Awards per database transaction under group commit. At ~0.3 ms of work per award a
+full batch commits within ~40 ms, inside the 50 ms p99 the service aims for, and its
+statements stay far below SQLite's 32,766 bound parameters."""
+
+
+@dataclass(frozen=True, slots=True)
+class AwardRequest:
+    command: AwardCommand
+    recorded_by: str
+    idempotency: IdempotentRequest
+
+
+AwardOutcome = tuple[dict[str, Any], bool]  # (result, replayed)
+
+
+def _draft(
+    request: AwardRequest, members: dict[str, Member], units: dict[str, Unit], now: datetime, tz: tzinfo
+) -> TxnDraft:
+    command = request.command
+    check_points(command.points)
+    check_occurred_at(command.occurred_at, now)
+    member = members.get(command.member_id)
+    if member is None:
+        raise MemberNotFound(command.member_id)
+    if not member.active:
+        raise MemberInactive(member.id)
+    unit = units.get(command.org_unit or member.org_unit)
+    if unit is None:
+        raise OrgUnitNotFound(command.org_unit or member.org_unit)
+    return award_draft(member, unit.issuance_account_id, unit.code, command, request.recorded_by, tz)
+
+
+async def _drafts(
+    conn: AsyncConnection, requests: Sequence[AwardRequest], now: datetime, tz: tzinfo
+) -> list[TxnDraft | LedgerError]:
+    members = await find_members(conn, {r.command.member_id for r in requests})
+    codes = {r.command.org_unit for r in requests if r.command.org_unit}
+    codes |= {m.org_unit for m in members.values()}
+    units = await find_units(conn, codes)
+    drafts: list[TxnDraft | LedgerError] = []
+    for request in requests:
+        try:
+            drafts.append(_draft(request, members, units, now, tz))
+        except LedgerError as error:
+            drafts.append(error)
+    return drafts
+
+
+def _as_duplicate(first: AwardOutcome | LedgerError, original: AwardRequest, again: AwardRequest):
+    if again.idempotency.fingerprint != original.idempotency.fingerprint:
+        return IdempotencyKeyReused(again.idempotency.key)
+    return (first[0], True) if isinstance(first, tuple) else first
+
+
+async def award_many(
+    conn: AsyncConnection, requests: Sequence[AwardRequest], now: datetime, tz: tzinfo, *, for_update: bool
+) -> list[AwardOutcome | LedgerError]:
+    outcomes: list[AwardOutcome | LedgerError | None] = [None] * len(requests)
+    first_index: dict[tuple[str, str], int] = {}
+    for i, request in enumerate(requests):
+        first_index.setdefault((request.idempotency.principal, request.idempotency.key), i)
+    unique = sorted(first_index.values())
+    claims = await claim_many(conn, [requests[i].idempotency for i in unique], now)
+    fresh = []
+    for i, claim in zip(unique, claims, strict=True):
+        if claim is None:
+            fresh.append(i)
+        else:
+            outcomes[i] = claim if isinstance(claim, IdempotencyKeyReused) else (claim, True)
+    drafts = await _drafts(conn, [requests[i] for i in fresh], now, tz)
+    refused = [(i, d) for i, d in zip(fresh, drafts, strict=True) if isinstance(d, LedgerError)]
+    accepted = [(i, d) for i, d in zip(fresh, drafts, strict=True) if not isinstance(d, LedgerError)]
+    for i, error in refused:
+        outcomes[i] = error
+    await release_many(conn, [requests[i].idempotency for i, _ in refused])
+    if accepted:
+        posted = await journal.post(conn, [d for _, d in accepted], now, for_update=for_update)
+        results = [award_result(d, p) for (_, d), p in zip(accepted, posted, strict=True)]
+        await complete_many(conn, [(requests[i].idempotency, r) for (i, _), r in zip(accepted, results, strict=True)])
+        for (i, _), result in zip(accepted, results, strict=True):
+            outcomes[i] = (result, False)
+    for i, request in enumerate(requests):
+        first = first_index[(request.idempotency.principal, request.idempotency.key)]
+        if first != i:
+            outcomes[i] = _as_duplicate(outcomes[first], requests[first], request)
+    assert all(o is not None for o in outcomes)
+    return outcomes  # type: ignore[return-value]
