@@ -41,7 +41,9 @@ def _args() -> argparse.Namespace:
     p.add_argument("--members", type=int)
     p.add_argument("--transactions", type=int)
     p.add_argument("--requests", type=int, default=None, help="requests per HTTP scenario (default 2000, quick 600)")
-    p.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    p.add_argument(
+        "--workers", type=int, default=1, help="uvicorn worker processes (1 is fastest for writes on 2 cores)"
+    )
     return p.parse_args()
 
 

@@ -11,6 +11,7 @@ a retry is evaluated afresh.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Awaitable, Callable, Sequence
@@ -42,6 +43,18 @@ def fingerprint(*parts: Any) -> str:
 _table = IdempotencyRecord.__table__
 
 
+@functools.cache
+def _claim_statement(dialect: str) -> Any:
+    return insert_if_absent(dialect, _table, ("principal", "key")).returning(_table.c.principal, _table.c.key)
+
+
+_COMPLETE = (
+    update(_table)
+    .where(_table.c.principal == bindparam("b_principal"), _table.c.key == bindparam("b_key"))
+    .values(result=bindparam("b_result"))
+)
+
+
 def _key(request: IdempotentRequest) -> tuple[str, str]:
     return request.principal, request.key
 
@@ -57,7 +70,7 @@ async def claim_many(
     assert len({_key(r) for r in requests}) == len(requests), "deduplicate keys before claiming"
     ordered = sorted(requests, key=_key)
     inserted = await conn.execute(
-        insert_if_absent(conn, _table, ("principal", "key")).returning(_table.c.principal, _table.c.key),
+        _claim_statement(conn.dialect.name),
         [{"principal": r.principal, "key": r.key, "fingerprint": r.fingerprint, "created_at": now} for r in ordered],
     )
     claimed = {tuple(row) for row in inserted}
@@ -86,9 +99,7 @@ async def complete_many(conn: AsyncConnection, results: Sequence[tuple[Idempoten
     """Store the results of the requests that claimed their keys."""
     if results:
         await conn.execute(
-            update(_table)
-            .where(_table.c.principal == bindparam("b_principal"), _table.c.key == bindparam("b_key"))
-            .values(result=bindparam("b_result")),
+            _COMPLETE,
             [{"b_principal": r.principal, "b_key": r.key, "b_result": result} for r, result in results],
         )
 

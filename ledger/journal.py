@@ -60,29 +60,47 @@ class _Locked:
     available: int
 
 
-_MEMBER = AccountKind.MEMBER.value
+# Statements are built once: building a SQLAlchemy statement costs about as much as
+# executing it, and these run for every batch of every write.
+_accounts = Account.__table__
+_head = ChainHead.__table__
+_SELECT_ACCOUNTS = (
+    select(_accounts.c.id, _accounts.c.kind, _accounts.c.owner, _accounts.c.available)
+    .where(_accounts.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(_accounts.c.id)
+)
+_LOCK_ACCOUNTS = {
+    # (member accounts?, take row locks?) → statement
+    (members, for_update): (
+        _SELECT_ACCOUNTS.where((_accounts.c.kind == AccountKind.MEMBER.value) == members).with_for_update()
+        if for_update
+        else _SELECT_ACCOUNTS.where((_accounts.c.kind == AccountKind.MEMBER.value) == members)
+    )
+    for members in (True, False)
+    for for_update in (True, False)
+}
+_SELECT_HEAD = select(_head.c.last_txn_id, _head.c.last_hash).where(_head.c.id == 1)
+_LOCK_HEAD = {False: _SELECT_HEAD, True: _SELECT_HEAD.with_for_update()}
+_UPDATE_HEAD = update(_head).where(_head.c.id == 1)
+_UPDATE_BALANCES = (
+    update(_accounts)
+    .where(_accounts.c.id == bindparam("b_id"))
+    .values(available=bindparam("b_available"), lifetime_earned=_accounts.c.lifetime_earned + bindparam("b_earned"))
+)
+_INSERT_TXNS = insert(JournalTxn.__table__)
+_INSERT_POSTINGS = insert(PostingRow.__table__)
 
 
 async def _lock_accounts(
     conn: AsyncConnection, account_ids: set[int], for_update: bool, members: bool
 ) -> dict[int, _Locked]:
     """Lock the member accounts (``members``) or the org-unit accounts among ``account_ids``."""
-    table = Account.__table__
-    query = (
-        select(table.c.id, table.c.kind, table.c.owner, table.c.available)
-        .where(table.c.id.in_(sorted(account_ids)), (table.c.kind == _MEMBER) == members)
-        .order_by(table.c.id)
-    )
-    if for_update:
-        query = query.with_for_update()
-    return {row.id: _Locked(row.kind, row.owner, row.available) for row in await conn.execute(query)}
+    rows = await conn.execute(_LOCK_ACCOUNTS[members, for_update], {"ids": sorted(account_ids)})
+    return {row.id: _Locked(row.kind, row.owner, row.available) for row in rows}
 
 
 async def _lock_chain_head(conn: AsyncConnection, for_update: bool) -> tuple[int, str]:
-    query = select(ChainHead.last_txn_id, ChainHead.last_hash).where(ChainHead.id == 1)
-    if for_update:
-        query = query.with_for_update()
-    head = (await conn.execute(query)).one()
+    head = (await conn.execute(_LOCK_HEAD[for_update])).one()
     return head.last_txn_id, head.last_hash
 
 
@@ -111,14 +129,8 @@ async def _write_balances(conn: AsyncConnection, drafts: Sequence[TxnDraft], loc
             earned[draft.member_account_id] = earned.get(draft.member_account_id, 0) + draft.earned_points
             key = (draft.member_account_id, draft.period)
             period_earned[key] = period_earned.get(key, 0) + draft.earned_points
-    table = Account.__table__
     await conn.execute(
-        update(table)
-        .where(table.c.id == bindparam("b_id"))
-        .values(
-            available=bindparam("b_available"),
-            lifetime_earned=table.c.lifetime_earned + bindparam("b_earned"),
-        ),
+        _UPDATE_BALANCES,
         [
             {"b_id": account_id, "b_available": account.available, "b_earned": earned.get(account_id, 0)}
             for account_id, account in sorted(locked.items())
@@ -179,11 +191,9 @@ async def _append_to_chain(
             {"txn_id": txn_id, "account_id": a, "amount": amount, "balance_after": after[a]} for a, amount in postings
         )
         posted.append(Posted(txn_id, row["hash"], after))
-    await conn.execute(insert(JournalTxn.__table__), txn_rows)
-    await conn.execute(insert(PostingRow.__table__), posting_rows)
-    await conn.execute(
-        update(ChainHead.__table__).where(ChainHead.__table__.c.id == 1).values(last_txn_id=txn_id, last_hash=prev_hash)
-    )
+    await conn.execute(_INSERT_TXNS, txn_rows)
+    await conn.execute(_INSERT_POSTINGS, posting_rows)
+    await conn.execute(_UPDATE_HEAD, {"last_txn_id": txn_id, "last_hash": prev_hash})
     return posted
 
 

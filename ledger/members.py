@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.accounts import open_account
@@ -52,8 +52,11 @@ async def find_member(conn: AsyncConnection, member_id: str) -> Member | None:
     return None if row is None else _member(row._mapping)
 
 
+_FIND_MEMBERS = select(_members).where(_members.c.id.in_(bindparam("ids", expanding=True)))
+
+
 async def find_members(conn: AsyncConnection, member_ids: Iterable[str]) -> dict[str, Member]:
-    rows = await conn.execute(select(_members).where(_members.c.id.in_(set(member_ids))))
+    rows = await conn.execute(_FIND_MEMBERS, {"ids": list(set(member_ids))})
     return {row.id: _member(row._mapping) for row in rows}
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.accounts import open_account
@@ -53,8 +53,11 @@ async def find_unit(conn: AsyncConnection, code: str) -> Unit | None:
     return None if row is None else _unit(row._mapping)
 
 
+_FIND_UNITS = select(_units).where(_units.c.code.in_(bindparam("codes", expanding=True)))
+
+
 async def find_units(conn: AsyncConnection, codes: Iterable[str]) -> dict[str, Unit]:
-    rows = await conn.execute(select(_units).where(_units.c.code.in_(set(codes))))
+    rows = await conn.execute(_FIND_UNITS, {"codes": list(set(codes))})
     return {row.code: _unit(row._mapping) for row in rows}
 
 

@@ -3,6 +3,7 @@ but SQLAlchemy builds the statement from each dialect's own ``insert``."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,9 +12,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 
-def _insert(conn: AsyncConnection, table: Table) -> Any:
-    dialect = conn.dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+@functools.cache
+def _counter_statement(dialect: str, table: Table, keys: tuple[str, ...], counter: str) -> Any:
+    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    return statement.on_conflict_do_update(
+        index_elements=list(keys), set_={counter: table.c[counter] + statement.excluded[counter]}
+    )
 
 
 async def add_to_counter(
@@ -24,14 +28,15 @@ async def add_to_counter(
     rows: list[dict[str, Any]],
 ) -> None:
     """Insert each row, or add its ``counter`` to the row already there."""
-    statement = _insert(conn, table)
-    statement = statement.on_conflict_do_update(
-        index_elements=list(keys),
-        set_={counter: table.c[counter] + statement.excluded[counter]},
-    )
-    await conn.execute(statement, rows)
+    await conn.execute(_counter_statement(conn.dialect.name, table, tuple(keys), counter), rows)
 
 
-def insert_if_absent(conn: AsyncConnection, table: Table, keys: Sequence[str]) -> Any:
-    """An ``INSERT … ON CONFLICT DO NOTHING`` for ``table``."""
-    return _insert(conn, table).on_conflict_do_nothing(index_elements=list(keys))
+@functools.cache
+def _if_absent_statement(dialect: str, table: Table, keys: tuple[str, ...]) -> Any:
+    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    return statement.on_conflict_do_nothing(index_elements=list(keys))
+
+
+def insert_if_absent(dialect: str, table: Table, keys: Sequence[str]) -> Any:
+    """An ``INSERT … ON CONFLICT DO NOTHING`` for ``table`` (built once per dialect)."""
+    return _if_absent_statement(dialect, table, tuple(keys))
