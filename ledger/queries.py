@@ -11,7 +11,6 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.errors import InvalidInput, MemberNotFound, TransactionNotFound
-from ledger.members import Member
 from ledger.tables import Account, AccountPeriod, JournalTxn, PostingRow
 from ledger.tables import Member as MemberRow
 from ledger.values import Balance
@@ -75,39 +74,51 @@ class StatementPage:
     next_cursor: str | None
 
 
+_CURSOR_NONE = 2**63 - 1  # "before the end": the first page
+
+
 def _parse_cursor(cursor: str | None) -> int | None:
     if cursor is None:
         return None
-    if not cursor.isdigit() or len(cursor) > 19:
+    if not (cursor.isascii() and cursor.isdigit() and len(cursor) <= 19 and int(cursor) < _CURSOR_NONE):
         raise InvalidInput("cursor", "cursor must be a value returned as next_cursor")
     return int(cursor)
 
 
-async def statement(conn: AsyncConnection, member: Member, limit: int, cursor: str | None) -> StatementPage:
-    """Newest first; ``cursor`` continues after the last line of the previous page."""
+_STATEMENT = (
+    select(
+        _txns.c.id,
+        _txns.c.kind,
+        _postings.c.amount,
+        _txns.c.category,
+        _txns.c.occurred_at,
+        _txns.c.recorded_at,
+        _txns.c.memo,
+        _postings.c.balance_after,
+        _txns.c.reverses_id,
+    )
+    .join(_txns, _txns.c.id == _postings.c.txn_id)
+    .where(
+        _postings.c.account_id
+        == select(_members.c.account_id).where(_members.c.id == bindparam("member_id")).scalar_subquery(),
+        _postings.c.txn_id < bindparam("before"),
+    )
+    .order_by(_postings.c.txn_id.desc())
+    .limit(bindparam("limit"))
+)
+_MEMBER_EXISTS = select(_members.c.id).where(_members.c.id == bindparam("member_id"))
+
+
+async def statement(conn: AsyncConnection, member_id: str, limit: int, cursor: str | None) -> StatementPage:
+    """Newest first; ``cursor`` continues after the last line of the previous page. One
+    indexed range scan; an empty page asks once more whether the member exists at all."""
     if not 1 <= limit <= STATEMENT_PAGE_SIZE_MAX:
         raise InvalidInput("limit", f"limit must be between 1 and {STATEMENT_PAGE_SIZE_MAX}")
     before = _parse_cursor(cursor)
-    query = (
-        select(
-            _txns.c.id,
-            _txns.c.kind,
-            _postings.c.amount,
-            _txns.c.category,
-            _txns.c.occurred_at,
-            _txns.c.recorded_at,
-            _txns.c.memo,
-            _postings.c.balance_after,
-            _txns.c.reverses_id,
-        )
-        .join(_txns, _txns.c.id == _postings.c.txn_id)
-        .where(_postings.c.account_id == member.account_id)
-        .order_by(_postings.c.txn_id.desc())
-        .limit(limit + 1)
-    )
-    if before is not None:
-        query = query.where(_postings.c.txn_id < before)
-    rows = (await conn.execute(query)).all()
+    params = {"member_id": member_id, "before": _CURSOR_NONE if before is None else before, "limit": limit + 1}
+    rows = (await conn.execute(_STATEMENT, params)).all()
+    if not rows and (await conn.execute(_MEMBER_EXISTS, {"member_id": member_id})).first() is None:
+        raise MemberNotFound(member_id, field="id")
     lines = [StatementLine(*row) for row in rows[:limit]]
     next_cursor = str(lines[-1].transaction_id) if len(rows) > limit else None
     return StatementPage(lines, next_cursor)

@@ -138,8 +138,7 @@ class Ledger:
 
     async def statement(self, member_id: str, limit: int, cursor: str | None) -> queries.StatementPage:
         async with self.db.read() as conn:
-            member = await members.get_member(conn, member_id, field="id")
-            return await queries.statement(conn, member, limit, cursor)
+            return await queries.statement(conn, member_id, limit, cursor)
 
     async def transaction(self, transaction_id: int) -> queries.TransactionView:
         async with self.db.read() as conn:

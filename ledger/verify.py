@@ -16,7 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger import chain
@@ -30,8 +30,10 @@ from ledger.tables import (
 )
 
 VERIFY_FETCH_ROWS = 5_000
-"""Rows fetched per round trip while streaming the journal: large enough to amortize
-latency, small enough that memory stays flat at millions of transactions."""
+"""Transactions fetched per round trip while walking the journal: large enough to
+amortize latency, small enough that memory stays flat at millions of transactions."""
+
+_NO_END = 2**63 - 1  # the last chunk also collects postings past the last transaction
 
 _txns = JournalTxn.__table__
 _postings = PostingRow.__table__
@@ -96,34 +98,41 @@ def _check_txn(report: Report, totals: _Totals, txn: Any, postings: list[Any], e
     report.last_hash = txn.hash
 
 
+_TXN_CHUNK = select(_txns).where(_txns.c.id > bindparam("after")).order_by(_txns.c.id).limit(bindparam("limit"))
+_POSTING_CHUNK = (
+    select(_postings.c.txn_id, _postings.c.account_id, _postings.c.amount, _postings.c.balance_after)
+    .where(_postings.c.txn_id > bindparam("after"), _postings.c.txn_id <= bindparam("last"))
+    .order_by(_postings.c.txn_id, _postings.c.account_id)
+)
+
+
 async def _walk_journal(conn: AsyncConnection, report: Report, totals: _Totals) -> None:
+    """Walk the journal in chunks of ``VERIFY_FETCH_ROWS`` transactions (keyset pages in
+    one snapshot), each with its postings: two statements per chunk, not a round trip
+    per row."""
     member_accounts = dict((await conn.execute(select(Member.id, Member.account_id))).all())
-    txn_rows = await conn.stream(select(_txns).order_by(_txns.c.id).execution_options(yield_per=VERIFY_FETCH_ROWS))
-    posting_rows = await conn.stream(
-        select(_postings)
-        .order_by(_postings.c.txn_id, _postings.c.account_id)
-        .execution_options(yield_per=VERIFY_FETCH_ROWS)
-    )
-    postings_iter = aiter(posting_rows)
-    pending = await anext(postings_iter, None)
-    async for txn in txn_rows:
-        postings = []
-        while pending is not None and pending.txn_id <= txn.id:
-            if pending.txn_id < txn.id:
-                report.problem("orphan_posting", transaction_id=pending.txn_id, account_id=pending.account_id)
-            else:
-                postings.append(pending)
-            pending = await anext(postings_iter, None)
-        report.transactions += 1
-        report.postings += len(postings)
-        _check_txn(report, totals, txn, postings, report.transactions)
-        if txn.earned_points:
-            account_id = member_accounts[txn.member_id]
-            totals.earned[account_id] += txn.earned_points
-            totals.period_earned[(account_id, txn.period)] += txn.earned_points
-    while pending is not None:
-        report.problem("orphan_posting", transaction_id=pending.txn_id, account_id=pending.account_id)
-        pending = await anext(postings_iter, None)
+    after = 0
+    while True:
+        txns = (await conn.execute(_TXN_CHUNK, {"after": after, "limit": VERIFY_FETCH_ROWS})).all()
+        last = txns[-1].id if txns else _NO_END
+        by_txn: defaultdict[int, list[Any]] = defaultdict(list)
+        for posting in await conn.execute(_POSTING_CHUNK, {"after": after, "last": last}):
+            by_txn[posting.txn_id].append(posting)
+        for txn in txns:
+            postings = by_txn.pop(txn.id, [])
+            report.transactions += 1
+            report.postings += len(postings)
+            _check_txn(report, totals, txn, postings, report.transactions)
+            if txn.earned_points:
+                account_id = member_accounts[txn.member_id]
+                totals.earned[account_id] += txn.earned_points
+                totals.period_earned[(account_id, txn.period)] += txn.earned_points
+        for txn_id, orphans in sorted(by_txn.items()):
+            for posting in orphans:
+                report.problem("orphan_posting", transaction_id=txn_id, account_id=posting.account_id)
+        if not txns:
+            return
+        after = last
 
 
 async def _compare_accounts(conn: AsyncConnection, report: Report, totals: _Totals) -> None:
