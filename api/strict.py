@@ -17,7 +17,7 @@ from litestar import Request
 from litestar.exceptions import ValidationException
 
 _WHERE = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
-_UNKNOWN = re.compile(r"unknown field `(?P<name>[^`]+)`")
+_NAMED = re.compile(r"(?:unknown|missing required) field `(?P<name>[^`]+)`")
 _cache: dict[Any, msgspec.json.Decoder[Any] | None] = {}
 
 
@@ -36,9 +36,9 @@ def field_of(message: str) -> tuple[str, str]:
     where = _WHERE.search(message)
     path = where.group("path") if where else ""
     text = message[: where.start()] if where else message
-    unknown = _UNKNOWN.search(text)
-    if unknown:
-        path = f"{path}.{unknown.group('name')}" if path else unknown.group("name")
+    named = _NAMED.search(text)
+    if named:
+        path = f"{path}.{named.group('name')}" if path else named.group("name")
     return path or "body", text
 
 

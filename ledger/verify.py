@@ -51,8 +51,8 @@ class Report:
     def ok(self) -> bool:
         return not self.problems
 
-    def problem(self, kind: str, **where: Any) -> None:
-        self.problems.append({"problem": kind, **where})
+    def problem(self, name: str, /, **where: Any) -> None:
+        self.problems.append({"problem": name, **where})
 
 
 @dataclass(slots=True)

@@ -62,3 +62,15 @@ async def award(client: AsyncClient, member_id: str, points: int = 10, **overrid
 async def count_transactions(ledger: Ledger) -> int:
     report = await ledger.verify()
     return report.transactions
+
+
+def assert_problem(response: Any, status: int, code: str, field: str | None = None) -> dict[str, Any]:
+    """The response is an RFC 9457 problem with this status and code (and offending field)."""
+    assert response.headers["content-type"].startswith("application/problem+json"), response.text
+    body = response.json()
+    assert (status, code) == (response.status_code, body["code"]), body
+    assert status == body["status"]
+    assert body["title"] and body["detail"]
+    if field is not None:
+        assert field == body["field"], body
+    return body

@@ -1,0 +1,187 @@
+"""Awards, balances and statements over HTTP."""
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from tests.builders import assert_problem, award, award_body, count_transactions, key, member, tree
+
+
+async def test_an_award_answers_with_the_transaction_and_new_balance(client, ledger):
+    """201 carries the transaction id and the member's available balance after it."""
+    await tree(ledger)
+    mid = await member(ledger)
+    first = await award(client, mid, 7)
+    second = await award(client, mid, 5)
+    assert (7, 12, 5) == (first["available_points"], second["available_points"], second["points"])
+    assert second["transaction_id"] == first["transaction_id"] + 1
+    balance = (await client.get(f"/v1/members/{mid}/balance")).json()
+    assert (12, 0, 12, 12) == (
+        balance["available_points"], balance["held_points"],
+        balance["lifetime_earned_points"], balance["period_earned_points"],
+    )
+
+
+async def test_periods_follow_the_calendar_year_in_shanghai(client, ledger):
+    """23:59 on 31 December (+08:00) belongs to that year, 00:00 on 1 January to the next."""
+    await tree(ledger)
+    mid = await member(ledger)
+    old = await award(client, mid, 3, occurred_at="2025-12-31T23:59:00+08:00")
+    new = await award(client, mid, 4, occurred_at="2026-01-01T00:00:00+08:00")
+    assert ("2025", "2026") == (
+        (await client.get(f"/v1/transactions/{old['transaction_id']}")).json()["period"],
+        (await client.get(f"/v1/transactions/{new['transaction_id']}")).json()["period"],
+    )
+
+
+async def test_the_statement_pages_newest_first_without_loss(client, ledger):
+    """Cursor pages cover every line once, newest first, each with the balance after it."""
+    await tree(ledger)
+    mid = await member(ledger)
+    for points in range(1, 8):
+        await award(client, mid, points)
+    lines, cursor = [], None
+    while True:
+        params = {"limit": 3} | ({"cursor": cursor} if cursor else {})
+        page = (await client.get(f"/v1/members/{mid}/statement", params=params)).json()
+        lines += page["lines"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert [7, 6, 5, 4, 3, 2, 1] == [line["points"] for line in lines]
+    assert [28, 21, 15, 10, 6, 3, 1] == [line["balance_after"] for line in lines]
+    assert {"award"} == {line["kind"] for line in lines}
+    assert "日巡千步" == lines[0]["memo"]
+
+
+@pytest.mark.parametrize("params, field", [({"limit": 0}, "limit"), ({"limit": 501}, "limit"), ({"cursor": "abc"}, "cursor"),
+                                           ({"cursor": "99999999999999999999"}, "cursor")])
+async def test_bad_statement_parameters_are_422(client, ledger, params, field):
+    """Limits outside 1..500 and cursors that were never issued are refused by name."""
+    await tree(ledger)
+    mid = await member(ledger)
+    assert_problem(await client.get(f"/v1/members/{mid}/statement", params=params), 422, "invalid_input", field)
+
+
+async def test_statement_and_balance_of_an_unknown_member_are_404(client, ledger):
+    """Reads of a member that does not exist say so."""
+    assert_problem(await client.get("/v1/members/nobody/statement"), 404, "member_not_found", "id")
+    assert_problem(await client.get("/v1/members/nobody/balance"), 404, "member_not_found", "id")
+
+
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"points": 0}, "points"),
+        ({"points": 10_001}, "points"),
+        ({"points": "5"}, "points"),
+        ({"points": 5.0}, "points"),
+        ({"points": None}, "points"),
+        ({"category": "bribery"}, "category"),
+        ({"occurred_at": "yesterday"}, "occurred_at"),
+        ({"evidence_url": "javascript:alert(1)"}, "evidence_url"),
+        ({"memo": "长" * 501}, "memo"),
+        ({"extra_field": 1}, "extra_field"),
+    ],
+)
+async def test_bad_award_fields_are_422_and_post_nothing(client, ledger, change, field):
+    """Wrong values and types are refused with the field named, and no transaction is written."""
+    await tree(ledger)
+    mid = await member(ledger)
+    body = award_body(mid) | change
+    assert_problem(await client.post("/v1/awards", json=body, headers={"Idempotency-Key": key()}), 422,
+                   "invalid_input", field)
+    assert 0 == await count_transactions(ledger)
+
+
+async def test_missing_points_is_422(client, ledger):
+    """A body without points names the missing field."""
+    await tree(ledger)
+    body = award_body(await member(ledger))
+    del body["points"]
+    assert_problem(await client.post("/v1/awards", json=body, headers={"Idempotency-Key": key()}), 422,
+                   "invalid_input", "points")
+
+
+@pytest.mark.parametrize(
+    "occurred_at",
+    [
+        (datetime.now(timezone.utc) + timedelta(hours=1)).isoformat(),
+        "1999-12-31T23:59:59+08:00",
+        "2026-01-01T10:00:00",
+    ],
+    ids=["future", "before-2000", "no-offset"],
+)
+async def test_occurred_at_must_be_a_real_past_moment(client, ledger, occurred_at):
+    """Work is dated with an offset, not in the future, not before 2000."""
+    await tree(ledger)
+    body = award_body(await member(ledger), occurred_at=occurred_at)
+    response = await client.post("/v1/awards", json=body, headers={"Idempotency-Key": key()})
+    assert_problem(response, 422, "invalid_input", "occurred_at")
+    assert 0 == await count_transactions(ledger)
+
+
+async def test_awarding_an_unknown_member_is_404(client, ledger):
+    """The member is named in the 404."""
+    await tree(ledger)
+    response = await client.post("/v1/awards", json=award_body("ghost"), headers={"Idempotency-Key": key()})
+    assert "ghost" == assert_problem(response, 404, "member_not_found", "member_id")["member_id"]
+
+
+async def test_the_idempotency_key_is_required(client, ledger):
+    """Without the header nothing is posted and the header is named."""
+    await tree(ledger)
+    response = await client.post("/v1/awards", json=award_body(await member(ledger)))
+    assert_problem(response, 422, "invalid_input", "Idempotency-Key")
+    assert 0 == await count_transactions(ledger)
+
+
+async def test_a_retry_with_the_same_key_replays_the_first_response(client, ledger):
+    """Same key and body: the first body again, marked as a replay, and one transaction."""
+    await tree(ledger)
+    mid = await member(ledger)
+    body, headers = award_body(mid, 9), {"Idempotency-Key": "retry-1"}
+    first = await client.post("/v1/awards", json=body, headers=headers)
+    await award(client, mid, 1)  # the balance moves on meanwhile
+    again = await client.post("/v1/awards", json=body, headers=headers)
+    assert (201, 201) == (first.status_code, again.status_code)
+    assert first.json() == again.json()
+    assert ("true", None) == (again.headers.get("idempotent-replayed"), first.headers.get("idempotent-replayed"))
+    assert 2 == await count_transactions(ledger)
+
+
+async def test_the_same_key_with_another_body_is_409(client, ledger):
+    """A key reused for a different award is refused and changes nothing."""
+    await tree(ledger)
+    mid = await member(ledger)
+    await client.post("/v1/awards", json=award_body(mid, 9), headers={"Idempotency-Key": "k"})
+    response = await client.post("/v1/awards", json=award_body(mid, 8), headers={"Idempotency-Key": "k"})
+    assert_problem(response, 409, "exists_with_different_body", "Idempotency-Key")
+    assert 9 == (await client.get(f"/v1/members/{mid}/balance")).json()["available_points"]
+
+
+async def test_a_transaction_shows_balanced_postings_and_its_hash(client, ledger):
+    """Postings sum to zero: the unit's issuance account pays the member."""
+    await tree(ledger)
+    mid = await member(ledger)
+    result = await award(client, mid, 6, evidence_url="https://example.org/巡查/1.jpg")
+    txn = (await client.get(f"/v1/transactions/{result['transaction_id']}")).json()
+    assert 0 == sum(p["points"] for p in txn["postings"])
+    assert {("issuance", -6), ("member", 6)} == {(p["account_kind"], p["points"]) for p in txn["postings"]}
+    assert (result["hash"], 64, "admin") == (txn["hash"], len(txn["prev_hash"]), txn["recorded_by"])
+    assert "https://example.org/巡查/1.jpg" == txn["evidence_url"]
+
+
+async def test_an_unknown_transaction_is_404(client):
+    """A transaction id that was never issued is a 404 problem."""
+    assert_problem(await client.get("/v1/transactions/999"), 404, "transaction_not_found")
+
+
+async def test_requests_need_a_valid_bearer_token(client, ledger):
+    """No token or a wrong one is a 401 problem with a challenge."""
+    await tree(ledger)
+    mid = await member(ledger)
+    for headers in ({"Authorization": ""}, {"Authorization": "Bearer wrong"}):
+        response = await client.get(f"/v1/members/{mid}/balance", headers=headers)
+        assert_problem(response, 401, "http_401")
+        assert response.headers["www-authenticate"].startswith("Bearer")
