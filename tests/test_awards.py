@@ -1,6 +1,6 @@
 """Awards, balances and statements over HTTP."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -17,8 +17,10 @@ async def test_an_award_answers_with_the_transaction_and_new_balance(client, led
     assert second["transaction_id"] == first["transaction_id"] + 1
     balance = (await client.get(f"/v1/members/{mid}/balance")).json()
     assert (12, 0, 12, 12) == (
-        balance["available_points"], balance["held_points"],
-        balance["lifetime_earned_points"], balance["period_earned_points"],
+        balance["available_points"],
+        balance["held_points"],
+        balance["lifetime_earned_points"],
+        balance["period_earned_points"],
     )
 
 
@@ -54,8 +56,15 @@ async def test_the_statement_pages_newest_first_without_loss(client, ledger):
     assert "日巡千步" == lines[0]["memo"]
 
 
-@pytest.mark.parametrize("params, field", [({"limit": 0}, "limit"), ({"limit": 501}, "limit"), ({"cursor": "abc"}, "cursor"),
-                                           ({"cursor": "99999999999999999999"}, "cursor")])
+@pytest.mark.parametrize(
+    "params, field",
+    [
+        ({"limit": 0}, "limit"),
+        ({"limit": 501}, "limit"),
+        ({"cursor": "abc"}, "cursor"),
+        ({"cursor": "99999999999999999999"}, "cursor"),
+    ],
+)
 async def test_bad_statement_parameters_are_422(client, ledger, params, field):
     """Limits outside 1..500 and cursors that were never issued are refused by name."""
     await tree(ledger)
@@ -89,8 +98,9 @@ async def test_bad_award_fields_are_422_and_post_nothing(client, ledger, change,
     await tree(ledger)
     mid = await member(ledger)
     body = award_body(mid) | change
-    assert_problem(await client.post("/v1/awards", json=body, headers={"Idempotency-Key": key()}), 422,
-                   "invalid_input", field)
+    assert_problem(
+        await client.post("/v1/awards", json=body, headers={"Idempotency-Key": key()}), 422, "invalid_input", field
+    )
     assert 0 == await count_transactions(ledger)
 
 
@@ -99,14 +109,15 @@ async def test_missing_points_is_422(client, ledger):
     await tree(ledger)
     body = award_body(await member(ledger))
     del body["points"]
-    assert_problem(await client.post("/v1/awards", json=body, headers={"Idempotency-Key": key()}), 422,
-                   "invalid_input", "points")
+    assert_problem(
+        await client.post("/v1/awards", json=body, headers={"Idempotency-Key": key()}), 422, "invalid_input", "points"
+    )
 
 
 @pytest.mark.parametrize(
     "occurred_at",
     [
-        (datetime.now(timezone.utc) + timedelta(hours=1)).isoformat(),
+        (datetime.now(UTC) + timedelta(hours=1)).isoformat(),
         "1999-12-31T23:59:59+08:00",
         "2026-01-01T10:00:00",
     ],

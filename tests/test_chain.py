@@ -1,6 +1,6 @@
 """The hash chain's canonical form (pure, no database)."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -12,8 +12,8 @@ TXN = {
     "category": "patrol",
     "member_id": "m-1",
     "org_unit": "微网格-1",
-    "occurred_at": datetime(2026, 3, 6, 6, 0, tzinfo=timezone.utc),
-    "recorded_at": datetime(2026, 3, 6, 9, 0, 0, 123456, tzinfo=timezone.utc),
+    "occurred_at": datetime(2026, 3, 6, 6, 0, tzinfo=UTC),
+    "recorded_at": datetime(2026, 3, 6, 9, 0, 0, 123456, tzinfo=UTC),
     "recorded_by": "admin",
     "memo": "爱心义剪",
     "evidence_url": None,

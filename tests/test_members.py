@@ -16,7 +16,11 @@ async def test_register_read_and_change_a_member(client, ledger):
     body = (await client.get(f"/v1/members/{ZHANG['id']}")).json()
     assert patched.json() == body
     assert ("张秀英", OTHER_MICRO, True, ["volunteer"], True) == (
-        body["name"], body["org_unit"], body["party_member"], body["roles"], body["active"]
+        body["name"],
+        body["org_unit"],
+        body["party_member"],
+        body["roles"],
+        body["active"],
     )
 
 

@@ -29,7 +29,10 @@ async def test_a_reversal_mirrors_the_award_and_lowers_earned_points(client, led
         (p["account_id"], p["points"]) for p in mirror["postings"]
     }
     assert ("reversal", "2025", "重复录入", result["transaction_id"]) == (
-        mirror["kind"], mirror["period"], mirror["memo"], original["reversed_by_id"]
+        mirror["kind"],
+        mirror["period"],
+        mirror["memo"],
+        original["reversed_by_id"],
     )
     balance = (await client.get(f"/v1/members/{mid}/balance")).json()
     assert (5, 5) == (balance["available_points"], balance["lifetime_earned_points"])
@@ -67,9 +70,15 @@ async def test_a_reversal_of_points_already_spent_is_refused(client, ledger):
     unit = await ledger.unit(MICRO)
     holder = await ledger.member(mid)
     spend = TxnDraft(
-        kind=TxnKind.AWARD, category=Category.OTHER, member_id=mid, org_unit=MICRO,
-        occurred_at=ledger.clock(), recorded_by="shop", memo="积分超市",
-        postings=(Posting(holder.account_id, -6), Posting(unit.redemption_account_id, 6)), period="2026",
+        kind=TxnKind.AWARD,
+        category=Category.OTHER,
+        member_id=mid,
+        org_unit=MICRO,
+        occurred_at=ledger.clock(),
+        recorded_by="shop",
+        memo="积分超市",
+        postings=(Posting(holder.account_id, -6), Posting(unit.redemption_account_id, 6)),
+        period="2026",
     )
     async with ledger.db.write() as conn:
         await journal.post(conn, [spend], ledger.clock(), for_update=ledger.db.is_postgres)

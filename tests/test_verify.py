@@ -17,8 +17,11 @@ async def _tamper(ledger, sql: str, table: str) -> None:
             await conn.execute(text(sql))
             await conn.execute(text(f"ALTER TABLE {table} ENABLE TRIGGER USER"))
         else:
-            triggers = (await conn.execute(text(
-                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = :t"), {"t": table})).all()
+            triggers = (
+                await conn.execute(
+                    text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = :t"), {"t": table}
+                )
+            ).all()
             for name, _ in triggers:
                 await conn.execute(text(f"DROP TRIGGER {name}"))
             await conn.execute(text(sql))
@@ -54,8 +57,7 @@ async def test_an_edited_posting_is_unbalanced_and_breaks_the_balances(client, l
     """A changed amount is caught as a bad hash, an unbalanced transaction and balance mismatches."""
     awards = await _three_awards(client, ledger)
     target = awards[0]["transaction_id"]
-    await _tamper(ledger, f"UPDATE posting SET amount = amount + 100 WHERE txn_id = {target} AND amount > 0",
-                  "posting")
+    await _tamper(ledger, f"UPDATE posting SET amount = amount + 100 WHERE txn_id = {target} AND amount > 0", "posting")
     problems = (await client.get("/v1/ledger/verify")).json()["problems"]
     kinds = {p["problem"] for p in problems}
     assert {"hash_mismatch", "unbalanced", "balance_mismatch", "balance_after_mismatch"} <= kinds
@@ -67,11 +69,18 @@ async def test_an_edited_materialized_balance_is_named_by_account(client, ledger
     await _three_awards(client, ledger)
     holder = await ledger.member("m-张三")
     await _tamper(ledger, f"UPDATE account SET available = 1000 WHERE id = {holder.account_id}", "account")
-    await _tamper(ledger, f"UPDATE account_period SET earned = 1 WHERE account_id = {holder.account_id}",
-                  "account_period")
+    await _tamper(
+        ledger, f"UPDATE account_period SET earned = 1 WHERE account_id = {holder.account_id}", "account_period"
+    )
     problems = (await client.get("/v1/ledger/verify")).json()["problems"]
-    assert {"problem": "balance_mismatch", "account_id": holder.account_id, "owner": "m-张三", "kind": "member",
-            "materialized": 1000, "computed": 12} in problems
+    assert {
+        "problem": "balance_mismatch",
+        "account_id": holder.account_id,
+        "owner": "m-张三",
+        "kind": "member",
+        "materialized": 1000,
+        "computed": 12,
+    } in problems
     assert ["period_earned_mismatch"] == [p["problem"] for p in problems if p.get("period")]
 
 

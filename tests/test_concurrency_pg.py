@@ -1,0 +1,89 @@
+"""Concurrency on PostgreSQL with real concurrent connections: several ledgers, each with
+its own connection pool (as several service processes would have), racing on one database."""
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import text
+
+from ledger import AlreadyReversed, AwardCommand, Category, Database, IdempotentRequest, Ledger
+from tests.builders import MICRO, member, tree
+
+PROCESSES = 4
+
+
+@pytest.fixture
+async def ledgers(backend, database_url, ledger):
+    """A ledger for setup plus PROCESSES more, each on its own pool."""
+    if backend.name != "postgres":
+        pytest.skip("row locks and unique-index waits are what is tested here; SQLite has one writer")
+    others = [Ledger(Database(database_url)) for _ in range(PROCESSES)]
+    yield others
+    for other in others:
+        await other.db.dispose()
+
+
+def _command(member_id: str, points: int = 5) -> AwardCommand:
+    when = datetime.now(UTC) - timedelta(minutes=5)
+    return AwardCommand(member_id, points, Category.PATROL, when, "巡查")
+
+
+async def _count(ledger: Ledger, sql: str) -> int:
+    async with ledger.db.read() as conn:
+        return (await conn.execute(text(sql))).scalar_one()
+
+
+async def test_concurrent_duplicates_post_exactly_once(ledger, ledgers):
+    """20 identical requests with one key, from several processes at once: one transaction, one answer."""
+    await tree(ledger)
+    mid = await member(ledger)
+    request = IdempotentRequest("admin", "dup-key", "same-body")
+    outcomes = await asyncio.gather(*(ledgers[i % PROCESSES].award(_command(mid), "admin", request) for i in range(20)))
+    assert 1 == len({tuple(sorted(result.items())) for result, _ in outcomes})
+    assert 1 == sum(1 for _, replayed in outcomes if not replayed)
+    assert 1 == await _count(ledger, "SELECT count(*) FROM journal_txn")
+    assert 5 == (await ledger.balance(mid)).available_points
+
+
+async def test_concurrent_awards_on_one_hot_unit_all_land(ledger, ledgers):
+    """50 awards at once to members of one micro-grid (one issuance account) all land and add up."""
+    await tree(ledger)
+    members = [await member(ledger, f"m-{i}", MICRO) for i in range(10)]
+    jobs = [
+        ledgers[i % PROCESSES].award(
+            _command(members[i % 10], 1 + i % 7), "admin", IdempotentRequest("admin", f"k-{i}", f"f-{i}")
+        )
+        for i in range(50)
+    ]
+    results = await asyncio.gather(*jobs)
+    expected = {m: 0 for m in members}
+    for i in range(50):
+        expected[members[i % 10]] += 1 + i % 7
+    assert expected == {m: (await ledger.balance(m)).available_points for m in members}
+    assert list(range(1, 51)) == sorted(result["transaction_id"] for result, _ in results)
+    unit = await ledger.unit(MICRO)
+    assert -sum(expected.values()) == await _count(
+        ledger, f"SELECT available FROM account WHERE id = {unit.issuance_account_id}"
+    )
+    report = await ledger.verify()
+    assert (True, 50) == (report.ok, report.transactions)
+
+
+async def test_concurrent_reversals_of_one_transaction_have_one_winner(ledger, ledgers):
+    """10 reversals of one award at once: exactly one succeeds, the others are told it is reversed."""
+    await tree(ledger)
+    mid = await member(ledger)
+    result, _ = await ledger.award(_command(mid, 9), "admin", IdempotentRequest("admin", "a", "a"))
+    attempts = [
+        ledgers[i % PROCESSES].reverse(
+            result["transaction_id"], "重复", "admin", IdempotentRequest("admin", f"r{i}", "r")
+        )
+        for i in range(10)
+    ]
+    outcomes = await asyncio.gather(*attempts, return_exceptions=True)
+    wins = [o for o in outcomes if isinstance(o, tuple)]
+    assert 1 == len(wins)
+    assert all(isinstance(o, AlreadyReversed) for o in outcomes if not isinstance(o, tuple)), outcomes
+    assert 0 == (await ledger.balance(mid)).available_points
+    assert (await ledger.verify()).ok

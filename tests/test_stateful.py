@@ -1,0 +1,185 @@
+"""A hypothesis state machine drives the ledger with random awards, reversals, retries and
+deactivations, on SQLite and PostgreSQL, and checks the books after every step against
+the database itself (raw SQL), against a model of what each member should hold, and
+against ``verify``."""
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+from sqlalchemy import text
+
+from ledger import (
+    AlreadyReversed,
+    AwardCommand,
+    Category,
+    Database,
+    IdempotencyKeyReused,
+    IdempotentRequest,
+    InsufficientPoints,
+    Ledger,
+    MemberChanges,
+    MemberInactive,
+    NotReversible,
+)
+from ledger.values import AWARD_POINTS_MAX
+from tests.builders import MICRO, OTHER_MICRO, tree
+
+MEMBERS = ("m-甲", "m-乙", "m-丙")
+EXAMPLES = 25
+STEPS = 25
+
+BOOKS_CHECKS = {
+    "unbalanced or single-posting transactions": (
+        "SELECT txn_id FROM posting GROUP BY txn_id HAVING SUM(amount) <> 0 OR COUNT(*) < 2"
+    ),
+    "materialized balances that differ from their postings": (
+        "SELECT a.id FROM account a LEFT JOIN (SELECT account_id, SUM(amount) AS s FROM posting GROUP BY account_id) p"
+        " ON p.account_id = a.id WHERE a.available + a.held <> COALESCE(p.s, 0)"
+    ),
+    "negative member balances": "SELECT id FROM account WHERE kind <> 'issuance' AND available < 0",
+}
+
+
+class LedgerMachine(RuleBasedStateMachine):
+    backend = None  # set by the test before the machine runs
+
+    def __init__(self):
+        super().__init__()
+        self.loop = asyncio.new_event_loop()
+        self.url = self.run(self.backend.create())
+        self.ledger = Ledger(Database(self.url))
+        self.available = dict.fromkeys(MEMBERS, 0)
+        self.earned = dict.fromkeys(MEMBERS, 0)
+        self.active = dict.fromkeys(MEMBERS, True)
+        self.awards: dict[int, tuple[str, int]] = {}  # award id → (member, points)
+        self.reversals: set[int] = set()
+        self.reversed: set[int] = set()
+        self.requests: list[tuple[IdempotentRequest, AwardCommand, dict]] = []
+        self.keys = 0
+
+    def run(self, coroutine):
+        return self.loop.run_until_complete(coroutine)
+
+    def teardown(self):
+        self.run(self.ledger.db.dispose())
+        self.run(self.backend.drop(self.url))
+        self.loop.close()
+
+    @initialize()
+    def org_tree_and_members(self):
+        async def setup():
+            await tree(self.ledger)
+            for i, member_id in enumerate(MEMBERS):
+                home = MICRO if i % 2 == 0 else OTHER_MICRO
+                await self.ledger.register_member(member_id, member_id, home, i == 0, ())
+
+        self.run(setup())
+
+    def _request(self, body: str) -> IdempotentRequest:
+        self.keys += 1
+        return IdempotentRequest("admin", f"key-{self.keys}", body)
+
+    @rule(
+        member_id=st.sampled_from(MEMBERS),
+        points=st.integers(1, AWARD_POINTS_MAX),
+        category=st.sampled_from(list(Category)),
+        days_ago=st.integers(0, 400),
+    )
+    def award(self, member_id, points, category, days_ago):
+        when = datetime.now(UTC) - timedelta(days=days_ago, minutes=1)
+        command = AwardCommand(member_id, points, category, when, "stateful")
+        request = self._request(f"{member_id}/{points}/{category}/{days_ago}")
+        try:
+            result, replayed = self.run(self.ledger.award(command, "admin", request))
+        except MemberInactive:
+            assert not self.active[member_id]
+            return
+        assert self.active[member_id] and not replayed
+        self.available[member_id] += points
+        self.earned[member_id] += points
+        assert self.available[member_id] == result["available_points"]
+        self.awards[result["transaction_id"]] = (member_id, points)
+        self.requests.append((request, command, result))
+
+    @precondition(lambda self: self.awards or self.reversals)
+    @rule(data=st.data())
+    def reverse(self, data):
+        target = data.draw(st.sampled_from(sorted(self.awards) + sorted(self.reversals)))
+        try:
+            result, _ = self.run(self.ledger.reverse(target, "更正", "admin", self._request(f"undo {target}")))
+        except NotReversible:
+            assert target in self.reversals
+            return
+        except AlreadyReversed:
+            assert target in self.reversed
+            return
+        except InsufficientPoints:
+            member_id, points = self.awards[target]
+            assert target not in self.reversed and self.available[member_id] < points
+            return
+        member_id, points = self.awards[target]
+        assert target not in self.reversed and target not in self.reversals
+        self.reversed.add(target)
+        self.reversals.add(result["transaction_id"])
+        self.available[member_id] -= points
+        self.earned[member_id] -= points
+        assert self.available[member_id] == result["available_points"]
+
+    @precondition(lambda self: self.requests)
+    @rule(data=st.data(), same_body=st.booleans())
+    def retry(self, data, same_body):
+        request, command, first = data.draw(st.sampled_from(self.requests))
+        if not same_body:
+            request = IdempotentRequest(request.principal, request.key, request.fingerprint + "-changed")
+        try:
+            result, replayed = self.run(self.ledger.award(command, "admin", request))
+        except IdempotencyKeyReused:
+            assert not same_body
+            return
+        assert same_body and replayed and first == result
+
+    @rule(member_id=st.sampled_from(MEMBERS))
+    def toggle_active(self, member_id):
+        self.active[member_id] = not self.active[member_id]
+        self.run(self.ledger.change_member(member_id, MemberChanges(active=self.active[member_id])))
+
+    @invariant()
+    def books_balance(self):
+        async def check():
+            async with self.ledger.db.read() as conn:
+                for what, sql in BOOKS_CHECKS.items():
+                    assert [] == (await conn.execute(text(sql))).all(), what
+            for member_id in MEMBERS:
+                balance = await self.ledger.balance(member_id)
+                assert (self.available[member_id], self.earned[member_id]) == (
+                    balance.available_points,
+                    balance.lifetime_earned_points,
+                )
+            report = await self.ledger.verify()
+            assert report.ok, report.problems
+
+        self.run(check())
+
+
+def test_the_books_always_balance(backend):
+    """Whatever sequence of writes happens, every invariant of the ledger holds after each."""
+    LedgerMachine.backend = backend
+    run_state_machine_as_test(
+        LedgerMachine,
+        settings=settings(
+            max_examples=EXAMPLES,
+            stateful_step_count=STEPS,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        ),
+    )
