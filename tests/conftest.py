@@ -101,11 +101,15 @@ async def _make_template(name: str, workdir: Path) -> Backend:
     return Backend(name, template, workdir)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "postgres_only: the behaviour under test exists only on PostgreSQL")
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend" in metafunc.fixturenames:
-        marks = []
         params = []
-        for name in BACKENDS:
+        only_postgres = metafunc.definition.get_closest_marker("postgres_only") is not None
+        for name in ("postgres",) if only_postgres else BACKENDS:
             skip = name == "postgres" and _POSTGRES_DOWN
             marks = [pytest.mark.skip(reason=f"PostgreSQL unreachable: {_POSTGRES_DOWN}")] if skip else []
             params.append(pytest.param(name, marks=marks, id=name))

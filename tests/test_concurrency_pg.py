@@ -11,13 +11,13 @@ from ledger import AlreadyReversed, AwardCommand, Category, Database, Idempotent
 from tests.builders import MICRO, member, tree
 
 PROCESSES = 4
+pytestmark = pytest.mark.postgres_only
 
 
 @pytest.fixture
-async def ledgers(backend, database_url, ledger):
-    """A ledger for setup plus PROCESSES more, each on its own pool."""
-    if backend.name != "postgres":
-        pytest.skip("row locks and unique-index waits are what is tested here; SQLite has one writer")
+async def ledgers(database_url, ledger):
+    """PROCESSES ledgers beside the setup one, each on its own pool. Row locks and waits on
+    unique indexes are what is tested here; SQLite has one writer and none of either."""
     others = [Ledger(Database(database_url)) for _ in range(PROCESSES)]
     yield others
     for other in others:
