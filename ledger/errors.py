@@ -2,17 +2,22 @@
 
     LedgerError                      code            meaning
     ├── InvalidInput                 invalid_input   a value breaks a domain rule (names its field)
+    ├── RulesFileInvalid             rules_file_invalid   a rules file, with every error and its path
     ├── NotFound                     not_found       an org unit, member or transaction is unknown
     │   ├── OrgUnitNotFound
     │   ├── MemberNotFound
-    │   └── TransactionNotFound
+    │   ├── TransactionNotFound
+    │   └── RuleNotFound
     └── Conflict                     (various)       the request is valid but the ledger's state refuses it
         ├── AlreadyExists            already_exists  a unit or member with that key is registered already
         ├── MemberInactive           member_inactive a deactivated member receives no new awards
         ├── AlreadyReversed          already_reversed a transaction is reversed at most once
         ├── NotReversible            not_reversible  a reversal is itself never reversed
         ├── InsufficientPoints       insufficient_points  an account would go below zero
-        └── IdempotencyKeyReused     exists_with_different_body  the key was used for another request
+        ├── IdempotencyKeyReused     exists_with_different_body  the key was used for another request
+        ├── RuleInactive             rule_inactive   the rule is outside its active dates
+        ├── NotEligible              not_eligible    the member has no role the rule rewards
+        └── CapExceeded              cap_exceeded    a per-day/week/year cap has no room (names it)
 
 Every error carries structured fields (``fields()``) so that the one boundary that
 turns errors into HTTP (``api.problems``) needs no knowledge of any particular error.
@@ -136,4 +141,57 @@ class IdempotencyKeyReused(Conflict):
             "this Idempotency-Key was already used for a different request",
             idempotency_key=key,
             field="Idempotency-Key",
+        )
+
+
+class RuleNotFound(NotFound):
+    code = "rule_not_found"
+
+    def __init__(self, rule: str, field: str = "rule") -> None:
+        super().__init__(f"no earning rule {rule!r} is loaded", rule=rule, field=field)
+
+
+class RulesFileInvalid(LedgerError):
+    """A rules file is refused whole; ``errors`` lists every problem with its path."""
+
+    code = "rules_file_invalid"
+
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        super().__init__(f"the rules file has {len(errors)} error(s) and was not loaded", errors=errors)
+        self.errors = errors
+
+
+class RuleInactive(Conflict):
+    code = "rule_inactive"
+
+    def __init__(self, rule: str, day: str) -> None:
+        super().__init__(f"rule {rule!r} is not active on {day}", rule=rule, day=day, field="rule")
+
+
+class NotEligible(Conflict):
+    code = "not_eligible"
+
+    def __init__(self, member_id: str, rule: str, roles: list[str]) -> None:
+        super().__init__(
+            f"member {member_id!r} has none of the roles rule {rule!r} rewards: {', '.join(roles)}",
+            member_id=member_id,
+            rule=rule,
+            eligible_roles=roles,
+        )
+
+
+class CapExceeded(Conflict):
+    code = "cap_exceeded"
+
+    def __init__(self, rule: str, cap: str, cap_points: int, used_points: int, points: int) -> None:
+        room = max(0, cap_points - used_points)
+        super().__init__(
+            f"rule {rule!r} pays at most {cap_points} points per {cap}; {used_points} already earned, "
+            f'{room} left, {points} asked (send "clip": true to award what is left)',
+            rule=rule,
+            cap=cap,
+            cap_points=cap_points,
+            used_points=used_points,
+            room_points=room,
+            requested_points=points,
         )

@@ -26,10 +26,9 @@ from datetime import datetime
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger import chain
+from ledger import chain, counters
 from ledger.errors import InsufficientPoints
-from ledger.tables import Account, AccountPeriod, ChainHead, JournalTxn, PostingRow
-from ledger.upsert import add_to_counter
+from ledger.tables import Account, ChainHead, JournalTxn, PostingRow
 from ledger.values import AccountKind, TxnDraft
 
 
@@ -123,12 +122,9 @@ def _replay(drafts: Sequence[TxnDraft], locked: dict[int, _Locked]) -> list[dict
 
 async def _write_balances(conn: AsyncConnection, drafts: Sequence[TxnDraft], locked: dict[int, _Locked]) -> None:
     earned: dict[int, int] = {}
-    period_earned: dict[tuple[int, str], int] = {}
     for draft in drafts:
         if draft.member_account_id is not None and draft.earned_points:
             earned[draft.member_account_id] = earned.get(draft.member_account_id, 0) + draft.earned_points
-            key = (draft.member_account_id, draft.period)
-            period_earned[key] = period_earned.get(key, 0) + draft.earned_points
     await conn.execute(
         _UPDATE_BALANCES,
         [
@@ -136,17 +132,16 @@ async def _write_balances(conn: AsyncConnection, drafts: Sequence[TxnDraft], loc
             for account_id, account in sorted(locked.items())
         ],
     )
-    if period_earned:
-        await add_to_counter(
-            conn,
-            AccountPeriod.__table__,
-            keys=("account_id", "period"),
-            counter="earned",
-            rows=[
-                {"account_id": account_id, "period": period, "earned": points}
-                for (account_id, period), points in sorted(period_earned.items())
-            ],
-        )
+    await counters.write(
+        conn,
+        counters.tally(
+            entry
+            for d in drafts
+            for entry in counters.increments(
+                d.member_account_id, d.earned_points, d.period, d.org_unit, d.category.value, d.extra
+            )
+        ),
+    )
 
 
 async def post(

@@ -183,4 +183,96 @@ class IdempotencyRecord(SQLModel, table=True):
     created_at: datetime = _when()
 
 
+class RuleVersion(SQLModel, table=True):
+    """Every version of every earning rule, append-only: a transaction names the version
+    it was computed from, so a rule is never edited in place."""
+
+    __tablename__ = "rule_version"
+
+    code: str = Field(primary_key=True, max_length=CODE_LENGTH_MAX)
+    version: int = Field(primary_key=True)
+    definition: dict[str, Any] = Field(sa_type=JSON)
+    loaded_at: datetime = _when()
+    loaded_by: str = Field(max_length=CODE_LENGTH_MAX)
+
+
+class RuleUsage(SQLModel, table=True):
+    """Points a member earned under one rule in one cap window ("d:2026-11-25",
+    "w:2026-W48", "y:2026"); caps read it under the member's account lock."""
+
+    __tablename__ = "rule_usage"
+
+    account_id: int = Field(sa_type=BigInteger, foreign_key="account.id", primary_key=True)
+    rule_code: str = Field(primary_key=True, max_length=CODE_LENGTH_MAX)
+    window: str = Field(primary_key=True, max_length=16)
+    points: int = _points()
+
+
+class UnitPeriodCategory(SQLModel, table=True):
+    """Points earned per issuing org unit, period and category: roll-ups sum these rows
+    over a subtree instead of scanning the journal."""
+
+    __tablename__ = "unit_period_category"
+
+    org_unit: str = Field(primary_key=True, max_length=CODE_LENGTH_MAX)
+    period: str = Field(primary_key=True, max_length=16)
+    category: str = Field(primary_key=True, max_length=16)
+    points: int = _points()
+
+
+class Activity(SQLModel, table=True):
+    __tablename__ = "activity"
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=AUTO_ID)
+    name: str = Field(max_length=NAME_LENGTH_MAX)
+    org_unit: str = Field(foreign_key="org_unit.code", index=True)
+    rule_code: str = Field(max_length=CODE_LENGTH_MAX)
+    starts_at: datetime = _when()
+    ends_at: datetime = _when()
+    organizer: str = Field(max_length=CODE_LENGTH_MAX)
+    created_by: str = Field(max_length=CODE_LENGTH_MAX)
+    created_at: datetime = _when()
+    settled_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    settled_by: str | None = Field(default=None, max_length=CODE_LENGTH_MAX)
+    settlement: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+
+
+class ActivityParticipant(SQLModel, table=True):
+    __tablename__ = "activity_participant"
+
+    activity_id: int = Field(sa_type=BigInteger, foreign_key="activity.id", primary_key=True)
+    member_id: str = Field(primary_key=True, max_length=CODE_LENGTH_MAX)
+    quantity: int = Field(sa_type=BigInteger)
+
+
+class Claim(SQLModel, table=True):
+    """Work a member reports themselves; pending until reviewed, never deleted."""
+
+    __tablename__ = "claim"
+    __table_args__ = (
+        Index("ix_claim_status_id", "status", "id"),
+        Index("ix_claim_dedupe", "member_id", "rule_code", "day"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=AUTO_ID)
+    member_id: str = Field(foreign_key="member.id")
+    rule_code: str = Field(max_length=CODE_LENGTH_MAX)
+    quantity: int = Field(sa_type=BigInteger)
+    steps: int | None = None
+    reference: str | None = Field(default=None, max_length=CODE_LENGTH_MAX)
+    handled_within_limit: bool = False
+    occurred_at: datetime = _when()
+    day: str = Field(max_length=10)
+    memo: str = Field(max_length=MEMO_LENGTH_MAX)
+    evidence_url: str | None = Field(default=None, max_length=URL_LENGTH_MAX)
+    possible_duplicate_of: int | None = Field(default=None, sa_type=BigInteger)
+    status: str = Field(max_length=16)
+    created_by: str = Field(max_length=CODE_LENGTH_MAX)
+    created_at: datetime = _when()
+    reviewed_by: str | None = Field(default=None, max_length=CODE_LENGTH_MAX)
+    reviewed_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    decision_reason: str | None = Field(default=None, max_length=MEMO_LENGTH_MAX)
+    transaction_id: int | None = Field(default=None, sa_type=BigInteger)
+
+
 metadata = SQLModel.metadata

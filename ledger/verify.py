@@ -19,10 +19,9 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger import chain
+from ledger import chain, counters
 from ledger.tables import (
     Account,
-    AccountPeriod,
     ChainHead,
     JournalTxn,
     Member,
@@ -59,14 +58,15 @@ class Report:
 class _Totals:
     balance: defaultdict[int, int] = field(default_factory=lambda: defaultdict(int))
     earned: defaultdict[int, int] = field(default_factory=lambda: defaultdict(int))
-    period_earned: defaultdict[tuple[int, str], int] = field(default_factory=lambda: defaultdict(int))
+    counters: counters.Tallies = field(default_factory=lambda: counters.tally(()))
 
 
 async def verify(conn: AsyncConnection) -> Report:
     report, totals = Report(), _Totals()
     await _walk_journal(conn, report, totals)
     await _compare_accounts(conn, report, totals)
-    await _compare_periods(conn, report, totals)
+    for mismatch in await counters.mismatches(conn, totals.counters):
+        report.problem("counter_mismatch", **mismatch)
     head = (await conn.execute(select(ChainHead.last_txn_id, ChainHead.last_hash))).one()
     if (head.last_txn_id, head.last_hash) != (report.transactions, report.last_hash):
         report.problem("chain_head_mismatch", chain_head_id=head.last_txn_id, journal_last_id=report.transactions)
@@ -126,7 +126,12 @@ async def _walk_journal(conn: AsyncConnection, report: Report, totals: _Totals) 
             if txn.earned_points:
                 account_id = member_accounts[txn.member_id]
                 totals.earned[account_id] += txn.earned_points
-                totals.period_earned[(account_id, txn.period)] += txn.earned_points
+                counters.tally(
+                    counters.increments(
+                        account_id, txn.earned_points, txn.period, txn.org_unit, txn.category, txn.extra
+                    ),
+                    into=totals.counters,
+                )
         for txn_id, orphans in sorted(by_txn.items()):
             for posting in orphans:
                 report.problem("orphan_posting", transaction_id=txn_id, account_id=posting.account_id)
@@ -159,22 +164,3 @@ async def _compare_accounts(conn: AsyncConnection, report: Report, totals: _Tota
                 materialized=account.lifetime_earned,
                 computed=totals.earned.get(account.id, 0),
             )
-
-
-async def _compare_periods(conn: AsyncConnection, report: Report, totals: _Totals) -> None:
-    seen: set[tuple[int, str]] = set()
-    rows = await conn.stream(select(AccountPeriod.__table__).execution_options(yield_per=VERIFY_FETCH_ROWS))
-    async for row in rows:
-        key = (row.account_id, row.period)
-        seen.add(key)
-        if row.earned != totals.period_earned.get(key, 0):
-            report.problem(
-                "period_earned_mismatch",
-                account_id=row.account_id,
-                period=row.period,
-                materialized=row.earned,
-                computed=totals.period_earned.get(key, 0),
-            )
-    for key, points in totals.period_earned.items():
-        if key not in seen and points:
-            report.problem("period_earned_missing", account_id=key[0], period=key[1], computed=points)

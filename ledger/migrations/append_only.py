@@ -43,11 +43,12 @@ def append_only_triggers(dialect: str, tables: tuple[str, ...]) -> list[str]:
     return statements
 
 
-def drop_append_only_triggers(dialect: str, tables: tuple[str, ...]) -> list[str]:
+def drop_append_only_triggers(dialect: str, tables: tuple[str, ...], drop_function: bool = False) -> list[str]:
+    """The function is shared by every append-only table: only the first migration drops it."""
     if dialect == "postgresql":
         statements = []
         for table in tables:
             statements.append(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
             statements.append(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
-        return statements + ["DROP FUNCTION IF EXISTS ledger_refuse_change()"]
+        return statements + (["DROP FUNCTION IF EXISTS ledger_refuse_change()"] if drop_function else [])
     return [f"DROP TRIGGER IF EXISTS {table}_no_{op} " for table in tables for op in ("update", "delete")]

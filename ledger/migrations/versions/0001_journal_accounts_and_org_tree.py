@@ -158,7 +158,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for statement in drop_append_only_triggers(op.get_bind().dialect.name, APPEND_ONLY_TABLES):
+    for statement in drop_append_only_triggers(op.get_bind().dialect.name, APPEND_ONLY_TABLES, drop_function=True):
         op.execute(statement)
     with op.batch_alter_table("posting", schema=None) as batch_op:
         batch_op.drop_index("ix_posting_account_txn")

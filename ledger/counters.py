@@ -1,0 +1,93 @@
+"""Earned-points counters kept beside the journal, in the same database transaction.
+
+Three views of "points earned" are read far more often than the journal could be summed:
+per member account and period (tiers, balances), per member, rule and cap window (caps),
+and per issuing org unit, period and category (roll-ups). ``increments`` is the one
+definition of what a transaction adds to each: ``journal.post`` writes its tallies, and
+``verify`` recomputes them from the journal and compares.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from sqlalchemy import Table, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ledger.tables import AccountPeriod, RuleUsage, UnitPeriodCategory
+from ledger.upsert import add_to_counter
+
+COUNTERS: dict[str, tuple[Table, tuple[str, ...], str]] = {
+    "account_period": (AccountPeriod.__table__, ("account_id", "period"), "earned"),
+    "rule_usage": (RuleUsage.__table__, ("account_id", "rule_code", "window"), "points"),
+    "unit_period_category": (UnitPeriodCategory.__table__, ("org_unit", "period", "category"), "points"),
+}
+
+Key = tuple[Any, ...]
+Tallies = dict[str, defaultdict[Key, int]]
+
+
+def increments(
+    member_account_id: int | None,
+    earned_points: int,
+    period: str,
+    org_unit: str,
+    category: str,
+    extra: Mapping[str, Any],
+) -> Iterator[tuple[str, Key, int]]:
+    """What one transaction adds to each counter."""
+    if not earned_points:
+        return
+    if member_account_id is not None:
+        yield "account_period", (member_account_id, period), earned_points
+        for window in extra.get("windows", {}).values() if extra.get("rule") else ():
+            yield "rule_usage", (member_account_id, extra["rule"], window), earned_points
+    yield "unit_period_category", (org_unit, period, category), earned_points
+
+
+def tally(entries: Iterable[tuple[str, Key, int]], into: Tallies | None = None) -> Tallies:
+    tallies = into if into is not None else {name: defaultdict(int) for name in COUNTERS}
+    for name, key, points in entries:
+        tallies[name][key] += points
+    return tallies
+
+
+async def write(conn: AsyncConnection, tallies: Tallies) -> None:
+    for name, rows in tallies.items():
+        table, keys, counter = COUNTERS[name]
+        if rows:
+            await add_to_counter(
+                conn,
+                table,
+                keys,
+                counter,
+                [dict(zip(keys, key, strict=True)) | {counter: points} for key, points in sorted(rows.items())],
+            )
+
+
+async def mismatches(conn: AsyncConnection, computed: Tallies) -> Iterator[dict[str, Any]]:
+    """Every counter row that differs from what the journal says, and every missing row."""
+    found = []
+    for name, (table, keys, counter) in COUNTERS.items():
+        expected = computed[name]
+        seen = set()
+        for row in await conn.execute(select(table)):
+            key = tuple(row._mapping[k] for k in keys)
+            seen.add(key)
+            if row._mapping[counter] != expected.get(key, 0):
+                found.append(
+                    {
+                        "counter": name,
+                        **dict(zip(keys, key, strict=True)),
+                        "materialized": row._mapping[counter],
+                        "computed": expected.get(key, 0),
+                    }
+                )
+        for key, points in expected.items():
+            if key not in seen and points:
+                found.append(
+                    {"counter": name, **dict(zip(keys, key, strict=True)), "materialized": None, "computed": points}
+                )
+    return iter(found)

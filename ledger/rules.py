@@ -1,0 +1,255 @@
+"""Earning rules as data: how many points a piece of work earns, and how many at most.
+
+A rules file (YAML or JSON) is validated against ``schemas/rules.schema.json`` and then
+against what a schema cannot say (unique codes, dates in order); any error refuses the
+whole file, every error listed with its path. Loading stores a new version of each rule
+whose definition changed; versions are append-only, and every transaction computed from
+a rule records its code and version.
+
+A rule award is computed here, purely: points per unit × whole units of the quantity
+(a diary pays per 500 characters), plus a bonus for an event handled within its time
+limit, then held to the rule's caps per member per calendar day, ISO week and year in
+the ledger's time zone — refused with the cap named, or clipped to the room left.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, tzinfo
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ledger.errors import (
+    CapExceeded,
+    InvalidInput,
+    NotEligible,
+    RuleInactive,
+    RuleNotFound,
+    RulesFileInvalid,
+)
+from ledger.tables import RuleUsage, RuleVersion
+from ledger.values import Category
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "rules.schema.json"
+"""The schema lives in the repository's ``schemas/``, beside the other data-file schemas."""
+CAP_WINDOWS = ("day", "week", "year")
+RULES_FILE_BYTES_MAX = 1_048_576
+"""A rules file is a page of definitions; a megabyte is a mistake, not a rule set."""
+
+
+@cache
+def _validator() -> jsonschema.protocols.Validator:
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    code: str
+    version: int
+    definition: Mapping[str, Any]
+
+    @property
+    def category(self) -> Category:
+        return Category(self.definition["category"])
+
+    @property
+    def caps(self) -> Mapping[str, int]:
+        return self.definition.get("caps", {})
+
+    @property
+    def roles(self) -> list[str]:
+        return list(self.definition.get("roles", []))
+
+
+def parse_rules_file(text: str) -> list[dict[str, Any]]:
+    """The rule definitions of a file, or RulesFileInvalid listing every problem."""
+    if len(text.encode()) > RULES_FILE_BYTES_MAX:
+        raise RulesFileInvalid([{"path": "", "reason": f"the file is larger than {RULES_FILE_BYTES_MAX} bytes"}])
+    try:
+        data = yaml.safe_load(text)  # YAML is a superset of JSON: one parser reads both
+    except yaml.YAMLError as error:
+        raise RulesFileInvalid([{"path": "", "reason": f"not YAML or JSON: {error}"}]) from error
+    errors = [
+        {"path": "/" + "/".join(str(p) for p in error.absolute_path), "reason": error.message}
+        for error in sorted(_validator().iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
+    ]
+    if not errors:
+        errors = _semantic_errors(data["rules"])
+    if errors:
+        raise RulesFileInvalid(errors)
+    return data["rules"]
+
+
+def _semantic_errors(rules: list[dict[str, Any]]) -> list[dict[str, str]]:
+    errors, seen = [], set()
+    for i, rule in enumerate(rules):
+        if rule["code"] in seen:
+            errors.append({"path": f"/rules/{i}/code", "reason": f"code {rule['code']!r} appears twice"})
+        seen.add(rule["code"])
+        if "active_from" in rule and "active_to" in rule and rule["active_from"] > rule["active_to"]:
+            errors.append({"path": f"/rules/{i}/active_to", "reason": "active_to is before active_from"})
+    return errors
+
+
+def default_rules_text() -> str:
+    return resources.files("ledger.data").joinpath("rules.default.yaml").read_text(encoding="utf-8")
+
+
+_versions = RuleVersion.__table__
+_CURRENT = select(_versions.c.code, func.max(_versions.c.version).label("version")).group_by(_versions.c.code)
+
+
+async def current_rules(conn: AsyncConnection, codes: Iterable[str] | None = None) -> dict[str, Rule]:
+    """The newest version of each rule (of ``codes``, when given)."""
+    latest = _CURRENT
+    if codes is not None:
+        latest = latest.where(_versions.c.code.in_(sorted(set(codes))))
+    latest_sub = latest.subquery()
+    rows = await conn.execute(
+        select(_versions.c.code, _versions.c.version, _versions.c.definition).join(
+            latest_sub, (latest_sub.c.code == _versions.c.code) & (latest_sub.c.version == _versions.c.version)
+        )
+    )
+    return {row.code: Rule(row.code, row.version, row.definition) for row in rows}
+
+
+async def get_rule(conn: AsyncConnection, code: str) -> Rule:
+    rule = (await current_rules(conn, [code])).get(code)
+    if rule is None:
+        raise RuleNotFound(code)
+    return rule
+
+
+@dataclass(frozen=True, slots=True)
+class LoadReport:
+    created: list[tuple[str, int]]
+    unchanged: list[str]
+
+
+async def load_rules(
+    conn: AsyncConnection, definitions: list[dict[str, Any]], loaded_by: str, now: datetime
+) -> LoadReport:
+    """Store a new version of every rule whose definition differs from its current one."""
+    current = await current_rules(conn, [d["code"] for d in definitions])
+    created, unchanged, rows = [], [], []
+    for definition in definitions:
+        existing = current.get(definition["code"])
+        if existing is not None and dict(existing.definition) == definition:
+            unchanged.append(definition["code"])
+            continue
+        version = 1 if existing is None else existing.version + 1
+        rows.append(
+            {
+                "code": definition["code"],
+                "version": version,
+                "definition": definition,
+                "loaded_at": now,
+                "loaded_by": loaded_by,
+            }
+        )
+        created.append((definition["code"], version))
+    if rows:
+        await conn.execute(insert(_versions), rows)
+    return LoadReport(created, unchanged)
+
+
+def cap_windows(occurred_at: datetime, tz: tzinfo) -> dict[str, str]:
+    """The calendar windows an instant falls in, in the ledger's time zone."""
+    local = occurred_at.astimezone(tz).date()
+    year, week, _ = local.isocalendar()
+    return {"day": f"d:{local.isoformat()}", "week": f"w:{year}-W{week:02d}", "year": f"y:{local.year}"}
+
+
+@dataclass(frozen=True, slots=True)
+class WorkDone:
+    """What a rule award says about the work: the quantity in the rule's unit, and the
+    facts some rules ask for."""
+
+    quantity: int
+    steps: int | None = None
+    handled_within_limit: bool = False
+
+
+def base_points(rule: Rule, work: WorkDone) -> int:
+    """Points before caps; InvalidInput names what makes the work not count."""
+    d = rule.definition
+    if work.quantity < 1 or work.quantity > d.get("quantity_max", work.quantity):
+        raise InvalidInput("quantity", f"quantity must be between 1 and {d.get('quantity_max', 'any')} {d['unit']}s")
+    if "min_steps" in d:
+        if work.steps is None:
+            raise InvalidInput("steps", f"rule {rule.code!r} needs the patrol's step count")
+        if work.steps < d["min_steps"]:
+            raise InvalidInput("steps", f"a patrol counts from {d['min_steps']} steps; {work.steps} recorded")
+    units = work.quantity // d.get("unit_size", 1)
+    if units == 0:
+        raise InvalidInput("quantity", f"less than one unit of {d.get('unit_size', 1)} {d['unit']}s")
+    bonus = d.get("bonus_handled_within_limit", 0) if work.handled_within_limit else 0
+    return units * d["points_per_unit"] + bonus
+
+
+def check_applies(rule: Rule, member_id: str, member_roles: Iterable[str], day: date) -> None:
+    d = rule.definition
+    if ("active_from" in d and day.isoformat() < d["active_from"]) or (
+        "active_to" in d and day.isoformat() > d["active_to"]
+    ):
+        raise RuleInactive(rule.code, day.isoformat())
+    if rule.roles and not set(rule.roles) & set(member_roles):
+        raise NotEligible(member_id, rule.code, rule.roles)
+
+
+def held_to_caps(rule: Rule, points: int, used: Mapping[str, int], clip: bool) -> int:
+    """``points`` if every cap has room, else the room left when clipping, else CapExceeded
+    naming the tightest cap. ``used`` maps each window kind to points already earned."""
+    tightest = None
+    for window in CAP_WINDOWS:
+        cap = rule.caps.get(window)
+        if cap is None:
+            continue
+        room = max(0, cap - used.get(window, 0))
+        if tightest is None or room < tightest[1]:
+            tightest = (window, room, cap)
+    if tightest is None or points <= tightest[1]:
+        return points
+    window, room, cap = tightest
+    if clip and room > 0:
+        return room
+    raise CapExceeded(rule.code, window, cap, used.get(window, 0), points)
+
+
+_usage = RuleUsage.__table__
+_USAGE = select(_usage.c.account_id, _usage.c.rule_code, _usage.c.window, _usage.c.points).where(
+    _usage.c.account_id.in_(bindparam("accounts", expanding=True)),
+    _usage.c.window.in_(bindparam("windows", expanding=True)),
+)
+
+
+class Usage:
+    """Points earned per (account, rule, window), loaded once for a batch and kept up to
+    date in memory as the batch's own awards are computed."""
+
+    def __init__(self, rows: dict[tuple[int, str, str], int]) -> None:
+        self._rows = rows
+
+    @classmethod
+    async def load(cls, conn: AsyncConnection, accounts: set[int], windows: set[str]) -> Usage:
+        if not accounts:
+            return cls({})
+        rows = await conn.execute(_USAGE, {"accounts": sorted(accounts), "windows": sorted(windows)})
+        return cls({(r.account_id, r.rule_code, r.window): r.points for r in rows})
+
+    def used(self, account_id: int, rule: str, windows: Mapping[str, str]) -> dict[str, int]:
+        return {kind: self._rows.get((account_id, rule, key), 0) for kind, key in windows.items()}
+
+    def add(self, account_id: int, rule: str, windows: Mapping[str, str], points: int) -> None:
+        for key in windows.values():
+            self._rows[(account_id, rule, key)] = self._rows.get((account_id, rule, key), 0) + points
