@@ -14,6 +14,13 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from api import routes
 from api.auth import BearerTokenMiddleware
+from api.controllers.earning import (
+    ActivityController,
+    ClaimController,
+    DeductionController,
+    RuleController,
+    SummaryController,
+)
 from api.controllers.members import MemberController
 from api.controllers.org_units import OrgUnitController
 from api.controllers.transactions import (
@@ -48,7 +55,12 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> Litestar:
         path=routes.API_PREFIX,
         route_handlers=[
             OrgUnitController,
+            SummaryController,
             MemberController,
+            RuleController,
+            DeductionController,
+            ActivityController,
+            ClaimController,
             AwardController,
             TransactionController,
             LedgerController,

@@ -9,13 +9,17 @@ import os
 import secrets
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from ledger import Database, Ledger, migrate
 from ledger.database import DEFAULT_DATABASE_URL
 from ledger.demo import load_demo
+from ledger.errors import RulesFileInvalid
+from ledger.rules import default_rules_text
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
+CLI_PRINCIPAL = "cli"  # who the journal and rule versions say wrote what the command line writes
 
 
 async def _migrate(url: str) -> None:
@@ -26,12 +30,33 @@ async def _migrate(url: str) -> None:
         await db.dispose()
 
 
+async def _load_rules(url: str, text: str) -> int:
+    db = Database(url)
+    try:
+        report = await Ledger(db).load_rules(text, CLI_PRINCIPAL)
+    except RulesFileInvalid as invalid:
+        print(f"{invalid.detail}:", file=sys.stderr)
+        for error in invalid.errors:
+            print(f"  {error['path'] or '/'}: {error['reason']}", file=sys.stderr)
+        return 1
+    finally:
+        await db.dispose()
+    for code, version in report.created:
+        print(f"loaded {code} version {version}")
+    print(f"{len(report.created)} rule version(s) created, {len(report.unchanged)} unchanged")
+    return 0
+
+
 async def _prepare(url: str, demo: bool) -> None:
     db = Database(url)
     try:
         await migrate(db)
+        ledger = Ledger(db)
+        if not await ledger.rules():
+            await ledger.load_rules(default_rules_text(), CLI_PRINCIPAL)
+            print("loaded the default earning rules")
         if demo:
-            loaded = await load_demo(Ledger(db))
+            loaded = await load_demo(ledger)
             print("demo data loaded" if loaded else "demo data skipped: the database already has an org tree")
     finally:
         await db.dispose()
@@ -82,7 +107,11 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=DEFAULT_PORT)
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--demo", action="store_true", help="load demo data into an empty database")
+    rules = commands.add_parser("rules", help="earning rules").add_subparsers(dest="rules_command", required=True)
+    load = rules.add_parser("load", help="validate a rules file (YAML or JSON) and load what changed")
+    load.add_argument("file", type=Path)
     for command in (
+        load,
         serve,
         commands.add_parser("migrate", help="bring the schema to the latest revision"),
         commands.add_parser("verify", help="recompute balances and the hash chain"),
@@ -95,6 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "rules":
+        return asyncio.run(_load_rules(args.database_url, args.file.read_text(encoding="utf-8")))
     if args.command == "migrate":
         asyncio.run(_migrate(args.database_url))
         print("database is at the latest revision")

@@ -12,11 +12,13 @@ from typing import Annotated, Any
 
 import msgspec
 
+from ledger.activities import ROSTER_SIZE_MAX
 from ledger.values import (
     AWARD_POINTS_MAX,
     CODE_LENGTH_MAX,
     MEMO_LENGTH_MAX,
     NAME_LENGTH_MAX,
+    QUANTITY_MAX,
     ROLES_MAX,
     URL_LENGTH_MAX,
     Category,
@@ -30,6 +32,7 @@ Memo = Annotated[str, msgspec.Meta(max_length=MEMO_LENGTH_MAX)]
 Points = Annotated[int, msgspec.Meta(ge=1, le=AWARD_POINTS_MAX)]
 Url = Annotated[str, msgspec.Meta(max_length=URL_LENGTH_MAX, pattern=r"^https?://\S+$")]
 Roles = Annotated[list[Role], msgspec.Meta(max_length=ROLES_MAX)]
+Quantity = Annotated[int, msgspec.Meta(ge=1, le=QUANTITY_MAX)]
 Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=MEMO_LENGTH_MAX)]
 
 
@@ -80,10 +83,18 @@ class MemberRead(msgspec.Struct):
 
 
 class AwardCreate(Write):
+    """Either ``points`` and ``category``, or ``rule`` and ``quantity`` (with ``steps`` for a
+    patrol rule and ``handled_within_limit`` for an event report)."""
+
     member_id: Code
-    points: Points
-    category: Category
     occurred_at: datetime
+    points: Points | None = None
+    category: Category | None = None
+    rule: Code | None = None
+    quantity: Quantity | None = None
+    steps: Quantity | None = None
+    handled_within_limit: bool = False
+    clip: bool = False
     memo: Memo = ""
     evidence_url: Url | None = None
     org_unit: Code | None = None
@@ -93,8 +104,12 @@ class AwardRead(msgspec.Struct):
     transaction_id: int
     member_id: str
     points: int
+    category: str
     available_points: int
     hash: str
+    rule: str | None
+    rule_version: int | None
+    clipped_from_points: int | None
 
 
 class ReversalCreate(Write):
@@ -171,3 +186,149 @@ class VerifyRead(msgspec.Struct):
     accounts: int
     last_hash: str
     problems: list[dict[str, Any]]
+
+
+class DeductionCreate(Write):
+    member_id: Code
+    points: Points
+    reason: Reason
+    occurred_at: datetime
+    category: Category = Category.OTHER
+
+
+class DeductionRead(msgspec.Struct):
+    transaction_id: int
+    member_id: str
+    requested_points: int
+    deducted_points: int
+    clipped_points: int
+    available_points: int
+    hash: str
+
+
+class RuleRead(msgspec.Struct):
+    code: str
+    version: int
+    definition: dict[str, Any]
+
+
+class ActivityCreate(Write):
+    name: Name
+    org_unit: Code
+    rule: Code
+    starts_at: datetime
+    ends_at: datetime
+    organizer: Code
+
+
+class Participant(Write):
+    member_id: Code
+    quantity: Quantity
+
+
+class RosterPut(Write):
+    participants: Annotated[list[Participant], msgspec.Meta(max_length=ROSTER_SIZE_MAX)]
+
+
+class ParticipantRead(msgspec.Struct):
+    member_id: str
+    quantity: int
+
+
+class ActivityRead(msgspec.Struct):
+    id: int
+    name: str
+    org_unit: str
+    rule_code: str
+    starts_at: datetime
+    ends_at: datetime
+    organizer: str
+    created_by: str
+    created_at: datetime
+    settled_at: datetime | None
+    settled_by: str | None
+    settlement: dict[str, Any] | None
+    roster: list[ParticipantRead]
+
+
+class SettlementLine(msgspec.Struct):
+    member_id: str
+    status: str
+    points: int
+    reason: str | None = None
+    detail: str | None = None
+    clipped_from_points: int | None = None
+    transaction_id: int | None = None
+
+
+class SettlementRead(msgspec.Struct):
+    activity_id: int
+    awarded: int
+    skipped: int
+    points: int
+    lines: list[SettlementLine]
+
+
+class ClaimCreate(Write):
+    member_id: Code
+    rule: Code
+    quantity: Quantity
+    occurred_at: datetime
+    steps: Quantity | None = None
+    handled_within_limit: bool = False
+    reference: Code | None = None
+    memo: Memo = ""
+    evidence_url: Url | None = None
+
+
+class ClaimDecline(Write):
+    reason: Reason
+
+
+class ClaimRead(msgspec.Struct):
+    id: int
+    member_id: str
+    rule_code: str
+    quantity: int
+    steps: int | None
+    handled_within_limit: bool
+    reference: str | None
+    occurred_at: datetime
+    day: str
+    memo: str
+    evidence_url: str | None
+    possible_duplicate_of: int | None
+    status: str
+    created_by: str
+    created_at: datetime
+    reviewed_by: str | None
+    reviewed_at: datetime | None
+    decision_reason: str | None
+    transaction_id: int | None
+
+
+class ClaimPage(msgspec.Struct):
+    claims: list[ClaimRead]
+    next_cursor: str | None
+
+
+class ClaimApproval(msgspec.Struct):
+    claim: ClaimRead
+    award: AwardRead
+
+
+class LeaderRead(msgspec.Struct):
+    rank: int
+    member_id: str
+    name: str
+    org_unit: str
+    earned_points: int
+
+
+class SummaryRead(msgspec.Struct):
+    org_unit: str
+    name: str
+    period: str
+    total_points: int
+    by_category: dict[str, int]
+    top_members: list[LeaderRead]

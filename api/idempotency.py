@@ -15,7 +15,9 @@ HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 
 
-def idempotent_request(request: Request[Any, Any, Any], body: msgspec.Struct) -> IdempotentRequest:
+def idempotent_request(request: Request[Any, Any, Any], body: msgspec.Struct | None) -> IdempotentRequest:
+    """The request's key and fingerprint (method, path and body: a bodiless POST such as a
+    settle is identified by its path alone)."""
     key = request.headers.get(HEADER, "")
     if not key:
         raise InvalidInput(HEADER, f"an {HEADER} header is required on requests that move points")

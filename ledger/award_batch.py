@@ -12,24 +12,27 @@ claimed once, and the second request is answered as a replay of the first.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger import journal
-from ledger.awards import AwardCommand, award_draft, award_result, check_occurred_at, check_points
+from ledger.awards import AwardCommand, award_draft, award_result, check_form, check_occurred_at, check_points
 from ledger.errors import (
     IdempotencyKeyReused,
     LedgerError,
     MemberInactive,
     MemberNotFound,
     OrgUnitNotFound,
+    RuleNotFound,
 )
 from ledger.idempotency import IdempotentRequest, claim_many, complete_many, release_many
+from ledger.journal import lock_member_accounts
 from ledger.members import Member, find_members
 from ledger.org import Unit, find_units
+from ledger.rules import Rule, Usage, base_points, cap_windows, check_applies, current_rules, held_to_caps
 from ledger.values import TxnDraft
 
 AWARD_BATCH_MAX = 128
@@ -48,34 +51,87 @@ class AwardRequest:
 AwardOutcome = tuple[dict[str, Any], bool]  # (result, replayed)
 
 
-def _draft(
-    request: AwardRequest, members: dict[str, Member], units: dict[str, Unit], now: datetime, tz: tzinfo
-) -> TxnDraft:
+@dataclass
+class AwardContext:
+    """What a batch loads once for all of its requests."""
+
+    members: dict[str, Member]
+    units: dict[str, Unit]
+    rules: dict[str, Rule]
+    usage: Usage
+    now: datetime
+    tz: tzinfo
+
+
+def draft_award(request: AwardRequest, ctx: AwardContext) -> TxnDraft:
     command = request.command
-    check_points(command.points)
-    check_occurred_at(command.occurred_at, now)
-    member = members.get(command.member_id)
+    check_form(command)
+    check_occurred_at(command.occurred_at, ctx.now)
+    member = ctx.members.get(command.member_id)
     if member is None:
         raise MemberNotFound(command.member_id)
     if not member.active:
         raise MemberInactive(member.id)
-    unit = units.get(command.org_unit or member.org_unit)
+    unit = ctx.units.get(command.org_unit or member.org_unit)
     if unit is None:
         raise OrgUnitNotFound(command.org_unit or member.org_unit)
-    return award_draft(member, unit.issuance_account_id, unit.code, command, request.recorded_by, tz)
+    extra: dict[str, object] = {}
+    if command.rule is not None:
+        command, extra = _by_rule(command, member, ctx)
+    check_points(command.points)
+    return award_draft(member, unit.issuance_account_id, unit.code, command, request.recorded_by, ctx.tz, extra)
 
 
-async def _drafts(
-    conn: AsyncConnection, requests: Sequence[AwardRequest], now: datetime, tz: tzinfo
-) -> list[TxnDraft | LedgerError]:
+def _by_rule(command: AwardCommand, member: Member, ctx: AwardContext) -> tuple[AwardCommand, dict[str, object]]:
+    """The points a rule gives for the work, held to its caps (usage updated in memory, so
+    later requests of the same batch see them)."""
+    assert command.rule is not None and command.work is not None
+    rule = ctx.rules.get(command.rule)
+    if rule is None:
+        raise RuleNotFound(command.rule)
+    check_applies(rule, member.id, [r.value for r in member.roles], command.occurred_at.astimezone(ctx.tz).date())
+    asked = base_points(rule, command.work)
+    windows = cap_windows(command.occurred_at, ctx.tz)
+    points = held_to_caps(rule, asked, ctx.usage.used(member.account_id, rule.code, windows), command.clip)
+    ctx.usage.add(member.account_id, rule.code, windows, points)
+    extra: dict[str, object] = {
+        "rule": rule.code,
+        "rule_version": rule.version,
+        "quantity": command.work.quantity,
+        "windows": windows,
+    }
+    if points != asked:
+        extra["clipped_from_points"] = asked
+    return replace(command, points=points, category=rule.category), extra
+
+
+async def award_context(
+    conn: AsyncConnection, requests: Sequence[AwardRequest], now: datetime, tz: tzinfo, for_update: bool
+) -> AwardContext:
     members = await find_members(conn, {r.command.member_id for r in requests})
     codes = {r.command.org_unit for r in requests if r.command.org_unit}
     codes |= {m.org_unit for m in members.values()}
     units = await find_units(conn, codes)
+    by_rule = [r.command for r in requests if r.command.rule is not None]
+    rules = await current_rules(conn, {c.rule for c in by_rule}) if by_rule else {}
+    accounts = {members[c.member_id].account_id for c in by_rule if c.member_id in members}
+    if accounts:
+        # Caps are read-then-written: hold the members' account locks first (the order
+        # journal.post takes them in), so a concurrent batch waits instead of reading
+        # the same room twice.
+        await lock_member_accounts(conn, accounts, for_update)
+    windows = {w for c in by_rule for w in cap_windows(c.occurred_at, tz).values()}
+    return AwardContext(members, units, rules, await Usage.load(conn, accounts, windows), now, tz)
+
+
+async def _drafts(
+    conn: AsyncConnection, requests: Sequence[AwardRequest], now: datetime, tz: tzinfo, for_update: bool
+) -> list[TxnDraft | LedgerError]:
+    ctx = await award_context(conn, requests, now, tz, for_update)
     drafts: list[TxnDraft | LedgerError] = []
     for request in requests:
         try:
-            drafts.append(_draft(request, members, units, now, tz))
+            drafts.append(draft_award(request, ctx))
         except LedgerError as error:
             drafts.append(error)
     return drafts
@@ -102,7 +158,7 @@ async def award_many(
             fresh.append(i)
         else:
             outcomes[i] = claim if isinstance(claim, IdempotencyKeyReused) else (claim, True)
-    drafts = await _drafts(conn, [requests[i] for i in fresh], now, tz)
+    drafts = await _drafts(conn, [requests[i] for i in fresh], now, tz, for_update)
     refused = [(i, d) for i, d in zip(fresh, drafts, strict=True) if isinstance(d, LedgerError)]
     accepted = [(i, d) for i, d in zip(fresh, drafts, strict=True) if not isinstance(d, LedgerError)]
     for i, error in refused:

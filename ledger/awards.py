@@ -25,6 +25,7 @@ from ledger.errors import (
 from ledger.journal import Posted
 from ledger.members import Member, get_member
 from ledger.periods import period_of
+from ledger.rules import WorkDone
 from ledger.tables import JournalTxn, PostingRow
 from ledger.values import (
     AWARD_POINTS_MAX,
@@ -42,13 +43,34 @@ clock drifts, and refusing a patrol logged "in the future" by seconds helps nobo
 
 @dataclass(frozen=True, slots=True)
 class AwardCommand:
+    """An award of ``points`` in a ``category``, or of a ``rule`` for ``work`` done."""
+
     member_id: str
-    points: int
-    category: Category
+    points: int | None
+    category: Category | None
     occurred_at: datetime
     memo: str
     evidence_url: str | None = None
     org_unit: str | None = None  # the issuing unit; the member's micro-grid by default
+    rule: str | None = None
+    work: WorkDone | None = None
+    clip: bool = False  # award what a cap leaves instead of refusing
+
+
+def check_form(command: AwardCommand) -> None:
+    """An award names points and a category, or a rule and the work done: not both."""
+    if command.rule is None:
+        if command.work is not None:
+            raise InvalidInput("quantity", "a quantity goes with a rule; a manual award names points and a category")
+        if command.points is None:
+            raise InvalidInput("points", "an award names points and a category, or a rule and a quantity")
+        if command.category is None:
+            raise InvalidInput("category", "a manual award names its category")
+        return
+    if command.points is not None or command.category is not None:
+        raise InvalidInput("rule", "a rule computes the points and the category: send rule and quantity, not points")
+    if command.work is None:
+        raise InvalidInput("quantity", f"rule {command.rule!r} needs the quantity of work done")
 
 
 def check_occurred_at(occurred_at: datetime, now: datetime) -> None:
@@ -74,6 +96,10 @@ def award_result(draft: TxnDraft, posted: Posted) -> dict[str, object]:
         "points": draft.earned_points,
         "available_points": posted.balance_after[draft.member_account_id],
         "hash": posted.hash,
+        "category": draft.category.value,
+        "rule": draft.extra.get("rule"),
+        "rule_version": draft.extra.get("rule_version"),
+        "clipped_from_points": draft.extra.get("clipped_from_points"),
     }
 
 
@@ -84,7 +110,11 @@ def award_draft(
     command: AwardCommand,
     recorded_by: str,
     tz: tzinfo,
+    extra: dict[str, object] | None = None,
 ) -> TxnDraft:
+    """The transaction of a manual award, or of a rule award once its points are known
+    (``command.points`` and ``command.category`` filled in, ``extra`` naming the rule)."""
+    assert command.points is not None and command.category is not None
     return TxnDraft(
         kind=TxnKind.AWARD,
         category=command.category,
@@ -101,6 +131,7 @@ def award_draft(
         period=period_of(command.occurred_at, tz),
         member_account_id=member.account_id,
         earned_points=command.points,
+        extra=extra or {},
     )
 
 

@@ -7,7 +7,9 @@
     │   ├── OrgUnitNotFound
     │   ├── MemberNotFound
     │   ├── TransactionNotFound
-    │   └── RuleNotFound
+    │   ├── RuleNotFound
+    │   ├── ActivityNotFound
+    │   └── ClaimNotFound
     └── Conflict                     (various)       the request is valid but the ledger's state refuses it
         ├── AlreadyExists            already_exists  a unit or member with that key is registered already
         ├── MemberInactive           member_inactive a deactivated member receives no new awards
@@ -17,7 +19,10 @@
         ├── IdempotencyKeyReused     exists_with_different_body  the key was used for another request
         ├── RuleInactive             rule_inactive   the rule is outside its active dates
         ├── NotEligible              not_eligible    the member has no role the rule rewards
-        └── CapExceeded              cap_exceeded    a per-day/week/year cap has no room (names it)
+        ├── CapExceeded              cap_exceeded    a per-day/week/year cap has no room (names it)
+        ├── NothingToDeduct          nothing_to_deduct  the member has no available points to take
+        ├── AlreadySettled           already_settled an activity is settled once
+        └── ClaimNotPending          claim_not_pending  a claim is reviewed once
 
 Every error carries structured fields (``fields()``) so that the one boundary that
 turns errors into HTTP (``api.problems``) needs no knowledge of any particular error.
@@ -195,3 +200,43 @@ class CapExceeded(Conflict):
             room_points=room,
             requested_points=points,
         )
+
+
+class NothingToDeduct(Conflict):
+    code = "nothing_to_deduct"
+
+    def __init__(self, member_id: str, requested: int) -> None:
+        super().__init__(
+            f"member {member_id!r} has no available points to deduct ({requested} asked)",
+            member_id=member_id,
+            requested_points=requested,
+            available_points=0,
+        )
+
+
+class ActivityNotFound(NotFound):
+    code = "activity_not_found"
+
+    def __init__(self, activity_id: int) -> None:
+        super().__init__(f"activity {activity_id} does not exist", activity_id=activity_id)
+
+
+class AlreadySettled(Conflict):
+    code = "already_settled"
+
+    def __init__(self, activity_id: int) -> None:
+        super().__init__(f"activity {activity_id} is settled; its roster and awards are final", activity_id=activity_id)
+
+
+class ClaimNotFound(NotFound):
+    code = "claim_not_found"
+
+    def __init__(self, claim_id: int) -> None:
+        super().__init__(f"claim {claim_id} does not exist", claim_id=claim_id)
+
+
+class ClaimNotPending(Conflict):
+    code = "claim_not_pending"
+
+    def __init__(self, claim_id: int, status: str) -> None:
+        super().__init__(f"claim {claim_id} is {status}, not pending", claim_id=claim_id, status=status)

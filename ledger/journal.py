@@ -98,6 +98,13 @@ async def _lock_accounts(
     return {row.id: _Locked(row.kind, row.owner, row.available) for row in rows}
 
 
+async def lock_member_accounts(conn: AsyncConnection, account_ids: set[int], for_update: bool) -> dict[int, int]:
+    """Take the member-account locks ``post`` will take, ahead of it, for work that reads
+    what those locks protect (balances, cap usage) before posting; the available balances."""
+    locked = await _lock_accounts(conn, account_ids, for_update, members=True)
+    return {account_id: account.available for account_id, account in locked.items()}
+
+
 async def _lock_chain_head(conn: AsyncConnection, for_update: bool) -> tuple[int, str]:
     head = (await conn.execute(_LOCK_HEAD[for_update])).one()
     return head.last_txn_id, head.last_hash

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger import awards, journal, members, org, queries, verify
+from ledger import activities, awards, claims, deductions, journal, members, org, queries, rules, summary, verify
 from ledger.award_batch import AWARD_BATCH_MAX, AwardOutcome, AwardRequest, award_many
 from ledger.database import Database
 from ledger.errors import AlreadyReversed, InsufficientPoints
@@ -126,6 +126,69 @@ class Ledger:
             if isinstance(error, InsufficientPoints):
                 raise awards.already_spent(error, transaction_id) from error
             raise
+
+    async def deduct(
+        self, command: deductions.DeductionCommand, recorded_by: str, request: IdempotentRequest
+    ) -> tuple[dict[str, Any], bool]:
+        async def work(conn: AsyncConnection, now: datetime) -> dict[str, Any]:
+            return await deductions.deduct(conn, command, recorded_by, now, self.tz, self._lock_rows)
+
+        return await self._write_once(request, work)
+
+    # Earning rules, activities, claims.
+
+    async def load_rules(self, text: str, loaded_by: str) -> rules.LoadReport:
+        definitions = rules.parse_rules_file(text)
+        async with self.db.write() as conn:
+            return await rules.load_rules(conn, definitions, loaded_by, self.clock())
+
+    async def rules(self) -> list[rules.Rule]:
+        async with self.db.read() as conn:
+            return sorted((await rules.current_rules(conn)).values(), key=lambda r: r.code)
+
+    async def create_activity(self, command: activities.ActivityCommand, created_by: str) -> dict[str, Any]:
+        async with self.db.write() as conn:
+            return await activities.create_activity(conn, command, created_by, self.clock())
+
+    async def activity(self, activity_id: int) -> dict[str, Any]:
+        async with self.db.read() as conn:
+            return await activities.get_activity(conn, activity_id)
+
+    async def put_roster(self, activity_id: int, participants: list[tuple[str, int]]) -> dict[str, Any]:
+        async with self.db.write() as conn:
+            return await activities.put_roster(conn, activity_id, participants)
+
+    async def settle(self, activity_id: int, settled_by: str, request: IdempotentRequest) -> tuple[dict, bool]:
+        async def work(conn: AsyncConnection, now: datetime) -> dict[str, Any]:
+            return await activities.settle(conn, activity_id, settled_by, now, self.tz, self._lock_rows)
+
+        return await self._write_once(request, work)
+
+    async def submit_claim(self, command: claims.ClaimCommand, created_by: str) -> dict[str, Any]:
+        async with self.db.write() as conn:
+            return await claims.submit(conn, command, created_by, self.clock(), self.tz)
+
+    async def claim(self, claim_id: int) -> dict[str, Any]:
+        async with self.db.read() as conn:
+            return await claims.get_claim(conn, claim_id)
+
+    async def claims(self, status: str | None, org_unit: str | None, limit: int, after: int | None) -> list[dict]:
+        async with self.db.read() as conn:
+            return await claims.queue(conn, status, org_unit, limit, after)
+
+    async def approve_claim(self, claim_id: int, reviewer: str, request: IdempotentRequest) -> tuple[dict, bool]:
+        async def work(conn: AsyncConnection, now: datetime) -> dict[str, Any]:
+            return await claims.approve(conn, claim_id, reviewer, now, self.tz, self._lock_rows)
+
+        return await self._write_once(request, work)
+
+    async def decline_claim(self, claim_id: int, reason: str, reviewer: str) -> dict[str, Any]:
+        async with self.db.write() as conn:
+            return await claims.decline(conn, claim_id, reason, reviewer, self.clock())
+
+    async def unit_summary(self, code: str, period: str | None, top: int) -> dict[str, Any]:
+        async with self.db.read() as conn:
+            return await summary.unit_summary(conn, code, period or self.current_period(), top)
 
     # Reads.
 

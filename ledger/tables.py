@@ -115,6 +115,8 @@ class AccountPeriod(SQLModel, table=True):
     """Points earned by an account in one evaluation period (tiers read this)."""
 
     __tablename__ = "account_period"
+    # Leaderboards: the members of a period in order of points earned.
+    __table_args__ = (Index("ix_account_period_period_earned", "period", "earned"),)
 
     account_id: int = Field(sa_type=BigInteger, foreign_key="account.id", primary_key=True)
     period: str = Field(primary_key=True, max_length=16)

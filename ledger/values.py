@@ -41,6 +41,7 @@ class Category(enum.StrEnum):
 class TxnKind(enum.StrEnum):
     AWARD = "award"
     REVERSAL = "reversal"
+    DEDUCTION = "deduction"  # 扣分: points taken back for cause, lowering points earned
 
 
 class AccountKind(enum.StrEnum):
@@ -60,6 +61,10 @@ class Role(enum.StrEnum):
 AWARD_POINTS_MAX = 10_000
 """One award is one piece of work; 10,000 points is far above any rule in use (a verified
 micro-grid sweep pays 200), so a larger figure is a typing slip, not an award."""
+
+QUANTITY_MAX = 1_000_000
+"""Work reported in one award: a million characters of diary or steps of patrol is beyond
+any day's work, and keeps points per unit × quantity far inside BIGINT."""
 
 MEMO_LENGTH_MAX = 500
 """A memo says why points moved; 500 characters fits a paragraph of Chinese text."""

@@ -9,6 +9,7 @@ from api import dto, routes, views
 from api.dependencies import LedgerDep
 from api.idempotency import created, idempotent_request
 from ledger import AwardCommand
+from ledger.rules import WorkDone
 
 
 class AwardController(Controller):
@@ -18,6 +19,7 @@ class AwardController(Controller):
     async def award(
         self, data: JSONBody[dto.AwardCreate], ledger: LedgerDep, request: Request[Any, Any, Any]
     ) -> Response[dto.AwardRead]:
+        work = None if data.quantity is None else WorkDone(data.quantity, data.steps, data.handled_within_limit)
         command = AwardCommand(
             member_id=data.member_id,
             points=data.points,
@@ -26,6 +28,9 @@ class AwardController(Controller):
             memo=data.memo,
             evidence_url=data.evidence_url,
             org_unit=data.org_unit,
+            rule=data.rule,
+            work=work,
+            clip=data.clip,
         )
         result, replayed = await ledger.award(command, request.user.id, idempotent_request(request, data))
         return created(dto.AwardRead(**result), replayed)

@@ -110,12 +110,14 @@ def upgrade() -> None:
         batch_op.create_index("ix_claim_dedupe", ["member_id", "rule_code", "day"], unique=False)
         batch_op.create_index("ix_claim_status_id", ["status", "id"], unique=False)
 
+    op.create_index("ix_account_period_period_earned", "account_period", ["period", "earned"])
     # Rule versions are history: a transaction names the version it was computed from.
     for statement in append_only_triggers(op.get_bind().dialect.name, ("rule_version",)):
         op.execute(statement)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_account_period_period_earned", "account_period")
     for statement in drop_append_only_triggers(op.get_bind().dialect.name, ("rule_version",)):
         op.execute(statement)
     with op.batch_alter_table("claim", schema=None) as batch_op:

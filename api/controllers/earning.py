@@ -1,0 +1,142 @@
+"""Earning by rule: the rules, deductions, activities with rosters, claims and roll-ups."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, get, post, put
+from litestar.params import FromPath, JSONBody, QueryParameter
+
+from api import dto, routes
+from api.dependencies import LedgerDep
+from api.idempotency import created, idempotent_request
+from ledger.activities import ActivityCommand
+from ledger.claims import CLAIM_PAGE_SIZE_MAX, ClaimCommand
+from ledger.deductions import DeductionCommand
+from ledger.rules import WorkDone
+from ledger.summary import LEADERBOARD_SIZE_MAX
+
+CLAIM_PAGE_SIZE_DEFAULT = 50
+LEADERBOARD_SIZE_DEFAULT = 10
+
+
+def _cursor(cursor: str | None) -> int | None:
+    return int(cursor) if cursor else None
+
+
+class RuleController(Controller):
+    tags = ["earning rules"]
+
+    @get(routes.RULES, summary="The current version of every earning rule")
+    async def list(self, ledger: LedgerDep) -> list[dto.RuleRead]:
+        return [dto.RuleRead(r.code, r.version, dict(r.definition)) for r in await ledger.rules()]
+
+
+class DeductionController(Controller):
+    tags = ["points"]
+
+    @post(
+        routes.DEDUCTIONS, summary="Deduct points for cause, clipped at the balance (Idempotency-Key)", status_code=201
+    )
+    async def deduct(
+        self, data: JSONBody[dto.DeductionCreate], ledger: LedgerDep, request: Request[Any, Any, Any]
+    ) -> Response[dto.DeductionRead]:
+        command = DeductionCommand(data.member_id, data.points, data.reason, data.occurred_at, data.category)
+        result, replayed = await ledger.deduct(command, request.user.id, idempotent_request(request, data))
+        return created(dto.DeductionRead(**result), replayed)
+
+
+class ActivityController(Controller):
+    tags = ["activities"]
+
+    @post(routes.ACTIVITIES, summary="Record an activity (义剪, 茶艺 …) to settle by roster")
+    async def create(
+        self, data: JSONBody[dto.ActivityCreate], ledger: LedgerDep, request: Request[Any, Any, Any]
+    ) -> dto.ActivityRead:
+        command = ActivityCommand(data.name, data.org_unit, data.rule, data.starts_at, data.ends_at, data.organizer)
+        return dto.ActivityRead(**await ledger.create_activity(command, request.user.id))
+
+    @get(routes.ACTIVITY, summary="An activity with its roster and, once settled, its settlement")
+    async def read(self, activity_id: FromPath[int], ledger: LedgerDep) -> dto.ActivityRead:
+        return dto.ActivityRead(**await ledger.activity(activity_id))
+
+    @put(routes.ACTIVITY_ROSTER, summary="Replace the roster (idempotent)")
+    async def roster(
+        self, activity_id: FromPath[int], data: JSONBody[dto.RosterPut], ledger: LedgerDep
+    ) -> dto.ActivityRead:
+        participants = [(p.member_id, p.quantity) for p in data.participants]
+        return dto.ActivityRead(**await ledger.put_roster(activity_id, participants))
+
+    @post(routes.ACTIVITY_SETTLE, summary="Award everyone on the roster at once (Idempotency-Key)", status_code=201)
+    async def settle(
+        self, activity_id: FromPath[int], ledger: LedgerDep, request: Request[Any, Any, Any]
+    ) -> Response[dto.SettlementRead]:
+        result, replayed = await ledger.settle(activity_id, request.user.id, idempotent_request(request, None))
+        return created(dto.SettlementRead(**result), replayed)
+
+
+class ClaimController(Controller):
+    tags = ["claims"]
+
+    @post(routes.CLAIMS, summary="Report work for review (随手拍): pending until approved")
+    async def submit(
+        self, data: JSONBody[dto.ClaimCreate], ledger: LedgerDep, request: Request[Any, Any, Any]
+    ) -> dto.ClaimRead:
+        command = ClaimCommand(
+            data.member_id,
+            data.rule,
+            WorkDone(data.quantity, data.steps, data.handled_within_limit),
+            data.occurred_at,
+            data.memo,
+            data.reference,
+            data.evidence_url,
+        )
+        return dto.ClaimRead(**await ledger.submit_claim(command, request.user.id))
+
+    @get(routes.CLAIMS, summary="The reviewer's queue, oldest first")
+    async def queue(
+        self,
+        ledger: LedgerDep,
+        status: str | None = None,
+        org_unit: str | None = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=CLAIM_PAGE_SIZE_MAX)] = CLAIM_PAGE_SIZE_DEFAULT,
+        cursor: Annotated[str | None, QueryParameter(pattern=r"^[0-9]{1,18}$")] = None,
+    ) -> dto.ClaimPage:
+        found = await ledger.claims(status, org_unit, limit, _cursor(cursor))
+        next_cursor = str(found[-1]["id"]) if len(found) == limit else None
+        return dto.ClaimPage([dto.ClaimRead(**c) for c in found], next_cursor)
+
+    @get(routes.CLAIM, summary="One claim")
+    async def read(self, claim_id: FromPath[int], ledger: LedgerDep) -> dto.ClaimRead:
+        return dto.ClaimRead(**await ledger.claim(claim_id))
+
+    @post(routes.CLAIM_APPROVE, summary="Approve: award by rule, caps applied (Idempotency-Key)", status_code=201)
+    async def approve(
+        self, claim_id: FromPath[int], ledger: LedgerDep, request: Request[Any, Any, Any]
+    ) -> Response[dto.ClaimApproval]:
+        result, replayed = await ledger.approve_claim(claim_id, request.user.id, idempotent_request(request, None))
+        return created(dto.ClaimApproval(dto.ClaimRead(**result["claim"]), dto.AwardRead(**result["award"])), replayed)
+
+    @post(routes.CLAIM_DECLINE, summary="Decline with a reason; the claim is kept", status_code=200)
+    async def decline(
+        self,
+        claim_id: FromPath[int],
+        data: JSONBody[dto.ClaimDecline],
+        ledger: LedgerDep,
+        request: Request[Any, Any, Any],
+    ) -> dto.ClaimRead:
+        return dto.ClaimRead(**await ledger.decline_claim(claim_id, data.reason, request.user.id))
+
+
+class SummaryController(Controller):
+    tags = ["org tree"]
+
+    @get(routes.ORG_UNIT_SUMMARY, summary="Points awarded in a subtree by category, and its top members")
+    async def summary(
+        self,
+        code: FromPath[str],
+        ledger: LedgerDep,
+        period: Annotated[str | None, QueryParameter(pattern=r"^[0-9]{4}$")] = None,
+        top: Annotated[int, QueryParameter(ge=1, le=LEADERBOARD_SIZE_MAX)] = LEADERBOARD_SIZE_DEFAULT,
+    ) -> dto.SummaryRead:
+        return dto.SummaryRead(**await ledger.unit_summary(code, period, top))

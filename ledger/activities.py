@@ -1,0 +1,197 @@
+"""Activities and their rosters: a haircut day or a tea-art event, settled in one step.
+
+An organizer records the activity (unit, rule, start and end), puts its roster — who took
+part and how much (hours, say); putting it again replaces it — and settles it: every
+participant is awarded by the activity's rule in ONE ``journal.post``, all or nothing in
+the database, with caps clipped and each participant's outcome reported (awarded, clipped,
+or why not: inactive, not eligible, cap reached). Settling is final and happens once: the
+activity row is locked while it settles, so two settles cannot both pass the check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ledger.award_batch import AwardRequest, award_context, draft_award
+from ledger.awards import AwardCommand, check_occurred_at
+from ledger.errors import ActivityNotFound, AlreadySettled, InvalidInput, LedgerError, MemberNotFound
+from ledger.idempotency import IdempotentRequest
+from ledger.journal import post
+from ledger.members import find_members, get_member
+from ledger.org import get_unit
+from ledger.rules import WorkDone, get_rule
+from ledger.tables import Activity, ActivityParticipant
+from ledger.values import QUANTITY_MAX, TxnDraft
+
+ROSTER_SIZE_MAX = 10_000
+"""The largest roster one settle posts: a street-wide event. It bounds the settle's single
+database transaction (20,000 postings) and the request body (~500 KB)."""
+
+_activities = Activity.__table__
+_participants = ActivityParticipant.__table__
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityCommand:
+    name: str
+    org_unit: str
+    rule: str
+    starts_at: datetime
+    ends_at: datetime
+    organizer: str  # the member who organized it
+
+
+async def create_activity(conn: AsyncConnection, command: ActivityCommand, created_by: str, now: datetime) -> dict:
+    if command.ends_at < command.starts_at:
+        raise InvalidInput("ends_at", "an activity ends after it starts")
+    for field in ("starts_at", "ends_at"):
+        if getattr(command, field).tzinfo is None:
+            raise InvalidInput(field, f"{field} needs a time zone offset")
+    await get_unit(conn, command.org_unit)
+    await get_rule(conn, command.rule)
+    await get_member(conn, command.organizer, field="organizer")
+    row = {
+        "name": command.name,
+        "org_unit": command.org_unit,
+        "rule_code": command.rule,
+        "starts_at": command.starts_at,
+        "ends_at": command.ends_at,
+        "organizer": command.organizer,
+        "created_by": created_by,
+        "created_at": now,
+    }
+    activity_id = (await conn.execute(insert(_activities).values(**row).returning(_activities.c.id))).scalar_one()
+    return await get_activity(conn, activity_id)
+
+
+async def get_activity(conn: AsyncConnection, activity_id: int, lock: bool = False) -> dict[str, Any]:
+    query = select(_activities).where(_activities.c.id == activity_id)
+    row = (await conn.execute(query.with_for_update() if lock else query)).first()
+    if row is None:
+        raise ActivityNotFound(activity_id)
+    roster = (
+        await conn.execute(
+            select(_participants.c.member_id, _participants.c.quantity)
+            .where(_participants.c.activity_id == activity_id)
+            .order_by(_participants.c.member_id)
+        )
+    ).all()
+    return {**row._mapping, "roster": [{"member_id": m, "quantity": q} for m, q in roster]}
+
+
+async def put_roster(conn: AsyncConnection, activity_id: int, participants: list[tuple[str, int]]) -> dict:
+    """Replace the roster. Every member must exist and appear once."""
+    activity = await get_activity(conn, activity_id, lock=True)
+    if activity["settled_at"] is not None:
+        raise AlreadySettled(activity_id)
+    if len(participants) > ROSTER_SIZE_MAX:
+        raise InvalidInput("participants", f"a roster has at most {ROSTER_SIZE_MAX} participants")
+    seen: set[str] = set()
+    for i, (member_id, quantity) in enumerate(participants):
+        if member_id in seen:
+            raise InvalidInput(f"participants[{i}].member_id", f"{member_id!r} appears twice on the roster")
+        if not 1 <= quantity <= QUANTITY_MAX:
+            raise InvalidInput(f"participants[{i}].quantity", f"quantity must be between 1 and {QUANTITY_MAX}")
+        seen.add(member_id)
+    known = await find_members(conn, seen)
+    for i, (member_id, _) in enumerate(participants):
+        if member_id not in known:
+            raise MemberNotFound(member_id, field=f"participants[{i}].member_id")
+    await conn.execute(delete(_participants).where(_participants.c.activity_id == activity_id))
+    if participants:
+        await conn.execute(
+            insert(_participants),
+            [{"activity_id": activity_id, "member_id": m, "quantity": q} for m, q in participants],
+        )
+    return await get_activity(conn, activity_id)
+
+
+async def settle(
+    conn: AsyncConnection, activity_id: int, settled_by: str, now: datetime, tz: tzinfo, for_update: bool
+) -> dict[str, Any]:
+    activity = await get_activity(conn, activity_id, lock=True)
+    if activity["settled_at"] is not None:
+        raise AlreadySettled(activity_id)
+    check_occurred_at(activity["ends_at"], now)
+    if activity["ends_at"] > now:
+        raise InvalidInput("ends_at", "an activity is settled after it ends")
+    requests = [
+        AwardRequest(
+            AwardCommand(
+                p["member_id"],
+                None,
+                None,
+                activity["ends_at"],
+                activity["name"],
+                org_unit=activity["org_unit"],
+                rule=activity["rule_code"],
+                work=WorkDone(p["quantity"]),
+                clip=True,
+            ),
+            settled_by,
+            IdempotentRequest(settled_by, f"activity:{activity_id}:{p['member_id']}", ""),
+        )
+        for p in activity["roster"]
+    ]
+    ctx = await award_context(conn, requests, now, tz, for_update)
+    lines, drafts = [], []
+    for request in requests:
+        try:
+            draft = draft_award(request, ctx)
+        except LedgerError as refused:
+            lines.append(
+                {
+                    "member_id": request.command.member_id,
+                    "status": "skipped",
+                    "reason": refused.code,
+                    "detail": refused.detail,
+                    "points": 0,
+                }
+            )
+            continue
+        drafts.append(draft)
+        lines.append(
+            {
+                "member_id": draft.member_id,
+                "status": "awarded",
+                "reason": None,
+                "detail": None,
+                "points": draft.earned_points,
+                "clipped_from_points": draft.extra.get("clipped_from_points"),
+            }
+        )
+    await _post_and_number(conn, drafts, lines, now, for_update)
+    summary = _summary(activity_id, lines)
+    await conn.execute(
+        update(_activities)
+        .where(_activities.c.id == activity_id)
+        .values(settled_at=now, settled_by=settled_by, settlement={k: v for k, v in summary.items() if k != "lines"})
+    )
+    return summary
+
+
+async def _post_and_number(
+    conn: AsyncConnection, drafts: list[TxnDraft], lines: list[dict[str, Any]], now: datetime, for_update: bool
+) -> None:
+    if not drafts:
+        return
+    posted = iter(await post(conn, drafts, now, for_update=for_update))
+    for line in lines:
+        if line["status"] == "awarded":
+            line["transaction_id"] = next(posted).id
+
+
+def _summary(activity_id: int, lines: list[dict[str, Any]]) -> dict[str, Any]:
+    awarded = [line for line in lines if line["status"] == "awarded"]
+    return {
+        "activity_id": activity_id,
+        "awarded": len(awarded),
+        "skipped": len(lines) - len(awarded),
+        "points": sum(line["points"] for line in awarded),
+        "lines": lines,
+    }
