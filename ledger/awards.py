@@ -177,6 +177,8 @@ async def prepare_reversal(conn: AsyncConnection, transaction_id: int, reason: s
         period=original.period,
         member_account_id=member_account_id,
         earned_points=-original.earned_points,
+        # The rule and cap windows of the original: its counters, cap room included, go back.
+        extra=dict(original.extra),
     )
 
 

@@ -74,3 +74,36 @@ def assert_problem(response: Any, status: int, code: str, field: str | None = No
     if field is not None:
         assert field == body["field"], body
     return body
+
+
+TEST_RULES = """
+rules:
+  - {code: patrol, name_zh: 网格巡查, name_en: Patrol, category: patrol, unit: patrol, points_per_unit: 1,
+     min_steps: 1000, caps: {day: 2, year: 500}, roles: [micro_grid_worker, volunteer]}
+  - {code: diary, name_zh: 民情日记, name_en: Diary, category: diary, unit: character, unit_size: 500,
+     points_per_unit: 1, caps: {day: 4}}
+  - {code: report, name_zh: 事件上报, name_en: Report, category: event_report, unit: report, points_per_unit: 2,
+     bonus_handled_within_limit: 3, caps: {week: 12}}
+  - {code: task, name_zh: 交办任务, name_en: Task, category: task, unit: task, points_per_unit: 5,
+     caps: {year: 12}, roles: [grid_worker]}
+  - {code: hour, name_zh: 志愿服务, name_en: Volunteer hour, category: activity, unit: hour, points_per_unit: 1,
+     quantity_max: 12, caps: {day: 8}}
+  - {code: old, name_zh: 旧规则, name_en: Retired rule, category: other, unit: task, points_per_unit: 1,
+     active_from: "2020-01-01", active_to: "2020-12-31"}
+"""
+
+
+async def rules(ledger: Ledger, text: str = TEST_RULES) -> None:
+    await ledger.load_rules(text, "test")
+
+
+def rule_body(member_id: str, rule: str, quantity: int, **overrides: Any) -> dict[str, Any]:
+    body = {"member_id": member_id, "rule": rule, "quantity": quantity, "occurred_at": recently()}
+    body.update(overrides)
+    return body
+
+
+async def post(client: AsyncClient, path: str, body: Any = None, **headers: str) -> Any:
+    """A POST that moves points, with a fresh Idempotency-Key unless one is given."""
+    headers.setdefault("Idempotency-Key", key())
+    return await client.post(path, json=body, headers={k.replace("_", "-"): v for k, v in headers.items()})

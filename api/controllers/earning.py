@@ -15,6 +15,7 @@ from ledger.claims import CLAIM_PAGE_SIZE_MAX, ClaimCommand
 from ledger.deductions import DeductionCommand
 from ledger.rules import WorkDone
 from ledger.summary import LEADERBOARD_SIZE_MAX
+from ledger.values import CODE_LENGTH_MAX
 
 CLAIM_PAGE_SIZE_DEFAULT = 50
 LEADERBOARD_SIZE_DEFAULT = 10
@@ -97,8 +98,8 @@ class ClaimController(Controller):
     async def queue(
         self,
         ledger: LedgerDep,
-        status: str | None = None,
-        org_unit: str | None = None,
+        status: Annotated[str | None, QueryParameter(pattern=r"^(pending|approved|declined)$")] = None,
+        org_unit: Annotated[str | None, QueryParameter(max_length=CODE_LENGTH_MAX)] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=CLAIM_PAGE_SIZE_MAX)] = CLAIM_PAGE_SIZE_DEFAULT,
         cursor: Annotated[str | None, QueryParameter(pattern=r"^[0-9]{1,18}$")] = None,
     ) -> dto.ClaimPage:
