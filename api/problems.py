@@ -39,7 +39,12 @@ _STATUS_BY_CLASS: tuple[tuple[type[LedgerError], int], ...] = (
 _log = logging.getLogger("api.problems")
 
 
-def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> ProblemDetailsException:
+RESERVED_MEMBERS = frozenset({"type", "title", "status", "detail", "instance"})
+"""RFC 9457's own members: an extension member may not reuse their names."""
+
+
+def problem(status: int, code: str, title: str, detail: str, /, **extra: Any) -> ProblemDetailsException:
+    assert not RESERVED_MEMBERS & extra.keys(), f"extension members shadow RFC 9457 members: {extra.keys()}"
     return ProblemDetailsException(
         status_code=status,
         type_=PROBLEM_TYPE_PREFIX + code,

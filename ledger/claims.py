@@ -139,7 +139,8 @@ async def approve(
     draft = draft_award(request, await award_context(conn, [request], now, tz, for_update))
     [posted] = await post(conn, [draft], now, for_update=for_update)
     await _decide(conn, claim_id, APPROVED, reviewer, now, None, posted.id)
-    return {"claim": await get_claim(conn, claim_id), "award": award_result(draft, posted)}
+    # Stored as the idempotent result, so plain JSON: the claim itself is final and re-read.
+    return {"claim_id": claim_id, "award": award_result(draft, posted)}
 
 
 async def decline(conn: AsyncConnection, claim_id: int, reason: str, reviewer: str, now: datetime) -> dict:

@@ -239,4 +239,4 @@ class ClaimNotPending(Conflict):
     code = "claim_not_pending"
 
     def __init__(self, claim_id: int, status: str) -> None:
-        super().__init__(f"claim {claim_id} is {status}, not pending", claim_id=claim_id, status=status)
+        super().__init__(f"claim {claim_id} is {status}, not pending", claim_id=claim_id, claim_status=status)

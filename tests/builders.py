@@ -105,5 +105,6 @@ def rule_body(member_id: str, rule: str, quantity: int, **overrides: Any) -> dic
 
 async def post(client: AsyncClient, path: str, body: Any = None, **headers: str) -> Any:
     """A POST that moves points, with a fresh Idempotency-Key unless one is given."""
-    headers.setdefault("Idempotency-Key", key())
-    return await client.post(path, json=body, headers={k.replace("_", "-"): v for k, v in headers.items()})
+    named = {k.replace("_", "-"): v for k, v in headers.items()}
+    named.setdefault("Idempotency-Key", key())
+    return await client.post(path, json=body, headers=named)

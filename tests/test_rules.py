@@ -5,7 +5,7 @@ import pytest
 from ledger import Role
 from ledger.errors import RulesFileInvalid
 from ledger.rules import default_rules_text
-from tests.builders import TEST_RULES, assert_problem, member, post, recently, rule_body, rules, tree
+from tests.builders import TEST_RULES, assert_problem, post, recently, rule_body, rules, tree
 
 
 async def _setup(ledger, roles=(Role.MICRO_GRID_WORKER,)):
@@ -22,16 +22,22 @@ async def test_the_default_rules_load_once_and_are_listed(client, ledger):
     listed = (await client.get("/v1/rules")).json()
     assert ([], len(first.created)) == (again.created, len(listed))
     patrol = next(r for r in listed if r["code"] == "patrol")
-    assert (1, 1000, "网格巡查(日巡千步)") == (patrol["version"], patrol["definition"]["min_steps"],
-                                         patrol["definition"]["name_zh"])
+    assert (1, 1000, "网格巡查(日巡千步)") == (
+        patrol["version"],
+        patrol["definition"]["min_steps"],
+        patrol["definition"]["name_zh"],
+    )
 
 
 async def test_a_bad_rules_file_is_refused_whole_with_every_error(ledger):
     """Each problem is listed with its path, and not one rule is stored."""
-    bad = TEST_RULES + """
+    bad = (
+        TEST_RULES
+        + """
   - {code: Bad Code, name_zh: x, name_en: x, category: nope, unit: hour, points_per_unit: 0}
   - {code: diary, name_zh: 重复, name_en: Duplicate, category: diary, unit: character, points_per_unit: 1}
 """
+    )
     with pytest.raises(RulesFileInvalid) as refused:
         await ledger.load_rules(bad, "test")
     paths = {e["path"] for e in refused.value.errors}
@@ -39,7 +45,9 @@ async def test_a_bad_rules_file_is_refused_whole_with_every_error(ledger):
     assert [] == await ledger.rules()
     with pytest.raises(RulesFileInvalid) as duplicate:
         await ledger.load_rules(TEST_RULES + bad.split("\n", 1)[0] + "\n" + bad.rsplit("\n", 2)[1], "test")
-    assert [("/rules/6/code", "code 'diary' appears twice")] == [(e["path"], e["reason"]) for e in duplicate.value.errors]
+    assert [("/rules/6/code", "code 'diary' appears twice")] == [
+        (e["path"], e["reason"]) for e in duplicate.value.errors
+    ]
 
 
 async def test_changing_a_rule_makes_a_version_and_awards_record_it(client, ledger):
@@ -128,14 +136,19 @@ async def test_each_cap_refuses_then_clips(client, ledger, rule, per_award, extr
         earned += response.json()["points"]
     body = assert_problem(response, 409, "cap_exceeded")
     assert (cap, cap_points, earned, cap_points - earned) == (
-        body["cap"], body["cap_points"], body["used_points"], body["room_points"]
+        body["cap"],
+        body["cap_points"],
+        body["used_points"],
+        body["room_points"],
     )
     clipped = await post(client, "/v1/awards", rule_body(mid, rule, 2, clip=True, **extra))
     if cap_points - earned == 0:
         assert_problem(clipped, 409, "cap_exceeded")
     else:
         assert (cap_points - earned, body["requested_points"]) == (
-            clipped.json()["points"], clipped.json()["clipped_from_points"])
+            clipped.json()["points"],
+            clipped.json()["clipped_from_points"],
+        )
     assert cap_points == (await client.get(f"/v1/members/{mid}/balance")).json()["available_points"]
 
 
@@ -160,6 +173,9 @@ async def test_reversing_a_rule_award_gives_its_cap_room_back(client, ledger):
 async def test_manual_awards_still_work_beside_rules(client, ledger):
     """Points and a category without a rule are a manual award, recorded without a rule."""
     mid = await _setup(ledger)
-    body = (await post(client, "/v1/awards", {"member_id": mid, "points": 4, "category": "other",
-                                              "occurred_at": recently()})).json()
+    body = (
+        await post(
+            client, "/v1/awards", {"member_id": mid, "points": 4, "category": "other", "occurred_at": recently()}
+        )
+    ).json()
     assert (4, None, None) == (body["points"], body["rule"], body["rule_version"])

@@ -116,7 +116,8 @@ class ClaimController(Controller):
         self, claim_id: FromPath[int], ledger: LedgerDep, request: Request[Any, Any, Any]
     ) -> Response[dto.ClaimApproval]:
         result, replayed = await ledger.approve_claim(claim_id, request.user.id, idempotent_request(request, None))
-        return created(dto.ClaimApproval(dto.ClaimRead(**result["claim"]), dto.AwardRead(**result["award"])), replayed)
+        claim = dto.ClaimRead(**await ledger.claim(result["claim_id"]))
+        return created(dto.ClaimApproval(claim, dto.AwardRead(**result["award"])), replayed)
 
     @post(routes.CLAIM_DECLINE, summary="Decline with a reason; the claim is kept", status_code=200)
     async def decline(

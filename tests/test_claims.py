@@ -1,0 +1,109 @@
+"""Claims: members report work, organizers approve or decline, nothing counts until approved."""
+
+from ledger import Role
+from tests.builders import MICRO, OTHER_MICRO, assert_problem, post, recently, rules, tree
+
+
+async def _setup(ledger):
+    await tree(ledger)
+    await rules(ledger)
+    await ledger.register_member("w-1", "王建国", MICRO, False, (Role.MICRO_GRID_WORKER,))
+    await ledger.register_member("w-2", "赵丽娟", OTHER_MICRO, False, (Role.MICRO_GRID_WORKER,))
+
+
+def _claim(member_id="w-1", **change):
+    body = {
+        "member_id": member_id,
+        "rule": "report",
+        "quantity": 1,
+        "occurred_at": recently(),
+        "reference": "郑好办-20261120-001",
+        "handled_within_limit": True,
+        "memo": "楼道堆物",
+    }
+    return body | change
+
+
+async def test_a_pending_claim_counts_nowhere_until_approved(client, ledger):
+    """Submitting changes no balance; approval awards by rule (with the 限时办理 bonus)."""
+    await _setup(ledger)
+    claim = (await client.post("/v1/claims", json=_claim())).json()
+    assert ("pending", None) == (claim["status"], claim["possible_duplicate_of"])
+    assert 0 == (await ledger.balance("w-1")).period_earned_points
+    approved = (await post(client, f"/v1/claims/{claim['id']}/approve")).json()
+    assert ("approved", "admin", 5) == (
+        approved["claim"]["status"],
+        approved["claim"]["reviewed_by"],
+        approved["award"]["points"],
+    )
+    assert approved["award"]["transaction_id"] == approved["claim"]["transaction_id"]
+    assert 5 == (await ledger.balance("w-1")).available_points
+
+
+async def test_a_claim_is_reviewed_once(client, ledger):
+    """A second approval or a decline after approval is 409; the award is made once."""
+    await _setup(ledger)
+    claim = (await client.post("/v1/claims", json=_claim())).json()
+    await post(client, f"/v1/claims/{claim['id']}/approve")
+    assert_problem(await post(client, f"/v1/claims/{claim['id']}/approve"), 409, "claim_not_pending")
+    response = await client.post(f"/v1/claims/{claim['id']}/decline", json={"reason": "迟了"})
+    assert_problem(response, 409, "claim_not_pending")
+    assert 5 == (await ledger.balance("w-1")).available_points
+
+
+async def test_a_declined_claim_is_kept_with_its_reason(client, ledger):
+    """Declining records who, when and why; the claim stays in the queue's history."""
+    await _setup(ledger)
+    claim = (await client.post("/v1/claims", json=_claim())).json()
+    declined = (await client.post(f"/v1/claims/{claim['id']}/decline", json={"reason": "照片不清楚"})).json()
+    assert ("declined", "照片不清楚", None) == (
+        declined["status"],
+        declined["decision_reason"],
+        declined["transaction_id"],
+    )
+    queue = (await client.get("/v1/claims", params={"status": "declined"})).json()
+    assert [claim["id"]] == [c["id"] for c in queue["claims"]]
+    assert 0 == (await ledger.balance("w-1")).available_points
+
+
+async def test_a_likely_duplicate_is_flagged_to_the_reviewer(client, ledger):
+    """Same member, rule, day and reference: the second claim points at the first."""
+    await _setup(ledger)
+    first = (await client.post("/v1/claims", json=_claim())).json()
+    second = (await client.post("/v1/claims", json=_claim())).json()
+    other_ref = (await client.post("/v1/claims", json=_claim(reference="郑好办-002"))).json()
+    assert (first["id"], None) == (second["possible_duplicate_of"], other_ref["possible_duplicate_of"])
+
+
+async def test_the_queue_filters_by_status_and_subtree_and_pages(client, ledger):
+    """A reviewer sees the claims of members in their subtree, oldest first, a page at a time."""
+    await _setup(ledger)
+    ids = [
+        (await client.post("/v1/claims", json=_claim(m, reference=f"r{i}"))).json()["id"]
+        for i, m in enumerate(["w-1", "w-2", "w-1"])
+    ]
+    mine = (await client.get("/v1/claims", params={"org_unit": MICRO, "status": "pending"})).json()
+    assert [ids[0], ids[2]] == [c["id"] for c in mine["claims"]]
+    page = (await client.get("/v1/claims", params={"limit": 2})).json()
+    rest = (await client.get("/v1/claims", params={"limit": 2, "cursor": page["next_cursor"]})).json()
+    assert ids == [c["id"] for c in page["claims"] + rest["claims"]]
+    assert_problem(await client.get("/v1/claims", params={"status": "lost"}), 422, "invalid_input", "status")
+
+
+async def test_approval_applies_caps(client, ledger):
+    """A claim past the week cap is clipped to the room left; with no room it stays pending."""
+    await _setup(ledger)
+    ids = [(await client.post("/v1/claims", json=_claim(reference=f"r{i}"))).json()["id"] for i in range(4)]
+    points = [(await post(client, f"/v1/claims/{i}/approve")).json() for i in ids[:3]]
+    assert [5, 5, 2] == [p["award"]["points"] for p in points]
+    assert_problem(await post(client, f"/v1/claims/{ids[3]}/approve"), 409, "cap_exceeded")
+    assert "pending" == (await client.get(f"/v1/claims/{ids[3]}")).json()["status"]
+
+
+async def test_bad_claims_are_refused(client, ledger):
+    """Unknown members and rules, and wrong types, are named."""
+    await _setup(ledger)
+    assert_problem(await client.post("/v1/claims", json=_claim("nobody")), 404, "member_not_found")
+    assert_problem(await client.post("/v1/claims", json=_claim(rule="nope")), 404, "rule_not_found")
+    assert_problem(await client.post("/v1/claims", json=_claim(quantity="1")), 422, "invalid_input", "quantity")
+    assert_problem(await post(client, "/v1/claims/999/approve"), 404, "claim_not_found")
