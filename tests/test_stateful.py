@@ -1,7 +1,7 @@
-"""A hypothesis state machine drives the ledger with random awards, reversals, retries and
-deactivations, on SQLite and PostgreSQL, and checks the books after every step against
-the database itself (raw SQL), against a model of what each member should hold, and
-against ``verify``."""
+"""A hypothesis state machine drives the ledger with random awards (manual and by rule),
+activity settles, reversals, retries and deactivations, on SQLite and PostgreSQL, and
+checks the books after every step against the database itself (raw SQL), against a model
+of what each member should hold, against the rules' caps, and against ``verify``."""
 
 import asyncio
 from datetime import UTC, datetime, timedelta
@@ -30,11 +30,17 @@ from ledger import (
     MemberChanges,
     MemberInactive,
     NotReversible,
+    Role,
 )
+from ledger.activities import ActivityCommand
+from ledger.errors import CapExceeded, InvalidInput
+from ledger.rules import WorkDone
 from ledger.values import AWARD_POINTS_MAX
-from tests.builders import MICRO, OTHER_MICRO, tree
+from tests.builders import MICRO, OTHER_MICRO, rules, tree
 
 MEMBERS = ("m-甲", "m-乙", "m-丙")
+RULE_WORK = ("patrol", "report", "diary", "hour")
+WINDOW_KINDS = {"d": "day", "w": "week", "y": "year"}
 EXAMPLES = 25
 STEPS = 25
 
@@ -76,14 +82,61 @@ class LedgerMachine(RuleBasedStateMachine):
         self.loop.close()
 
     @initialize()
-    def org_tree_and_members(self):
+    def org_tree_members_and_rules(self):
         async def setup():
             await tree(self.ledger)
+            await rules(self.ledger)
             for i, member_id in enumerate(MEMBERS):
                 home = MICRO if i % 2 == 0 else OTHER_MICRO
-                await self.ledger.register_member(member_id, member_id, home, i == 0, ())
+                await self.ledger.register_member(member_id, member_id, home, i == 0, (Role.MICRO_GRID_WORKER,))
+            self.caps = {rule.code: dict(rule.caps) for rule in await self.ledger.rules()}
 
         self.run(setup())
+
+    def _credit(self, member_id: str, points: int, transaction_id: int) -> None:
+        self.available[member_id] += points
+        self.earned[member_id] += points
+        self.awards[transaction_id] = (member_id, points)
+
+    @rule(
+        member_id=st.sampled_from(MEMBERS),
+        rule_code=st.sampled_from(RULE_WORK),
+        quantity=st.integers(1, 1500),
+        clip=st.booleans(),
+        days_ago=st.integers(0, 10),
+    )
+    def award_by_rule(self, member_id, rule_code, quantity, clip, days_ago):
+        when = datetime.now(UTC) - timedelta(days=days_ago, minutes=1)
+        work = WorkDone(quantity, steps=1500, handled_within_limit=quantity % 2 == 0)
+        command = AwardCommand(member_id, None, None, when, "stateful", rule=rule_code, work=work, clip=clip)
+        try:
+            result, _ = self.run(self.ledger.award(command, "admin", self._request(f"rule {self.keys}")))
+        except (CapExceeded, InvalidInput, MemberInactive) as refused:
+            assert not isinstance(refused, MemberInactive) or not self.active[member_id]
+            return
+        assert self.active[member_id]
+        self._credit(member_id, result["points"], result["transaction_id"])
+        assert self.available[member_id] == result["available_points"]
+
+    @rule(hours=st.lists(st.integers(1, 12), min_size=1, max_size=len(MEMBERS)))
+    def settle_an_activity(self, hours):
+        async def settle():
+            ends = datetime.now(UTC) - timedelta(minutes=1)
+            command = ActivityCommand("义剪", MICRO, "hour", ends - timedelta(hours=3), ends, MEMBERS[0])
+            activity = await self.ledger.create_activity(command, "admin")
+            await self.ledger.put_roster(activity["id"], list(zip(MEMBERS, hours, strict=False)))
+            return await self.ledger.settle(activity["id"], "admin", self._request(f"settle {activity['id']}"))
+
+        result, _ = self.run(settle())
+        for line in result["lines"]:
+            if line["status"] == "awarded":
+                self._credit(line["member_id"], line["points"], line["transaction_id"])
+            else:
+                assert (
+                    "member_inactive" == line["reason"]
+                    and not self.active[line["member_id"]]
+                    or ("cap_exceeded" == line["reason"])
+                )
 
     def _request(self, body: str) -> IdempotentRequest:
         self.keys += 1
@@ -152,6 +205,16 @@ class LedgerMachine(RuleBasedStateMachine):
     def toggle_active(self, member_id):
         self.active[member_id] = not self.active[member_id]
         self.run(self.ledger.change_member(member_id, MemberChanges(active=self.active[member_id])))
+
+    @invariant()
+    def no_cap_is_exceeded(self):
+        async def usage():
+            async with self.ledger.db.read() as conn:
+                return (await conn.execute(text("SELECT rule_code, \"window\", points FROM rule_usage"))).all()
+
+        for rule_code, window, points in self.run(usage()):
+            cap = self.caps.get(rule_code, {}).get(WINDOW_KINDS[window[0]])
+            assert cap is None or 0 <= points <= cap, (rule_code, window, points, cap)
 
     @invariant()
     def books_balance(self):
