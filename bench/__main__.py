@@ -19,12 +19,14 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench import baselines
 from bench.community import Shape, load, load_transactions
 from bench.report import Table
 from ledger import Database, Ledger, migrate
+from ledger.activities import ROSTER_SIZE_MAX
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_ADMIN_URL = os.environ.get("LEDGER_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -90,6 +92,16 @@ class Service:
         self.stop()
         raise RuntimeError("the service did not start")
 
+    def call(self, method: str, path: str, body: object, headers: dict[str, str] | None = None) -> dict:
+        request = urllib.request.Request(
+            self.base + path,
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json", **(headers or {})},
+        )
+        with urllib.request.urlopen(request, timeout=600) as response:
+            return json.loads(response.read())
+
     def drive(self, scenario: str, concurrency: int, requests: int, members_file: Path) -> dict:
         out = subprocess.run(
             [
@@ -120,6 +132,33 @@ async def _timed_verify(ledger: Ledger) -> tuple[float, int]:
     report = await ledger.verify()
     assert report.ok, report.problems[:5]
     return time.perf_counter() - started, report.transactions
+
+
+def _settle(service: Service, member_ids: list[str], unit: str) -> tuple[float, str, str]:
+    """Seconds for one settle of a roster of up to ROSTER_SIZE_MAX members (3 hours each)."""
+    roster = member_ids[:ROSTER_SIZE_MAX]
+    ends = datetime.now(UTC) - timedelta(minutes=5)
+    activity = service.call(
+        "POST",
+        "/v1/activities",
+        {
+            "name": "bench 义剪",
+            "org_unit": unit,
+            "rule": "volunteer-hour",
+            "organizer": roster[0],
+            "starts_at": (ends - timedelta(hours=3)).isoformat(),
+            "ends_at": ends.isoformat(),
+        },
+    )
+    service.call(
+        "PUT",
+        f"/v1/activities/{activity['id']}/roster",
+        {"participants": [{"member_id": m, "quantity": 3} for m in roster]},
+    )
+    started = time.perf_counter()
+    result = service.call("POST", f"/v1/activities/{activity['id']}/settle", None, {"Idempotency-Key": "bench"})
+    seconds = time.perf_counter() - started
+    return seconds, "s", f"{result['awarded']:,} members awarded in one transaction"
 
 
 def _http(table: Table, backend: str, service: Service, members_file: Path, requests: int, label: str) -> None:
@@ -171,6 +210,7 @@ async def _run_backend(backend: str, shape: Shape, args: argparse.Namespace, tab
                     "/s",
                     f"p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms",
                 )
+            table.add(backend, "settle a roster", *_settle(service, community.member_ids, community.micro_grids[0]))
         finally:
             service.stop()
         seconds, transactions = await _timed_verify(ledger)
@@ -181,7 +221,11 @@ async def _run_backend(backend: str, shape: Shape, args: argparse.Namespace, tab
             "s",
             f"{transactions:,} transactions in {seconds:.1f} s",
         )
-        await baselines.balance_vs_sum(db, community.member_ids, table, backend)
+        groups = {
+            "member": list(community.member_accounts.values()),
+            "micro-grid issuance": list(community.issuance_accounts.values()),
+        }
+        await baselines.balance_vs_sum(db, groups, table, backend)
         await baselines.raw_writes(url, table, backend, requests)
     finally:
         await db.dispose()

@@ -91,7 +91,8 @@ def _by_rule(command: AwardCommand, member: Member, ctx: AwardContext) -> tuple[
         raise RuleNotFound(command.rule)
     check_applies(rule, member.id, [r.value for r in member.roles], command.occurred_at.astimezone(ctx.tz).date())
     asked = base_points(rule, command.work)
-    windows = cap_windows(command.occurred_at, ctx.tz)
+    # Only the windows the rule caps are counted: the others would be rows nobody reads.
+    windows = {kind: key for kind, key in cap_windows(command.occurred_at, ctx.tz).items() if kind in rule.caps}
     points = held_to_caps(rule, asked, ctx.usage.used(member.account_id, rule.code, windows), command.clip)
     ctx.usage.add(member.account_id, rule.code, windows, points)
     extra: dict[str, object] = {
