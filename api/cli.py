@@ -14,7 +14,7 @@ from pathlib import Path
 from ledger import Database, Ledger, migrate
 from ledger.database import DEFAULT_DATABASE_URL
 from ledger.demo import load_demo
-from ledger.errors import RulesFileInvalid
+from ledger.errors import DataFileInvalid
 from ledger.rules import default_rules_text
 
 DEFAULT_HOST = "127.0.0.1"
@@ -34,7 +34,7 @@ async def _load_rules(url: str, text: str) -> int:
     db = Database(url)
     try:
         report = await Ledger(db).load_rules(text, CLI_PRINCIPAL)
-    except RulesFileInvalid as invalid:
+    except DataFileInvalid as invalid:
         print(f"{invalid.detail}:", file=sys.stderr)
         for error in invalid.errors:
             print(f"  {error['path'] or '/'}: {error['reason']}", file=sys.stderr)

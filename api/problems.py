@@ -25,13 +25,13 @@ from litestar.status_codes import (
     HTTP_500_INTERNAL_SERVER_ERROR,
 )
 
-from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound, RulesFileInvalid
+from ledger.errors import Conflict, DataFileInvalid, InvalidInput, LedgerError, NotFound
 
 PROBLEM_TYPE_PREFIX = "urn:grid-points-ledger:problem:"
 
 _STATUS_BY_CLASS: tuple[tuple[type[LedgerError], int], ...] = (
     (InvalidInput, HTTP_422_UNPROCESSABLE_ENTITY),
-    (RulesFileInvalid, HTTP_422_UNPROCESSABLE_ENTITY),
+    (DataFileInvalid, HTTP_422_UNPROCESSABLE_ENTITY),
     (NotFound, HTTP_404_NOT_FOUND),
     (Conflict, HTTP_409_CONFLICT),
 )

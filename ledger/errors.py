@@ -2,7 +2,7 @@
 
     LedgerError                      code            meaning
     ├── InvalidInput                 invalid_input   a value breaks a domain rule (names its field)
-    ├── RulesFileInvalid             rules_file_invalid   a rules file, with every error and its path
+    ├── DataFileInvalid              invalid_data_file  a rules or tiers file, every error with its path
     ├── NotFound                     not_found       an org unit, member or transaction is unknown
     │   ├── OrgUnitNotFound
     │   ├── MemberNotFound
@@ -156,13 +156,13 @@ class RuleNotFound(NotFound):
         super().__init__(f"no earning rule {rule!r} is loaded", rule=rule, field=field)
 
 
-class RulesFileInvalid(LedgerError):
-    """A rules file is refused whole; ``errors`` lists every problem with its path."""
+class DataFileInvalid(LedgerError):
+    """A data file (rules, tiers) is refused whole; ``errors`` lists every problem with its path."""
 
-    code = "rules_file_invalid"
+    code = "invalid_data_file"
 
     def __init__(self, errors: list[dict[str, str]]) -> None:
-        super().__init__(f"the rules file has {len(errors)} error(s) and was not loaded", errors=errors)
+        super().__init__(f"the file has {len(errors)} error(s) and was not loaded", errors=errors)
         self.errors = errors
 
 

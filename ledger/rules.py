@@ -14,42 +14,28 @@ the ledger's time zone — refused with the cap named, or clipped to the room le
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
-from functools import cache
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
-import jsonschema
-import yaml
 from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ledger import datafiles
 from ledger.errors import (
     CapExceeded,
+    DataFileInvalid,
     InvalidInput,
     NotEligible,
     RuleInactive,
     RuleNotFound,
-    RulesFileInvalid,
 )
 from ledger.tables import RuleUsage, RuleVersion
-from ledger.values import Category
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "rules.schema.json"
-"""The schema lives in the repository's ``schemas/``, beside the other data-file schemas."""
+SCHEMA_PATH = datafiles.SCHEMAS / "rules.schema.json"
 CAP_WINDOWS = ("day", "week", "year")
-RULES_FILE_BYTES_MAX = 1_048_576
-"""A rules file is a page of definitions; a megabyte is a mistake, not a rule set."""
-
-
-@cache
-def _validator() -> jsonschema.protocols.Validator:
-    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
-    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,21 +58,11 @@ class Rule:
 
 
 def parse_rules_file(text: str) -> list[dict[str, Any]]:
-    """The rule definitions of a file, or RulesFileInvalid listing every problem."""
-    if len(text.encode()) > RULES_FILE_BYTES_MAX:
-        raise RulesFileInvalid([{"path": "", "reason": f"the file is larger than {RULES_FILE_BYTES_MAX} bytes"}])
-    try:
-        data = yaml.safe_load(text)  # YAML is a superset of JSON: one parser reads both
-    except yaml.YAMLError as error:
-        raise RulesFileInvalid([{"path": "", "reason": f"not YAML or JSON: {error}"}]) from error
-    errors = [
-        {"path": "/" + "/".join(str(p) for p in error.absolute_path), "reason": error.message}
-        for error in sorted(_validator().iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
-    ]
-    if not errors:
-        errors = _semantic_errors(data["rules"])
+    """The rule definitions of a file, or DataFileInvalid listing every problem."""
+    data = datafiles.parse(text, SCHEMA_PATH)
+    errors = _semantic_errors(data["rules"])
     if errors:
-        raise RulesFileInvalid(errors)
+        raise DataFileInvalid(errors)
     return data["rules"]
 
 

@@ -3,7 +3,7 @@
 import pytest
 
 from ledger import Role
-from ledger.errors import RulesFileInvalid
+from ledger.errors import DataFileInvalid
 from ledger.rules import default_rules_text
 from tests.builders import TEST_RULES, assert_problem, post, recently, rule_body, rules, tree
 
@@ -38,12 +38,12 @@ async def test_a_bad_rules_file_is_refused_whole_with_every_error(ledger):
   - {code: diary, name_zh: 重复, name_en: Duplicate, category: diary, unit: character, points_per_unit: 1}
 """
     )
-    with pytest.raises(RulesFileInvalid) as refused:
+    with pytest.raises(DataFileInvalid) as refused:
         await ledger.load_rules(bad, "test")
     paths = {e["path"] for e in refused.value.errors}
     assert {"/rules/6/code", "/rules/6/category", "/rules/6/points_per_unit"} <= paths
     assert [] == await ledger.rules()
-    with pytest.raises(RulesFileInvalid) as duplicate:
+    with pytest.raises(DataFileInvalid) as duplicate:
         await ledger.load_rules(TEST_RULES + bad.split("\n", 1)[0] + "\n" + bad.rsplit("\n", 2)[1], "test")
     assert [("/rules/6/code", "code 'diary' appears twice")] == [
         (e["path"], e["reason"]) for e in duplicate.value.errors
