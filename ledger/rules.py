@@ -33,6 +33,7 @@ from ledger.errors import (
     RuleNotFound,
 )
 from ledger.tables import RuleUsage, RuleVersion
+from ledger.values import Category
 
 SCHEMA_PATH = datafiles.SCHEMAS / "rules.schema.json"
 CAP_WINDOWS = ("day", "week", "year")
