@@ -22,6 +22,7 @@ from api.controllers.earning import (
     SummaryController,
 )
 from api.controllers.members import MemberController
+from api.controllers.nominations import TierController
 from api.controllers.org_units import OrgUnitController
 from api.controllers.transactions import (
     AwardController,
@@ -61,6 +62,7 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> Litestar:
             DeductionController,
             ActivityController,
             ClaimController,
+            TierController,
             AwardController,
             TransactionController,
             LedgerController,

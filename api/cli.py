@@ -11,10 +11,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ledger import Database, Ledger, migrate
+from ledger import Database, Ledger, exports, migrate
 from ledger.database import DEFAULT_DATABASE_URL
 from ledger.demo import load_demo
-from ledger.errors import DataFileInvalid
+from ledger.errors import DataFileInvalid, InvalidInput, LedgerError
+from ledger.nominations import FLAGS, default_tiers_text
 from ledger.rules import default_rules_text
 
 DEFAULT_HOST = "127.0.0.1"
@@ -30,20 +31,45 @@ async def _migrate(url: str) -> None:
         await db.dispose()
 
 
-async def _load_rules(url: str, text: str) -> int:
+async def _load(url: str, what: str, text: str) -> int:
+    """Load a rules or tiers file; every error of a bad file is printed with its path."""
     db = Database(url)
+    ledger = Ledger(db)
     try:
-        report = await Ledger(db).load_rules(text, CLI_PRINCIPAL)
-    except DataFileInvalid as invalid:
+        if what == "rules":
+            created = (await ledger.load_rules(text, CLI_PRINCIPAL)).created
+        else:
+            created = await ledger.load_tiers(text, CLI_PRINCIPAL)
+    except (DataFileInvalid, InvalidInput) as invalid:
         print(f"{invalid.detail}:", file=sys.stderr)
-        for error in invalid.errors:
+        for error in getattr(invalid, "errors", [{"path": invalid.fields().get("field", ""), "reason": ""}]):
             print(f"  {error['path'] or '/'}: {error['reason']}", file=sys.stderr)
         return 1
     finally:
         await db.dispose()
-    for code, version in report.created:
-        print(f"loaded {code} version {version}")
-    print(f"{len(report.created)} rule version(s) created, {len(report.unchanged)} unchanged")
+    for name, version in created:
+        print(f"loaded {name or 'default'} version {version}")
+    print(f"{len(created)} new version(s)")
+    return 0
+
+
+async def _export(args: argparse.Namespace) -> int:
+    db = Database(args.database_url)
+    ledger = Ledger(db)
+    try:
+        rows = ledger.export_nominations(args.period, args.org_unit, args.flag)
+        if args.format == "csv":
+            with args.output.open("wb") as out:
+                async for chunk in exports.csv_with_bom(rows, ledger.tz):
+                    out.write(chunk)
+        else:
+            (await exports.write_xlsx(rows, ledger.tz, "提名名单")).replace(args.output)
+    except LedgerError as error:
+        print(error.detail, file=sys.stderr)
+        return 1
+    finally:
+        await db.dispose()
+    print(f"wrote {args.output}")
     return 0
 
 
@@ -55,6 +81,9 @@ async def _prepare(url: str, demo: bool) -> None:
         if not await ledger.rules():
             await ledger.load_rules(default_rules_text(), CLI_PRINCIPAL)
             print("loaded the default earning rules")
+        if not await ledger.tier_schemes():
+            await ledger.load_tiers(default_tiers_text(), CLI_PRINCIPAL)
+            print("loaded the default tier scheme")
         if demo:
             loaded = await load_demo(ledger)
             print("demo data loaded" if loaded else "demo data skipped: the database already has an org tree")
@@ -107,11 +136,22 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=DEFAULT_PORT)
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--demo", action="store_true", help="load demo data into an empty database")
-    rules = commands.add_parser("rules", help="earning rules").add_subparsers(dest="rules_command", required=True)
-    load = rules.add_parser("load", help="validate a rules file (YAML or JSON) and load what changed")
-    load.add_argument("file", type=Path)
+    loaders = []
+    for what, helptext in (("rules", "earning rules"), ("tiers", "tier schemes")):
+        group = commands.add_parser(what, help=helptext).add_subparsers(dest="sub", required=True)
+        load = group.add_parser("load", help=f"validate a {what} file (YAML or JSON) and load what changed")
+        load.add_argument("file", type=Path)
+        loaders.append(load)
+    export = commands.add_parser("export", help="exports").add_subparsers(dest="sub", required=True)
+    nominations = export.add_parser("nominations", help="the nomination list of a subtree as CSV or XLSX")
+    nominations.add_argument("--org-unit", required=True)
+    nominations.add_argument("--period", help="calendar year (default: this year)")
+    nominations.add_argument("--flag", choices=FLAGS)
+    nominations.add_argument("--format", choices=("csv", "xlsx"), default="csv")
+    nominations.add_argument("--output", type=Path, required=True)
     for command in (
-        load,
+        *loaders,
+        nominations,
         serve,
         commands.add_parser("migrate", help="bring the schema to the latest revision"),
         commands.add_parser("verify", help="recompute balances and the hash chain"),
@@ -124,8 +164,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args)
-    if args.command == "rules":
-        return asyncio.run(_load_rules(args.database_url, args.file.read_text(encoding="utf-8")))
+    if args.command in ("rules", "tiers"):
+        return asyncio.run(_load(args.database_url, args.command, args.file.read_text(encoding="utf-8")))
+    if args.command == "export":
+        return asyncio.run(_export(args))
     if args.command == "migrate":
         asyncio.run(_migrate(args.database_url))
         print("database is at the latest revision")

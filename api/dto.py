@@ -8,7 +8,7 @@ limits come from ``ledger.values`` so the API and the ledger agree on them.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -332,3 +332,116 @@ class SummaryRead(msgspec.Struct):
     total_points: int
     by_category: dict[str, int]
     top_members: list[LeaderRead]
+
+
+Period = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{4}$")]
+Flag = Literal["先进工作者", "优秀共产党员"]
+
+
+class TierRead(msgspec.Struct):
+    name: str
+    points: int
+
+
+class SchemeRead(msgspec.Struct):
+    org_unit: str | None
+    version: int
+    tiers: list[TierRead]
+    advanced_worker_roles: list[str]
+    notice_working_days: int
+
+
+class FlagStateRead(msgspec.Struct):
+    flag: str
+    state: str
+
+
+class MemberTierRead(msgspec.Struct):
+    member_id: str
+    period: str
+    earned_points: int
+    tier: str | None
+    tiers: list[TierRead]
+    next_tier: str | None
+    next_threshold: int | None
+    points_to_next: int
+    scheme_org_unit: str | None
+    flags: list[FlagStateRead]
+
+
+class NominationRead(msgspec.Struct):
+    member_id: str
+    name: str
+    org_unit: str
+    party_member: bool
+    period: str
+    flag: str
+    state: str
+    flagged_at: datetime
+    transaction_id: int
+    notice_id: int | None
+    objections: int
+    updated_at: datetime
+
+
+class EvidenceRead(msgspec.Struct):
+    id: int
+    kind: str
+    category: str
+    earned_points: int
+    occurred_at: datetime
+    recorded_at: datetime
+    recorded_by: str
+    memo: str
+    evidence_url: str | None
+    reverses_id: int | None
+    extra: dict[str, Any]
+
+
+class EvidencePage(msgspec.Struct):
+    member_id: str
+    period: str
+    transactions: list[EvidenceRead]
+    next_cursor: str | None
+
+
+class NoticeCreate(Write):
+    org_unit: Code
+    period: Period | None = None
+    flag: Flag | None = None
+    working_days: Annotated[int, msgspec.Meta(ge=1, le=30)] | None = None
+
+
+class NoticeRead(msgspec.Struct):
+    id: int
+    period: str
+    org_unit: str
+    flag: str | None
+    working_days: int
+    ends_on: str
+    names: int
+
+
+class ObjectionCreate(Write):
+    member_id: Code
+    period: Period
+    flag: Flag
+    reason: Reason
+
+
+class DecisionCreate(Write):
+    member_id: Code
+    period: Period
+    flag: Flag
+    decision: Literal["confirm", "withdraw"]
+    reason: Reason
+
+
+class NominationStateRead(msgspec.Struct):
+    member_id: str
+    period: str
+    flag: str
+    state: str
+    objections: int
+    notice_id: int | None
+    ends_on: str | None

@@ -16,13 +16,21 @@ from typing import Any
 from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger.tables import AccountPeriod, RuleUsage, UnitPeriodCategory
+from ledger.tables import (
+    AccountPeriod,
+    MemberPeriodCategory,
+    MemberPeriodEvidence,
+    RuleUsage,
+    UnitPeriodCategory,
+)
 from ledger.upsert import add_to_counter
 
 COUNTERS: dict[str, tuple[Table, tuple[str, ...], str]] = {
     "account_period": (AccountPeriod.__table__, ("account_id", "period"), "earned"),
     "rule_usage": (RuleUsage.__table__, ("account_id", "rule_code", "window"), "points"),
     "unit_period_category": (UnitPeriodCategory.__table__, ("org_unit", "period", "category"), "points"),
+    "member_period_category": (MemberPeriodCategory.__table__, ("account_id", "period", "category"), "points"),
+    "member_period_evidence": (MemberPeriodEvidence.__table__, ("account_id", "period"), "transactions"),
 }
 
 Key = tuple[Any, ...]
@@ -30,6 +38,7 @@ Tallies = dict[str, defaultdict[Key, int]]
 
 
 def increments(
+    kind: str,
     member_account_id: int | None,
     earned_points: int,
     period: str,
@@ -42,6 +51,12 @@ def increments(
         return
     if member_account_id is not None:
         yield "account_period", (member_account_id, period), earned_points
+        yield "member_period_category", (member_account_id, period, category), earned_points
+        # Evidence: an award stands behind points until a reversal takes it back.
+        if kind == "award" and earned_points > 0:
+            yield "member_period_evidence", (member_account_id, period), 1
+        elif kind == "reversal" and earned_points < 0:
+            yield "member_period_evidence", (member_account_id, period), -1
         for window in extra.get("windows", {}).values() if extra.get("rule") else ():
             yield "rule_usage", (member_account_id, extra["rule"], window), earned_points
     yield "unit_period_category", (org_unit, period, category), earned_points

@@ -9,7 +9,8 @@
     │   ├── TransactionNotFound
     │   ├── RuleNotFound
     │   ├── ActivityNotFound
-    │   └── ClaimNotFound
+    │   ├── ClaimNotFound
+    │   └── NominationNotFound
     └── Conflict                     (various)       the request is valid but the ledger's state refuses it
         ├── AlreadyExists            already_exists  a unit or member with that key is registered already
         ├── MemberInactive           member_inactive a deactivated member receives no new awards
@@ -22,7 +23,8 @@
         ├── CapExceeded              cap_exceeded    a per-day/week/year cap has no room (names it)
         ├── NothingToDeduct          nothing_to_deduct  the member has no available points to take
         ├── AlreadySettled           already_settled an activity is settled once
-        └── ClaimNotPending          claim_not_pending  a claim is reviewed once
+        ├── ClaimNotPending          claim_not_pending  a claim is reviewed once
+        └── NominationStateConflict  nomination_state_conflict  a step that the flag's state does not allow
 
 Every error carries structured fields (``fields()``) so that the one boundary that
 turns errors into HTTP (``api.problems``) needs no knowledge of any particular error.
@@ -240,3 +242,24 @@ class ClaimNotPending(Conflict):
 
     def __init__(self, claim_id: int, status: str) -> None:
         super().__init__(f"claim {claim_id} is {status}, not pending", claim_id=claim_id, claim_status=status)
+
+
+class NominationNotFound(NotFound):
+    code = "nomination_not_found"
+
+    def __init__(self, member_id: str, period: str, flag: str) -> None:
+        super().__init__(
+            f"member {member_id!r} holds no {flag} flag for {period}", member_id=member_id, period=period, flag=flag
+        )
+
+
+class NominationStateConflict(Conflict):
+    code = "nomination_state_conflict"
+
+    def __init__(self, member_id: str, flag: str, state: str, wanted: str) -> None:
+        super().__init__(
+            f"the {flag} flag of {member_id!r} is {state}; {wanted}",
+            member_id=member_id,
+            flag=flag,
+            nomination_state=state,
+        )

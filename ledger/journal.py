@@ -4,7 +4,8 @@
 transaction, (1) checks each draft's shape, (2) locks the accounts it touches, (3)
 replays the postings against the locked balances so that no member's available balance
 goes below zero at any step, (4) writes the new materialized balances, and (5) appends
-the transactions to the hash chain.
+the transactions to the hash chain, and (6) raises or revokes the nomination flags of
+every member whose points earned in a period changed, in the same database transaction.
 
 Locks are taken in one global order — member accounts by id, then the chain head, then
 org-unit accounts by id — so concurrent writers queue but never deadlock. The order is
@@ -26,7 +27,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger import chain, counters
+from ledger import chain, counters, nominations
 from ledger.errors import InsufficientPoints
 from ledger.tables import Account, ChainHead, JournalTxn, PostingRow
 from ledger.values import AccountKind, TxnDraft
@@ -145,7 +146,7 @@ async def _write_balances(conn: AsyncConnection, drafts: Sequence[TxnDraft], loc
             entry
             for d in drafts
             for entry in counters.increments(
-                d.member_account_id, d.earned_points, d.period, d.org_unit, d.category.value, d.extra
+                d.kind.value, d.member_account_id, d.earned_points, d.period, d.org_unit, d.category.value, d.extra
             )
         ),
     )
@@ -170,7 +171,9 @@ async def post(
     assert len(locked) == len(account_ids), "every posting names an existing account"
     balances_after = _replay(drafts, locked)
     await _write_balances(conn, drafts, locked)
-    return await _append_to_chain(conn, drafts, balances_after, recorded_at, head)
+    posted = await _append_to_chain(conn, drafts, balances_after, recorded_at, head)
+    await nominations.evaluate(conn, drafts, [p.id for p in posted], recorded_at)
+    return posted
 
 
 async def _append_to_chain(

@@ -7,14 +7,29 @@ exactly-once through ``idempotency.once``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger import activities, awards, claims, deductions, journal, members, org, queries, rules, summary, verify
+from ledger import (
+    activities,
+    awards,
+    claims,
+    deductions,
+    journal,
+    members,
+    nomination_reports,
+    nominations,
+    notices,
+    org,
+    queries,
+    rules,
+    summary,
+    verify,
+)
 from ledger.award_batch import AWARD_BATCH_MAX, AwardOutcome, AwardRequest, award_many
 from ledger.database import Database
 from ledger.errors import AlreadyReversed, InsufficientPoints
@@ -189,6 +204,56 @@ class Ledger:
     async def unit_summary(self, code: str, period: str | None, top: int) -> dict[str, Any]:
         async with self.db.read() as conn:
             return await summary.unit_summary(conn, code, period or self.current_period(), top)
+
+    # Tiers and nominations.
+
+    async def load_tiers(self, text: str, loaded_by: str) -> list[tuple[str, int]]:
+        definitions = nominations.parse_tiers_file(text)
+        async with self.db.write() as conn:
+            return await nominations.load_schemes(conn, definitions, loaded_by, self.clock())
+
+    async def tier_schemes(self) -> list[nominations.Scheme]:
+        async with self.db.read() as conn:
+            return sorted((await nominations.current_schemes(conn)).values(), key=lambda s: s.org_unit)
+
+    async def member_tier(self, member_id: str, period: str | None) -> dict[str, Any]:
+        async with self.db.read() as conn:
+            return await nomination_reports.member_tier(conn, member_id, period or self.current_period())
+
+    async def nominations(self, period: str | None, org_unit: str, flag: str | None) -> list[dict[str, Any]]:
+        async with self.db.read() as conn:
+            return await nomination_reports.nominations(conn, period or self.current_period(), org_unit, flag)
+
+    async def evidence(self, member_id: str, period: str | None, limit: int, after: int | None) -> list[dict]:
+        async with self.db.read() as conn:
+            return await nomination_reports.evidence(conn, member_id, period or self.current_period(), limit, after)
+
+    async def export_nominations(
+        self, period: str | None, org_unit: str, flag: str | None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Rows of the nomination list, read from one snapshot as they are consumed."""
+        async with self.db.snapshot() as conn:
+            rows = nomination_reports.export_rows(conn, period or self.current_period(), org_unit, flag)
+            async for row in rows:
+                yield row
+
+    async def open_notice(
+        self, period: str | None, org_unit: str, flag: str | None, working_days: int | None, by: str
+    ) -> dict[str, Any]:
+        async with self.db.write() as conn:
+            return await notices.open_notice(
+                conn, period or self.current_period(), org_unit, flag, working_days, by, self.clock(), self.tz
+            )
+
+    async def object_to(self, member_id: str, period: str, flag: str, reason: str, by: str) -> dict[str, Any]:
+        async with self.db.write() as conn:
+            return await notices.object_to(conn, member_id, period, flag, reason, by, self.clock())
+
+    async def decide(
+        self, member_id: str, period: str, flag: str, confirm: bool, reason: str, by: str
+    ) -> dict[str, Any]:
+        async with self.db.write() as conn:
+            return await notices.decide(conn, member_id, period, flag, confirm, reason, by, self.clock(), self.tz)
 
     # Reads.
 

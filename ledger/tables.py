@@ -277,4 +277,91 @@ class Claim(SQLModel, table=True):
     transaction_id: int | None = Field(default=None, sa_type=BigInteger)
 
 
+class MemberPeriodCategory(SQLModel, table=True):
+    """Points a member earned in a period per category (nomination exports read it)."""
+
+    __tablename__ = "member_period_category"
+
+    account_id: int = Field(sa_type=BigInteger, foreign_key="account.id", primary_key=True)
+    period: str = Field(primary_key=True, max_length=16)
+    category: str = Field(primary_key=True, max_length=16)
+    points: int = _points()
+
+
+class MemberPeriodEvidence(SQLModel, table=True):
+    """How many transactions stand behind a member's points in a period: awards that were
+    not reversed. A reviewer checks them before an honour."""
+
+    __tablename__ = "member_period_evidence"
+
+    account_id: int = Field(sa_type=BigInteger, foreign_key="account.id", primary_key=True)
+    period: str = Field(primary_key=True, max_length=16)
+    transactions: int = _points()
+
+
+class TierScheme(SQLModel, table=True):
+    """Every version of every tier scheme, append-only. ``org_unit`` is "" for the default."""
+
+    __tablename__ = "tier_scheme"
+
+    org_unit: str = Field(primary_key=True, max_length=CODE_LENGTH_MAX)
+    version: int = Field(primary_key=True)
+    definition: dict[str, Any] = Field(sa_type=JSON)
+    loaded_at: datetime = _when()
+    loaded_by: str = Field(max_length=CODE_LENGTH_MAX)
+
+
+class NominationEvent(SQLModel, table=True):
+    """Append-only history of every nomination flag: raised, revoked, put on notice,
+    objected to, confirmed, withdrawn — with who, when, why and the transaction behind it."""
+
+    __tablename__ = "nomination_event"
+    __table_args__ = (Index("ix_nomination_event_member", "member_id", "period", "flag"),)
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=AUTO_ID)
+    member_id: str = Field(max_length=CODE_LENGTH_MAX)
+    period: str = Field(max_length=16)
+    flag: str = Field(max_length=16)
+    action: str = Field(max_length=16)
+    points: int | None = Field(default=None, sa_type=BigInteger)
+    transaction_id: int | None = Field(default=None, sa_type=BigInteger)
+    notice_id: int | None = Field(default=None, sa_type=BigInteger)
+    reason: str | None = Field(default=None, max_length=MEMO_LENGTH_MAX)
+    actor: str = Field(max_length=CODE_LENGTH_MAX)
+    at: datetime = _when()
+
+
+class NominationCurrent(SQLModel, table=True):
+    """The present state of each flag, derived from its events, for listing and export.
+    The key makes a second raise for the same member, period and flag impossible."""
+
+    __tablename__ = "nomination_current"
+    __table_args__ = (Index("ix_nomination_current_period", "period", "flag", "state"),)
+
+    member_id: str = Field(primary_key=True, max_length=CODE_LENGTH_MAX)
+    period: str = Field(primary_key=True, max_length=16)
+    flag: str = Field(primary_key=True, max_length=16)
+    state: str = Field(max_length=16)
+    flagged_at: datetime = _when()
+    transaction_id: int = Field(sa_type=BigInteger)
+    notice_id: int | None = Field(default=None, sa_type=BigInteger)
+    objections: int = 0
+    updated_at: datetime = _when()
+
+
+class Notice(SQLModel, table=True):
+    """A public notice (公示) of the flags of a subtree for a period."""
+
+    __tablename__ = "notice"
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=AUTO_ID)
+    period: str = Field(max_length=16)
+    org_unit: str = Field(foreign_key="org_unit.code")
+    flag: str | None = Field(default=None, max_length=16)
+    working_days: int
+    ends_on: str = Field(max_length=10)
+    opened_by: str = Field(max_length=CODE_LENGTH_MAX)
+    opened_at: datetime = _when()
+
+
 metadata = SQLModel.metadata

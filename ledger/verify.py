@@ -128,7 +128,7 @@ async def _walk_journal(conn: AsyncConnection, report: Report, totals: _Totals) 
                 totals.earned[account_id] += txn.earned_points
                 counters.tally(
                     counters.increments(
-                        account_id, txn.earned_points, txn.period, txn.org_unit, txn.category, txn.extra
+                        txn.kind, account_id, txn.earned_points, txn.period, txn.org_unit, txn.category, txn.extra
                     ),
                     into=totals.counters,
                 )

@@ -1,0 +1,139 @@
+"""Tiers, nomination flags, the 公示 lifecycle, evidence and the nomination export."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from litestar import Controller, Request, get, post
+from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.response import Stream
+
+from api import dto, routes
+from api.dependencies import LedgerDep
+from ledger import exports
+from ledger.nomination_reports import EVIDENCE_PAGE_SIZE_MAX
+from ledger.values import CODE_LENGTH_MAX
+
+PeriodParam = Annotated[str | None, QueryParameter(pattern=r"^[0-9]{4}$")]
+FlagParam = Annotated[Literal["先进工作者", "优秀共产党员"] | None, QueryParameter()]
+UnitParam = Annotated[str, QueryParameter(min_length=1, max_length=CODE_LENGTH_MAX)]
+EVIDENCE_PAGE_SIZE_DEFAULT = 100
+MEDIA_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+def _scheme(s: Any) -> dto.SchemeRead:
+    return dto.SchemeRead(
+        s.org_unit or None,
+        s.version,
+        [dto.TierRead(n, p) for n, p in s.tiers],
+        sorted(s.advanced_worker_roles),
+        s.notice_working_days,
+    )
+
+
+def _state(row: dict[str, Any]) -> dto.NominationStateRead:
+    return dto.NominationStateRead(
+        row["member_id"], row["period"], row["flag"], row["state"], row["objections"], row["notice_id"], row["ends_on"]
+    )
+
+
+class TierController(Controller):
+    tags = ["tiers and nominations"]
+
+    @get(routes.TIERS, summary="The current tier schemes (the default and per-unit overrides)")
+    async def schemes(self, ledger: LedgerDep) -> list[dto.SchemeRead]:
+        return [_scheme(s) for s in await ledger.tier_schemes()]
+
+    @post(routes.TIERS, summary="Load tier schemes (the tiers file as JSON); changed schemes get a new version")
+    async def load(self, data: JSONBody[dict[str, Any]], ledger: LedgerDep, request: Request[Any, Any, Any]) -> dict:
+        created = await ledger.load_tiers(json.dumps(data, ensure_ascii=False), request.user.id)
+        return {"created": [{"org_unit": unit or None, "version": v} for unit, v in created]}
+
+    @get(routes.MEMBER_TIER, summary="Tier, points earned in the period, and the points to the next tier")
+    async def member_tier(
+        self, member_id: FromPath[str], ledger: LedgerDep, period: PeriodParam = None
+    ) -> dto.MemberTierRead:
+        view = await ledger.member_tier(member_id, period)
+        return dto.MemberTierRead(
+            **{
+                **view,
+                "tiers": [dto.TierRead(**t) for t in view["tiers"]],
+                "flags": [dto.FlagStateRead(**f) for f in view["flags"]],
+            }
+        )
+
+    @get(routes.MEMBER_EVIDENCE, summary="The transactions behind a member's points in a period")
+    async def evidence(
+        self,
+        member_id: FromPath[str],
+        ledger: LedgerDep,
+        period: PeriodParam = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=EVIDENCE_PAGE_SIZE_MAX)] = EVIDENCE_PAGE_SIZE_DEFAULT,
+        cursor: Annotated[str | None, QueryParameter(pattern=r"^[0-9]{1,18}$")] = None,
+    ) -> dto.EvidencePage:
+        rows = await ledger.evidence(member_id, period, limit, int(cursor) if cursor else None)
+        next_cursor = str(rows[-1]["id"]) if len(rows) == limit else None
+        return dto.EvidencePage(
+            member_id, period or ledger.current_period(), [dto.EvidenceRead(**r) for r in rows], next_cursor
+        )
+
+    @get(routes.NOMINATIONS, summary="Current flags in a subtree")
+    async def nominations(
+        self, ledger: LedgerDep, org_unit: UnitParam, period: PeriodParam = None, flag: FlagParam = None
+    ) -> list[dto.NominationRead]:
+        return [dto.NominationRead(**row) for row in await ledger.nominations(period, org_unit, flag)]
+
+    @post(routes.NOTICES, summary="Open a public notice (公示) for the flags of a subtree")
+    async def notice(
+        self, data: JSONBody[dto.NoticeCreate], ledger: LedgerDep, request: Request[Any, Any, Any]
+    ) -> dto.NoticeRead:
+        opened = await ledger.open_notice(data.period, data.org_unit, data.flag, data.working_days, request.user.id)
+        return dto.NoticeRead(**opened)
+
+    @post(routes.NOMINATION_OBJECTIONS, summary="Record an objection against a name on notice")
+    async def objection(
+        self, data: JSONBody[dto.ObjectionCreate], ledger: LedgerDep, request: Request[Any, Any, Any]
+    ) -> dto.NominationStateRead:
+        return _state(await ledger.object_to(data.member_id, data.period, data.flag, data.reason, request.user.id))
+
+    @post(routes.NOMINATION_DECISIONS, summary="Confirm (after the notice) or withdraw a flag, with a reason")
+    async def decision(
+        self, data: JSONBody[dto.DecisionCreate], ledger: LedgerDep, request: Request[Any, Any, Any]
+    ) -> dto.NominationStateRead:
+        row = await ledger.decide(
+            data.member_id, data.period, data.flag, data.decision == "confirm", data.reason, request.user.id
+        )
+        return _state(row)
+
+    @get(routes.EXPORT_NOMINATIONS, summary="The nomination list as CSV (UTF-8 with BOM) or XLSX, streamed")
+    async def export(
+        self,
+        ledger: LedgerDep,
+        org_unit: UnitParam,
+        period: PeriodParam = None,
+        flag: FlagParam = None,
+        format: Annotated[Literal["csv", "xlsx"], QueryParameter()] = "csv",
+    ) -> Stream:
+        rows = ledger.export_nominations(period, org_unit, flag)
+        first = await anext(rows, None)  # errors (unknown unit, bad period) surface before the body starts
+        chunks = (
+            exports.csv_with_bom(_chain(first, rows), ledger.tz)
+            if format == "csv"
+            else (exports.file_chunks(await exports.write_xlsx(_chain(first, rows), ledger.tz, "提名名单")))
+        )
+        name = exports.filename(period or ledger.current_period(), "export", format, ledger.clock())
+        return Stream(
+            chunks, media_type=MEDIA_TYPES[format], headers={"Content-Disposition": f'attachment; filename="{name}"'}
+        )
+
+
+async def _chain(first: dict[str, Any] | None, rest: Any) -> Any:
+    if first is None:
+        return
+    yield first
+    async for row in rest:
+        yield row

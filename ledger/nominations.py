@@ -1,0 +1,290 @@
+"""Tiers and nomination flags (优秀共产党员, 先进工作者).
+
+A tier scheme sets thresholds on points *earned* in a period (spending never lowers a
+tier; reversals and deductions do). Schemes are data, versioned append-only; a unit's
+scheme applies to its subtree, the nearest ancestor's winning, else the default.
+
+Reaching the top tier raises flags inside ``journal.post`` — the one path every point
+takes — in the same database transaction as the posting that crossed it: 先进工作者 for a
+member with one of the scheme's eligible roles, 优秀共产党员 for a party member. Falling
+back below revokes them. Every change is an append-only event naming its transaction;
+``nomination_current`` holds each flag's present state under a key that makes a second
+raise impossible, and the member's account lock (held by ``post``) orders concurrent
+awards of one member.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+from typing import Any
+
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ledger import datafiles
+from ledger.errors import DataFileInvalid, InvalidInput
+from ledger.tables import AccountPeriod, Member, NominationCurrent, NominationEvent, OrgUnit, TierScheme
+from ledger.values import TxnDraft
+
+ADVANCED_WORKER = "先进工作者"
+PARTY_MEMBER = "优秀共产党员"
+FLAGS = (ADVANCED_WORKER, PARTY_MEMBER)
+DEFAULT_SCHEME_KEY = ""
+
+FLAGGED, IN_NOTICE, CONFIRMED, WITHDRAWN, REVOKED = "flagged", "in_notice", "confirmed", "withdrawn", "revoked"
+LIVE_STATES = (FLAGGED, IN_NOTICE, CONFIRMED)
+
+SCHEMA_PATH = datafiles.SCHEMAS / "tiers.schema.json"
+
+_schemes = TierScheme.__table__
+_events = NominationEvent.__table__
+_current = NominationCurrent.__table__
+_periods = AccountPeriod.__table__
+_members = Member.__table__
+_units = OrgUnit.__table__
+
+
+@dataclass(frozen=True, slots=True)
+class Scheme:
+    org_unit: str  # "" for the default
+    version: int
+    tiers: tuple[tuple[str, int], ...]  # (name, points), ascending
+    advanced_worker_roles: frozenset[str]
+    notice_working_days: int
+
+    @property
+    def top(self) -> tuple[str, int]:
+        return self.tiers[-1]
+
+    def tier_of(self, points: int) -> str | None:
+        reached = [name for name, threshold in self.tiers if points >= threshold]
+        return reached[-1] if reached else None
+
+    def next_after(self, points: int) -> tuple[str, int] | None:
+        return next(((name, threshold) for name, threshold in self.tiers if points < threshold), None)
+
+    def flags_for(self, points: int, roles: Sequence[str], party_member: bool) -> set[str]:
+        if points < self.top[1]:
+            return set()
+        flags = {PARTY_MEMBER} if party_member else set()
+        if self.advanced_worker_roles & set(roles):
+            flags.add(ADVANCED_WORKER)
+        return flags
+
+
+DEFAULT_NOTICE_WORKING_DAYS = 5
+"""公示: at least five working days before an honour, as public schemes require."""
+
+
+def _scheme(org_unit: str, version: int, d: dict[str, Any]) -> Scheme:
+    return Scheme(
+        org_unit=org_unit,
+        version=version,
+        tiers=tuple((t["name"], t["points"]) for t in d["tiers"]),
+        advanced_worker_roles=frozenset(d.get("advanced_worker_roles", ())),
+        notice_working_days=d.get("notice_working_days", DEFAULT_NOTICE_WORKING_DAYS),
+    )
+
+
+def default_tiers_text() -> str:
+    return resources.files("ledger.data").joinpath("tiers.default.yaml").read_text(encoding="utf-8")
+
+
+def parse_tiers_file(text: str) -> list[dict[str, Any]]:
+    data = datafiles.parse(text, SCHEMA_PATH)
+    errors, seen = [], set()
+    for i, scheme in enumerate(data["schemes"]):
+        key = scheme.get("org_unit") or DEFAULT_SCHEME_KEY
+        if key in seen:
+            errors.append({"path": f"/schemes/{i}/org_unit", "reason": f"a second scheme for {key or 'the default'}"})
+        seen.add(key)
+        points = [t["points"] for t in scheme["tiers"]]
+        if points != sorted(set(points)):
+            errors.append({"path": f"/schemes/{i}/tiers", "reason": "thresholds must rise from tier to tier"})
+    if errors:
+        raise DataFileInvalid(errors)
+    return data["schemes"]
+
+
+async def current_schemes(conn: AsyncConnection) -> dict[str, Scheme]:
+    latest = select(_schemes.c.org_unit, func.max(_schemes.c.version).label("v")).group_by(_schemes.c.org_unit)
+    latest_sub = latest.subquery()
+    rows = await conn.execute(
+        select(_schemes).join(
+            latest_sub, (latest_sub.c.org_unit == _schemes.c.org_unit) & (latest_sub.c.v == _schemes.c.version)
+        )
+    )
+    return {row.org_unit: _scheme(row.org_unit, row.version, row.definition) for row in rows}
+
+
+async def load_schemes(conn: AsyncConnection, definitions: list[dict[str, Any]], by: str, now: datetime) -> list:
+    """Store a new version of each scheme that changed; units named must exist."""
+    current = await current_schemes(conn)
+    codes = {d["org_unit"] for d in definitions if d.get("org_unit")}
+    known = {row[0] for row in await conn.execute(select(_units.c.code).where(_units.c.code.in_(codes)))}
+    for i, definition in enumerate(definitions):
+        if definition.get("org_unit") and definition["org_unit"] not in known:
+            raise InvalidInput(f"schemes[{i}].org_unit", f"org unit {definition['org_unit']!r} does not exist")
+    created = []
+    for definition in definitions:
+        key = definition.get("org_unit") or DEFAULT_SCHEME_KEY
+        existing = current.get(key)
+        if existing is not None and existing == _scheme(key, existing.version, definition):
+            continue
+        version = 1 if existing is None else existing.version + 1
+        await conn.execute(
+            insert(_schemes).values(org_unit=key, version=version, definition=definition, loaded_at=now, loaded_by=by)
+        )
+        created.append((key, version))
+    return created
+
+
+def scheme_for(path: str, schemes: dict[str, Scheme]) -> Scheme | None:
+    """The nearest ancestor's scheme (the unit's own first), else the default."""
+    for code in reversed([c for c in path.split("/") if c]):
+        if code in schemes:
+            return schemes[code]
+    return schemes.get(DEFAULT_SCHEME_KEY)
+
+
+_AFTER = (
+    select(
+        _periods.c.account_id,
+        _periods.c.period,
+        _periods.c.earned,
+        _members.c.id,
+        _members.c.roles,
+        _members.c.party_member,
+        _units.c.path,
+    )
+    .join(_members, _members.c.account_id == _periods.c.account_id)
+    .join(_units, _units.c.code == _members.c.org_unit)
+    .where(
+        _periods.c.account_id.in_(bindparam("accounts", expanding=True)),
+        _periods.c.period.in_(bindparam("periods", expanding=True)),
+    )
+)
+_LIVE = select(_current.c.member_id, _current.c.period, _current.c.flag, _current.c.state).where(
+    _current.c.member_id.in_(bindparam("members", expanding=True)),
+    _current.c.period.in_(bindparam("periods", expanding=True)),
+)
+
+
+async def evaluate(conn: AsyncConnection, drafts: Sequence[TxnDraft], txn_ids: Sequence[int], now: datetime) -> None:
+    """Raise and revoke flags for every member whose earned points in a period changed."""
+    last_txn: dict[tuple[int, str], int] = {}
+    for draft, txn_id in zip(drafts, txn_ids, strict=True):
+        if draft.member_account_id is not None and draft.earned_points:
+            last_txn[(draft.member_account_id, draft.period)] = txn_id
+    if not last_txn:
+        return
+    schemes = await current_schemes(conn)
+    if not schemes:
+        return
+    periods = sorted({period for _, period in last_txn})
+    rows = [
+        r
+        for r in await conn.execute(_AFTER, {"accounts": sorted({a for a, _ in last_txn}), "periods": periods})
+        if (r.account_id, r.period) in last_txn
+    ]
+    states = {
+        (r.member_id, r.period, r.flag): r.state
+        for r in await conn.execute(_LIVE, {"members": sorted({r.id for r in rows}), "periods": periods})
+    }
+    for row in rows:
+        scheme = scheme_for(row.path, schemes)
+        if scheme is None:
+            continue
+        should = scheme.flags_for(row.earned, row.roles, row.party_member)
+        txn_id = last_txn[(row.account_id, row.period)]
+        for flag in FLAGS:
+            state = states.get((row.id, row.period, flag))
+            if flag in should and state in (None, REVOKED):
+                await _raise(conn, row.id, row.period, flag, row.earned, txn_id, now, exists=state is not None)
+            elif flag not in should and row.earned < scheme.top[1] and state in LIVE_STATES:
+                await record_step(
+                    conn,
+                    row.id,
+                    row.period,
+                    flag,
+                    REVOKED,
+                    "revoked",
+                    now,
+                    "system",
+                    points=row.earned,
+                    transaction_id=txn_id,
+                )
+
+
+async def _raise(conn, member_id, period, flag, points, txn_id, now, exists: bool) -> None:
+    await conn.execute(
+        insert(_events).values(
+            member_id=member_id,
+            period=period,
+            flag=flag,
+            action="raised",
+            points=points,
+            transaction_id=txn_id,
+            actor="system",
+            at=now,
+        )
+    )
+    values = {
+        "state": FLAGGED,
+        "flagged_at": now,
+        "transaction_id": txn_id,
+        "notice_id": None,
+        "objections": 0,
+        "updated_at": now,
+    }
+    if exists:
+        await conn.execute(update(_current).where(*_key(member_id, period, flag)).values(**values))
+    else:
+        await conn.execute(insert(_current).values(member_id=member_id, period=period, flag=flag, **values))
+
+
+def _key(member_id: str, period: str, flag: str) -> tuple:
+    return _current.c.member_id == member_id, _current.c.period == period, _current.c.flag == flag
+
+
+async def record_step(
+    conn: AsyncConnection,
+    member_id: str,
+    period: str,
+    flag: str,
+    state: str | None,
+    action: str,
+    now: datetime,
+    actor: str,
+    reason: str | None = None,
+    points: int | None = None,
+    transaction_id: int | None = None,
+    notice_id: int | None = None,
+    objection: bool = False,
+) -> None:
+    """One lifecycle step: an append-only event, and the flag's present state."""
+    await conn.execute(
+        insert(_events).values(
+            member_id=member_id,
+            period=period,
+            flag=flag,
+            action=action,
+            points=points,
+            transaction_id=transaction_id,
+            notice_id=notice_id,
+            reason=reason,
+            actor=actor,
+            at=now,
+        )
+    )
+    values: dict[str, Any] = {"updated_at": now}
+    if state is not None:
+        values["state"] = state
+    if notice_id is not None:
+        values["notice_id"] = notice_id
+    if objection:
+        values["objections"] = _current.c.objections + 1
+    await conn.execute(update(_current).where(*_key(member_id, period, flag)).values(**values))
