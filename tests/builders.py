@@ -108,3 +108,15 @@ async def post(client: AsyncClient, path: str, body: Any = None, **headers: str)
     named = {k.replace("_", "-"): v for k, v in headers.items()}
     named.setdefault("Idempotency-Key", key())
     return await client.post(path, json=body, headers=named)
+
+
+TEST_TIERS = """
+schemes:
+  - tiers: [{name: 合格, points: 10}, {name: 良好, points: 20}, {name: 优秀, points: 30}]
+    advanced_worker_roles: [volunteer, micro_grid_worker, grid_worker, grid_leader]
+    notice_working_days: 5
+"""
+
+
+async def tiers(ledger: Ledger, text: str = TEST_TIERS) -> None:
+    await ledger.load_tiers(text, "test")

@@ -40,6 +40,12 @@ from tests.builders import MICRO, OTHER_MICRO, rules, tree
 
 MEMBERS = ("m-甲", "m-乙", "m-丙")
 RULE_WORK = ("patrol", "report", "diary", "hour")
+TOP_TIER_POINTS = 15_000
+MACHINE_TIERS = f"""
+schemes:
+  - tiers: [{{name: 合格, points: 5000}}, {{name: 优秀, points: {TOP_TIER_POINTS}}}]
+    advanced_worker_roles: [micro_grid_worker]
+"""
 WINDOW_KINDS = {"d": "day", "w": "week", "y": "year"}
 EXAMPLES = 25
 STEPS = 25
@@ -86,6 +92,7 @@ class LedgerMachine(RuleBasedStateMachine):
         async def setup():
             await tree(self.ledger)
             await rules(self.ledger)
+            await self.ledger.load_tiers(MACHINE_TIERS, "test")
             for i, member_id in enumerate(MEMBERS):
                 home = MICRO if i % 2 == 0 else OTHER_MICRO
                 await self.ledger.register_member(member_id, member_id, home, i == 0, (Role.MICRO_GRID_WORKER,))
@@ -210,11 +217,42 @@ class LedgerMachine(RuleBasedStateMachine):
     def no_cap_is_exceeded(self):
         async def usage():
             async with self.ledger.db.read() as conn:
-                return (await conn.execute(text("SELECT rule_code, \"window\", points FROM rule_usage"))).all()
+                return (await conn.execute(text('SELECT rule_code, "window", points FROM rule_usage'))).all()
 
         for rule_code, window, points in self.run(usage()):
             cap = self.caps.get(rule_code, {}).get(WINDOW_KINDS[window[0]])
             assert cap is None or 0 <= points <= cap, (rule_code, window, points, cap)
+
+    @invariant()
+    def flags_follow_points_earned(self):
+        """A member holds a flag for a period exactly when their points earned in it reach
+        the top tier and they are eligible (all are micro-grid workers; the first is a party member)."""
+
+        async def held():
+            async with self.ledger.db.read() as conn:
+                earned = (
+                    await conn.execute(
+                        text(
+                            "SELECT m.id, p.period, p.earned FROM account_period p"
+                            " JOIN member m ON m.account_id = p.account_id"
+                        )
+                    )
+                ).all()
+                live = (
+                    await conn.execute(
+                        text("SELECT member_id, period, flag FROM nomination_current WHERE state <> 'revoked'")
+                    )
+                ).all()
+            return earned, {tuple(row) for row in live}
+
+        earned, live = self.run(held())
+        expected = set()
+        for member_id, period, points in earned:
+            if points >= TOP_TIER_POINTS:
+                expected.add((member_id, period, "先进工作者"))
+                if member_id == MEMBERS[0]:
+                    expected.add((member_id, period, "优秀共产党员"))
+        assert expected == live
 
     @invariant()
     def books_balance(self):

@@ -1,0 +1,253 @@
+"""Tiers and nomination flags: thresholds on points earned, raised and revoked with the
+transaction that crossed them, and the 公示 lifecycle."""
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+
+import openpyxl
+import pytest
+from sqlalchemy import text
+
+from ledger import Ledger, Role, journal
+from ledger.errors import DataFileInvalid
+from ledger.values import Category, Posting, TxnDraft, TxnKind
+from tests.builders import (
+    COMMUNITY,
+    MICRO,
+    OTHER_MICRO,
+    STREET,
+    TEST_TIERS,
+    assert_problem,
+    award,
+    post,
+    tiers,
+    tree,
+)
+
+ADVANCED, PARTY = "先进工作者", "优秀共产党员"
+
+
+async def _setup(ledger, party=True, roles=(Role.MICRO_GRID_WORKER,), home=MICRO, member_id="w-1"):
+    await tree(ledger)
+    await tiers(ledger)
+    await ledger.register_member(member_id, "王秀英", home, party, roles)
+    return member_id
+
+
+async def _flags(client, member_id, period="2026"):
+    view = (await client.get(f"/v1/members/{member_id}/tier", params={"period": period})).json()
+    return {f["flag"]: f["state"] for f in view["flags"]}
+
+
+@pytest.mark.parametrize(
+    "points, tier, flags",
+    [
+        (29, "良好", {}),
+        (30, "优秀", {ADVANCED: "flagged", PARTY: "flagged"}),
+        (31, "优秀", {ADVANCED: "flagged", PARTY: "flagged"}),
+    ],
+)
+async def test_the_threshold_edges(client, ledger, points, tier, flags):
+    """One point below 优秀 raises nothing; exactly at or above raises both flags."""
+    mid = await _setup(ledger)
+    await award(client, mid, points)
+    view = (await client.get(f"/v1/members/{mid}/tier")).json()
+    assert (points, tier) == (view["earned_points"], view["tier"])
+    assert flags == {f["flag"]: f["state"] for f in view["flags"]}
+
+
+async def test_the_tier_view_shows_the_next_threshold(client, ledger):
+    """Between tiers the view names the next one and the points to go."""
+    mid = await _setup(ledger)
+    await award(client, mid, 12)
+    view = (await client.get(f"/v1/members/{mid}/tier")).json()
+    assert ("合格", "良好", 20, 8) == (view["tier"], view["next_tier"], view["next_threshold"], view["points_to_next"])
+
+
+async def test_only_party_members_are_flagged_优秀共产党员(client, ledger):
+    """A non-party worker gets 先进工作者 only; a party resident gets 优秀共产党员 only."""
+    worker = await _setup(ledger, party=False)
+    await ledger.register_member("r-1", "居民", OTHER_MICRO, True, (Role.RESIDENT,))
+    await award(client, worker, 30)
+    await award(client, "r-1", 30)
+    assert ({ADVANCED: "flagged"}, {PARTY: "flagged"}) == (await _flags(client, worker), await _flags(client, "r-1"))
+
+
+async def test_the_year_ends_at_midnight_in_shanghai(client, ledger):
+    """23:59 on 31 December counts for that year; 00:00 on 1 January for the next."""
+    mid = await _setup(ledger)
+    await award(client, mid, 30, occurred_at="2025-12-31T23:59:00+08:00")
+    await award(client, mid, 29, occurred_at="2026-01-01T00:00:00+08:00")
+    assert {ADVANCED: "flagged", PARTY: "flagged"} == await _flags(client, mid, "2025")
+    assert {} == await _flags(client, mid, "2026")
+
+
+async def test_a_reversal_revokes_and_a_later_award_raises_again(client, ledger):
+    """Dropping below revokes with the reversal's transaction; crossing again re-flags."""
+    mid = await _setup(ledger)
+    first = await award(client, mid, 30)
+    reversal = (await post(client, f"/v1/transactions/{first['transaction_id']}/reversal", {"reason": "录错"})).json()
+    assert {ADVANCED: "revoked", PARTY: "revoked"} == await _flags(client, mid)
+    assert [] == (await client.get("/v1/nominations", params={"org_unit": STREET})).json()
+    again = await award(client, mid, 35)
+    assert {ADVANCED: "flagged", PARTY: "flagged"} == await _flags(client, mid)
+    async with ledger.db.read() as conn:
+        events = (
+            await conn.execute(
+                text("SELECT action, transaction_id FROM nomination_event WHERE flag = :f ORDER BY id"), {"f": PARTY}
+            )
+        ).all()
+    assert [
+        ("raised", first["transaction_id"]),
+        ("revoked", reversal["transaction_id"]),
+        ("raised", again["transaction_id"]),
+    ] == [tuple(e) for e in events]
+
+
+async def test_spending_does_not_lower_a_tier(client, ledger):
+    """Points spent (a posting that earns nothing) leave the tier and the flags as they were."""
+    mid = await _setup(ledger)
+    await award(client, mid, 30)
+    holder, unit = await ledger.member(mid), await ledger.unit(MICRO)
+    spend = TxnDraft(
+        kind=TxnKind.AWARD,
+        category=Category.OTHER,
+        member_id=mid,
+        org_unit=MICRO,
+        occurred_at=ledger.clock(),
+        recorded_by="shop",
+        memo="积分超市",
+        postings=(Posting(holder.account_id, -25), Posting(unit.redemption_account_id, 25)),
+        period="2026",
+    )
+    async with ledger.db.write() as conn:
+        await journal.post(conn, [spend], ledger.clock(), for_update=ledger.db.is_postgres)
+    view = (await client.get(f"/v1/members/{mid}/tier")).json()
+    assert ("优秀", 30) == (view["tier"], view["earned_points"])
+    assert {ADVANCED: "flagged", PARTY: "flagged"} == await _flags(client, mid)
+
+
+async def test_a_unit_scheme_overrides_the_default_for_its_subtree(client, ledger):
+    """A community's own thresholds apply to its members; the default applies elsewhere."""
+    mid = await _setup(ledger)
+    await tiers(
+        ledger,
+        TEST_TIERS
+        + f"""
+  - org_unit: {COMMUNITY}
+    tiers: [{{name: 合格, points: 5}}, {{name: 优秀, points: 8}}]
+    advanced_worker_roles: [micro_grid_worker]
+""",
+    )
+    await award(client, mid, 8)
+    view = (await client.get(f"/v1/members/{mid}/tier")).json()
+    assert ("优秀", COMMUNITY) == (view["tier"], view["scheme_org_unit"])
+    assert {ADVANCED: "flagged", PARTY: "flagged"} == await _flags(client, mid)
+
+
+async def test_a_bad_tiers_file_lists_every_error(ledger):
+    """Falling thresholds and a second default are both named; nothing is stored."""
+    bad = """
+schemes:
+  - tiers: [{name: 优秀, points: 30}, {name: 合格, points: 10}]
+  - tiers: [{name: 合格, points: 10}]
+    extra: 1
+"""
+    with pytest.raises(DataFileInvalid) as refused:
+        await ledger.load_tiers(bad, "test")
+    assert ["/schemes/1"] == [e["path"] for e in refused.value.errors]
+    with pytest.raises(DataFileInvalid) as semantic:
+        await ledger.load_tiers(bad.replace("    extra: 1\n", ""), "test")
+    assert {"/schemes/0/tiers", "/schemes/1/org_unit"} == {e["path"] for e in semantic.value.errors}
+    assert [] == await ledger.tier_schemes()
+
+
+async def test_the_notice_lifecycle(client, ledger, db):
+    """Open a notice, object, refuse to confirm early, confirm after it ends, withdraw another."""
+    mid = await _setup(ledger)
+    await award(client, mid, 40)
+    opened = (await client.post("/v1/notices", json={"org_unit": STREET, "period": "2026"})).json()
+    assert (2, 5) == (opened["names"], opened["working_days"])
+    objection = {"member_id": mid, "period": "2026", "flag": PARTY, "reason": "记录存疑"}
+    assert 1 == (await client.post("/v1/nominations/objections", json=objection)).json()["objections"]
+    decision = {"member_id": mid, "period": "2026", "flag": ADVANCED, "decision": "confirm", "reason": "公示无异议"}
+    assert_problem(await client.post("/v1/nominations/decisions", json=decision), 409, "nomination_state_conflict")
+    later = Ledger(db, clock=lambda: datetime.now(UTC) + timedelta(days=10))
+    confirmed = await later.decide(mid, "2026", ADVANCED, True, "公示无异议", "street-office")
+    withdrawn = (
+        await client.post(
+            "/v1/nominations/decisions", json=decision | {"flag": PARTY, "decision": "withdraw", "reason": "核查属实"}
+        )
+    ).json()
+    assert ("confirmed", "withdrawn") == (confirmed["state"], withdrawn["state"])
+    assert_problem(await client.post("/v1/nominations/objections", json=objection), 409, "nomination_state_conflict")
+    async with ledger.db.read() as conn:
+        actions = [
+            r[0]
+            for r in await conn.execute(
+                text("SELECT action FROM nomination_event WHERE member_id = :m ORDER BY id"), {"m": mid}
+            )
+        ]
+    assert ["raised", "raised", "noticed", "noticed", "objection", "confirmed", "withdrawn"] == actions
+
+
+async def test_the_export_reads_back_as_the_ledger_says(client, ledger):
+    """CSV (UTF-8 with BOM) and XLSX rows match the ledger, Chinese intact, header frozen."""
+    mid = await _setup(ledger)
+    await award(client, mid, 20)
+    await award(client, mid, 12, category="diary")
+    csv_response = await client.get("/v1/exports/nominations", params={"org_unit": STREET, "format": "csv"})
+    assert csv_response.content.startswith("\ufeff".encode())
+    rows = list(csv.DictReader(io.StringIO(csv_response.content.decode("utf-8-sig"))))
+    assert 2 == len(rows)
+    row = next(r for r in rows if r["推荐类别"] == PARTY)
+    assert (
+        "王秀英",
+        mid,
+        "东大街街道/东关南里社区/东关南里第一大网格/东关南里1-1微网格",
+        "是",
+        "优秀",
+        "32",
+        "20",
+        "12",
+        "2",
+    ) == (
+        row["姓名"],
+        row["成员编号"],
+        row["组织路径(街道/社区/网格/微网格)"],
+        row["党员"],
+        row["等级"],
+        row["年度获得积分"],
+        row["巡查"],
+        row["民情日记"],
+        row["佐证交易数"],
+    )
+    xlsx = await client.get("/v1/exports/nominations", params={"org_unit": STREET, "format": "xlsx", "flag": PARTY})
+    sheet = openpyxl.load_workbook(io.BytesIO(xlsx.content)).active
+    values = list(sheet.values)
+    assert ("姓名", "王秀英", "A2") == (values[0][0], values[1][0], sheet.freeze_panes)
+    assert 2 == len(values) and sheet.column_dimensions["C"].width >= 40
+
+
+async def test_the_evidence_lists_the_transactions_behind_the_points(client, ledger):
+    """Every earning transaction of the period, oldest first, paged."""
+    mid = await _setup(ledger)
+    ids = [(await award(client, mid, p))["transaction_id"] for p in (3, 4, 5)]
+    page = (await client.get(f"/v1/members/{mid}/evidence", params={"limit": 2})).json()
+    rest = (await client.get(f"/v1/members/{mid}/evidence", params={"limit": 2, "cursor": page["next_cursor"]})).json()
+    assert ids == [t["id"] for t in page["transactions"] + rest["transactions"]]
+
+
+async def test_bad_nomination_queries_are_refused(client, ledger):
+    """Periods are years, flags are the two honours, units exist."""
+    await _setup(ledger)
+    assert_problem(
+        await client.get("/v1/nominations", params={"org_unit": STREET, "period": "26"}), 422, "invalid_input", "period"
+    )
+    assert_problem(
+        await client.get("/v1/nominations", params={"org_unit": STREET, "flag": "劳模"}), 422, "invalid_input", "flag"
+    )
+    assert_problem(
+        await client.get("/v1/exports/nominations", params={"org_unit": "nowhere"}), 404, "org_unit_not_found"
+    )
