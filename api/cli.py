@@ -144,7 +144,7 @@ def parser() -> argparse.ArgumentParser:
         loaders.append(load)
     export = commands.add_parser("export", help="exports").add_subparsers(dest="sub", required=True)
     nominations = export.add_parser("nominations", help="the nomination list of a subtree as CSV or XLSX")
-    nominations.add_argument("--org-unit", required=True)
+    nominations.add_argument("--org-unit", help="the subtree to export (default: the whole ledger)")
     nominations.add_argument("--period", help="calendar year (default: this year)")
     nominations.add_argument("--flag", choices=FLAGS)
     nominations.add_argument("--format", choices=("csv", "xlsx"), default="csv")

@@ -134,6 +134,39 @@ async def _timed_verify(ledger: Ledger) -> tuple[float, int]:
     return time.perf_counter() - started, report.transactions
 
 
+BENCH_TIERS = "schemes:\n  - tiers: [{name: 优秀, points: 1}]\n    advanced_worker_roles: [volunteer]\n"
+
+_PEAK_RSS = (
+    "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+)
+
+
+def _export(url: str, fmt: str, workdir: Path) -> tuple[float, str, str]:
+    """Seconds and peak memory of `ledger export nominations` in a process of its own."""
+    output = workdir / f"nominations.{fmt}"
+    command = [
+        str(ROOT / ".venv/bin/ledger"),
+        "export",
+        "nominations",
+        "--format",
+        fmt,
+        "--output",
+        str(output),
+        "--database-url",
+        url,
+    ]
+    started = time.perf_counter()
+    peak_kb = int(
+        subprocess.run([sys.executable, "-c", _PEAK_RSS, *command], check=True, capture_output=True, text=True).stdout
+    )
+    seconds = time.perf_counter() - started
+    rows = sum(1 for _ in output.open(encoding="utf-8-sig")) - 1 if fmt == "csv" else None
+    size = output.stat().st_size / 1e6
+    what = f"{rows:,} rows, " if rows is not None else ""
+    return seconds, "s", f"{what}{size:.1f} MB file, peak memory {peak_kb / 1024:.0f} MB"
+
+
 def _settle(service: Service, member_ids: list[str], unit: str) -> tuple[float, str, str]:
     """Seconds for one settle of a roster of up to ROSTER_SIZE_MAX members (3 hours each)."""
     roster = member_ids[:ROSTER_SIZE_MAX]
@@ -181,6 +214,9 @@ async def _run_backend(backend: str, shape: Shape, args: argparse.Namespace, tab
         await migrate(db)
         ledger = Ledger(db)
         community = await load(ledger, shape)
+        # Every member who earns is flagged, so the export below lists everyone: the
+        # awards measured here also pay for tier evaluation, as they do in production.
+        await ledger.load_tiers(BENCH_TIERS, "bench")
         members_file = workdir / f"members-{backend}.txt"
         members_file.write_text("\n".join(community.member_ids))
         service = Service(url, args.workers)
@@ -213,6 +249,8 @@ async def _run_backend(backend: str, shape: Shape, args: argparse.Namespace, tab
             table.add(backend, "settle a roster", *_settle(service, community.member_ids, community.micro_grids[0]))
         finally:
             service.stop()
+        for fmt in ("csv", "xlsx"):
+            table.add(backend, f"nomination export ({fmt}), whole ledger", *_export(url, fmt, workdir))
         seconds, transactions = await _timed_verify(ledger)
         table.add(
             backend,

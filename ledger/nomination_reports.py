@@ -145,14 +145,15 @@ CATEGORY_COLUMNS = tuple(c.value for c in Category)
 
 
 async def export_rows(
-    conn: AsyncConnection, period: str, org_unit: str, flag: str | None
+    conn: AsyncConnection, period: str, org_unit: str | None, flag: str | None
 ) -> AsyncIterator[dict[str, Any]]:
-    """One row per flag in the subtree: who, where, what, how many points of which kind."""
+    """One row per flag in the subtree (the whole ledger without ``org_unit``): who, where,
+    what, and how many points of which kind."""
     _check_filters(period, flag)
-    unit = await get_unit(conn, org_unit)
+    path = "/" if org_unit is None else (await get_unit(conn, org_unit)).path
     names = {code: name for code, name in await conn.execute(select(_units.c.code, _units.c.name))}
     schemes = await current_schemes(conn)
-    flags = _flags_query(unit.path, period, flag).subquery()
+    flags = _flags_query(path, period, flag).subquery()
     per_category = [
         func.coalesce(func.sum(case((_categories.c.category == c, _categories.c.points), else_=0)), 0).label(c)
         for c in CATEGORY_COLUMNS

@@ -21,7 +21,7 @@ from datetime import datetime
 from importlib import resources
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger import datafiles
@@ -176,24 +176,39 @@ _LIVE = select(_current.c.member_id, _current.c.period, _current.c.flag, _curren
 async def evaluate(conn: AsyncConnection, drafts: Sequence[TxnDraft], txn_ids: Sequence[int], now: datetime) -> None:
     """Raise and revoke flags for every member whose earned points in a period changed."""
     last_txn: dict[tuple[int, str], int] = {}
+    delta: dict[tuple[int, str], int] = {}
     for draft, txn_id in zip(drafts, txn_ids, strict=True):
         if draft.member_account_id is not None and draft.earned_points:
-            last_txn[(draft.member_account_id, draft.period)] = txn_id
+            key = (draft.member_account_id, draft.period)
+            last_txn[key] = txn_id
+            delta[key] = delta.get(key, 0) + draft.earned_points
     if not last_txn:
         return
     schemes = await current_schemes(conn)
     if not schemes:
         return
     periods = sorted({period for _, period in last_txn})
+    after = await conn.execute(_AFTER, {"accounts": sorted({a for a, _ in last_txn}), "periods": periods})
+    # Only a rise to the lowest top threshold can raise a flag, and only a fall below the
+    # highest can revoke one: everyone else needs no look at their flags.
+    lowest = min(scheme.top[1] for scheme in schemes.values())
+    highest = max(scheme.top[1] for scheme in schemes.values())
     rows = [
         r
-        for r in await conn.execute(_AFTER, {"accounts": sorted({a for a, _ in last_txn}), "periods": periods})
-        if (r.account_id, r.period) in last_txn
+        for r in after
+        if (r.account_id, r.period) in delta
+        and (
+            (delta[(r.account_id, r.period)] > 0 and r.earned >= lowest)
+            or (delta[(r.account_id, r.period)] < 0 and r.earned < highest)
+        )
     ]
+    if not rows:
+        return
     states = {
         (r.member_id, r.period, r.flag): r.state
         for r in await conn.execute(_LIVE, {"members": sorted({r.id for r in rows}), "periods": periods})
     }
+    changes = _Changes()
     for row in rows:
         scheme = scheme_for(row.path, schemes)
         if scheme is None:
@@ -203,47 +218,100 @@ async def evaluate(conn: AsyncConnection, drafts: Sequence[TxnDraft], txn_ids: S
         for flag in FLAGS:
             state = states.get((row.id, row.period, flag))
             if flag in should and state in (None, REVOKED):
-                await _raise(conn, row.id, row.period, flag, row.earned, txn_id, now, exists=state is not None)
+                changes.raise_(row.id, row.period, flag, row.earned, txn_id, now, exists=state is not None)
             elif flag not in should and row.earned < scheme.top[1] and state in LIVE_STATES:
-                await record_step(
-                    conn,
-                    row.id,
-                    row.period,
-                    flag,
-                    REVOKED,
-                    "revoked",
-                    now,
-                    "system",
-                    points=row.earned,
-                    transaction_id=txn_id,
-                )
+                changes.revoke(row.id, row.period, flag, row.earned, txn_id, now)
+    await changes.write(conn)
 
 
-async def _raise(conn, member_id, period, flag, points, txn_id, now, exists: bool) -> None:
-    await conn.execute(
-        insert(_events).values(
-            member_id=member_id,
-            period=period,
-            flag=flag,
-            action="raised",
-            points=points,
-            transaction_id=txn_id,
-            actor="system",
-            at=now,
+class _Changes:
+    """The flag changes of one posting batch, written in three statements whatever their
+    number: a settle that lifts thousands of members over the threshold stays one batch."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.inserts: list[dict[str, Any]] = []
+        self.updates: list[dict[str, Any]] = []
+
+    def raise_(
+        self, member_id: str, period: str, flag: str, points: int, txn_id: int, now: datetime, exists: bool
+    ) -> None:
+        self.events.append(_event(member_id, period, flag, "raised", points, txn_id, now))
+        state = {
+            "b_member": member_id,
+            "b_period": period,
+            "b_flag": flag,
+            "b_state": FLAGGED,
+            "b_txn": txn_id,
+            "b_now": now,
+        }
+        (self.updates if exists else self.inserts).append(state)
+
+    def revoke(self, member_id: str, period: str, flag: str, points: int, txn_id: int, now: datetime) -> None:
+        self.events.append(_event(member_id, period, flag, "revoked", points, txn_id, now))
+        self.updates.append(
+            {"b_member": member_id, "b_period": period, "b_flag": flag, "b_state": REVOKED, "b_txn": None, "b_now": now}
         )
-    )
-    values = {
-        "state": FLAGGED,
-        "flagged_at": now,
+
+    async def write(self, conn: AsyncConnection) -> None:
+        if self.events:
+            await conn.execute(insert(_events), self.events)
+        if self.inserts:
+            await conn.execute(
+                insert(_current),
+                [
+                    {
+                        "member_id": c["b_member"],
+                        "period": c["b_period"],
+                        "flag": c["b_flag"],
+                        "state": FLAGGED,
+                        "flagged_at": c["b_now"],
+                        "transaction_id": c["b_txn"],
+                        "notice_id": None,
+                        "objections": 0,
+                        "updated_at": c["b_now"],
+                    }
+                    for c in self.inserts
+                ],
+            )
+        if self.updates:
+            await conn.execute(_SET_STATE, self.updates)
+
+
+def _event(member_id: str, period: str, flag: str, action: str, points: int, txn_id: int, now: datetime) -> dict:
+    return {
+        "member_id": member_id,
+        "period": period,
+        "flag": flag,
+        "action": action,
+        "points": points,
         "transaction_id": txn_id,
         "notice_id": None,
-        "objections": 0,
-        "updated_at": now,
+        "reason": None,
+        "actor": "system",
+        "at": now,
     }
-    if exists:
-        await conn.execute(update(_current).where(*_key(member_id, period, flag)).values(**values))
-    else:
-        await conn.execute(insert(_current).values(member_id=member_id, period=period, flag=flag, **values))
+
+
+# A raise of a revoked flag starts it afresh (new transaction, no notice, no objections);
+# a revocation keeps the raise's transaction and only changes the state.
+_RAISING = bindparam("b_state") == FLAGGED
+_SET_STATE = (
+    update(_current)
+    .where(
+        _current.c.member_id == bindparam("b_member"),
+        _current.c.period == bindparam("b_period"),
+        _current.c.flag == bindparam("b_flag"),
+    )
+    .values(
+        state=bindparam("b_state"),
+        updated_at=bindparam("b_now"),
+        transaction_id=func.coalesce(bindparam("b_txn"), _current.c.transaction_id),
+        flagged_at=case((_RAISING, bindparam("b_now")), else_=_current.c.flagged_at),
+        notice_id=case((_RAISING, None), else_=_current.c.notice_id),
+        objections=case((_RAISING, 0), else_=_current.c.objections),
+    )
+)
 
 
 def _key(member_id: str, period: str, flag: str) -> tuple:

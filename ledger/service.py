@@ -229,7 +229,7 @@ class Ledger:
             return await nomination_reports.evidence(conn, member_id, period or self.current_period(), limit, after)
 
     async def export_nominations(
-        self, period: str | None, org_unit: str, flag: str | None
+        self, period: str | None, org_unit: str | None, flag: str | None
     ) -> AsyncIterator[dict[str, Any]]:
         """Rows of the nomination list, read from one snapshot as they are consumed."""
         async with self.db.snapshot() as conn:

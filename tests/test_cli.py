@@ -63,3 +63,33 @@ async def test_a_demo_member_reads_a_balance_through_the_service(ledger):
             )
         ).one()
     assert total == (await Ledger(ledger.db).balance(member_id)).available_points
+
+
+async def test_tiers_load_and_export_nominations_from_the_command_line(ledger, tmp_path, capsys):
+    """`ledger tiers load` stores a scheme; `ledger export nominations` writes the CSV with a BOM."""
+    from ledger import AwardCommand, Category, IdempotentRequest, Level, Role
+    from tests.builders import TEST_TIERS, recently
+
+    tiers_file = tmp_path / "tiers.yaml"
+    tiers_file.write_text(TEST_TIERS, encoding="utf-8")
+    url = ledger.db.url
+    assert 0 == await asyncio.to_thread(cli, ["tiers", "load", str(tiers_file), "--database-url", url])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("schemes: [{tiers: []}]", encoding="utf-8")
+    assert 1 == await asyncio.to_thread(cli, ["tiers", "load", str(bad), "--database-url", url])
+    assert "/schemes/0/tiers" in capsys.readouterr().err
+    await ledger.register_unit("s", "东大街街道", Level.STREET, None)
+    await ledger.register_unit("c", "塔湾社区", Level.COMMUNITY, "s")
+    await ledger.register_unit("g", "塔湾第1大网格", Level.GRID, "c")
+    await ledger.register_unit("m", "塔湾1-1微网格", Level.MICRO_GRID, "g")
+    await ledger.register_member("p-1", "刘国庆", "m", True, (Role.GRID_WORKER,))
+    from datetime import datetime
+
+    command = AwardCommand("p-1", 40, Category.PATROL, datetime.fromisoformat(recently()), "巡查")
+    await ledger.award(command, "test", IdempotentRequest("test", "k", "f"))
+    output = tmp_path / "nominations.csv"
+    argv = ["export", "nominations", "--org-unit", "c", "--output", str(output), "--database-url", url]
+    assert 0 == await asyncio.to_thread(cli, argv)
+    content = output.read_bytes()
+    assert content.startswith("\ufeff".encode()) and "刘国庆" in content.decode("utf-8-sig")
+    assert 3 == len(content.decode("utf-8-sig").strip().splitlines())  # header and two flags

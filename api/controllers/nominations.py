@@ -113,7 +113,7 @@ class TierController(Controller):
     async def export(
         self,
         ledger: LedgerDep,
-        org_unit: UnitParam,
+        org_unit: Annotated[str | None, QueryParameter(min_length=1, max_length=CODE_LENGTH_MAX)] = None,
         period: PeriodParam = None,
         flag: FlagParam = None,
         format: Annotated[Literal["csv", "xlsx"], QueryParameter()] = "csv",
