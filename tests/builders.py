@@ -9,7 +9,8 @@ from typing import Any
 
 from httpx import AsyncClient
 
-from ledger import Ledger, Level, Role
+from ledger import Category, Ledger, Level, Role, journal
+from ledger.values import Posting, TxnDraft, TxnKind
 
 STREET, COMMUNITY, GRID, MICRO = "s-东大街", "c-东关南里", "g-东关南里-1", "m-东关南里-1-1"
 OTHER_MICRO = "m-东关南里-1-2"
@@ -120,3 +121,24 @@ schemes:
 
 async def tiers(ledger: Ledger, text: str = TEST_TIERS) -> None:
     await ledger.load_tiers(text, "test")
+
+
+async def spend(ledger: Ledger, member_id: str, points: int) -> None:
+    """Spend points at the member's unit shop. The points shop has its own transactions;
+    this posts the plain movement (member → the unit's redemption account, nothing earned)
+    straight through journal.post, for tests of what spending must not change."""
+    holder = await ledger.member(member_id)
+    unit = await ledger.unit(holder.org_unit)
+    draft = TxnDraft(
+        kind=TxnKind.AWARD,
+        category=Category.OTHER,
+        member_id=member_id,
+        org_unit=unit.code,
+        occurred_at=ledger.clock(),
+        recorded_by="shop",
+        memo="积分超市",
+        postings=(Posting(holder.account_id, -points), Posting(unit.redemption_account_id, points)),
+        period=ledger.current_period(),
+    )
+    async with ledger.db.write() as conn:
+        await journal.post(conn, [draft], ledger.clock(), for_update=ledger.db.is_postgres)

@@ -1,8 +1,6 @@
 """Reversals: a wrong award is undone by its mirror image, never by an edit."""
 
-from ledger import journal
-from ledger.values import Category, Posting, TxnDraft, TxnKind
-from tests.builders import MICRO, assert_problem, award, count_transactions, key, member, tree
+from tests.builders import assert_problem, award, count_transactions, key, member, spend, tree
 
 
 async def reverse(client, transaction_id, reason="重复录入", idempotency_key=None):
@@ -67,21 +65,7 @@ async def test_a_reversal_of_points_already_spent_is_refused(client, ledger):
     await tree(ledger)
     mid = await member(ledger)
     wrong = await award(client, mid, 8)
-    unit = await ledger.unit(MICRO)
-    holder = await ledger.member(mid)
-    spend = TxnDraft(
-        kind=TxnKind.AWARD,
-        category=Category.OTHER,
-        member_id=mid,
-        org_unit=MICRO,
-        occurred_at=ledger.clock(),
-        recorded_by="shop",
-        memo="积分超市",
-        postings=(Posting(holder.account_id, -6), Posting(unit.redemption_account_id, 6)),
-        period="2026",
-    )
-    async with ledger.db.write() as conn:
-        await journal.post(conn, [spend], ledger.clock(), for_update=ledger.db.is_postgres)
+    await spend(ledger, mid, 6)
     body = assert_problem(await reverse(client, wrong["transaction_id"]), 409, "insufficient_points")
     assert (2, 8) == (body["available_points"], body["needed_points"])
     assert "already spent" in body["detail"]

@@ -9,9 +9,8 @@ import openpyxl
 import pytest
 from sqlalchemy import text
 
-from ledger import Ledger, Role, journal
+from ledger import Ledger, Role
 from ledger.errors import DataFileInvalid
-from ledger.values import Category, Posting, TxnDraft, TxnKind
 from tests.builders import (
     COMMUNITY,
     MICRO,
@@ -21,6 +20,7 @@ from tests.builders import (
     assert_problem,
     award,
     post,
+    spend,
     tiers,
     tree,
 )
@@ -109,20 +109,7 @@ async def test_spending_does_not_lower_a_tier(client, ledger):
     """Points spent (a posting that earns nothing) leave the tier and the flags as they were."""
     mid = await _setup(ledger)
     await award(client, mid, 30)
-    holder, unit = await ledger.member(mid), await ledger.unit(MICRO)
-    spend = TxnDraft(
-        kind=TxnKind.AWARD,
-        category=Category.OTHER,
-        member_id=mid,
-        org_unit=MICRO,
-        occurred_at=ledger.clock(),
-        recorded_by="shop",
-        memo="积分超市",
-        postings=(Posting(holder.account_id, -25), Posting(unit.redemption_account_id, 25)),
-        period="2026",
-    )
-    async with ledger.db.write() as conn:
-        await journal.post(conn, [spend], ledger.clock(), for_update=ledger.db.is_postgres)
+    await spend(ledger, mid, 25)
     view = (await client.get(f"/v1/members/{mid}/tier")).json()
     assert ("优秀", 30) == (view["tier"], view["earned_points"])
     assert {ADVANCED: "flagged", PARTY: "flagged"} == await _flags(client, mid)
