@@ -27,6 +27,7 @@ from bench.community import Shape, load, load_transactions
 from bench.report import Table
 from ledger import Database, Ledger, migrate
 from ledger.activities import ROSTER_SIZE_MAX
+from ledger.nominations import default_tiers_text
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_ADMIN_URL = os.environ.get("LEDGER_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -214,9 +215,7 @@ async def _run_backend(backend: str, shape: Shape, args: argparse.Namespace, tab
         await migrate(db)
         ledger = Ledger(db)
         community = await load(ledger, shape)
-        # Every member who earns is flagged, so the export below lists everyone: the
-        # awards measured here also pay for tier evaluation, as they do in production.
-        await ledger.load_tiers(BENCH_TIERS, "bench")
+        await ledger.load_tiers(default_tiers_text(), "bench")  # awards pay for tier evaluation, as in production
         members_file = workdir / f"members-{backend}.txt"
         members_file.write_text("\n".join(community.member_ids))
         service = Service(url, args.workers)
@@ -224,9 +223,13 @@ async def _run_backend(backend: str, shape: Shape, args: argparse.Namespace, tab
             _http(table, backend, service, members_file, requests, " (empty ledger)")
         finally:
             service.stop()
+        # While the journal loads, a one-point scheme flags every member who earns, so the
+        # export lists everyone; the default scheme is back for everything measured after.
+        await ledger.load_tiers(BENCH_TIERS, "bench")
         started = time.perf_counter()
         await load_transactions(ledger, community, shape.transactions)
         loaded = time.perf_counter() - started
+        await ledger.load_tiers(default_tiers_text(), "bench")
         table.add(
             backend,
             "bulk load via journal.post",
