@@ -24,6 +24,7 @@ from api.controllers.earning import (
 from api.controllers.members import MemberController
 from api.controllers.nominations import TierController
 from api.controllers.org_units import OrgUnitController
+from api.controllers.shop import RedemptionController, RewardController, SweepController
 from api.controllers.transactions import (
     AwardController,
     LedgerController,
@@ -63,6 +64,9 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> Litestar:
             ActivityController,
             ClaimController,
             TierController,
+            RewardController,
+            RedemptionController,
+            SweepController,
             AwardController,
             TransactionController,
             LedgerController,

@@ -13,6 +13,9 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from ledger.activities import ROSTER_SIZE_MAX
+from ledger.redemptions import STATES as REDEMPTION_STATES
+from ledger.rewards import KINDS as REWARD_KINDS
+from ledger.rewards import LIMIT_PERIODS, REDEMPTION_LIMIT_MAX, REWARD_COST_MAX, STOCK_MAX
 from ledger.values import (
     AWARD_POINTS_MAX,
     CODE_LENGTH_MAX,
@@ -132,6 +135,9 @@ class BalanceRead(msgspec.Struct):
     lifetime_earned_points: int
     period: str
     period_earned_points: int
+    expiring_points: int
+    expiring_before: datetime
+    next_expiry_at: datetime | None
 
 
 class StatementLineRead(msgspec.Struct):
@@ -445,3 +451,103 @@ class NominationStateRead(msgspec.Struct):
     objections: int
     notice_id: int | None
     ends_on: str | None
+
+
+RewardKind = Literal[REWARD_KINDS]  # type: ignore[valid-type]
+LimitPeriod = Literal[LIMIT_PERIODS]  # type: ignore[valid-type]
+RedemptionState = Literal[REDEMPTION_STATES]  # type: ignore[valid-type]
+Cost = Annotated[int, msgspec.Meta(ge=1, le=REWARD_COST_MAX)]
+Stock = Annotated[int, msgspec.Meta(ge=0, le=STOCK_MAX)]
+LimitCount = Annotated[int, msgspec.Meta(ge=1, le=REDEMPTION_LIMIT_MAX)]
+TierName = Annotated[str, msgspec.Meta(min_length=1, max_length=20)]
+
+
+class RewardCreate(Write):
+    """A good or service at a unit's points shop. ``stock`` null is unlimited; a limit is
+    ``limit_count`` redemptions per member per ``limit_period``."""
+
+    code: Code
+    org_unit: Code
+    name_zh: Name
+    kind: RewardKind
+    cost_points: Cost
+    name_en: Name | None = None
+    stock: Stock | None = None
+    limit_count: LimitCount | None = None
+    limit_period: LimitPeriod | None = None
+    active_from: datetime | None = None
+    active_until: datetime | None = None
+    min_tier: TierName | None = None
+
+
+class RewardPatch(Write):
+    name_zh: Name | None = None
+    name_en: Name | None = None
+    stock: Stock | None = None
+    unlimited_stock: bool = False
+    active_from: datetime | None = None
+    active_until: datetime | None = None
+
+
+class RewardRead(msgspec.Struct):
+    code: str
+    org_unit: str
+    name_zh: str
+    name_en: str | None
+    kind: str
+    cost_points: int
+    stock: int | None
+    reserved: int
+    sold: int
+    available_stock: int | None
+    limit_count: int | None
+    limit_period: str | None
+    active_from: datetime | None
+    active_until: datetime | None
+    active: bool
+    min_tier: str | None
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class RewardPage(msgspec.Struct):
+    rewards: list[RewardRead]
+    next_cursor: str | None
+
+
+class RedemptionCreate(Write):
+    reward: Code
+    member_id: Code
+
+
+class RedemptionRead(msgspec.Struct):
+    """A redemption; ``available_points`` and ``held_points`` are the member's balances
+    right after a hold, fulfil or cancel (absent on plain reads)."""
+
+    id: int
+    reward_code: str
+    member_id: str
+    org_unit: str
+    cost_points: int
+    state: RedemptionState
+    held_at: datetime
+    expires_at: datetime
+    held_by: str
+    hold_txn_id: int | None
+    settled_at: datetime | None
+    settled_by: str | None
+    settle_txn_id: int | None
+    available_points: int | None = None
+    held_points: int | None = None
+
+
+class RedemptionPage(msgspec.Struct):
+    redemptions: list[RedemptionRead]
+    next_cursor: str | None
+
+
+class SweepRead(msgspec.Struct):
+    holds_expired: int
+    lots_expired: int
+    points_expired: int

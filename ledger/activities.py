@@ -165,7 +165,7 @@ async def settle(
                 "clipped_from_points": draft.extra.get("clipped_from_points"),
             }
         )
-    await _post_and_number(conn, drafts, lines, now, for_update)
+    await _post_and_number(conn, drafts, lines, now, tz, for_update)
     summary = _summary(activity_id, lines)
     await conn.execute(
         update(_activities)
@@ -176,11 +176,16 @@ async def settle(
 
 
 async def _post_and_number(
-    conn: AsyncConnection, drafts: list[TxnDraft], lines: list[dict[str, Any]], now: datetime, for_update: bool
+    conn: AsyncConnection,
+    drafts: list[TxnDraft],
+    lines: list[dict[str, Any]],
+    now: datetime,
+    tz: tzinfo,
+    for_update: bool,
 ) -> None:
     if not drafts:
         return
-    posted = iter(await post(conn, drafts, now, for_update=for_update))
+    posted = iter(await post(conn, drafts, now, for_update=for_update, tz=tz))
     for line in lines:
         if line["status"] == "awarded":
             line["transaction_id"] = next(posted).id

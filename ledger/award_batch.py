@@ -166,7 +166,7 @@ async def award_many(
         outcomes[i] = error
     await release_many(conn, [requests[i].idempotency for i, _ in refused])
     if accepted:
-        posted = await journal.post(conn, [d for _, d in accepted], now, for_update=for_update)
+        posted = await journal.post(conn, [d for _, d in accepted], now, for_update=for_update, tz=tz)
         results = [award_result(d, p) for (_, d), p in zip(accepted, posted, strict=True)]
         await complete_many(conn, [(requests[i].idempotency, r) for (i, _), r in zip(accepted, results, strict=True)])
         for (i, _), result in zip(accepted, results, strict=True):

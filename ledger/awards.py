@@ -26,10 +26,11 @@ from ledger.journal import Posted
 from ledger.members import Member, get_member
 from ledger.periods import period_of
 from ledger.rules import WorkDone
-from ledger.tables import JournalTxn, PostingRow
+from ledger.tables import JournalTxn, Lot, PostingRow
 from ledger.values import (
     AWARD_POINTS_MAX,
     EARLIEST_OCCURRED_AT,
+    REVERSIBLE_KINDS,
     Category,
     Posting,
     TxnDraft,
@@ -148,7 +149,7 @@ async def prepare_reversal(conn: AsyncConnection, transaction_id: int, reason: s
     original = (await conn.execute(select(_txns).where(_txns.c.id == transaction_id))).first()
     if original is None:
         raise TransactionNotFound(transaction_id)
-    if original.kind == TxnKind.REVERSAL.value:
+    if original.kind not in REVERSIBLE_KINDS:
         raise NotReversible(transaction_id, original.kind)
     existing = await reversal_of(conn, transaction_id)
     if existing is not None:
@@ -179,7 +180,16 @@ async def prepare_reversal(conn: AsyncConnection, transaction_id: int, reason: s
         earned_points=-original.earned_points,
         # The rule and cap windows of the original: its counters, cap room included, go back.
         extra=dict(original.extra),
+        # Taking back an award takes what is left of its own points first.
+        draw_first=tuple(await _lots_opened_by(conn, transaction_id)),
     )
+
+
+_lots = Lot.__table__
+
+
+async def _lots_opened_by(conn: AsyncConnection, transaction_id: int) -> list[int]:
+    return list((await conn.execute(select(_lots.c.id).where(_lots.c.txn_id == transaction_id))).scalars())
 
 
 def already_spent(error: InsufficientPoints, transaction_id: int) -> InsufficientPoints:

@@ -137,7 +137,7 @@ async def approve(
     )
     request = AwardRequest(command, reviewer, IdempotentRequest(reviewer, f"claim:{claim_id}", ""))
     draft = draft_award(request, await award_context(conn, [request], now, tz, for_update))
-    [posted] = await post(conn, [draft], now, for_update=for_update)
+    [posted] = await post(conn, [draft], now, for_update=for_update, tz=tz)
     await _decide(conn, claim_id, APPROVED, reviewer, now, None, posted.id)
     # Stored as the idempotent result, so plain JSON: the claim itself is final and re-read.
     return {"claim_id": claim_id, "award": award_result(draft, posted)}

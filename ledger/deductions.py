@@ -56,7 +56,7 @@ async def deduct(
         member_account_id=member.account_id,
         earned_points=-points,
     )
-    [posted] = await post(conn, [draft], now, for_update=for_update)
+    [posted] = await post(conn, [draft], now, for_update=for_update, tz=tz)
     return {
         "transaction_id": posted.id,
         "member_id": member.id,

@@ -10,12 +10,14 @@
     │   ├── RuleNotFound
     │   ├── ActivityNotFound
     │   ├── ClaimNotFound
-    │   └── NominationNotFound
+    │   ├── NominationNotFound
+    │   ├── RewardNotFound
+    │   └── RedemptionNotFound
     └── Conflict                     (various)       the request is valid but the ledger's state refuses it
         ├── AlreadyExists            already_exists  a unit or member with that key is registered already
         ├── MemberInactive           member_inactive a deactivated member receives no new awards
         ├── AlreadyReversed          already_reversed a transaction is reversed at most once
-        ├── NotReversible            not_reversible  a reversal is itself never reversed
+        ├── NotReversible            not_reversible  only awards and deductions are reversed
         ├── InsufficientPoints       insufficient_points  an account would go below zero
         ├── IdempotencyKeyReused     exists_with_different_body  the key was used for another request
         ├── RuleInactive             rule_inactive   the rule is outside its active dates
@@ -24,7 +26,14 @@
         ├── NothingToDeduct          nothing_to_deduct  the member has no available points to take
         ├── AlreadySettled           already_settled an activity is settled once
         ├── ClaimNotPending          claim_not_pending  a claim is reviewed once
-        └── NominationStateConflict  nomination_state_conflict  a step that the flag's state does not allow
+        ├── NominationStateConflict  nomination_state_conflict  a step that the flag's state does not allow
+        ├── RewardInactive           reward_inactive outside the reward's active window
+        ├── RewardNotOffered         reward_not_offered  the reward belongs to a unit outside the member's line
+        ├── OutOfStock               out_of_stock    every unit of stock is held or sold
+        ├── OverLimit                over_limit      the member's limit per period is used up
+        ├── TierTooLow               tier_too_low    the reward asks for a tier the member has not reached
+        ├── RedemptionNotHeld        redemption_not_held  fulfil or cancel of a redemption already settled
+        └── HoldExpired              hold_expired    a hold past its time is not fulfilled
 
 Every error carries structured fields (``fields()``) so that the one boundary that
 turns errors into HTTP (``api.problems``) needs no knowledge of any particular error.
@@ -96,9 +105,9 @@ class AlreadyExists(Conflict):
 class MemberInactive(Conflict):
     code = "member_inactive"
 
-    def __init__(self, member_id: str) -> None:
+    def __init__(self, member_id: str, consequence: str = "receives no new awards") -> None:
         super().__init__(
-            f"member {member_id!r} is deactivated and receives no new awards",
+            f"member {member_id!r} is deactivated and {consequence}",
             member_id=member_id,
             field="member_id",
         )
@@ -129,7 +138,9 @@ class NotReversible(Conflict):
 class InsufficientPoints(Conflict):
     code = "insufficient_points"
 
-    def __init__(self, member_id: str | None, available: int, needed: int, detail: str | None = None) -> None:
+    def __init__(
+        self, member_id: str | None, available: int, needed: int, detail: str | None = None, **fields: Any
+    ) -> None:
         super().__init__(
             detail
             or f"{needed} points needed but only {available} available"
@@ -137,6 +148,7 @@ class InsufficientPoints(Conflict):
             member_id=member_id,
             available_points=available,
             needed_points=needed,
+            **fields,
         )
 
 
@@ -262,4 +274,106 @@ class NominationStateConflict(Conflict):
             member_id=member_id,
             flag=flag,
             nomination_state=state,
+        )
+
+
+class RewardNotFound(NotFound):
+    code = "reward_not_found"
+
+    def __init__(self, reward: str, field: str = "reward") -> None:
+        super().__init__(f"no reward {reward!r} is listed at the points shop", reward=reward, field=field)
+
+
+class RedemptionNotFound(NotFound):
+    code = "redemption_not_found"
+
+    def __init__(self, redemption_id: int) -> None:
+        super().__init__(f"redemption {redemption_id} does not exist", redemption_id=redemption_id)
+
+
+class RewardInactive(Conflict):
+    code = "reward_inactive"
+
+    def __init__(self, reward: str, active_from: Any, active_until: Any) -> None:
+        super().__init__(
+            f"reward {reward!r} is not on offer now",
+            reward=reward,
+            active_from=active_from,
+            active_until=active_until,
+        )
+
+
+class RewardNotOffered(Conflict):
+    code = "reward_not_offered"
+
+    def __init__(self, reward: str, reward_unit: str, member_id: str) -> None:
+        super().__init__(
+            f"reward {reward!r} is offered by {reward_unit!r}, which is not member {member_id!r}'s unit "
+            "or one above it",
+            reward=reward,
+            reward_org_unit=reward_unit,
+            member_id=member_id,
+        )
+
+
+class OutOfStock(Conflict):
+    code = "out_of_stock"
+
+    def __init__(self, reward: str, stock: int, reserved: int, sold: int) -> None:
+        super().__init__(
+            f"reward {reward!r} is out of stock: {stock} in all, {reserved} held, {sold} handed over",
+            reward=reward,
+            stock=stock,
+            reserved=reserved,
+            sold=sold,
+        )
+
+
+class OverLimit(Conflict):
+    code = "over_limit"
+
+    def __init__(self, reward: str, limit: int, per: str, used: int) -> None:
+        super().__init__(
+            f"reward {reward!r} may be redeemed {limit} time(s) per {per}; this member has {used}",
+            reward=reward,
+            limit=limit,
+            limit_period=per,
+            used=used,
+        )
+
+
+class TierTooLow(Conflict):
+    code = "tier_too_low"
+
+    def __init__(self, reward: str, min_tier: str, tier: str | None, earned: int, needed: int | None) -> None:
+        super().__init__(
+            f"reward {reward!r} is for members of tier {min_tier} or above; "
+            + (f"this member is at {tier} ({earned} points earned)" if tier else f"{earned} points earned"),
+            reward=reward,
+            min_tier=min_tier,
+            member_tier=tier,
+            earned_points=earned,
+            needed_points=needed,
+        )
+
+
+class RedemptionNotHeld(Conflict):
+    code = "redemption_not_held"
+
+    def __init__(self, redemption_id: int, state: str) -> None:
+        super().__init__(
+            f"redemption {redemption_id} is {state}, no longer held",
+            redemption_id=redemption_id,
+            redemption_state=state,
+        )
+
+
+class HoldExpired(Conflict):
+    code = "hold_expired"
+
+    def __init__(self, redemption_id: int, expires_at: Any) -> None:
+        super().__init__(
+            f"the hold of redemption {redemption_id} ran out at {expires_at}; its points go back to the member",
+            redemption_id=redemption_id,
+            expires_at=expires_at,
         )

@@ -4,11 +4,14 @@
 transaction, (1) checks each draft's shape, (2) locks the accounts it touches, (3)
 replays the postings against the locked balances so that no member's available balance
 goes below zero at any step, (4) writes the new materialized balances, and (5) appends
-the transactions to the hash chain, and (6) raises or revokes the nomination flags of
-every member whose points earned in a period changed, in the same database transaction.
+the transactions to the hash chain, (6) books the members' points on lots (ledger.lots:
+what expires when), and (7) raises or revokes the nomination flags of every member
+whose points earned in a period changed, in the same database transaction.
 
-Locks are taken in one global order — member accounts by id, then the chain head, then
-org-unit accounts by id — so concurrent writers queue but never deadlock. The order is
+Locks are taken in one global order — member-side accounts (available and held) by id,
+then the chain head, then org-unit accounts by id — so concurrent writers queue but
+never deadlock. Work that locks more than accounts takes its own locks first: a
+redemption, then its reward, then ``post``'s. The order is
 chosen for the hot rows: every award of a unit debits that unit's issuance account, so a
 lock on it held for a whole database transaction would serialize the unit. Unit accounts
 are locked only by the holder of the chain head, which every journal write needs anyway,
@@ -22,15 +25,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger import chain, counters, nominations
+from ledger import chain, counters, lots, nominations
 from ledger.errors import InsufficientPoints
 from ledger.tables import Account, ChainHead, JournalTxn, PostingRow
-from ledger.values import AccountKind, TxnDraft
+from ledger.values import MEMBER_SIDE_KINDS, AccountKind, TxnDraft
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +43,7 @@ class Posted:
     id: int
     hash: str
     balance_after: dict[int, int]
+    drawn: lots.Drawn  # the lots the member's debit drew on, soonest-expiring first
 
 
 def check_draft(draft: TxnDraft) -> None:
@@ -69,12 +73,13 @@ _SELECT_ACCOUNTS = (
     .where(_accounts.c.id.in_(bindparam("ids", expanding=True)))
     .order_by(_accounts.c.id)
 )
+_MEMBER_SIDE = _accounts.c.kind.in_(MEMBER_SIDE_KINDS)
 _LOCK_ACCOUNTS = {
-    # (member accounts?, take row locks?) → statement
+    # (member-side accounts?, take row locks?) → statement
     (members, for_update): (
-        _SELECT_ACCOUNTS.where((_accounts.c.kind == AccountKind.MEMBER.value) == members).with_for_update()
+        _SELECT_ACCOUNTS.where(_MEMBER_SIDE if members else ~_MEMBER_SIDE).with_for_update()
         if for_update
-        else _SELECT_ACCOUNTS.where((_accounts.c.kind == AccountKind.MEMBER.value) == members)
+        else _SELECT_ACCOUNTS.where(_MEMBER_SIDE if members else ~_MEMBER_SIDE)
     )
     for members in (True, False)
     for for_update in (True, False)
@@ -87,6 +92,13 @@ _UPDATE_BALANCES = (
     .where(_accounts.c.id == bindparam("b_id"))
     .values(available=bindparam("b_available"), lifetime_earned=_accounts.c.lifetime_earned + bindparam("b_earned"))
 )
+# The held column of a member's account mirrors the member's held account, so a balance
+# read stays one row.
+_MIRROR_HELD = (
+    update(_accounts)
+    .where(_accounts.c.kind == AccountKind.MEMBER.value, _accounts.c.owner == bindparam("b_owner"))
+    .values(held=bindparam("b_held"))
+)
 _INSERT_TXNS = insert(JournalTxn.__table__)
 _INSERT_POSTINGS = insert(PostingRow.__table__)
 
@@ -94,7 +106,7 @@ _INSERT_POSTINGS = insert(PostingRow.__table__)
 async def _lock_accounts(
     conn: AsyncConnection, account_ids: set[int], for_update: bool, members: bool
 ) -> dict[int, _Locked]:
-    """Lock the member accounts (``members``) or the org-unit accounts among ``account_ids``."""
+    """Lock the member-side accounts (``members``) or the org-unit accounts among ``account_ids``."""
     rows = await conn.execute(_LOCK_ACCOUNTS[members, for_update], {"ids": sorted(account_ids)})
     return {row.id: _Locked(row.kind, row.owner, row.available) for row in rows}
 
@@ -120,7 +132,7 @@ def _replay(drafts: Sequence[TxnDraft], locked: dict[int, _Locked]) -> list[dict
             account = locked[posting.account_id]
             new = account.available + posting.amount_points
             if new < 0 and account.kind != AccountKind.ISSUANCE.value:
-                member = account.owner if account.kind == AccountKind.MEMBER.value else None
+                member = account.owner if account.kind in MEMBER_SIDE_KINDS else None
                 raise InsufficientPoints(member, account.available, -posting.amount_points)
             account.available = new
             balances[posting.account_id] = new
@@ -140,6 +152,13 @@ async def _write_balances(conn: AsyncConnection, drafts: Sequence[TxnDraft], loc
             for account_id, account in sorted(locked.items())
         ],
     )
+    held = [
+        {"b_owner": account.owner, "b_held": account.available}
+        for account in locked.values()
+        if account.kind == AccountKind.HELD.value
+    ]
+    if held:
+        await conn.execute(_MIRROR_HELD, held)
     await counters.write(
         conn,
         counters.tally(
@@ -158,9 +177,11 @@ async def post(
     recorded_at: datetime,
     *,
     for_update: bool,
+    tz: tzinfo,
 ) -> list[Posted]:
     """Post ``drafts`` in order, all or nothing. ``for_update`` takes row locks
-    (PostgreSQL); SQLite's single writer already excludes every other writer."""
+    (PostgreSQL); SQLite's single writer already excludes every other writer. ``tz`` is
+    the community's time zone, in which expiry dates are counted."""
     assert drafts, "post at least one transaction"
     for draft in drafts:
         check_draft(draft)
@@ -171,9 +192,15 @@ async def post(
     assert len(locked) == len(account_ids), "every posting names an existing account"
     balances_after = _replay(drafts, locked)
     await _write_balances(conn, drafts, locked)
-    posted = await _append_to_chain(conn, drafts, balances_after, recorded_at, head)
-    await nominations.evaluate(conn, drafts, [p.id for p in posted], recorded_at)
-    return posted
+    sealed = await _append_to_chain(conn, drafts, balances_after, recorded_at, head)
+    txn_ids = [txn_id for txn_id, _ in sealed]
+    kinds = {account_id: account.kind for account_id, account in locked.items()}
+    drawn = await lots.book(conn, drafts, txn_ids, kinds, recorded_at, tz)
+    await nominations.evaluate(conn, drafts, txn_ids, recorded_at)
+    return [
+        Posted(txn_id, digest, after, taken)
+        for (txn_id, digest), after, taken in zip(sealed, balances_after, drawn, strict=True)
+    ]
 
 
 async def _append_to_chain(
@@ -182,9 +209,10 @@ async def _append_to_chain(
     balances_after: list[dict[int, int]],
     recorded_at: datetime,
     head: tuple[int, str],
-) -> list[Posted]:
+) -> list[tuple[int, str]]:
+    """Seal and insert the transactions; each one's id and hash."""
     txn_id, prev_hash = head
-    txn_rows, posting_rows, posted = [], [], []
+    txn_rows, posting_rows, sealed = [], [], []
     for draft, after in zip(drafts, balances_after, strict=True):
         txn_id += 1
         row = _txn_row(txn_id, draft, recorded_at)
@@ -195,11 +223,11 @@ async def _append_to_chain(
         posting_rows.extend(
             {"txn_id": txn_id, "account_id": a, "amount": amount, "balance_after": after[a]} for a, amount in postings
         )
-        posted.append(Posted(txn_id, row["hash"], after))
+        sealed.append((txn_id, row["hash"]))
     await conn.execute(_INSERT_TXNS, txn_rows)
     await conn.execute(_INSERT_POSTINGS, posting_rows)
     await conn.execute(_UPDATE_HEAD, {"last_txn_id": txn_id, "last_hash": prev_hash})
-    return posted
+    return sealed
 
 
 def _txn_row(txn_id: int, draft: TxnDraft, recorded_at: datetime) -> dict[str, object]:

@@ -99,6 +99,7 @@ async def register_member(
         "account_id": await open_account(conn, AccountKind.MEMBER, member_id),
         "created_at": now,
     }
+    await open_account(conn, AccountKind.HELD, member_id)
     await conn.execute(insert(_members).values(**row))
     return _member(row)
 

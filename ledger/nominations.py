@@ -24,15 +24,15 @@ from typing import Any
 from sqlalchemy import bindparam, case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger import datafiles
-from ledger.errors import DataFileInvalid, InvalidInput
+from ledger import datafiles, unit_versions
+from ledger.errors import DataFileInvalid
 from ledger.tables import AccountPeriod, Member, NominationCurrent, NominationEvent, OrgUnit, TierScheme
 from ledger.values import TxnDraft
 
 ADVANCED_WORKER = "先进工作者"
 PARTY_MEMBER = "优秀共产党员"
 FLAGS = (ADVANCED_WORKER, PARTY_MEMBER)
-DEFAULT_SCHEME_KEY = ""
+DEFAULT_SCHEME_KEY = unit_versions.DEFAULT_KEY
 
 FLAGGED, IN_NOTICE, CONFIRMED, WITHDRAWN, REVOKED = "flagged", "in_notice", "confirmed", "withdrawn", "revoked"
 LIVE_STATES = (FLAGGED, IN_NOTICE, CONFIRMED)
@@ -110,44 +110,22 @@ def parse_tiers_file(text: str) -> list[dict[str, Any]]:
 
 
 async def current_schemes(conn: AsyncConnection) -> dict[str, Scheme]:
-    latest = select(_schemes.c.org_unit, func.max(_schemes.c.version).label("v")).group_by(_schemes.c.org_unit)
-    latest_sub = latest.subquery()
-    rows = await conn.execute(
-        select(_schemes).join(
-            latest_sub, (latest_sub.c.org_unit == _schemes.c.org_unit) & (latest_sub.c.v == _schemes.c.version)
-        )
-    )
-    return {row.org_unit: _scheme(row.org_unit, row.version, row.definition) for row in rows}
+    latest = await unit_versions.latest(conn, _schemes)
+    return {key: _scheme(key, version, d) for key, (version, d) in latest.items()}
 
 
 async def load_schemes(conn: AsyncConnection, definitions: list[dict[str, Any]], by: str, now: datetime) -> list:
     """Store a new version of each scheme that changed; units named must exist."""
-    current = await current_schemes(conn)
-    codes = {d["org_unit"] for d in definitions if d.get("org_unit")}
-    known = {row[0] for row in await conn.execute(select(_units.c.code).where(_units.c.code.in_(codes)))}
-    for i, definition in enumerate(definitions):
-        if definition.get("org_unit") and definition["org_unit"] not in known:
-            raise InvalidInput(f"schemes[{i}].org_unit", f"org unit {definition['org_unit']!r} does not exist")
-    created = []
-    for definition in definitions:
-        key = definition.get("org_unit") or DEFAULT_SCHEME_KEY
-        existing = current.get(key)
-        if existing is not None and existing == _scheme(key, existing.version, definition):
-            continue
-        version = 1 if existing is None else existing.version + 1
-        await conn.execute(
-            insert(_schemes).values(org_unit=key, version=version, definition=definition, loaded_at=now, loaded_by=by)
-        )
-        created.append((key, version))
-    return created
+
+    def same(old: dict[str, Any], new: dict[str, Any]) -> bool:
+        return _scheme("", 0, old) == _scheme("", 0, new)
+
+    return await unit_versions.store(conn, _schemes, definitions, same, "schemes", by, now)
 
 
 def scheme_for(path: str, schemes: dict[str, Scheme]) -> Scheme | None:
     """The nearest ancestor's scheme (the unit's own first), else the default."""
-    for code in reversed([c for c in path.split("/") if c]):
-        if code in schemes:
-            return schemes[code]
-    return schemes.get(DEFAULT_SCHEME_KEY)
+    return unit_versions.nearest(path, schemes)
 
 
 _AFTER = (

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.errors import InvalidInput, MemberNotFound, TransactionNotFound
-from ledger.tables import Account, AccountPeriod, JournalTxn, PostingRow
+from ledger.tables import Account, AccountPeriod, JournalTxn, Lot, PostingRow
 from ledger.tables import Member as MemberRow
 from ledger.values import Balance
+
+EXPIRY_NOTICE = timedelta(days=30)
+"""How far ahead a balance warns of points about to expire: a month to spend them."""
 
 STATEMENT_PAGE_SIZE_DEFAULT = 50
 STATEMENT_PAGE_SIZE_MAX = 500
@@ -24,7 +27,16 @@ _members = MemberRow.__table__
 _periods = AccountPeriod.__table__
 _txns = JournalTxn.__table__
 _postings = PostingRow.__table__
+_lots = Lot.__table__
 
+# The member's dated lots that still hold points: what expires soon, and when the next does.
+_dated = (_lots.c.account_id == _accounts.c.id) & (_lots.c.remaining > 0) & _lots.c.expires_at.is_not(None)
+_EXPIRING = (
+    select(func.coalesce(func.sum(case((_lots.c.expires_at <= bindparam("horizon"), _lots.c.remaining), else_=0)), 0))
+    .where(_dated)
+    .scalar_subquery()
+)
+_NEXT_EXPIRY = select(func.min(_lots.c.expires_at)).where(_dated).scalar_subquery()
 
 _BALANCE = (
     select(
@@ -33,6 +45,8 @@ _BALANCE = (
         _accounts.c.held,
         _accounts.c.lifetime_earned,
         _periods.c.earned,
+        _EXPIRING.label("expiring"),
+        _NEXT_EXPIRY.label("next_expiry"),
     )
     .join(_accounts, _accounts.c.id == _members.c.account_id)
     .outerjoin(_periods, (_periods.c.account_id == _accounts.c.id) & (_periods.c.period == bindparam("period")))
@@ -40,9 +54,11 @@ _BALANCE = (
 )
 
 
-async def balance(conn: AsyncConnection, member_id: str, period: str) -> Balance:
-    """One indexed lookup: the member's materialized balances and the period's earned points."""
-    row = (await conn.execute(_BALANCE, {"member_id": member_id, "period": period})).first()
+async def balance(conn: AsyncConnection, member_id: str, period: str, now: datetime) -> Balance:
+    """One statement: the member's materialized balances, the period's earned points, and
+    the points that expire within ``EXPIRY_NOTICE`` (from the member's lots, by index)."""
+    horizon = now + EXPIRY_NOTICE
+    row = (await conn.execute(_BALANCE, {"member_id": member_id, "period": period, "horizon": horizon})).first()
     if row is None:
         raise MemberNotFound(member_id, field="id")
     return Balance(
@@ -52,6 +68,9 @@ async def balance(conn: AsyncConnection, member_id: str, period: str) -> Balance
         lifetime_earned_points=row.lifetime_earned,
         period=period,
         period_earned_points=row.earned or 0,
+        expiring_points=row.expiring,
+        expiring_before=horizon,
+        next_expiry_at=row.next_expiry,
     )
 
 

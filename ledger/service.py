@@ -8,7 +8,8 @@ exactly-once through ``idempotency.once``.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -19,6 +20,8 @@ from ledger import (
     awards,
     claims,
     deductions,
+    expiry,
+    expiry_policies,
     journal,
     members,
     nomination_reports,
@@ -26,6 +29,8 @@ from ledger import (
     notices,
     org,
     queries,
+    redemptions,
+    rewards,
     rules,
     summary,
     verify,
@@ -50,11 +55,25 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass(frozen=True, slots=True)
+class SweepReport:
+    holds_expired: int = 0
+    lots_expired: int = 0
+    points_expired: int = 0
+
+
 class Ledger:
-    def __init__(self, db: Database, timezone_name: str = DEFAULT_TIMEZONE, clock: Clock = utc_now):
+    def __init__(
+        self,
+        db: Database,
+        timezone_name: str = DEFAULT_TIMEZONE,
+        clock: Clock = utc_now,
+        hold_ttl: timedelta = redemptions.HOLD_TTL_DEFAULT,
+    ):
         self.db = db
         self.tz = zone(timezone_name)
         self.clock = clock
+        self.hold_ttl = hold_ttl
         concurrency = GROUP_COMMIT_CONCURRENCY_POSTGRES if db.is_postgres else 1
         self._awards: GroupCommit[AwardRequest, AwardOutcome] = GroupCommit(
             self._award_batch, AWARD_BATCH_MAX, concurrency
@@ -118,7 +137,7 @@ class Ledger:
     ) -> tuple[dict[str, Any], bool]:
         async def work(conn: AsyncConnection, now: datetime) -> dict[str, Any]:
             draft = await awards.prepare_reversal(conn, transaction_id, reason, recorded_by)
-            [posted] = await journal.post(conn, [draft], now, for_update=self._lock_rows)
+            [posted] = await journal.post(conn, [draft], now, for_update=self._lock_rows, tz=self.tz)
             member_balance = posted.balance_after.get(draft.member_account_id or -1)
             return {
                 "transaction_id": posted.id,
@@ -255,6 +274,80 @@ class Ledger:
         async with self.db.write() as conn:
             return await notices.decide(conn, member_id, period, flag, confirm, reason, by, self.clock(), self.tz)
 
+    # The points shop.
+
+    async def load_expiry_policies(self, text: str, loaded_by: str) -> list[tuple[str, int]]:
+        definitions = expiry_policies.parse_policies_file(text)
+        async with self.db.write() as conn:
+            return await expiry_policies.load_policies(conn, definitions, loaded_by, self.clock())
+
+    async def expiry_policies(self) -> list[expiry_policies.Policy]:
+        async with self.db.read() as conn:
+            return sorted((await expiry_policies.current_policies(conn)).values(), key=lambda p: p.org_unit)
+
+    async def create_reward(self, command: rewards.RewardCommand, created_by: str) -> dict[str, Any]:
+        async with self.db.write() as conn:
+            return await rewards.create_reward(conn, command, created_by, self.clock())
+
+    async def change_reward(self, code: str, changes: rewards.RewardChanges) -> dict[str, Any]:
+        async with self.db.write() as conn:
+            return await rewards.change_reward(conn, code, changes, self.clock(), self._lock_rows)
+
+    async def reward(self, code: str) -> dict[str, Any]:
+        async with self.db.read() as conn:
+            return rewards.view(await rewards.get_reward(conn, code), self.clock())
+
+    async def rewards(self, org_unit: str | None, limit: int, after: str | None) -> list[dict[str, Any]]:
+        async with self.db.read() as conn:
+            return await rewards.catalog(conn, org_unit, self.clock(), limit, after)
+
+    async def redeem(self, reward: str, member_id: str, by: str, request: IdempotentRequest) -> tuple[dict, bool]:
+        """Place a hold on one unit of ``reward`` for the member (Idempotency-Key)."""
+
+        async def work(conn: AsyncConnection, now: datetime) -> dict[str, Any]:
+            return await redemptions.hold(conn, reward, member_id, by, now, self.tz, self.hold_ttl, self._lock_rows)
+
+        return await self._write_once(request, work)
+
+    async def fulfil(self, redemption_id: int, by: str, request: IdempotentRequest) -> tuple[dict, bool]:
+        async def work(conn: AsyncConnection, now: datetime) -> dict[str, Any]:
+            return await redemptions.fulfil(conn, redemption_id, by, now, self.tz, self._lock_rows)
+
+        return await self._write_once(request, work)
+
+    async def cancel(self, redemption_id: int, by: str, request: IdempotentRequest) -> tuple[dict, bool]:
+        async def work(conn: AsyncConnection, now: datetime) -> dict[str, Any]:
+            return await redemptions.cancel(conn, redemption_id, by, now, self.tz, self._lock_rows)
+
+        return await self._write_once(request, work)
+
+    async def redemption(self, redemption_id: int) -> dict[str, Any]:
+        async with self.db.read() as conn:
+            return await redemptions.get_redemption(conn, redemption_id)
+
+    async def redemptions(self, limit: int, before: int | None, **of: str | None) -> list[dict[str, Any]]:
+        """A member's (``member_id=``) or a reward's (``reward_code=``, ``state=``) redemptions."""
+        async with self.db.read() as conn:
+            return await redemptions.listing(conn, limit=limit, before=before, **of)
+
+    async def sweep(self) -> SweepReport:
+        """Release the holds past their time, then expire the lots past their date, each in
+        batches of short transactions until none is left. Safe to run concurrently."""
+        holds = lots = points = 0
+        while True:
+            async with self.db.write() as conn:
+                released = await redemptions.release_expired(conn, self.clock(), self.tz, self._lock_rows)
+            holds += released
+            if released < redemptions.RELEASE_BATCH:
+                break
+        while True:
+            async with self.db.write() as conn:
+                seen, expired, taken = await expiry.expire_lots(conn, self.clock(), self.tz, self._lock_rows)
+            lots, points = lots + expired, points + taken
+            if seen < expiry.EXPIRY_BATCH:
+                break
+        return SweepReport(holds, lots, points)
+
     # Reads.
 
     def current_period(self) -> str:
@@ -262,7 +355,7 @@ class Ledger:
 
     async def balance(self, member_id: str) -> Balance:
         async with self.db.read() as conn:
-            return await queries.balance(conn, member_id, self.current_period())
+            return await queries.balance(conn, member_id, self.current_period(), self.clock())
 
     async def statement(self, member_id: str, limit: int, cursor: str | None) -> queries.StatementPage:
         async with self.db.read() as conn:

@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlmodel import Field, SQLModel
 
@@ -362,6 +363,113 @@ class Notice(SQLModel, table=True):
     ends_on: str = Field(max_length=10)
     opened_by: str = Field(max_length=CODE_LENGTH_MAX)
     opened_at: datetime = _when()
+
+
+class ExpiryPolicy(SQLModel, table=True):
+    """Every version of every expiry policy, append-only. ``org_unit`` is "" for the default."""
+
+    __tablename__ = "expiry_policy"
+
+    org_unit: str = Field(primary_key=True, max_length=CODE_LENGTH_MAX)
+    version: int = Field(primary_key=True)
+    definition: dict[str, Any] = Field(sa_type=JSON)
+    loaded_at: datetime = _when()
+    loaded_by: str = Field(max_length=CODE_LENGTH_MAX)
+
+
+class Lot(SQLModel, table=True):
+    """Points that reached a member together and expire together. The ``remaining`` of a
+    member's lots always sums to the member's available balance: spending draws on the
+    lot that expires soonest, so an expiry only ever takes points still unspent."""
+
+    __tablename__ = "lot"
+    __table_args__ = (
+        CheckConstraint("remaining >= 0 AND remaining <= points", name="lot_remaining_in_range"),
+        # Spending order: a member's lots by expiry.
+        Index("ix_lot_account_expires", "account_id", "expires_at"),
+        # The sweep: lots past their date that still hold points.
+        Index(
+            "ix_lot_expiring",
+            "expires_at",
+            postgresql_where=text("remaining > 0"),
+            sqlite_where=text("remaining > 0"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=AUTO_ID)
+    account_id: int = Field(sa_type=BigInteger, foreign_key="account.id")
+    txn_id: int = Field(sa_type=BigInteger, foreign_key="journal_txn.id", index=True)
+    org_unit: str = Field(max_length=CODE_LENGTH_MAX)  # the issuing unit: expired points go back to it
+    points: int = Field(sa_type=BigInteger)
+    remaining: int = Field(sa_type=BigInteger)
+    expires_at: datetime | None = Field(default=None, sa_type=UtcDateTime)  # None: never
+
+
+class Reward(SQLModel, table=True):
+    """A good (物品) or service (服务项目) at a unit's points shop (积分超市)."""
+
+    __tablename__ = "reward"
+    __table_args__ = (
+        # Stock is never oversold: the database refuses it even if the code did not.
+        CheckConstraint("stock IS NULL OR reserved + sold <= stock", name="stock_not_oversold"),
+        CheckConstraint("reserved >= 0 AND sold >= 0", name="stock_counts_not_negative"),
+    )
+
+    code: str = Field(primary_key=True, max_length=CODE_LENGTH_MAX)
+    org_unit: str = Field(foreign_key="org_unit.code", index=True)
+    name_zh: str = Field(max_length=NAME_LENGTH_MAX)
+    name_en: str | None = Field(default=None, max_length=NAME_LENGTH_MAX)
+    kind: str = Field(max_length=16)
+    cost_points: int = Field(sa_type=BigInteger)
+    stock: int | None = Field(default=None, sa_type=BigInteger)  # None: unlimited
+    reserved: int = _points()
+    sold: int = _points()
+    limit_count: int | None = None
+    limit_period: str | None = Field(default=None, max_length=16)
+    active_from: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    active_until: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    min_tier: str | None = Field(default=None, max_length=NAME_LENGTH_MAX)
+    created_by: str = Field(max_length=CODE_LENGTH_MAX)
+    created_at: datetime = _when()
+    updated_at: datetime = _when()
+
+
+class Redemption(SQLModel, table=True):
+    """One redemption: held, then fulfilled, cancelled or expired. Never deleted."""
+
+    __tablename__ = "redemption"
+    __table_args__ = (
+        Index("ix_redemption_member", "member_id", "id"),
+        Index("ix_redemption_reward", "reward_code", "id"),
+        Index("ix_redemption_limit", "member_id", "reward_code", "window"),
+        Index("ix_redemption_state_expires", "state", "expires_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=AUTO_ID)
+    reward_code: str = Field(foreign_key="reward.code")
+    member_id: str = Field(foreign_key="member.id")
+    org_unit: str = Field(max_length=CODE_LENGTH_MAX)
+    cost_points: int = Field(sa_type=BigInteger)
+    state: str = Field(max_length=16)
+    # The reward's limit window this redemption counts against ("y:2026", "ever" …).
+    window: str = Field(max_length=16)
+    held_at: datetime = _when()
+    expires_at: datetime = _when()
+    held_by: str = Field(max_length=CODE_LENGTH_MAX)
+    hold_txn_id: int | None = Field(default=None, sa_type=BigInteger)
+    settled_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    settled_by: str | None = Field(default=None, max_length=CODE_LENGTH_MAX)
+    settle_txn_id: int | None = Field(default=None, sa_type=BigInteger)
+
+
+class RedemptionLot(SQLModel, table=True):
+    """The lots a hold drew on, so a cancel or expiry gives the points back to them."""
+
+    __tablename__ = "redemption_lot"
+
+    redemption_id: int = Field(sa_type=BigInteger, foreign_key="redemption.id", primary_key=True)
+    lot_id: int = Field(sa_type=BigInteger, foreign_key="lot.id", primary_key=True)
+    points: int = Field(sa_type=BigInteger)
 
 
 metadata = SQLModel.metadata

@@ -42,12 +42,26 @@ class TxnKind(enum.StrEnum):
     AWARD = "award"
     REVERSAL = "reversal"
     DEDUCTION = "deduction"  # 扣分: points taken back for cause, lowering points earned
+    HOLD = "hold"  # a redemption reserves points: member → the member's held account
+    FULFIL = "fulfil"  # the goods or service was handed over: held → the unit's redemption account
+    RELEASE = "release"  # a hold cancelled or expired: held → member, back into the lots it drew on
+    EXPIRY = "expiry"  # points past their expiry policy's date: member → the issuing unit
+
+
+REVERSIBLE_KINDS = frozenset({TxnKind.AWARD, TxnKind.DEDUCTION})
+"""A redemption undoes itself by cancel or release, and an expiry is the policy's doing:
+only the points an organizer moved by hand are corrected by a reversal."""
 
 
 class AccountKind(enum.StrEnum):
     MEMBER = "member"
     ISSUANCE = "issuance"  # where an org unit's awarded points come from; runs negative
     REDEMPTION = "redemption"  # where points spent at a unit's shop go
+    HELD = "held"  # a member's points reserved by open redemptions (one per member)
+
+
+MEMBER_SIDE_KINDS = (AccountKind.MEMBER.value, AccountKind.HELD.value)
+"""Accounts owned by one member: locked first, together, by every write that touches them."""
 
 
 class Role(enum.StrEnum):
@@ -113,6 +127,11 @@ class TxnDraft:
     member_account_id: int | None = None
     earned_points: int = 0
     extra: dict[str, object] = field(default_factory=dict)
+    # Lots (ledger.lots): a debit of the member draws on these lots before the soonest-
+    # expiring; a credit that gives back drawn points refills these (lot id, points)
+    # instead of opening a new lot.
+    draw_first: tuple[int, ...] = ()
+    refill: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,3 +142,6 @@ class Balance:
     lifetime_earned_points: int
     period: str
     period_earned_points: int
+    expiring_points: int  # of the available points, those that expire within EXPIRY_NOTICE
+    expiring_before: datetime
+    next_expiry_at: datetime | None

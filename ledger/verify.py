@@ -5,8 +5,11 @@ One pass over the journal in chain order checks, per transaction: the id follows
 previous one, ``prev_hash`` is the previous hash, the hash matches the content, there
 are at least two postings and they sum to zero, and each posting's ``balance_after``
 is the running balance of its account. Then every account's materialized balances
-(available + held, lifetime earned, earned per period) are compared with the sums,
-and the chain head with the last transaction. Memory grows with the number of
+(available, lifetime earned, earned per period) are compared with the sums, and the
+chain head with the last transaction. The points shop's books are checked against the
+accounts: each member's lots hold exactly the member's available points, each held
+account exactly the member's open holds (and the member's ``held`` mirrors it), and
+each reward's reserved and sold counts match its redemptions. Memory grows with the number of
 accounts, not of transactions: the journal is streamed.
 """
 
@@ -16,17 +19,22 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger import chain, counters
+from ledger.redemptions import FULFILLED, HELD
 from ledger.tables import (
     Account,
     ChainHead,
     JournalTxn,
+    Lot,
     Member,
     PostingRow,
+    Redemption,
+    Reward,
 )
+from ledger.values import AccountKind
 
 VERIFY_FETCH_ROWS = 5_000
 """Transactions fetched per round trip while walking the journal: large enough to
@@ -65,6 +73,7 @@ async def verify(conn: AsyncConnection) -> Report:
     report, totals = Report(), _Totals()
     await _walk_journal(conn, report, totals)
     await _compare_accounts(conn, report, totals)
+    await _compare_shop(conn, report)
     for mismatch in await counters.mismatches(conn, totals.counters):
         report.problem("counter_mismatch", **mismatch)
     head = (await conn.execute(select(ChainHead.last_txn_id, ChainHead.last_hash))).one()
@@ -145,13 +154,13 @@ async def _compare_accounts(conn: AsyncConnection, report: Report, totals: _Tota
     async for account in accounts:
         report.accounts += 1
         computed = totals.balance.get(account.id, 0)
-        if account.available + account.held != computed:
+        if account.available != computed:
             report.problem(
                 "balance_mismatch",
                 account_id=account.id,
                 owner=account.owner,
                 kind=account.kind,
-                materialized=account.available + account.held,
+                materialized=account.available,
                 computed=computed,
             )
         if account.kind != "issuance" and account.available < 0:
@@ -163,4 +172,65 @@ async def _compare_accounts(conn: AsyncConnection, report: Report, totals: _Tota
                 owner=account.owner,
                 materialized=account.lifetime_earned,
                 computed=totals.earned.get(account.id, 0),
+            )
+
+
+_lots = Lot.__table__
+_accounts = Account.__table__
+_redemptions = Redemption.__table__
+_rewards = Reward.__table__
+
+
+async def _grouped(conn: AsyncConnection, query: Any) -> dict[Any, Any]:
+    return {row[0]: row[1] for row in await conn.execute(query)}
+
+
+async def _compare_shop(conn: AsyncConnection, report: Report) -> None:
+    available = await _grouped(
+        conn, select(_accounts.c.id, _accounts.c.available).where(_accounts.c.kind == AccountKind.MEMBER.value)
+    )
+    in_lots = await _grouped(conn, select(_lots.c.account_id, func.sum(_lots.c.remaining)).group_by(_lots.c.account_id))
+    for account_id in sorted(available.keys() | in_lots.keys()):
+        if available.get(account_id, 0) != in_lots.get(account_id, 0):
+            report.problem(
+                "lots_mismatch",
+                account_id=account_id,
+                available=available.get(account_id, 0),
+                in_lots=in_lots.get(account_id, 0),
+            )
+    held = await _grouped(
+        conn, select(_accounts.c.owner, _accounts.c.available).where(_accounts.c.kind == AccountKind.HELD.value)
+    )
+    mirrored = await _grouped(
+        conn, select(_accounts.c.owner, _accounts.c.held).where(_accounts.c.kind == AccountKind.MEMBER.value)
+    )
+    open_holds = await _grouped(
+        conn,
+        select(_redemptions.c.member_id, func.sum(_redemptions.c.cost_points))
+        .where(_redemptions.c.state == HELD)
+        .group_by(_redemptions.c.member_id),
+    )
+    for member_id in sorted(held.keys() | mirrored.keys() | open_holds.keys()):
+        expected = open_holds.get(member_id, 0)
+        if held.get(member_id, 0) != expected or mirrored.get(member_id, 0) != expected:
+            report.problem(
+                "held_mismatch",
+                member_id=member_id,
+                held_account=held.get(member_id, 0),
+                member_held=mirrored.get(member_id, 0),
+                open_holds=expected,
+            )
+    counted = (
+        await conn.execute(
+            select(_redemptions.c.reward_code, _redemptions.c.state, func.count()).group_by(
+                _redemptions.c.reward_code, _redemptions.c.state
+            )
+        )
+    ).all()
+    counts = {(code, state): n for code, state, n in counted}
+    for reward in await conn.execute(select(_rewards.c.code, _rewards.c.reserved, _rewards.c.sold)):
+        found = (counts.get((reward.code, HELD), 0), counts.get((reward.code, FULFILLED), 0))
+        if (reward.reserved, reward.sold) != found:
+            report.problem(
+                "stock_mismatch", reward=reward.code, reserved=reward.reserved, sold=reward.sold, counted=list(found)
             )

@@ -141,4 +141,33 @@ async def spend(ledger: Ledger, member_id: str, points: int) -> None:
         period=ledger.current_period(),
     )
     async with ledger.db.write() as conn:
-        await journal.post(conn, [draft], ledger.clock(), for_update=ledger.db.is_postgres)
+        await journal.post(conn, [draft], ledger.clock(), for_update=ledger.db.is_postgres, tz=ledger.tz)
+
+
+class Clock:
+    """A clock a test moves by hand (hold TTLs, expiry dates)."""
+
+    def __init__(self, now: datetime | None = None) -> None:
+        self.now = now or datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+def reward_body(code: str = "r-毛巾", org_unit: str = COMMUNITY, cost: int = 20, **overrides: Any) -> dict[str, Any]:
+    body = {"code": code, "org_unit": org_unit, "name_zh": "毛巾", "kind": "goods", "cost_points": cost, "stock": 10}
+    body.update(overrides)
+    return body
+
+
+async def reward(client: AsyncClient, code: str = "r-毛巾", **overrides: Any) -> dict[str, Any]:
+    response = await client.post("/v1/rewards", json=reward_body(code, **overrides))
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def redeem(client: AsyncClient, member_id: str, code: str = "r-毛巾", **headers: str) -> Any:
+    return await post(client, "/v1/redemptions", {"reward": code, "member_id": member_id}, **headers)

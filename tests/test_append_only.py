@@ -21,7 +21,7 @@ async def _snapshot(ledger):
     return txns, postings
 
 
-@pytest.mark.parametrize("sql", ATTEMPTS + ["TRUNCATE journal_txn, posting"])
+@pytest.mark.parametrize("sql", ATTEMPTS + ["TRUNCATE journal_txn, posting CASCADE"])
 async def test_raw_sql_cannot_change_the_journal(client, ledger, sql):
     """UPDATE, DELETE (and TRUNCATE on PostgreSQL) of transactions or postings fail, and the rows stay."""
     if sql.startswith("TRUNCATE") and not ledger.db.is_postgres:

@@ -87,9 +87,10 @@ async def test_an_edited_materialized_balance_is_named_by_account(client, ledger
 
 
 async def test_a_deleted_transaction_breaks_the_chain(client, ledger):
-    """Removing a transaction (and its postings) leaves a gap and a broken link."""
+    """Removing a transaction (its postings and its lot too) leaves a gap and a broken link."""
     awards = await _three_awards(client, ledger)
     target = awards[1]["transaction_id"]
+    await _tamper(ledger, f"DELETE FROM lot WHERE txn_id = {target}", "lot")
     await _tamper(ledger, f"DELETE FROM posting WHERE txn_id = {target}", "posting")
     await _tamper(ledger, f"DELETE FROM journal_txn WHERE id = {target}", "journal_txn")
     kinds = {p["problem"] for p in (await client.get("/v1/ledger/verify")).json()["problems"]}

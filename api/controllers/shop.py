@@ -1,0 +1,129 @@
+"""The points shop (积分超市): the catalog, redemptions (hold → fulfil or cancel), and the
+sweep that releases holds past their time and expires points past their date."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, get, patch, post
+from litestar.params import FromPath, JSONBody, QueryParameter
+
+from api import dto, routes
+from api.dependencies import LedgerDep
+from api.idempotency import created, idempotent_request
+from ledger.redemptions import REDEMPTION_PAGE_SIZE_MAX
+from ledger.rewards import REWARD_PAGE_SIZE_MAX, RewardChanges, RewardCommand
+from ledger.values import CODE_LENGTH_MAX
+
+REWARD_PAGE_SIZE_DEFAULT = 100
+REDEMPTION_PAGE_SIZE_DEFAULT = 50
+
+Limit = Annotated[int, QueryParameter(ge=1, le=REDEMPTION_PAGE_SIZE_MAX)]
+Cursor = Annotated[str | None, QueryParameter(pattern=r"^[0-9]{1,18}$")]
+
+
+def _redemption(result: dict[str, Any]) -> dto.RedemptionRead:
+    return msgspec.convert(result, dto.RedemptionRead)
+
+
+def _page(found: list[dict[str, Any]], limit: int) -> dto.RedemptionPage:
+    next_cursor = str(found[-1]["id"]) if len(found) == limit else None
+    return dto.RedemptionPage([_redemption(r) for r in found], next_cursor)
+
+
+class RewardController(Controller):
+    tags = ["points shop"]
+
+    @post(routes.REWARDS, summary="List a good or service at a unit's points shop")
+    async def create(
+        self, data: JSONBody[dto.RewardCreate], ledger: LedgerDep, request: Request[Any, Any, Any]
+    ) -> dto.RewardRead:
+        command = RewardCommand(**msgspec.structs.asdict(data))
+        return dto.RewardRead(**await ledger.create_reward(command, request.user.id))
+
+    @get(routes.REWARDS, summary="The catalog: with org_unit, what that unit's members may redeem")
+    async def catalog(
+        self,
+        ledger: LedgerDep,
+        org_unit: Annotated[str | None, QueryParameter(max_length=CODE_LENGTH_MAX)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=REWARD_PAGE_SIZE_MAX)] = REWARD_PAGE_SIZE_DEFAULT,
+        cursor: Annotated[str | None, QueryParameter(max_length=CODE_LENGTH_MAX)] = None,
+    ) -> dto.RewardPage:
+        found = await ledger.rewards(org_unit, limit, cursor)
+        next_cursor = found[-1]["code"] if len(found) == limit else None
+        return dto.RewardPage([dto.RewardRead(**r) for r in found], next_cursor)
+
+    @get(routes.REWARD, summary="One reward, with its free stock")
+    async def read(self, code: FromPath[str], ledger: LedgerDep) -> dto.RewardRead:
+        return dto.RewardRead(**await ledger.reward(code))
+
+    @patch(routes.REWARD, summary="Restock, rename or close a reward (stock never below what is held and sold)")
+    async def change(self, code: FromPath[str], data: JSONBody[dto.RewardPatch], ledger: LedgerDep) -> dto.RewardRead:
+        return dto.RewardRead(**await ledger.change_reward(code, RewardChanges(**msgspec.structs.asdict(data))))
+
+    @get(routes.REWARD_REDEMPTIONS, summary="A reward's redemptions, newest first")
+    async def redemptions(
+        self,
+        code: FromPath[str],
+        ledger: LedgerDep,
+        request: Request[Any, Any, Any],
+        limit: Limit = REDEMPTION_PAGE_SIZE_DEFAULT,
+        cursor: Cursor = None,
+    ) -> dto.RedemptionPage:
+        # "state" is a name Litestar reserves for handler arguments: read from the query
+        # string and checked by the ledger, which names the field when it is wrong.
+        state = request.query_params.get("state")
+        before = int(cursor) if cursor else None
+        return _page(await ledger.redemptions(limit, before, reward_code=code, state=state), limit)
+
+
+class RedemptionController(Controller):
+    tags = ["points shop"]
+
+    @post(routes.REDEMPTIONS, summary="Redeem: hold the points and one unit of stock (Idempotency-Key)")
+    async def hold(
+        self, data: JSONBody[dto.RedemptionCreate], ledger: LedgerDep, request: Request[Any, Any, Any]
+    ) -> Response[dto.RedemptionRead]:
+        result, replayed = await ledger.redeem(
+            data.reward, data.member_id, request.user.id, idempotent_request(request, data)
+        )
+        return created(_redemption(result), replayed)
+
+    @get(routes.REDEMPTION, summary="One redemption")
+    async def read(self, redemption_id: FromPath[int], ledger: LedgerDep) -> dto.RedemptionRead:
+        return _redemption(await ledger.redemption(redemption_id))
+
+    @post(routes.REDEMPTION_FULFIL, summary="Hand the reward over: the held points are spent (Idempotency-Key)")
+    async def fulfil(
+        self, redemption_id: FromPath[int], ledger: LedgerDep, request: Request[Any, Any, Any]
+    ) -> Response[dto.RedemptionRead]:
+        result, replayed = await ledger.fulfil(redemption_id, request.user.id, idempotent_request(request, None))
+        return created(_redemption(result), replayed)
+
+    @post(routes.REDEMPTION_CANCEL, summary="Cancel a hold: points and stock go back (Idempotency-Key)")
+    async def cancel(
+        self, redemption_id: FromPath[int], ledger: LedgerDep, request: Request[Any, Any, Any]
+    ) -> Response[dto.RedemptionRead]:
+        result, replayed = await ledger.cancel(redemption_id, request.user.id, idempotent_request(request, None))
+        return created(_redemption(result), replayed)
+
+    @get(routes.MEMBER_REDEMPTIONS, summary="A member's redemptions, newest first", tags=["members"])
+    async def of_member(
+        self,
+        member_id: FromPath[str],
+        ledger: LedgerDep,
+        limit: Limit = REDEMPTION_PAGE_SIZE_DEFAULT,
+        cursor: Cursor = None,
+    ) -> dto.RedemptionPage:
+        before = int(cursor) if cursor else None
+        return _page(await ledger.redemptions(limit, before, member_id=member_id), limit)
+
+
+class SweepController(Controller):
+    tags = ["points shop"]
+
+    @post(routes.ADMIN_SWEEP, summary="Release overdue holds, expire points past their date", status_code=200)
+    async def sweep(self, ledger: LedgerDep) -> dto.SweepRead:
+        report = await ledger.sweep()
+        return dto.SweepRead(report.holds_expired, report.lots_expired, report.points_expired)

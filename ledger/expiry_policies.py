@@ -1,0 +1,89 @@
+"""Expiry policies: how long points stay valid, as data per unit subtree.
+
+A policy is read when points reach a member (a new lot): the lot's expiry date is fixed
+then, so loading a new policy changes points awarded afterwards and never a date already
+promised. Dates are counted in the community's time zone from the moment the points were
+recorded, not from when the work happened: a patrol from 31 December recorded on
+2 January is not born expired.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from importlib import resources
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ledger import datafiles, unit_versions
+from ledger.errors import DataFileInvalid
+from ledger.tables import ExpiryPolicy
+
+SCHEMA_PATH = datafiles.SCHEMAS / "expiry.schema.json"
+FOREVER, END_OF_YEAR, MONTHS = "forever", "end_of_year", "months"
+
+_policies = ExpiryPolicy.__table__
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    org_unit: str  # "" for the default
+    version: int
+    valid: str
+    extra_years: int = 0
+    months: int = 0
+
+    def expires_at(self, arrived_at: datetime, tz: tzinfo) -> datetime | None:
+        """The instant points that arrived at ``arrived_at`` stop being valid (None: never)."""
+        local = arrived_at.astimezone(tz)
+        if self.valid == END_OF_YEAR:
+            return datetime(local.year + 1 + self.extra_years, 1, 1, tzinfo=tz)
+        if self.valid == MONTHS:
+            month_index = local.month - 1 + self.months
+            year, month = local.year + month_index // 12, month_index % 12 + 1
+            day = min(local.day, calendar.monthrange(year, month)[1])
+            return local.replace(year=year, month=month, day=day)
+        return None
+
+
+FOREVER_POLICY = Policy(unit_versions.DEFAULT_KEY, 0, FOREVER)
+"""What applies before any policy is loaded: points promised without a date keep none."""
+
+
+def _policy(org_unit: str, version: int, d: dict[str, Any]) -> Policy:
+    return Policy(org_unit, version, d["valid"], d.get("extra_years", 0), d.get("months", 0))
+
+
+def default_policies_text() -> str:
+    return resources.files("ledger.data").joinpath("expiry.default.yaml").read_text(encoding="utf-8")
+
+
+def parse_policies_file(text: str) -> list[dict[str, Any]]:
+    data = datafiles.parse(text, SCHEMA_PATH)
+    errors, seen = [], set()
+    for i, policy in enumerate(data["policies"]):
+        key = policy.get("org_unit") or unit_versions.DEFAULT_KEY
+        if key in seen:
+            errors.append({"path": f"/policies/{i}/org_unit", "reason": f"a second policy for {key or 'the default'}"})
+        seen.add(key)
+    if errors:
+        raise DataFileInvalid(errors)
+    return data["policies"]
+
+
+async def current_policies(conn: AsyncConnection) -> dict[str, Policy]:
+    latest = await unit_versions.latest(conn, _policies)
+    return {key: _policy(key, version, d) for key, (version, d) in latest.items()}
+
+
+async def load_policies(conn: AsyncConnection, definitions: list[dict[str, Any]], by: str, now: datetime) -> list:
+    def same(old: dict[str, Any], new: dict[str, Any]) -> bool:
+        return _policy("", 0, old) == _policy("", 0, new)
+
+    return await unit_versions.store(conn, _policies, definitions, same, "policies", by, now)
+
+
+def policy_for(path: str, policies: dict[str, Policy]) -> Policy:
+    return unit_versions.nearest(path, policies) or FOREVER_POLICY

@@ -1,0 +1,383 @@
+"""Redemptions: two-phase, as transactions of the ledger.
+
+    hold ──fulfil──▶ fulfilled     points: held → the unit's redemption account; stock sold
+      │
+      ├──cancel───▶ cancelled      points: held → back to the member, into the lots they
+      └──expire───▶ expired        came from; the reserved unit of stock is freed
+
+A hold moves the cost from the member's available points to their held account (drawing
+on the lots that expire soonest) and reserves one unit of stock, in one database
+transaction. Exactly one of fulfil, cancel and expire settles a hold: each locks the
+redemption row and finds it still held, or refuses. Locks are taken redemption → reward →
+the member's accounts (``journal.post``), the same order everywhere, so nothing deadlocks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta, tzinfo
+from typing import Any
+
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ledger import nominations, rewards
+from ledger.errors import (
+    HoldExpired,
+    InsufficientPoints,
+    InvalidInput,
+    MemberInactive,
+    OutOfStock,
+    OverLimit,
+    RedemptionNotFound,
+    RedemptionNotHeld,
+    RewardInactive,
+    RewardNotOffered,
+    TierTooLow,
+)
+from ledger.journal import lock_member_accounts, post
+from ledger.members import Member, get_member
+from ledger.org import get_unit
+from ledger.periods import period_of
+from ledger.tables import Account, AccountPeriod, Redemption, RedemptionLot, Reward
+from ledger.tables import Member as MemberRow
+from ledger.values import AccountKind, Category, Posting, TxnDraft, TxnKind
+
+HELD, FULFILLED, CANCELLED, EXPIRED = "held", "fulfilled", "cancelled", "expired"
+STATES = (HELD, FULFILLED, CANCELLED, EXPIRED)
+COUNTED_STATES = (HELD, FULFILLED)  # what a member's limit counts
+
+HOLD_TTL_DEFAULT = timedelta(hours=72)
+"""A hold waits three days for the member to collect at the shop (a weekend and a day)."""
+
+RELEASE_BATCH = 200
+"""Expired holds released per database transaction: large enough that a backlog clears
+in a few transactions, small enough that the locks are held for milliseconds."""
+
+REDEMPTION_PAGE_SIZE_MAX = 500
+"""Redemptions per page: a shop's busiest day fits, and a response stays under ~200 KB."""
+
+SYSTEM = "system"  # who expires a hold
+
+_redemptions = Redemption.__table__
+_allocations = RedemptionLot.__table__
+_rewards = Reward.__table__
+_accounts = Account.__table__
+_periods = AccountPeriod.__table__
+_members = MemberRow.__table__
+
+
+async def held_account_id(conn: AsyncConnection, member_id: str) -> int:
+    query = select(_accounts.c.id).where(_accounts.c.kind == AccountKind.HELD.value, _accounts.c.owner == member_id)
+    return (await conn.execute(query)).scalar_one()
+
+
+def view(row: dict[str, Any], balances: dict[str, int] | None = None) -> dict[str, Any]:
+    """A redemption as plain JSON (it is also the stored answer to a retried request)."""
+    values = {name: row.get(name) for name in _redemptions.c.keys()}
+    result = {name: value.isoformat() if isinstance(value, datetime) else value for name, value in values.items()}
+    return result | (balances or {})
+
+
+async def _earned(conn: AsyncConnection, account_id: int, period: str) -> int:
+    query = select(_periods.c.earned).where(_periods.c.account_id == account_id, _periods.c.period == period)
+    return (await conn.execute(query)).scalar_one_or_none() or 0
+
+
+async def _check_tier(conn: AsyncConnection, reward: dict[str, Any], member: Member, path: str, period: str) -> None:
+    scheme = nominations.scheme_for(path, await nominations.current_schemes(conn))
+    earned = await _earned(conn, member.account_id, period)
+    needed = dict(scheme.tiers).get(reward["min_tier"]) if scheme else None
+    if needed is None or earned < needed:
+        tier = scheme.tier_of(earned) if scheme else None
+        raise TierTooLow(reward["code"], reward["min_tier"], tier, earned, needed)
+
+
+async def _check_limit(conn: AsyncConnection, reward: dict[str, Any], member_id: str, window: str) -> None:
+    used = (
+        await conn.execute(
+            select(func.count())
+            .select_from(_redemptions)
+            .where(
+                _redemptions.c.member_id == member_id,
+                _redemptions.c.reward_code == reward["code"],
+                _redemptions.c.window == window,
+                _redemptions.c.state.in_(COUNTED_STATES),
+            )
+        )
+    ).scalar_one()
+    if used >= reward["limit_count"]:
+        raise OverLimit(reward["code"], reward["limit_count"], reward["limit_period"], used)
+
+
+async def hold(
+    conn: AsyncConnection,
+    reward_code: str,
+    member_id: str,
+    by: str,
+    now: datetime,
+    tz: tzinfo,
+    ttl: timedelta,
+    for_update: bool,
+) -> dict[str, Any]:
+    """Place a hold: the reward's row lock orders concurrent holds of one reward, so the
+    stock and limit counts read here stay true until this transaction commits."""
+    reward = await rewards.get_reward(conn, reward_code, lock=for_update, field="reward")
+    member = await get_member(conn, member_id)
+    if not member.active:
+        raise MemberInactive(member.id, "cannot redeem")
+    if not rewards.is_active(reward, now):
+        starts, ends = (reward[k].isoformat() if reward[k] else None for k in ("active_from", "active_until"))
+        raise RewardInactive(reward_code, starts, ends)
+    home = await get_unit(conn, member.org_unit)
+    if reward["org_unit"] not in home.ancestry:
+        raise RewardNotOffered(reward_code, reward["org_unit"], member.id)
+    if reward["stock"] is not None and reward["reserved"] + reward["sold"] >= reward["stock"]:
+        raise OutOfStock(reward_code, reward["stock"], reward["reserved"], reward["sold"])
+    window = rewards.limit_window(reward["limit_period"], now, tz) if reward["limit_count"] else ""
+    if reward["limit_count"]:
+        await _check_limit(conn, reward, member.id, window)
+    period = period_of(now, tz)
+    if reward["min_tier"]:
+        await _check_tier(conn, reward, member, home.path, period)
+    held_id = await held_account_id(conn, member.id)
+    cost = reward["cost_points"]
+    available = (await lock_member_accounts(conn, {member.account_id, held_id}, for_update))[member.account_id]
+    if available < cost:
+        raise InsufficientPoints(
+            member.id,
+            available,
+            cost,
+            detail=f"reward {reward_code!r} costs {cost} points; member {member.id!r} has {available} available",
+            reward=reward_code,
+            cost_points=cost,
+        )
+    row = {
+        "reward_code": reward_code,
+        "member_id": member.id,
+        "org_unit": reward["org_unit"],
+        "cost_points": cost,
+        "state": HELD,
+        "window": window,
+        "held_at": now,
+        "expires_at": now + ttl,
+        "held_by": by,
+    }
+    row["id"] = (await conn.execute(insert(_redemptions).values(**row).returning(_redemptions.c.id))).scalar_one()
+    draft = _draft(TxnKind.HOLD, row, by, now, tz, (member.account_id, -cost), (held_id, cost))
+    [posted] = await post(conn, [draft], now, for_update=for_update, tz=tz)
+    await conn.execute(
+        insert(_allocations), [{"redemption_id": row["id"], "lot_id": lot, "points": p} for lot, p in posted.drawn]
+    )
+    await conn.execute(update(_redemptions).where(_redemptions.c.id == row["id"]).values(hold_txn_id=posted.id))
+    await conn.execute(
+        update(_rewards).where(_rewards.c.code == reward_code).values(reserved=_rewards.c.reserved + 1, updated_at=now)
+    )
+    balances = {
+        "available_points": posted.balance_after[member.account_id],
+        "held_points": posted.balance_after[held_id],
+    }
+    return view(row | {"hold_txn_id": posted.id}, balances)
+
+
+def _draft(
+    kind: TxnKind,
+    redemption: dict[str, Any],
+    by: str,
+    now: datetime,
+    tz: tzinfo,
+    debit: tuple[int, int],
+    credit: tuple[int, int],
+    refill: tuple[tuple[int, int], ...] = (),
+) -> TxnDraft:
+    """A redemption's transaction: spending is not service, so nothing is earned or lost."""
+    return TxnDraft(
+        kind=kind,
+        category=Category.OTHER,
+        member_id=redemption["member_id"],
+        org_unit=redemption["org_unit"],
+        occurred_at=now,
+        recorded_by=by,
+        memo=f"积分超市 {redemption['reward_code']}",
+        postings=(Posting(*debit), Posting(*credit)),
+        period=period_of(now, tz),
+        extra={"redemption": redemption["id"], "reward": redemption["reward_code"]},
+        refill=refill,
+    )
+
+
+async def _locked(conn: AsyncConnection, redemption_id: int, for_update: bool) -> dict[str, Any]:
+    query = select(_redemptions).where(_redemptions.c.id == redemption_id)
+    row = (await conn.execute(query.with_for_update() if for_update else query)).first()
+    if row is None:
+        raise RedemptionNotFound(redemption_id)
+    if row.state != HELD:
+        raise RedemptionNotHeld(redemption_id, row.state)
+    return dict(row._mapping)
+
+
+async def fulfil(
+    conn: AsyncConnection, redemption_id: int, by: str, now: datetime, tz: tzinfo, for_update: bool
+) -> dict[str, Any]:
+    """Hand the reward over: the held points go to the unit's redemption account."""
+    redemption = await _locked(conn, redemption_id, for_update)
+    if redemption["expires_at"] <= now:
+        raise HoldExpired(redemption_id, redemption["expires_at"].isoformat())
+    await conn.execute(
+        update(_rewards)
+        .where(_rewards.c.code == redemption["reward_code"])
+        .values(reserved=_rewards.c.reserved - 1, sold=_rewards.c.sold + 1, updated_at=now)
+    )
+    held_id = await held_account_id(conn, redemption["member_id"])
+    shop = (await get_unit(conn, redemption["org_unit"])).redemption_account_id
+    cost = redemption["cost_points"]
+    draft = _draft(TxnKind.FULFIL, redemption, by, now, tz, (held_id, -cost), (shop, cost))
+    [posted] = await post(conn, [draft], now, for_update=for_update, tz=tz)
+    settled = await _settle(conn, [redemption], FULFILLED, by, now, [posted.id])
+    return view(settled[0], {"held_points": posted.balance_after[held_id]})
+
+
+async def cancel(
+    conn: AsyncConnection, redemption_id: int, by: str, now: datetime, tz: tzinfo, for_update: bool
+) -> dict[str, Any]:
+    """Call a hold off (the member changed their mind, the shop cannot supply it)."""
+    redemption = await _locked(conn, redemption_id, for_update)
+    [result] = await _release(conn, [redemption], CANCELLED, by, now, tz, for_update)
+    return result
+
+
+_EXPIRED_HOLDS = (
+    select(_redemptions)
+    .where(_redemptions.c.state == HELD, _redemptions.c.expires_at <= bindparam("now"))
+    .order_by(_redemptions.c.id)
+    .limit(RELEASE_BATCH)
+)
+# Concurrent sweeps take disjoint batches instead of queueing on each other's rows.
+_LOCK_EXPIRED_HOLDS = _EXPIRED_HOLDS.with_for_update(skip_locked=True)
+
+
+async def release_expired(conn: AsyncConnection, now: datetime, tz: tzinfo, for_update: bool) -> int:
+    """Release up to ``RELEASE_BATCH`` holds past their time; how many were released."""
+    rows = await conn.execute(_LOCK_EXPIRED_HOLDS if for_update else _EXPIRED_HOLDS, {"now": now})
+    expired = [dict(row._mapping) for row in rows]
+    if expired:
+        await _release(conn, expired, EXPIRED, SYSTEM, now, tz, for_update)
+    return len(expired)
+
+
+_HOLDERS = (
+    select(_members.c.id, _members.c.account_id, _accounts.c.id.label("held_id"))
+    .join(_accounts, (_accounts.c.owner == _members.c.id) & (_accounts.c.kind == AccountKind.HELD.value))
+    .where(_members.c.id.in_(bindparam("ids", expanding=True)))
+)
+_ALLOCATIONS = (
+    select(_allocations.c.redemption_id, _allocations.c.lot_id, _allocations.c.points)
+    .where(_allocations.c.redemption_id.in_(bindparam("ids", expanding=True)))
+    .order_by(_allocations.c.redemption_id, _allocations.c.lot_id)
+)
+
+
+async def _release(
+    conn: AsyncConnection,
+    redemptions: Sequence[dict[str, Any]],
+    state: str,
+    by: str,
+    now: datetime,
+    tz: tzinfo,
+    for_update: bool,
+) -> list[dict[str, Any]]:
+    """Give locked holds back: points to the member's lots they came from, stock freed."""
+    freed: dict[str, int] = {}
+    for r in redemptions:
+        freed[r["reward_code"]] = freed.get(r["reward_code"], 0) + 1
+    for code, count in sorted(freed.items()):  # rewards in one order: concurrent releases never deadlock
+        await conn.execute(
+            update(_rewards).where(_rewards.c.code == code).values(reserved=_rewards.c.reserved - count, updated_at=now)
+        )
+    ids = [r["id"] for r in redemptions]
+    holders = {
+        row.id: row for row in await conn.execute(_HOLDERS, {"ids": sorted({r["member_id"] for r in redemptions})})
+    }
+    drawn: dict[int, list[tuple[int, int]]] = {i: [] for i in ids}
+    for row in await conn.execute(_ALLOCATIONS, {"ids": ids}):
+        drawn[row.redemption_id].append((row.lot_id, row.points))
+    drafts = []
+    for r in redemptions:
+        holder, cost = holders[r["member_id"]], r["cost_points"]
+        debit, credit = (holder.held_id, -cost), (holder.account_id, cost)
+        drafts.append(_draft(TxnKind.RELEASE, r, by, now, tz, debit, credit, tuple(drawn[r["id"]])))
+    posted = await post(conn, drafts, now, for_update=for_update, tz=tz)
+    settled = await _settle(conn, redemptions, state, by, now, [p.id for p in posted])
+    return [
+        view(row, {"available_points": p.balance_after[holders[row["member_id"]].account_id]})
+        for row, p in zip(settled, posted, strict=True)
+    ]
+
+
+_SETTLE = (
+    update(_redemptions)
+    .where(_redemptions.c.id == bindparam("b_id"))
+    .values(
+        state=bindparam("b_state"),
+        settled_at=bindparam("b_at"),
+        settled_by=bindparam("b_by"),
+        settle_txn_id=bindparam("b_txn"),
+    )
+)
+
+
+async def _settle(
+    conn: AsyncConnection,
+    redemptions: Sequence[dict[str, Any]],
+    state: str,
+    by: str,
+    now: datetime,
+    txn_ids: Sequence[int],
+) -> list[dict[str, Any]]:
+    await conn.execute(
+        _SETTLE,
+        [
+            {"b_id": r["id"], "b_state": state, "b_at": now, "b_by": by, "b_txn": txn_id}
+            for r, txn_id in zip(redemptions, txn_ids, strict=True)
+        ],
+    )
+    return [
+        r | {"state": state, "settled_at": now, "settled_by": by, "settle_txn_id": txn_id}
+        for r, txn_id in zip(redemptions, txn_ids, strict=True)
+    ]
+
+
+async def get_redemption(conn: AsyncConnection, redemption_id: int) -> dict[str, Any]:
+    row = (await conn.execute(select(_redemptions).where(_redemptions.c.id == redemption_id))).first()
+    if row is None:
+        raise RedemptionNotFound(redemption_id)
+    return view(dict(row._mapping))
+
+
+async def listing(
+    conn: AsyncConnection,
+    *,
+    member_id: str | None = None,
+    reward_code: str | None = None,
+    state: str | None = None,
+    limit: int,
+    before: int | None,
+) -> list[dict[str, Any]]:
+    """A member's or a reward's redemptions, newest first; ``before`` continues a page."""
+    if not 1 <= limit <= REDEMPTION_PAGE_SIZE_MAX:
+        raise InvalidInput("limit", f"limit must be between 1 and {REDEMPTION_PAGE_SIZE_MAX}")
+    if state is not None and state not in STATES:
+        raise InvalidInput("state", f"state is one of {', '.join(STATES)}")
+    if member_id is not None:
+        await get_member(conn, member_id, field="member_id")
+        query = select(_redemptions).where(_redemptions.c.member_id == member_id)
+    else:
+        assert reward_code is not None
+        await rewards.get_reward(conn, reward_code)
+        query = select(_redemptions).where(_redemptions.c.reward_code == reward_code)
+    if state is not None:
+        query = query.where(_redemptions.c.state == state)
+    if before is not None:
+        query = query.where(_redemptions.c.id < before)
+    rows = await conn.execute(query.order_by(_redemptions.c.id.desc()).limit(limit))
+    return [view(dict(row._mapping)) for row in rows]

@@ -1,0 +1,70 @@
+"""Data that a unit may override for its subtree (tier schemes, expiry policies), stored as
+append-only versions: the key "" is the default, a unit's own version applies to its
+subtree, and the nearest ancestor's wins."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Table, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ledger.errors import InvalidInput
+from ledger.tables import OrgUnit
+
+DEFAULT_KEY = ""
+T = TypeVar("T")
+
+_units = OrgUnit.__table__
+
+
+async def latest(conn: AsyncConnection, table: Table) -> dict[str, tuple[int, dict[str, Any]]]:
+    """Per key, the newest version and its definition."""
+    newest = select(table.c.org_unit, func.max(table.c.version).label("v")).group_by(table.c.org_unit).subquery()
+    rows = await conn.execute(
+        select(table.c.org_unit, table.c.version, table.c.definition).join(
+            newest, (newest.c.org_unit == table.c.org_unit) & (newest.c.v == table.c.version)
+        )
+    )
+    return {row.org_unit: (row.version, row.definition) for row in rows}
+
+
+async def store(
+    conn: AsyncConnection,
+    table: Table,
+    definitions: list[dict[str, Any]],
+    same: Callable[[dict[str, Any], dict[str, Any]], bool],
+    field: str,
+    by: str,
+    now: datetime,
+) -> list[tuple[str, int]]:
+    """Store a new version of each definition that differs (``same`` is false) from the
+    current one; every unit named must exist. Returns the (key, version) stored."""
+    codes = {d["org_unit"] for d in definitions if d.get("org_unit")}
+    known = {row[0] for row in await conn.execute(select(_units.c.code).where(_units.c.code.in_(codes)))}
+    for i, definition in enumerate(definitions):
+        if definition.get("org_unit") and definition["org_unit"] not in known:
+            raise InvalidInput(f"{field}[{i}].org_unit", f"org unit {definition['org_unit']!r} does not exist")
+    current = await latest(conn, table)
+    created = []
+    for definition in definitions:
+        key = definition.get("org_unit") or DEFAULT_KEY
+        existing = current.get(key)
+        if existing is not None and same(existing[1], definition):
+            continue
+        version = 1 if existing is None else existing[0] + 1
+        await conn.execute(
+            insert(table).values(org_unit=key, version=version, definition=definition, loaded_at=now, loaded_by=by)
+        )
+        created.append((key, version))
+    return created
+
+
+def nearest(path: str, by_unit: Mapping[str, T]) -> T | None:
+    """The nearest ancestor's entry (the unit's own first), else the default."""
+    for code in reversed([c for c in path.split("/") if c]):
+        if code in by_unit:
+            return by_unit[code]
+    return by_unit.get(DEFAULT_KEY)
