@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from litestar import Litestar, Router
 from litestar.datastructures import State
@@ -38,6 +41,20 @@ from ledger import Database, Ledger
 
 OPENAPI_PATH = "/schema"
 
+_log = logging.getLogger("api.sweep")
+
+
+async def sweep_every(ledger: Ledger, seconds: float) -> None:
+    """Sweep on a timer for as long as the process serves. The sweep is safe to run in
+    every worker at once, so no worker is singled out for it; a failed sweep is logged
+    and the next one tries again."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await ledger.sweep()
+        except Exception:
+            _log.exception("sweep failed; retrying in %s s", seconds)
+
 
 def create_app(settings: Settings, ledger: Ledger | None = None) -> Litestar:
     """The service. Pass ``ledger`` to share one with the caller (tests, benchmarks);
@@ -47,10 +64,15 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         db = Database(settings.database_url)
-        app.state.ledger = Ledger(db, settings.timezone)
+        app.state.ledger = Ledger(db, settings.timezone, hold_ttl=timedelta(hours=settings.hold_ttl_hours))
+        timer = None
+        if settings.sweep_interval_seconds > 0:
+            timer = asyncio.create_task(sweep_every(app.state.ledger, settings.sweep_interval_seconds))
         try:
             yield
         finally:
+            if timer is not None:
+                timer.cancel()
             await db.dispose()
 
     v1 = Router(

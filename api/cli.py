@@ -1,9 +1,10 @@
-"""The ``ledger`` command: serve, migrate, verify."""
+"""The ``ledger`` command: serve, migrate, verify, load data files, sweep, export."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import secrets
@@ -15,6 +16,7 @@ from ledger import Database, Ledger, exports, migrate
 from ledger.database import DEFAULT_DATABASE_URL
 from ledger.demo import load_demo
 from ledger.errors import DataFileInvalid, InvalidInput, LedgerError
+from ledger.expiry_policies import default_policies_text
 from ledger.nominations import FLAGS, default_tiers_text
 from ledger.rules import default_rules_text
 
@@ -32,14 +34,16 @@ async def _migrate(url: str) -> None:
 
 
 async def _load(url: str, what: str, text: str) -> int:
-    """Load a rules or tiers file; every error of a bad file is printed with its path."""
+    """Load a rules, tiers or expiry file; every error of a bad file is printed with its path."""
     db = Database(url)
     ledger = Ledger(db)
     try:
         if what == "rules":
             created = (await ledger.load_rules(text, CLI_PRINCIPAL)).created
-        else:
+        elif what == "tiers":
             created = await ledger.load_tiers(text, CLI_PRINCIPAL)
+        else:
+            created = await ledger.load_expiry_policies(text, CLI_PRINCIPAL)
     except (DataFileInvalid, InvalidInput) as invalid:
         print(f"{invalid.detail}:", file=sys.stderr)
         for error in getattr(invalid, "errors", [{"path": invalid.fields().get("field", ""), "reason": ""}]):
@@ -84,6 +88,9 @@ async def _prepare(url: str, demo: bool) -> None:
         if not await ledger.tier_schemes():
             await ledger.load_tiers(default_tiers_text(), CLI_PRINCIPAL)
             print("loaded the default tier scheme")
+        if not await ledger.expiry_policies():
+            await ledger.load_expiry_policies(default_policies_text(), CLI_PRINCIPAL)
+            print("loaded the default expiry policy (points never expire)")
         if demo:
             loaded = await load_demo(ledger)
             print("demo data loaded" if loaded else "demo data skipped: the database already has an org tree")
@@ -114,6 +121,16 @@ async def _verify(url: str) -> int:
     return 0 if report.ok else 1
 
 
+async def _sweep(url: str) -> int:
+    db = Database(url)
+    try:
+        report = await Ledger(db).sweep()
+    finally:
+        await db.dispose()
+    print(json.dumps(dataclasses.asdict(report)))
+    return 0
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -137,7 +154,7 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--demo", action="store_true", help="load demo data into an empty database")
     loaders = []
-    for what, helptext in (("rules", "earning rules"), ("tiers", "tier schemes")):
+    for what, helptext in (("rules", "earning rules"), ("tiers", "tier schemes"), ("expiry", "expiry policies")):
         group = commands.add_parser(what, help=helptext).add_subparsers(dest="sub", required=True)
         load = group.add_parser("load", help=f"validate a {what} file (YAML or JSON) and load what changed")
         load.add_argument("file", type=Path)
@@ -155,6 +172,7 @@ def parser() -> argparse.ArgumentParser:
         serve,
         commands.add_parser("migrate", help="bring the schema to the latest revision"),
         commands.add_parser("verify", help="recompute balances and the hash chain"),
+        commands.add_parser("sweep", help="release holds past their time and expire points past their date"),
     ):
         command.add_argument("--database-url", default=url, help="SQLAlchemy URL (default: %(default)s)")
     return top
@@ -164,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args)
-    if args.command in ("rules", "tiers"):
+    if args.command in ("rules", "tiers", "expiry"):
         return asyncio.run(_load(args.database_url, args.command, args.file.read_text(encoding="utf-8")))
     if args.command == "export":
         return asyncio.run(_export(args))
@@ -172,6 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(_migrate(args.database_url))
         print("database is at the latest revision")
         return 0
+    if args.command == "sweep":
+        return asyncio.run(_sweep(args.database_url))
     return asyncio.run(_verify(args.database_url))
 
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, case, func, select
+from sqlalchemy import BigInteger, bindparam, case, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.errors import InvalidInput, MemberNotFound, TransactionNotFound
@@ -32,7 +32,13 @@ _lots = Lot.__table__
 # The member's dated lots that still hold points: what expires soon, and when the next does.
 _dated = (_lots.c.account_id == _accounts.c.id) & (_lots.c.remaining > 0) & _lots.c.expires_at.is_not(None)
 _EXPIRING = (
-    select(func.coalesce(func.sum(case((_lots.c.expires_at <= bindparam("horizon"), _lots.c.remaining), else_=0)), 0))
+    select(
+        # PostgreSQL's SUM of BIGINT is NUMERIC: cast back to a whole number of points.
+        cast(
+            func.coalesce(func.sum(case((_lots.c.expires_at <= bindparam("horizon"), _lots.c.remaining), else_=0)), 0),
+            BigInteger,
+        )
+    )
     .where(_dated)
     .scalar_subquery()
 )

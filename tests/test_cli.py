@@ -1,6 +1,7 @@
 """The `ledger` command and the demo data."""
 
 import asyncio
+import json
 
 from sqlalchemy import text
 
@@ -93,3 +94,19 @@ async def test_tiers_load_and_export_nominations_from_the_command_line(ledger, t
     content = output.read_bytes()
     assert content.startswith("\ufeff".encode()) and "刘国庆" in content.decode("utf-8-sig")
     assert 3 == len(content.decode("utf-8-sig").strip().splitlines())  # header and two flags
+
+
+def test_expiry_policies_load_from_a_file_and_the_sweep_runs_from_the_command_line(tmp_path, capsys):
+    """`ledger expiry load` refuses a bad file naming the error and loads a good one;
+    `ledger sweep` reports what it released and expired as JSON."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'shop.sqlite3'}"
+    assert 0 == cli(["migrate", "--database-url", url])
+    bad, good = tmp_path / "bad.yaml", tmp_path / "good.yaml"
+    bad.write_text("policies: [{valid: months}]", encoding="utf-8")
+    good.write_text("policies: [{valid: end_of_year, extra_years: 1}]", encoding="utf-8")
+    assert 1 == cli(["expiry", "load", str(bad), "--database-url", url])
+    assert "/policies/0" in capsys.readouterr().err
+    assert 0 == cli(["expiry", "load", str(good), "--database-url", url])
+    assert "loaded default version 1" in capsys.readouterr().out
+    assert 0 == cli(["sweep", "--database-url", url])
+    assert {"holds_expired": 0, "lots_expired": 0, "points_expired": 0} == json.loads(capsys.readouterr().out)

@@ -1,10 +1,12 @@
 """Redemptions at the points shop: hold → fulfil or cancel or expire, every refusal a
 clear 409 that changes nothing, replays, listings, and the books after each step."""
 
+import asyncio
 from datetime import datetime, timedelta
 
 import pytest
 
+from api.app import sweep_every
 from ledger import Ledger
 from tests.builders import (
     COMMUNITY,
@@ -275,3 +277,20 @@ async def test_a_reward_code_is_listed_once(client, ledger):
     await tree(ledger)
     await reward(client)
     assert_problem(await client.post("/v1/rewards", json=reward_body()), 409, "already_exists", "code")
+
+
+async def test_a_serving_process_sweeps_on_its_timer(client, ledger, clock):
+    """The app's timer releases an overdue hold without anyone calling the sweep."""
+    mid = await _setup(client, ledger, 50, cost=20)
+    hold = (await redeem(client, mid)).json()
+    clock.advance(hours=73)
+    timer = asyncio.create_task(sweep_every(ledger, 0.01))
+    try:
+        for _ in range(200):
+            if (await ledger.redemption(hold["id"]))["state"] == "expired":
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        timer.cancel()
+    assert "expired" == (await ledger.redemption(hold["id"]))["state"]
+    assert 50 == (await _balance(client, mid))["available_points"]
