@@ -22,17 +22,26 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy import text
+
 from bench import baselines
 from bench.community import Shape, load, load_transactions
+from bench.loadgen import HOT_REWARD
 from bench.report import Table
 from ledger import Database, Ledger, migrate
 from ledger.activities import ROSTER_SIZE_MAX
 from ledger.nominations import default_tiers_text
+from ledger.rewards import RewardCommand
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_ADMIN_URL = os.environ.get("LEDGER_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 SERVER_START_SECONDS_MAX = 60
 """How long the service may take to migrate and start before the run gives up."""
+
+SHOPPER_POINTS_MIN = 20
+"""Members who redeem in the benchmark hold at least this many points: at one point a
+hold, each can be picked many times before running short (which would be a refusal,
+not a hold)."""
 
 QUICK = Shape(streets=2, communities=5, grids=5, micro_grids=4, members=10_000, transactions=100_000)
 
@@ -207,6 +216,26 @@ def _http(table: Table, backend: str, service: Service, members_file: Path, requ
         )
 
 
+async def _shoppers(ledger: Ledger, workdir: Path, holds: int) -> Path:
+    """List one reward at the first street, priced at a point and stocked for every hold,
+    and write the file of that street's members with points to spend."""
+    street = "s0"
+    command = RewardCommand(HOT_REWARD, street, "洗衣液", "goods", 1, stock=holds)
+    await ledger.create_reward(command, "bench")
+    async with ledger.db.read() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT m.id FROM member m JOIN account a ON a.id = m.account_id"
+                " WHERE m.org_unit LIKE :street AND a.available >= :enough"
+            ),
+            {"street": f"{street}%", "enough": SHOPPER_POINTS_MIN},
+        )
+        shoppers = [row[0] for row in rows]
+    path = workdir / "shoppers.txt"
+    path.write_text("\n".join(shoppers))
+    return path
+
+
 async def _run_backend(backend: str, shape: Shape, args: argparse.Namespace, table: Table, workdir: Path) -> None:
     url = await _create_database(backend, workdir)
     requests = args.requests or (600 if args.quick else 2000)
@@ -250,6 +279,14 @@ async def _run_backend(backend: str, shape: Shape, args: argparse.Namespace, tab
                     f"p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms",
                 )
             table.add(backend, "settle a roster", *_settle(service, community.member_ids, community.micro_grids[0]))
+            r = service.drive("redeem", 32, requests, await _shoppers(ledger, workdir, requests))
+            table.add(
+                backend,
+                "redemption holds/s, 32 clients, one reward",
+                r["per_second"],
+                "/s",
+                f"p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, errors {r['errors'] or 0}",
+            )
         finally:
             service.stop()
         for fmt in ("csv", "xlsx"):

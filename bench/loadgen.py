@@ -23,6 +23,10 @@ from urllib.parse import urlsplit
 
 Request = tuple[str, str, bytes, dict[str, str]]
 
+HOT_REWARD = "bench-hot"
+"""The one reward every redemption of the benchmark holds: the worst case, where every
+hold queues on the same reward row."""
+
 
 class Connection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, token: str):
@@ -57,13 +61,17 @@ def scenario(name: str, members: list[str]) -> Callable[[random.Random], Request
         }
         return "POST", "/v1/awards", json.dumps(body).encode(), {"Idempotency-Key": uuid.uuid4().hex}
 
+    def redeem(rng: random.Random) -> Request:
+        body = {"reward": HOT_REWARD, "member_id": rng.choice(members)}
+        return "POST", "/v1/redemptions", json.dumps(body).encode(), {"Idempotency-Key": uuid.uuid4().hex}
+
     def balance(rng: random.Random) -> Request:
         return "GET", f"/v1/members/{rng.choice(members)}/balance", b"", {}
 
     def statement(rng: random.Random) -> Request:
         return "GET", f"/v1/members/{rng.choice(members)}/statement?limit=50", b"", {}
 
-    return {"award": award, "balance": balance, "statement": statement}[name]
+    return {"award": award, "redeem": redeem, "balance": balance, "statement": statement}[name]
 
 
 async def drive(url: str, token: str, make: Callable[[random.Random], Request], concurrency: int, total: int) -> dict:

@@ -3,6 +3,9 @@ and micro-grids under them, a few dozen members, and the awards for the 3月6日
 haircut day (新南社区) and the 3月8日 茶艺 tea-art event (确滩社区).
 
 Points follow the most common public scheme: 1 hour of volunteer service = 1 point.
+The points shops (积分超市) of the two communities list a few goods and services, and
+新南社区's points are valid to the end of the calendar year (确滩社区 keeps the default:
+they never expire).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from sqlalchemy import func, select
 from ledger.awards import AwardCommand
 from ledger.idempotency import IdempotentRequest
 from ledger.periods import zone
+from ledger.rewards import SERVICE, RewardCommand
 from ledger.service import Ledger
 from ledger.tables import OrgUnit
 from ledger.values import Category, Level, Role
@@ -94,4 +98,22 @@ async def load_demo(ledger: Ledger) -> bool:
         )
     for member_id, _home in people[::3]:
         await _award(ledger, member_id, 1, Category.PATROL, tea + timedelta(days=30), "日巡千步 网格巡查")
+    await _shops(ledger)
     return True
+
+
+DEMO_EXPIRY = "policies: [{valid: forever}, {org_unit: xinnan, valid: end_of_year}]"
+DEMO_REWARDS = (
+    RewardCommand("xinnan-毛巾", "xinnan", "毛巾", "goods", 2, name_en="Towel", stock=30),
+    RewardCommand("xinnan-洗衣液", "xinnan", "洗衣液", "goods", 5, name_en="Laundry liquid", stock=12),
+    RewardCommand(
+        "xinnan-义剪", "xinnan", "爱心义剪一次", SERVICE, 1, name_en="Free haircut", limit_count=1, limit_period="month"
+    ),
+    RewardCommand("quetan-茶叶", "quetan", "茶叶一盒", "goods", 3, name_en="Box of tea", stock=20),
+)
+
+
+async def _shops(ledger: Ledger) -> None:
+    await ledger.load_expiry_policies(DEMO_EXPIRY, DEMO_RECORDER)
+    for command in DEMO_REWARDS:
+        await ledger.create_reward(command, DEMO_RECORDER)
