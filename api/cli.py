@@ -9,8 +9,9 @@ import json
 import os
 import secrets
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from ledger import Database, Ledger, exports, migrate
 from ledger.database import DEFAULT_DATABASE_URL
@@ -22,6 +23,7 @@ from ledger.rules import default_rules_text
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
+T = TypeVar("T")
 CLI_PRINCIPAL = "cli"  # who the journal and rule versions say wrote what the command line writes
 
 
@@ -98,12 +100,16 @@ async def _prepare(url: str, demo: bool) -> None:
         await db.dispose()
 
 
-async def _verify(url: str) -> int:
+async def _with_ledger(url: str, work: Callable[[Ledger], Awaitable[T]]) -> T:
     db = Database(url)
     try:
-        report = await Ledger(db).verify()
+        return await work(Ledger(db))
     finally:
         await db.dispose()
+
+
+async def _verify(url: str) -> int:
+    report = await _with_ledger(url, Ledger.verify)
     print(
         json.dumps(
             {
@@ -122,12 +128,7 @@ async def _verify(url: str) -> int:
 
 
 async def _sweep(url: str) -> int:
-    db = Database(url)
-    try:
-        report = await Ledger(db).sweep()
-    finally:
-        await db.dispose()
-    print(json.dumps(dataclasses.asdict(report)))
+    print(json.dumps(dataclasses.asdict(await _with_ledger(url, Ledger.sweep))))
     return 0
 
 

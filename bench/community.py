@@ -111,6 +111,7 @@ async def _load_tree_and_members(db: Database, shape: Shape, now: datetime) -> t
             ],
         )
         accounts = await _insert_accounts(conn, AccountKind.MEMBER, member_ids)
+        await _insert_accounts(conn, AccountKind.HELD, member_ids)  # where a member's redemption holds sit
         rows = [
             {
                 "id": mid,

@@ -300,16 +300,21 @@ class MemberPeriodEvidence(SQLModel, table=True):
     transactions: int = _points()
 
 
-class TierScheme(SQLModel, table=True):
-    """Every version of every tier scheme, append-only. ``org_unit`` is "" for the default."""
-
-    __tablename__ = "tier_scheme"
+class UnitVersion(SQLModel):
+    """A version of data a unit overrides for its subtree (ledger.unit_versions): append-only,
+    ``org_unit`` "" for the default."""
 
     org_unit: str = Field(primary_key=True, max_length=CODE_LENGTH_MAX)
     version: int = Field(primary_key=True)
     definition: dict[str, Any] = Field(sa_type=JSON)
     loaded_at: datetime = _when()
     loaded_by: str = Field(max_length=CODE_LENGTH_MAX)
+
+
+class TierScheme(UnitVersion, table=True):
+    """Every version of every tier scheme."""
+
+    __tablename__ = "tier_scheme"
 
 
 class NominationEvent(SQLModel, table=True):
@@ -365,16 +370,10 @@ class Notice(SQLModel, table=True):
     opened_at: datetime = _when()
 
 
-class ExpiryPolicy(SQLModel, table=True):
-    """Every version of every expiry policy, append-only. ``org_unit`` is "" for the default."""
+class ExpiryPolicy(UnitVersion, table=True):
+    """Every version of every expiry policy."""
 
     __tablename__ = "expiry_policy"
-
-    org_unit: str = Field(primary_key=True, max_length=CODE_LENGTH_MAX)
-    version: int = Field(primary_key=True)
-    definition: dict[str, Any] = Field(sa_type=JSON)
-    loaded_at: datetime = _when()
-    loaded_by: str = Field(max_length=CODE_LENGTH_MAX)
 
 
 class Lot(SQLModel, table=True):
