@@ -3,18 +3,14 @@ activity settles, reversals, retries and deactivations, on SQLite and PostgreSQL
 checks the books after every step against the database itself (raw SQL), against a model
 of what each member should hold, against the rules' caps, and against ``verify``."""
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
-    RuleBasedStateMachine,
     initialize,
     invariant,
     precondition,
     rule,
-    run_state_machine_as_test,
 )
 from sqlalchemy import text
 
@@ -37,6 +33,7 @@ from ledger.errors import CapExceeded, InvalidInput
 from ledger.rules import WorkDone
 from ledger.values import AWARD_POINTS_MAX
 from tests.builders import MICRO, OTHER_MICRO, rules, tree
+from tests.machines import DatabaseMachine, run_on
 
 MEMBERS = ("m-甲", "m-乙", "m-丙")
 RULE_WORK = ("patrol", "report", "diary", "hour")
@@ -62,13 +59,9 @@ BOOKS_CHECKS = {
 }
 
 
-class LedgerMachine(RuleBasedStateMachine):
-    backend = None  # set by the test before the machine runs
-
+class LedgerMachine(DatabaseMachine):
     def __init__(self):
         super().__init__()
-        self.loop = asyncio.new_event_loop()
-        self.url = self.run(self.backend.create())
         self.ledger = Ledger(Database(self.url))
         self.available = dict.fromkeys(MEMBERS, 0)
         self.earned = dict.fromkeys(MEMBERS, 0)
@@ -78,14 +71,6 @@ class LedgerMachine(RuleBasedStateMachine):
         self.reversed: set[int] = set()
         self.requests: list[tuple[IdempotentRequest, AwardCommand, dict]] = []
         self.keys = 0
-
-    def run(self, coroutine):
-        return self.loop.run_until_complete(coroutine)
-
-    def teardown(self):
-        self.run(self.ledger.db.dispose())
-        self.run(self.backend.drop(self.url))
-        self.loop.close()
 
     @initialize()
     def org_tree_members_and_rules(self):
@@ -274,13 +259,4 @@ class LedgerMachine(RuleBasedStateMachine):
 
 def test_the_books_always_balance(backend):
     """Whatever sequence of writes happens, every invariant of the ledger holds after each."""
-    LedgerMachine.backend = backend
-    run_state_machine_as_test(
-        LedgerMachine,
-        settings=settings(
-            max_examples=EXAMPLES,
-            stateful_step_count=STEPS,
-            deadline=None,
-            suppress_health_check=[HealthCheck.too_slow],
-        ),
-    )
+    run_on(LedgerMachine, backend, EXAMPLES, STEPS)

@@ -7,17 +7,12 @@ redemptions, each member's lots holding exactly their available points (so an ex
 never have taken points already spent), and points earned moved only by awards and
 reversals — never by spending or expiry."""
 
-import asyncio
-
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
-    RuleBasedStateMachine,
     initialize,
     invariant,
     precondition,
     rule,
-    run_state_machine_as_test,
 )
 from sqlalchemy import text
 
@@ -25,6 +20,7 @@ from ledger import AlreadyReversed, AwardCommand, Category, Database, Idempotent
 from ledger.errors import HoldExpired, OutOfStock, OverLimit, RedemptionNotHeld
 from ledger.rewards import RewardCommand
 from tests.builders import COMMUNITY, MICRO, OTHER_MICRO, Clock, tree
+from tests.machines import DatabaseMachine, run_on
 
 MEMBERS = ("m-甲", "m-乙", "m-丙")
 REWARDS = {"r-油": 3, "r-义剪": None, "r-茶": 5}  # code → stock (None: unlimited)
@@ -55,13 +51,9 @@ BOOKS = {
 }
 
 
-class ShopMachine(RuleBasedStateMachine):
-    backend = None  # set by the test before the machine runs
-
+class ShopMachine(DatabaseMachine):
     def __init__(self):
         super().__init__()
-        self.loop = asyncio.new_event_loop()
-        self.url = self.run(self.backend.create())
         self.clock = Clock()
         self.ledger = Ledger(Database(self.url), clock=self.clock)
         self.earned = dict.fromkeys(MEMBERS, 0)
@@ -70,14 +62,6 @@ class ShopMachine(RuleBasedStateMachine):
         self.holds: dict[int, dict] = {}  # redemption id → its hold result
         self.settled: set[int] = set()
         self.keys = 0
-
-    def run(self, coroutine):
-        return self.loop.run_until_complete(coroutine)
-
-    def teardown(self):
-        self.run(self.ledger.db.dispose())
-        self.run(self.backend.drop(self.url))
-        self.loop.close()
 
     def _key(self) -> IdempotentRequest:
         self.keys += 1
@@ -193,13 +177,4 @@ class ShopMachine(RuleBasedStateMachine):
 
 
 def test_the_shop_never_oversells_overdraws_or_expires_spent_points(backend):
-    ShopMachine.backend = backend
-    run_state_machine_as_test(
-        ShopMachine,
-        settings=settings(
-            max_examples=EXAMPLES,
-            stateful_step_count=STEPS,
-            deadline=None,
-            suppress_health_check=[HealthCheck.too_slow],
-        ),
-    )
+    run_on(ShopMachine, backend, EXAMPLES, STEPS)
