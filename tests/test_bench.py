@@ -1,0 +1,42 @@
+"""The benchmark runs end to end at a tiny size and prints every figure it promises. Its
+numbers are not judged here (timing in a test suite only flakes); that it runs is."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FIGURES = (
+    "awards/s, 1 clients",
+    "awards/s, 8 clients",
+    "awards/s, 32 clients",
+    "balance reads/s, 32 clients",
+    "statement reads/s, 32 clients",
+    "settle a roster",
+    "redemption holds/s, 32 clients, one reward",
+    "nomination export (csv), whole ledger",
+    "nomination export (xlsx), whole ledger",
+    "verify, seconds per million transactions",
+    "baseline (a): raw writes/s",
+    "baseline (b): member balance p99",
+)
+TINY = ["--quick", "--members", "300", "--transactions", "2000", "--requests", "40"]
+BENCH_SECONDS_MAX = 300  # a tiny run takes ~10 s per backend; this only stops a hang
+
+
+def test_the_benchmark_prints_every_figure(backend):
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", *TINY, "--backends", backend.name],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=BENCH_SECONDS_MAX,
+    )
+    assert 0 == done.returncode, done.stderr[-2000:]
+    rows = [line.strip("| ").split(" | ") for line in done.stdout.splitlines() if line.startswith("| ")]
+    for figure in FIGURES:
+        found = [cells for cells in rows if cells[0].startswith(figure)]
+        assert found, f"{figure!r} is missing from:\n{done.stdout}"
+        for name, value in found:
+            assert value[0].isdigit(), (name, value)  # a measured figure, not a dash
+            assert "errors" not in value or "errors 0" in value, (name, value)  # every request answered
