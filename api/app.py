@@ -16,7 +16,9 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from api import routes
-from api.auth import BearerTokenMiddleware
+from api.access import check_declared, require_role
+from api.audit import AuditMiddleware
+from api.auth import BearerTokenMiddleware, PrincipalCache
 from api.controllers.earning import (
     ActivityController,
     ClaimController,
@@ -27,6 +29,7 @@ from api.controllers.earning import (
 from api.controllers.members import MemberController
 from api.controllers.nominations import TierController
 from api.controllers.org_units import OrgUnitController
+from api.controllers.principals import AuditController, PrincipalController
 from api.controllers.shop import RedemptionController, RewardController, SweepController
 from api.controllers.transactions import (
     AwardController,
@@ -35,6 +38,7 @@ from api.controllers.transactions import (
 )
 from api.dependencies import provide_ledger
 from api.problems import problem_details_plugin
+from api.ratelimit import WriteLimiter, limit_writes
 from api.settings import Settings
 from api.strict import strict_body
 from ledger import Database, Ledger
@@ -92,18 +96,36 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> Litestar:
             AwardController,
             TransactionController,
             LedgerController,
+            PrincipalController,
+            AuditController,
         ],
         security=[{"bearer": []}],
+        guards=[require_role, limit_writes],
         before_request=strict_body,
     )
-    return Litestar(
+    cache = PrincipalCache(settings.principal_cache_seconds)
+    app = Litestar(
         route_handlers=[v1],
         dependencies={"ledger": Provide(provide_ledger, sync_to_thread=False)},
         middleware=[
-            DefineMiddleware(BearerTokenMiddleware, admin_token=settings.admin_token, exclude=[f"^{OPENAPI_PATH}"])
+            DefineMiddleware(
+                BearerTokenMiddleware,
+                admin_token=settings.admin_token,
+                key=settings.token_key,
+                cache=cache,
+                exclude=[f"^{OPENAPI_PATH}"],
+            ),
+            AuditMiddleware,
         ],
         plugins=[problem_details_plugin()],
-        state=State({"ledger": ledger}),
+        state=State(
+            {
+                "ledger": ledger,
+                "settings": settings,
+                "principal_cache": cache,
+                "write_limiter": WriteLimiter(settings.writes_per_second, settings.write_burst),
+            }
+        ),
         lifespan=[] if ledger is not None else [lifespan],
         request_max_body_size=settings.request_body_bytes_max,
         openapi_config=OpenAPIConfig(
@@ -113,3 +135,5 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> Litestar:
             components=Components(security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}),
         ),
     )
+    check_declared(h for route in app.routes for h in route.route_handlers if route.path.startswith(routes.API_PREFIX))
+    return app

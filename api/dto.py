@@ -24,6 +24,7 @@ from ledger.values import (
     QUANTITY_MAX,
     ROLES_MAX,
     URL_LENGTH_MAX,
+    Access,
     Category,
     Level,
     Role,
@@ -551,3 +552,52 @@ class SweepRead(msgspec.Struct):
     holds_expired: int
     lots_expired: int
     points_expired: int
+
+
+class TokenCreate(Write):
+    """An organizer's token names their unit; a member's token names the member."""
+
+    role: Access
+    label: Name
+    org_unit: Code | None = None
+    member_id: Code | None = None
+    expires_at: datetime | None = None
+
+
+class PrincipalRead(msgspec.Struct):
+    id: str
+    role: Access
+    label: str
+    org_unit: str | None
+    member_id: str | None
+    created_at: datetime | None
+    created_by: str | None
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+class TokenCreated(msgspec.Struct):
+    principal: PrincipalRead
+    token: str
+    """Shown this once: only a hash of it is kept."""
+
+
+class PrincipalPage(msgspec.Struct):
+    principals: list[PrincipalRead]
+    next_cursor: str | None
+
+
+class AuditRead(msgspec.Struct):
+    id: int
+    at: datetime
+    principal: str
+    role: str
+    method: str
+    path: str
+    status: int
+    idempotency_key: str | None
+
+
+class AuditPage(msgspec.Struct):
+    entries: list[AuditRead]
+    next_cursor: str | None

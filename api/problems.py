@@ -19,17 +19,29 @@ from litestar.plugins.problem_details import (
 )
 from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
+    HTTP_401_UNAUTHORIZED,
+    HTTP_403_FORBIDDEN,
     HTTP_404_NOT_FOUND,
     HTTP_409_CONFLICT,
     HTTP_422_UNPROCESSABLE_ENTITY,
     HTTP_500_INTERNAL_SERVER_ERROR,
 )
 
-from ledger.errors import Conflict, DataFileInvalid, InvalidInput, LedgerError, NotFound
+from ledger.errors import (
+    AccessDenied,
+    Conflict,
+    DataFileInvalid,
+    InvalidInput,
+    LedgerError,
+    NotFound,
+    Unauthenticated,
+)
 
 PROBLEM_TYPE_PREFIX = "urn:grid-points-ledger:problem:"
 
 _STATUS_BY_CLASS: tuple[tuple[type[LedgerError], int], ...] = (
+    (Unauthenticated, HTTP_401_UNAUTHORIZED),
+    (AccessDenied, HTTP_403_FORBIDDEN),
     (InvalidInput, HTTP_422_UNPROCESSABLE_ENTITY),
     (DataFileInvalid, HTTP_422_UNPROCESSABLE_ENTITY),
     (NotFound, HTTP_404_NOT_FOUND),

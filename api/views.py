@@ -6,6 +6,7 @@ from dataclasses import asdict
 
 from api import dto
 from ledger import Balance, Member, Unit
+from ledger.principals import Principal
 from ledger.queries import StatementPage, TransactionView
 from ledger.verify import Report
 
@@ -61,4 +62,18 @@ def verify_read(report: Report) -> dto.VerifyRead:
         accounts=report.accounts,
         last_hash=report.last_hash,
         problems=report.problems,
+    )
+
+
+def principal_read(principal: Principal) -> dto.PrincipalRead:
+    return dto.PrincipalRead(
+        id=principal.id,
+        role=principal.role,
+        label=principal.label,
+        org_unit=principal.org_unit,
+        member_id=principal.member_id,
+        created_at=principal.created_at,
+        created_by=principal.created_by,
+        expires_at=principal.expires_at,
+        revoked_at=principal.revoked_at,
     )

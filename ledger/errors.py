@@ -3,6 +3,8 @@
     LedgerError                      code            meaning
     ├── InvalidInput                 invalid_input   a value breaks a domain rule (names its field)
     ├── DataFileInvalid              invalid_data_file  a rules or tiers file, every error with its path
+    ├── Unauthenticated              unauthenticated no token, or one unknown, expired or revoked
+    ├── AccessDenied                 forbidden       the principal's role or org subtree does not cover the request
     ├── NotFound                     not_found       an org unit, member or transaction is unknown
     │   ├── OrgUnitNotFound
     │   ├── MemberNotFound
@@ -12,7 +14,8 @@
     │   ├── ClaimNotFound
     │   ├── NominationNotFound
     │   ├── RewardNotFound
-    │   └── RedemptionNotFound
+    │   ├── RedemptionNotFound
+    │   └── PrincipalNotFound
     └── Conflict                     (various)       the request is valid but the ledger's state refuses it
         ├── AlreadyExists            already_exists  a unit or member with that key is registered already
         ├── MemberInactive           member_inactive a deactivated member receives no new awards
@@ -67,6 +70,14 @@ class InvalidInput(LedgerError):
     def __init__(self, field: str, detail: str, **fields: Any) -> None:
         super().__init__(detail, field=field, **fields)
         self.field = field
+
+
+class Unauthenticated(LedgerError):
+    code = "unauthenticated"
+
+
+class AccessDenied(LedgerError):
+    code = "forbidden"
 
 
 class NotFound(LedgerError):
@@ -377,3 +388,10 @@ class HoldExpired(Conflict):
             redemption_id=redemption_id,
             expires_at=expires_at,
         )
+
+
+class PrincipalNotFound(NotFound):
+    code = "principal_not_found"
+
+    def __init__(self, principal_id: str) -> None:
+        super().__init__(f"no principal {principal_id!r}", principal_id=principal_id, field="principal_id")

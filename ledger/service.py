@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger import (
     activities,
+    audit,
     awards,
     claims,
     deductions,
@@ -28,10 +29,12 @@ from ledger import (
     nominations,
     notices,
     org,
+    principals,
     queries,
     redemptions,
     rewards,
     rules,
+    scopes,
     summary,
     verify,
 )
@@ -41,7 +44,7 @@ from ledger.errors import AlreadyReversed, InsufficientPoints
 from ledger.group_commit import GroupCommit
 from ledger.idempotency import IdempotentRequest, once
 from ledger.periods import DEFAULT_TIMEZONE, period_of, zone
-from ledger.values import Balance, Level, Role
+from ledger.values import Access, Balance, Level, Role
 
 Clock = Callable[[], datetime]
 
@@ -49,6 +52,11 @@ GROUP_COMMIT_CONCURRENCY_POSTGRES = 2
 """Award batches in flight per process on PostgreSQL: one commits (waits on its fsync)
 while the next prepares; a third would only queue on the chain-head lock. SQLite has
 one writer, so one batch at a time."""
+
+
+AUDIT_BATCH_MAX = 500
+"""Audit rows written per database transaction when writes arrive together: one insert
+of 500 short rows is a few milliseconds, well under one commit's wait."""
 
 
 def utc_now() -> datetime:
@@ -78,6 +86,7 @@ class Ledger:
         self._awards: GroupCommit[AwardRequest, AwardOutcome] = GroupCommit(
             self._award_batch, AWARD_BATCH_MAX, concurrency
         )
+        self._audit: GroupCommit[audit.Entry, None] = GroupCommit(self._audit_batch, AUDIT_BATCH_MAX, concurrency)
 
     @property
     def _lock_rows(self) -> bool:
@@ -347,6 +356,76 @@ class Ledger:
             if seen < expiry.EXPIRY_BATCH:
                 break
         return SweepReport(holds, lots, points)
+
+    # Principals, scopes and the audit log.
+
+    async def create_principal(
+        self,
+        *,
+        role: Access,
+        label: str,
+        org_unit: str | None,
+        member_id: str | None,
+        expires_at: datetime | None,
+        created_by: str,
+        key: bytes,
+    ) -> tuple[principals.Principal, str]:
+        async with self.db.write() as conn:
+            return await principals.create_principal(
+                conn,
+                role=role,
+                label=label,
+                org_unit=org_unit,
+                member_id=member_id,
+                expires_at=expires_at,
+                created_by=created_by,
+                now=self.clock(),
+                key=key,
+            )
+
+    async def authenticate(self, token: str, key: bytes) -> principals.Principal:
+        async with self.db.read() as conn:
+            return await principals.authenticate(conn, token, key, self.clock())
+
+    async def principal(self, principal_id: str) -> principals.Principal:
+        async with self.db.read() as conn:
+            return await principals.get_principal(conn, principal_id)
+
+    async def principals(self, limit: int, after: str | None) -> list[principals.Principal]:
+        async with self.db.read() as conn:
+            return await principals.list_principals(conn, limit, after)
+
+    async def revoke_principal(self, principal_id: str, by: str) -> principals.Principal:
+        async with self.db.write() as conn:
+            return await principals.revoke_principal(conn, principal_id, by, self.clock())
+
+    async def authorize(self, principal: principals.Principal, *subjects: scopes.Subject) -> None:
+        """Refuse unless the principal's scope covers every subject (see ``ledger.scopes``)."""
+        if principal.role is Access.ADMIN:
+            return  # the whole tree: not even a lookup (an unknown subject fails in the write)
+        async with self.db.read() as conn:
+            await scopes.authorize(conn, principal, subjects)
+
+    async def authorize_members(self, principal: principals.Principal, member_ids: Sequence[str], field: str) -> None:
+        if principal.role is Access.ADMIN:
+            return
+        async with self.db.read() as conn:
+            await scopes.authorize_members(conn, principal, member_ids, field)
+
+    async def record_audit(self, entry: audit.Entry) -> None:
+        """Concurrent writes' rows share a database transaction, as awards do."""
+        await self._audit.submit(entry)
+
+    async def _audit_batch(self, entries: Sequence[audit.Entry]) -> list[None]:
+        async with self.db.write() as conn:
+            await audit.record(conn, list(entries), self.clock())
+        return [None] * len(entries)
+
+    async def audit(
+        self, principal: str | None, since: datetime | None, limit: int, after: int | None
+    ) -> list[dict[str, Any]]:
+        async with self.db.read() as conn:
+            return await audit.entries(conn, principal, since, limit, after)
 
     # Reads.
 

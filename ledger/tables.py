@@ -31,6 +31,7 @@ from sqlalchemy import (
 from sqlmodel import Field, SQLModel
 
 from ledger.values import (
+    AUDIT_PATH_LENGTH_MAX,
     CODE_LENGTH_MAX,
     MEMO_LENGTH_MAX,
     NAME_LENGTH_MAX,
@@ -472,3 +473,38 @@ class RedemptionLot(SQLModel, table=True):
 
 
 metadata = SQLModel.metadata
+
+
+class PrincipalRow(SQLModel, table=True):
+    """A person's or a system's API token. Only a keyed hash of the token's secret is
+    stored: the token itself is shown once, when it is created."""
+
+    __tablename__ = "principal"
+
+    id: str = Field(primary_key=True, max_length=CODE_LENGTH_MAX)
+    role: str = Field(max_length=16)
+    org_unit: str | None = Field(default=None, foreign_key="org_unit.code")
+    member_id: str | None = Field(default=None, foreign_key="member.id", index=True)
+    label: str = Field(max_length=NAME_LENGTH_MAX)
+    token_hash: str = Field(max_length=64)
+    created_at: datetime = _when()
+    created_by: str = Field(max_length=CODE_LENGTH_MAX)
+    expires_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    revoked_by: str | None = Field(default=None, max_length=CODE_LENGTH_MAX)
+
+
+class AuditEntry(SQLModel, table=True):
+    """One write request: who, what, and how it ended. Append-only."""
+
+    __tablename__ = "audit"
+    __table_args__ = (Index("ix_audit_principal_id", "principal", "id"),)
+
+    id: int | None = Field(default=None, sa_column=Column(AUTO_ID, primary_key=True, autoincrement=True))
+    at: datetime = _when(index=True)
+    principal: str = Field(max_length=CODE_LENGTH_MAX)
+    role: str = Field(max_length=16)
+    method: str = Field(max_length=8)
+    path: str = Field(max_length=AUDIT_PATH_LENGTH_MAX)
+    status: int
+    idempotency_key: str | None = Field(default=None, max_length=128)

@@ -72,6 +72,15 @@ class Role(enum.StrEnum):
     RESIDENT = "resident"
 
 
+class Access(enum.StrEnum):
+    """What a principal (a person's or a system's API token) may do; see ``ledger.principals``."""
+
+    ADMIN = "admin"  # everything, everywhere
+    ORGANIZER = "organizer"  # awards, activities, rewards and reversals inside one org subtree
+    MEMBER = "member"  # one member's own balance, statement, tier and redemptions
+    AUDITOR = "auditor"  # read-only: verify, exports, any statement (in its subtree, if it has one)
+
+
 AWARD_POINTS_MAX = 10_000
 """One award is one piece of work; 10,000 points is far above any rule in use (a verified
 micro-grid sweep pays 200), so a larger figure is a typing slip, not an award."""
@@ -94,6 +103,10 @@ URL_LENGTH_MAX = 2_000
 
 IDEMPOTENCY_KEY_LENGTH_MAX = 128
 """Long enough for a UUID or a client's composite key, short enough to index cheaply."""
+
+AUDIT_PATH_LENGTH_MAX = 512
+"""A request path as the audit log keeps it: every route of the API is far shorter; a
+longer path (only a hostile client sends one) is cut, not refused, so it is still logged."""
 
 ROLES_MAX = 8
 """A member holds a handful of roles; more is a data error."""

@@ -27,6 +27,7 @@ from ledger import Database, Ledger, migrate
 
 POSTGRES_URL = os.environ.get("LEDGER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 ADMIN_TOKEN = "test-admin-token"
+TOKEN_SECRET = "test-token-secret"
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 BACKENDS = ("sqlite", "postgres")
 
@@ -159,12 +160,30 @@ def ledger(db: Database) -> Ledger:
     return Ledger(db)
 
 
+def settings(ledger: Ledger, **overrides: object) -> Settings:
+    """Test settings: a known token key, and no write limit unless a test sets one (the
+    suite writes far faster than any person would)."""
+    return Settings(
+        **{
+            "database_url": ledger.db.url,
+            "admin_token": ADMIN_TOKEN,
+            "token_secret": TOKEN_SECRET,
+            "writes_per_second": 0,
+            **overrides,
+        }
+    )
+
+
+def http_client(app: object, headers: dict[str, str] | None = None) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://ledger.test", headers=AUTH if headers is None else headers
+    )
+
+
 @pytest.fixture
 async def client(ledger: Ledger) -> AsyncIterator[httpx.AsyncClient]:
     """The service over HTTP, in this event loop, sharing the test's ledger."""
-    app = create_app(Settings(database_url=ledger.db.url, admin_token=ADMIN_TOKEN), ledger)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://ledger.test", headers=AUTH) as http:
+    async with http_client(create_app(settings(ledger), ledger)) as http:
         yield http
 
 

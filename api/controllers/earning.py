@@ -8,8 +8,10 @@ from litestar import Controller, Request, Response, get, post, put
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from api import dto, routes
+from api.access import ADMIN, EVERYONE, MEMBER, ORGANIZER, OVERSEERS, READERS, WRITERS, allow, unit_or_own
 from api.dependencies import LedgerDep
 from api.idempotency import created, idempotent_request
+from ledger import scopes
 from ledger.activities import ActivityCommand
 from ledger.claims import CLAIM_PAGE_SIZE_MAX, ClaimCommand
 from ledger.deductions import DeductionCommand
@@ -20,6 +22,16 @@ from ledger.values import CODE_LENGTH_MAX
 CLAIM_PAGE_SIZE_DEFAULT = 50
 LEADERBOARD_SIZE_DEFAULT = 10
 
+Req = Request[Any, Any, Any]
+
+
+def _activity(activity_id: int) -> scopes.Subject:
+    return scopes.Subject("activity", activity_id, "activity_id")
+
+
+def _claim(claim_id: int) -> scopes.Subject:
+    return scopes.Subject("claim", claim_id, "claim_id")
+
 
 def _cursor(cursor: str | None) -> int | None:
     return int(cursor) if cursor else None
@@ -28,7 +40,7 @@ def _cursor(cursor: str | None) -> int | None:
 class RuleController(Controller):
     tags = ["earning rules"]
 
-    @get(routes.RULES, summary="The current version of every earning rule")
+    @get(routes.RULES, summary="The current version of every earning rule", opt=EVERYONE)
     async def list(self, ledger: LedgerDep) -> list[dto.RuleRead]:
         return [dto.RuleRead(r.code, r.version, dict(r.definition)) for r in await ledger.rules()]
 
@@ -37,11 +49,15 @@ class DeductionController(Controller):
     tags = ["points"]
 
     @post(
-        routes.DEDUCTIONS, summary="Deduct points for cause, clipped at the balance (Idempotency-Key)", status_code=201
+        routes.DEDUCTIONS,
+        summary="Deduct points for cause, clipped at the balance (Idempotency-Key)",
+        status_code=201,
+        opt=WRITERS,
     )
     async def deduct(
-        self, data: JSONBody[dto.DeductionCreate], ledger: LedgerDep, request: Request[Any, Any, Any]
+        self, data: JSONBody[dto.DeductionCreate], ledger: LedgerDep, request: Req
     ) -> Response[dto.DeductionRead]:
+        await ledger.authorize(request.user, scopes.member(data.member_id))
         command = DeductionCommand(data.member_id, data.points, data.reason, data.occurred_at, data.category)
         result, replayed = await ledger.deduct(command, request.user.id, idempotent_request(request, data))
         return created(dto.DeductionRead(**result), replayed)
@@ -50,28 +66,36 @@ class DeductionController(Controller):
 class ActivityController(Controller):
     tags = ["activities"]
 
-    @post(routes.ACTIVITIES, summary="Record an activity (义剪, 茶艺 …) to settle by roster")
-    async def create(
-        self, data: JSONBody[dto.ActivityCreate], ledger: LedgerDep, request: Request[Any, Any, Any]
-    ) -> dto.ActivityRead:
+    @post(routes.ACTIVITIES, summary="Record an activity (义剪, 茶艺 …) to settle by roster", opt=WRITERS)
+    async def create(self, data: JSONBody[dto.ActivityCreate], ledger: LedgerDep, request: Req) -> dto.ActivityRead:
+        await ledger.authorize(request.user, scopes.unit(data.org_unit))
         command = ActivityCommand(data.name, data.org_unit, data.rule, data.starts_at, data.ends_at, data.organizer)
         return dto.ActivityRead(**await ledger.create_activity(command, request.user.id))
 
-    @get(routes.ACTIVITY, summary="An activity with its roster and, once settled, its settlement")
-    async def read(self, activity_id: FromPath[int], ledger: LedgerDep) -> dto.ActivityRead:
+    @get(routes.ACTIVITY, summary="An activity with its roster and, once settled, its settlement", opt=OVERSEERS)
+    async def read(self, activity_id: FromPath[int], ledger: LedgerDep, request: Req) -> dto.ActivityRead:
+        await ledger.authorize(request.user, _activity(activity_id))
         return dto.ActivityRead(**await ledger.activity(activity_id))
 
-    @put(routes.ACTIVITY_ROSTER, summary="Replace the roster (idempotent)")
+    @put(routes.ACTIVITY_ROSTER, summary="Replace the roster (idempotent)", opt=WRITERS)
     async def roster(
-        self, activity_id: FromPath[int], data: JSONBody[dto.RosterPut], ledger: LedgerDep
+        self, activity_id: FromPath[int], data: JSONBody[dto.RosterPut], ledger: LedgerDep, request: Req
     ) -> dto.ActivityRead:
         participants = [(p.member_id, p.quantity) for p in data.participants]
+        await ledger.authorize(request.user, _activity(activity_id))
+        await ledger.authorize_members(request.user, [m for m, _ in participants], "participants")
         return dto.ActivityRead(**await ledger.put_roster(activity_id, participants))
 
-    @post(routes.ACTIVITY_SETTLE, summary="Award everyone on the roster at once (Idempotency-Key)", status_code=201)
-    async def settle(
-        self, activity_id: FromPath[int], ledger: LedgerDep, request: Request[Any, Any, Any]
-    ) -> Response[dto.SettlementRead]:
+    @post(
+        routes.ACTIVITY_SETTLE,
+        summary="Award everyone on the roster at once (Idempotency-Key)",
+        status_code=201,
+        opt=WRITERS,
+    )
+    async def settle(self, activity_id: FromPath[int], ledger: LedgerDep, request: Req) -> Response[dto.SettlementRead]:
+        await ledger.authorize(request.user, _activity(activity_id))
+        roster = (await ledger.activity(activity_id))["roster"]
+        await ledger.authorize_members(request.user, [line["member_id"] for line in roster], "participants")
         result, replayed = await ledger.settle(activity_id, request.user.id, idempotent_request(request, None))
         return created(dto.SettlementRead(**result), replayed)
 
@@ -79,10 +103,13 @@ class ActivityController(Controller):
 class ClaimController(Controller):
     tags = ["claims"]
 
-    @post(routes.CLAIMS, summary="Report work for review (随手拍): pending until approved")
-    async def submit(
-        self, data: JSONBody[dto.ClaimCreate], ledger: LedgerDep, request: Request[Any, Any, Any]
-    ) -> dto.ClaimRead:
+    @post(
+        routes.CLAIMS,
+        summary="Report work for review (随手拍): pending until approved",
+        opt=allow(ADMIN, ORGANIZER, MEMBER),
+    )
+    async def submit(self, data: JSONBody[dto.ClaimCreate], ledger: LedgerDep, request: Req) -> dto.ClaimRead:
+        await ledger.authorize(request.user, scopes.member(data.member_id))
         command = ClaimCommand(
             data.member_id,
             data.rule,
@@ -94,51 +121,63 @@ class ClaimController(Controller):
         )
         return dto.ClaimRead(**await ledger.submit_claim(command, request.user.id))
 
-    @get(routes.CLAIMS, summary="The reviewer's queue, oldest first")
+    @get(
+        routes.CLAIMS,
+        summary="The reviewer's queue, oldest first (organizers: their subtree)",
+        opt=OVERSEERS,
+    )
     async def queue(
         self,
         ledger: LedgerDep,
+        request: Req,
         status: Annotated[str | None, QueryParameter(pattern=r"^(pending|approved|declined)$")] = None,
         org_unit: Annotated[str | None, QueryParameter(max_length=CODE_LENGTH_MAX)] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=CLAIM_PAGE_SIZE_MAX)] = CLAIM_PAGE_SIZE_DEFAULT,
         cursor: Annotated[str | None, QueryParameter(pattern=r"^[0-9]{1,18}$")] = None,
     ) -> dto.ClaimPage:
+        org_unit = unit_or_own(request.user, org_unit)
+        if org_unit is not None:
+            await ledger.authorize(request.user, scopes.unit(org_unit))
         found = await ledger.claims(status, org_unit, limit, _cursor(cursor))
         next_cursor = str(found[-1]["id"]) if len(found) == limit else None
         return dto.ClaimPage([dto.ClaimRead(**c) for c in found], next_cursor)
 
-    @get(routes.CLAIM, summary="One claim")
-    async def read(self, claim_id: FromPath[int], ledger: LedgerDep) -> dto.ClaimRead:
+    @get(routes.CLAIM, summary="One claim", opt=READERS)
+    async def read(self, claim_id: FromPath[int], ledger: LedgerDep, request: Req) -> dto.ClaimRead:
+        await ledger.authorize(request.user, _claim(claim_id))
         return dto.ClaimRead(**await ledger.claim(claim_id))
 
-    @post(routes.CLAIM_APPROVE, summary="Approve: award by rule, caps applied (Idempotency-Key)", status_code=201)
-    async def approve(
-        self, claim_id: FromPath[int], ledger: LedgerDep, request: Request[Any, Any, Any]
-    ) -> Response[dto.ClaimApproval]:
+    @post(
+        routes.CLAIM_APPROVE,
+        summary="Approve: award by rule, caps applied (Idempotency-Key)",
+        status_code=201,
+        opt=WRITERS,
+    )
+    async def approve(self, claim_id: FromPath[int], ledger: LedgerDep, request: Req) -> Response[dto.ClaimApproval]:
+        await ledger.authorize(request.user, _claim(claim_id))
         result, replayed = await ledger.approve_claim(claim_id, request.user.id, idempotent_request(request, None))
         claim = dto.ClaimRead(**await ledger.claim(result["claim_id"]))
         return created(dto.ClaimApproval(claim, dto.AwardRead(**result["award"])), replayed)
 
-    @post(routes.CLAIM_DECLINE, summary="Decline with a reason; the claim is kept", status_code=200)
+    @post(routes.CLAIM_DECLINE, summary="Decline with a reason; the claim is kept", status_code=200, opt=WRITERS)
     async def decline(
-        self,
-        claim_id: FromPath[int],
-        data: JSONBody[dto.ClaimDecline],
-        ledger: LedgerDep,
-        request: Request[Any, Any, Any],
+        self, claim_id: FromPath[int], data: JSONBody[dto.ClaimDecline], ledger: LedgerDep, request: Req
     ) -> dto.ClaimRead:
+        await ledger.authorize(request.user, _claim(claim_id))
         return dto.ClaimRead(**await ledger.decline_claim(claim_id, data.reason, request.user.id))
 
 
 class SummaryController(Controller):
     tags = ["org tree"]
 
-    @get(routes.ORG_UNIT_SUMMARY, summary="Points awarded in a subtree by category, and its top members")
+    @get(routes.ORG_UNIT_SUMMARY, summary="Points awarded in a subtree by category, and its top members", opt=OVERSEERS)
     async def summary(
         self,
         code: FromPath[str],
         ledger: LedgerDep,
+        request: Req,
         period: Annotated[str | None, QueryParameter(pattern=r"^[0-9]{4}$")] = None,
         top: Annotated[int, QueryParameter(ge=1, le=LEADERBOARD_SIZE_MAX)] = LEADERBOARD_SIZE_DEFAULT,
     ) -> dto.SummaryRead:
+        await ledger.authorize(request.user, scopes.unit(code, field="code"))
         return dto.SummaryRead(**await ledger.unit_summary(code, period, top))

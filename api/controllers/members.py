@@ -1,32 +1,39 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar import Controller, get, patch, post
+from litestar import Controller, Request, get, patch, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from api import dto, routes, views
+from api.access import READERS, WRITERS
 from api.dependencies import LedgerDep
-from ledger import MemberChanges
+from ledger import MemberChanges, scopes
 from ledger.queries import STATEMENT_PAGE_SIZE_DEFAULT, STATEMENT_PAGE_SIZE_MAX
+
+Req = Request[Any, Any, Any]
 
 
 class MemberController(Controller):
     tags = ["members"]
 
-    @post(routes.MEMBERS, summary="Register a member in a micro-grid")
-    async def create(self, data: JSONBody[dto.MemberCreate], ledger: LedgerDep) -> dto.MemberRead:
+    @post(routes.MEMBERS, summary="Register a member in a micro-grid", opt=WRITERS)
+    async def create(self, data: JSONBody[dto.MemberCreate], ledger: LedgerDep, request: Req) -> dto.MemberRead:
+        await ledger.authorize(request.user, scopes.unit(data.org_unit))
         member = await ledger.register_member(data.id, data.name, data.org_unit, data.party_member, tuple(data.roles))
         return views.member_read(member)
 
-    @get(routes.MEMBER, summary="One member")
-    async def read(self, member_id: FromPath[str], ledger: LedgerDep) -> dto.MemberRead:
+    @get(routes.MEMBER, summary="One member", opt=READERS)
+    async def read(self, member_id: FromPath[str], ledger: LedgerDep, request: Req) -> dto.MemberRead:
+        await ledger.authorize(request.user, scopes.member(member_id))
         return views.member_read(await ledger.member(member_id))
 
-    @patch(routes.MEMBER, summary="Change a member; active=false deactivates (no new awards)")
+    @patch(routes.MEMBER, summary="Change a member; active=false deactivates (no new awards)", opt=WRITERS)
     async def change(
-        self, member_id: FromPath[str], data: JSONBody[dto.MemberPatch], ledger: LedgerDep
+        self, member_id: FromPath[str], data: JSONBody[dto.MemberPatch], ledger: LedgerDep, request: Req
     ) -> dto.MemberRead:
+        moved_to = () if data.org_unit is None else (scopes.unit(data.org_unit),)
+        await ledger.authorize(request.user, scopes.member(member_id), *moved_to)
         changes = MemberChanges(
             name=data.name,
             org_unit=data.org_unit,
@@ -36,16 +43,19 @@ class MemberController(Controller):
         )
         return views.member_read(await ledger.change_member(member_id, changes))
 
-    @get(routes.MEMBER_BALANCE, summary="Available, held and earned points")
-    async def balance(self, member_id: FromPath[str], ledger: LedgerDep) -> dto.BalanceRead:
+    @get(routes.MEMBER_BALANCE, summary="Available, held and earned points", opt=READERS)
+    async def balance(self, member_id: FromPath[str], ledger: LedgerDep, request: Req) -> dto.BalanceRead:
+        await ledger.authorize(request.user, scopes.member(member_id))
         return views.balance_read(await ledger.balance(member_id))
 
-    @get(routes.MEMBER_STATEMENT, summary="Statement lines, newest first, cursor-paginated")
+    @get(routes.MEMBER_STATEMENT, summary="Statement lines, newest first, cursor-paginated", opt=READERS)
     async def statement(
         self,
         member_id: FromPath[str],
         ledger: LedgerDep,
+        request: Req,
         limit: Annotated[int, QueryParameter(ge=1, le=STATEMENT_PAGE_SIZE_MAX)] = STATEMENT_PAGE_SIZE_DEFAULT,
         cursor: Annotated[str | None, QueryParameter(max_length=20)] = None,
     ) -> dto.StatementRead:
+        await ledger.authorize(request.user, scopes.member(member_id))
         return views.statement_read(member_id, await ledger.statement(member_id, limit, cursor))

@@ -10,8 +10,9 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.response import Stream
 
 from api import dto, routes
+from api.access import ADMIN_ONLY, EVERYONE, OVERSEERS, READERS, WRITERS, unit_or_own
 from api.dependencies import LedgerDep
-from ledger import exports
+from ledger import exports, scopes
 from ledger.nomination_reports import EVIDENCE_PAGE_SIZE_MAX
 from ledger.values import CODE_LENGTH_MAX
 
@@ -19,6 +20,7 @@ PeriodParam = Annotated[str | None, QueryParameter(pattern=r"^[0-9]{4}$")]
 FlagParam = Annotated[Literal["先进工作者", "优秀共产党员"] | None, QueryParameter()]
 UnitParam = Annotated[str, QueryParameter(min_length=1, max_length=CODE_LENGTH_MAX)]
 EVIDENCE_PAGE_SIZE_DEFAULT = 100
+Req = Request[Any, Any, Any]
 MEDIA_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -44,19 +46,24 @@ def _state(row: dict[str, Any]) -> dto.NominationStateRead:
 class TierController(Controller):
     tags = ["tiers and nominations"]
 
-    @get(routes.TIERS, summary="The current tier schemes (the default and per-unit overrides)")
+    @get(routes.TIERS, summary="The current tier schemes (the default and per-unit overrides)", opt=EVERYONE)
     async def schemes(self, ledger: LedgerDep) -> list[dto.SchemeRead]:
         return [_scheme(s) for s in await ledger.tier_schemes()]
 
-    @post(routes.TIERS, summary="Load tier schemes (the tiers file as JSON); changed schemes get a new version")
-    async def load(self, data: JSONBody[dict[str, Any]], ledger: LedgerDep, request: Request[Any, Any, Any]) -> dict:
+    @post(
+        routes.TIERS,
+        summary="Load tier schemes (the tiers file as JSON); changed schemes get a new version",
+        opt=ADMIN_ONLY,
+    )
+    async def load(self, data: JSONBody[dict[str, Any]], ledger: LedgerDep, request: Req) -> dict:
         created = await ledger.load_tiers(json.dumps(data, ensure_ascii=False), request.user.id)
         return {"created": [{"org_unit": unit or None, "version": v} for unit, v in created]}
 
-    @get(routes.MEMBER_TIER, summary="Tier, points earned in the period, and the points to the next tier")
+    @get(routes.MEMBER_TIER, summary="Tier, points earned in the period, and the points to the next tier", opt=READERS)
     async def member_tier(
-        self, member_id: FromPath[str], ledger: LedgerDep, period: PeriodParam = None
+        self, member_id: FromPath[str], ledger: LedgerDep, request: Req, period: PeriodParam = None
     ) -> dto.MemberTierRead:
+        await ledger.authorize(request.user, scopes.member(member_id))
         view = await ledger.member_tier(member_id, period)
         return dto.MemberTierRead(
             **{
@@ -66,58 +73,72 @@ class TierController(Controller):
             }
         )
 
-    @get(routes.MEMBER_EVIDENCE, summary="The transactions behind a member's points in a period")
+    @get(routes.MEMBER_EVIDENCE, summary="The transactions behind a member's points in a period", opt=READERS)
     async def evidence(
         self,
         member_id: FromPath[str],
         ledger: LedgerDep,
+        request: Req,
         period: PeriodParam = None,
         limit: Annotated[int, QueryParameter(ge=1, le=EVIDENCE_PAGE_SIZE_MAX)] = EVIDENCE_PAGE_SIZE_DEFAULT,
         cursor: Annotated[str | None, QueryParameter(pattern=r"^[0-9]{1,18}$")] = None,
     ) -> dto.EvidencePage:
+        await ledger.authorize(request.user, scopes.member(member_id))
         rows = await ledger.evidence(member_id, period, limit, int(cursor) if cursor else None)
         next_cursor = str(rows[-1]["id"]) if len(rows) == limit else None
         return dto.EvidencePage(
             member_id, period or ledger.current_period(), [dto.EvidenceRead(**r) for r in rows], next_cursor
         )
 
-    @get(routes.NOMINATIONS, summary="Current flags in a subtree")
+    @get(routes.NOMINATIONS, summary="Current flags in a subtree", opt=OVERSEERS)
     async def nominations(
-        self, ledger: LedgerDep, org_unit: UnitParam, period: PeriodParam = None, flag: FlagParam = None
+        self, ledger: LedgerDep, request: Req, org_unit: UnitParam, period: PeriodParam = None, flag: FlagParam = None
     ) -> list[dto.NominationRead]:
+        await ledger.authorize(request.user, scopes.unit(org_unit))
         return [dto.NominationRead(**row) for row in await ledger.nominations(period, org_unit, flag)]
 
-    @post(routes.NOTICES, summary="Open a public notice (公示) for the flags of a subtree")
-    async def notice(
-        self, data: JSONBody[dto.NoticeCreate], ledger: LedgerDep, request: Request[Any, Any, Any]
-    ) -> dto.NoticeRead:
+    @post(routes.NOTICES, summary="Open a public notice (公示) for the flags of a subtree", opt=WRITERS)
+    async def notice(self, data: JSONBody[dto.NoticeCreate], ledger: LedgerDep, request: Req) -> dto.NoticeRead:
+        await ledger.authorize(request.user, scopes.unit(data.org_unit))
         opened = await ledger.open_notice(data.period, data.org_unit, data.flag, data.working_days, request.user.id)
         return dto.NoticeRead(**opened)
 
-    @post(routes.NOMINATION_OBJECTIONS, summary="Record an objection against a name on notice")
+    @post(routes.NOMINATION_OBJECTIONS, summary="Record an objection against a name on notice", opt=WRITERS)
     async def objection(
-        self, data: JSONBody[dto.ObjectionCreate], ledger: LedgerDep, request: Request[Any, Any, Any]
+        self, data: JSONBody[dto.ObjectionCreate], ledger: LedgerDep, request: Req
     ) -> dto.NominationStateRead:
+        await ledger.authorize(request.user, scopes.member(data.member_id))
         return _state(await ledger.object_to(data.member_id, data.period, data.flag, data.reason, request.user.id))
 
-    @post(routes.NOMINATION_DECISIONS, summary="Confirm (after the notice) or withdraw a flag, with a reason")
+    @post(
+        routes.NOMINATION_DECISIONS, summary="Confirm (after the notice) or withdraw a flag, with a reason", opt=WRITERS
+    )
     async def decision(
-        self, data: JSONBody[dto.DecisionCreate], ledger: LedgerDep, request: Request[Any, Any, Any]
+        self, data: JSONBody[dto.DecisionCreate], ledger: LedgerDep, request: Req
     ) -> dto.NominationStateRead:
+        await ledger.authorize(request.user, scopes.member(data.member_id))
         row = await ledger.decide(
             data.member_id, data.period, data.flag, data.decision == "confirm", data.reason, request.user.id
         )
         return _state(row)
 
-    @get(routes.EXPORT_NOMINATIONS, summary="The nomination list as CSV (UTF-8 with BOM) or XLSX, streamed")
+    @get(
+        routes.EXPORT_NOMINATIONS,
+        summary="The nomination list as CSV (UTF-8 with BOM) or XLSX, streamed (an organizer's own subtree by default)",
+        opt=OVERSEERS,
+    )
     async def export(
         self,
         ledger: LedgerDep,
+        request: Req,
         org_unit: Annotated[str | None, QueryParameter(min_length=1, max_length=CODE_LENGTH_MAX)] = None,
         period: PeriodParam = None,
         flag: FlagParam = None,
         format: Annotated[Literal["csv", "xlsx"], QueryParameter()] = "csv",
     ) -> Stream:
+        org_unit = unit_or_own(request.user, org_unit)
+        if org_unit is not None:
+            await ledger.authorize(request.user, scopes.unit(org_unit))
         rows = ledger.export_nominations(period, org_unit, flag)
         first = await anext(rows, None)  # errors (unknown unit, bad period) surface before the body starts
         chunks = (

@@ -10,8 +10,10 @@ from litestar import Controller, Request, Response, get, patch, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from api import dto, routes
+from api.access import ADMIN, ADMIN_ONLY, EVERYONE, MEMBER, ORGANIZER, OVERSEERS, READERS, WRITERS, allow
 from api.dependencies import LedgerDep
 from api.idempotency import created, idempotent_request
+from ledger import scopes
 from ledger.redemptions import REDEMPTION_PAGE_SIZE_MAX
 from ledger.rewards import REWARD_PAGE_SIZE_MAX, RewardChanges, RewardCommand
 from ledger.values import CODE_LENGTH_MAX
@@ -21,6 +23,16 @@ REDEMPTION_PAGE_SIZE_DEFAULT = 50
 
 Limit = Annotated[int, QueryParameter(ge=1, le=REDEMPTION_PAGE_SIZE_MAX)]
 Cursor = Annotated[str | None, QueryParameter(pattern=r"^[0-9]{1,18}$")]
+Req = Request[Any, Any, Any]
+RedemptionRead = dto.RedemptionRead
+
+
+def _redemption_of(redemption_id: int) -> scopes.Subject:
+    return scopes.Subject("redemption", redemption_id, "redemption_id")
+
+
+def _reward(code: str) -> scopes.Subject:
+    return scopes.Subject("reward", code, "code")
 
 
 def _redemption(result: dict[str, Any]) -> dto.RedemptionRead:
@@ -35,14 +47,13 @@ def _page(found: list[dict[str, Any]], limit: int) -> dto.RedemptionPage:
 class RewardController(Controller):
     tags = ["points shop"]
 
-    @post(routes.REWARDS, summary="List a good or service at a unit's points shop")
-    async def create(
-        self, data: JSONBody[dto.RewardCreate], ledger: LedgerDep, request: Request[Any, Any, Any]
-    ) -> dto.RewardRead:
+    @post(routes.REWARDS, summary="List a good or service at a unit's points shop", opt=WRITERS)
+    async def create(self, data: JSONBody[dto.RewardCreate], ledger: LedgerDep, request: Req) -> dto.RewardRead:
+        await ledger.authorize(request.user, scopes.unit(data.org_unit))
         command = RewardCommand(**msgspec.structs.asdict(data))
         return dto.RewardRead(**await ledger.create_reward(command, request.user.id))
 
-    @get(routes.REWARDS, summary="The catalog: with org_unit, what that unit's members may redeem")
+    @get(routes.REWARDS, summary="The catalog: with org_unit, what that unit's members may redeem", opt=EVERYONE)
     async def catalog(
         self,
         ledger: LedgerDep,
@@ -54,23 +65,31 @@ class RewardController(Controller):
         next_cursor = found[-1]["code"] if len(found) == limit else None
         return dto.RewardPage([dto.RewardRead(**r) for r in found], next_cursor)
 
-    @get(routes.REWARD, summary="One reward, with its free stock")
+    @get(routes.REWARD, summary="One reward, with its free stock", opt=EVERYONE)
     async def read(self, code: FromPath[str], ledger: LedgerDep) -> dto.RewardRead:
         return dto.RewardRead(**await ledger.reward(code))
 
-    @patch(routes.REWARD, summary="Restock, rename or close a reward (stock never below what is held and sold)")
-    async def change(self, code: FromPath[str], data: JSONBody[dto.RewardPatch], ledger: LedgerDep) -> dto.RewardRead:
+    @patch(
+        routes.REWARD,
+        summary="Restock, rename or close a reward (stock never below what is held and sold)",
+        opt=WRITERS,
+    )
+    async def change(
+        self, code: FromPath[str], data: JSONBody[dto.RewardPatch], ledger: LedgerDep, request: Req
+    ) -> dto.RewardRead:
+        await ledger.authorize(request.user, _reward(code))
         return dto.RewardRead(**await ledger.change_reward(code, RewardChanges(**msgspec.structs.asdict(data))))
 
-    @get(routes.REWARD_REDEMPTIONS, summary="A reward's redemptions, newest first")
+    @get(routes.REWARD_REDEMPTIONS, summary="A reward's redemptions, newest first", opt=OVERSEERS)
     async def redemptions(
         self,
         code: FromPath[str],
         ledger: LedgerDep,
-        request: Request[Any, Any, Any],
+        request: Req,
         limit: Limit = REDEMPTION_PAGE_SIZE_DEFAULT,
         cursor: Cursor = None,
     ) -> dto.RedemptionPage:
+        await ledger.authorize(request.user, _reward(code))
         # "state" is a name Litestar reserves for handler arguments: read from the query
         # string and checked by the ledger, which names the field when it is wrong.
         state = request.query_params.get("state")
@@ -81,41 +100,59 @@ class RewardController(Controller):
 class RedemptionController(Controller):
     tags = ["points shop"]
 
-    @post(routes.REDEMPTIONS, summary="Redeem: hold the points and one unit of stock (Idempotency-Key)")
+    @post(
+        routes.REDEMPTIONS,
+        summary="Redeem: hold the points and one unit of stock (Idempotency-Key); members for themselves",
+        opt=allow(ADMIN, ORGANIZER, MEMBER),
+    )
     async def hold(
-        self, data: JSONBody[dto.RedemptionCreate], ledger: LedgerDep, request: Request[Any, Any, Any]
+        self, data: JSONBody[dto.RedemptionCreate], ledger: LedgerDep, request: Req
     ) -> Response[dto.RedemptionRead]:
+        await ledger.authorize(request.user, scopes.member(data.member_id))
         result, replayed = await ledger.redeem(
             data.reward, data.member_id, request.user.id, idempotent_request(request, data)
         )
         return created(_redemption(result), replayed)
 
-    @get(routes.REDEMPTION, summary="One redemption")
-    async def read(self, redemption_id: FromPath[int], ledger: LedgerDep) -> dto.RedemptionRead:
+    @get(routes.REDEMPTION, summary="One redemption", opt=READERS)
+    async def read(self, redemption_id: FromPath[int], ledger: LedgerDep, request: Req) -> dto.RedemptionRead:
+        await ledger.authorize(request.user, _redemption_of(redemption_id))
         return _redemption(await ledger.redemption(redemption_id))
 
-    @post(routes.REDEMPTION_FULFIL, summary="Hand the reward over: the held points are spent (Idempotency-Key)")
+    @post(
+        routes.REDEMPTION_FULFIL,
+        summary="Hand the reward over: the held points are spent (Idempotency-Key)",
+        opt=WRITERS,
+    )
     async def fulfil(
-        self, redemption_id: FromPath[int], ledger: LedgerDep, request: Request[Any, Any, Any]
+        self, redemption_id: FromPath[int], ledger: LedgerDep, request: Req
     ) -> Response[dto.RedemptionRead]:
+        await ledger.authorize(request.user, _redemption_of(redemption_id))
         result, replayed = await ledger.fulfil(redemption_id, request.user.id, idempotent_request(request, None))
         return created(_redemption(result), replayed)
 
-    @post(routes.REDEMPTION_CANCEL, summary="Cancel a hold: points and stock go back (Idempotency-Key)")
+    @post(
+        routes.REDEMPTION_CANCEL,
+        summary="Cancel a hold: points and stock go back (Idempotency-Key); members their own",
+        opt=allow(ADMIN, ORGANIZER, MEMBER),
+    )
     async def cancel(
-        self, redemption_id: FromPath[int], ledger: LedgerDep, request: Request[Any, Any, Any]
+        self, redemption_id: FromPath[int], ledger: LedgerDep, request: Req
     ) -> Response[dto.RedemptionRead]:
+        await ledger.authorize(request.user, _redemption_of(redemption_id))
         result, replayed = await ledger.cancel(redemption_id, request.user.id, idempotent_request(request, None))
         return created(_redemption(result), replayed)
 
-    @get(routes.MEMBER_REDEMPTIONS, summary="A member's redemptions, newest first", tags=["members"])
+    @get(routes.MEMBER_REDEMPTIONS, summary="A member's redemptions, newest first", tags=["members"], opt=READERS)
     async def of_member(
         self,
         member_id: FromPath[str],
         ledger: LedgerDep,
+        request: Req,
         limit: Limit = REDEMPTION_PAGE_SIZE_DEFAULT,
         cursor: Cursor = None,
     ) -> dto.RedemptionPage:
+        await ledger.authorize(request.user, scopes.member(member_id))
         before = int(cursor) if cursor else None
         return _page(await ledger.redemptions(limit, before, member_id=member_id), limit)
 
@@ -123,7 +160,12 @@ class RedemptionController(Controller):
 class SweepController(Controller):
     tags = ["points shop"]
 
-    @post(routes.ADMIN_SWEEP, summary="Release overdue holds, expire points past their date", status_code=200)
+    @post(
+        routes.ADMIN_SWEEP,
+        summary="Release overdue holds, expire points past their date",
+        status_code=200,
+        opt=ADMIN_ONLY,
+    )
     async def sweep(self, ledger: LedgerDep) -> dto.SweepRead:
         report = await ledger.sweep()
         return dto.SweepRead(report.holds_expired, report.lots_expired, report.points_expired)

@@ -6,19 +6,26 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, JSONBody
 
 from api import dto, routes, views
+from api.access import ADMIN, AUDITOR, READERS, WRITERS, allow
 from api.dependencies import LedgerDep
 from api.idempotency import created, idempotent_request
-from ledger import AwardCommand
+from ledger import AwardCommand, scopes
 from ledger.rules import WorkDone
+
+
+def _transaction(transaction_id: int) -> scopes.Subject:
+    return scopes.Subject("transaction", transaction_id, "transaction_id")
 
 
 class AwardController(Controller):
     tags = ["points"]
 
-    @post(routes.AWARDS, summary="Award points to a member (Idempotency-Key required)", status_code=201)
+    @post(routes.AWARDS, summary="Award points to a member (Idempotency-Key required)", status_code=201, opt=WRITERS)
     async def award(
         self, data: JSONBody[dto.AwardCreate], ledger: LedgerDep, request: Request[Any, Any, Any]
     ) -> Response[dto.AwardRead]:
+        issuer = () if data.org_unit is None else (scopes.unit(data.org_unit),)
+        await ledger.authorize(request.user, scopes.member(data.member_id), *issuer)
         work = None if data.quantity is None else WorkDone(data.quantity, data.steps, data.handled_within_limit)
         command = AwardCommand(
             member_id=data.member_id,
@@ -39,11 +46,19 @@ class AwardController(Controller):
 class TransactionController(Controller):
     tags = ["points"]
 
-    @get(routes.TRANSACTION, summary="One transaction with its postings and hash")
-    async def read(self, transaction_id: FromPath[int], ledger: LedgerDep) -> dto.TransactionRead:
+    @get(routes.TRANSACTION, summary="One transaction with its postings and hash", opt=READERS)
+    async def read(
+        self, transaction_id: FromPath[int], ledger: LedgerDep, request: Request[Any, Any, Any]
+    ) -> dto.TransactionRead:
+        await ledger.authorize(request.user, _transaction(transaction_id))
         return views.transaction_read(await ledger.transaction(transaction_id))
 
-    @post(routes.TRANSACTION_REVERSAL, summary="Reverse a transaction (Idempotency-Key required)", status_code=201)
+    @post(
+        routes.TRANSACTION_REVERSAL,
+        summary="Reverse a transaction (Idempotency-Key required)",
+        status_code=201,
+        opt=WRITERS,
+    )
     async def reverse(
         self,
         transaction_id: FromPath[int],
@@ -51,6 +66,7 @@ class TransactionController(Controller):
         ledger: LedgerDep,
         request: Request[Any, Any, Any],
     ) -> Response[dto.ReversalRead]:
+        await ledger.authorize(request.user, _transaction(transaction_id))
         result, replayed = await ledger.reverse(
             transaction_id, data.reason, request.user.id, idempotent_request(request, data)
         )
@@ -60,6 +76,6 @@ class TransactionController(Controller):
 class LedgerController(Controller):
     tags = ["audit"]
 
-    @get(routes.LEDGER_VERIFY, summary="Recompute every balance and the hash chain")
+    @get(routes.LEDGER_VERIFY, summary="Recompute every balance and the hash chain", opt=allow(ADMIN, AUDITOR))
     async def verify(self, ledger: LedgerDep) -> dto.VerifyRead:
         return views.verify_read(await ledger.verify())

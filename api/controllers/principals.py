@@ -1,0 +1,99 @@
+"""Tokens (principals) and the audit log of writes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get, post
+from litestar.params import FromPath, JSONBody, QueryParameter
+
+from api import dto, routes, views
+from api.access import ADMIN, ADMIN_ONLY, AUDITOR, ORGANIZER, WRITERS, allow
+from api.dependencies import LedgerDep
+from ledger import scopes
+from ledger.audit import AUDIT_PAGE_SIZE_MAX
+from ledger.errors import AccessDenied, InvalidInput
+from ledger.principals import PRINCIPAL_PAGE_SIZE_MAX
+from ledger.values import CODE_LENGTH_MAX, Access
+
+PRINCIPAL_PAGE_SIZE_DEFAULT = 100
+AUDIT_PAGE_SIZE_DEFAULT = 100
+
+Req = Request[Any, Any, Any]
+
+
+class PrincipalController(Controller):
+    tags = ["tokens and audit"]
+
+    @post(
+        routes.TOKENS,
+        summary="Create a token (shown once): admins any role; organizers member tokens for their subtree",
+        opt=WRITERS,
+    )
+    async def create(self, data: JSONBody[dto.TokenCreate], ledger: LedgerDep, request: Req) -> dto.TokenCreated:
+        me = request.user
+        if me.role is Access.ORGANIZER:
+            if data.role is not Access.MEMBER:
+                raise AccessDenied("an organizer creates member tokens only", field="role")
+            if data.member_id is not None:
+                await ledger.authorize(me, scopes.member(data.member_id))
+        principal, token = await ledger.create_principal(
+            role=data.role,
+            label=data.label,
+            org_unit=data.org_unit,
+            member_id=data.member_id,
+            expires_at=data.expires_at,
+            created_by=me.id,
+            key=request.app.state.settings.token_key,
+        )
+        return dto.TokenCreated(views.principal_read(principal), token)
+
+    @get(routes.TOKENS, summary="Every token's principal (never the token itself)", opt=ADMIN_ONLY)
+    async def list(
+        self,
+        ledger: LedgerDep,
+        limit: Annotated[int, QueryParameter(ge=1, le=PRINCIPAL_PAGE_SIZE_MAX)] = PRINCIPAL_PAGE_SIZE_DEFAULT,
+        cursor: Annotated[str | None, QueryParameter(max_length=CODE_LENGTH_MAX)] = None,
+    ) -> dto.PrincipalPage:
+        found = await ledger.principals(limit, cursor)
+        next_cursor = found[-1].id if len(found) == limit else None
+        return dto.PrincipalPage([views.principal_read(p) for p in found], next_cursor)
+
+    @get(routes.TOKEN, summary="One token's principal", opt=allow(ADMIN, ORGANIZER, AUDITOR))
+    async def read(self, principal_id: FromPath[str], ledger: LedgerDep, request: Req) -> dto.PrincipalRead:
+        await ledger.authorize(request.user, scopes.Subject("principal", principal_id, "principal_id"))
+        return views.principal_read(await ledger.principal(principal_id))
+
+    @post(routes.TOKEN_REVOKE, summary="Revoke a token; it stops working at once", status_code=200, opt=WRITERS)
+    async def revoke(self, principal_id: FromPath[str], ledger: LedgerDep, request: Req) -> dto.PrincipalRead:
+        await ledger.authorize(request.user, scopes.Subject("principal", principal_id, "principal_id"))
+        principal = await ledger.revoke_principal(principal_id, request.user.id)
+        request.app.state.principal_cache.forget(principal_id)
+        return views.principal_read(principal)
+
+
+class AuditController(Controller):
+    tags = ["tokens and audit"]
+
+    @get(
+        routes.AUDIT,
+        summary="Writes, oldest first: who made each, how it ended",
+        opt=allow(ADMIN, AUDITOR),
+    )
+    async def list(
+        self,
+        ledger: LedgerDep,
+        request: Req,
+        principal: Annotated[str | None, QueryParameter(max_length=CODE_LENGTH_MAX)] = None,
+        since: Annotated[datetime | None, QueryParameter()] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=AUDIT_PAGE_SIZE_MAX)] = AUDIT_PAGE_SIZE_DEFAULT,
+        cursor: Annotated[str | None, QueryParameter(pattern=r"^[0-9]{1,18}$")] = None,
+    ) -> dto.AuditPage:
+        if request.user.unit_path is not None:
+            raise AccessDenied("the audit log is read by admins and by auditors of the whole tree")
+        if since is not None and since.tzinfo is None:
+            raise InvalidInput("since", "give a time zone, e.g. 2026-01-01T00:00:00+08:00")
+        found = await ledger.audit(principal, since, limit, int(cursor) if cursor else None)
+        next_cursor = str(found[-1]["id"]) if len(found) == limit else None
+        return dto.AuditPage([dto.AuditRead(**row) for row in found], next_cursor)
