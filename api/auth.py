@@ -33,8 +33,12 @@ PRINCIPAL_CACHE_SIZE_MAX = 10_000
 a few seconds fit; past it the cache starts afresh rather than grow."""
 
 
-def _unauthorized(detail: str) -> NotAuthorizedException:
-    return NotAuthorizedException(detail, headers={"WWW-Authenticate": 'Bearer realm="ledger"'})
+class Unauthorized(NotAuthorizedException):
+    problem_code = "unauthenticated"
+
+
+def _unauthorized(detail: str) -> Unauthorized:
+    return Unauthorized(detail, headers={"WWW-Authenticate": 'Bearer realm="ledger"'})
 
 
 class PrincipalCache:

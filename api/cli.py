@@ -10,16 +10,23 @@ import os
 import secrets
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 
+import msgspec
+
+from api.settings import token_secret
+from api.views import principal_read
 from ledger import Database, Ledger, exports, migrate
 from ledger.database import DEFAULT_DATABASE_URL
 from ledger.demo import load_demo
 from ledger.errors import DataFileInvalid, InvalidInput, LedgerError
 from ledger.expiry_policies import default_policies_text
 from ledger.nominations import FLAGS, default_tiers_text
+from ledger.principals import PRINCIPAL_PAGE_SIZE_MAX, Principal
 from ledger.rules import default_rules_text
+from ledger.values import Access
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -132,6 +139,44 @@ async def _sweep(url: str) -> int:
     return 0
 
 
+def _principal_json(principal: Principal) -> str:
+    return json.dumps(msgspec.to_builtins(principal_read(principal)), ensure_ascii=False)
+
+
+async def _token(args: argparse.Namespace) -> int:
+    """Create, list or revoke tokens; a new token is printed once and never again."""
+
+    async def work(ledger: Ledger) -> int:
+        if args.sub == "create":
+            expires_at = None if args.expires_in_days is None else ledger.clock() + timedelta(days=args.expires_in_days)
+            principal, token = await ledger.create_principal(
+                role=Access(args.role),
+                label=args.label,
+                org_unit=args.org_unit,
+                member_id=args.member,
+                expires_at=expires_at,
+                created_by=CLI_PRINCIPAL,
+                key=token_secret().encode(),
+            )
+            print(_principal_json(principal))
+            print(f"token (shown once, keep it safe):\n  {token}")
+        elif args.sub == "revoke":
+            print(_principal_json(await ledger.revoke_principal(args.id, CLI_PRINCIPAL)))
+        else:
+            after = None
+            while found := await ledger.principals(PRINCIPAL_PAGE_SIZE_MAX, after):
+                for principal in found:
+                    print(_principal_json(principal))
+                after = found[-1].id
+        return 0
+
+    try:
+        return await _with_ledger(args.database_url, work)
+    except LedgerError as error:
+        print(error.detail, file=sys.stderr)
+        return 1
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -167,7 +212,22 @@ def parser() -> argparse.ArgumentParser:
     nominations.add_argument("--flag", choices=FLAGS)
     nominations.add_argument("--format", choices=("csv", "xlsx"), default="csv")
     nominations.add_argument("--output", type=Path, required=True)
+    tokens = commands.add_parser("token", help="API tokens: one per person or system").add_subparsers(
+        dest="sub", required=True
+    )
+    create = tokens.add_parser("create", help="create a token and print it once")
+    create.add_argument("--role", choices=[a.value for a in Access], required=True)
+    create.add_argument("--label", required=True, help="whose token it is, e.g. 塔湾社区 张敏 (desk)")
+    create.add_argument("--org-unit", help="the subtree an organizer (or auditor) acts in")
+    create.add_argument("--member", help="the member a member token belongs to")
+    create.add_argument("--expires-in-days", type=float, help="default: until revoked")
+    revoke = tokens.add_parser("revoke", help="revoke a token by its principal id; it stops working at once")
+    revoke.add_argument("id")
+    token_list = tokens.add_parser("list", help="every token's principal (never the token itself)")
     for command in (
+        create,
+        revoke,
+        token_list,
         *loaders,
         nominations,
         serve,
@@ -187,6 +247,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_load(args.database_url, args.command, args.file.read_text(encoding="utf-8")))
     if args.command == "export":
         return asyncio.run(_export(args))
+    if args.command == "token":
+        return asyncio.run(_token(args))
     if args.command == "migrate":
         asyncio.run(_migrate(args.database_url))
         print("database is at the latest revision")

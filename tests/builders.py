@@ -10,10 +10,13 @@ from typing import Any
 from httpx import AsyncClient
 
 from ledger import Category, Ledger, Level, Role, journal
-from ledger.values import Posting, TxnDraft, TxnKind
+from ledger.values import Access, Posting, TxnDraft, TxnKind
 
 STREET, COMMUNITY, GRID, MICRO = "s-东大街", "c-东关南里", "g-东关南里-1", "m-东关南里-1-1"
 OTHER_MICRO = "m-东关南里-1-2"
+
+TOKEN_SECRET = "test-token-secret"
+"""The key stored tokens are hashed with in tests (the app's settings use the same)."""
 
 _keys = itertools.count()
 
@@ -171,3 +174,29 @@ async def reward(client: AsyncClient, code: str = "r-毛巾", **overrides: Any) 
 
 async def redeem(client: AsyncClient, member_id: str, code: str = "r-毛巾", **headers: str) -> Any:
     return await post(client, "/v1/redemptions", {"reward": code, "member_id": member_id}, **headers)
+
+
+OTHER_COMMUNITY, OTHER_GRID, FAR_MICRO = "c-西关", "g-西关-1", "m-西关-1-1"
+
+
+async def other_community(ledger: Ledger) -> None:
+    """A second community under the same street: outside an organizer of the first."""
+    await ledger.register_unit(OTHER_COMMUNITY, "西关社区", Level.COMMUNITY, STREET)
+    await ledger.register_unit(OTHER_GRID, "西关第一大网格", Level.GRID, OTHER_COMMUNITY)
+    await ledger.register_unit(FAR_MICRO, "西关1-1微网格", Level.MICRO_GRID, OTHER_GRID)
+
+
+async def token(
+    ledger: Ledger, role: str, org_unit: str | None = None, member_id: str | None = None, **fields: Any
+) -> tuple[str, dict[str, str]]:
+    """A stored principal of this role and its Authorization header."""
+    principal, secret = await ledger.create_principal(
+        role=Access(role),
+        label=f"{role} {org_unit or member_id or ''}",
+        org_unit=org_unit,
+        member_id=member_id,
+        expires_at=fields.get("expires_at"),
+        created_by="test",
+        key=TOKEN_SECRET.encode(),
+    )
+    return principal.id, {"Authorization": f"Bearer {secret}"}

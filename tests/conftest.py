@@ -24,10 +24,10 @@ import pytest
 from api.app import create_app
 from api.settings import Settings
 from ledger import Database, Ledger, migrate
+from tests.builders import TOKEN_SECRET
 
 POSTGRES_URL = os.environ.get("LEDGER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 ADMIN_TOKEN = "test-admin-token"
-TOKEN_SECRET = "test-token-secret"
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 BACKENDS = ("sqlite", "postgres")
 
@@ -176,7 +176,9 @@ def settings(ledger: Ledger, **overrides: object) -> Settings:
 
 def http_client(app: object, headers: dict[str, str] | None = None) -> httpx.AsyncClient:
     return httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://ledger.test", headers=AUTH if headers is None else headers
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://ledger.test",
+        headers=AUTH if headers is None else headers,
     )
 
 
