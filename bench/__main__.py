@@ -79,7 +79,14 @@ class Service:
     def __init__(self, url: str, workers: int) -> None:
         self.token = secrets.token_urlsafe(16)
         self.port = 18000 + secrets.randbelow(2000)
-        env = {**os.environ, "LEDGER_ADMIN_TOKEN": self.token}
+        env = {
+            **os.environ,
+            "LEDGER_ADMIN_TOKEN": self.token,
+            "LEDGER_TOKEN_SECRET": secrets.token_urlsafe(32),
+            # One token drives thousands of writes a second here: the run measures the
+            # ledger, and the per-token limit would only measure itself.
+            "LEDGER_WRITES_PER_SECOND": "0",
+        }
         command = [
             str(ROOT / ".venv/bin/ledger"),
             "serve",

@@ -186,13 +186,3 @@ async def test_a_transaction_shows_balanced_postings_and_its_hash(client, ledger
 async def test_an_unknown_transaction_is_404(client):
     """A transaction id that was never issued is a 404 problem."""
     assert_problem(await client.get("/v1/transactions/999"), 404, "transaction_not_found")
-
-
-async def test_requests_need_a_valid_bearer_token(client, ledger):
-    """No token or a wrong one is a 401 problem with a challenge."""
-    await tree(ledger)
-    mid = await member(ledger)
-    for headers in ({"Authorization": ""}, {"Authorization": "Bearer wrong"}):
-        response = await client.get(f"/v1/members/{mid}/balance", headers=headers)
-        assert_problem(response, 401, "http_401")
-        assert response.headers["www-authenticate"].startswith("Bearer")
