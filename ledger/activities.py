@@ -111,12 +111,13 @@ async def put_roster(conn: AsyncConnection, activity_id: int, participants: list
     return await get_activity(conn, activity_id)
 
 
-async def settle(
-    conn: AsyncConnection, activity_id: int, settled_by: str, now: datetime, tz: tzinfo, for_update: bool
-) -> dict[str, Any]:
-    activity = await get_activity(conn, activity_id, lock=True)
+async def _outcomes(
+    conn: AsyncConnection, activity: dict[str, Any], settled_by: str, now: datetime, tz: tzinfo, for_update: bool
+) -> tuple[list[dict[str, Any]], list[TxnDraft]]:
+    """Each participant's line (awarded with the points, or skipped with the reason) and
+    the drafts to post: what a settle would do now, decided before anything is written."""
     if activity["settled_at"] is not None:
-        raise AlreadySettled(activity_id)
+        raise AlreadySettled(activity["id"])
     check_occurred_at(activity["ends_at"], now)
     if activity["ends_at"] > now:
         raise InvalidInput("ends_at", "an activity is settled after it ends")
@@ -134,7 +135,7 @@ async def settle(
                 clip=True,
             ),
             settled_by,
-            IdempotentRequest(settled_by, f"activity:{activity_id}:{p['member_id']}", ""),
+            IdempotentRequest(settled_by, f"activity:{activity['id']}:{p['member_id']}", ""),
         )
         for p in activity["roster"]
     ]
@@ -165,6 +166,22 @@ async def settle(
                 "clipped_from_points": draft.extra.get("clipped_from_points"),
             }
         )
+    return lines, drafts
+
+
+async def preview(conn: AsyncConnection, activity_id: int, now: datetime, tz: tzinfo) -> dict[str, Any]:
+    """The settlement as it would be if settled now, written nowhere: an organizer checks
+    the roster's points, caps and refusals before the one step that cannot be undone."""
+    activity = await get_activity(conn, activity_id)
+    lines, _ = await _outcomes(conn, activity, "preview", now, tz, for_update=False)
+    return _summary(activity_id, lines)
+
+
+async def settle(
+    conn: AsyncConnection, activity_id: int, settled_by: str, now: datetime, tz: tzinfo, for_update: bool
+) -> dict[str, Any]:
+    activity = await get_activity(conn, activity_id, lock=True)
+    lines, drafts = await _outcomes(conn, activity, settled_by, now, tz, for_update)
     await _post_and_number(conn, drafts, lines, now, tz, for_update)
     summary = _summary(activity_id, lines)
     await conn.execute(

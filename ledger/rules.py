@@ -230,3 +230,42 @@ class Usage:
     def add(self, account_id: int, rule: str, windows: Mapping[str, str], points: int) -> None:
         for key in windows.values():
             self._rows[(account_id, rule, key)] = self._rows.get((account_id, rule, key), 0) + points
+
+
+async def cap_room(
+    conn: AsyncConnection, account_id: int, roles: Iterable[str], at: datetime, tz: tzinfo
+) -> list[dict[str, Any]]:
+    """Per current rule, how many more points it may pay this member in the windows that
+    contain ``at``: each capped window's cap, the points already earned in it and the
+    room left, and the room overall (the tightest window; None when nothing caps it).
+    An organizer reads it before awarding, so a refusal for a full cap is no surprise."""
+    rules = sorted((await current_rules(conn)).values(), key=lambda r: r.code)
+    windows = cap_windows(at, tz)
+    usage = await Usage.load(conn, {account_id}, set(windows.values()))
+    day = at.astimezone(tz).date().isoformat()
+    rooms = []
+    for rule in rules:
+        used = usage.used(account_id, rule.code, windows)
+        caps = [
+            {
+                "window": kind,
+                "cap_points": rule.caps[kind],
+                "used_points": used[kind],
+                "room_points": max(0, rule.caps[kind] - used[kind]),
+            }
+            for kind in CAP_WINDOWS
+            if kind in rule.caps
+        ]
+        d = rule.definition
+        rooms.append(
+            {
+                "rule": rule.code,
+                "name_zh": d["name_zh"],
+                "category": d["category"],
+                "eligible": not rule.roles or bool(set(rule.roles) & set(roles)),
+                "active": d.get("active_from", day) <= day <= d.get("active_to", day),
+                "caps": caps,
+                "room_points": min((c["room_points"] for c in caps), default=None),
+            }
+        )
+    return rooms

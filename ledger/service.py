@@ -125,6 +125,10 @@ class Ledger:
         async with self.db.write() as conn:
             return await members.change_member(conn, member_id, changes)
 
+    async def search_members(self, org_unit: str, text: str, limit: int) -> list[members.Member]:
+        async with self.db.read() as conn:
+            return await members.search_members(conn, org_unit, text, limit)
+
     # Moving points.
 
     async def award(self, command: awards.AwardCommand, recorded_by: str, request: IdempotentRequest) -> AwardOutcome:
@@ -201,6 +205,10 @@ class Ledger:
         async with self.db.write() as conn:
             return await activities.put_roster(conn, activity_id, participants)
 
+    async def preview_settlement(self, activity_id: int) -> dict[str, Any]:
+        async with self.db.read() as conn:
+            return await activities.preview(conn, activity_id, self.clock(), self.tz)
+
     async def settle(self, activity_id: int, settled_by: str, request: IdempotentRequest) -> tuple[dict, bool]:
         async def work(conn: AsyncConnection, now: datetime) -> dict[str, Any]:
             return await activities.settle(conn, activity_id, settled_by, now, self.tz, self._lock_rows)
@@ -232,6 +240,16 @@ class Ledger:
     async def unit_summary(self, code: str, period: str | None, top: int) -> dict[str, Any]:
         async with self.db.read() as conn:
             return await summary.unit_summary(conn, code, period or self.current_period(), top)
+
+    async def unit_months(self, code: str, period: str | None) -> dict[str, Any]:
+        async with self.db.read() as conn:
+            return await summary.monthly_by_category(conn, code, period or self.current_period(), self.tz)
+
+    async def cap_room(self, member_id: str) -> list[dict[str, Any]]:
+        """Each rule's room left for the member in today's day, week and year."""
+        async with self.db.read() as conn:
+            member = await members.get_member(conn, member_id, field="id")
+            return await rules.cap_room(conn, member.account_id, member.roles, self.clock(), self.tz)
 
     # Tiers and nominations.
 

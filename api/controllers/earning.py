@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Controller, Request, Response, get, post, put
 from litestar.params import FromPath, JSONBody, QueryParameter
 
@@ -85,6 +86,11 @@ class ActivityController(Controller):
         await ledger.authorize(request.user, _activity(activity_id))
         await ledger.authorize_members(request.user, [m for m, _ in participants], "participants")
         return dto.ActivityRead(**await ledger.put_roster(activity_id, participants))
+
+    @get(routes.ACTIVITY_PREVIEW, summary="What settling now would award each participant (no write)", opt=OVERSEERS)
+    async def preview(self, activity_id: FromPath[int], ledger: LedgerDep, request: Req) -> dto.SettlementRead:
+        await ledger.authorize(request.user, _activity(activity_id))
+        return msgspec.convert(await ledger.preview_settlement(activity_id), dto.SettlementRead)
 
     @post(
         routes.ACTIVITY_SETTLE,
@@ -181,3 +187,14 @@ class SummaryController(Controller):
     ) -> dto.SummaryRead:
         await ledger.authorize(request.user, scopes.unit(code, field="code"))
         return dto.SummaryRead(**await ledger.unit_summary(code, period, top))
+
+    @get(routes.ORG_UNIT_MONTHS, summary="Points earned in a subtree per month and category", opt=OVERSEERS)
+    async def months(
+        self,
+        code: FromPath[str],
+        ledger: LedgerDep,
+        request: Req,
+        period: Annotated[str | None, QueryParameter(pattern=r"^[0-9]{4}$")] = None,
+    ) -> dto.MonthsRead:
+        await ledger.authorize(request.user, scopes.unit(code, field="code"))
+        return msgspec.convert(await ledger.unit_months(code, period), dto.MonthsRead)
