@@ -125,6 +125,11 @@ class Ledger:
         async with self.db.write() as conn:
             return await members.change_member(conn, member_id, changes)
 
+    async def find_members(self, member_ids: Sequence[str]) -> dict[str, members.Member]:
+        """The members of ``member_ids`` that exist, by id."""
+        async with self.db.read() as conn:
+            return await members.find_members(conn, member_ids)
+
     async def search_members(self, org_unit: str, text: str, limit: int) -> list[members.Member]:
         async with self.db.read() as conn:
             return await members.search_members(conn, org_unit, text, limit)
