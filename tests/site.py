@@ -79,7 +79,12 @@ def serving(database_url: str) -> Iterator[str]:
         sock.close()
 
 
-def fresh_screenshots() -> Path:
+SCREENSHOTS_TAKEN = pytest.StashKey[Path]()
+"""Set when a run took screenshots: the run's summary then says where they are."""
+
+
+def fresh_screenshots(config: pytest.Config) -> Path:
     shutil.rmtree(SCREENSHOTS, ignore_errors=True)
     SCREENSHOTS.mkdir(parents=True)
+    config.stash[SCREENSHOTS_TAKEN] = SCREENSHOTS
     return SCREENSHOTS

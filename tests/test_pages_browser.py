@@ -26,6 +26,7 @@ OUTSIDER, OUTSIDER_NAME = "qt-01", "确滩王五"
 ROSTER_SIZE = 30
 HOURS_EACH = 2
 STARTING_POINTS = 7
+TOWEL = 2  # the demo shop's 毛巾 costs 2 points
 NAMES = "王李张刘陈杨赵黄周吴"
 
 
@@ -76,8 +77,8 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 @pytest.fixture(scope="module")
-def screenshots() -> Path:
-    return fresh_screenshots()
+def screenshots(request: pytest.FixtureRequest) -> Path:
+    return fresh_screenshots(request.config)
 
 
 async def _phone(browser: Browser, base_url: str) -> Page:
@@ -114,7 +115,7 @@ async def test_a_resident_signs_in_by_link_and_sees_the_balance(site, browser, s
 async def test_an_organizer_awards_settles_a_roster_and_the_resident_sees_it(site, browser, screenshots):
     """Award by rule with the cap room in view, a form error in Chinese beside its field, a
     roster of 30 pasted (a bad line named by its number), previewed and settled; the
-    resident's page then shows every point."""
+    resident's page then shows every point, and spends two of them on a towel."""
     base_url, tokens = site
     page = await _phone(browser, base_url)
     page.on("dialog", _accept)
@@ -174,6 +175,11 @@ async def test_an_organizer_awards_settles_a_roster_and_the_resident_sees_it(sit
     await resident.goto(f"/me/signin?token={tokens['member']}")
     await expect(resident.get_by_test_id("available")).to_have_text(str(STARTING_POINTS + 1 + HOURS_EACH))
     await expect(resident.get_by_text("爱心义剪", exact=True)).to_be_visible()
+    towel = resident.locator("form", has_text="毛巾")
+    await towel.get_by_role("button", name="兑换").click()
+    await expect(resident.locator("#flash")).to_have_text("已兑换“毛巾”，请到社区领取")
+    await expect(resident.get_by_test_id("available")).to_have_text(str(STARTING_POINTS + 1 + HOURS_EACH - TOWEL))
+    await expect(resident.get_by_test_id("held")).to_contain_text("毛巾")
     await _screenshot(resident, screenshots, "me-after")
     await resident.context.close()
 
