@@ -7,6 +7,7 @@ the reads the pages show are tested on both databases (``test_pages_reads.py``).
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -16,6 +17,7 @@ from api.app import create_app
 from api.auth import PAGE_HEADER, SESSION_COOKIE
 from api.pages import STATIC, TEMPLATES, zh
 from api.pages.chart import monthly_chart, nice_step
+from api.pages.resident import STATEMENT_PAGE_SIZE
 from api.pages.session import DESK_COOKIE_MAX_AGE_SECONDS, MEMBER_COOKIE_MAX_AGE_SECONDS
 from tests.builders import COMMUNITY, MICRO, OTHER_MICRO, award, member, tree
 from tests.conftest import AUTH, http_client, settings
@@ -81,6 +83,11 @@ async def test_a_bad_or_revoked_token_gets_a_page_in_chinese(client, ledger, web
     await client.post(f"/v1/tokens/{principal_id}/revoke")
     revoked = await web.post("/me/signin", data={"token": token})
     assert 401 == revoked.status_code and "已被收回" in revoked.text
+    soon = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
+    expiring = await _token(client, role="member", member_id="m-张三", expires_at=soon)
+    ledger.clock = lambda: datetime.now(UTC) + timedelta(minutes=1)
+    expired = await web.get("/me/signin", params={"token": expiring})
+    assert 401 == expired.status_code and "已过期" in expired.text
 
 
 async def test_pages_send_whoever_is_not_signed_in_to_the_sign_in_form(client, ledger, web):
@@ -101,6 +108,23 @@ async def test_pages_send_whoever_is_not_signed_in_to_the_sign_in_form(client, l
     expired = await web.get("/me")
     assert "/me/signin?why=expired" == expired.headers["location"]
     assert f'{SESSION_COOKIE}=""' in _set_cookie(expired)
+
+
+async def test_the_statement_comes_a_page_at_a_time(client, ledger, web):
+    """The resident's page shows the newest lines and a link to the next page, whose rows
+    end without one."""
+    await tree(ledger)
+    volunteer = await member(ledger)
+    for points in range(1, STATEMENT_PAGE_SIZE + 6):
+        await award(client, volunteer, points)
+    await web.get("/me/signin", params={"token": await _token(client, role="member", member_id=volunteer)})
+    first = (await web.get("/me")).text
+    assert STATEMENT_PAGE_SIZE == first.count('class="line"')
+    [more] = re.findall(r'href="(/me/statement\?cursor=\d+)" data-more', first)
+    rest = (await web.get(more)).text
+    assert (5, False) == (rest.count('class="line"'), "data-more" in rest)
+    points = re.findall(r'class="pts plus">\+(\d+)<', rest)
+    assert ["5", "4", "3", "2", "1"] == points
 
 
 async def test_signing_out_forgets_the_cookie(client, ledger, web):

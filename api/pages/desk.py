@@ -51,7 +51,7 @@ QR_SCALE = 4
 """Pixels per QR module: about 3 cm across on paper, which any phone camera reads."""
 
 Req = Request[Any, Any, Any]
-Unit = Annotated[str | None, QueryParameter(max_length=CODE_LENGTH_MAX)]
+UnitParam = Annotated[str | None, QueryParameter(max_length=CODE_LENGTH_MAX)]
 
 
 def _form_time(moment: datetime, ledger: Ledger) -> dict[str, str]:
@@ -80,7 +80,7 @@ class DeskController(Controller):
         self,
         me: Me,
         ledger: LedgerDep,
-        unit: Unit = None,
+        unit: UnitParam = None,
         q: Annotated[str | None, QueryParameter(max_length=NAME_LENGTH_MAX)] = None,
     ) -> Template:
         """The unit's desk; an admin, who acts on the whole tree, names the unit (``?unit=``)."""

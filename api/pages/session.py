@@ -46,14 +46,6 @@ desk left signed in on a shared computer does not stay open overnight."""
 
 DESK_ROLES = frozenset({Access.ORGANIZER, Access.ADMIN})
 
-SIGNIN_NOTES = {
-    "expired": "登录已失效，请重新登录。",
-    "member": "此页面需要居民本人的登录令牌。",
-    "desk": "工作台需要组织者的登录令牌。",
-    "signed_out": "您已退出登录。",
-}
-"""Why the sign-in form is shown again (the ``why`` query parameter of the redirect)."""
-
 
 @dataclass
 class SignInRequired(Exception):
@@ -99,7 +91,7 @@ def _home(principal: Principal) -> str:
 
 def _signin_form(request: Req, error: str | None = None, status_code: int = 200) -> Template:
     desk = request.url.path.startswith(routes.PAGE_DESK)
-    note = SIGNIN_NOTES.get(request.query_params.get("why", ""))
+    note = zh.SIGNIN_NOTES.get(request.query_params.get("why", ""))
     return Template(
         template_name="signin.html",
         context={"desk": desk, "action": request.url.path, "error": error, "note": note},
@@ -110,7 +102,7 @@ def _signin_form(request: Req, error: str | None = None, status_code: int = 200)
 async def _sign_in(request: Req, token: str) -> Response[Any]:
     token = token.strip()
     if not token or len(token) > TOKEN_LENGTH_MAX:
-        return _signin_form(request, zh.message({"code": "unauthenticated"}), 401)
+        return _signin_form(request, zh.SIGNIN_ERRORS[""], 401)
     try:
         principal = await request.app.state.authenticator.principal(request.app.state.ledger, token)
     except Unauthenticated as error:
@@ -129,11 +121,7 @@ async def _sign_in(request: Req, token: str) -> Response[Any]:
 
 
 def _signin_error(error: Unauthenticated) -> str:
-    if "revoked" in error.detail:
-        return "该登录令牌已被收回，请向组织者索取新的登录链接。"
-    if "expired" in error.detail:
-        return "该登录令牌已过期，请向组织者索取新的登录链接。"
-    return "登录令牌无效，请检查后重试。"
+    return zh.SIGNIN_ERRORS.get(error.fields().get("reason", ""), zh.SIGNIN_ERRORS[""])
 
 
 class SessionController(Controller):

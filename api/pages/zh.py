@@ -45,6 +45,21 @@ SKIP_REASONS = {
     "member_not_found": "找不到成员",
 }
 
+SIGNIN_NOTES = {
+    "expired": "登录已失效，请重新登录。",
+    "member": "此页面需要居民本人的登录令牌。",
+    "desk": "工作台需要组织者的登录令牌。",
+    "signed_out": "您已退出登录。",
+}
+"""Why the sign-in form is shown again (the ``why`` query parameter of the redirect)."""
+
+SIGNIN_ERRORS = {
+    "revoked": "该登录令牌已被收回，请向组织者索取新的登录链接。",
+    "expired": "该登录令牌已过期，请向组织者索取新的登录链接。",
+    "": "登录令牌无效，请检查后重试。",
+}
+"""Why a token did not sign in (the ``reason`` of the ledger's refusal; none: not valid)."""
+
 VALUES: dict[str, str] = {**WINDOWS, **CATEGORIES}
 """Values a message quotes from a problem (a cap's window, a category), in Chinese."""
 
