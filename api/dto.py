@@ -277,6 +277,11 @@ class ActivityRead(msgspec.Struct):
     roster: list[ParticipantRead]
 
 
+class ActivityPage(msgspec.Struct):
+    activities: list[ActivityRead]
+    next_cursor: str | None
+
+
 class SettlementLine(msgspec.Struct):
     member_id: str
     status: str

@@ -25,15 +25,19 @@ from ledger.journal import post
 from ledger.members import find_members, get_member
 from ledger.org import get_unit
 from ledger.rules import WorkDone, get_rule
-from ledger.tables import Activity, ActivityParticipant
+from ledger.tables import Activity, ActivityParticipant, OrgUnit
 from ledger.values import QUANTITY_MAX, TxnDraft
 
 ROSTER_SIZE_MAX = 10_000
 """The largest roster one settle posts: a street-wide event. It bounds the settle's single
 database transaction (20,000 postings) and the request body (~500 KB)."""
 
+ACTIVITY_PAGE_SIZE_MAX = 100
+"""Activities listed at once: a community holds a few a week, so a page is months of them."""
+
 _activities = Activity.__table__
 _participants = ActivityParticipant.__table__
+_units = OrgUnit.__table__
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +86,24 @@ async def get_activity(conn: AsyncConnection, activity_id: int, lock: bool = Fal
         )
     ).all()
     return {**row._mapping, "roster": [{"member_id": m, "quantity": q} for m, q in roster]}
+
+
+async def list_activities(conn: AsyncConnection, org_unit: str, limit: int, before: int | None) -> list[dict]:
+    """The activities of ``org_unit``'s subtree, newest first, without their rosters: where
+    an organizer finds an activity again to finish its roster or see its settlement."""
+    if not 1 <= limit <= ACTIVITY_PAGE_SIZE_MAX:
+        raise InvalidInput("limit", f"limit must be between 1 and {ACTIVITY_PAGE_SIZE_MAX}")
+    unit = await get_unit(conn, org_unit)
+    query = (
+        select(_activities)
+        .join(_units, _units.c.code == _activities.c.org_unit)
+        .where(_units.c.path.startswith(unit.path, autoescape=True))
+        .order_by(_activities.c.id.desc())
+        .limit(limit)
+    )
+    if before is not None:
+        query = query.where(_activities.c.id < before)
+    return [{**row._mapping, "roster": []} for row in await conn.execute(query)]
 
 
 async def put_roster(conn: AsyncConnection, activity_id: int, participants: list[tuple[str, int]]) -> dict:

@@ -206,6 +206,10 @@ class Ledger:
         async with self.db.read() as conn:
             return await activities.get_activity(conn, activity_id)
 
+    async def activities(self, org_unit: str, limit: int, before: int | None) -> list[dict[str, Any]]:
+        async with self.db.read() as conn:
+            return await activities.list_activities(conn, org_unit, limit, before)
+
     async def put_roster(self, activity_id: int, participants: list[tuple[str, int]]) -> dict[str, Any]:
         async with self.db.write() as conn:
             return await activities.put_roster(conn, activity_id, participants)

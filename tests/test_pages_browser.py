@@ -27,12 +27,14 @@ ROSTER_SIZE = 30
 HOURS_EACH = 2
 STARTING_POINTS = 7
 TOWEL = 2  # the demo shop's 毛巾 costs 2 points
+MISTAKEN, MISTAKEN_POINTS, MISTAKEN_MEMO = "xn-30", 4, "夜间巡查（录错了人）"
 NAMES = "王李张刘陈杨赵黄周吴"
 
 
 async def _seed(ledger: Ledger) -> dict[str, str]:
-    """The demo, thirty residents of 新南社区 (the first holding 7 points), one resident of
-    确滩社区, and a token for the first resident and one for an organizer of 新南社区."""
+    """The demo, thirty residents of 新南社区 (the first holding 7 points, the last 4 points
+    awarded by mistake), one resident of 确滩社区, and a token for the first resident and one
+    for an organizer of 新南社区."""
     await ledger.load_rules(default_rules_text(), "test")
     await ledger.load_tiers(default_tiers_text(), "test")
     await load_demo(ledger)
@@ -41,6 +43,8 @@ async def _seed(ledger: Ledger) -> dict[str, str]:
     await ledger.register_member(OUTSIDER, OUTSIDER_NAME, ELSEWHERE, False, (Role.VOLUNTEER,))
     start = AwardCommand(RESIDENT, STARTING_POINTS, Category.ACTIVITY, ledger.clock(), "社区清扫 7 小时")
     await ledger.award(start, "test", IdempotentRequest("test", "seed", "seed"))
+    mistaken = AwardCommand(MISTAKEN, MISTAKEN_POINTS, Category.PATROL, ledger.clock(), MISTAKEN_MEMO)
+    await ledger.award(mistaken, "test", IdempotentRequest("test", "mistaken", "mistaken"))
     tokens = {}
     for role, org_unit, member_id in ((Access.MEMBER, None, RESIDENT), (Access.ORGANIZER, UNIT, None)):
         _, tokens[role.value] = await ledger.create_principal(
@@ -169,6 +173,10 @@ async def test_an_organizer_awards_settles_a_roster_and_the_resident_sees_it(sit
     await _screenshot(page, screenshots, "desk-activity")
     await page.get_by_role("button", name="结算").click()
     await expect(page.get_by_test_id("settled")).to_contain_text(f"{ROSTER_SIZE} 人获得积分")
+    await page.get_by_role("link", name="返回工作台").click()
+    latest = page.get_by_test_id("activities").get_by_role("link").first
+    await expect(latest).to_contain_text("爱心义剪")
+    await expect(latest).to_contain_text("已结算")
     await page.context.close()
 
     resident = await _phone(browser, base_url)
@@ -184,18 +192,46 @@ async def test_an_organizer_awards_settles_a_roster_and_the_resident_sees_it(sit
     await resident.context.close()
 
 
+async def _desk(browser: Browser, base_url: str, token: str) -> Page:
+    page = await _phone(browser, base_url)
+    await page.goto("/desk/signin")
+    await page.get_by_label("登录令牌").fill(token)
+    await page.get_by_role("button", name="登录").click()
+    await expect(page).to_have_url(f"{base_url}/desk")
+    return page
+
+
 async def test_a_member_outside_the_unit_cannot_be_found_from_the_desk(site, browser, screenshots):
     """Searching by the outsider's exact name finds no one, and the outsider's page refuses
     in Chinese: the desk sees only the organizer's subtree."""
     base_url, tokens = site
-    page = await _phone(browser, base_url)
-    await page.goto("/desk/signin")
-    await page.get_by_label("登录令牌").fill(tokens["organizer"])
-    await page.get_by_role("button", name="登录").click()
+    page = await _desk(browser, base_url, tokens["organizer"])
     await page.get_by_label("姓名或成员编号").fill(OUTSIDER_NAME)
     await page.get_by_role("button", name="查找").click()
     await expect(page.get_by_test_id("not-found")).to_contain_text(f"没有找到“{OUTSIDER_NAME}”")
     await page.goto(f"/desk/members/{OUTSIDER}")
     await expect(page.get_by_test_id("error-message")).to_have_text("该成员不在您的管辖范围内")
     await _screenshot(page, screenshots, "desk-out-of-scope")
+    await page.context.close()
+
+
+async def test_an_organizer_reverses_a_mistaken_award_and_downloads_the_nominations(site, browser):
+    """A reversal needs a reason (asked for in Chinese) and takes the points back; the
+    nomination list downloads as a CSV file."""
+    base_url, tokens = site
+    page = await _desk(browser, base_url, tokens["organizer"])
+    async with page.expect_download() as download:
+        await page.get_by_role("button", name="下载 CSV").click()
+    assert (await download.value).suggested_filename.endswith(".csv")
+    await page.goto(f"/desk/members/{MISTAKEN}")
+    before = int(await page.get_by_test_id("available").inner_text())
+    line = page.locator("li.line", has_text=MISTAKEN_MEMO)
+    await line.get_by_text("撤销", exact=True).click()
+    await line.get_by_role("button", name="确认撤销").click()
+    await expect(line.locator('[data-error-for="reason"]')).to_have_text("请填写原因（最多 500 字）")
+    await line.get_by_label("撤销原因").fill("录错了人")
+    await line.get_by_role("button", name="确认撤销").click()
+    await expect(page.locator("#flash")).to_contain_text("已撤销")
+    await expect(page.get_by_test_id("available")).to_have_text(str(before - MISTAKEN_POINTS))
+    await expect(page.locator("li.line", has_text=MISTAKEN_MEMO)).to_contain_text("已撤销")
     await page.context.close()

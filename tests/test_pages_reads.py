@@ -113,6 +113,26 @@ async def test_a_preview_shows_the_settlement_and_writes_nothing(client, ledger)
     assert_problem(await client.get(f"/v1/activities/{activity_id}/preview"), 409, "already_settled")
 
 
+async def test_activities_are_listed_newest_first_inside_the_subtree(client, ledger):
+    """A unit lists its subtree's activities, page by page; an organizer only its own."""
+    await tree(ledger)
+    await rules(ledger)
+    await member(ledger, "v-0")
+    for name, unit in (("义剪", MICRO), ("茶艺", OTHER_MICRO), ("清扫", MICRO)):
+        body = {"name": name, "org_unit": unit, "rule": "hour", "starts_at": _ago(3), "ends_at": _ago(2)}
+        assert 201 == (await client.post("/v1/activities", json={**body, "organizer": "v-0"})).status_code
+    first = (await client.get("/v1/activities", params={"org_unit": GRID, "limit": 2})).json()
+    assert ["清扫", "茶艺"] == [a["name"] for a in first["activities"]]
+    rest = (await client.get("/v1/activities", params={"org_unit": GRID, "cursor": first["next_cursor"]})).json()
+    assert (["义剪"], None) == ([a["name"] for a in rest["activities"]], rest["next_cursor"])
+    organizer = await _organizer(client, MICRO)
+    mine = (await client.get("/v1/activities", headers=organizer)).json()
+    assert ["清扫", "义剪"] == [a["name"] for a in mine["activities"]]
+    assert_problem(
+        await client.get("/v1/activities", params={"org_unit": GRID}, headers=organizer), 403, "forbidden", "org_unit"
+    )
+
+
 async def test_points_per_month_follow_the_ledger_time_zone_and_reversals(client, ledger):
     """Work done at 00:30 on 1 February in Shanghai is February's, though it is still January
     in UTC; a reversal takes its points back from the month of the work; other subtrees and

@@ -33,6 +33,9 @@ from ledger.values import CODE_LENGTH_MAX, NAME_LENGTH_MAX, TxnKind
 SEARCH_RESULTS_MAX = 20
 """Members a desk search lists: a screenful; typing more of the name narrows it."""
 
+RECENT_ACTIVITIES_SHOWN = 10
+"""Activities the desk lists: the last weeks' events, to finish a roster or settle."""
+
 STATEMENT_LINES_SHOWN = 20
 """A member's latest lines on the desk: enough to find the award to correct."""
 
@@ -97,6 +100,7 @@ class DeskController(Controller):
             "q": query,
             "found": found,
             "rules": await ledger.rules(),
+            "activities": await ledger.activities(code, RECENT_ACTIVITIES_SHOWN, None),
             "chart": monthly_chart(months["months"]),
             "period": months["period"],
             "now": _form_time(ledger.clock(), ledger),
