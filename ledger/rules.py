@@ -174,13 +174,20 @@ def base_points(rule: Rule, work: WorkDone) -> int:
     return units * d["points_per_unit"] + bonus
 
 
+def active_on(rule: Rule, day: date) -> bool:
+    d, when = rule.definition, day.isoformat()
+    return d.get("active_from", when) <= when <= d.get("active_to", when)
+
+
+def rewards_roles(rule: Rule, member_roles: Iterable[str]) -> bool:
+    """Whether the rule pays a member with these roles (a rule naming none pays everyone)."""
+    return not rule.roles or bool(set(rule.roles) & set(member_roles))
+
+
 def check_applies(rule: Rule, member_id: str, member_roles: Iterable[str], day: date) -> None:
-    d = rule.definition
-    if ("active_from" in d and day.isoformat() < d["active_from"]) or (
-        "active_to" in d and day.isoformat() > d["active_to"]
-    ):
+    if not active_on(rule, day):
         raise RuleInactive(rule.code, day.isoformat())
-    if rule.roles and not set(rule.roles) & set(member_roles):
+    if not rewards_roles(rule, member_roles):
         raise NotEligible(member_id, rule.code, rule.roles)
 
 
@@ -242,7 +249,7 @@ async def cap_room(
     rules = sorted((await current_rules(conn)).values(), key=lambda r: r.code)
     windows = cap_windows(at, tz)
     usage = await Usage.load(conn, {account_id}, set(windows.values()))
-    day = at.astimezone(tz).date().isoformat()
+    day = at.astimezone(tz).date()
     rooms = []
     for rule in rules:
         used = usage.used(account_id, rule.code, windows)
@@ -256,14 +263,13 @@ async def cap_room(
             for kind in CAP_WINDOWS
             if kind in rule.caps
         ]
-        d = rule.definition
         rooms.append(
             {
                 "rule": rule.code,
-                "name_zh": d["name_zh"],
-                "category": d["category"],
-                "eligible": not rule.roles or bool(set(rule.roles) & set(roles)),
-                "active": d.get("active_from", day) <= day <= d.get("active_to", day),
+                "name_zh": rule.definition["name_zh"],
+                "category": rule.category.value,
+                "eligible": rewards_roles(rule, roles),
+                "active": active_on(rule, day),
                 "caps": caps,
                 "room_points": min((c["room_points"] for c in caps), default=None),
             }
