@@ -4,9 +4,15 @@ A resident signs in by opening the link an organizer printed (``/me/signin?token
 its QR code) or by pasting the token into the form; an organizer does the same at
 ``/desk/signin``. The token is checked exactly as the API checks a bearer token
 (``api.auth.Authenticator``), then kept in an HttpOnly, SameSite=Strict cookie (Secure
-over https), and the browser is sent on with a redirect, so the token leaves the address
-bar and the history. Every later page request looks the token up again, so a revoked
-or expired token stops working at once.
+over https), and the browser moves on to the page, so the token leaves the address bar.
+Every later page request looks the token up again, so a revoked or expired token stops
+working at once.
+
+The move is a page that refreshes itself, not an HTTP redirect: the link usually arrives
+from elsewhere (a chat message, the phone's QR scanner), and a browser keeps SameSite=Strict
+cookies off every hop of a navigation that another site started, redirects included, so
+a redirect would land on ``/me`` without the cookie it has just set. A navigation this
+service's own page starts is same-site and carries it.
 """
 
 from __future__ import annotations
@@ -117,7 +123,13 @@ async def _sign_in(request: Req, token: str) -> Response[Any]:
         samesite="strict",
         secure=request.url.scheme == "https",
     )
-    return Redirect(path=_home(principal), status_code=HTTP_303_SEE_OTHER, cookies=[cookie])
+    return Template(
+        template_name="entering.html",
+        context={"home": _home(principal)},
+        cookies=[cookie],
+        # The address still holds the token: kept from caches, and from any Referer.
+        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+    )
 
 
 def _signin_error(error: Unauthenticated) -> str:
