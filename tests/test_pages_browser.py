@@ -103,7 +103,8 @@ async def _screenshot(page: Page, directory: Path, name: str) -> None:
 async def test_a_resident_signs_in_by_link_and_sees_the_balance(site, browser, screenshots):
     """The link, opened from somewhere else as a chat message or a QR scanner opens it, signs
     in, leaves the token out of the address bar and keeps it in an HttpOnly, SameSite=Strict
-    cookie; the page shows the balance, tier and statement."""
+    cookie, which a later link from elsewhere still finds; the page shows the balance, tier
+    and statement."""
     base_url, tokens = site
     page = await _phone(browser, base_url)
     # The link arrives from elsewhere (a chat message, a QR scanner): a cross-site navigation.
@@ -115,6 +116,9 @@ async def test_a_resident_signs_in_by_link_and_sees_the_balance(site, browser, s
     await expect(page.get_by_role("progressbar")).to_be_visible()
     [cookie] = await page.context.cookies()
     assert (True, "Strict") == (cookie["httpOnly"], cookie["sameSite"])
+    await page.set_content(f'<a href="{base_url}/me">我的积分</a>')
+    await page.get_by_role("link").click()
+    await expect(page.get_by_test_id("available")).to_have_text(str(STARTING_POINTS))
     await _screenshot(page, screenshots, "me")
     await page.context.close()
 

@@ -101,11 +101,16 @@ async def test_a_bad_or_revoked_token_gets_a_page_in_chinese(client, ledger, web
 
 async def test_pages_send_whoever_is_not_signed_in_to_the_sign_in_form(client, ledger, web):
     """Without a cookie, with a token of the wrong role, or with one revoked since: a
-    redirect to the right form, which says why (and the dead cookie is dropped)."""
+    redirect to the right form, which says why (and the dead cookie is dropped). A link from
+    another site, whose navigation a browser sends without the SameSite=Strict cookie, is
+    first tried once more from this site."""
     await tree(ledger)
     assert "/me/signin" == (await web.get("/me")).headers["location"]
     assert "/desk/signin" == (await web.get("/desk")).headers["location"]
     assert "/me/signin" == (await web.get("/me/statement")).headers["location"]
+    from_elsewhere = await web.get("/me/statement?cursor=9", headers={"Sec-Fetch-Site": "cross-site"})
+    assert "/me/statement?cursor=9" == _moves_on_to(from_elsewhere)
+    assert "/me/signin" == (await web.get("/me", headers={"Sec-Fetch-Site": "same-origin"})).headers["location"]
     token = await _token(client, role="member", member_id=await member(ledger))
     await web.get("/me/signin", params={"token": token})
     wrong_role = await web.get("/desk")

@@ -123,11 +123,17 @@ async def _sign_in(request: Req, token: str) -> Response[Any]:
         samesite="strict",
         secure=request.url.scheme == "https",
     )
+    return _move_on(_home(principal), signed_in=True, cookies=[cookie])
+
+
+def _move_on(path: str, signed_in: bool, cookies: list[Cookie] | None = None) -> Template:
+    """A page that goes on to ``path`` by itself: a same-site navigation, which carries the
+    SameSite=Strict cookie whoever sent the browser here."""
     return Template(
         template_name="entering.html",
-        context={"home": _home(principal)},
-        cookies=[cookie],
-        # The address still holds the token: kept from caches, and from any Referer.
+        context={"home": path, "signed_in": signed_in},
+        cookies=cookies or [],
+        # The sign-in's address holds the token: kept from caches, and from any Referer.
         headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
     )
 
@@ -163,6 +169,10 @@ class SessionController(Controller):
 
 
 def on_sign_in_required(request: Req, error: SignInRequired) -> Response[Any]:
+    if not error.why and request.headers.get("sec-fetch-site") == "cross-site":
+        # A link from elsewhere (a chat message) came without the cookie, which may well
+        # exist: once more from this site, and only then to the sign-in form if still none.
+        return _move_on(str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""), False)
     query = f"?why={error.why}" if error.why else ""
     response = Redirect(path=f"{error.signin_path}{query}", status_code=HTTP_303_SEE_OTHER)
     if error.why == "expired":
