@@ -209,9 +209,17 @@ def test_the_chart_stacks_categories_on_a_readable_scale():
 
 
 def test_every_asset_is_served_by_the_service():
-    """No page names another host: the pages work on a network with no way out."""
+    """No page names another host, nor runs script the policy would block: the pages work
+    on a network with no way out."""
     texts = [p.read_text(encoding="utf-8") for d in (TEMPLATES, STATIC) for p in Path(d).iterdir()]
     assert [] == [url for text in texts for url in re.findall(r"(?:src|href)=\"(?:https?:)?//[^\"]+", text)]
+    assert [] == [text for text in texts if re.search(r"\son\w+=|javascript:", text)]
+
+
+async def test_pages_tell_the_browser_to_load_nothing_from_elsewhere(web):
+    """Every page carries a policy that allows this service's own script and styles only."""
+    policy = (await web.get("/me/signin")).headers["content-security-policy"]
+    assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy
 
 
 async def test_static_files_are_served_without_a_token(web):

@@ -181,9 +181,10 @@ def on_sign_in_required(request: Req, error: SignInRequired) -> Response[Any]:
 
 
 def error_page(request: Req, problem: dict[str, Any], status_code: int) -> Template:
+    home = routes.PAGE_DESK if request.url.path.startswith(routes.PAGE_DESK) else routes.PAGE_ME
     return Template(
         template_name="error.html",
-        context={"message": zh.message(problem), "status": status_code},
+        context={"message": zh.message(problem), "home": home},
         status_code=status_code,
     )
 

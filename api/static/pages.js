@@ -216,6 +216,10 @@
     });
   });
 
+  document.querySelectorAll("[data-print]").forEach(function (button) {
+    button.addEventListener("click", function () { window.print(); });
+  });
+
   var flash = sessionStorage.getItem(FLASH);
   if (flash) {
     sessionStorage.removeItem(FLASH);
