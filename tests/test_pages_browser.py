@@ -132,6 +132,7 @@ async def test_an_organizer_awards_settles_a_roster_and_the_resident_sees_it(sit
     page.on("dialog", _accept)
     await page.goto("/desk")
     assert page.url.startswith(f"{base_url}/desk/signin")
+    await _screenshot(page, screenshots, "desk-signin")
     await page.get_by_label("登录令牌").fill(tokens["organizer"])
     await page.get_by_role("button", name="登录").click()
     await expect(page).to_have_url(f"{base_url}/desk")
