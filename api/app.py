@@ -18,7 +18,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from api import routes
 from api.access import check_declared, require_role
 from api.audit import AuditMiddleware
-from api.auth import BearerTokenMiddleware, PrincipalCache
+from api.auth import Authenticator, BearerTokenMiddleware, PrincipalCache
 from api.controllers.earning import (
     ActivityController,
     ClaimController,
@@ -37,11 +37,13 @@ from api.controllers.transactions import (
     TransactionController,
 )
 from api.dependencies import provide_ledger
+from api.pages import pages_router, static_router, template_config
 from api.problems import problem_details_plugin
 from api.ratelimit import WriteLimiter, limit_writes
 from api.settings import Settings
 from api.strict import strict_body
 from ledger import Database, Ledger
+from ledger.periods import zone
 
 OPENAPI_PATH = "/schema"
 
@@ -104,15 +106,14 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> Litestar:
         before_request=strict_body,
     )
     cache = PrincipalCache(settings.principal_cache_seconds)
+    authenticator = Authenticator(settings.admin_token, settings.token_key, cache)
     app = Litestar(
-        route_handlers=[v1],
+        route_handlers=[v1, pages_router(), static_router()],
         dependencies={"ledger": Provide(provide_ledger, sync_to_thread=False)},
         middleware=[
             DefineMiddleware(
                 BearerTokenMiddleware,
-                admin_token=settings.admin_token,
-                key=settings.token_key,
-                cache=cache,
+                authenticator=authenticator,
                 exclude=[f"^{OPENAPI_PATH}"],
             ),
             AuditMiddleware,
@@ -123,11 +124,13 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> Litestar:
                 "ledger": ledger,
                 "settings": settings,
                 "principal_cache": cache,
+                "authenticator": authenticator,
                 "write_limiter": WriteLimiter(settings.writes_per_second, settings.write_burst),
             }
         ),
         lifespan=[] if ledger is not None else [lifespan],
         request_max_body_size=settings.request_body_bytes_max,
+        template_config=template_config(zone(settings.timezone)),
         openapi_config=OpenAPIConfig(
             title="Grid points ledger",
             version="1",

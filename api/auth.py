@@ -1,10 +1,16 @@
-"""Who is calling: the bearer token on every request under ``/v1``.
+"""Who is calling: the bearer token on every request under ``/v1``, or the web pages'
+sign-in cookie.
 
 Two kinds of token are accepted. The operator's bootstrap token (``LEDGER_ADMIN_TOKEN``)
 is compared in constant time and is the admin principal ``admin``. Every other token is
 a principal stored in the ledger (``ledger.principals``); a serving process keeps what
 it looked up for a few seconds (``PRINCIPAL_CACHE_SECONDS``) so a busy token does not
 cost a query per request, and checks expiry on every request all the same.
+
+A person signed in to the web pages (``api.pages``) carries the same token in an
+HttpOnly cookie, and the pages' scripts call the API with it: the middleware takes the
+Authorization header first, else the cookie. ``Authenticator`` is the one lookup both
+the middleware and the pages use.
 """
 
 from __future__ import annotations
@@ -20,11 +26,25 @@ from litestar.middleware.authentication import (
 )
 from litestar.types import ASGIApp
 
-from ledger.errors import Unauthenticated
+from api.ratelimit import WRITE_METHODS
+from ledger import Ledger
+from ledger.errors import AccessDenied, Unauthenticated
 from ledger.principals import NOT_VALID, TOKEN_LENGTH_MAX, Principal, check_current
 from ledger.values import Access
 
 BEARER = "bearer "
+
+SESSION_COOKIE = "glp_session"
+"""The cookie that carries a signed-in person's token (HttpOnly, SameSite=Strict)."""
+
+PAGE_HEADER = "X-Ledger-Page"
+"""Sent by the pages' own scripts with every write they make with the cookie.
+
+A write authenticated by the cookie alone could be forged by another site that makes the
+browser send a form (cross-site request forgery). SameSite=Strict already keeps the
+cookie off such requests in current browsers; a custom header is the second fence: a
+page on another origin cannot set it without the CORS preflight this service never
+grants, and an HTML form cannot set it at all. Bearer-token callers are unaffected."""
 
 ADMIN = Principal(id="admin", role=Access.ADMIN, label="bootstrap admin (LEDGER_ADMIN_TOKEN)")
 
@@ -64,30 +84,52 @@ class PrincipalCache:
             del self._entries[token]
 
 
-class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
-    def __init__(self, app: ASGIApp, admin_token: str, key: bytes, cache: PrincipalCache, exclude: list[str]) -> None:
-        super().__init__(app, exclude=exclude)
+class Authenticator:
+    """Token → principal: the bootstrap admin token, or a stored token (cached)."""
+
+    def __init__(self, admin_token: str, key: bytes, cache: PrincipalCache) -> None:
         self._admin_token = admin_token.encode()
         self._key = key
         self._cache = cache
 
-    async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:
-        header = connection.headers.get("authorization", "")
-        if not header.lower().startswith(BEARER):
-            raise _unauthorized("an Authorization: Bearer <token> header is required")
-        token = header[len(BEARER) :].strip()
+    async def principal(self, ledger: Ledger, token: str) -> Principal:
+        """The principal ``token`` stands for, or ``Unauthenticated``."""
         if hmac.compare_digest(token.encode(), self._admin_token):
-            return AuthenticationResult(user=ADMIN, auth=None)
+            return ADMIN
         if len(token) > TOKEN_LENGTH_MAX:
-            raise _unauthorized(NOT_VALID)
-        ledger = connection.app.state.ledger
+            raise Unauthenticated(NOT_VALID)
+        principal = self._cache.get(token)
+        if principal is None:
+            principal = await ledger.authenticate(token, self._key)
+            self._cache.put(token, principal)
+        else:
+            check_current(principal, ledger.clock())
+        return principal
+
+
+def _token(connection: ASGIConnection) -> str:
+    header = connection.headers.get("authorization", "")
+    if header:
+        if not header.lower().startswith(BEARER):
+            raise _unauthorized("the Authorization header must read Bearer <token>")
+        return header[len(BEARER) :].strip()
+    token = connection.cookies.get(SESSION_COOKIE)
+    if not token:
+        raise _unauthorized("an Authorization: Bearer <token> header is required")
+    if connection.scope["method"] in WRITE_METHODS and connection.headers.get(PAGE_HEADER) != "1":
+        raise AccessDenied(f"a write signed in by cookie must carry the {PAGE_HEADER} header", field=PAGE_HEADER)
+    return token
+
+
+class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
+    def __init__(self, app: ASGIApp, authenticator: Authenticator, exclude: list[str]) -> None:
+        super().__init__(app, exclude=exclude)
+        self._authenticator = authenticator
+
+    async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:
+        token = _token(connection)
         try:
-            principal = self._cache.get(token)
-            if principal is None:
-                principal = await ledger.authenticate(token, self._key)
-                self._cache.put(token, principal)
-            else:
-                check_current(principal, ledger.clock())
+            principal = await self._authenticator.principal(connection.app.state.ledger, token)
         except Unauthenticated as error:
             raise _unauthorized(error.detail) from error
         return AuthenticationResult(user=principal, auth=None)

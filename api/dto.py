@@ -86,6 +86,25 @@ class MemberRead(msgspec.Struct):
     created_at: datetime
 
 
+class CapRead(msgspec.Struct):
+    window: Literal["day", "week", "year"]
+    cap_points: int
+    used_points: int
+    room_points: int
+
+
+class CapRoomRead(msgspec.Struct):
+    """One rule's room left for a member now; ``room_points`` null when nothing caps it."""
+
+    rule: str
+    name_zh: str
+    category: str
+    eligible: bool
+    active: bool
+    caps: list[CapRead]
+    room_points: int | None
+
+
 class AwardCreate(Write):
     """Either ``points`` and ``category``, or ``rule`` and ``quantity`` (with ``steps`` for a
     patrol rule and ``handled_within_limit`` for an event report)."""
@@ -258,6 +277,11 @@ class ActivityRead(msgspec.Struct):
     roster: list[ParticipantRead]
 
 
+class ActivityPage(msgspec.Struct):
+    activities: list[ActivityRead]
+    next_cursor: str | None
+
+
 class SettlementLine(msgspec.Struct):
     member_id: str
     status: str
@@ -339,6 +363,18 @@ class SummaryRead(msgspec.Struct):
     total_points: int
     by_category: dict[str, int]
     top_members: list[LeaderRead]
+
+
+class MonthRead(msgspec.Struct):
+    month: str
+    by_category: dict[str, int]
+
+
+class MonthsRead(msgspec.Struct):
+    org_unit: str
+    name: str
+    period: str
+    months: list[MonthRead]
 
 
 Period = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{4}$")]

@@ -25,15 +25,19 @@ from ledger.journal import post
 from ledger.members import find_members, get_member
 from ledger.org import get_unit
 from ledger.rules import WorkDone, get_rule
-from ledger.tables import Activity, ActivityParticipant
+from ledger.tables import Activity, ActivityParticipant, OrgUnit
 from ledger.values import QUANTITY_MAX, TxnDraft
 
 ROSTER_SIZE_MAX = 10_000
 """The largest roster one settle posts: a street-wide event. It bounds the settle's single
 database transaction (20,000 postings) and the request body (~500 KB)."""
 
+ACTIVITY_PAGE_SIZE_MAX = 100
+"""Activities listed at once: a community holds a few a week, so a page is months of them."""
+
 _activities = Activity.__table__
 _participants = ActivityParticipant.__table__
+_units = OrgUnit.__table__
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +88,24 @@ async def get_activity(conn: AsyncConnection, activity_id: int, lock: bool = Fal
     return {**row._mapping, "roster": [{"member_id": m, "quantity": q} for m, q in roster]}
 
 
+async def list_activities(conn: AsyncConnection, org_unit: str, limit: int, before: int | None) -> list[dict]:
+    """The activities of ``org_unit``'s subtree, newest first, without their rosters: where
+    an organizer finds an activity again to finish its roster or see its settlement."""
+    if not 1 <= limit <= ACTIVITY_PAGE_SIZE_MAX:
+        raise InvalidInput("limit", f"limit must be between 1 and {ACTIVITY_PAGE_SIZE_MAX}")
+    unit = await get_unit(conn, org_unit)
+    query = (
+        select(_activities)
+        .join(_units, _units.c.code == _activities.c.org_unit)
+        .where(_units.c.path.startswith(unit.path, autoescape=True))
+        .order_by(_activities.c.id.desc())
+        .limit(limit)
+    )
+    if before is not None:
+        query = query.where(_activities.c.id < before)
+    return [{**row._mapping, "roster": []} for row in await conn.execute(query)]
+
+
 async def put_roster(conn: AsyncConnection, activity_id: int, participants: list[tuple[str, int]]) -> dict:
     """Replace the roster. Every member must exist and appear once."""
     activity = await get_activity(conn, activity_id, lock=True)
@@ -111,12 +133,13 @@ async def put_roster(conn: AsyncConnection, activity_id: int, participants: list
     return await get_activity(conn, activity_id)
 
 
-async def settle(
-    conn: AsyncConnection, activity_id: int, settled_by: str, now: datetime, tz: tzinfo, for_update: bool
-) -> dict[str, Any]:
-    activity = await get_activity(conn, activity_id, lock=True)
+async def _outcomes(
+    conn: AsyncConnection, activity: dict[str, Any], settled_by: str, now: datetime, tz: tzinfo, for_update: bool
+) -> tuple[list[dict[str, Any]], list[TxnDraft]]:
+    """Each participant's line (awarded with the points, or skipped with the reason) and
+    the drafts to post: what a settle would do now, decided before anything is written."""
     if activity["settled_at"] is not None:
-        raise AlreadySettled(activity_id)
+        raise AlreadySettled(activity["id"])
     check_occurred_at(activity["ends_at"], now)
     if activity["ends_at"] > now:
         raise InvalidInput("ends_at", "an activity is settled after it ends")
@@ -134,7 +157,7 @@ async def settle(
                 clip=True,
             ),
             settled_by,
-            IdempotentRequest(settled_by, f"activity:{activity_id}:{p['member_id']}", ""),
+            IdempotentRequest(settled_by, f"activity:{activity['id']}:{p['member_id']}", ""),
         )
         for p in activity["roster"]
     ]
@@ -165,6 +188,22 @@ async def settle(
                 "clipped_from_points": draft.extra.get("clipped_from_points"),
             }
         )
+    return lines, drafts
+
+
+async def preview(conn: AsyncConnection, activity_id: int, now: datetime, tz: tzinfo) -> dict[str, Any]:
+    """The settlement as it would be if settled now, written nowhere: an organizer checks
+    the roster's points, caps and refusals before the one step that cannot be undone."""
+    activity = await get_activity(conn, activity_id)
+    lines, _ = await _outcomes(conn, activity, "preview", now, tz, for_update=False)
+    return _summary(activity_id, lines)
+
+
+async def settle(
+    conn: AsyncConnection, activity_id: int, settled_by: str, now: datetime, tz: tzinfo, for_update: bool
+) -> dict[str, Any]:
+    activity = await get_activity(conn, activity_id, lock=True)
+    lines, drafts = await _outcomes(conn, activity, settled_by, now, tz, for_update)
     await _post_and_number(conn, drafts, lines, now, tz, for_update)
     summary = _summary(activity_id, lines)
     await conn.execute(

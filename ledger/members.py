@@ -14,6 +14,7 @@ from ledger.accounts import open_account
 from ledger.errors import AlreadyExists, InvalidInput, MemberNotFound
 from ledger.org import get_unit
 from ledger.tables import Member as MemberRow
+from ledger.tables import OrgUnit
 from ledger.values import AccountKind, Level, Role
 
 
@@ -41,6 +42,7 @@ class MemberChanges:
 
 
 _members = MemberRow.__table__
+_units = OrgUnit.__table__
 
 
 def _member(row: Mapping[str, Any]) -> Member:
@@ -118,3 +120,30 @@ async def change_member(conn: AsyncConnection, member_id: str, changes: MemberCh
     if values:
         await conn.execute(update(_members).where(_members.c.id == member_id).values(**values))
     return await get_member(conn, member_id)
+
+
+MEMBER_SEARCH_SIZE_MAX = 50
+"""Matches a search returns: a desk looks a person up among a screenful of names; a
+broader search is refined by typing more, not by paging through a subtree."""
+
+
+async def search_members(conn: AsyncConnection, org_unit: str, text: str, limit: int) -> list[Member]:
+    """Members of ``org_unit``'s subtree whose id starts with ``text`` or whose name
+    contains it; an exact id first, then by id."""
+    if not 1 <= limit <= MEMBER_SEARCH_SIZE_MAX:
+        raise InvalidInput("limit", f"limit must be between 1 and {MEMBER_SEARCH_SIZE_MAX}")
+    text = text.strip()
+    if not text:
+        raise InvalidInput("q", "type part of a name or an id to search for")
+    unit = await get_unit(conn, org_unit)
+    query = (
+        select(_members)
+        .join(_units, _units.c.code == _members.c.org_unit)
+        .where(
+            _units.c.path.startswith(unit.path, autoescape=True),
+            _members.c.id.istartswith(text, autoescape=True) | _members.c.name.contains(text, autoescape=True),
+        )
+        .order_by((_members.c.id != text), _members.c.id)
+        .limit(limit)
+    )
+    return [_member(row._mapping) for row in await conn.execute(query)]

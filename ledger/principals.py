@@ -174,9 +174,9 @@ async def authenticate(conn: AsyncConnection, token: str, key: bytes, now: datet
 
 def check_current(principal: Principal, now: datetime) -> None:
     if principal.revoked_at is not None:
-        raise Unauthenticated(f"the token was revoked at {principal.revoked_at.isoformat()}")
+        raise Unauthenticated(f"the token was revoked at {principal.revoked_at.isoformat()}", reason="revoked")
     if principal.expires_at is not None and principal.expires_at <= now:
-        raise Unauthenticated(f"the token expired at {principal.expires_at.isoformat()}")
+        raise Unauthenticated(f"the token expired at {principal.expires_at.isoformat()}", reason="expired")
 
 
 async def revoke_principal(conn: AsyncConnection, principal_id: str, by: str, now: datetime) -> Principal:

@@ -174,13 +174,20 @@ def base_points(rule: Rule, work: WorkDone) -> int:
     return units * d["points_per_unit"] + bonus
 
 
+def active_on(rule: Rule, day: date) -> bool:
+    d, when = rule.definition, day.isoformat()
+    return d.get("active_from", when) <= when <= d.get("active_to", when)
+
+
+def rewards_roles(rule: Rule, member_roles: Iterable[str]) -> bool:
+    """Whether the rule pays a member with these roles (a rule naming none pays everyone)."""
+    return not rule.roles or bool(set(rule.roles) & set(member_roles))
+
+
 def check_applies(rule: Rule, member_id: str, member_roles: Iterable[str], day: date) -> None:
-    d = rule.definition
-    if ("active_from" in d and day.isoformat() < d["active_from"]) or (
-        "active_to" in d and day.isoformat() > d["active_to"]
-    ):
+    if not active_on(rule, day):
         raise RuleInactive(rule.code, day.isoformat())
-    if rule.roles and not set(rule.roles) & set(member_roles):
+    if not rewards_roles(rule, member_roles):
         raise NotEligible(member_id, rule.code, rule.roles)
 
 
@@ -230,3 +237,41 @@ class Usage:
     def add(self, account_id: int, rule: str, windows: Mapping[str, str], points: int) -> None:
         for key in windows.values():
             self._rows[(account_id, rule, key)] = self._rows.get((account_id, rule, key), 0) + points
+
+
+async def cap_room(
+    conn: AsyncConnection, account_id: int, roles: Iterable[str], at: datetime, tz: tzinfo
+) -> list[dict[str, Any]]:
+    """Per current rule, how many more points it may pay this member in the windows that
+    contain ``at``: each capped window's cap, the points already earned in it and the
+    room left, and the room overall (the tightest window; None when nothing caps it).
+    An organizer reads it before awarding, so a refusal for a full cap is no surprise."""
+    rules = sorted((await current_rules(conn)).values(), key=lambda r: r.code)
+    windows = cap_windows(at, tz)
+    usage = await Usage.load(conn, {account_id}, set(windows.values()))
+    day = at.astimezone(tz).date()
+    rooms = []
+    for rule in rules:
+        used = usage.used(account_id, rule.code, windows)
+        caps = [
+            {
+                "window": kind,
+                "cap_points": rule.caps[kind],
+                "used_points": used[kind],
+                "room_points": max(0, rule.caps[kind] - used[kind]),
+            }
+            for kind in CAP_WINDOWS
+            if kind in rule.caps
+        ]
+        rooms.append(
+            {
+                "rule": rule.code,
+                "name_zh": rule.definition["name_zh"],
+                "category": rule.category.value,
+                "eligible": rewards_roles(rule, roles),
+                "active": active_on(rule, day),
+                "caps": caps,
+                "room_points": min((c["room_points"] for c in caps), default=None),
+            }
+        )
+    return rooms

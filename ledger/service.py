@@ -125,6 +125,15 @@ class Ledger:
         async with self.db.write() as conn:
             return await members.change_member(conn, member_id, changes)
 
+    async def find_members(self, member_ids: Sequence[str]) -> dict[str, members.Member]:
+        """The members of ``member_ids`` that exist, by id."""
+        async with self.db.read() as conn:
+            return await members.find_members(conn, member_ids)
+
+    async def search_members(self, org_unit: str, text: str, limit: int) -> list[members.Member]:
+        async with self.db.read() as conn:
+            return await members.search_members(conn, org_unit, text, limit)
+
     # Moving points.
 
     async def award(self, command: awards.AwardCommand, recorded_by: str, request: IdempotentRequest) -> AwardOutcome:
@@ -197,9 +206,17 @@ class Ledger:
         async with self.db.read() as conn:
             return await activities.get_activity(conn, activity_id)
 
+    async def activities(self, org_unit: str, limit: int, before: int | None) -> list[dict[str, Any]]:
+        async with self.db.read() as conn:
+            return await activities.list_activities(conn, org_unit, limit, before)
+
     async def put_roster(self, activity_id: int, participants: list[tuple[str, int]]) -> dict[str, Any]:
         async with self.db.write() as conn:
             return await activities.put_roster(conn, activity_id, participants)
+
+    async def preview_settlement(self, activity_id: int) -> dict[str, Any]:
+        async with self.db.read() as conn:
+            return await activities.preview(conn, activity_id, self.clock(), self.tz)
 
     async def settle(self, activity_id: int, settled_by: str, request: IdempotentRequest) -> tuple[dict, bool]:
         async def work(conn: AsyncConnection, now: datetime) -> dict[str, Any]:
@@ -232,6 +249,16 @@ class Ledger:
     async def unit_summary(self, code: str, period: str | None, top: int) -> dict[str, Any]:
         async with self.db.read() as conn:
             return await summary.unit_summary(conn, code, period or self.current_period(), top)
+
+    async def unit_months(self, code: str, period: str | None) -> dict[str, Any]:
+        async with self.db.read() as conn:
+            return await summary.monthly_by_category(conn, code, period or self.current_period(), self.tz)
+
+    async def cap_room(self, member_id: str) -> list[dict[str, Any]]:
+        """Each rule's room left for the member in today's day, week and year."""
+        async with self.db.read() as conn:
+            member = await members.get_member(conn, member_id, field="id")
+            return await rules.cap_room(conn, member.account_id, member.roles, self.clock(), self.tz)
 
     # Tiers and nominations.
 

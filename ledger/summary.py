@@ -3,18 +3,24 @@
 Both are indexed reads of materialized counters, never a scan of the journal: the
 categories sum ``unit_period_category`` over the subtree's units (a path-prefix match on
 ``org_unit.path``), and the leaderboard reads ``account_period`` for the subtree's members.
+
+The month-by-month figures (a desk's chart) have no counter: they sum the subtree's
+journal over one year, by the index on (org unit, occurred_at). A year of a community is
+a few thousand rows, read when an organizer opens the desk, not on every award.
 """
 
 from __future__ import annotations
 
+from datetime import datetime, tzinfo
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.errors import InvalidInput
+from ledger.nomination_reports import check_period
 from ledger.org import get_unit
-from ledger.tables import Account, AccountPeriod, Member, OrgUnit, UnitPeriodCategory
+from ledger.tables import Account, AccountPeriod, JournalTxn, Member, OrgUnit, UnitPeriodCategory
 
 LEADERBOARD_SIZE_MAX = 100
 """Top members shown by a roll-up: a page of names, as a notice board would show."""
@@ -24,6 +30,8 @@ _counts = UnitPeriodCategory.__table__
 _periods = AccountPeriod.__table__
 _members = Member.__table__
 _accounts = Account.__table__
+_txns = JournalTxn.__table__
+MONTHS = 12
 
 
 async def unit_summary(conn: AsyncConnection, code: str, period: str, top: int) -> dict[str, Any]:
@@ -56,5 +64,42 @@ async def unit_summary(conn: AsyncConnection, code: str, period: str, top: int) 
         "top_members": [
             {"rank": rank, "member_id": m, "name": n, "org_unit": u, "earned_points": e}
             for rank, (m, n, u, e) in enumerate(leaders, start=1)
+        ],
+    }
+
+
+async def monthly_by_category(conn: AsyncConnection, code: str, period: str, tz: tzinfo) -> dict[str, Any]:
+    """Points earned in a subtree per calendar month (in ``tz``) of the work and category:
+    awards less reversals and deductions, as the roll-up counts them, dated by when the
+    work happened. Months without points are present with no categories."""
+    check_period(period)
+    unit = await get_unit(conn, code, field="code")
+    year = int(period)
+    starts = [datetime(year + (m // MONTHS), m % MONTHS + 1, 1, tzinfo=tz) for m in range(MONTHS + 1)]
+    # A month is found by comparing with its end instant: portable SQL on both databases,
+    # and right in any time zone, where date arithmetic in SQL is not.
+    month = case(*((_txns.c.occurred_at < starts[m + 1], m + 1) for m in range(MONTHS)))
+    rows = await conn.execute(
+        select(month.label("month"), _txns.c.category, func.sum(_txns.c.earned_points))
+        .join(_units, _units.c.code == _txns.c.org_unit)
+        .where(
+            _units.c.path.startswith(unit.path, autoescape=True),
+            _txns.c.occurred_at >= starts[0],
+            _txns.c.occurred_at < starts[MONTHS],
+            _txns.c.earned_points != 0,
+        )
+        .group_by(month, _txns.c.category)
+    )
+    months: list[dict[str, int]] = [{} for _ in range(MONTHS)]
+    for number, category, points in rows:
+        if points:
+            months[number - 1][category] = int(points)
+    return {
+        "org_unit": unit.code,
+        "name": unit.name,
+        "period": period,
+        "months": [
+            {"month": f"{year}-{m + 1:02d}", "by_category": dict(sorted(categories.items()))}
+            for m, categories in enumerate(months)
         ],
     }

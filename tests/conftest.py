@@ -104,13 +104,15 @@ async def _make_template(name: str, workdir: Path) -> Backend:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "postgres_only: the behaviour under test exists only on PostgreSQL")
+    config.addinivalue_line("markers", "sqlite_only: the behaviour under test is the same on any database")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend" in metafunc.fixturenames:
         params = []
         only_postgres = metafunc.definition.get_closest_marker("postgres_only") is not None
-        for name in ("postgres",) if only_postgres else BACKENDS:
+        only_sqlite = metafunc.definition.get_closest_marker("sqlite_only") is not None
+        for name in ("postgres",) if only_postgres else ("sqlite",) if only_sqlite else BACKENDS:
             skip = name == "postgres" and _POSTGRES_DOWN
             marks = [pytest.mark.skip(reason=f"PostgreSQL unreachable: {_POSTGRES_DOWN}")] if skip else []
             params.append(pytest.param(name, marks=marks, id=name))
@@ -193,3 +195,10 @@ async def client(ledger: Ledger) -> AsyncIterator[httpx.AsyncClient]:
 def fresh_database(backend: Backend) -> Iterator[Backend]:
     """For tests that make many databases themselves (stateful tests)."""
     yield backend
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    from tests.site import SCREENSHOTS_TAKEN  # here: tests.site imports this module
+
+    if SCREENSHOTS_TAKEN in config.stash:
+        terminalreporter.write_line(f"screenshots of the web pages: {config.stash[SCREENSHOTS_TAKEN]}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Controller, Request, Response, get, post, put
 from litestar.params import FromPath, JSONBody, QueryParameter
 
@@ -11,8 +12,8 @@ from api import dto, routes
 from api.access import ADMIN, EVERYONE, MEMBER, ORGANIZER, OVERSEERS, READERS, WRITERS, allow, unit_or_own
 from api.dependencies import LedgerDep
 from api.idempotency import created, idempotent_request
-from ledger import scopes
-from ledger.activities import ActivityCommand
+from ledger import InvalidInput, scopes
+from ledger.activities import ACTIVITY_PAGE_SIZE_MAX, ActivityCommand
 from ledger.claims import CLAIM_PAGE_SIZE_MAX, ClaimCommand
 from ledger.deductions import DeductionCommand
 from ledger.rules import WorkDone
@@ -20,6 +21,7 @@ from ledger.summary import LEADERBOARD_SIZE_MAX
 from ledger.values import CODE_LENGTH_MAX
 
 CLAIM_PAGE_SIZE_DEFAULT = 50
+ACTIVITY_PAGE_SIZE_DEFAULT = 20
 LEADERBOARD_SIZE_DEFAULT = 10
 
 Req = Request[Any, Any, Any]
@@ -72,6 +74,23 @@ class ActivityController(Controller):
         command = ActivityCommand(data.name, data.org_unit, data.rule, data.starts_at, data.ends_at, data.organizer)
         return dto.ActivityRead(**await ledger.create_activity(command, request.user.id))
 
+    @get(routes.ACTIVITIES, summary="A subtree's activities, newest first, without rosters", opt=OVERSEERS)
+    async def list(
+        self,
+        ledger: LedgerDep,
+        request: Req,
+        org_unit: Annotated[str | None, QueryParameter(max_length=CODE_LENGTH_MAX)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=ACTIVITY_PAGE_SIZE_MAX)] = ACTIVITY_PAGE_SIZE_DEFAULT,
+        cursor: Annotated[str | None, QueryParameter(pattern=r"^[0-9]{1,18}$")] = None,
+    ) -> dto.ActivityPage:
+        unit = unit_or_own(request.user, org_unit)
+        if unit is None:
+            raise InvalidInput("org_unit", "name the unit whose activities to list")
+        await ledger.authorize(request.user, scopes.unit(unit))
+        found = await ledger.activities(unit, limit, _cursor(cursor))
+        next_cursor = str(found[-1]["id"]) if len(found) == limit else None
+        return dto.ActivityPage([dto.ActivityRead(**a) for a in found], next_cursor)
+
     @get(routes.ACTIVITY, summary="An activity with its roster and, once settled, its settlement", opt=OVERSEERS)
     async def read(self, activity_id: FromPath[int], ledger: LedgerDep, request: Req) -> dto.ActivityRead:
         await ledger.authorize(request.user, _activity(activity_id))
@@ -85,6 +104,11 @@ class ActivityController(Controller):
         await ledger.authorize(request.user, _activity(activity_id))
         await ledger.authorize_members(request.user, [m for m, _ in participants], "participants")
         return dto.ActivityRead(**await ledger.put_roster(activity_id, participants))
+
+    @get(routes.ACTIVITY_PREVIEW, summary="What settling now would award each participant (no write)", opt=OVERSEERS)
+    async def preview(self, activity_id: FromPath[int], ledger: LedgerDep, request: Req) -> dto.SettlementRead:
+        await ledger.authorize(request.user, _activity(activity_id))
+        return msgspec.convert(await ledger.preview_settlement(activity_id), dto.SettlementRead)
 
     @post(
         routes.ACTIVITY_SETTLE,
@@ -181,3 +205,14 @@ class SummaryController(Controller):
     ) -> dto.SummaryRead:
         await ledger.authorize(request.user, scopes.unit(code, field="code"))
         return dto.SummaryRead(**await ledger.unit_summary(code, period, top))
+
+    @get(routes.ORG_UNIT_MONTHS, summary="Points earned in a subtree per month and category", opt=OVERSEERS)
+    async def months(
+        self,
+        code: FromPath[str],
+        ledger: LedgerDep,
+        request: Req,
+        period: Annotated[str | None, QueryParameter(pattern=r"^[0-9]{4}$")] = None,
+    ) -> dto.MonthsRead:
+        await ledger.authorize(request.user, scopes.unit(code, field="code"))
+        return msgspec.convert(await ledger.unit_months(code, period), dto.MonthsRead)

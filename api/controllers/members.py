@@ -2,14 +2,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Controller, Request, get, patch, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from api import dto, routes, views
-from api.access import READERS, WRITERS
+from api.access import OVERSEERS, READERS, WRITERS, unit_or_own
 from api.dependencies import LedgerDep
-from ledger import MemberChanges, scopes
+from ledger import InvalidInput, MemberChanges, scopes
+from ledger.members import MEMBER_SEARCH_SIZE_MAX
 from ledger.queries import STATEMENT_PAGE_SIZE_DEFAULT, STATEMENT_PAGE_SIZE_MAX
+from ledger.values import CODE_LENGTH_MAX, NAME_LENGTH_MAX
+
+MEMBER_SEARCH_SIZE_DEFAULT = 20
 
 Req = Request[Any, Any, Any]
 
@@ -22,6 +27,25 @@ class MemberController(Controller):
         await ledger.authorize(request.user, scopes.unit(data.org_unit))
         member = await ledger.register_member(data.id, data.name, data.org_unit, data.party_member, tuple(data.roles))
         return views.member_read(member)
+
+    @get(
+        routes.MEMBERS,
+        summary="Find members of a subtree by id prefix or part of the name (organizers: their subtree)",
+        opt=OVERSEERS,
+    )
+    async def search(
+        self,
+        ledger: LedgerDep,
+        request: Req,
+        q: Annotated[str, QueryParameter(min_length=1, max_length=NAME_LENGTH_MAX)],
+        org_unit: Annotated[str | None, QueryParameter(max_length=CODE_LENGTH_MAX)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=MEMBER_SEARCH_SIZE_MAX)] = MEMBER_SEARCH_SIZE_DEFAULT,
+    ) -> list[dto.MemberRead]:
+        unit = unit_or_own(request.user, org_unit)
+        if unit is None:
+            raise InvalidInput("org_unit", "name the unit whose subtree to search")
+        await ledger.authorize(request.user, scopes.unit(unit))
+        return [views.member_read(m) for m in await ledger.search_members(unit, q, limit)]
 
     @get(routes.MEMBER, summary="One member", opt=READERS)
     async def read(self, member_id: FromPath[str], ledger: LedgerDep, request: Req) -> dto.MemberRead:
@@ -59,3 +83,8 @@ class MemberController(Controller):
     ) -> dto.StatementRead:
         await ledger.authorize(request.user, scopes.member(member_id))
         return views.statement_read(member_id, await ledger.statement(member_id, limit, cursor))
+
+    @get(routes.MEMBER_CAPS, summary="Each rule's room left for the member today, this week and this year", opt=READERS)
+    async def caps(self, member_id: FromPath[str], ledger: LedgerDep, request: Req) -> list[dto.CapRoomRead]:
+        await ledger.authorize(request.user, scopes.member(member_id))
+        return [msgspec.convert(room, dto.CapRoomRead) for room in await ledger.cap_room(member_id)]

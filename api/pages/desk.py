@@ -1,0 +1,183 @@
+"""The organizer's desk (``/desk``): find a member of the unit, award by rule with the cap
+room in view, print a member's sign-in link, record an activity and settle its roster,
+reverse a wrong award, download the nomination list, and see the unit's months.
+
+Every read here asks the ledger with the same scope check the API makes
+(``Ledger.authorize``): a member or an activity outside the organizer's subtree is an
+error page, and a search only ever looks inside the subtree. Every write is a call from
+``static/pages.js`` to the JSON API, signed in by the cookie.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+import segno
+from litestar import Controller, Request, Response, get, post
+from litestar.di import Provide
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromPath, QueryParameter
+from litestar.response import Template
+
+from api import routes
+from api.dependencies import LedgerDep
+from api.pages import zh
+from api.pages.chart import monthly_chart
+from api.pages.session import Me, organizer
+from api.problems import from_ledger_error
+from ledger import Ledger, scopes
+from ledger.errors import InvalidInput, LedgerError
+from ledger.values import CODE_LENGTH_MAX, NAME_LENGTH_MAX, TxnKind
+
+SEARCH_RESULTS_MAX = 20
+"""Members a desk search lists: a screenful; typing more of the name narrows it."""
+
+RECENT_ACTIVITIES_SHOWN = 10
+"""Activities the desk lists: the last weeks' events, to finish a roster or settle."""
+
+STATEMENT_LINES_SHOWN = 20
+"""A member's latest lines on the desk: enough to find the award to correct."""
+
+PREVIEW_ROWS_SHOWN = 200
+"""Roster lines the preview lists one by one; a street-wide roster shows its totals and
+the first lines, and the skipped ones always."""
+
+SIGNIN_LINK_LENGTH_MAX = 512
+"""A sign-in link is this service's address plus a token of under 100 characters."""
+
+ACTIVITY_HOURS_DEFAULT = 2
+"""The new-activity form starts two hours ago and ends now: an organizer records an event
+that has just finished, and a haircut morning or a tea-art event lasts about that."""
+
+QR_SCALE = 4
+"""Pixels per QR module: about 3 cm across on paper, which any phone camera reads."""
+
+Req = Request[Any, Any, Any]
+UnitParam = Annotated[str | None, QueryParameter(max_length=CODE_LENGTH_MAX)]
+
+
+def _form_time(moment: datetime, ledger: Ledger) -> dict[str, str]:
+    """A moment as a datetime-local field shows it, and the ledger zone's offset that the
+    script appends when it sends the field (the browser's own zone may differ)."""
+    local = moment.astimezone(ledger.tz)
+    offset = local.strftime("%z")
+    return {"value": local.strftime("%Y-%m-%dT%H:%M"), "offset": f"{offset[:3]}:{offset[3:]}"}
+
+
+async def _names(ledger: Ledger, member_ids: list[str]) -> dict[str, str]:
+    return {m.id: m.name for m in (await ledger.find_members(member_ids)).values()}
+
+
+def _problem_message(error: LedgerError) -> str:
+    problem = from_ledger_error(error)
+    return zh.message({**problem.extra, "detail": problem.detail})
+
+
+class DeskController(Controller):
+    include_in_schema = False
+    dependencies = {"me": Provide(organizer)}
+
+    @get(routes.PAGE_DESK)
+    async def home(
+        self,
+        me: Me,
+        ledger: LedgerDep,
+        unit: UnitParam = None,
+        q: Annotated[str | None, QueryParameter(max_length=NAME_LENGTH_MAX)] = None,
+    ) -> Template:
+        """The unit's desk; an admin, who acts on the whole tree, names the unit (``?unit=``)."""
+        code = unit or me.org_unit
+        if code is None:
+            return Template(template_name="desk_unit.html", context={"me": me})
+        await ledger.authorize(me, scopes.unit(code, field="unit"))
+        query = (q or "").strip()
+        found = await ledger.search_members(code, query, SEARCH_RESULTS_MAX) if query else None
+        months = await ledger.unit_months(code, None)
+        context = {
+            "me": me,
+            "unit": await ledger.unit(code),
+            "q": query,
+            "found": found,
+            "rules": await ledger.rules(),
+            "activities": await ledger.activities(code, RECENT_ACTIVITIES_SHOWN, None),
+            "chart": monthly_chart(months["months"]),
+            "period": months["period"],
+            "now": _form_time(ledger.clock(), ledger),
+            "earlier": _form_time(ledger.clock() - timedelta(hours=ACTIVITY_HOURS_DEFAULT), ledger),
+        }
+        return Template(template_name="desk.html", context=context)
+
+    @get(routes.PAGE_DESK_MEMBER)
+    async def member(self, me: Me, ledger: LedgerDep, member_id: FromPath[str]) -> Template:
+        """One member: balance and tier, each rule's cap room, the award form, the sign-in
+        link, and the latest lines with a reversal form for each award or deduction."""
+        await ledger.authorize(me, scopes.member(member_id))
+        member = await ledger.member(member_id)
+        statement = await ledger.statement(member_id, STATEMENT_LINES_SHOWN, None)
+        reversed_ids = {line.reverses_id for line in statement.lines if line.reverses_id is not None}
+        reversible = {TxnKind.AWARD.value, TxnKind.DEDUCTION.value}
+        context = {
+            "me": me,
+            "member": member,
+            "unit": await ledger.unit(member.org_unit),
+            "balance": await ledger.balance(member_id),
+            "tier": await ledger.member_tier(member_id, None),
+            "rooms": await ledger.cap_room(member_id),
+            "lines": statement.lines,
+            "can_reverse": {
+                line.transaction_id
+                for line in statement.lines
+                if line.kind in reversible and line.reverses_id is None and line.transaction_id not in reversed_ids
+            },
+            "reversed": reversed_ids,
+            "now": _form_time(ledger.clock(), ledger),
+        }
+        return Template(template_name="desk_member.html", context=context)
+
+    @get(routes.PAGE_DESK_ACTIVITY)
+    async def activity(self, me: Me, ledger: LedgerDep, activity_id: FromPath[int]) -> Template:
+        """An activity: its roster to paste or upload, the preview of settling it, and the
+        settle button; once settled, what the settlement awarded."""
+        await ledger.authorize(me, scopes.Subject("activity", activity_id, "activity_id"))
+        activity = await ledger.activity(activity_id)
+        preview, preview_error = None, None
+        if activity["settled_at"] is None and activity["roster"]:
+            try:
+                preview = await ledger.preview_settlement(activity_id)
+            except LedgerError as error:
+                preview_error = _problem_message(error)
+        rule = next((r for r in await ledger.rules() if r.code == activity["rule_code"]), None)
+        context = {
+            "me": me,
+            "activity": activity,
+            "rule_name": rule.definition["name_zh"] if rule else activity["rule_code"],
+            "unit": await ledger.unit(activity["org_unit"]),
+            "roster_text": "\n".join(f"{p['member_id']},{p['quantity']}" for p in activity["roster"]),
+            "names": await _names(ledger, [p["member_id"] for p in activity["roster"]]),
+            "preview": preview,
+            "preview_rows": _preview_rows(preview),
+            "preview_error": preview_error,
+            "ended": activity["ends_at"] <= ledger.clock(),
+        }
+        return Template(template_name="desk_activity.html", context=context)
+
+    @post(routes.PAGE_DESK_QR, status_code=200)
+    async def qr(
+        self, me: Me, data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
+    ) -> Response[str]:
+        """The QR code of a member's sign-in link, as SVG to print. The link travels in the
+        body, never in a URL that a log would keep."""
+        link = data.get("link", "")
+        if len(link) > SIGNIN_LINK_LENGTH_MAX or f"{routes.PAGE_ME_SIGNIN}?token=" not in link:
+            raise InvalidInput("link", "a member's sign-in link is expected")
+        svg = segno.make(link, error="m").svg_inline(scale=QR_SCALE)
+        return Response(svg, media_type="image/svg+xml")
+
+
+def _preview_rows(preview: dict[str, Any] | None) -> list[dict[str, Any]]:
+    if preview is None:
+        return []
+    lines = preview["lines"]
+    shown = lines[:PREVIEW_ROWS_SHOWN]
+    return shown + [line for line in lines[PREVIEW_ROWS_SHOWN:] if line["status"] != "awarded"]

@@ -1,0 +1,93 @@
+"""The resident's points page (``/me``): balance, tier, statement, the shop and open
+redemptions, read from the ledger for the signed-in member only.
+
+Reads are rendered here; the page's buttons (redeem, cancel) call the JSON API from
+``static/pages.js`` with the sign-in cookie, so every write takes the API's one path
+(roles, scope, idempotency, audit) and its problem+json errors.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, get
+from litestar.di import Provide
+from litestar.params import QueryParameter
+from litestar.response import Template
+
+from api import routes
+from api.dependencies import LedgerDep
+from api.pages.session import Me, resident
+from ledger import Ledger
+from ledger.redemptions import HELD
+
+STATEMENT_PAGE_SIZE = 20
+"""Statement lines per page: a phone screen and a half; scrolling loads the next page."""
+
+REWARDS_SHOWN_MAX = 100
+"""Rewards listed: a community shop holds a few dozen goods and services."""
+
+OPEN_REDEMPTIONS_MAX = 50
+"""Redemptions read to find the open ones: a resident holds a handful at a time, and a
+hold lapses after its time anyway."""
+
+Cursor = Annotated[str | None, QueryParameter(pattern=r"^[0-9]{1,19}$")]
+
+
+def progress(tier: dict[str, Any]) -> dict[str, Any]:
+    """The tier bar: how far the points earned are from the last threshold to the next."""
+    thresholds = [t["points"] for t in tier["tiers"]]
+    earned = tier["earned_points"]
+    if tier["next_threshold"] is None:
+        return {"percent": 100 if thresholds else 0, "to_next": 0, "next": None}
+    floor = max((p for p in thresholds if p <= earned), default=0)
+    span = tier["next_threshold"] - floor
+    return {
+        "percent": int(100 * (earned - floor) / span),
+        "to_next": tier["points_to_next"],
+        "next": tier["next_tier"],
+    }
+
+
+async def statement_page(ledger: Ledger, member_id: str, cursor: str | None) -> dict[str, Any]:
+    page = await ledger.statement(member_id, STATEMENT_PAGE_SIZE, cursor)
+    return {"lines": page.lines, "next_cursor": page.next_cursor}
+
+
+class ResidentController(Controller):
+    include_in_schema = False
+    dependencies = {"me": Provide(resident)}
+
+    @get(routes.PAGE_ME)
+    async def page(self, me: Me, ledger: LedgerDep) -> Template:
+        assert me.member_id is not None
+        member = await ledger.member(me.member_id)
+        balance = await ledger.balance(member.id)
+        tier = await ledger.member_tier(member.id, None)
+        offered = await ledger.rewards(member.org_unit, REWARDS_SHOWN_MAX, None)
+        rewards = [r for r in offered if r["active"]]
+        held = await ledger.redemptions(OPEN_REDEMPTIONS_MAX, None, member_id=member.id)
+        context = {
+            "member": member,
+            "unit": await ledger.unit(member.org_unit),
+            "balance": balance,
+            "tier": tier,
+            "progress": progress(tier),
+            "affordable": [r for r in rewards if r["cost_points"] <= balance.available_points],
+            "out_of_reach": [r for r in rewards if r["cost_points"] > balance.available_points],
+            "held": [r for r in held if r["state"] == HELD],
+            "reward_names": {r["code"]: r["name_zh"] for r in offered},
+            "statement": await statement_page(ledger, member.id, None),
+            "statement_path": routes.PAGE_ME_STATEMENT,
+        }
+        return Template(template_name="me.html", context=context)
+
+    @get(routes.PAGE_ME_STATEMENT)
+    async def statement(self, me: Me, ledger: LedgerDep, cursor: Cursor = None) -> Template:
+        """The next page of statement lines, as rows the page appends as it scrolls."""
+        assert me.member_id is not None
+        context = {
+            "statement": await statement_page(ledger, me.member_id, cursor),
+            "statement_path": routes.PAGE_ME_STATEMENT,
+        }
+        return Template(template_name="_statement.html", context=context)

@@ -1,0 +1,230 @@
+// The pages' writes and a few conveniences, in plain JavaScript (no build step, no library).
+//
+// Each form[data-api] is sent as JSON to the service's API with the sign-in cookie and the
+// X-Ledger-Page header (api/auth.py says why). A refusal arrives as problem+json: its code
+// and field pick a Chinese sentence from the tables the server put in the page (api/pages/zh.py),
+// shown next to the field at fault. Success reloads the page, or goes where data-then says.
+(function () {
+  "use strict";
+
+  var zh = JSON.parse(document.getElementById("zh").textContent);
+  var PAGE_HEADER = "X-Ledger-Page";
+  var FLASH = "ledger-flash";
+
+  function randomKey() {
+    // crypto.randomUUID exists only on https; getRandomValues also on a plain-http intranet.
+    var bytes = new Uint8Array(16);
+    crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+  }
+
+  function fill(template, data) {
+    var missing = false;
+    var text = template.replace(/\{(\w+)\}/g, function (_, name) {
+      if (!(name in data)) { missing = true; return ""; }
+      var values = Array.isArray(data[name]) ? data[name] : [data[name]];
+      return values.map(function (v) { return zh.values[String(v)] || String(v); }).join("、");
+    });
+    return missing ? null : text;
+  }
+
+  // The same choice as zh.message on the server: code:field, then code, else the detail.
+  function message(problem) {
+    var field = String(problem.field || "").replace(/\[\d+\]/g, "");
+    var template = zh.messages[problem.code + ":" + field] || zh.messages[problem.code];
+    if (!template) return problem.detail || zh.messages.internal_error;
+    return fill(template, problem) || problem.detail || template;
+  }
+
+  // A roster is CSV: one participant a line, "member id,quantity" (comma, Chinese comma or
+  // tab); a line with an id alone counts 1; a first line naming the columns is skipped. A
+  // quantity that is not a whole number is sent as written, so the server names its line.
+  function roster(text, form) {
+    var participants = [], lineOf = [];
+    text.split(/\r?\n/).forEach(function (line, i) {
+      var cells = line.split(/[,，\t]/).map(function (c) { return c.trim(); });
+      if (!cells[0]) return;
+      if (i === 0 && /编号|姓名|member|id/i.test(cells[0]) && !/^\d+$/.test(cells[1] || "")) return;
+      var quantity = cells.length > 1 && cells[1] !== "" ? cells[1] : "1";
+      participants.push({ member_id: cells[0], quantity: /^\d+$/.test(quantity) ? Number(quantity) : quantity });
+      lineOf.push(i + 1);
+    });
+    form.rosterLines = lineOf;
+    return participants;
+  }
+
+  function value(input, form) {
+    var type = input.dataset.type;
+    if (type === "bool") return input.checked;
+    var raw = input.value.trim();
+    if (type === "roster") return roster(input.value, form);
+    // An empty required choice is sent as such, so the server names the field that lacks it.
+    if (raw === "") return "required" in input.dataset ? "" : undefined;
+    if (type === "int") return /^\d+$/.test(raw) ? Number(raw) : raw;
+    if (type === "datetime") return (raw.length === 16 ? raw + ":00" : raw) + input.dataset.offset;
+    return raw;
+  }
+
+  function body(form) {
+    var data = {};
+    form.querySelectorAll("[name]").forEach(function (input) {
+      if (input.type === "file") return;
+      var v = value(input, form);
+      if (v !== undefined) data[input.name] = v;
+    });
+    return data;
+  }
+
+  function clear(form) {
+    form.querySelectorAll(".err").forEach(function (e) { e.textContent = ""; e.classList.remove("shown"); });
+    form.querySelectorAll("[aria-invalid]").forEach(function (e) { e.removeAttribute("aria-invalid"); });
+  }
+
+  function show(form, problem) {
+    var field = String(problem.field || "");
+    var base = field.split(/[.[]/)[0];
+    var aliases = form.dataset.fields ? JSON.parse(form.dataset.fields) : {};
+    base = aliases[base] || base;
+    var slot = form.querySelector('[data-error-for="' + base + '"]') || form.querySelector('[data-error-for=""]');
+    var text = message(problem);
+    var line = /^\w+\[(\d+)\]/.exec(field);
+    if (line && form.rosterLines) text = "第 " + form.rosterLines[Number(line[1])] + " 行：" + text;
+    var input = form.querySelector('[name="' + base + '"]');
+    if (input) input.setAttribute("aria-invalid", "true");
+    if (slot) { slot.textContent = text; slot.classList.add("shown"); } else { alert(text); }
+  }
+
+  function done(form, data) {
+    if (form.dataset.done) sessionStorage.setItem(FLASH, fill(form.dataset.done, data) || "");
+    var then = form.dataset.then;
+    if (then) location.href = then.replace(/\{(\w+)\}/g, function (_, k) { return encodeURIComponent(data[k]); });
+    else location.reload();
+  }
+
+  function api(method, url, data, key) {
+    var headers = { Accept: "application/json" };
+    headers[PAGE_HEADER] = "1";
+    if (data !== undefined) headers["Content-Type"] = "application/json";
+    if (key) headers["Idempotency-Key"] = key;
+    return fetch(url, {
+      method: method, headers: headers, credentials: "same-origin",
+      body: data === undefined ? undefined : JSON.stringify(data)
+    }).then(function (response) {
+      return response.text().then(function (text) {
+        var parsed;
+        try { parsed = text ? JSON.parse(text) : {}; } catch (e) { parsed = { code: "http_" + response.status }; }
+        if (!response.ok) throw parsed;
+        return parsed;
+      });
+    }, function () { throw { code: "internal_error" }; });
+  }
+
+  function submit(form, event) {
+    event.preventDefault();
+    if (form.dataset.confirm && !confirm(form.dataset.confirm)) return;
+    clear(form);
+    var data = body(form);
+    var method = form.dataset.method || "POST";
+    // A retry after a lost answer reuses the key, so the server does the work once.
+    if ("idempotent" in form.dataset && !form.idempotencyKey) form.idempotencyKey = randomKey();
+    var button = form.querySelector("button");
+    button.disabled = true;
+    api(method, form.dataset.api, Object.keys(data).length || method === "PUT" ? data : undefined, form.idempotencyKey)
+      .then(function (result) { form.idempotencyKey = null; done(form, result); })
+      .catch(function (problem) { show(form, problem && problem.code ? problem : { code: "internal_error" }); })
+      .then(function () { button.disabled = false; });
+  }
+
+  document.querySelectorAll("form[data-api]").forEach(function (form) {
+    form.addEventListener("submit", function (event) { submit(form, event); });
+  });
+
+  // Excel in China saves CSV as GB18030 unless told otherwise: a UTF-8 reading that breaks
+  // characters is read again as GB18030.
+  function read(file, encoding, then) {
+    var reader = new FileReader();
+    reader.onload = function () { then(String(reader.result)); };
+    reader.readAsText(file, encoding);
+  }
+  document.querySelectorAll("input[type=file][data-fills]").forEach(function (input) {
+    input.addEventListener("change", function () {
+      var file = input.files[0];
+      var target = input.form.querySelector('[name="' + input.dataset.fills + '"]');
+      if (!file || !target) return;
+      read(file, "utf-8", function (text) {
+        if (text.indexOf("\uFFFD") < 0) { target.value = text.replace(/^\uFEFF/, ""); return; }
+        read(file, "gb18030", function (again) { target.value = again; });
+      });
+    });
+  });
+
+  // The statement grows as it scrolls: the next page's rows replace the "more" link.
+  function more(link) {
+    if (link.dataset.loading) return;
+    link.dataset.loading = "1";
+    fetch(link.href, { credentials: "same-origin" }).then(function (response) {
+      if (response.redirected) { location.href = response.url; return; }
+      if (!response.ok) throw response;
+      return response.text().then(function (html) {
+        var item = link.closest("li");
+        item.insertAdjacentHTML("afterend", html);
+        item.remove();
+        watch();
+      });
+    }).catch(function () { delete link.dataset.loading; });
+  }
+  function watch() {
+    document.querySelectorAll("a[data-more]:not([data-watched])").forEach(function (link) {
+      link.dataset.watched = "1";
+      link.addEventListener("click", function (event) { event.preventDefault(); more(link); });
+      if ("IntersectionObserver" in window) {
+        var observer = new IntersectionObserver(function (entries) {
+          if (entries[0].isIntersecting) { observer.disconnect(); more(link); }
+        });
+        observer.observe(link);
+      }
+    });
+  }
+  watch();
+
+  // A member's sign-in link: a new member token from the API, its QR code drawn by the
+  // desk (the link goes in a POST body, never in a URL a log keeps).
+  document.querySelectorAll("[data-signin-link]").forEach(function (button) {
+    button.addEventListener("click", function () {
+      var card = document.getElementById("signin-card");
+      var error = document.getElementById("signin-error");
+      error.classList.remove("shown");
+      button.disabled = true;
+      api("POST", "/v1/tokens", { role: "member", label: button.dataset.label, member_id: button.dataset.member })
+        .then(function (created) {
+          var link = location.origin + "/me/signin?token=" + encodeURIComponent(created.token);
+          var headers = { "Content-Type": "application/x-www-form-urlencoded" };
+          headers[PAGE_HEADER] = "1";
+          return fetch("/desk/qr", {
+            method: "POST", headers: headers, credentials: "same-origin", body: "link=" + encodeURIComponent(link)
+          }).then(function (response) {
+            if (!response.ok) throw { code: "internal_error" };
+            return response.text();
+          }).then(function (svg) {
+            card.querySelector(".qr").innerHTML = svg;
+            card.querySelector(".link").textContent = link;
+            card.hidden = false;
+          });
+        })
+        .catch(function (problem) { error.textContent = message(problem || {}); error.classList.add("shown"); })
+        .then(function () { button.disabled = false; });
+    });
+  });
+
+  document.querySelectorAll("[data-print]").forEach(function (button) {
+    button.addEventListener("click", function () { window.print(); });
+  });
+
+  var flash = sessionStorage.getItem(FLASH);
+  if (flash) {
+    sessionStorage.removeItem(FLASH);
+    var box = document.getElementById("flash");
+    box.textContent = flash;
+    box.hidden = false;
+  }
+})();

@@ -1,0 +1,90 @@
+"""A live service for the browser tests: uvicorn on a free loopback port, in a thread with
+its own event loop, serving a fresh SQLite database seeded with the demo.
+
+Browser tests run on SQLite only: they test what the pages show and send, which is the
+same on either database, while every ledger behaviour they rely on is tested on both
+databases by the other suites; one server per module keeps the page tests quick.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from api.app import create_app
+from api.settings import Settings
+from tests.conftest import ADMIN_TOKEN, TOKEN_SECRET
+
+CHROMIUM = "/usr/bin/chromium"
+"""Debian's Chromium (``apt-get install chromium``; ``scripts/test`` installs it)."""
+
+SCREENSHOTS = Path(__file__).parent / "screenshots"
+"""Where the browser tests leave a picture of each page at phone size, for review."""
+
+PHONE = {"width": 390, "height": 844}
+"""An iPhone 12–15's viewport in CSS pixels: the width the pages are designed for."""
+
+STARTUP_SECONDS_MAX = 20.0
+"""How long the server may take to start: seconds at most, even on a busy machine."""
+
+
+def chromium_or_skip() -> str:
+    """The browser's path; without it the browser tests are skipped, except on CI."""
+    if os.path.exists(CHROMIUM):
+        return CHROMIUM
+    if os.environ.get("CI") == "true":
+        raise pytest.UsageError(f"CI requires Chromium at {CHROMIUM}: scripts/test installs it")
+    pytest.skip(f"no Chromium at {CHROMIUM} (scripts/test installs it with apt)")
+
+
+def free_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+@contextmanager
+def serving(database_url: str) -> Iterator[str]:
+    """The service at the returned base URL until the block ends."""
+    settings = Settings(
+        database_url=database_url,
+        admin_token=ADMIN_TOKEN,
+        token_secret=TOKEN_SECRET,
+        writes_per_second=0,
+        sweep_interval_seconds=0,
+    )
+    sock = free_socket()
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + STARTUP_SECONDS_MAX
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the service did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join()
+        sock.close()
+
+
+SCREENSHOTS_TAKEN = pytest.StashKey[Path]()
+"""Set when a run took screenshots: the run's summary then says where they are."""
+
+
+def fresh_screenshots(config: pytest.Config) -> Path:
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
+    SCREENSHOTS.mkdir(parents=True)
+    config.stash[SCREENSHOTS_TAKEN] = SCREENSHOTS
+    return SCREENSHOTS

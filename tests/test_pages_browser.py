@@ -1,0 +1,245 @@
+"""The web pages in a real browser (headless Chromium) at phone size: a resident signs in
+and reads the balance; an organizer awards by rule, settles a roster of 30 and the
+resident's page follows; a member outside the organizer's unit cannot be found; form
+errors read in Chinese beside their fields. Each page leaves a screenshot for review."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from ledger import AwardCommand, Category, Database, IdempotentRequest, Ledger, Role, migrate
+from ledger.demo import load_demo
+from ledger.nominations import default_tiers_text
+from ledger.rules import default_rules_text
+from ledger.values import Access
+from tests.conftest import TOKEN_SECRET
+from tests.site import PHONE, chromium_or_skip, fresh_screenshots, serving
+
+UNIT, HOME, ELSEWHERE = "xinnan", "xinnan-g1-m1", "quetan-g1-m1"
+RESIDENT = "xn-01"
+OUTSIDER, OUTSIDER_NAME = "qt-01", "确滩王五"
+ROSTER_SIZE = 30
+HOURS_EACH = 2
+STARTING_POINTS = 7
+TOWEL = 2  # the demo shop's 毛巾 costs 2 points
+MISTAKEN, MISTAKEN_POINTS, MISTAKEN_MEMO = "xn-30", 4, "夜间巡查（录错了人）"
+NAMES = "王李张刘陈杨赵黄周吴"
+
+
+async def _seed(ledger: Ledger) -> dict[str, str]:
+    """The demo, thirty residents of 新南社区 (the first holding 7 points, the last 4 points
+    awarded by mistake), one resident of 确滩社区, and a token for the first resident and one
+    for an organizer of 新南社区."""
+    await ledger.load_rules(default_rules_text(), "test")
+    await ledger.load_tiers(default_tiers_text(), "test")
+    await load_demo(ledger)
+    for i in range(1, ROSTER_SIZE + 1):
+        await ledger.register_member(f"xn-{i:02d}", f"{NAMES[i % 10]}新南{i:02d}", HOME, i % 2 == 0, (Role.VOLUNTEER,))
+    await ledger.register_member(OUTSIDER, OUTSIDER_NAME, ELSEWHERE, False, (Role.VOLUNTEER,))
+    start = AwardCommand(RESIDENT, STARTING_POINTS, Category.ACTIVITY, ledger.clock(), "社区清扫 7 小时")
+    await ledger.award(start, "test", IdempotentRequest("test", "seed", "seed"))
+    mistaken = AwardCommand(MISTAKEN, MISTAKEN_POINTS, Category.PATROL, ledger.clock(), MISTAKEN_MEMO)
+    await ledger.award(mistaken, "test", IdempotentRequest("test", "mistaken", "mistaken"))
+    tokens = {}
+    for role, org_unit, member_id in ((Access.MEMBER, None, RESIDENT), (Access.ORGANIZER, UNIT, None)):
+        _, tokens[role.value] = await ledger.create_principal(
+            role=role,
+            label=f"test {role.value}",
+            org_unit=org_unit,
+            member_id=member_id,
+            expires_at=None,
+            created_by="test",
+            key=TOKEN_SECRET.encode(),
+        )
+    return tokens
+
+
+@pytest.fixture(scope="module")
+async def site(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[str, dict[str, str]]]:
+    url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('site') / 'ledger.sqlite3'}"
+    db = Database(url)
+    await migrate(db)
+    tokens = await _seed(Ledger(db))
+    await db.dispose()
+    with serving(url) as base_url:
+        yield base_url, tokens
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    executable = chromium_or_skip()
+    async with async_playwright() as playwright:
+        # Chromium's sandbox refuses to run as root, which CI and the development machines are.
+        chromium = await playwright.chromium.launch(executable_path=executable, headless=True, args=["--no-sandbox"])
+        yield chromium
+        await chromium.close()
+
+
+@pytest.fixture(scope="module")
+def screenshots(request: pytest.FixtureRequest) -> Path:
+    return fresh_screenshots(request.config)
+
+
+async def _phone(browser: Browser, base_url: str) -> Page:
+    context = await browser.new_context(viewport=PHONE, base_url=base_url, locale="zh-CN", timezone_id="Asia/Shanghai")
+    return await context.new_page()
+
+
+async def _accept(dialog) -> None:
+    await dialog.accept()
+
+
+async def _screenshot(page: Page, directory: Path, name: str) -> None:
+    """The whole page from the top (a sticky header would otherwise sit where it was scrolled)."""
+    await page.evaluate("window.scrollTo(0, 0)")
+    await page.screenshot(path=directory / f"{name}.png", full_page=True)
+
+
+async def test_a_resident_signs_in_by_link_and_sees_the_balance(site, browser, screenshots):
+    """The link, opened from somewhere else as a chat message or a QR scanner opens it, signs
+    in, leaves the token out of the address bar and keeps it in an HttpOnly, SameSite=Strict
+    cookie, which a later link from elsewhere still finds; the page shows the balance, tier
+    and statement."""
+    base_url, tokens = site
+    page = await _phone(browser, base_url)
+    # The link arrives from elsewhere (a chat message, a QR scanner): a cross-site navigation.
+    await page.set_content(f'<a href="{base_url}/me/signin?token={tokens["member"]}">查看我的积分</a>')
+    await page.get_by_role("link").click()
+    await expect(page).to_have_url(f"{base_url}/me")
+    await expect(page.get_by_test_id("available")).to_have_text(str(STARTING_POINTS))
+    await expect(page.get_by_text("社区清扫 7 小时")).to_be_visible()
+    await expect(page.get_by_role("progressbar")).to_be_visible()
+    [cookie] = await page.context.cookies()
+    assert (True, "Strict") == (cookie["httpOnly"], cookie["sameSite"])
+    await page.set_content(f'<a href="{base_url}/me">我的积分</a>')
+    await page.get_by_role("link").click()
+    await expect(page.get_by_test_id("available")).to_have_text(str(STARTING_POINTS))
+    await _screenshot(page, screenshots, "me")
+    await page.context.close()
+
+
+async def test_an_organizer_awards_settles_a_roster_and_the_resident_sees_it(site, browser, screenshots):
+    """Award by rule with the cap room in view, a form error in Chinese beside its field, a
+    roster of 30 pasted (a bad line named by its number), previewed and settled; the
+    resident's page then shows every point, and spends two of them on a towel."""
+    base_url, tokens = site
+    page = await _phone(browser, base_url)
+    page.on("dialog", _accept)
+    await page.goto("/desk")
+    assert page.url.startswith(f"{base_url}/desk/signin")
+    await _screenshot(page, screenshots, "desk-signin")
+    await page.get_by_label("登录令牌").fill(tokens["organizer"])
+    await page.get_by_role("button", name="登录").click()
+    await expect(page).to_have_url(f"{base_url}/desk")
+    await _screenshot(page, screenshots, "desk")
+
+    await page.get_by_label("姓名或成员编号").fill(RESIDENT)
+    await page.get_by_role("button", name="查找").click()
+    await page.get_by_test_id("found").get_by_role("link").first.click()
+    await expect(page.get_by_test_id("available")).to_have_text(str(STARTING_POINTS))
+    rule = page.locator("select[name=rule]")
+    await expect(rule.locator("option[value=patrol]")).to_have_text(re.compile("还可得 2 分"))
+    await expect(page.get_by_test_id("caps")).to_contain_text("网格巡查")
+
+    await page.get_by_role("button", name="奖励积分").click()
+    await expect(page.locator('[data-error-for="rule"]')).to_have_text("请选择积分规则")
+    await rule.select_option("patrol")
+    await page.get_by_role("button", name="奖励积分").click()
+    await expect(page.locator('[data-error-for="steps"]')).to_have_text("巡查须填写步数，且达到规则要求的步数")
+    await page.get_by_label("步数（巡查填写）").fill("1200")
+    await page.get_by_role("button", name="奖励积分").click()
+    await expect(page.locator("#flash")).to_have_text("已奖励 1 分")
+    await expect(page.get_by_test_id("available")).to_have_text(str(STARTING_POINTS + 1))
+    await expect(rule.locator("option[value=patrol]")).to_have_text(re.compile("还可得 1 分"))
+    await page.get_by_role("button", name="生成登录链接和二维码").click()
+    await expect(page.locator("#signin-card .qr svg")).to_be_visible()
+    await expect(page.locator("#signin-card .link")).to_contain_text(f"{base_url}/me/signin?token=glp_")
+    await _screenshot(page, screenshots, "desk-member")
+
+    await page.get_by_role("link", name="返回工作台").click()
+    await page.get_by_label("活动名称").fill("爱心义剪")
+    await page.get_by_label("积分规则").select_option("volunteer-hour")
+    await page.get_by_label("组织者成员编号").fill(RESIDENT)
+    await page.get_by_role("button", name="创建活动，录入名单").click()
+    await expect(page).to_have_url(re.compile(r"/desk/activities/\d+$"))
+
+    roster = page.locator("textarea[name=participants]")
+    await roster.fill(f"成员编号,小时\n{RESIDENT},{HOURS_EACH}\nxn-02,两小时\n")
+    await page.get_by_role("button", name="保存名单并预览").click()
+    await expect(page.locator('[data-error-for="participants"]')).to_have_text("第 3 行：数量须为正整数")
+    lines = [f"xn-{i:02d},{HOURS_EACH}" for i in range(1, ROSTER_SIZE + 1)]
+    await roster.fill("成员编号,小时\n" + "\n".join(lines))
+    await page.get_by_role("button", name="保存名单并预览").click()
+    await expect(page.get_by_test_id("preview-total")).to_have_text(
+        f"将有 {ROSTER_SIZE} 人获得积分，共 {ROSTER_SIZE * HOURS_EACH} 分。"
+    )
+    await _screenshot(page, screenshots, "desk-activity")
+    await page.get_by_role("button", name="结算").click()
+    await expect(page.get_by_test_id("settled")).to_contain_text(f"{ROSTER_SIZE} 人获得积分")
+    await page.get_by_role("link", name="返回工作台").click()
+    latest = page.get_by_test_id("activities").get_by_role("link").first
+    await expect(latest).to_contain_text("爱心义剪")
+    await expect(latest).to_contain_text("已结算")
+    await page.context.close()
+
+    resident = await _phone(browser, base_url)
+    await resident.goto(f"/me/signin?token={tokens['member']}")
+    await expect(resident.get_by_test_id("available")).to_have_text(str(STARTING_POINTS + 1 + HOURS_EACH))
+    await expect(resident.get_by_text("爱心义剪", exact=True)).to_be_visible()
+    towel = resident.locator("form", has_text="毛巾")
+    await towel.get_by_role("button", name="兑换").click()
+    await expect(resident.locator("#flash")).to_have_text("已兑换“毛巾”，请到社区领取")
+    await expect(resident.get_by_test_id("available")).to_have_text(str(STARTING_POINTS + 1 + HOURS_EACH - TOWEL))
+    await expect(resident.get_by_test_id("held")).to_contain_text("毛巾")
+    await _screenshot(resident, screenshots, "me-after")
+    await resident.context.close()
+
+
+async def _desk(browser: Browser, base_url: str, token: str) -> Page:
+    page = await _phone(browser, base_url)
+    await page.goto("/desk/signin")
+    await page.get_by_label("登录令牌").fill(token)
+    await page.get_by_role("button", name="登录").click()
+    await expect(page).to_have_url(f"{base_url}/desk")
+    return page
+
+
+async def test_a_member_outside_the_unit_cannot_be_found_from_the_desk(site, browser, screenshots):
+    """Searching by the outsider's exact name finds no one, and the outsider's page refuses
+    in Chinese: the desk sees only the organizer's subtree."""
+    base_url, tokens = site
+    page = await _desk(browser, base_url, tokens["organizer"])
+    await page.get_by_label("姓名或成员编号").fill(OUTSIDER_NAME)
+    await page.get_by_role("button", name="查找").click()
+    await expect(page.get_by_test_id("not-found")).to_contain_text(f"没有找到“{OUTSIDER_NAME}”")
+    await page.goto(f"/desk/members/{OUTSIDER}")
+    await expect(page.get_by_test_id("error-message")).to_have_text("该成员不在您的管辖范围内")
+    await _screenshot(page, screenshots, "desk-out-of-scope")
+    await page.context.close()
+
+
+async def test_an_organizer_reverses_a_mistaken_award_and_downloads_the_nominations(site, browser):
+    """A reversal needs a reason (asked for in Chinese) and takes the points back; the
+    nomination list downloads as a CSV file."""
+    base_url, tokens = site
+    page = await _desk(browser, base_url, tokens["organizer"])
+    async with page.expect_download() as download:
+        await page.get_by_role("button", name="下载 CSV").click()
+    assert (await download.value).suggested_filename.endswith(".csv")
+    await page.goto(f"/desk/members/{MISTAKEN}")
+    before = int(await page.get_by_test_id("available").inner_text())
+    line = page.locator("li.line", has_text=MISTAKEN_MEMO)
+    await line.get_by_text("撤销", exact=True).click()
+    await line.get_by_role("button", name="确认撤销").click()
+    await expect(line.locator('[data-error-for="reason"]')).to_have_text("请填写原因（最多 500 字）")
+    await line.get_by_label("撤销原因").fill("录错了人")
+    await line.get_by_role("button", name="确认撤销").click()
+    await expect(page.locator("#flash")).to_contain_text("已撤销")
+    await expect(page.get_by_test_id("available")).to_have_text(str(before - MISTAKEN_POINTS))
+    await expect(page.locator("li.line", has_text=MISTAKEN_MEMO)).to_contain_text("已撤销")
+    await page.context.close()
