@@ -176,7 +176,9 @@ def settings(ledger: Ledger, **overrides: object) -> Settings:
 
 def http_client(app: object, headers: dict[str, str] | None = None) -> httpx.AsyncClient:
     return httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://ledger.test", headers=AUTH if headers is None else headers
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://ledger.test",
+        headers=AUTH if headers is None else headers,
     )
 
 
