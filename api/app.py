@@ -40,7 +40,7 @@ from api.dependencies import provide_ledger
 from api.problems import problem_details_plugin
 from api.ratelimit import WriteLimiter, limit_writes
 from api.settings import Settings
-from api.strict import strict_body
+from api.strict import strict_request
 from ledger import Database, Ledger
 
 OPENAPI_PATH = "/schema"
@@ -101,7 +101,7 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> Litestar:
         ],
         security=[{"bearer": []}],
         guards=[require_role, limit_writes],
-        before_request=strict_body,
+        before_request=strict_request,
     )
     cache = PrincipalCache(settings.principal_cache_seconds)
     app = Litestar(

@@ -1,0 +1,92 @@
+"""Hostile and broken input over HTTP: bodies and pages over their limits, wrong JSON
+types, unknown fields, text in every script, SQL's meta characters and NUL. Each is kept
+exactly as sent or refused with a problem that names the field; nothing is ever a 5xx,
+and a refusal changes nothing."""
+
+from sqlalchemy import text
+
+from ledger.values import ID_MAX
+from tests.builders import (
+    MICRO,
+    assert_problem,
+    award,
+    award_body,
+    key,
+    member,
+    reward,
+    rules,
+    tree,
+)
+
+TABLES = ("journal_txn", "posting", "account", "member", "org_unit", "reward", "redemption", "tier_scheme")
+
+
+async def _rows(ledger) -> dict[str, int]:
+    """Rows per table: what a refused request must leave as it found it."""
+    async with ledger.db.read() as conn:
+        return {t: (await conn.execute(text(f"SELECT count(*) FROM {t}"))).scalar_one() for t in TABLES}
+
+
+async def _community(client, ledger) -> str:
+    """The test tree and rules, a member with 30 points, and a reward at the community."""
+    await tree(ledger)
+    await rules(ledger)
+    mid = await member(ledger)
+    await award(client, mid, 30)
+    await reward(client)
+    return mid
+
+
+# SQL's meta characters and NUL.
+
+
+NUL_INPUTS = [
+    ("POST", "/v1/members", {"id": "m-\x00", "name": "张三", "org_unit": MICRO}, "id"),
+    ("POST", "/v1/members", {"id": "m-王五", "name": "王\x00五", "org_unit": MICRO}, "name"),
+    ("POST", "/v1/awards", award_body("m-张三", memo="日巡\x00千步"), "memo"),
+    ("POST", "/v1/tiers", {"schemes": [{"tiers": [{"name": "优\x00秀", "points": 1}]}]}, "schemes[0].tiers[0].name"),
+    ("GET", "/v1/members/m-%00", None, "member_id"),
+    ("GET", "/v1/rewards?org_unit=%00", None, "org_unit"),
+    ("GET", "/v1/audit?principal=admin%00", None, "principal"),
+]
+
+
+async def test_nul_is_refused_wherever_it_is_sent(client, ledger):
+    """NUL (U+0000), which PostgreSQL cannot store, is a 422 naming where it was, in the
+    body, the path or the query, on both databases alike."""
+    await _community(client, ledger)
+    before = await _rows(ledger)
+    for method, path, body, field in NUL_INPUTS:
+        response = await client.request(method, path, json=body, headers={"Idempotency-Key": key()})
+        assert_problem(response, 422, "invalid_input", field)
+    assert before == await _rows(ledger)
+
+
+# Regressions: each of these was a 500, or a wrong answer, before.
+
+
+ID_PATHS = [
+    ("GET", "/v1/transactions/{}", "transaction_id"),
+    ("GET", "/v1/activities/{}", "activity_id"),
+    ("POST", "/v1/activities/{}/settle", "activity_id"),
+    ("POST", "/v1/redemptions/{}/fulfil", "redemption_id"),
+    ("POST", "/v1/claims/{}/approve", "claim_id"),
+]
+
+
+async def test_an_id_too_large_for_the_database_is_422(client, ledger):
+    """An id past 2^63 - 1 names nothing and is refused by name instead of overflowing;
+    the largest id that fits is simply not found."""
+    for method, path, field in ID_PATHS:
+        response = await client.request(method, path.format(ID_MAX + 1), headers={"Idempotency-Key": key()})
+        assert_problem(response, 422, "invalid_input", field)
+        fits = await client.request(method, path.format(ID_MAX), headers={"Idempotency-Key": key()})
+        assert 404 == fits.status_code, path
+
+
+async def test_a_body_that_is_not_utf8_is_400(client, ledger):
+    """Bytes that are not UTF-8 inside a JSON string make a malformed request, not a crash,
+    whether the body has a declared shape (a member) or is a data file (tiers)."""
+    for path in ("/v1/members", "/v1/tiers"):
+        response = await client.post(path, content=b'{"id": "\xff\xfe", "schemes": []}')
+        assert_problem(response, 400, "malformed_request")
