@@ -90,3 +90,10 @@ async def test_a_body_that_is_not_utf8_is_400(client, ledger):
     for path in ("/v1/members", "/v1/tiers"):
         response = await client.post(path, content=b'{"id": "\xff\xfe", "schemes": []}')
         assert_problem(response, 400, "malformed_request")
+
+
+async def test_a_malformed_token_is_401_without_a_lookup(client, ledger):
+    """A token whose principal part is not the hex id the ledger issues is simply not valid."""
+    for token in ("glp_\x00.secret", "glp_zzzz.secret", "glp_" + "a" * 64 + ".secret"):
+        response = await client.get("/v1/rules", headers={"Authorization": f"Bearer {token}"})
+        assert 401 == response.status_code
