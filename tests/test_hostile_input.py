@@ -3,10 +3,13 @@ types, unknown fields, text in every script, SQL's meta characters and NUL. Each
 exactly as sent or refused with a problem that names the field; nothing is ever a 5xx,
 and a refusal changes nothing."""
 
+from urllib.parse import quote
+
 from sqlalchemy import text
 
 from ledger.values import ID_MAX
 from tests.builders import (
+    COMMUNITY,
     MICRO,
     assert_problem,
     award,
@@ -38,6 +41,47 @@ async def _community(client, ledger) -> str:
 
 
 # SQL's meta characters and NUL.
+
+
+SQL_TEXT = ["'; DROP TABLE member; --", "Robert'); DROP TABLE posting;--", "100% _done_", "C:\\temp\\'\\\"", "$1 :x ?"]
+SQL_IDS = ["';DROP_TABLE_member;--", "%", "_", "\\", "a%b_c\\d", "1'OR'1'='1"]
+
+
+async def test_sql_meta_characters_are_stored_literally(client, ledger):
+    """Quotes, comment marks, LIKE's wildcards and backslashes in ids, names and memos
+    are plain text: stored and read back as sent, and every table is still there."""
+    await tree(ledger)
+    people = [(f"{ident}{i}", name) for ident in SQL_IDS for i, name in enumerate(SQL_TEXT)]
+    for person_id, name in people:
+        person = {"id": person_id, "name": name, "org_unit": MICRO}
+        assert 201 == (await client.post("/v1/members", json=person)).status_code
+        await award(client, person_id, 7, memo=name)
+    for person_id, name in people:
+        stored = (await client.get(f"/v1/members/{quote(person_id, safe='')}")).json()
+        line = (await client.get(f"/v1/members/{quote(person_id, safe='')}/statement")).json()["lines"][0]
+        assert (name, name, 7) == (stored["name"], line["memo"], line["points"]), person_id
+    rows = await _rows(ledger)
+    assert (len(people), len(people)) == (rows["journal_txn"], rows["member"])
+    assert (await ledger.verify()).ok
+
+
+async def test_like_wildcards_in_a_unit_code_match_only_that_unit(client, ledger):
+    """A unit coded with `_` or `%` is its own subtree: a sibling whose code the wildcard
+    would match does not leak into its roll-up, and a wildcard query names no unit."""
+    await tree(ledger)
+    for code in ("g_1", "gX1", "G_1", "g%"):
+        await client.post("/v1/org-units", json={"code": code, "name": code, "level": "grid", "parent": COMMUNITY})
+        await client.post(
+            "/v1/org-units", json={"code": f"{code}-m", "name": code, "level": "micro_grid", "parent": code}
+        )
+        await member(ledger, f"m-{code}", home=f"{code}-m")
+        await award(client, f"m-{code}", 7)
+    for code in ("g_1", "g%"):
+        summary = (await client.get(f"/v1/org-units/{quote(code, safe='')}/summary")).json()
+        assert (7, [f"m-{code}"]) == (summary["total_points"], [m["member_id"] for m in summary["top_members"]])
+    for wildcard in ("%", "_", "g_"):
+        assert_problem(await client.get("/v1/rewards", params={"org_unit": wildcard}), 404, "org_unit_not_found")
+    assert [] == (await client.get("/v1/audit", params={"principal": "%"})).json()["entries"]
 
 
 NUL_INPUTS = [
