@@ -141,3 +141,10 @@ async def test_a_malformed_token_is_401_without_a_lookup(client, ledger):
     for token in ("glp_\x00.secret", "glp_zzzz.secret", "glp_" + "a" * 64 + ".secret"):
         response = await client.get("/v1/rules", headers={"Authorization": f"Bearer {token}"})
         assert 401 == response.status_code
+
+
+async def test_the_audit_log_takes_since_only_as_an_iso_time_with_its_zone(client, ledger):
+    """A bare number is not read as seconds from 1970, nor a time without its zone."""
+    for since in ("-901", "1700000000", "2026-01-01T00:00:00", "yesterday"):
+        assert_problem(await client.get("/v1/audit", params={"since": since}), 422, "invalid_input", "since")
+    assert 200 == (await client.get("/v1/audit", params={"since": "2026-01-01T00:00:00+08:00"})).status_code
