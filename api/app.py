@@ -37,7 +37,7 @@ from api.controllers.transactions import (
     TransactionController,
 )
 from api.dependencies import provide_ledger
-from api.problems import problem_details_plugin
+from api.problems import document_problems, problem_details_plugin
 from api.ratelimit import WriteLimiter, limit_writes
 from api.settings import Settings
 from api.strict import strict_request
@@ -135,5 +135,7 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> Litestar:
             components=Components(security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}),
         ),
     )
-    check_declared(h for route in app.routes for h in route.route_handlers if route.path.startswith(routes.API_PREFIX))
+    api_handlers = [h for route in app.routes for h in route.route_handlers if route.path.startswith(routes.API_PREFIX)]
+    check_declared(api_handlers)
+    document_problems(h for h in api_handlers if h.http_methods != {"OPTIONS"})
     return app

@@ -7,6 +7,7 @@ from urllib.parse import quote
 
 from sqlalchemy import text
 
+from api.settings import REQUEST_BODY_BYTES_MAX
 from ledger.values import ID_MAX
 from tests.builders import (
     COMMUNITY,
@@ -38,6 +39,32 @@ async def _community(client, ledger) -> str:
     await award(client, mid, 30)
     await reward(client)
     return mid
+
+
+# Sizes.
+
+
+async def _chunks(body: bytes, size: int = 64 * 1024):
+    """The body in pieces with no Content-Length, as a client streaming it sends it."""
+    for start in range(0, len(body), size):
+        yield body[start : start + size]
+
+
+async def test_a_body_over_the_limit_is_413_and_changes_nothing(client, ledger):
+    """A body one byte over the limit is refused before a handler sees it, whether its
+    length is declared or it arrives in chunks."""
+    await _community(client, ledger)
+    before = await _rows(ledger)
+    head, tail = b'{"memo": "', b'"}'
+    largest = head + b"x" * (REQUEST_BODY_BYTES_MAX - len(head) - len(tail)) + tail
+    oversized = largest[: -len(tail)] + b"x" + tail
+    headers = {"Idempotency-Key": key(), "Content-Type": "application/json"}
+    assert_problem(await client.post("/v1/awards", content=largest, headers=headers), 422, "invalid_input")
+    declared = await client.post("/v1/awards", content=oversized, headers=headers)
+    chunked = await client.post("/v1/awards", content=_chunks(oversized), headers=headers)
+    for response in (declared, chunked):
+        assert_problem(response, 413, "body_too_large")
+    assert before == await _rows(ledger)
 
 
 # SQL's meta characters and NUL.
