@@ -33,6 +33,7 @@ from litestar.status_codes import (
     HTTP_422_UNPROCESSABLE_ENTITY,
     HTTP_429_TOO_MANY_REQUESTS,
     HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE,
 )
 
 from api.dto import ProblemRead
@@ -40,6 +41,7 @@ from api.ratelimit import WRITE_METHODS
 from ledger.errors import (
     AccessDenied,
     Conflict,
+    DatabaseUnavailable,
     DataFileInvalid,
     InvalidInput,
     LedgerError,
@@ -57,7 +59,13 @@ _STATUS_BY_CLASS: tuple[tuple[type[LedgerError], int], ...] = (
     (DataFileInvalid, HTTP_422_UNPROCESSABLE_ENTITY),
     (NotFound, HTTP_404_NOT_FOUND),
     (Conflict, HTTP_409_CONFLICT),
+    (DatabaseUnavailable, HTTP_503_SERVICE_UNAVAILABLE),
 )
+
+RETRY_AFTER_SECONDS = 1
+"""What a 503 asks a client to wait: a broken connection is replaced by the next
+transaction, so a second is enough; while the database is down a client retrying once
+a second with the same Idempotency-Key costs nothing."""
 
 _log = logging.getLogger("api.problems")
 
@@ -80,7 +88,10 @@ def problem(status: int, code: str, title: str, detail: str, /, **extra: Any) ->
 def from_ledger_error(error: LedgerError) -> ProblemDetailsException:
     status = next((status for cls, status in _STATUS_BY_CLASS if isinstance(error, cls)), HTTP_400_BAD_REQUEST)
     title = error.code.replace("_", " ").capitalize()
-    return problem(status, error.code, title, error.detail, **error.fields())
+    pd = problem(status, error.code, title, error.detail, **error.fields())
+    if status == HTTP_503_SERVICE_UNAVAILABLE:
+        pd.headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    return pd
 
 
 def _validation_errors(extra: Any) -> list[dict[str, Any]]:
@@ -164,13 +175,15 @@ _DESCRIPTIONS: dict[int, str] = {
     HTTP_422_UNPROCESSABLE_ENTITY: "invalid_input: a value breaks a rule or has the wrong type; `field` names it",
     HTTP_429_TOO_MANY_REQUESTS: "rate_limited: this token writes too fast; retry after Retry-After seconds",
     HTTP_500_INTERNAL_SERVER_ERROR: "internal_error: the request failed and changed nothing",
+    HTTP_503_SERVICE_UNAVAILABLE: "database_unavailable: the database connection was lost; retry after Retry-After "
+    "seconds with the same Idempotency-Key",
 }
 
 
 def problem_statuses(handler: HTTPRouteHandler) -> list[int]:
     """The problem statuses ``handler`` may answer with, from what it takes and does."""
     inputs = handler.parsed_fn_signature.parameters.keys() - handler.resolve_dependencies().keys() - {"request"}
-    statuses = {HTTP_401_UNAUTHORIZED, HTTP_403_FORBIDDEN, HTTP_500_INTERNAL_SERVER_ERROR}
+    statuses = {HTTP_401_UNAUTHORIZED, HTTP_403_FORBIDDEN, HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE}
     if inputs:
         statuses |= {HTTP_400_BAD_REQUEST, HTTP_404_NOT_FOUND, HTTP_422_UNPROCESSABLE_ENTITY}
     if "data" in inputs:

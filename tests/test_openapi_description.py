@@ -11,19 +11,20 @@ async def _description(client) -> dict:
 
 
 async def test_every_operation_describes_its_problems(client):
-    """Every operation lists the problems any request can meet, writes also a conflict
-    and the rate limit, and a body's operation also a body over the limit."""
+    """Every operation lists the problems any request can meet (a lost database among
+    them), writes also a conflict and the rate limit, and a body's operation also a body
+    over the limit."""
     paths = (await _description(client))["paths"]
     for path, operations in paths.items():
         for method, operation in operations.items():
             responses = operation["responses"]
-            expected = {"401", "403", "500"} | ({"409", "429"} if method in ("post", "put", "patch") else set())
+            expected = {"401", "403", "500", "503"} | ({"409", "429"} if method in ("post", "put", "patch") else set())
             expected |= {"413"} if "requestBody" in operation else set()
             assert expected <= responses.keys(), (method, path)
             problems = {s: r for s, r in responses.items() if s >= "400"}
             assert all(PROBLEM in r["content"] for r in problems.values()), (method, path)
     awards = paths["/v1/awards"]["post"]["responses"]
-    assert ["201", "400", "401", "403", "404", "409", "413", "422", "429", "500"] == sorted(awards)
+    assert ["201", "400", "401", "403", "404", "409", "413", "422", "429", "500", "503"] == sorted(awards)
     assert {"$ref": "#/components/schemas/ProblemRead"} == awards["422"]["content"][PROBLEM]["schema"]
 
 
