@@ -52,7 +52,8 @@ async def _lots_locked(database_url: str) -> AsyncIterator[int]:
         await conn.close()
 
 
-_WAITING_ON = "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND $1 = ANY(pg_blocking_pids(pid))"
+_WAITING_ON = """SELECT pid, query FROM pg_stat_activity
+    WHERE wait_event_type = 'Lock' AND $1 = ANY(pg_blocking_pids(pid))"""
 
 
 async def _terminate_the_waiter(database_url: str, blocker: int, request: asyncio.Task) -> None:
@@ -60,10 +61,11 @@ async def _terminate_the_waiter(database_url: str, blocker: int, request: asynci
     admin = await asyncpg.connect(_plain(database_url))
     try:
         async with asyncio.timeout(WAIT_FOR_LOCK_SECONDS):
-            while (waiter := await admin.fetchval(_WAITING_ON, blocker)) is None:
+            while (waiter := await admin.fetchrow(_WAITING_ON, blocker)) is None:
                 assert not request.done(), f"the request ended without waiting on the lock: {request.result()}"
                 await asyncio.sleep(0.01)
-        assert await admin.fetchval("SELECT pg_terminate_backend($1)", waiter)
+        assert " lot " in waiter["query"], waiter["query"]  # past the journal rows, booking lots
+        assert await admin.fetchval("SELECT pg_terminate_backend($1)", waiter["pid"])
     finally:
         await admin.close()
 
