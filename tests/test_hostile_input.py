@@ -8,16 +8,28 @@ from urllib.parse import quote
 from sqlalchemy import text
 
 from api.settings import REQUEST_BODY_BYTES_MAX
+from ledger.audit import AUDIT_PAGE_SIZE_MAX
+from ledger.claims import CLAIM_PAGE_SIZE_MAX
+from ledger.nomination_reports import EVIDENCE_PAGE_SIZE_MAX
+from ledger.principals import PRINCIPAL_PAGE_SIZE_MAX
+from ledger.queries import STATEMENT_PAGE_SIZE_MAX
+from ledger.redemptions import REDEMPTION_PAGE_SIZE_MAX
+from ledger.rewards import REWARD_PAGE_SIZE_MAX
+from ledger.summary import LEADERBOARD_SIZE_MAX
 from ledger.values import ID_MAX
 from tests.builders import (
     COMMUNITY,
+    GRID,
     MICRO,
     assert_problem,
     award,
     award_body,
     key,
     member,
+    post,
+    recently,
     reward,
+    reward_body,
     rules,
     tree,
 )
@@ -65,6 +77,133 @@ async def test_a_body_over_the_limit_is_413_and_changes_nothing(client, ledger):
     for response in (declared, chunked):
         assert_problem(response, 413, "body_too_large")
     assert before == await _rows(ledger)
+
+
+PAGES = [
+    ("/v1/members/m-张三/statement", "limit", STATEMENT_PAGE_SIZE_MAX),
+    ("/v1/members/m-张三/evidence", "limit", EVIDENCE_PAGE_SIZE_MAX),
+    ("/v1/members/m-张三/redemptions", "limit", REDEMPTION_PAGE_SIZE_MAX),
+    ("/v1/rewards/r-毛巾/redemptions", "limit", REDEMPTION_PAGE_SIZE_MAX),
+    ("/v1/rewards", "limit", REWARD_PAGE_SIZE_MAX),
+    ("/v1/claims", "limit", CLAIM_PAGE_SIZE_MAX),
+    ("/v1/tokens", "limit", PRINCIPAL_PAGE_SIZE_MAX),
+    ("/v1/audit", "limit", AUDIT_PAGE_SIZE_MAX),
+    (f"/v1/org-units/{COMMUNITY}/summary", "top", LEADERBOARD_SIZE_MAX),
+]
+
+
+async def test_every_page_size_has_a_maximum(client, ledger):
+    """A page of the largest size is served; one more is a 422 naming the parameter."""
+    await _community(client, ledger)
+    for path, name, most in PAGES:
+        assert 200 == (await client.get(path, params={name: most})).status_code, path
+        assert_problem(await client.get(path, params={name: most + 1}), 422, "invalid_input", name)
+
+
+# Strict JSON: types and fields.
+
+
+DEDUCTION = {"member_id": "m-张三", "points": 5, "reason": "违规", "occurred_at": recently()}
+STRICT = [
+    ("/v1/deductions", DEDUCTION, "points", "5"),
+    ("/v1/deductions", DEDUCTION, "points", 5.0),
+    ("/v1/deductions", DEDUCTION, "points", True),
+    ("/v1/awards", award_body("m-张三"), "points", 5.5),
+    ("/v1/awards", award_body("m-张三"), "points", [5]),
+    ("/v1/rewards", reward_body("r-皂"), "cost_points", "20"),
+    ("/v1/rewards", reward_body("r-皂"), "cost_points", 20.0),
+    ("/v1/rewards", reward_body("r-皂"), "stock", "10"),
+    ("/v1/redemptions", {"reward": "r-毛巾", "member_id": "m-张三"}, "member_id", 1),
+    ("/v1/awards", award_body("m-张三"), "points_bonus", 5),
+    ("/v1/redemptions", {"reward": "r-毛巾", "member_id": "m-张三"}, "quantity", 2),
+    ("/v1/rewards", reward_body("r-皂"), "price", 20),
+]
+
+
+async def test_wrong_types_and_unknown_fields_are_refused_by_name(client, ledger):
+    """A string of digits is not a number, 5.0 and true are not points, and a field the
+    API does not know is not silently dropped: each is a 422 naming the field, and
+    nothing is written."""
+    await _community(client, ledger)
+    before = await _rows(ledger)
+    for path, body, field, value in STRICT:
+        assert_problem(await post(client, path, body | {field: value}), 422, "invalid_input", field)
+    assert before == await _rows(ledger)
+
+
+async def test_a_roster_line_of_the_wrong_shape_is_named_by_its_position(client, ledger):
+    """Inside a list, the refusal names the line and the field: participants[1].quantity."""
+    await _community(client, ledger)
+    await member(ledger, "m-李四")
+    activity = await client.post(
+        "/v1/activities",
+        json={
+            "name": "义剪",
+            "org_unit": MICRO,
+            "rule": "hour",
+            "starts_at": "2026-01-01T09:00:00+08:00",
+            "ends_at": "2026-01-01T12:00:00+08:00",
+            "organizer": "m-张三",
+        },
+    )
+    path = f"/v1/activities/{activity.json()['id']}/roster"
+    for line, field in (({"member_id": "m-李四", "quantity": 2.0}, "quantity"), ({"member_id": "m-李四"}, "quantity")):
+        body = {"participants": [{"member_id": "m-张三", "quantity": 1}, line]}
+        assert_problem(await client.put(path, json=body), 422, "invalid_input", f"participants[1].{field}")
+    extra = {"participants": [{"member_id": "m-张三", "quantity": 1, "hours": 3}]}
+    assert_problem(await client.put(path, json=extra), 422, "invalid_input", "participants[0].hours")
+    assert [] == (await client.get(f"/v1/activities/{activity.json()['id']}")).json()["roster"]
+
+
+# Text in any script.
+
+
+SCRIPTS = {
+    "chinese": "张秀英",
+    "uyghur": "ئابدۇرېھىم تۇرسۇن",  # Arabic script, written right to left
+    "tibetan": "བཀྲ་ཤིས་བདེ་ལེགས།",
+    "mongolian": "ᠪᠠᠲᠤ ᠮᠥᠩᠬᠡ",
+    "emoji": "👩🏽‍🌾志愿者🧹",  # a zero-width-joined sequence with a skin tone
+    "combining": "Zoe\u0308 Nguye\u0302\u0303n",  # decomposed marks: never recomposed
+    "bidi": "\u202bשלום\u202c עולם\u200f",  # embedding controls and a right-to-left mark
+    "beyond_bmp": "𠀀𪚥𰻞",  # CJK extensions outside the Basic Multilingual Plane
+}
+
+
+async def _round_trip(client, name: str) -> None:
+    """Store ``name`` as a unit's, a member's and a reward's name and as a memo, with an
+    id made of it too, and read each back as the bytes it was sent as."""
+    ident = "id-" + "".join(name.split())
+    unit = {"code": f"u-{ident}", "name": name, "level": "micro_grid", "parent": GRID}
+    assert 201 == (await client.post("/v1/org-units", json=unit)).status_code
+    person = {"id": ident, "name": name, "org_unit": unit["code"]}
+    assert 201 == (await client.post("/v1/members", json=person)).status_code
+    await award(client, ident, 5, memo=name)
+    await reward(client, f"r-{ident}", org_unit=unit["code"], name_zh=name, name_en=name)
+    stored = [
+        (await client.get(f"/v1/org-units/{quote(unit['code'])}")).json()["name"],
+        (await client.get(f"/v1/members/{quote(ident)}")).json()["name"],
+        (await client.get(f"/v1/members/{quote(ident)}/statement")).json()["lines"][0]["memo"],
+        (await client.get(f"/v1/rewards/{quote('r-' + ident)}")).json()["name_en"],
+    ]
+    assert [name.encode()] * 4 == [s.encode() for s in stored]
+
+
+async def test_text_of_any_script_round_trips_byte_for_byte(client, ledger):
+    """A unit, a member (its id too), a reward and a memo keep every code point: nothing
+    is normalized, trimmed, reordered or escaped away."""
+    await tree(ledger)
+    for name in SCRIPTS.values():
+        await _round_trip(client, name)
+
+
+async def test_a_name_is_measured_in_characters_not_bytes(client, ledger):
+    """100 characters of four UTF-8 bytes each fit a name; the 101st is refused by name."""
+    await tree(ledger)
+    longest = {"id": "m-长", "name": "𠀀" * 100, "org_unit": MICRO}
+    assert "𠀀" * 100 == (await client.post("/v1/members", json=longest)).json()["name"]
+    too_long = {**longest, "id": "m-更长", "name": "𠀀" * 101}
+    assert_problem(await client.post("/v1/members", json=too_long), 422, "invalid_input", "name")
 
 
 # SQL's meta characters and NUL.
