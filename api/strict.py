@@ -60,13 +60,20 @@ def _refuse(field: str, message: str, source: str) -> ValidationException:
     return ValidationException(f"{field}: {message}", extra=[{"key": field, "message": message, "source": source}])
 
 
+def _child(path: str, key: str | int) -> str:
+    """Where an item sits, named as msgspec names it: ``participants[1].member_id``."""
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else key
+
+
 def _nul_in(value: Any, path: str) -> str | None:
     """The path of the first string in ``value`` (JSON-shaped) that holds a NUL."""
     if isinstance(value, str):
         return path if NUL in value else None
     items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
     for key, item in items:
-        where = _nul_in(item, f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}" if path else str(key))
+        where = _nul_in(item, _child(path, key))
         if where is not None:
             return where
     return None
@@ -74,8 +81,8 @@ def _nul_in(value: Any, path: str) -> str | None:
 
 def _check_path_and_query(request: Request[Any, Any, Any]) -> None:
     for name, value in request.path_params.items():
-        if isinstance(value, int) and not -ID_MAX <= value <= ID_MAX:
-            raise _refuse(name, f"an id is at most {ID_MAX}", "path")
+        if isinstance(value, int) and abs(value) > ID_MAX:
+            raise _refuse(name, f"no id is larger than {ID_MAX}", "path")
         if isinstance(value, str) and NUL in value:
             raise _refuse(name, "text may not contain NUL (U+0000)", "path")
     for name, value in request.query_params.multi_items():
