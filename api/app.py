@@ -38,10 +38,10 @@ from api.controllers.transactions import (
 )
 from api.dependencies import provide_ledger
 from api.pages import pages_router, static_router, template_config
-from api.problems import problem_details_plugin
+from api.problems import document_problems, problem_details_plugin
 from api.ratelimit import WriteLimiter, limit_writes
 from api.settings import Settings
-from api.strict import strict_body
+from api.strict import strict_request
 from ledger import Database, Ledger
 from ledger.periods import zone
 
@@ -103,7 +103,7 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> Litestar:
         ],
         security=[{"bearer": []}],
         guards=[require_role, limit_writes],
-        before_request=strict_body,
+        before_request=strict_request,
     )
     cache = PrincipalCache(settings.principal_cache_seconds)
     authenticator = Authenticator(settings.admin_token, settings.token_key, cache)
@@ -138,5 +138,7 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> Litestar:
             components=Components(security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}),
         ),
     )
-    check_declared(h for route in app.routes for h in route.route_handlers if route.path.startswith(routes.API_PREFIX))
+    api_handlers = [h for route in app.routes for h in route.route_handlers if route.path.startswith(routes.API_PREFIX)]
+    check_declared(api_handlers)
+    document_problems(h for h in api_handlers if h.http_methods != {"OPTIONS"})
     return app

@@ -637,3 +637,17 @@ class AuditRead(msgspec.Struct):
 class AuditPage(msgspec.Struct):
     entries: list[AuditRead]
     next_cursor: str | None
+
+
+class ProblemRead(msgspec.Struct):
+    """An RFC 9457 problem, the body of every error. ``code`` is stable and meant for
+    programs; ``field`` names the offending input when there is one; other members
+    depend on the code (``available_points`` and ``cost_points`` of insufficient_points,
+    ``errors`` of invalid_input, ``retry_after_seconds`` of rate_limited …)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    field: str | None = None

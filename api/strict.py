@@ -1,10 +1,17 @@
-"""Strict JSON bodies: ``"5"`` is not the number 5, and 5.0 is not a count of points.
+"""Strict input: ``"5"`` is not the number 5, 5.0 is not a count of points, and text
+holds no NUL.
 
 Litestar converts request bodies leniently (it shares one conversion with query
 strings, where everything arrives as text). Before a handler that takes a body runs,
 this hook decodes the raw body again with msgspec in strict mode against the handler's
 own ``data`` type and turns the first error into a validation error that names the
 field, so a wrongly typed value is refused instead of silently coerced.
+
+Two limits of the storage are checked here too, for every part of the request (path,
+query and body) at once, so that no handler can forget them: text never contains NUL
+(U+0000), which PostgreSQL cannot store or compare, and an id in the path fits the
+BIGINT it is looked up in. Either is refused as invalid input naming where it was,
+instead of reaching the database as a value it cannot take.
 """
 
 from __future__ import annotations
@@ -16,18 +23,25 @@ import msgspec
 from litestar import Request
 from litestar.exceptions import ValidationException
 
+from ledger.values import ID_MAX
+
+NUL = "\x00"
+
 _WHERE = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
 _NAMED = re.compile(r"(?:unknown|missing required) field `(?P<name>[^`]+)`")
 _cache: dict[Any, msgspec.json.Decoder[Any] | None] = {}
 
 
 def _decoder(request: Request[Any, Any, Any]) -> msgspec.json.Decoder[Any] | None:
+    """The handler's body decoder: strict against its struct, or plain JSON for a
+    free-form body (a data file sent as JSON); None when the handler takes no body."""
     handler = request.route_handler
     if handler not in _cache:
         field = handler.parsed_fn_signature.parameters.get("data")
         annotation = getattr(field, "annotation", None)
         is_struct = isinstance(annotation, type) and issubclass(annotation, msgspec.Struct)
-        _cache[handler] = msgspec.json.Decoder(annotation, strict=True) if is_struct else None
+        typed = msgspec.json.Decoder(annotation, strict=True) if is_struct else msgspec.json.Decoder()
+        _cache[handler] = None if field is None else typed
     return _cache[handler]
 
 
@@ -42,17 +56,53 @@ def field_of(message: str) -> tuple[str, str]:
     return path or "body", text
 
 
-async def strict_body(request: Request[Any, Any, Any]) -> None:
+def _refuse(field: str, message: str, source: str) -> ValidationException:
+    return ValidationException(f"{field}: {message}", extra=[{"key": field, "message": message, "source": source}])
+
+
+def _child(path: str, key: str | int) -> str:
+    """Where an item sits, named as msgspec names it: ``participants[1].member_id``."""
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else key
+
+
+def _nul_in(value: Any, path: str) -> str | None:
+    """The path of the first string in ``value`` (JSON-shaped) that holds a NUL."""
+    if isinstance(value, str):
+        return path if NUL in value else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        where = _nul_in(item, _child(path, key))
+        if where is not None:
+            return where
+    return None
+
+
+def _check_path_and_query(request: Request[Any, Any, Any]) -> None:
+    for name, value in request.path_params.items():
+        if isinstance(value, int) and abs(value) > ID_MAX:
+            raise _refuse(name, f"no id is larger than {ID_MAX}", "path")
+        if isinstance(value, str) and NUL in value:
+            raise _refuse(name, "text may not contain NUL (U+0000)", "path")
+    for name, value in request.query_params.multi_items():
+        if NUL in value or NUL in name:
+            raise _refuse(name, "text may not contain NUL (U+0000)", "query")
+
+
+async def strict_request(request: Request[Any, Any, Any]) -> None:
+    _check_path_and_query(request)
     decoder = _decoder(request)
     if decoder is None:
         return
     body = await request.body()
     try:
-        decoder.decode(body)
+        decoded = decoder.decode(body)
     except msgspec.ValidationError as error:
         field, message = field_of(str(error))
-        raise ValidationException(
-            f"{field}: {message}", extra=[{"key": field, "message": message, "source": "body"}]
-        ) from error
-    except msgspec.DecodeError as error:
-        raise ValidationException(f"the body is not valid JSON: {error}") from error
+        raise _refuse(field, message, "body") from error
+    except (msgspec.DecodeError, UnicodeDecodeError) as error:
+        raise ValidationException(f"the body is not valid JSON in UTF-8: {error}") from error
+    where = _nul_in(msgspec.to_builtins(decoded), "")
+    if where is not None:
+        raise _refuse(where or "body", "text may not contain NUL (U+0000)", "body")

@@ -23,7 +23,7 @@ from ledger.errors import ActivityNotFound, AlreadySettled, InvalidInput, Ledger
 from ledger.idempotency import IdempotentRequest
 from ledger.journal import post
 from ledger.members import find_members, get_member
-from ledger.org import get_unit
+from ledger.org import get_unit, in_subtree
 from ledger.rules import WorkDone, get_rule
 from ledger.tables import Activity, ActivityParticipant, OrgUnit
 from ledger.values import QUANTITY_MAX, TxnDraft
@@ -97,7 +97,7 @@ async def list_activities(conn: AsyncConnection, org_unit: str, limit: int, befo
     query = (
         select(_activities)
         .join(_units, _units.c.code == _activities.c.org_unit)
-        .where(_units.c.path.startswith(unit.path, autoescape=True))
+        .where(in_subtree(_units.c.path, unit.path))
         .order_by(_activities.c.id.desc())
         .limit(limit)
     )

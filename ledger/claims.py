@@ -23,7 +23,7 @@ from ledger.errors import ClaimNotFound, ClaimNotPending, InvalidInput
 from ledger.idempotency import IdempotentRequest
 from ledger.journal import post
 from ledger.members import get_member
-from ledger.org import get_unit
+from ledger.org import get_unit, in_subtree
 from ledger.rules import WorkDone, get_rule
 from ledger.tables import Claim, Member, OrgUnit
 
@@ -113,7 +113,7 @@ async def queue(
     if org_unit is not None:
         unit = await get_unit(conn, org_unit)
         query = query.join(_members, _members.c.id == _claims.c.member_id).join(
-            _units, and_(_units.c.code == _members.c.org_unit, _units.c.path.startswith(unit.path, autoescape=True))
+            _units, and_(_units.c.code == _members.c.org_unit, in_subtree(_units.c.path, unit.path))
         )
     return [dict(row._mapping) for row in await conn.execute(query)]
 

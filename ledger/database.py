@@ -9,11 +9,15 @@ Writes and reads take separate paths because the two engines lock differently:
 * PostgreSQL runs at READ COMMITTED; the journal takes explicit row locks
   (``SELECT … FOR UPDATE``) in a fixed order, so concurrent writers queue, never deadlock.
 
-Callers see only ``Database.write()`` and ``Database.read()``.
+Callers see only ``Database.write()`` and ``Database.read()``. A connection that breaks
+under either (a restarted or overloaded server, a terminated backend, a network fault)
+comes out as ``DatabaseUnavailable`` rather than as the driver's error: the pool has
+already dropped the broken connection, and the next transaction opens a fresh one.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,7 +26,10 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from ledger.errors import DatabaseUnavailable
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/ledger.sqlite3"
 """An embedded SQLite file beside the working directory: nothing to install or run."""
@@ -34,6 +41,23 @@ PostgreSQL's default max_connections (100) leaves room for several workers."""
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 """How long a SQLite writer waits for the lock before failing; generous because the
 lock is held for milliseconds and a failure would be a lost write to the client."""
+
+
+_log = logging.getLogger("ledger.database")
+
+
+@asynccontextmanager
+async def _connection_lost_is_unavailable() -> AsyncIterator[None]:
+    try:
+        yield
+    except DBAPIError as error:
+        if not error.connection_invalidated:
+            raise
+        _log.warning("the database connection was lost: %s", error.orig)
+        raise DatabaseUnavailable() from error
+    except OSError as error:  # the driver could not open a connection: refused, unreachable, reset
+        _log.warning("the database cannot be reached: %s", error)
+        raise DatabaseUnavailable() from error
 
 
 def database_url() -> str:
@@ -87,20 +111,19 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """One database transaction that may write: committed on success, else rolled back."""
-        async with self._writer.begin() as conn:
+        async with _connection_lost_is_unavailable(), self._writer.begin() as conn:
             yield conn
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self._reader.connect() as conn:
-            async with conn.begin():
-                yield conn
+        async with _connection_lost_is_unavailable(), self._reader.connect() as conn, conn.begin():
+            yield conn
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[AsyncConnection]:
         """A read transaction that sees one consistent state across many statements
         (SQLite's read transactions always do; PostgreSQL needs REPEATABLE READ)."""
-        async with self._reader.connect() as conn:
+        async with _connection_lost_is_unavailable(), self._reader.connect() as conn:
             if self.is_postgres:
                 await conn.execution_options(isolation_level="REPEATABLE READ")
             async with conn.begin():

@@ -5,6 +5,7 @@
     ├── DataFileInvalid              invalid_data_file  a rules or tiers file, every error with its path
     ├── Unauthenticated              unauthenticated no token, or one unknown, expired or revoked
     ├── AccessDenied                 forbidden       the principal's role or org subtree does not cover the request
+    ├── DatabaseUnavailable          database_unavailable  the connection to the database was lost or not made
     ├── NotFound                     not_found       an org unit, member or transaction is unknown
     │   ├── OrgUnitNotFound
     │   ├── MemberNotFound
@@ -78,6 +79,21 @@ class Unauthenticated(LedgerError):
 
 class AccessDenied(LedgerError):
     code = "forbidden"
+
+
+class DatabaseUnavailable(LedgerError):
+    """The database connection broke (or could not be opened) before the work finished.
+    A transaction that did not commit left nothing behind; the caller may not know
+    whether a COMMIT in flight landed, which is why writes carry idempotency keys."""
+
+    code = "database_unavailable"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the connection to the database was lost before the request finished: retry with the same "
+            "Idempotency-Key (a write that did not commit left nothing behind; one that did is answered "
+            "again, never repeated)"
+        )
 
 
 class NotFound(LedgerError):

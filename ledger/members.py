@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.accounts import open_account
 from ledger.errors import AlreadyExists, InvalidInput, MemberNotFound
-from ledger.org import get_unit
+from ledger.org import get_unit, in_subtree
 from ledger.tables import Member as MemberRow
 from ledger.tables import OrgUnit
 from ledger.values import AccountKind, Level, Role
@@ -140,7 +140,7 @@ async def search_members(conn: AsyncConnection, org_unit: str, text: str, limit:
         select(_members)
         .join(_units, _units.c.code == _members.c.org_unit)
         .where(
-            _units.c.path.startswith(unit.path, autoescape=True),
+            in_subtree(_units.c.path, unit.path),
             _members.c.id.istartswith(text, autoescape=True) | _members.c.name.contains(text, autoescape=True),
         )
         .order_by((_members.c.id != text), _members.c.id)

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ledger.errors import InvalidInput
 from ledger.members import get_member
 from ledger.nominations import FLAGS, REVOKED, current_schemes, scheme_for
-from ledger.org import get_unit
+from ledger.org import get_unit, in_subtree
 from ledger.tables import (
     AccountPeriod,
     JournalTxn,
@@ -92,7 +92,7 @@ def _flags_query(unit_path: str, period: str, flag: str | None) -> Any:
             _units.c.path,
         )
         .join(_members, _members.c.id == _current.c.member_id)
-        .join(_units, and_(_units.c.code == _members.c.org_unit, _units.c.path.startswith(unit_path, autoescape=True)))
+        .join(_units, and_(_units.c.code == _members.c.org_unit, in_subtree(_units.c.path, unit_path)))
         .where(_current.c.period == period, _current.c.state != REVOKED)
         .order_by(_current.c.member_id, _current.c.flag)
     )

@@ -27,7 +27,7 @@ from ledger.nominations import (
     record_step,
     scheme_for,
 )
-from ledger.org import get_unit
+from ledger.org import get_unit, in_subtree
 from ledger.tables import Member, NominationCurrent, Notice, OrgUnit
 
 NOTICE_WORKING_DAYS_MAX = 30
@@ -92,7 +92,7 @@ async def open_notice(
     query = (
         select(_current.c.member_id, _current.c.flag)
         .join(_members, _members.c.id == _current.c.member_id)
-        .join(_units, and_(_units.c.code == _members.c.org_unit, _units.c.path.startswith(unit.path, autoescape=True)))
+        .join(_units, and_(_units.c.code == _members.c.org_unit, in_subtree(_units.c.path, unit.path)))
         .where(_current.c.period == period, _current.c.state == FLAGGED)
         .order_by(_current.c.member_id, _current.c.flag)
     )

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import ColumnElement, and_, bindparam, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.accounts import open_account
@@ -22,6 +22,13 @@ from ledger.tables import OrgUnit
 from ledger.values import AccountKind, Level, parent_level
 
 PATH_SEPARATOR = "/"
+
+
+def in_subtree(path: ColumnElement[str], root_path: str) -> ColumnElement[bool]:
+    """SQL: the units whose ``path`` lies at or below ``root_path``. The prefix LIKE is
+    what an index can serve, but SQLite's LIKE ignores ASCII case ("/c-A/" would take in
+    "/c-a/…"), so the prefix itself, compared exactly, decides."""
+    return and_(path.startswith(root_path, autoescape=True), func.substr(path, 1, len(root_path)) == root_path)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from ledger.errors import InvalidInput, PrincipalNotFound, Unauthenticated
 from ledger.members import get_member
 from ledger.org import get_unit
 from ledger.tables import OrgUnit, PrincipalRow
-from ledger.values import CODE_LENGTH_MAX, Access
+from ledger.values import Access
 
 TOKEN_PREFIX = "glp_"
 TOKEN_ID_BYTES = 8
@@ -38,6 +39,9 @@ TOKEN_LENGTH_MAX = len(TOKEN_PREFIX) + 2 * TOKEN_ID_BYTES + 1 + 64
 """Longer than any token this module issues: a longer header is refused unread."""
 
 PRINCIPAL_PAGE_SIZE_MAX = 500
+
+_PRINCIPAL_ID = re.compile(f"[0-9a-f]{{{2 * TOKEN_ID_BYTES}}}")
+"""How ``create_principal`` names a principal (``secrets.token_hex``)."""
 
 _principals = PrincipalRow.__table__
 _units = OrgUnit.__table__
@@ -162,8 +166,8 @@ async def authenticate(conn: AsyncConnection, token: str, key: bytes, now: datet
     An unknown id and a wrong secret get the same answer; only the holder of the real
     token learns that it expired or was revoked."""
     principal_id, _, secret = token.removeprefix(TOKEN_PREFIX).partition(".")
-    if not token.startswith(TOKEN_PREFIX) or not secret or len(principal_id) > CODE_LENGTH_MAX:
-        raise Unauthenticated(NOT_VALID)
+    if not token.startswith(TOKEN_PREFIX) or not secret or not _PRINCIPAL_ID.fullmatch(principal_id):
+        raise Unauthenticated(NOT_VALID)  # refused unread: a malformed id never reaches a query
     found = await _find(conn, principal_id)
     if found is None or not hmac.compare_digest(found[1], token_hash(key, secret)):
         raise Unauthenticated(NOT_VALID)

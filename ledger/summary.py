@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.errors import InvalidInput
 from ledger.nomination_reports import check_period
-from ledger.org import get_unit
+from ledger.org import get_unit, in_subtree
 from ledger.tables import Account, AccountPeriod, JournalTxn, Member, OrgUnit, UnitPeriodCategory
 
 LEADERBOARD_SIZE_MAX = 100
@@ -38,11 +38,11 @@ async def unit_summary(conn: AsyncConnection, code: str, period: str, top: int) 
     if not 1 <= top <= LEADERBOARD_SIZE_MAX:
         raise InvalidInput("top", f"top must be between 1 and {LEADERBOARD_SIZE_MAX}")
     unit = await get_unit(conn, code, field="code")
-    in_subtree = _units.c.path.startswith(unit.path, autoescape=True)
+    subtree = in_subtree(_units.c.path, unit.path)
     categories = await conn.execute(
         select(_counts.c.category, func.sum(_counts.c.points))
         .join(_units, _units.c.code == _counts.c.org_unit)
-        .where(in_subtree, _counts.c.period == period)
+        .where(subtree, _counts.c.period == period)
         .group_by(_counts.c.category)
         .order_by(_counts.c.category)
     )
@@ -51,7 +51,7 @@ async def unit_summary(conn: AsyncConnection, code: str, period: str, top: int) 
         select(_members.c.id, _members.c.name, _members.c.org_unit, _periods.c.earned)
         .join(_periods, _periods.c.account_id == _members.c.account_id)
         .join(_units, _units.c.code == _members.c.org_unit)
-        .where(in_subtree, _periods.c.period == period, _periods.c.earned > 0)
+        .where(subtree, _periods.c.period == period, _periods.c.earned > 0)
         .order_by(_periods.c.earned.desc(), _members.c.id)
         .limit(top)
     )
@@ -83,7 +83,7 @@ async def monthly_by_category(conn: AsyncConnection, code: str, period: str, tz:
         select(month.label("month"), _txns.c.category, func.sum(_txns.c.earned_points))
         .join(_units, _units.c.code == _txns.c.org_unit)
         .where(
-            _units.c.path.startswith(unit.path, autoescape=True),
+            in_subtree(_units.c.path, unit.path),
             _txns.c.occurred_at >= starts[0],
             _txns.c.occurred_at < starts[MONTHS],
             _txns.c.earned_points != 0,

@@ -108,6 +108,10 @@ AUDIT_PATH_LENGTH_MAX = 512
 """A request path as the audit log keeps it: every route of the API is far shorter; a
 longer path (only a hostile client sends one) is cut, not refused, so it is still logged."""
 
+ID_MAX = 2**63 - 1
+"""Transactions, activities, claims and redemptions are numbered in BIGINT columns: a
+larger number names nothing, and no database query can take it as a parameter."""
+
 ROLES_MAX = 8
 """A member holds a handful of roles; more is a data error."""
 

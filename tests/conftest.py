@@ -163,11 +163,16 @@ def ledger(db: Database) -> Ledger:
 
 
 def settings(ledger: Ledger, **overrides: object) -> Settings:
+    """Test settings for a service on ``ledger``'s database (see ``service_settings``)."""
+    return service_settings(ledger.db.url, **overrides)
+
+
+def service_settings(database_url: str, **overrides: object) -> Settings:
     """Test settings: a known token key, and no write limit unless a test sets one (the
     suite writes far faster than any person would)."""
     return Settings(
         **{
-            "database_url": ledger.db.url,
+            "database_url": database_url,
             "admin_token": ADMIN_TOKEN,
             "token_secret": TOKEN_SECRET,
             "writes_per_second": 0,

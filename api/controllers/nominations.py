@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, get, post
+from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, Operation, Schema
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.response import Stream
 
@@ -25,6 +27,18 @@ MEDIA_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
+
+
+@dataclass
+class ExportOperation(Operation):
+    """The export answers CSV or XLSX, as its ``format`` asks: both are described."""
+
+    def __post_init__(self) -> None:
+        assert self.responses is not None
+        self.responses["200"].content = {  # type: ignore[union-attr]
+            media_type: OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY))
+            for media_type in MEDIA_TYPES.values()
+        }
 
 
 def _scheme(s: Any) -> dto.SchemeRead:
@@ -126,6 +140,7 @@ class TierController(Controller):
         routes.EXPORT_NOMINATIONS,
         summary="The nomination list as CSV (UTF-8 with BOM) or XLSX, streamed (an organizer's own subtree by default)",
         opt=OVERSEERS,
+        operation_class=ExportOperation,
     )
     async def export(
         self,

@@ -21,6 +21,21 @@ PRINCIPAL_PAGE_SIZE_DEFAULT = 100
 AUDIT_PAGE_SIZE_DEFAULT = 100
 
 Req = Request[Any, Any, Any]
+SinceParam = Annotated[str | None, QueryParameter(max_length=64, schema_extra={"format": "date-time"})]
+
+
+def _instant(text: str | None) -> datetime | None:
+    """An ISO 8601 time with its zone. Read here, not by Litestar, which would also take
+    a bare number (``since=-901``) as seconds from 1970 and answer for the wrong time."""
+    if text is None:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        when = None
+    if when is None or when.tzinfo is None:
+        raise InvalidInput("since", "give an ISO 8601 time with its zone, e.g. 2026-01-01T00:00:00+08:00")
+    return when
 
 
 class PrincipalController(Controller):
@@ -86,14 +101,12 @@ class AuditController(Controller):
         ledger: LedgerDep,
         request: Req,
         principal: Annotated[str | None, QueryParameter(max_length=CODE_LENGTH_MAX)] = None,
-        since: Annotated[datetime | None, QueryParameter()] = None,
+        since: SinceParam = None,
         limit: Annotated[int, QueryParameter(ge=1, le=AUDIT_PAGE_SIZE_MAX)] = AUDIT_PAGE_SIZE_DEFAULT,
         cursor: Annotated[str | None, QueryParameter(pattern=r"^[0-9]{1,18}$")] = None,
     ) -> dto.AuditPage:
         if request.user.unit_path is not None:
             raise AccessDenied("the audit log is read by admins and by auditors of the whole tree")
-        if since is not None and since.tzinfo is None:
-            raise InvalidInput("since", "give a time zone, e.g. 2026-01-01T00:00:00+08:00")
-        found = await ledger.audit(principal, since, limit, int(cursor) if cursor else None)
+        found = await ledger.audit(principal, _instant(since), limit, int(cursor) if cursor else None)
         next_cursor = str(found[-1]["id"]) if len(found) == limit else None
         return dto.AuditPage([dto.AuditRead(**row) for row in found], next_cursor)
