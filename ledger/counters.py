@@ -81,15 +81,15 @@ async def mismatches(conn: AsyncConnection, computed: Tallies) -> Iterator[dict[
     for name, (table, keys, counter) in COUNTERS.items():
         expected = computed[name]
         seen = set()
-        for row in await conn.execute(select(table)):
-            key = tuple(row._mapping[k] for k in keys)
+        for row in await conn.execute(select(*(table.c[k] for k in keys), table.c[counter])):
+            key, materialized = tuple(row[:-1]), row[-1]
             seen.add(key)
-            if row._mapping[counter] != expected.get(key, 0):
+            if materialized != expected.get(key, 0):
                 found.append(
                     {
                         "counter": name,
                         **dict(zip(keys, key, strict=True)),
-                        "materialized": row._mapping[counter],
+                        "materialized": materialized,
                         "computed": expected.get(key, 0),
                     }
                 )
