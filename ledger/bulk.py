@@ -28,16 +28,34 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 Row = Sequence[Any]
 
 
+Processor = Callable[[Any], Any]
+
+
 @functools.cache
-def _processors(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> tuple[Callable[[Any], Any] | None, ...]:
-    return tuple(table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns)
+def _processors(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> tuple[tuple[Processor, bool] | None, ...]:
+    """Each column's bind processing (None: values bind as they are), and whether its
+    values can be remembered (JSON values are not hashable)."""
+    types = [table.c[c].type for c in columns]
+    processors = [t.dialect_impl(dialect).bind_processor(dialect) for t in types]
+    return tuple(None if p is None else (p, t.hashable) for p, t in zip(processors, types, strict=True))
 
 
-def _columns(conn: AsyncConnection, table: Table, columns: tuple[str, ...], rows: Sequence[Row]) -> list[list[Any]]:
-    """The rows turned into one list per column, each value bound as its column's type binds it."""
-    processors = _processors(conn.dialect, table, columns)
-    transposed = [list(values) for values in zip(*rows, strict=True)] if rows else [[] for _ in columns]
-    return [values if p is None else [p(v) for v in values] for values, p in zip(transposed, processors, strict=True)]
+def _bind(process: Processor, hashable: bool, values: Sequence[Any]) -> list[Any]:
+    if not hashable:
+        return [process(v) for v in values]
+    # A batch repeats its timestamps (every row recorded at the same instant, every lot of
+    # a unit expiring on the same day): each distinct value is processed once.
+    done: dict[Any, Any] = {}
+    return [done[v] if v in done else done.setdefault(v, process(v)) for v in values]
+
+
+def _columns(conn: AsyncConnection, table: Table, columns: tuple[str, ...], rows: Sequence[Row]) -> list[Sequence[Any]]:
+    """The rows turned into one sequence per column, each value bound as its column's type binds it."""
+    transposed = list(zip(*rows, strict=True)) if rows else [() for _ in columns]
+    return [
+        values if p is None else _bind(*p, values)
+        for values, p in zip(transposed, _processors(conn.dialect, table, columns), strict=True)
+    ]
 
 
 def _names(dialect: Dialect, names: Sequence[str]) -> list[str]:
@@ -68,7 +86,7 @@ def _insert_sql(dialect: Dialect, table: Table, columns: tuple[str, ...], add_on
     return sql
 
 
-async def _run(conn: AsyncConnection, sql: str, columns: list[list[Any]]) -> None:
+async def _run(conn: AsyncConnection, sql: str, columns: list[Sequence[Any]]) -> None:
     if conn.dialect.name == "postgresql":
         await conn.exec_driver_sql(sql, tuple(columns))
     else:
