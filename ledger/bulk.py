@@ -21,9 +21,13 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Boolean, ColumnElement, Table, any_, bindparam
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.visitors import InternalTraversal
 
 Row = Sequence[Any]
 
@@ -147,3 +151,32 @@ async def update(
     if conn.dialect.name != "postgresql":
         columns = columns[len(keys) :] + columns[: len(keys)]  # the keys come last in SQLite's WHERE
     await _run(conn, _update_sql(conn.dialect, table, keys, set_, add), columns)
+
+
+class OneOf(ColumnElement[bool]):
+    """``column`` is one of the values of the list parameter ``name``.
+
+    An expanding ``IN`` writes one placeholder per value, so every batch size is a new
+    statement that PostgreSQL parses and plans afresh, with thousands of parameters. There
+    it is ``= ANY`` of one array parameter, the same statement whatever the list's length;
+    SQLite, which has no arrays and plans in-process, keeps the expanding ``IN``."""
+
+    inherit_cache = True
+    type = Boolean()
+    _is_implicitly_boolean = True  # a condition as it stands: no "= 1" on SQLite
+    _traverse_internals = [("column", InternalTraversal.dp_clauseelement), ("name", InternalTraversal.dp_string)]
+
+    def __init__(self, column: ColumnElement[Any], name: str) -> None:
+        self.column = column
+        self.name = name
+
+
+@compiles(OneOf, "postgresql")
+def _one_of_array(element: OneOf, compiler: SQLCompiler, **kw: Any) -> str:
+    values = bindparam(element.name, type_=postgresql.ARRAY(element.column.type))
+    return compiler.process(element.column == any_(values), **kw)
+
+
+@compiles(OneOf)
+def _one_of_list(element: OneOf, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.column.in_(bindparam(element.name, expanding=True)), **kw)

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger import bulk, chain, counters, lots, nominations
@@ -70,7 +70,7 @@ _accounts = Account.__table__
 _head = ChainHead.__table__
 _SELECT_ACCOUNTS = (
     select(_accounts.c.id, _accounts.c.kind, _accounts.c.owner, _accounts.c.available)
-    .where(_accounts.c.id.in_(bindparam("ids", expanding=True)))
+    .where(bulk.OneOf(_accounts.c.id, "ids"))
     .order_by(_accounts.c.id)
 )
 _MEMBER_SIDE = _accounts.c.kind.in_(MEMBER_SIDE_KINDS)

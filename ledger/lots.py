@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, tzinfo
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger import bulk, expiry_policies
@@ -33,11 +33,11 @@ _units = OrgUnit.__table__
 
 _SPENDABLE = (
     select(_lots.c.id, _lots.c.account_id, _lots.c.remaining)
-    .where(_lots.c.account_id.in_(bindparam("accounts", expanding=True)), _lots.c.remaining > 0)
+    .where(bulk.OneOf(_lots.c.account_id, "accounts"), _lots.c.remaining > 0)
     .order_by(_lots.c.account_id, _lots.c.expires_at.asc().nulls_last(), _lots.c.id)
 )
 _NEW_LOT_COLUMNS = ("account_id", "txn_id", "org_unit", "points", "remaining", "expires_at")
-_PATHS = select(_units.c.code, _units.c.path).where(_units.c.code.in_(bindparam("codes", expanding=True)))
+_PATHS = select(_units.c.code, _units.c.path).where(bulk.OneOf(_units.c.code, "codes"))
 
 
 async def book(

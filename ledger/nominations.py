@@ -141,13 +141,13 @@ _AFTER = (
     .join(_members, _members.c.account_id == _periods.c.account_id)
     .join(_units, _units.c.code == _members.c.org_unit)
     .where(
-        _periods.c.account_id.in_(bindparam("accounts", expanding=True)),
-        _periods.c.period.in_(bindparam("periods", expanding=True)),
+        bulk.OneOf(_periods.c.account_id, "accounts"),
+        bulk.OneOf(_periods.c.period, "periods"),
     )
 )
 _LIVE = select(_current.c.member_id, _current.c.period, _current.c.flag, _current.c.state).where(
-    _current.c.member_id.in_(bindparam("members", expanding=True)),
-    _current.c.period.in_(bindparam("periods", expanding=True)),
+    bulk.OneOf(_current.c.member_id, "members"),
+    bulk.OneOf(_current.c.period, "periods"),
 )
 
 
