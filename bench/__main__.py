@@ -19,13 +19,15 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import text
 
 from bench import baselines
-from bench.community import Shape, load, load_transactions
+from bench.community import Community, Shape, load, load_transactions
 from bench.loadgen import HOT_REWARD
 from bench.report import Table
 from ledger import Database, Ledger, migrate
@@ -57,6 +59,17 @@ def _args() -> argparse.Namespace:
         "--workers", type=int, default=1, help="uvicorn worker processes (1 is fastest for writes on 2 cores)"
     )
     return p.parse_args()
+
+
+@contextmanager
+def _phase(backend: str, name: str) -> Iterator[None]:
+    """Say on stderr how long each phase took, so a slow run shows where its time went
+    (the table on stdout stays the figures alone)."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        print(f"bench: {backend}: {name}: {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
 
 
 async def _create_database(backend: str, workdir: Path) -> str:
@@ -243,28 +256,68 @@ async def _shoppers(ledger: Ledger, workdir: Path, holds: int) -> Path:
     return path
 
 
+async def _serve(
+    table: Table,
+    backend: str,
+    args: argparse.Namespace,
+    url: str,
+    requests: int,
+    members_file: Path,
+    ledger: Ledger,
+    community: Community,
+    workdir: Path,
+) -> None:
+    """The figures measured over HTTP on the loaded ledger."""
+    service = Service(url, args.workers)
+    try:
+        _http(table, backend, service, members_file, requests, "")
+        for scenario in ("balance", "statement"):
+            r = service.drive(scenario, 32, requests * 2, members_file)
+            table.add(
+                backend,
+                f"{scenario} reads/s, 32 clients",
+                r["per_second"],
+                "/s",
+                f"p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms",
+            )
+        table.add(backend, "settle a roster", *_settle(service, community.member_ids, community.micro_grids[0]))
+        r = service.drive("redeem", 32, requests, await _shoppers(ledger, workdir, requests))
+        table.add(
+            backend,
+            "redemption holds/s, 32 clients, one reward",
+            r["per_second"],
+            "/s",
+            f"p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, errors {r['errors'] or 0}",
+        )
+    finally:
+        service.stop()
+
+
 async def _run_backend(backend: str, shape: Shape, args: argparse.Namespace, table: Table, workdir: Path) -> None:
     url = await _create_database(backend, workdir)
     requests = args.requests or (600 if args.quick else 2000)
     db = Database(url)
     try:
-        await migrate(db)
-        ledger = Ledger(db)
-        community = await load(ledger, shape)
-        await ledger.load_tiers(default_tiers_text(), "bench")  # awards pay for tier evaluation, as in production
+        with _phase(backend, "community"):
+            await migrate(db)
+            ledger = Ledger(db)
+            community = await load(ledger, shape)
+            await ledger.load_tiers(default_tiers_text(), "bench")  # awards pay for tier evaluation, as in production
         members_file = workdir / f"members-{backend}.txt"
         members_file.write_text("\n".join(community.member_ids))
-        service = Service(url, args.workers)
-        try:
-            _http(table, backend, service, members_file, requests, " (empty ledger)")
-        finally:
-            service.stop()
+        with _phase(backend, "awards on the empty ledger"):
+            service = Service(url, args.workers)
+            try:
+                _http(table, backend, service, members_file, requests, " (empty ledger)")
+            finally:
+                service.stop()
         # While the journal loads, a one-point scheme flags every member who earns, so the
         # export lists everyone; the default scheme is back for everything measured after.
         await ledger.load_tiers(BENCH_TIERS, "bench")
-        started = time.perf_counter()
-        await load_transactions(ledger, community, shape.transactions)
-        loaded = time.perf_counter() - started
+        with _phase(backend, "journal load"):
+            started = time.perf_counter()
+            await load_transactions(ledger, community, shape.transactions)
+            loaded = time.perf_counter() - started
         await ledger.load_tiers(default_tiers_text(), "bench")
         table.add(
             backend,
@@ -273,32 +326,13 @@ async def _run_backend(backend: str, shape: Shape, args: argparse.Namespace, tab
             "txn/s",
             f"{shape.transactions:,} transactions in {loaded:.1f} s",
         )
-        service = Service(url, args.workers)
-        try:
-            _http(table, backend, service, members_file, requests, "")
-            for scenario in ("balance", "statement"):
-                r = service.drive(scenario, 32, requests * 2, members_file)
-                table.add(
-                    backend,
-                    f"{scenario} reads/s, 32 clients",
-                    r["per_second"],
-                    "/s",
-                    f"p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms",
-                )
-            table.add(backend, "settle a roster", *_settle(service, community.member_ids, community.micro_grids[0]))
-            r = service.drive("redeem", 32, requests, await _shoppers(ledger, workdir, requests))
-            table.add(
-                backend,
-                "redemption holds/s, 32 clients, one reward",
-                r["per_second"],
-                "/s",
-                f"p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, errors {r['errors'] or 0}",
-            )
-        finally:
-            service.stop()
-        for fmt in ("csv", "xlsx"):
-            table.add(backend, f"nomination export ({fmt}), whole ledger", *_export(url, fmt, workdir))
-        seconds, transactions = await _timed_verify(ledger)
+        with _phase(backend, "service: awards, reads, settle, holds"):
+            await _serve(table, backend, args, url, requests, members_file, ledger, community, workdir)
+        with _phase(backend, "exports"):
+            for fmt in ("csv", "xlsx"):
+                table.add(backend, f"nomination export ({fmt}), whole ledger", *_export(url, fmt, workdir))
+        with _phase(backend, "verify"):
+            seconds, transactions = await _timed_verify(ledger)
         table.add(
             backend,
             "verify, seconds per million transactions",
@@ -310,8 +344,9 @@ async def _run_backend(backend: str, shape: Shape, args: argparse.Namespace, tab
             "member": list(community.member_accounts.values()),
             "micro-grid issuance": list(community.issuance_accounts.values()),
         }
-        await baselines.balance_vs_sum(db, groups, table, backend)
-        await baselines.raw_writes(url, table, backend, requests)
+        with _phase(backend, "baselines"):
+            await baselines.balance_vs_sum(db, groups, table, backend)
+            await baselines.raw_writes(url, table, backend, requests)
     finally:
         await db.dispose()
         await _drop_database(url)
@@ -324,7 +359,7 @@ async def main() -> None:
         **{**base.__dict__, **{k: v for k, v in (("members", args.members), ("transactions", args.transactions)) if v}}
     )
     table = Table()
-    with tempfile.TemporaryDirectory(prefix="ledger-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="ledger-bench-") as tmp, _phase(args.backends, "whole run"):
         for backend in args.backends.split(","):
             await _run_backend(backend, shape, args, table, Path(tmp))
     print(table.render(shape))

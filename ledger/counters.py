@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ledger import bulk
 from ledger.tables import (
     AccountPeriod,
     MemberPeriodCategory,
@@ -23,7 +24,6 @@ from ledger.tables import (
     RuleUsage,
     UnitPeriodCategory,
 )
-from ledger.upsert import add_to_counter
 
 COUNTERS: dict[str, tuple[Table, tuple[str, ...], str]] = {
     "account_period": (AccountPeriod.__table__, ("account_id", "period"), "earned"),
@@ -72,14 +72,7 @@ def tally(entries: Iterable[tuple[str, Key, int]], into: Tallies | None = None) 
 async def write(conn: AsyncConnection, tallies: Tallies) -> None:
     for name, rows in tallies.items():
         table, keys, counter = COUNTERS[name]
-        if rows:
-            await add_to_counter(
-                conn,
-                table,
-                keys,
-                counter,
-                [dict(zip(keys, key, strict=True)) | {counter: points} for key, points in sorted(rows.items())],
-            )
+        await bulk.add_to_counters(conn, table, keys, counter, [(*key, points) for key, points in sorted(rows.items())])
 
 
 async def mismatches(conn: AsyncConnection, computed: Tallies) -> Iterator[dict[str, Any]]:
@@ -88,15 +81,15 @@ async def mismatches(conn: AsyncConnection, computed: Tallies) -> Iterator[dict[
     for name, (table, keys, counter) in COUNTERS.items():
         expected = computed[name]
         seen = set()
-        for row in await conn.execute(select(table)):
-            key = tuple(row._mapping[k] for k in keys)
+        for row in await conn.execute(select(*(table.c[k] for k in keys), table.c[counter])):
+            key, materialized = tuple(row[:-1]), row[-1]
             seen.add(key)
-            if row._mapping[counter] != expected.get(key, 0):
+            if materialized != expected.get(key, 0):
                 found.append(
                     {
                         "counter": name,
                         **dict(zip(keys, key, strict=True)),
-                        "materialized": row._mapping[counter],
+                        "materialized": materialized,
                         "computed": expected.get(key, 0),
                     }
                 )

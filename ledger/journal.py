@@ -27,10 +27,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger import chain, counters, lots, nominations
+from ledger import bulk, chain, counters, lots, nominations
 from ledger.errors import InsufficientPoints
 from ledger.tables import Account, ChainHead, JournalTxn, PostingRow
 from ledger.values import MEMBER_SIDE_KINDS, AccountKind, TxnDraft
@@ -70,7 +70,7 @@ _accounts = Account.__table__
 _head = ChainHead.__table__
 _SELECT_ACCOUNTS = (
     select(_accounts.c.id, _accounts.c.kind, _accounts.c.owner, _accounts.c.available)
-    .where(_accounts.c.id.in_(bindparam("ids", expanding=True)))
+    .where(bulk.OneOf(_accounts.c.id, "ids"))
     .order_by(_accounts.c.id)
 )
 _MEMBER_SIDE = _accounts.c.kind.in_(MEMBER_SIDE_KINDS)
@@ -87,20 +87,8 @@ _LOCK_ACCOUNTS = {
 _SELECT_HEAD = select(_head.c.last_txn_id, _head.c.last_hash).where(_head.c.id == 1)
 _LOCK_HEAD = {False: _SELECT_HEAD, True: _SELECT_HEAD.with_for_update()}
 _UPDATE_HEAD = update(_head).where(_head.c.id == 1)
-_UPDATE_BALANCES = (
-    update(_accounts)
-    .where(_accounts.c.id == bindparam("b_id"))
-    .values(available=bindparam("b_available"), lifetime_earned=_accounts.c.lifetime_earned + bindparam("b_earned"))
-)
-# The held column of a member's account mirrors the member's held account, so a balance
-# read stays one row.
-_MIRROR_HELD = (
-    update(_accounts)
-    .where(_accounts.c.kind == AccountKind.MEMBER.value, _accounts.c.owner == bindparam("b_owner"))
-    .values(held=bindparam("b_held"))
-)
-_INSERT_TXNS = insert(JournalTxn.__table__)
-_INSERT_POSTINGS = insert(PostingRow.__table__)
+_TXN_COLUMNS = (*chain.HASHED_FIELDS, "prev_hash", "hash")
+_POSTING_COLUMNS = ("txn_id", "account_id", "amount", "balance_after")
 
 
 async def _lock_accounts(
@@ -145,20 +133,22 @@ async def _write_balances(conn: AsyncConnection, drafts: Sequence[TxnDraft], loc
     for draft in drafts:
         if draft.member_account_id is not None and draft.earned_points:
             earned[draft.member_account_id] = earned.get(draft.member_account_id, 0) + draft.earned_points
-    await conn.execute(
-        _UPDATE_BALANCES,
-        [
-            {"b_id": account_id, "b_available": account.available, "b_earned": earned.get(account_id, 0)}
-            for account_id, account in sorted(locked.items())
-        ],
+    await bulk.update(
+        conn,
+        _accounts,
+        ("id",),
+        [(account_id, account.available, earned.get(account_id, 0)) for account_id, account in sorted(locked.items())],
+        set_=("available",),
+        add=("lifetime_earned",),
     )
+    # The held column of a member's account mirrors the member's held account, so a
+    # balance read stays one row.
     held = [
-        {"b_owner": account.owner, "b_held": account.available}
+        (AccountKind.MEMBER.value, account.owner, account.available)
         for account in locked.values()
         if account.kind == AccountKind.HELD.value
     ]
-    if held:
-        await conn.execute(_MIRROR_HELD, held)
+    await bulk.update(conn, _accounts, ("kind", "owner"), held, set_=("held",))
     await counters.write(
         conn,
         counters.tally(
@@ -219,13 +209,11 @@ async def _append_to_chain(
         postings = [(p.account_id, p.amount_points) for p in draft.postings]
         row["prev_hash"] = prev_hash
         row["hash"] = prev_hash = chain.link(prev_hash, row, postings)
-        txn_rows.append(row)
-        posting_rows.extend(
-            {"txn_id": txn_id, "account_id": a, "amount": amount, "balance_after": after[a]} for a, amount in postings
-        )
+        txn_rows.append(tuple(row[c] for c in _TXN_COLUMNS))
+        posting_rows.extend((txn_id, a, amount, after[a]) for a, amount in postings)
         sealed.append((txn_id, row["hash"]))
-    await conn.execute(_INSERT_TXNS, txn_rows)
-    await conn.execute(_INSERT_POSTINGS, posting_rows)
+    await bulk.insert(conn, JournalTxn.__table__, _TXN_COLUMNS, txn_rows)
+    await bulk.insert(conn, PostingRow.__table__, _POSTING_COLUMNS, posting_rows)
     await conn.execute(_UPDATE_HEAD, {"last_txn_id": txn_id, "last_hash": prev_hash})
     return sealed
 

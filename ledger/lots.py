@@ -19,10 +19,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, tzinfo
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger import expiry_policies
+from ledger import bulk, expiry_policies
 from ledger.tables import Lot, OrgUnit
 from ledger.values import AccountKind, TxnDraft
 
@@ -33,12 +33,11 @@ _units = OrgUnit.__table__
 
 _SPENDABLE = (
     select(_lots.c.id, _lots.c.account_id, _lots.c.remaining)
-    .where(_lots.c.account_id.in_(bindparam("accounts", expanding=True)), _lots.c.remaining > 0)
+    .where(bulk.OneOf(_lots.c.account_id, "accounts"), _lots.c.remaining > 0)
     .order_by(_lots.c.account_id, _lots.c.expires_at.asc().nulls_last(), _lots.c.id)
 )
-_SET_REMAINING = update(_lots).where(_lots.c.id == bindparam("b_id")).values(remaining=bindparam("b_remaining"))
-_REFILL = update(_lots).where(_lots.c.id == bindparam("b_id")).values(remaining=_lots.c.remaining + bindparam("b_add"))
-_PATHS = select(_units.c.code, _units.c.path).where(_units.c.code.in_(bindparam("codes", expanding=True)))
+_NEW_LOT_COLUMNS = ("account_id", "txn_id", "org_unit", "points", "remaining", "expires_at")
+_PATHS = select(_units.c.code, _units.c.path).where(bulk.OneOf(_units.c.code, "codes"))
 
 
 async def book(
@@ -105,30 +104,21 @@ async def _write(
     recorded_at: datetime,
     tz: tzinfo,
 ) -> None:
-    if remaining:
-        await conn.execute(
-            _SET_REMAINING, [{"b_id": lot_id, "b_remaining": left} for lot_id, left in sorted(remaining.items())]
-        )
-    if refills:
-        await conn.execute(_REFILL, [{"b_id": lot_id, "b_add": add} for lot_id, add in sorted(refills.items())])
+    await bulk.update(conn, _lots, ("id",), sorted(remaining.items()), set_=("remaining",))
+    await bulk.update(conn, _lots, ("id",), sorted(refills.items()), add=("remaining",))
     if opened:
-        await conn.execute(insert(_lots), await _new_lots(conn, opened, recorded_at, tz))
+        await bulk.insert(conn, _lots, _NEW_LOT_COLUMNS, await _new_lots(conn, opened, recorded_at, tz))
 
 
 async def _new_lots(
     conn: AsyncConnection, opened: list[tuple[int, int, int, str]], recorded_at: datetime, tz: tzinfo
-) -> list[dict[str, object]]:
-    """Each credit's lot, dated by the expiry policy of the unit that issued the points."""
+) -> list[tuple[object, ...]]:
+    """Each credit's lot (``_NEW_LOT_COLUMNS``), dated by the expiry policy of the unit
+    that issued the points."""
     policies = await expiry_policies.current_policies(conn)
     paths = dict((await conn.execute(_PATHS, {"codes": sorted({unit for *_, unit in opened})})).all())
-    return [
-        {
-            "account_id": account_id,
-            "txn_id": txn_id,
-            "org_unit": unit,
-            "points": points,
-            "remaining": points,
-            "expires_at": expiry_policies.policy_for(paths[unit], policies).expires_at(recorded_at, tz),
-        }
-        for account_id, txn_id, points, unit in opened
-    ]
+    # Every lot of a batch arrives at ``recorded_at``: one date per issuing unit.
+    expires = {
+        unit: expiry_policies.policy_for(path, policies).expires_at(recorded_at, tz) for unit, path in paths.items()
+    }
+    return [(account_id, txn_id, unit, points, points, expires[unit]) for account_id, txn_id, points, unit in opened]

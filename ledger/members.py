@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.accounts import open_account
+from ledger.bulk import OneOf
 from ledger.errors import AlreadyExists, InvalidInput, MemberNotFound
 from ledger.org import get_unit, in_subtree
 from ledger.tables import Member as MemberRow
@@ -54,7 +55,7 @@ async def find_member(conn: AsyncConnection, member_id: str) -> Member | None:
     return None if row is None else _member(row._mapping)
 
 
-_FIND_MEMBERS = select(_members).where(_members.c.id.in_(bindparam("ids", expanding=True)))
+_FIND_MEMBERS = select(_members).where(OneOf(_members.c.id, "ids"))
 
 
 async def find_members(conn: AsyncConnection, member_ids: Iterable[str]) -> dict[str, Member]:

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import bindparam, case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger import datafiles, unit_versions
+from ledger import bulk, datafiles, unit_versions
 from ledger.errors import DataFileInvalid
 from ledger.tables import AccountPeriod, Member, NominationCurrent, NominationEvent, OrgUnit, TierScheme
 from ledger.values import TxnDraft
@@ -141,13 +141,13 @@ _AFTER = (
     .join(_members, _members.c.account_id == _periods.c.account_id)
     .join(_units, _units.c.code == _members.c.org_unit)
     .where(
-        _periods.c.account_id.in_(bindparam("accounts", expanding=True)),
-        _periods.c.period.in_(bindparam("periods", expanding=True)),
+        bulk.OneOf(_periods.c.account_id, "accounts"),
+        bulk.OneOf(_periods.c.period, "periods"),
     )
 )
 _LIVE = select(_current.c.member_id, _current.c.period, _current.c.flag, _current.c.state).where(
-    _current.c.member_id.in_(bindparam("members", expanding=True)),
-    _current.c.period.in_(bindparam("periods", expanding=True)),
+    bulk.OneOf(_current.c.member_id, "members"),
+    bulk.OneOf(_current.c.period, "periods"),
 )
 
 
@@ -202,73 +202,48 @@ async def evaluate(conn: AsyncConnection, drafts: Sequence[TxnDraft], txn_ids: S
     await changes.write(conn)
 
 
+_EVENT_COLUMNS = ("member_id", "period", "flag", "action", "points", "transaction_id", "actor", "at")
+_FLAG_COLUMNS = ("member_id", "period", "flag", "state", "flagged_at", "transaction_id", "objections", "updated_at")
+
+
 class _Changes:
     """The flag changes of one posting batch, written in three statements whatever their
     number: a settle that lifts thousands of members over the threshold stays one batch."""
 
     def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-        self.inserts: list[dict[str, Any]] = []
+        self.events: list[tuple[Any, ...]] = []  # _EVENT_COLUMNS
+        self.inserts: list[tuple[Any, ...]] = []  # _FLAG_COLUMNS
         self.updates: list[dict[str, Any]] = []
 
     def raise_(
         self, member_id: str, period: str, flag: str, points: int, txn_id: int, now: datetime, exists: bool
     ) -> None:
-        self.events.append(_event(member_id, period, flag, "raised", points, txn_id, now))
-        state = {
-            "b_member": member_id,
-            "b_period": period,
-            "b_flag": flag,
-            "b_state": FLAGGED,
-            "b_txn": txn_id,
-            "b_now": now,
-        }
-        (self.updates if exists else self.inserts).append(state)
+        self.events.append((member_id, period, flag, "raised", points, txn_id, "system", now))
+        if exists:
+            self.updates.append(
+                {
+                    "b_member": member_id,
+                    "b_period": period,
+                    "b_flag": flag,
+                    "b_state": FLAGGED,
+                    "b_txn": txn_id,
+                    "b_now": now,
+                }
+            )
+        else:
+            self.inserts.append((member_id, period, flag, FLAGGED, now, txn_id, 0, now))
 
     def revoke(self, member_id: str, period: str, flag: str, points: int, txn_id: int, now: datetime) -> None:
-        self.events.append(_event(member_id, period, flag, "revoked", points, txn_id, now))
+        self.events.append((member_id, period, flag, "revoked", points, txn_id, "system", now))
         self.updates.append(
             {"b_member": member_id, "b_period": period, "b_flag": flag, "b_state": REVOKED, "b_txn": None, "b_now": now}
         )
 
     async def write(self, conn: AsyncConnection) -> None:
-        if self.events:
-            await conn.execute(insert(_events), self.events)
-        if self.inserts:
-            await conn.execute(
-                insert(_current),
-                [
-                    {
-                        "member_id": c["b_member"],
-                        "period": c["b_period"],
-                        "flag": c["b_flag"],
-                        "state": FLAGGED,
-                        "flagged_at": c["b_now"],
-                        "transaction_id": c["b_txn"],
-                        "notice_id": None,
-                        "objections": 0,
-                        "updated_at": c["b_now"],
-                    }
-                    for c in self.inserts
-                ],
-            )
+        await bulk.insert(conn, _events, _EVENT_COLUMNS, self.events)
+        await bulk.insert(conn, _current, _FLAG_COLUMNS, self.inserts)
         if self.updates:
             await conn.execute(_SET_STATE, self.updates)
-
-
-def _event(member_id: str, period: str, flag: str, action: str, points: int, txn_id: int, now: datetime) -> dict:
-    return {
-        "member_id": member_id,
-        "period": period,
-        "flag": flag,
-        "action": action,
-        "points": points,
-        "transaction_id": txn_id,
-        "notice_id": None,
-        "reason": None,
-        "actor": "system",
-        "at": now,
-    }
 
 
 # A raise of a revoked flag starts it afresh (new transaction, no notice, no objections);

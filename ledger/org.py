@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, func, insert, select
+from sqlalchemy import ColumnElement, and_, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.accounts import open_account
+from ledger.bulk import OneOf
 from ledger.errors import AlreadyExists, InvalidInput, OrgUnitNotFound
 from ledger.tables import OrgUnit
 from ledger.values import AccountKind, Level, parent_level
@@ -60,7 +61,7 @@ async def find_unit(conn: AsyncConnection, code: str) -> Unit | None:
     return None if row is None else _unit(row._mapping)
 
 
-_FIND_UNITS = select(_units).where(_units.c.code.in_(bindparam("codes", expanding=True)))
+_FIND_UNITS = select(_units).where(OneOf(_units.c.code, "codes"))
 
 
 async def find_units(conn: AsyncConnection, codes: Iterable[str]) -> dict[str, Unit]:

@@ -20,10 +20,11 @@ from datetime import date, datetime, tzinfo
 from importlib import resources
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger import datafiles
+from ledger.bulk import OneOf
 from ledger.errors import (
     CapExceeded,
     DataFileInvalid,
@@ -212,8 +213,8 @@ def held_to_caps(rule: Rule, points: int, used: Mapping[str, int], clip: bool) -
 
 _usage = RuleUsage.__table__
 _USAGE = select(_usage.c.account_id, _usage.c.rule_code, _usage.c.window, _usage.c.points).where(
-    _usage.c.account_id.in_(bindparam("accounts", expanding=True)),
-    _usage.c.window.in_(bindparam("windows", expanding=True)),
+    OneOf(_usage.c.account_id, "accounts"),
+    OneOf(_usage.c.window, "windows"),
 )
 
 

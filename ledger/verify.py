@@ -82,27 +82,32 @@ async def verify(conn: AsyncConnection) -> Report:
     return report
 
 
-def _check_txn(report: Report, totals: _Totals, txn: Any, postings: list[Any], expected_id: int) -> None:
+def _check_txn(
+    report: Report, totals: _Totals, txn: Any, postings: list[tuple[int, int, int]], expected_id: int
+) -> None:
+    """Check one transaction; ``postings`` are its (account, amount, balance after), by account."""
     if txn.id != expected_id:
         report.problem("chain_gap", transaction_id=txn.id, expected_id=expected_id)
     if txn.prev_hash != report.last_hash:
         report.problem("prev_hash_mismatch", transaction_id=txn.id)
-    computed = chain.link(txn.prev_hash, txn._mapping, [(p.account_id, p.amount) for p in postings])
+    computed = chain.link(txn.prev_hash, txn._mapping, [(account_id, amount) for account_id, amount, _ in postings])
     if computed != txn.hash:
         report.problem("hash_mismatch", transaction_id=txn.id, stored=txn.hash, computed=computed)
     if len(postings) < 2:
         report.problem("too_few_postings", transaction_id=txn.id, postings=len(postings))
-    if sum(p.amount for p in postings) != 0:
-        report.problem("unbalanced", transaction_id=txn.id, sum=sum(p.amount for p in postings))
-    for p in postings:
-        totals.balance[p.account_id] += p.amount
-        if totals.balance[p.account_id] != p.balance_after:
+    total = sum(amount for _, amount, _ in postings)
+    if total != 0:
+        report.problem("unbalanced", transaction_id=txn.id, sum=total)
+    balance = totals.balance
+    for account_id, amount, stored in postings:
+        running = balance[account_id] = balance[account_id] + amount
+        if running != stored:
             report.problem(
                 "balance_after_mismatch",
                 transaction_id=txn.id,
-                account_id=p.account_id,
-                stored=p.balance_after,
-                computed=totals.balance[p.account_id],
+                account_id=account_id,
+                stored=stored,
+                computed=running,
             )
     report.last_hash = txn.hash
 
@@ -124,9 +129,11 @@ async def _walk_journal(conn: AsyncConnection, report: Report, totals: _Totals) 
     while True:
         txns = (await conn.execute(_TXN_CHUNK, {"after": after, "limit": VERIFY_FETCH_ROWS})).all()
         last = txns[-1].id if txns else _NO_END
-        by_txn: defaultdict[int, list[Any]] = defaultdict(list)
-        for posting in await conn.execute(_POSTING_CHUNK, {"after": after, "last": last}):
-            by_txn[posting.txn_id].append(posting)
+        by_txn: defaultdict[int, list[tuple[int, int, int]]] = defaultdict(list)
+        for txn_id, account_id, amount, balance_after in await conn.execute(
+            _POSTING_CHUNK, {"after": after, "last": last}
+        ):
+            by_txn[txn_id].append((account_id, amount, balance_after))
         for txn in txns:
             postings = by_txn.pop(txn.id, [])
             report.transactions += 1
@@ -142,8 +149,8 @@ async def _walk_journal(conn: AsyncConnection, report: Report, totals: _Totals) 
                     into=totals.counters,
                 )
         for txn_id, orphans in sorted(by_txn.items()):
-            for posting in orphans:
-                report.problem("orphan_posting", transaction_id=txn_id, account_id=posting.account_id)
+            for account_id, _, _ in orphans:
+                report.problem("orphan_posting", transaction_id=txn_id, account_id=account_id)
         if not txns:
             return
         after = last

@@ -1,0 +1,182 @@
+"""Many rows in one go: the inserts, upserts and updates of a posting batch.
+
+``journal.post`` writes tens of thousands of rows per batch when it settles a street-wide
+roster or loads a journal. Through SQLAlchemy's ``executemany`` each row costs a parameter
+dict and a pass of SQLAlchemy's per-row processing, and on PostgreSQL one execution of
+its own on the server (asyncpg pipelines them, but each is still bound, run and
+acknowledged apart). Here rows are handed over as tuples in a stated column order:
+
+* PostgreSQL gets one statement whatever the number of rows: one array per column, turned
+  back into rows by ``unnest``, as the source of an INSERT or of an ``UPDATE … FROM``;
+* SQLite gets its driver's ``executemany``, which steps one prepared statement through
+  the rows in C (SQLite runs in-process: a statement per row costs no round trip).
+
+Values still pass through each column type's own bind processing (UTC timestamps, JSON
+text), so rows are stored exactly as SQLAlchemy itself would store them.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import Boolean, ColumnElement, Table, any_, bindparam
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.visitors import InternalTraversal
+
+Row = Sequence[Any]
+
+
+Processor = Callable[[Any], Any]
+
+
+@functools.cache
+def _processors(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> tuple[tuple[Processor, bool] | None, ...]:
+    """Each column's bind processing (None: values bind as they are), and whether its
+    values can be remembered (JSON values are not hashable)."""
+    types = [table.c[c].type for c in columns]
+    processors = [t.dialect_impl(dialect).bind_processor(dialect) for t in types]
+    return tuple(None if p is None else (p, t.hashable) for p, t in zip(processors, types, strict=True))
+
+
+def _bind(process: Processor, hashable: bool, values: Sequence[Any]) -> list[Any]:
+    if not hashable:
+        return [process(v) for v in values]
+    # A batch repeats its timestamps (every row recorded at the same instant, every lot of
+    # a unit expiring on the same day): each distinct value is processed once.
+    done: dict[Any, Any] = {}
+    return [done[v] if v in done else done.setdefault(v, process(v)) for v in values]
+
+
+def _columns(conn: AsyncConnection, table: Table, columns: tuple[str, ...], rows: Sequence[Row]) -> list[Sequence[Any]]:
+    """The rows turned into one sequence per column, each value bound as its column's type binds it."""
+    transposed = list(zip(*rows, strict=True)) if rows else [() for _ in columns]
+    return [
+        values if p is None else _bind(*p, values)
+        for values, p in zip(transposed, _processors(conn.dialect, table, columns), strict=True)
+    ]
+
+
+def _names(dialect: Dialect, names: Sequence[str]) -> list[str]:
+    return [dialect.identifier_preparer.quote(name) for name in names]
+
+
+def _unnest(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> str:
+    """PostgreSQL: the rows of one array parameter per column."""
+    arrays = ", ".join(
+        f"CAST(${i} AS {table.c[c].type.compile(dialect=dialect)}[])" for i, c in enumerate(columns, start=1)
+    )
+    return f"unnest({arrays})"
+
+
+@functools.cache
+def _insert_sql(dialect: Dialect, table: Table, columns: tuple[str, ...], add_on_conflict: tuple[str, ...]) -> str:
+    name = dialect.identifier_preparer.format_table(table)
+    source = (
+        f"SELECT * FROM {_unnest(dialect, table, columns)}"
+        if dialect.name == "postgresql"
+        else f"VALUES ({', '.join('?' for _ in columns)})"
+    )
+    sql = f"INSERT INTO {name} ({', '.join(_names(dialect, columns))}) {source}"
+    if add_on_conflict:
+        keys = [c for c in columns if c not in add_on_conflict]
+        added = ", ".join(f"{c} = {name}.{c} + excluded.{c}" for c in _names(dialect, add_on_conflict))
+        sql += f" ON CONFLICT ({', '.join(_names(dialect, keys))}) DO UPDATE SET {added}"
+    return sql
+
+
+async def _run(conn: AsyncConnection, sql: str, columns: list[Sequence[Any]]) -> None:
+    if conn.dialect.name == "postgresql":
+        await conn.exec_driver_sql(sql, tuple(columns))
+    else:
+        await conn.exec_driver_sql(sql, list(zip(*columns, strict=True)))
+
+
+async def insert(conn: AsyncConnection, table: Table, columns: tuple[str, ...], rows: Sequence[Row]) -> None:
+    """Insert ``rows``, each a tuple of the values of ``columns``."""
+    if rows:
+        await _run(conn, _insert_sql(conn.dialect, table, columns, ()), _columns(conn, table, columns, rows))
+
+
+async def add_to_counters(
+    conn: AsyncConnection, table: Table, keys: tuple[str, ...], counter: str, rows: Sequence[Row]
+) -> None:
+    """Insert each row (its ``keys``, then its ``counter``), or add its counter to the row
+    already there. The keys of ``rows`` are distinct: PostgreSQL refuses to change one row
+    twice in a statement."""
+    if rows:
+        columns = (*keys, counter)
+        sql = _insert_sql(conn.dialect, table, columns, (counter,))
+        await _run(conn, sql, _columns(conn, table, columns, rows))
+
+
+@functools.cache
+def _update_sql(
+    dialect: Dialect, table: Table, keys: tuple[str, ...], set_: tuple[str, ...], add: tuple[str, ...]
+) -> str:
+    name = dialect.identifier_preparer.format_table(table)
+    if dialect.name == "postgresql":
+        columns = (*keys, *set_, *add)
+        values = dict(zip(columns, _names(dialect, columns), strict=True))
+        changes = [f"{values[c]} = v.{values[c]}" for c in set_]
+        changes += [f"{values[c]} = {name}.{values[c]} + v.{values[c]}" for c in add]
+        match = " AND ".join(f"{name}.{values[c]} = v.{values[c]}" for c in keys)
+        source = f"{_unnest(dialect, table, columns)} AS v({', '.join(values.values())})"
+        return f"UPDATE {name} SET {', '.join(changes)} FROM {source} WHERE {match}"
+    changes = [f"{c} = ?" for c in _names(dialect, set_)] + [f"{c} = {c} + ?" for c in _names(dialect, add)]
+    match = " AND ".join(f"{c} = ?" for c in _names(dialect, keys))
+    return f"UPDATE {name} SET {', '.join(changes)} WHERE {match}"
+
+
+async def update(
+    conn: AsyncConnection,
+    table: Table,
+    keys: tuple[str, ...],
+    rows: Sequence[Row],
+    *,
+    set_: tuple[str, ...] = (),
+    add: tuple[str, ...] = (),
+) -> None:
+    """Change the row named by each row's ``keys``: set the ``set_`` columns and add to the
+    ``add`` columns. Each row is a tuple of its keys, then the ``set_`` values, then the
+    ``add`` values; the rows name distinct table rows."""
+    if not rows:
+        return
+    columns = _columns(conn, table, (*keys, *set_, *add), rows)
+    if conn.dialect.name != "postgresql":
+        columns = columns[len(keys) :] + columns[: len(keys)]  # the keys come last in SQLite's WHERE
+    await _run(conn, _update_sql(conn.dialect, table, keys, set_, add), columns)
+
+
+class OneOf(ColumnElement[bool]):
+    """``column`` is one of the values of the list parameter ``name``.
+
+    An expanding ``IN`` writes one placeholder per value, so every batch size is a new
+    statement that PostgreSQL parses and plans afresh, with thousands of parameters. There
+    it is ``= ANY`` of one array parameter, the same statement whatever the list's length;
+    SQLite, which has no arrays and plans in-process, keeps the expanding ``IN``."""
+
+    inherit_cache = True
+    type = Boolean()
+    _is_implicitly_boolean = True  # a condition as it stands: no "= 1" on SQLite
+    _traverse_internals = [("column", InternalTraversal.dp_clauseelement), ("name", InternalTraversal.dp_string)]
+
+    def __init__(self, column: ColumnElement[Any], name: str) -> None:
+        self.column = column
+        self.name = name
+
+
+@compiles(OneOf, "postgresql")
+def _one_of_array(element: OneOf, compiler: SQLCompiler, **kw: Any) -> str:
+    values = bindparam(element.name, type_=postgresql.ARRAY(element.column.type))
+    return compiler.process(element.column == any_(values), **kw)
+
+
+@compiles(OneOf)
+def _one_of_list(element: OneOf, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.column.in_(bindparam(element.name, expanding=True)), **kw)
