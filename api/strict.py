@@ -29,20 +29,23 @@ NUL = "\x00"
 
 _WHERE = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
 _NAMED = re.compile(r"(?:unknown|missing required) field `(?P<name>[^`]+)`")
-_cache: dict[Any, msgspec.json.Decoder[Any] | None] = {}
+_decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
+"""Body decoders by the type of a handler's ``data``. Not by route handler: every app
+registers copies of its handlers, and a key holding one would keep that whole app alive
+(the test suite builds hundreds)."""
 
 
 def _decoder(request: Request[Any, Any, Any]) -> msgspec.json.Decoder[Any] | None:
     """The handler's body decoder: strict against its struct, or plain JSON for a
     free-form body (a data file sent as JSON); None when the handler takes no body."""
-    handler = request.route_handler
-    if handler not in _cache:
-        field = handler.parsed_fn_signature.parameters.get("data")
-        annotation = getattr(field, "annotation", None)
+    field = request.route_handler.parsed_fn_signature.parameters.get("data")
+    if field is None:
+        return None
+    annotation = field.annotation
+    if annotation not in _decoders:
         is_struct = isinstance(annotation, type) and issubclass(annotation, msgspec.Struct)
-        typed = msgspec.json.Decoder(annotation, strict=True) if is_struct else msgspec.json.Decoder()
-        _cache[handler] = None if field is None else typed
-    return _cache[handler]
+        _decoders[annotation] = msgspec.json.Decoder(annotation, strict=True) if is_struct else msgspec.json.Decoder()
+    return _decoders[annotation]
 
 
 def field_of(message: str) -> tuple[str, str]:
