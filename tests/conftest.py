@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -30,6 +31,11 @@ POSTGRES_URL = os.environ.get("LEDGER_TEST_POSTGRES_URL", "postgresql://postgres
 ADMIN_TOKEN = "test-admin-token"
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 BACKENDS = ("sqlite", "postgres")
+
+MANY_CONNECTIONS = pytest.mark.xdist_group("many-postgres-connections")
+"""For modules that open dozens of PostgreSQL connections at once (several pools racing,
+the benchmark's 32 raw writers): they take turns in one worker process, so that two of
+them never meet and pass the server's 100 connections."""
 
 
 def _postgres_reachable() -> str | None:
@@ -86,6 +92,13 @@ class Backend:
         else:
             await _admin(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
 
+    def drop_soon(self, url: str) -> None:
+        """Drop ``url`` while the next test runs: a DROP DATABASE waits ~0.15 s on the
+        disk, and the next test needs nothing of it. ``_drop_templates`` waits for all."""
+        task = asyncio.get_running_loop().create_task(self.drop(url))
+        _dropping.add(task)
+        task.add_done_callback(_dropping.discard)
+
 
 async def _make_template(name: str, workdir: Path) -> Backend:
     if name == "sqlite":
@@ -105,6 +118,8 @@ async def _make_template(name: str, workdir: Path) -> Backend:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "postgres_only: the behaviour under test exists only on PostgreSQL")
     config.addinivalue_line("markers", "sqlite_only: the behaviour under test is the same on any database")
+    # pytest-xdist declares it too; declared here as well for a run without xdist.
+    config.addinivalue_line("markers", "xdist_group(name): run these tests in one worker process")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -120,6 +135,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 _templates: dict[str, Backend] = {}
+_dropping: set[asyncio.Task[None]] = set()
 
 
 @pytest.fixture(scope="session")
@@ -138,6 +154,7 @@ async def backend(request: pytest.FixtureRequest, _workdir: Path) -> AsyncIterat
 @pytest.fixture(scope="session", autouse=True)
 async def _drop_templates() -> AsyncIterator[None]:
     yield
+    await asyncio.gather(*_dropping)
     for backend in _templates.values():
         if backend.name == "postgres":
             await _admin(f'DROP DATABASE IF EXISTS "{backend.template}" WITH (FORCE)')
@@ -147,7 +164,7 @@ async def _drop_templates() -> AsyncIterator[None]:
 async def database_url(backend: Backend) -> AsyncIterator[str]:
     url = await backend.create()
     yield url
-    await backend.drop(url)
+    backend.drop_soon(url)
 
 
 @pytest.fixture
@@ -202,8 +219,17 @@ def fresh_database(backend: Backend) -> Iterator[Backend]:
     yield backend
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
-    from tests.site import SCREENSHOTS_TAKEN  # here: tests.site imports this module
+_SESSION_STARTED = pytest.StashKey[float]()
 
-    if SCREENSHOTS_TAKEN in config.stash:
-        terminalreporter.write_line(f"screenshots of the web pages: {config.stash[SCREENSHOTS_TAKEN]}")
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_SESSION_STARTED] = time.time()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    """Say where the browser tests left their pictures, if they ran: in this process or
+    in a worker process of pytest-xdist, so the folder itself is the evidence."""
+    from tests.site import SCREENSHOTS  # here: tests.site imports this module
+
+    if SCREENSHOTS.is_dir() and SCREENSHOTS.stat().st_mtime >= config.stash[_SESSION_STARTED]:
+        terminalreporter.write_line(f"screenshots of the web pages: {SCREENSHOTS}")

@@ -79,12 +79,9 @@ def serving(database_url: str) -> Iterator[str]:
         sock.close()
 
 
-SCREENSHOTS_TAKEN = pytest.StashKey[Path]()
-"""Set when a run took screenshots: the run's summary then says where they are."""
-
-
-def fresh_screenshots(config: pytest.Config) -> Path:
+def fresh_screenshots() -> Path:
+    """An empty folder for this run's pictures. The browser tests run in one process
+    (one xdist group), so no other process is writing into the folder it clears."""
     shutil.rmtree(SCREENSHOTS, ignore_errors=True)
     SCREENSHOTS.mkdir(parents=True)
-    config.stash[SCREENSHOTS_TAKEN] = SCREENSHOTS
     return SCREENSHOTS

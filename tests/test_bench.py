@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.conftest import MANY_CONNECTIONS
+
 ROOT = Path(__file__).resolve().parent.parent
 FIGURES = (
     "awards/s, 1 clients",
@@ -22,6 +24,7 @@ FIGURES = (
 )
 TINY = ["--quick", "--members", "300", "--transactions", "2000", "--requests", "40"]
 BENCH_SECONDS_MAX = 300  # a tiny run takes ~10 s per backend; this only stops a hang
+pytestmark = MANY_CONNECTIONS
 
 
 def test_the_benchmark_prints_every_figure(backend):

@@ -9,9 +9,10 @@ from sqlalchemy import text
 
 from ledger import AlreadyReversed, AwardCommand, Category, Database, IdempotentRequest, Ledger
 from tests.builders import MICRO, member, tree
+from tests.conftest import MANY_CONNECTIONS
 
 PROCESSES = 4
-pytestmark = pytest.mark.postgres_only
+pytestmark = [pytest.mark.postgres_only, MANY_CONNECTIONS]
 
 
 @pytest.fixture

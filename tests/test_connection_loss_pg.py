@@ -23,9 +23,9 @@ from api.app import create_app
 from ledger import Database, Ledger
 from ledger.activities import ActivityCommand
 from tests.builders import COMMUNITY, MICRO, assert_problem, award, member, post, redeem, reward, rules, tree
-from tests.conftest import http_client, settings
+from tests.conftest import MANY_CONNECTIONS, http_client, settings
 
-pytestmark = pytest.mark.postgres_only
+pytestmark = [pytest.mark.postgres_only, MANY_CONNECTIONS]
 
 WAIT_FOR_LOCK_SECONDS = 10
 """How long the request may take to reach the lock: far more than it needs (a few

@@ -30,6 +30,10 @@ TOWEL = 2  # the demo shop's 毛巾 costs 2 points
 MISTAKEN, MISTAKEN_POINTS, MISTAKEN_MEMO = "xn-30", 4, "夜间巡查（录错了人）"
 NAMES = "王李张刘陈杨赵黄周吴"
 
+# One process runs this module: its tests share a server and a browser, and the folder
+# of screenshots is cleared once.
+pytestmark = pytest.mark.xdist_group("browser")
+
 
 async def _seed(ledger: Ledger) -> dict[str, str]:
     """The demo, thirty residents of 新南社区 (the first holding 7 points, the last 4 points
@@ -81,8 +85,8 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 @pytest.fixture(scope="module")
-def screenshots(request: pytest.FixtureRequest) -> Path:
-    return fresh_screenshots(request.config)
+def screenshots() -> Path:
+    return fresh_screenshots()
 
 
 async def _phone(browser: Browser, base_url: str) -> Page:

@@ -13,9 +13,10 @@ from ledger import AwardCommand, Category, Database, IdempotentRequest, Insuffic
 from ledger.errors import OutOfStock, RedemptionNotHeld
 from ledger.rewards import RewardCommand
 from tests.builders import COMMUNITY, MICRO, Clock, member, tree
+from tests.conftest import MANY_CONNECTIONS
 
 PROCESSES = 4
-pytestmark = pytest.mark.postgres_only
+pytestmark = [pytest.mark.postgres_only, MANY_CONNECTIONS]
 
 
 @pytest.fixture
