@@ -7,10 +7,13 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import Any
 
 from litestar import Litestar, Router
+from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.handlers import BaseRouteHandler
 from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
@@ -62,6 +65,15 @@ async def sweep_every(ledger: Ledger, seconds: float) -> None:
             _log.exception("sweep failed; retrying in %s s", seconds)
 
 
+async def admit(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """The API's one guard: the role, then the write rate. A coroutine, because Litestar
+    runs a plain function guard in a worker thread (a thread hop per request, and the
+    rate limiter's buckets changed from several threads); and one guard, because
+    Litestar copies the route handler for every guard it calls."""
+    require_role(connection, handler)
+    limit_writes(connection, handler)
+
+
 def create_app(settings: Settings, ledger: Ledger | None = None) -> Litestar:
     """The service. Pass ``ledger`` to share one with the caller (tests, benchmarks);
     otherwise the app opens the database in ``settings`` and closes it on shutdown."""
@@ -102,7 +114,7 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> Litestar:
             AuditController,
         ],
         security=[{"bearer": []}],
-        guards=[require_role, limit_writes],
+        guards=[admit],
         before_request=strict_request,
     )
     cache = PrincipalCache(settings.principal_cache_seconds)
