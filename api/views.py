@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import fields
+from typing import Any
 
 from api import dto
 from ledger import Balance, Member, Unit
 from ledger.principals import Principal
 from ledger.queries import StatementPage, TransactionView
 from ledger.verify import Report
+
+
+def _fields(value: Any) -> dict[str, Any]:
+    """A domain value's fields as they are: ``dataclasses.asdict`` deep-copies every
+    value (each timestamp of a statement page), which a read about to be encoded never needs."""
+    return {field.name: getattr(value, field.name) for field in fields(value)}
 
 
 def unit_read(unit: Unit) -> dto.OrgUnitRead:
@@ -35,23 +42,23 @@ def member_read(member: Member) -> dto.MemberRead:
 
 
 def balance_read(balance: Balance) -> dto.BalanceRead:
-    return dto.BalanceRead(**asdict(balance))
+    return dto.BalanceRead(**_fields(balance))
 
 
 def statement_read(member_id: str, page: StatementPage) -> dto.StatementRead:
     return dto.StatementRead(
         member_id=member_id,
-        lines=[dto.StatementLineRead(**asdict(line)) for line in page.lines],
+        lines=[dto.StatementLineRead(**_fields(line)) for line in page.lines],
         next_cursor=page.next_cursor,
     )
 
 
 def transaction_read(view: TransactionView) -> dto.TransactionRead:
-    fields = asdict(view)
-    fields["postings"] = [
+    read = _fields(view)
+    read["postings"] = [
         dto.PostingRead(account_id=a, account_kind=k, account_owner=o, points=p) for a, k, o, p in view.postings
     ]
-    return dto.TransactionRead(**fields)
+    return dto.TransactionRead(**read)
 
 
 def verify_read(report: Report) -> dto.VerifyRead:
