@@ -6,10 +6,15 @@ requests that arrive while a batch is being committed wait in a queue and go tog
 the next batch, as TigerBeetle batches transfers. Each request still gets its own result
 or its own error: the batch function returns one outcome per item.
 
-No background task is needed: a submission starts a batch whenever fewer than
-``concurrency`` batches are running, and every finishing batch starts the next one from
-whatever has queued meanwhile. At low load a request runs alone and at once; under load
-batches grow by themselves.
+No background task is needed: a submission starts a batch when none is running, and
+every finishing batch starts the next one from whatever has queued meanwhile. At low load
+a request runs alone and at once; under load batches grow by themselves.
+
+One batch at a time, on either database. A second batch started beside a running one
+holds only what arrived in that instant (mostly a single request) and then waits for the
+chain head all the same, so the batches stay small and their fixed cost (some twenty
+statements) is paid per request: with two in flight, 8 clients made batches of one and
+89 awards/s on PostgreSQL here; with one, batches of 7 and 112 awards/s.
 """
 
 from __future__ import annotations
@@ -26,27 +31,26 @@ BatchFunction = Callable[[Sequence[Item]], Awaitable[Sequence[Result | Exception
 
 
 class GroupCommit(Generic[Item, Result]):
-    def __init__(self, run: BatchFunction, batch_max: int, concurrency: int) -> None:
-        assert batch_max >= 1 and concurrency >= 1
+    def __init__(self, run: BatchFunction, batch_max: int) -> None:
+        assert batch_max >= 1
         self._run = run
         self._batch_max = batch_max
-        self._concurrency = concurrency
         self._pending: deque[tuple[Item, asyncio.Future[Result]]] = deque()
-        self._running = 0
+        self._running = False
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def submit(self, item: Item) -> Result:
         """The item's outcome; an error of the item's own is raised here."""
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._pending.append((item, future))
-        self._start_batches()
+        self._start_batch()
         return await future
 
-    def _start_batches(self) -> None:
-        while self._pending and self._running < self._concurrency:
+    def _start_batch(self) -> None:
+        if self._pending and not self._running:
             size = min(len(self._pending), self._batch_max)
             batch = [self._pending.popleft() for _ in range(size)]
-            self._running += 1
+            self._running = True
             task = asyncio.get_running_loop().create_task(self._run_batch(batch))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -69,5 +73,5 @@ class GroupCommit(Generic[Item, Result]):
             if not isinstance(error, Exception):
                 raise
         finally:
-            self._running -= 1
-            self._start_batches()
+            self._running = False
+            self._start_batch()

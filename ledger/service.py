@@ -48,12 +48,6 @@ from ledger.values import Access, Balance, Level, Role
 
 Clock = Callable[[], datetime]
 
-GROUP_COMMIT_CONCURRENCY_POSTGRES = 2
-"""Award batches in flight per process on PostgreSQL: one commits (waits on its fsync)
-while the next prepares; a third would only queue on the chain-head lock. SQLite has
-one writer, so one batch at a time."""
-
-
 AUDIT_BATCH_MAX = 500
 """Audit rows written per database transaction when writes arrive together: one insert
 of 500 short rows is a few milliseconds, well under one commit's wait."""
@@ -82,11 +76,8 @@ class Ledger:
         self.tz = zone(timezone_name)
         self.clock = clock
         self.hold_ttl = hold_ttl
-        concurrency = GROUP_COMMIT_CONCURRENCY_POSTGRES if db.is_postgres else 1
-        self._awards: GroupCommit[AwardRequest, AwardOutcome] = GroupCommit(
-            self._award_batch, AWARD_BATCH_MAX, concurrency
-        )
-        self._audit: GroupCommit[audit.Entry, None] = GroupCommit(self._audit_batch, AUDIT_BATCH_MAX, concurrency)
+        self._awards: GroupCommit[AwardRequest, AwardOutcome] = GroupCommit(self._award_batch, AWARD_BATCH_MAX)
+        self._audit: GroupCommit[audit.Entry, None] = GroupCommit(self._audit_batch, AUDIT_BATCH_MAX)
 
     @property
     def _lock_rows(self) -> bool:
