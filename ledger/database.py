@@ -85,7 +85,7 @@ def _sqlite_engine(url: str, begin: str) -> AsyncEngine:
 class Database:
     """The ledger's handle on its storage; one per process."""
 
-    def __init__(self, url: str | None = None) -> None:
+    def __init__(self, url: str | None = None, pool_size: int = POSTGRES_POOL_SIZE) -> None:
         self.url = url or database_url()
         parsed = make_url(self.url)
         self.dialect = parsed.get_backend_name()
@@ -96,7 +96,7 @@ class Database:
             self._reader = _sqlite_engine(self.url, "BEGIN")
         elif self.dialect == "postgresql":
             self._writer = create_async_engine(
-                self.url, pool_size=POSTGRES_POOL_SIZE, max_overflow=0, pool_pre_ping=False
+                self.url, pool_size=pool_size, max_overflow=0, pool_pre_ping=False
             )
             # A read is one statement or a few that need no common snapshot: autocommit
             # spares it the BEGIN and COMMIT round trips. ``snapshot()`` is for the rest.

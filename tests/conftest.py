@@ -213,6 +213,25 @@ async def client(ledger: Ledger) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
+PROCESSES = 4
+"""Ledgers that race in the concurrency tests, as that many service processes would."""
+
+PROCESS_POOL_SIZE = 8
+"""Connections of each racing ledger: 32 race in all, and the suite's other worker keeps
+room under the server's 100 connections."""
+
+
+@pytest.fixture
+async def ledgers(database_url: str, ledger: Ledger) -> AsyncIterator[list[Ledger]]:
+    """PROCESSES ledgers beside the test's own, each on its own connection pool, on the
+    test's database. Row locks and waits on unique indexes are what they test; SQLite has
+    one writer and none of either."""
+    others = [Ledger(Database(database_url, pool_size=PROCESS_POOL_SIZE)) for _ in range(PROCESSES)]
+    yield others
+    for other in others:
+        await other.db.dispose()
+
+
 @pytest.fixture
 def fresh_database(backend: Backend) -> Iterator[Backend]:
     """For tests that make many databases themselves (stateful tests)."""

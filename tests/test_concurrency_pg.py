@@ -7,22 +7,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from ledger import AlreadyReversed, AwardCommand, Category, Database, IdempotentRequest, Ledger
+from ledger import AlreadyReversed, AwardCommand, Category, IdempotentRequest, Ledger
 from tests.builders import MICRO, member, tree
-from tests.conftest import MANY_CONNECTIONS
+from tests.conftest import MANY_CONNECTIONS, PROCESSES
 
-PROCESSES = 4
 pytestmark = [pytest.mark.postgres_only, MANY_CONNECTIONS]
-
-
-@pytest.fixture
-async def ledgers(database_url, ledger):
-    """PROCESSES ledgers beside the setup one, each on its own pool. Row locks and waits on
-    unique indexes are what is tested here; SQLite has one writer and none of either."""
-    others = [Ledger(Database(database_url)) for _ in range(PROCESSES)]
-    yield others
-    for other in others:
-        await other.db.dispose()
 
 
 def _command(member_id: str, points: int = 5) -> AwardCommand:

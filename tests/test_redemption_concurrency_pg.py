@@ -13,18 +13,9 @@ from ledger import AwardCommand, Category, Database, IdempotentRequest, Insuffic
 from ledger.errors import OutOfStock, RedemptionNotHeld
 from ledger.rewards import RewardCommand
 from tests.builders import COMMUNITY, MICRO, Clock, member, tree
-from tests.conftest import MANY_CONNECTIONS
+from tests.conftest import MANY_CONNECTIONS, PROCESS_POOL_SIZE, PROCESSES
 
-PROCESSES = 4
 pytestmark = [pytest.mark.postgres_only, MANY_CONNECTIONS]
-
-
-@pytest.fixture
-async def ledgers(database_url, ledger):
-    others = [Ledger(Database(database_url)) for _ in range(PROCESSES)]
-    yield others
-    for other in others:
-        await other.db.dispose()
 
 
 def _key(name: str) -> IdempotentRequest:
@@ -99,7 +90,7 @@ async def test_fulfil_cancel_and_expiry_racing_settle_each_hold_exactly_once(dat
     holds = [(await ledger.redeem("r-皂", m, "admin", _key(f"hold-{m}")))[0]["id"] for m in members]
     # A sweeper whose clock is past every hold's time races fulfils and cancels made in time.
     later = Clock(datetime.now(UTC) + timedelta(hours=100))
-    sweepers = [Ledger(Database(database_url), clock=later) for _ in range(2)]
+    sweepers = [Ledger(Database(database_url, pool_size=PROCESS_POOL_SIZE), clock=later) for _ in range(2)]
     try:
         jobs = []
         for i, rid in enumerate(holds):
@@ -133,7 +124,7 @@ async def test_concurrent_sweeps_expire_each_lot_once(database_url, ledger):
     for m in members:
         await _fund(ledger, m, 7)
     later = Clock(datetime.now(UTC) + timedelta(days=40))
-    sweepers = [Ledger(Database(database_url), clock=later) for _ in range(3)]
+    sweepers = [Ledger(Database(database_url, pool_size=PROCESS_POOL_SIZE), clock=later) for _ in range(3)]
     try:
         reports = await asyncio.gather(*(s.sweep() for s in sweepers))
     finally:
