@@ -13,6 +13,7 @@ import asyncio
 import json
 import os
 import secrets
+import socket
 import subprocess
 import sys
 import tempfile
@@ -86,12 +87,20 @@ async def _drop_database(url: str) -> None:
         await baselines.admin_sql(POSTGRES_ADMIN_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def _free_port() -> int:
+    """A port nothing listens on now (the service binds it a moment later)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 class Service:
     """``ledger serve`` in a subprocess, as the README starts it."""
 
-    def __init__(self, url: str, workers: int) -> None:
+    def __init__(self, url: str, workers: int, log: Path) -> None:
         self.token = secrets.token_urlsafe(16)
-        self.port = 18000 + secrets.randbelow(2000)
+        self.port = _free_port()
+        self.log = log
         env = {
             **os.environ,
             "LEDGER_ADMIN_TOKEN": self.token,
@@ -110,7 +119,10 @@ class Service:
             "--database-url",
             url,
         ]
-        self.process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # Into a file, not a pipe: nobody reads a pipe while the load runs, and a service
+        # that fills one (a warning per request) would stall on it.
+        with log.open("ab") as sink:
+            self.process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=sink)
         self.base = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + SERVER_START_SECONDS_MAX
         while time.monotonic() < deadline:
@@ -120,7 +132,7 @@ class Service:
             except OSError:
                 time.sleep(0.2)
         self.stop()
-        raise RuntimeError("the service did not start")
+        raise RuntimeError(f"the service did not start; its log ({log}) ends:\n{log.read_text()[-2000:]}")
 
     def call(self, method: str, path: str, body: object, headers: dict[str, str] | None = None) -> dict:
         request = urllib.request.Request(
@@ -224,16 +236,39 @@ def _settle(service: Service, member_ids: list[str], unit: str) -> tuple[float, 
     return seconds, "s", f"{result['awarded']:,} members awarded in one transaction"
 
 
-def _http(table: Table, backend: str, service: Service, members_file: Path, requests: int, label: str) -> None:
+def _clients(concurrency: int) -> str:
+    return f"{concurrency} client" if concurrency == 1 else f"{concurrency} clients"
+
+
+def _latency(r: dict) -> str:
+    return f"p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms"
+
+
+def _http(
+    table: Table, backend: str, service: Service, members_file: Path, requests: int, label: str
+) -> dict[int, dict]:
+    """Awards at each concurrency (32 alone on the empty ledger); the results by concurrency."""
+    results = {}
     for concurrency in (1, 8, 32) if label == "" else (32,):
         r = service.drive("award", concurrency, requests if concurrency > 1 else requests // 4, members_file)
         table.add(
             backend,
-            f"awards/s, {concurrency} clients{label}",
+            f"awards/s, {_clients(concurrency)}{label}",
             r["per_second"],
             "/s",
-            f"p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, errors {r['errors'] or 0}",
+            f"{_latency(r)}, errors {r['errors'] or 0}",
         )
+        results[concurrency] = r
+    return results
+
+
+def _reads(table: Table, backend: str, service: Service, members_file: Path, requests: int) -> None:
+    """Reads alone (the latency of one read) and under 32 clients (the rate; its latency is
+    mostly the wait for the worker's turn)."""
+    for scenario in ("balance", "statement"):
+        for concurrency in (1, 32):
+            r = service.drive(scenario, concurrency, requests * 2 if concurrency > 1 else requests, members_file)
+            table.add(backend, f"{scenario} reads/s, {_clients(concurrency)}", r["per_second"], "/s", _latency(r))
 
 
 async def _shoppers(ledger: Ledger, workdir: Path, holds: int) -> Path:
@@ -266,20 +301,12 @@ async def _serve(
     ledger: Ledger,
     community: Community,
     workdir: Path,
-) -> None:
-    """The figures measured over HTTP on the loaded ledger."""
-    service = Service(url, args.workers)
+) -> dict[int, dict]:
+    """The figures measured over HTTP on the loaded ledger; the awards' results."""
+    service = Service(url, args.workers, workdir / f"service-{backend}.log")
     try:
-        _http(table, backend, service, members_file, requests, "")
-        for scenario in ("balance", "statement"):
-            r = service.drive(scenario, 32, requests * 2, members_file)
-            table.add(
-                backend,
-                f"{scenario} reads/s, 32 clients",
-                r["per_second"],
-                "/s",
-                f"p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms",
-            )
+        awards = _http(table, backend, service, members_file, requests, "")
+        _reads(table, backend, service, members_file, requests)
         table.add(backend, "settle a roster", *_settle(service, community.member_ids, community.micro_grids[0]))
         r = service.drive("redeem", 32, requests, await _shoppers(ledger, workdir, requests))
         table.add(
@@ -287,10 +314,30 @@ async def _serve(
             "redemption holds/s, 32 clients, one reward",
             r["per_second"],
             "/s",
-            f"p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, errors {r['errors'] or 0}",
+            f"{_latency(r)}, errors {r['errors'] or 0}",
         )
     finally:
         service.stop()
+    return awards
+
+
+def _ratios(table: Table, backend: str, empty: dict, loaded: dict, raw: tuple[float, str], transactions: int) -> None:
+    """The awards of the loaded ledger against the empty one and against the raw database."""
+    table.add(
+        backend,
+        "awards/s at 32 clients, loaded ÷ empty ledger",
+        loaded["per_second"] / empty["per_second"],
+        "x",
+        f"{loaded['per_second']:,.0f} /s with {transactions:,} transactions vs {empty['per_second']:,.0f} /s",
+    )
+    rate, what = raw
+    table.add(
+        backend,
+        "awards/s at 32 clients ÷ baseline (a)",
+        loaded["per_second"] / rate,
+        "x",
+        f"{loaded['per_second']:,.0f} /s through HTTP vs {rate:,.0f} /s raw, {what}",
+    )
 
 
 async def _run_backend(backend: str, shape: Shape, args: argparse.Namespace, table: Table, workdir: Path) -> None:
@@ -306,9 +353,9 @@ async def _run_backend(backend: str, shape: Shape, args: argparse.Namespace, tab
         members_file = workdir / f"members-{backend}.txt"
         members_file.write_text("\n".join(community.member_ids))
         with _phase(backend, "awards on the empty ledger"):
-            service = Service(url, args.workers)
+            service = Service(url, args.workers, workdir / f"service-{backend}.log")
             try:
-                _http(table, backend, service, members_file, requests, " (empty ledger)")
+                empty = _http(table, backend, service, members_file, requests, " (empty ledger)")
             finally:
                 service.stop()
         # While the journal loads, a one-point scheme flags every member who earns, so the
@@ -317,17 +364,17 @@ async def _run_backend(backend: str, shape: Shape, args: argparse.Namespace, tab
         with _phase(backend, "journal load"):
             started = time.perf_counter()
             await load_transactions(ledger, community, shape.transactions)
-            loaded = time.perf_counter() - started
+            load_seconds = time.perf_counter() - started
         await ledger.load_tiers(default_tiers_text(), "bench")
         table.add(
             backend,
             "bulk load via journal.post",
-            shape.transactions / loaded,
+            shape.transactions / load_seconds,
             "txn/s",
-            f"{shape.transactions:,} transactions in {loaded:.1f} s",
+            f"{shape.transactions:,} transactions in {load_seconds:.1f} s",
         )
         with _phase(backend, "service: awards, reads, settle, holds"):
-            await _serve(table, backend, args, url, requests, members_file, ledger, community, workdir)
+            loaded = await _serve(table, backend, args, url, requests, members_file, ledger, community, workdir)
         with _phase(backend, "exports"):
             for fmt in ("csv", "xlsx"):
                 table.add(backend, f"nomination export ({fmt}), whole ledger", *_export(url, fmt, workdir))
@@ -346,7 +393,8 @@ async def _run_backend(backend: str, shape: Shape, args: argparse.Namespace, tab
         }
         with _phase(backend, "baselines"):
             await baselines.balance_vs_sum(db, groups, table, backend)
-            await baselines.raw_writes(url, table, backend, requests)
+            raw = await baselines.raw_writes(url, table, backend, requests)
+        _ratios(table, backend, empty[32], loaded[32], raw, shape.transactions)
     finally:
         await db.dispose()
         await _drop_database(url)

@@ -151,18 +151,22 @@ def _sqlite_raw(path: str, writes: int) -> float:
     return writes / seconds
 
 
-async def raw_writes(url: str, table: Table, backend: str, writes: int) -> None:
+async def raw_writes(url: str, table: Table, backend: str, writes: int) -> tuple[float, str]:
+    """The raw rates; the one the service's 32 clients compare with, and what it is:
+    32 connections on PostgreSQL, SQLite's one writer."""
     if backend == "sqlite":
         rate = await asyncio.to_thread(_sqlite_raw, url.split("///", 1)[1], writes)
         table.add(backend, "baseline (a): raw writes/s, one transaction per award", rate, "/s", "sqlite3, 1 connection")
-        return
+        return rate, "sqlite3, 1 connection"
     dsn = url.replace("postgresql+asyncpg://", "postgresql://")
+    rates = {}
     for connections in (8, 32):
-        rate = await _pg_raw(dsn, connections, writes)
+        rates[connections] = await _pg_raw(dsn, connections, writes)
         table.add(
             backend,
             f"baseline (a): raw writes/s, one transaction per award, {connections} connections",
-            rate,
+            rates[connections],
             "/s",
             "asyncpg",
         )
+    return rates[32], "asyncpg, 32 connections"

@@ -9,10 +9,12 @@ from tests.conftest import MANY_CONNECTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 FIGURES = (
-    "awards/s, 1 clients",
+    "awards/s, 1 client",
     "awards/s, 8 clients",
     "awards/s, 32 clients",
+    "balance reads/s, 1 client",
     "balance reads/s, 32 clients",
+    "statement reads/s, 1 client",
     "statement reads/s, 32 clients",
     "settle a roster",
     "redemption holds/s, 32 clients, one reward",
@@ -21,6 +23,8 @@ FIGURES = (
     "verify, seconds per million transactions",
     "baseline (a): raw writes/s",
     "baseline (b): member balance p99",
+    "awards/s at 32 clients, loaded ÷ empty ledger",
+    "awards/s at 32 clients ÷ baseline (a)",
 )
 TINY = ["--quick", "--members", "300", "--transactions", "2000", "--requests", "40"]
 BENCH_SECONDS_MAX = 300  # a tiny run takes ~10 s per backend; this only stops a hang
