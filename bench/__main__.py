@@ -46,7 +46,13 @@ SHOPPER_POINTS_MIN = 20
 hold, each can be picked many times before running short (which would be a refusal,
 not a hold)."""
 
-QUICK = Shape(streets=2, communities=5, grids=5, micro_grids=4, members=10_000, transactions=100_000)
+QUICK = Shape(streets=2, communities=5, grids=5, micro_grids=4, members=10_000, transactions=20_000)
+"""A quick run: every figure in about two minutes on two cores. Ten thousand members, so
+that the settle is of a full 10,000-member roster."""
+
+REQUESTS = 2_000
+REQUESTS_QUICK = 300
+"""Requests per HTTP scenario: enough for a p99 of the full run; the quick run's are a glance."""
 
 
 def _args() -> argparse.Namespace:
@@ -55,7 +61,8 @@ def _args() -> argparse.Namespace:
     p.add_argument("--backends", default="postgres,sqlite")
     p.add_argument("--members", type=int)
     p.add_argument("--transactions", type=int)
-    p.add_argument("--requests", type=int, default=None, help="requests per HTTP scenario (default 2000, quick 600)")
+    requests_help = f"requests per HTTP scenario (default {REQUESTS}, quick {REQUESTS_QUICK})"
+    p.add_argument("--requests", type=int, default=None, help=requests_help)
     p.add_argument(
         "--workers", type=int, default=1, help="uvicorn worker processes (1 is fastest for writes on 2 cores)"
     )
@@ -342,7 +349,7 @@ def _ratios(table: Table, backend: str, empty: dict, loaded: dict, raw: tuple[fl
 
 async def _run_backend(backend: str, shape: Shape, args: argparse.Namespace, table: Table, workdir: Path) -> None:
     url = await _create_database(backend, workdir)
-    requests = args.requests or (600 if args.quick else 2000)
+    requests = args.requests or (REQUESTS_QUICK if args.quick else REQUESTS)
     db = Database(url)
     try:
         with _phase(backend, "community"):
