@@ -90,7 +90,9 @@ class Member(SQLModel, table=True):
     party_member: bool = False
     roles: list[str] = Field(default_factory=list, sa_type=JSON)
     active: bool = True
-    account_id: int = Field(sa_type=BigInteger)
+    # Unique, one account per member, and indexed: every award's tier evaluation and every
+    # leaderboard joins points earned (by account) to the member who owns the account.
+    account_id: int = Field(sa_type=BigInteger, unique=True, index=True)
     created_at: datetime = _when()
 
 
