@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from functools import cache
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Select, Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.errors import InvalidInput
@@ -20,14 +21,19 @@ T = TypeVar("T")
 _units = OrgUnit.__table__
 
 
+@cache
+def _latest_query(table: Table) -> Select:
+    # Built once per table: every award batch reads the current tier schemes and expiry
+    # policies, and building this join cost more than running it.
+    newest = select(table.c.org_unit, func.max(table.c.version).label("v")).group_by(table.c.org_unit).subquery()
+    return select(table.c.org_unit, table.c.version, table.c.definition).join(
+        newest, (newest.c.org_unit == table.c.org_unit) & (newest.c.v == table.c.version)
+    )
+
+
 async def latest(conn: AsyncConnection, table: Table) -> dict[str, tuple[int, dict[str, Any]]]:
     """Per key, the newest version and its definition."""
-    newest = select(table.c.org_unit, func.max(table.c.version).label("v")).group_by(table.c.org_unit).subquery()
-    rows = await conn.execute(
-        select(table.c.org_unit, table.c.version, table.c.definition).join(
-            newest, (newest.c.org_unit == table.c.org_unit) & (newest.c.v == table.c.version)
-        )
-    )
+    rows = await conn.execute(_latest_query(table))
     return {row.org_unit: (row.version, row.definition) for row in rows}
 
 
