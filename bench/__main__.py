@@ -54,6 +54,10 @@ REQUESTS = 2_000
 REQUESTS_QUICK = 300
 """Requests per HTTP scenario: enough for a p99 of the full run; the quick run's are a glance."""
 
+RAW_WRITES = 3_000
+"""Writes of each raw-database baseline, whatever the size of the run: a second or two of
+writing at its rate, long enough that the rate is the writes', not the first moments'."""
+
 
 def _args() -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
@@ -400,7 +404,7 @@ async def _run_backend(backend: str, shape: Shape, args: argparse.Namespace, tab
         }
         with _phase(backend, "baselines"):
             await baselines.balance_vs_sum(db, groups, table, backend)
-            raw = await baselines.raw_writes(url, table, backend, requests)
+            raw = await baselines.raw_writes(url, table, backend, RAW_WRITES)
         _ratios(table, backend, empty[32], loaded[32], raw, shape.transactions)
     finally:
         await db.dispose()
