@@ -95,9 +95,7 @@ class Database:
             self._writer = _sqlite_engine(self.url, "BEGIN IMMEDIATE")
             self._reader = _sqlite_engine(self.url, "BEGIN")
         elif self.dialect == "postgresql":
-            self._writer = create_async_engine(
-                self.url, pool_size=pool_size, max_overflow=0, pool_pre_ping=False
-            )
+            self._writer = create_async_engine(self.url, pool_size=pool_size, max_overflow=0, pool_pre_ping=False)
             # A read is one statement or a few that need no common snapshot: autocommit
             # spares it the BEGIN and COMMIT round trips. ``snapshot()`` is for the rest.
             self._reader = self._writer.execution_options(isolation_level="AUTOCOMMIT")
