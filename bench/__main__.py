@@ -391,7 +391,7 @@ async def _run_backend(backend: str, shape: Shape, args: argparse.Namespace, tab
             # service and be charged to the loaded ledger's figures; a ledger that grew
             # over months has had its vacuums as it went.
             with _phase(backend, "vacuum and checkpoint after the load"):
-                dsn = url.replace("postgresql+asyncpg://", "postgresql://")
+                dsn = baselines.asyncpg_dsn(url)
                 await baselines.admin_sql(dsn, "VACUUM (ANALYZE)")
                 await baselines.admin_sql(dsn, "CHECKPOINT")
         table.add(

@@ -26,6 +26,11 @@ BALANCE_SAMPLES = 500
 """Members sampled for the balance comparison: enough for a stable p99."""
 
 
+def asyncpg_dsn(url: str) -> str:
+    """The service's database URL as asyncpg itself takes it."""
+    return url.replace("postgresql+asyncpg://", "postgresql://")
+
+
 async def admin_sql(url: str, sql: str) -> None:
     conn = await asyncpg.connect(url)
     try:
@@ -168,7 +173,7 @@ async def raw_writes(url: str, table: Table, backend: str, writes: int) -> tuple
         rate = await asyncio.to_thread(_sqlite_raw, url.split("///", 1)[1], writes)
         table.add(backend, "baseline (a): raw writes/s, one transaction per award", rate, "/s", "sqlite3, 1 connection")
         return rate, "sqlite3, 1 connection"
-    dsn = url.replace("postgresql+asyncpg://", "postgresql://")
+    dsn = asyncpg_dsn(url)
     rates = {}
     for connections in (8, 32):
         rates[connections] = await _pg_raw(dsn, connections, writes)
