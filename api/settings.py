@@ -7,9 +7,9 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ledger.database import database_url
 from ledger.periods import DEFAULT_TIMEZONE
 from ledger.redemptions import HOLD_TTL_DEFAULT
+from ledger.storage.database import database_url
 
 REQUEST_BODY_BYTES_MAX = 1_048_576
 """1 MiB: the largest legitimate body is a roster of a few thousand lines; anything

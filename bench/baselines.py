@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 
 from bench.report import Table
 from ledger import Database
-from ledger.tables import Account, PostingRow
+from ledger.storage.tables import Account, PostingRow
 
 BALANCE_SAMPLES = 500
 """Members sampled for the balance comparison: enough for a stable p99."""

@@ -20,8 +20,8 @@ from ledger.awards import AwardCommand, award_draft
 from ledger.journal import post
 from ledger.members import Member
 from ledger.periods import zone
-from ledger.tables import Account, OrgUnit
-from ledger.tables import Member as MemberRow
+from ledger.storage.tables import Account, OrgUnit
+from ledger.storage.tables import Member as MemberRow
 from ledger.values import AccountKind, Category, Level, Role
 
 LOAD_BATCH_TRANSACTIONS = 5_000

@@ -5,7 +5,6 @@ HTTP: the web layer in ``api`` calls ``Ledger`` and maps ``LedgerError`` to resp
 """
 
 from ledger.awards import AwardCommand
-from ledger.database import Database
 from ledger.errors import (
     AlreadyExists,
     AlreadyReversed,
@@ -23,9 +22,10 @@ from ledger.errors import (
 )
 from ledger.idempotency import IdempotentRequest, fingerprint
 from ledger.members import Member, MemberChanges
-from ledger.migrate import migrate
 from ledger.org import Unit
 from ledger.service import Ledger
+from ledger.storage.database import Database
+from ledger.storage.migrate import migrate
 from ledger.values import Balance, Category, Level, Role, TxnKind
 
 __all__ = [

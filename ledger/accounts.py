@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger.tables import Account
+from ledger.storage.tables import Account
 from ledger.values import AccountKind
 
 _accounts = Account.__table__

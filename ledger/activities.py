@@ -25,7 +25,7 @@ from ledger.journal import post
 from ledger.members import find_members, get_member
 from ledger.org import get_unit, in_subtree
 from ledger.rules import WorkDone, get_rule
-from ledger.tables import Activity, ActivityParticipant, OrgUnit
+from ledger.storage.tables import Activity, ActivityParticipant, OrgUnit
 from ledger.values import QUANTITY_MAX, TxnDraft
 
 ROSTER_SIZE_MAX = 10_000

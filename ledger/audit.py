@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger.tables import AuditEntry
+from ledger.storage.tables import AuditEntry
 from ledger.values import AUDIT_PATH_LENGTH_MAX, IDEMPOTENCY_KEY_LENGTH_MAX
 
 AUDIT_PAGE_SIZE_MAX = 1_000

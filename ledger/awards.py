@@ -26,7 +26,7 @@ from ledger.journal import Posted
 from ledger.members import Member, get_member
 from ledger.periods import period_of
 from ledger.rules import WorkDone
-from ledger.tables import JournalTxn, Lot, PostingRow
+from ledger.storage.tables import JournalTxn, Lot, PostingRow
 from ledger.values import (
     AWARD_POINTS_MAX,
     EARLIEST_OCCURRED_AT,

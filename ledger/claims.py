@@ -25,7 +25,7 @@ from ledger.journal import post
 from ledger.members import get_member
 from ledger.org import get_unit, in_subtree
 from ledger.rules import WorkDone, get_rule
-from ledger.tables import Claim, Member, OrgUnit
+from ledger.storage.tables import Claim, Member, OrgUnit
 
 CLAIM_PAGE_SIZE_MAX = 200
 """A reviewer's queue page: a screenful of claims with room to spare."""

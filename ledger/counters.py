@@ -16,8 +16,8 @@ from typing import Any
 from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger import bulk
-from ledger.tables import (
+from ledger.storage import bulk
+from ledger.storage.tables import (
     AccountPeriod,
     MemberPeriodCategory,
     MemberPeriodEvidence,

@@ -19,7 +19,7 @@ from ledger.idempotency import IdempotentRequest
 from ledger.periods import zone
 from ledger.rewards import SERVICE, RewardCommand
 from ledger.service import Ledger
-from ledger.tables import OrgUnit
+from ledger.storage.tables import OrgUnit
 from ledger.values import Category, Level, Role
 
 STREETS = {

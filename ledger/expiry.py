@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.journal import lock_member_accounts, post
 from ledger.periods import period_of
-from ledger.tables import Account, Lot, OrgUnit
+from ledger.storage.tables import Account, Lot, OrgUnit
 from ledger.values import Category, Posting, TxnDraft, TxnKind
 
 EXPIRY_BATCH = 500

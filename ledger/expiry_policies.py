@@ -17,9 +17,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger import datafiles, unit_versions
 from ledger.errors import DataFileInvalid
-from ledger.tables import ExpiryPolicy
+from ledger.storage import datafiles, unit_versions
+from ledger.storage.tables import ExpiryPolicy
 
 SCHEMA_PATH = datafiles.SCHEMAS / "expiry.schema.json"
 FOREVER, END_OF_YEAR, MONTHS = "forever", "end_of_year", "months"

@@ -23,8 +23,8 @@ from sqlalchemy import bindparam, delete, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.errors import IdempotencyKeyReused
-from ledger.tables import IdempotencyRecord
-from ledger.upsert import insert_if_absent
+from ledger.storage.tables import IdempotencyRecord
+from ledger.storage.upsert import insert_if_absent
 
 
 @dataclass(frozen=True, slots=True)

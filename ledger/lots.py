@@ -22,8 +22,9 @@ from datetime import datetime, tzinfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger import bulk, expiry_policies
-from ledger.tables import Lot, OrgUnit
+from ledger import expiry_policies
+from ledger.storage import bulk
+from ledger.storage.tables import Lot, OrgUnit
 from ledger.values import AccountKind, TxnDraft
 
 Drawn = tuple[tuple[int, int], ...]  # (lot id, points) a debit took, in order

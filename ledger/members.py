@@ -11,11 +11,11 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.accounts import open_account
-from ledger.bulk import OneOf
 from ledger.errors import AlreadyExists, InvalidInput, MemberNotFound
 from ledger.org import get_unit, in_subtree
-from ledger.tables import Member as MemberRow
-from ledger.tables import OrgUnit
+from ledger.storage.bulk import OneOf
+from ledger.storage.tables import Member as MemberRow
+from ledger.storage.tables import OrgUnit
 from ledger.values import AccountKind, Level, Role
 
 

@@ -18,7 +18,7 @@ from ledger.errors import InvalidInput
 from ledger.members import get_member
 from ledger.nominations import FLAGS, REVOKED, current_schemes, scheme_for
 from ledger.org import get_unit, in_subtree
-from ledger.tables import (
+from ledger.storage.tables import (
     AccountPeriod,
     JournalTxn,
     Member,

@@ -24,9 +24,9 @@ from typing import Any
 from sqlalchemy import bindparam, case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger import bulk, datafiles, unit_versions
 from ledger.errors import DataFileInvalid
-from ledger.tables import AccountPeriod, Member, NominationCurrent, NominationEvent, OrgUnit, TierScheme
+from ledger.storage import bulk, datafiles, unit_versions
+from ledger.storage.tables import AccountPeriod, Member, NominationCurrent, NominationEvent, OrgUnit, TierScheme
 from ledger.values import TxnDraft
 
 ADVANCED_WORKER = "先进工作者"

@@ -28,7 +28,7 @@ from ledger.nominations import (
     scheme_for,
 )
 from ledger.org import get_unit, in_subtree
-from ledger.tables import Member, NominationCurrent, Notice, OrgUnit
+from ledger.storage.tables import Member, NominationCurrent, Notice, OrgUnit
 
 NOTICE_WORKING_DAYS_MAX = 30
 """A notice longer than six weeks is a typing slip, not a notice."""

@@ -17,9 +17,9 @@ from sqlalchemy import ColumnElement, and_, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.accounts import open_account
-from ledger.bulk import OneOf
 from ledger.errors import AlreadyExists, InvalidInput, OrgUnitNotFound
-from ledger.tables import OrgUnit
+from ledger.storage.bulk import OneOf
+from ledger.storage.tables import OrgUnit
 from ledger.values import AccountKind, Level, parent_level
 
 PATH_SEPARATOR = "/"

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ledger.errors import InvalidInput, PrincipalNotFound, Unauthenticated
 from ledger.members import get_member
 from ledger.org import get_unit
-from ledger.tables import OrgUnit, PrincipalRow
+from ledger.storage.tables import OrgUnit, PrincipalRow
 from ledger.values import Access
 
 TOKEN_PREFIX = "glp_"

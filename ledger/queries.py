@@ -11,8 +11,8 @@ from sqlalchemy import BigInteger, bindparam, case, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.errors import InvalidInput, MemberNotFound, TransactionNotFound
-from ledger.tables import Account, AccountPeriod, JournalTxn, Lot, PostingRow
-from ledger.tables import Member as MemberRow
+from ledger.storage.tables import Account, AccountPeriod, JournalTxn, Lot, PostingRow
+from ledger.storage.tables import Member as MemberRow
 from ledger.values import Balance
 
 EXPIRY_NOTICE = timedelta(days=30)

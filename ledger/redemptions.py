@@ -39,8 +39,8 @@ from ledger.journal import lock_member_accounts, post
 from ledger.members import Member, get_member
 from ledger.org import get_unit
 from ledger.periods import period_of
-from ledger.tables import Account, AccountPeriod, Redemption, RedemptionLot, Reward
-from ledger.tables import Member as MemberRow
+from ledger.storage.tables import Account, AccountPeriod, Redemption, RedemptionLot, Reward
+from ledger.storage.tables import Member as MemberRow
 from ledger.values import AccountKind, Category, Posting, TxnDraft, TxnKind
 
 HELD, FULFILLED, CANCELLED, EXPIRED = "held", "fulfilled", "cancelled", "expired"

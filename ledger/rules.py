@@ -23,8 +23,6 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger import datafiles
-from ledger.bulk import OneOf
 from ledger.errors import (
     CapExceeded,
     DataFileInvalid,
@@ -33,7 +31,9 @@ from ledger.errors import (
     RuleInactive,
     RuleNotFound,
 )
-from ledger.tables import RuleUsage, RuleVersion
+from ledger.storage import datafiles
+from ledger.storage.bulk import OneOf
+from ledger.storage.tables import RuleUsage, RuleVersion
 from ledger.values import Category
 
 SCHEMA_PATH = datafiles.SCHEMAS / "rules.schema.json"

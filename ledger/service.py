@@ -39,11 +39,11 @@ from ledger import (
     verify,
 )
 from ledger.award_batch import AWARD_BATCH_MAX, AwardOutcome, AwardRequest, award_many
-from ledger.database import Database
 from ledger.errors import AlreadyReversed, InsufficientPoints
 from ledger.group_commit import GroupCommit
 from ledger.idempotency import IdempotentRequest, once
 from ledger.periods import DEFAULT_TIMEZONE, period_of, zone
+from ledger.storage.database import Database
 from ledger.values import Access, Balance, Level, Role
 
 Clock = Callable[[], datetime]

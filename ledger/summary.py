@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ledger.errors import InvalidInput
 from ledger.nomination_reports import check_period
 from ledger.org import get_unit, in_subtree
-from ledger.tables import Account, AccountPeriod, JournalTxn, Member, OrgUnit, UnitPeriodCategory
+from ledger.storage.tables import Account, AccountPeriod, JournalTxn, Member, OrgUnit, UnitPeriodCategory
 
 LEADERBOARD_SIZE_MAX = 100
 """Top members shown by a roll-up: a page of names, as a notice board would show."""

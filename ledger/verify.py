@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger import chain, counters
 from ledger.redemptions import FULFILLED, HELD
-from ledger.tables import (
+from ledger.storage.tables import (
     Account,
     ChainHead,
     JournalTxn,

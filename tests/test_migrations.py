@@ -1,11 +1,11 @@
 """The migrations build exactly the schema the tables declare: a column, index or
-constraint added to ``ledger.tables`` without a migration fails here, not in production."""
+constraint added to ``ledger.storage.tables`` without a migration fails here, not in production."""
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
-import ledger.tables  # noqa: F401 - the tables register themselves on SQLModel.metadata
+import ledger.storage.tables  # noqa: F401 - the tables register themselves on SQLModel.metadata
 from ledger import Database
 
 

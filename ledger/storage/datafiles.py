@@ -14,7 +14,7 @@ import yaml
 
 from ledger.errors import DataFileInvalid
 
-SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
+SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 
 DATA_FILE_BYTES_MAX = 1_048_576
 """A data file is pages of definitions; a megabyte is a mistake, not a rule set."""

@@ -7,7 +7,7 @@ Revises: 0001
 import sqlalchemy as sa
 from alembic import op
 
-from ledger.migrations.append_only import append_only_triggers, drop_append_only_triggers
+from ledger.storage.migrations.append_only import append_only_triggers, drop_append_only_triggers
 
 revision = "0002"
 down_revision = "0001"

@@ -12,7 +12,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection
 
-from ledger.database import Database
+from ledger.storage.database import Database
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

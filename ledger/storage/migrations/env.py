@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from ledger.tables import metadata
+from ledger.storage.tables import metadata
 
 connection = context.config.attributes.get("connection")
 assert connection is not None, "run migrations through ledger.migrate, which supplies a connection"

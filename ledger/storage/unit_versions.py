@@ -13,7 +13,7 @@ from sqlalchemy import Select, Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.errors import InvalidInput
-from ledger.tables import OrgUnit
+from ledger.storage.tables import OrgUnit
 
 DEFAULT_KEY = ""
 T = TypeVar("T")

@@ -7,7 +7,7 @@ Revises: 0002
 import sqlalchemy as sa
 from alembic import op
 
-from ledger.migrations.append_only import append_only_triggers, drop_append_only_triggers
+from ledger.storage.migrations.append_only import append_only_triggers, drop_append_only_triggers
 
 APPEND_ONLY = ("tier_scheme", "nomination_event")
 

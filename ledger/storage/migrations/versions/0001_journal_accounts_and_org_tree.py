@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from ledger.chain import GENESIS_HASH
-from ledger.migrations.append_only import (
+from ledger.storage.migrations.append_only import (
     APPEND_ONLY_TABLES,
     append_only_triggers,
     drop_append_only_triggers,

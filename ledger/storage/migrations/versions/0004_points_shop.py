@@ -11,7 +11,7 @@ Revises: 0003
 import sqlalchemy as sa
 from alembic import op
 
-from ledger.migrations.append_only import append_only_triggers, drop_append_only_triggers
+from ledger.storage.migrations.append_only import append_only_triggers, drop_append_only_triggers
 
 APPEND_ONLY = ("expiry_policy",)
 
