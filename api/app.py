@@ -46,7 +46,7 @@ from api.ratelimit import WriteLimiter, limit_writes
 from api.settings import Settings
 from api.strict import strict_request
 from ledger import Database, Ledger
-from ledger.periods import zone
+from ledger.journal.periods import zone
 
 OPENAPI_PATH = "/schema"
 

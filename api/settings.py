@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ledger.periods import DEFAULT_TIMEZONE
+from ledger.journal.periods import DEFAULT_TIMEZONE
 from ledger.redemptions import HOLD_TTL_DEFAULT
 from ledger.storage.database import database_url
 

@@ -17,9 +17,9 @@ from sqlalchemy import insert, select
 
 from ledger import Database, Ledger
 from ledger.awards import AwardCommand, award_draft
-from ledger.journal import post
-from ledger.members import Member
-from ledger.periods import zone
+from ledger.journal.periods import zone
+from ledger.journal.posting import post
+from ledger.org.members import Member
 from ledger.storage.tables import Account, OrgUnit
 from ledger.storage.tables import Member as MemberRow
 from ledger.values import AccountKind, Category, Level, Role

@@ -20,9 +20,9 @@ from ledger.errors import (
     OrgUnitNotFound,
     TransactionNotFound,
 )
-from ledger.idempotency import IdempotentRequest, fingerprint
-from ledger.members import Member, MemberChanges
-from ledger.org import Unit
+from ledger.journal.idempotency import IdempotentRequest, fingerprint
+from ledger.org.members import Member, MemberChanges
+from ledger.org.units import Unit
 from ledger.service import Ledger
 from ledger.storage.database import Database
 from ledger.storage.migrate import migrate

@@ -18,7 +18,6 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger import journal
 from ledger.awards import AwardCommand, award_draft, award_result, check_form, check_occurred_at, check_points
 from ledger.errors import (
     IdempotencyKeyReused,
@@ -28,10 +27,10 @@ from ledger.errors import (
     OrgUnitNotFound,
     RuleNotFound,
 )
-from ledger.idempotency import IdempotentRequest, claim_many, complete_many, release_many
-from ledger.journal import lock_member_accounts
-from ledger.members import Member, find_members
-from ledger.org import Unit, find_units
+from ledger.journal.idempotency import IdempotentRequest, claim_many, complete_many, release_many
+from ledger.journal.posting import lock_member_accounts, post
+from ledger.org.members import Member, find_members
+from ledger.org.units import Unit, find_units
 from ledger.rules import Rule, Usage, base_points, cap_windows, check_applies, current_rules, held_to_caps
 from ledger.values import TxnDraft
 
@@ -166,7 +165,7 @@ async def award_many(
         outcomes[i] = error
     await release_many(conn, [requests[i].idempotency for i, _ in refused])
     if accepted:
-        posted = await journal.post(conn, [d for _, d in accepted], now, for_update=for_update, tz=tz)
+        posted = await post(conn, [d for _, d in accepted], now, for_update=for_update, tz=tz)
         results = [award_result(d, p) for (_, d), p in zip(accepted, posted, strict=True)]
         await complete_many(conn, [(requests[i].idempotency, r) for (i, _), r in zip(accepted, results, strict=True)])
         for (i, _), result in zip(accepted, results, strict=True):

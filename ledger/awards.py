@@ -22,9 +22,9 @@ from ledger.errors import (
     NotReversible,
     TransactionNotFound,
 )
-from ledger.journal import Posted
-from ledger.members import Member, get_member
-from ledger.periods import period_of
+from ledger.journal.periods import period_of
+from ledger.journal.posting import Posted
+from ledger.org.members import Member, get_member
 from ledger.rules import WorkDone
 from ledger.storage.tables import JournalTxn, Lot, PostingRow
 from ledger.values import (

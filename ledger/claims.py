@@ -20,10 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ledger.award_batch import AwardRequest, award_context, draft_award
 from ledger.awards import AwardCommand, award_result, check_occurred_at
 from ledger.errors import ClaimNotFound, ClaimNotPending, InvalidInput
-from ledger.idempotency import IdempotentRequest
-from ledger.journal import post
-from ledger.members import get_member
-from ledger.org import get_unit, in_subtree
+from ledger.journal.idempotency import IdempotentRequest
+from ledger.journal.posting import post
+from ledger.org.members import get_member
+from ledger.org.units import get_unit, in_subtree
 from ledger.rules import WorkDone, get_rule
 from ledger.storage.tables import Claim, Member, OrgUnit
 

@@ -16,10 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.awards import check_occurred_at, check_points
 from ledger.errors import NothingToDeduct
-from ledger.journal import lock_member_accounts, post
-from ledger.members import get_member
-from ledger.org import get_unit
-from ledger.periods import period_of
+from ledger.journal.periods import period_of
+from ledger.journal.posting import lock_member_accounts, post
+from ledger.org.members import get_member
+from ledger.org.units import get_unit
 from ledger.values import Category, Posting, TxnDraft, TxnKind
 
 

@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 
 from ledger.awards import AwardCommand
-from ledger.idempotency import IdempotentRequest
-from ledger.periods import zone
+from ledger.journal.idempotency import IdempotentRequest
+from ledger.journal.periods import zone
 from ledger.rewards import SERVICE, RewardCommand
 from ledger.service import Ledger
 from ledger.storage.tables import OrgUnit

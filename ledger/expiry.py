@@ -14,8 +14,8 @@ from datetime import datetime, tzinfo
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger.journal import lock_member_accounts, post
-from ledger.periods import period_of
+from ledger.journal.periods import period_of
+from ledger.journal.posting import lock_member_accounts, post
 from ledger.storage.tables import Account, Lot, OrgUnit
 from ledger.values import Category, Posting, TxnDraft, TxnKind
 

@@ -15,9 +15,9 @@ from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.errors import InvalidInput
-from ledger.members import get_member
 from ledger.nominations import FLAGS, REVOKED, current_schemes, scheme_for
-from ledger.org import get_unit, in_subtree
+from ledger.org.members import get_member
+from ledger.org.units import get_unit, in_subtree
 from ledger.storage.tables import (
     AccountPeriod,
     JournalTxn,

@@ -27,7 +27,7 @@ from ledger.nominations import (
     record_step,
     scheme_for,
 )
-from ledger.org import get_unit, in_subtree
+from ledger.org.units import get_unit, in_subtree
 from ledger.storage.tables import Member, NominationCurrent, Notice, OrgUnit
 
 NOTICE_WORKING_DAYS_MAX = 30

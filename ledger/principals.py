@@ -23,8 +23,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.errors import InvalidInput, PrincipalNotFound, Unauthenticated
-from ledger.members import get_member
-from ledger.org import get_unit
+from ledger.org.members import get_member
+from ledger.org.units import get_unit
 from ledger.storage.tables import OrgUnit, PrincipalRow
 from ledger.values import Access
 

@@ -35,10 +35,10 @@ from ledger.errors import (
     RewardNotOffered,
     TierTooLow,
 )
-from ledger.journal import lock_member_accounts, post
-from ledger.members import Member, get_member
-from ledger.org import get_unit
-from ledger.periods import period_of
+from ledger.journal.periods import period_of
+from ledger.journal.posting import lock_member_accounts, post
+from ledger.org.members import Member, get_member
+from ledger.org.units import get_unit
 from ledger.storage.tables import Account, AccountPeriod, Redemption, RedemptionLot, Reward
 from ledger.storage.tables import Member as MemberRow
 from ledger.values import AccountKind, Category, Posting, TxnDraft, TxnKind

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger import nominations
 from ledger.errors import AlreadyExists, InvalidInput, RewardNotFound
-from ledger.org import Unit, get_unit
+from ledger.org.units import Unit, get_unit
 from ledger.storage.tables import Reward
 
 GOODS, SERVICE = "goods", "service"

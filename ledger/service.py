@@ -23,14 +23,10 @@ from ledger import (
     deductions,
     expiry,
     expiry_policies,
-    journal,
-    members,
     nomination_reports,
     nominations,
     notices,
-    org,
     principals,
-    queries,
     redemptions,
     rewards,
     rules,
@@ -40,9 +36,12 @@ from ledger import (
 )
 from ledger.award_batch import AWARD_BATCH_MAX, AwardOutcome, AwardRequest, award_many
 from ledger.errors import AlreadyReversed, InsufficientPoints
-from ledger.group_commit import GroupCommit
-from ledger.idempotency import IdempotentRequest, once
-from ledger.periods import DEFAULT_TIMEZONE, period_of, zone
+from ledger.journal import queries
+from ledger.journal.group_commit import GroupCommit
+from ledger.journal.idempotency import IdempotentRequest, once
+from ledger.journal.periods import DEFAULT_TIMEZONE, period_of, zone
+from ledger.journal.posting import post
+from ledger.org import members, units
 from ledger.storage.database import Database
 from ledger.values import Access, Balance, Level, Role
 
@@ -94,13 +93,13 @@ class Ledger:
 
     # Org tree and members.
 
-    async def register_unit(self, code: str, name: str, level: Level, parent: str | None) -> org.Unit:
+    async def register_unit(self, code: str, name: str, level: Level, parent: str | None) -> units.Unit:
         async with self.db.write() as conn:
-            return await org.register_unit(conn, code, name, level, parent, self.clock())
+            return await units.register_unit(conn, code, name, level, parent, self.clock())
 
-    async def unit(self, code: str) -> org.Unit:
+    async def unit(self, code: str) -> units.Unit:
         async with self.db.read() as conn:
-            return await org.get_unit(conn, code, field="code")
+            return await units.get_unit(conn, code, field="code")
 
     async def register_member(
         self, member_id: str, name: str, org_unit: str, party_member: bool, roles: tuple[Role, ...]
@@ -146,7 +145,7 @@ class Ledger:
     ) -> tuple[dict[str, Any], bool]:
         async def work(conn: AsyncConnection, now: datetime) -> dict[str, Any]:
             draft = await awards.prepare_reversal(conn, transaction_id, reason, recorded_by)
-            [posted] = await journal.post(conn, [draft], now, for_update=self._lock_rows, tz=self.tz)
+            [posted] = await post(conn, [draft], now, for_update=self._lock_rows, tz=self.tz)
             member_balance = posted.balance_after.get(draft.member_account_id or -1)
             return {
                 "transaction_id": posted.id,

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.errors import InvalidInput
 from ledger.nomination_reports import check_period
-from ledger.org import get_unit, in_subtree
+from ledger.org.units import get_unit, in_subtree
 from ledger.storage.tables import Account, AccountPeriod, JournalTxn, Member, OrgUnit, UnitPeriodCategory
 
 LEADERBOARD_SIZE_MAX = 100

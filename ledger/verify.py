@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger import chain, counters
+from ledger.journal import chain, counters
 from ledger.redemptions import FULFILLED, HELD
 from ledger.storage.tables import (
     Account,

@@ -9,7 +9,8 @@ from typing import Any
 
 from httpx import AsyncClient
 
-from ledger import Category, Ledger, Level, Role, journal
+from ledger import Category, Ledger, Level, Role
+from ledger.journal import posting
 from ledger.values import Access, Posting, TxnDraft, TxnKind
 
 STREET, COMMUNITY, GRID, MICRO = "s-东大街", "c-东关南里", "g-东关南里-1", "m-东关南里-1-1"
@@ -144,7 +145,7 @@ async def spend(ledger: Ledger, member_id: str, points: int) -> None:
         period=ledger.current_period(),
     )
     async with ledger.db.write() as conn:
-        await journal.post(conn, [draft], ledger.clock(), for_update=ledger.db.is_postgres, tz=ledger.tz)
+        await posting.post(conn, [draft], ledger.clock(), for_update=ledger.db.is_postgres, tz=ledger.tz)
 
 
 class Clock:

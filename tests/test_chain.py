@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger import chain
+from ledger.journal import chain
 
 TXN = {
     "id": 7,

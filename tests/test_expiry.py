@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from ledger import Ledger
 from ledger.errors import DataFileInvalid
-from ledger.periods import zone
+from ledger.journal.periods import zone
 from tests.builders import COMMUNITY, GRID, MICRO, Clock, award, member, post, redeem, reward, tree
 
 SHANGHAI = zone("Asia/Shanghai")

@@ -10,8 +10,8 @@ from api import dto, routes, views
 from api.access import OVERSEERS, READERS, WRITERS, unit_or_own
 from api.dependencies import LedgerDep
 from ledger import InvalidInput, MemberChanges, scopes
-from ledger.members import MEMBER_SEARCH_SIZE_MAX
-from ledger.queries import STATEMENT_PAGE_SIZE_DEFAULT, STATEMENT_PAGE_SIZE_MAX
+from ledger.journal.queries import STATEMENT_PAGE_SIZE_DEFAULT, STATEMENT_PAGE_SIZE_MAX
+from ledger.org.members import MEMBER_SEARCH_SIZE_MAX
 from ledger.values import CODE_LENGTH_MAX, NAME_LENGTH_MAX
 
 MEMBER_SEARCH_SIZE_DEFAULT = 20

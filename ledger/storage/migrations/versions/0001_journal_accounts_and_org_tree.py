@@ -7,7 +7,7 @@ Revises:
 import sqlalchemy as sa
 from alembic import op
 
-from ledger.chain import GENESIS_HASH
+from ledger.journal.chain import GENESIS_HASH
 from ledger.storage.migrations.append_only import (
     APPEND_ONLY_TABLES,
     append_only_triggers,

@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger.accounts import open_account
 from ledger.errors import AlreadyExists, InvalidInput, MemberNotFound
-from ledger.org import get_unit, in_subtree
+from ledger.journal.accounts import open_account
+from ledger.org.units import get_unit, in_subtree
 from ledger.storage.bulk import OneOf
 from ledger.storage.tables import Member as MemberRow
 from ledger.storage.tables import OrgUnit

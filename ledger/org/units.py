@@ -16,8 +16,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger.accounts import open_account
 from ledger.errors import AlreadyExists, InvalidInput, OrgUnitNotFound
+from ledger.journal.accounts import open_account
 from ledger.storage.bulk import OneOf
 from ledger.storage.tables import OrgUnit
 from ledger.values import AccountKind, Level, parent_level

@@ -30,8 +30,9 @@ from datetime import datetime, tzinfo
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger import chain, counters, lots, nominations
+from ledger import nominations
 from ledger.errors import InsufficientPoints
+from ledger.journal import chain, counters, lots
 from ledger.storage import bulk
 from ledger.storage.tables import Account, ChainHead, JournalTxn, PostingRow
 from ledger.values import MEMBER_SIDE_KINDS, AccountKind, TxnDraft
