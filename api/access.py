@@ -15,8 +15,8 @@ from typing import Any
 from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 
+from ledger.access.principals import Principal
 from ledger.errors import AccessDenied
-from ledger.principals import Principal
 from ledger.values import Access
 
 ROLES = "roles"

@@ -13,7 +13,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from api.ratelimit import WRITE_METHODS
-from ledger.audit import Entry
+from ledger.access.audit import Entry
 
 _log = logging.getLogger("api.audit")
 _IDEMPOTENCY = IDEMPOTENCY_HEADER.lower().encode()

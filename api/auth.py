@@ -3,7 +3,7 @@ sign-in cookie.
 
 Two kinds of token are accepted. The operator's bootstrap token (``LEDGER_ADMIN_TOKEN``)
 is compared in constant time and is the admin principal ``admin``. Every other token is
-a principal stored in the ledger (``ledger.principals``); a serving process keeps what
+a principal stored in the ledger (``ledger.access.principals``); a serving process keeps what
 it looked up for a few seconds (``PRINCIPAL_CACHE_SECONDS``) so a busy token does not
 cost a query per request, and checks expiry on every request all the same.
 
@@ -28,8 +28,8 @@ from litestar.types import ASGIApp
 
 from api.ratelimit import WRITE_METHODS
 from ledger import Ledger
+from ledger.access.principals import NOT_VALID, TOKEN_LENGTH_MAX, Principal, check_current
 from ledger.errors import AccessDenied, Unauthenticated
-from ledger.principals import NOT_VALID, TOKEN_LENGTH_MAX, Principal, check_current
 from ledger.values import Access
 
 BEARER = "bearer "

@@ -18,13 +18,14 @@ import msgspec
 
 from api.settings import token_secret
 from api.views import principal_read
-from ledger import Database, Ledger, exports, migrate
+from ledger import Database, Ledger, migrate
+from ledger.access.principals import PRINCIPAL_PAGE_SIZE_MAX, Principal
 from ledger.demo import load_demo
+from ledger.earning.rules import default_rules_text
 from ledger.errors import DataFileInvalid, InvalidInput, LedgerError
-from ledger.expiry_policies import default_policies_text
-from ledger.nominations import FLAGS, default_tiers_text
-from ledger.principals import PRINCIPAL_PAGE_SIZE_MAX, Principal
-from ledger.rules import default_rules_text
+from ledger.honours import exports
+from ledger.honours.tiers import FLAGS, default_tiers_text
+from ledger.shop.expiry_policies import default_policies_text
 from ledger.storage.database import DEFAULT_DATABASE_URL
 from ledger.values import Access
 

@@ -12,10 +12,10 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from ledger.activities import ROSTER_SIZE_MAX
-from ledger.redemptions import STATES as REDEMPTION_STATES
-from ledger.rewards import KINDS as REWARD_KINDS
-from ledger.rewards import LIMIT_PERIODS, REDEMPTION_LIMIT_MAX, REWARD_COST_MAX, STOCK_MAX
+from ledger.earning.activities import ROSTER_SIZE_MAX
+from ledger.shop.redemptions import STATES as REDEMPTION_STATES
+from ledger.shop.rewards import KINDS as REWARD_KINDS
+from ledger.shop.rewards import LIMIT_PERIODS, REDEMPTION_LIMIT_MAX, REWARD_COST_MAX, STOCK_MAX
 from ledger.values import (
     AWARD_POINTS_MAX,
     CODE_LENGTH_MAX,

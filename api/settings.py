@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ledger.journal.periods import DEFAULT_TIMEZONE
-from ledger.redemptions import HOLD_TTL_DEFAULT
+from ledger.shop.redemptions import HOLD_TTL_DEFAULT
 from ledger.storage.database import database_url
 
 REQUEST_BODY_BYTES_MAX = 1_048_576

@@ -7,8 +7,8 @@ from typing import Any
 
 from api import dto
 from ledger import Balance, Member, Unit
+from ledger.access.principals import Principal
 from ledger.journal.queries import StatementPage, TransactionView
-from ledger.principals import Principal
 from ledger.verify import Report
 
 

@@ -32,9 +32,9 @@ from bench.community import Community, Shape, load, load_transactions
 from bench.loadgen import HOT_REWARD
 from bench.report import Table
 from ledger import Database, Ledger, migrate
-from ledger.activities import ROSTER_SIZE_MAX
-from ledger.nominations import default_tiers_text
-from ledger.rewards import RewardCommand
+from ledger.earning.activities import ROSTER_SIZE_MAX
+from ledger.honours.tiers import default_tiers_text
+from ledger.shop.rewards import RewardCommand
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_ADMIN_URL = os.environ.get("LEDGER_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")

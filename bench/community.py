@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import insert, select
 
 from ledger import Database, Ledger
-from ledger.awards import AwardCommand, award_draft
+from ledger.earning.awards import AwardCommand, award_draft
 from ledger.journal.periods import zone
 from ledger.journal.posting import post
 from ledger.org.members import Member

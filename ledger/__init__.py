@@ -4,7 +4,7 @@ This package is the domain core. It knows SQL (through SQLAlchemy) but nothing o
 HTTP: the web layer in ``api`` calls ``Ledger`` and maps ``LedgerError`` to responses.
 """
 
-from ledger.awards import AwardCommand
+from ledger.earning.awards import AwardCommand
 from ledger.errors import (
     AlreadyExists,
     AlreadyReversed,

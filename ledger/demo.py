@@ -14,11 +14,11 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
-from ledger.awards import AwardCommand
+from ledger.earning.awards import AwardCommand
 from ledger.journal.idempotency import IdempotentRequest
 from ledger.journal.periods import zone
-from ledger.rewards import SERVICE, RewardCommand
 from ledger.service import Ledger
+from ledger.shop.rewards import SERVICE, RewardCommand
 from ledger.storage.tables import OrgUnit
 from ledger.values import Category, Level, Role
 

@@ -15,33 +15,19 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger import (
-    activities,
-    audit,
-    awards,
-    claims,
-    deductions,
-    expiry,
-    expiry_policies,
-    nomination_reports,
-    nominations,
-    notices,
-    principals,
-    redemptions,
-    rewards,
-    rules,
-    scopes,
-    summary,
-    verify,
-)
-from ledger.award_batch import AWARD_BATCH_MAX, AwardOutcome, AwardRequest, award_many
+from ledger import verify
+from ledger.access import audit, principals, scopes
+from ledger.earning import activities, awards, claims, deductions, rules, summary
+from ledger.earning.award_batch import AWARD_BATCH_MAX, AwardOutcome, AwardRequest, award_many
 from ledger.errors import AlreadyReversed, InsufficientPoints
+from ledger.honours import notices, reports, tiers
 from ledger.journal import queries
 from ledger.journal.group_commit import GroupCommit
 from ledger.journal.idempotency import IdempotentRequest, once
 from ledger.journal.periods import DEFAULT_TIMEZONE, period_of, zone
 from ledger.journal.posting import post
 from ledger.org import members, units
+from ledger.shop import expiry, expiry_policies, redemptions, rewards
 from ledger.storage.database import Database
 from ledger.values import Access, Balance, Level, Role
 
@@ -253,32 +239,32 @@ class Ledger:
     # Tiers and nominations.
 
     async def load_tiers(self, text: str, loaded_by: str) -> list[tuple[str, int]]:
-        definitions = nominations.parse_tiers_file(text)
+        definitions = tiers.parse_tiers_file(text)
         async with self.db.write() as conn:
-            return await nominations.load_schemes(conn, definitions, loaded_by, self.clock())
+            return await tiers.load_schemes(conn, definitions, loaded_by, self.clock())
 
-    async def tier_schemes(self) -> list[nominations.Scheme]:
+    async def tier_schemes(self) -> list[tiers.Scheme]:
         async with self.db.read() as conn:
-            return sorted((await nominations.current_schemes(conn)).values(), key=lambda s: s.org_unit)
+            return sorted((await tiers.current_schemes(conn)).values(), key=lambda s: s.org_unit)
 
     async def member_tier(self, member_id: str, period: str | None) -> dict[str, Any]:
         async with self.db.read() as conn:
-            return await nomination_reports.member_tier(conn, member_id, period or self.current_period())
+            return await reports.member_tier(conn, member_id, period or self.current_period())
 
     async def nominations(self, period: str | None, org_unit: str, flag: str | None) -> list[dict[str, Any]]:
         async with self.db.read() as conn:
-            return await nomination_reports.nominations(conn, period or self.current_period(), org_unit, flag)
+            return await reports.nominations(conn, period or self.current_period(), org_unit, flag)
 
     async def evidence(self, member_id: str, period: str | None, limit: int, after: int | None) -> list[dict]:
         async with self.db.read() as conn:
-            return await nomination_reports.evidence(conn, member_id, period or self.current_period(), limit, after)
+            return await reports.evidence(conn, member_id, period or self.current_period(), limit, after)
 
     async def export_nominations(
         self, period: str | None, org_unit: str | None, flag: str | None
     ) -> AsyncIterator[dict[str, Any]]:
         """Rows of the nomination list, read from one snapshot as they are consumed."""
         async with self.db.snapshot() as conn:
-            rows = nomination_reports.export_rows(conn, period or self.current_period(), org_unit, flag)
+            rows = reports.export_rows(conn, period or self.current_period(), org_unit, flag)
             async for row in rows:
                 yield row
 
@@ -417,7 +403,7 @@ class Ledger:
             return await principals.revoke_principal(conn, principal_id, by, self.clock())
 
     async def authorize(self, principal: principals.Principal, *subjects: scopes.Subject) -> None:
-        """Refuse unless the principal's scope covers every subject (see ``ledger.scopes``)."""
+        """Refuse unless the principal's scope covers every subject (see ``ledger.access.scopes``)."""
         if principal.role is Access.ADMIN:
             return  # the whole tree: not even a lookup (an unknown subject fails in the write)
         async with self.db.read() as conn:

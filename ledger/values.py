@@ -73,7 +73,7 @@ class Role(enum.StrEnum):
 
 
 class Access(enum.StrEnum):
-    """What a principal (a person's or a system's API token) may do; see ``ledger.principals``."""
+    """What a principal (a person's or a system's API token) may do; see ``ledger.access.principals``."""
 
     ADMIN = "admin"  # everything, everywhere
     ORGANIZER = "organizer"  # awards, activities, rewards and reversals inside one org subtree

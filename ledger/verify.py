@@ -23,7 +23,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.journal import chain, counters
-from ledger.redemptions import FULFILLED, HELD
+from ledger.shop.redemptions import FULFILLED, HELD
 from ledger.storage.tables import (
     Account,
     ChainHead,

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import text
 
 from ledger import MemberChanges, Role
-from ledger import activities as ledger_activities
+from ledger.earning import activities as ledger_activities
 from tests.builders import COMMUNITY, MICRO, assert_problem, post, rules, tree
 
 
@@ -101,7 +101,7 @@ async def test_a_failure_midway_leaves_no_award_behind(client, ledger, monkeypat
         await original(*args, **kwargs)
         raise RuntimeError("the connection dropped")
 
-    monkeypatch.setattr("ledger.activities.post", post_then_fail)
+    monkeypatch.setattr("ledger.earning.activities.post", post_then_fail)
     response = await post(client, f"/v1/activities/{activity_id}/settle")
     assert_problem(response, 500, "internal_error")
     monkeypatch.undo()

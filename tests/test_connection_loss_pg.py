@@ -21,7 +21,7 @@ from sqlalchemy import text
 
 from api.app import create_app
 from ledger import Database, Ledger
-from ledger.activities import ActivityCommand
+from ledger.earning.activities import ActivityCommand
 from tests.builders import COMMUNITY, MICRO, assert_problem, award, member, post, redeem, reward, rules, tree
 from tests.conftest import MANY_CONNECTIONS, http_client, settings
 

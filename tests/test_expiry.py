@@ -169,7 +169,7 @@ async def test_a_bad_policy_file_is_refused_whole_naming_each_error(ledger, text
 
 
 def test_months_and_year_end_are_counted_in_the_communitys_calendar():
-    from ledger.expiry_policies import Policy
+    from ledger.shop.expiry_policies import Policy
 
     arrived = datetime(2026, 1, 31, 16, 30, tzinfo=UTC)  # 1 Feb 00:30 in Shanghai
     assert datetime(2027, 1, 1, tzinfo=SHANGHAI) == Policy("", 1, "end_of_year").expires_at(arrived, SHANGHAI)

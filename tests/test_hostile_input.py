@@ -8,14 +8,14 @@ from urllib.parse import quote
 from sqlalchemy import text
 
 from api.settings import REQUEST_BODY_BYTES_MAX
-from ledger.audit import AUDIT_PAGE_SIZE_MAX
-from ledger.claims import CLAIM_PAGE_SIZE_MAX
+from ledger.access.audit import AUDIT_PAGE_SIZE_MAX
+from ledger.access.principals import PRINCIPAL_PAGE_SIZE_MAX
+from ledger.earning.claims import CLAIM_PAGE_SIZE_MAX
+from ledger.earning.summary import LEADERBOARD_SIZE_MAX
+from ledger.honours.reports import EVIDENCE_PAGE_SIZE_MAX
 from ledger.journal.queries import STATEMENT_PAGE_SIZE_MAX
-from ledger.nomination_reports import EVIDENCE_PAGE_SIZE_MAX
-from ledger.principals import PRINCIPAL_PAGE_SIZE_MAX
-from ledger.redemptions import REDEMPTION_PAGE_SIZE_MAX
-from ledger.rewards import REWARD_PAGE_SIZE_MAX
-from ledger.summary import LEADERBOARD_SIZE_MAX
+from ledger.shop.redemptions import REDEMPTION_PAGE_SIZE_MAX
+from ledger.shop.rewards import REWARD_PAGE_SIZE_MAX
 from ledger.values import ID_MAX
 from tests.builders import (
     COMMUNITY,

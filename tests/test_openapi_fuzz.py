@@ -24,8 +24,8 @@ from schemathesis.config import SchemathesisConfig
 
 from api.app import create_app
 from ledger import AwardCommand, Category, Database, IdempotentRequest, Ledger
-from ledger.activities import ActivityCommand
-from ledger.rewards import RewardCommand
+from ledger.earning.activities import ActivityCommand
+from ledger.shop.rewards import RewardCommand
 from tests.builders import COMMUNITY, GRID, MICRO, OTHER_MICRO, STREET, key, member, rules, tree
 from tests.conftest import AUTH, service_settings
 

@@ -14,8 +14,8 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 
 from ledger import AwardCommand, Category, Database, IdempotentRequest, Ledger, Role, migrate
 from ledger.demo import load_demo
-from ledger.nominations import default_tiers_text
-from ledger.rules import default_rules_text
+from ledger.earning.rules import default_rules_text
+from ledger.honours.tiers import default_tiers_text
 from ledger.values import Access
 from tests.conftest import TOKEN_SECRET
 from tests.site import PHONE, chromium_or_skip, fresh_screenshots, serving

@@ -11,7 +11,7 @@ import pytest
 
 from ledger import AwardCommand, Category, Database, IdempotentRequest, InsufficientPoints, Ledger
 from ledger.errors import OutOfStock, RedemptionNotHeld
-from ledger.rewards import RewardCommand
+from ledger.shop.rewards import RewardCommand
 from tests.builders import COMMUNITY, MICRO, Clock, member, tree
 from tests.conftest import MANY_CONNECTIONS, PROCESS_POOL_SIZE, PROCESSES
 

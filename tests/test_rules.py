@@ -3,8 +3,8 @@
 import pytest
 
 from ledger import Role
+from ledger.earning.rules import default_rules_text
 from ledger.errors import DataFileInvalid
-from ledger.rules import default_rules_text
 from tests.builders import TEST_RULES, assert_problem, post, recently, rule_body, rules, tree
 
 

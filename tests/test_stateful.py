@@ -28,9 +28,9 @@ from ledger import (
     NotReversible,
     Role,
 )
-from ledger.activities import ActivityCommand
+from ledger.earning.activities import ActivityCommand
+from ledger.earning.rules import WorkDone
 from ledger.errors import CapExceeded, InvalidInput
-from ledger.rules import WorkDone
 from ledger.values import AWARD_POINTS_MAX
 from tests.builders import MICRO, OTHER_MICRO, rules, tree
 from tests.machines import DatabaseMachine, run_on

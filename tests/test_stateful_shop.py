@@ -18,7 +18,7 @@ from sqlalchemy import text
 
 from ledger import AlreadyReversed, AwardCommand, Category, Database, IdempotentRequest, InsufficientPoints, Ledger
 from ledger.errors import HoldExpired, OutOfStock, OverLimit, RedemptionNotHeld
-from ledger.rewards import RewardCommand
+from ledger.shop.rewards import RewardCommand
 from tests.builders import COMMUNITY, MICRO, OTHER_MICRO, Clock, tree
 from tests.machines import DatabaseMachine, run_on
 

@@ -14,8 +14,9 @@ from litestar.response import Stream
 from api import dto, routes
 from api.access import ADMIN_ONLY, EVERYONE, OVERSEERS, READERS, WRITERS, unit_or_own
 from api.dependencies import LedgerDep
-from ledger import exports, scopes
-from ledger.nomination_reports import EVIDENCE_PAGE_SIZE_MAX
+from ledger.access import scopes
+from ledger.honours import exports
+from ledger.honours.reports import EVIDENCE_PAGE_SIZE_MAX
 from ledger.values import CODE_LENGTH_MAX
 
 PeriodParam = Annotated[str | None, QueryParameter(pattern=r"^[0-9]{4}$")]

@@ -8,7 +8,7 @@ from litestar.params import FromPath, JSONBody
 from api import dto, routes, views
 from api.access import EVERYONE, WRITERS
 from api.dependencies import LedgerDep
-from ledger import scopes
+from ledger.access import scopes
 from ledger.errors import AccessDenied
 from ledger.values import Access
 

@@ -11,10 +11,10 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from api import dto, routes, views
 from api.access import ADMIN, ADMIN_ONLY, AUDITOR, ORGANIZER, WRITERS, allow
 from api.dependencies import LedgerDep
-from ledger import scopes
-from ledger.audit import AUDIT_PAGE_SIZE_MAX
+from ledger.access import scopes
+from ledger.access.audit import AUDIT_PAGE_SIZE_MAX
+from ledger.access.principals import PRINCIPAL_PAGE_SIZE_MAX
 from ledger.errors import AccessDenied, InvalidInput
-from ledger.principals import PRINCIPAL_PAGE_SIZE_MAX
 from ledger.values import CODE_LENGTH_MAX, Access
 
 PRINCIPAL_PAGE_SIZE_DEFAULT = 100

@@ -9,8 +9,9 @@ from api import dto, routes, views
 from api.access import ADMIN, AUDITOR, READERS, WRITERS, allow
 from api.dependencies import LedgerDep
 from api.idempotency import created, idempotent_request
-from ledger import AwardCommand, scopes
-from ledger.rules import WorkDone
+from ledger import AwardCommand
+from ledger.access import scopes
+from ledger.earning.rules import WorkDone
 
 
 def _transaction(transaction_id: int) -> scopes.Subject:

@@ -26,7 +26,8 @@ from api.pages import zh
 from api.pages.chart import monthly_chart
 from api.pages.session import Me, organizer
 from api.problems import from_ledger_error
-from ledger import Ledger, scopes
+from ledger import Ledger
+from ledger.access import scopes
 from ledger.errors import InvalidInput, LedgerError
 from ledger.values import CODE_LENGTH_MAX, NAME_LENGTH_MAX, TxnKind
 

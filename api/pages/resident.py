@@ -19,7 +19,7 @@ from api import routes
 from api.dependencies import LedgerDep
 from api.pages.session import Me, resident
 from ledger import Ledger
-from ledger.redemptions import HELD
+from ledger.shop.redemptions import HELD
 
 STATEMENT_PAGE_SIZE = 20
 """Statement lines per page: a phone screen and a half; scrolling loads the next page."""

@@ -33,8 +33,8 @@ from api import routes
 from api.auth import SESSION_COOKIE
 from api.pages import zh
 from api.problems import from_ledger_error, from_unexpected
+from ledger.access.principals import TOKEN_LENGTH_MAX, Principal
 from ledger.errors import LedgerError, Unauthenticated
-from ledger.principals import TOKEN_LENGTH_MAX, Principal
 from ledger.values import Access
 
 Req = Request[Any, Any, Any]

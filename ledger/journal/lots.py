@@ -22,7 +22,7 @@ from datetime import datetime, tzinfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger import expiry_policies
+from ledger.shop import expiry_policies
 from ledger.storage import bulk
 from ledger.storage.tables import Lot, OrgUnit
 from ledger.values import AccountKind, TxnDraft

@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 from zoneinfo import ZoneInfo
 
+from ledger.errors import InvalidInput
+
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 
 
@@ -18,3 +20,9 @@ def period_of(moment: datetime, tz: tzinfo) -> str:
     """The period (calendar year, e.g. "2026") that ``moment`` falls in."""
     assert moment.tzinfo is not None
     return str(moment.astimezone(tz).year)
+
+
+def check_period(period: str) -> None:
+    """A period named by a client must be a calendar year."""
+    if not (len(period) == 4 and period.isdigit()):
+        raise InvalidInput("period", "a period is a calendar year such as 2026")

@@ -30,8 +30,8 @@ from datetime import datetime, tzinfo
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger import nominations
 from ledger.errors import InsufficientPoints
+from ledger.honours import nominations
 from ledger.journal import chain, counters, lots
 from ledger.storage import bulk
 from ledger.storage.tables import Account, ChainHead, JournalTxn, PostingRow

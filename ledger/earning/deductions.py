@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger.awards import check_occurred_at, check_points
+from ledger.earning.awards import check_occurred_at, check_points
 from ledger.errors import NothingToDeduct
 from ledger.journal.periods import period_of
 from ledger.journal.posting import lock_member_accounts, post

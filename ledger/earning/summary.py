@@ -18,7 +18,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.errors import InvalidInput
-from ledger.nomination_reports import check_period
+from ledger.journal.periods import check_period
 from ledger.org.units import get_unit, in_subtree
 from ledger.storage.tables import Account, AccountPeriod, JournalTxn, Member, OrgUnit, UnitPeriodCategory
 

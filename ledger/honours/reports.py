@@ -15,7 +15,9 @@ from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.errors import InvalidInput
-from ledger.nominations import FLAGS, REVOKED, current_schemes, scheme_for
+from ledger.honours.nominations import REVOKED
+from ledger.honours.tiers import FLAGS, current_schemes, scheme_for
+from ledger.journal.periods import check_period
 from ledger.org.members import get_member
 from ledger.org.units import get_unit, in_subtree
 from ledger.storage.tables import (
@@ -42,11 +44,6 @@ _periods = AccountPeriod.__table__
 _categories = MemberPeriodCategory.__table__
 _evidence = MemberPeriodEvidence.__table__
 _txns = JournalTxn.__table__
-
-
-def check_period(period: str) -> None:
-    if not (len(period) == 4 and period.isdigit()):
-        raise InvalidInput("period", "a period is a calendar year such as 2026")
 
 
 async def member_tier(conn: AsyncConnection, member_id: str, period: str) -> dict[str, Any]:

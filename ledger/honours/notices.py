@@ -17,16 +17,14 @@ from sqlalchemy import and_, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.errors import InvalidInput, NominationNotFound, NominationStateConflict
-from ledger.nominations import (
+from ledger.honours.nominations import (
     CONFIRMED,
     FLAGGED,
-    FLAGS,
     IN_NOTICE,
     WITHDRAWN,
-    current_schemes,
     record_step,
-    scheme_for,
 )
+from ledger.honours.tiers import FLAGS, current_schemes, scheme_for
 from ledger.org.units import get_unit, in_subtree
 from ledger.storage.tables import Member, NominationCurrent, Notice, OrgUnit
 

@@ -21,7 +21,6 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger import nominations, rewards
 from ledger.errors import (
     HoldExpired,
     InsufficientPoints,
@@ -35,10 +34,12 @@ from ledger.errors import (
     RewardNotOffered,
     TierTooLow,
 )
+from ledger.honours import tiers
 from ledger.journal.periods import period_of
 from ledger.journal.posting import lock_member_accounts, post
 from ledger.org.members import Member, get_member
 from ledger.org.units import get_unit
+from ledger.shop import rewards
 from ledger.storage.tables import Account, AccountPeriod, Redemption, RedemptionLot, Reward
 from ledger.storage.tables import Member as MemberRow
 from ledger.values import AccountKind, Category, Posting, TxnDraft, TxnKind
@@ -85,7 +86,7 @@ async def _earned(conn: AsyncConnection, account_id: int, period: str) -> int:
 
 
 async def _check_tier(conn: AsyncConnection, reward: dict[str, Any], member: Member, path: str, period: str) -> None:
-    scheme = nominations.scheme_for(path, await nominations.current_schemes(conn))
+    scheme = tiers.scheme_for(path, await tiers.current_schemes(conn))
     earned = await _earned(conn, member.account_id, period)
     needed = dict(scheme.tiers).get(reward["min_tier"]) if scheme else None
     if needed is None or earned < needed:

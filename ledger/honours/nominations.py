@@ -1,8 +1,7 @@
 """Tiers and nomination flags (优秀共产党员, 先进工作者).
 
-A tier scheme sets thresholds on points *earned* in a period (spending never lowers a
-tier; reversals and deductions do). Schemes are data, versioned append-only; a unit's
-scheme applies to its subtree, the nearest ancestor's winning, else the default.
+Thresholds come from the tier schemes (``honours.tiers``); spending never lowers a
+tier, reversals and deductions do.
 
 Reaching the top tier raises flags inside ``journal.post`` — the one path every point
 takes — in the same database transaction as the posting that crossed it: 先进工作者 for a
@@ -16,116 +15,25 @@ awards of one member.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from importlib import resources
 from typing import Any
 
 from sqlalchemy import bindparam, case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger.errors import DataFileInvalid
-from ledger.storage import bulk, datafiles, unit_versions
-from ledger.storage.tables import AccountPeriod, Member, NominationCurrent, NominationEvent, OrgUnit, TierScheme
+from ledger.honours.tiers import FLAGS, current_schemes, scheme_for
+from ledger.storage import bulk
+from ledger.storage.tables import AccountPeriod, Member, NominationCurrent, NominationEvent, OrgUnit
 from ledger.values import TxnDraft
-
-ADVANCED_WORKER = "先进工作者"
-PARTY_MEMBER = "优秀共产党员"
-FLAGS = (ADVANCED_WORKER, PARTY_MEMBER)
-DEFAULT_SCHEME_KEY = unit_versions.DEFAULT_KEY
 
 FLAGGED, IN_NOTICE, CONFIRMED, WITHDRAWN, REVOKED = "flagged", "in_notice", "confirmed", "withdrawn", "revoked"
 LIVE_STATES = (FLAGGED, IN_NOTICE, CONFIRMED)
 
-SCHEMA_PATH = datafiles.SCHEMAS / "tiers.schema.json"
-
-_schemes = TierScheme.__table__
 _events = NominationEvent.__table__
 _current = NominationCurrent.__table__
 _periods = AccountPeriod.__table__
 _members = Member.__table__
 _units = OrgUnit.__table__
-
-
-@dataclass(frozen=True, slots=True)
-class Scheme:
-    org_unit: str  # "" for the default
-    version: int
-    tiers: tuple[tuple[str, int], ...]  # (name, points), ascending
-    advanced_worker_roles: frozenset[str]
-    notice_working_days: int
-
-    @property
-    def top(self) -> tuple[str, int]:
-        return self.tiers[-1]
-
-    def tier_of(self, points: int) -> str | None:
-        reached = [name for name, threshold in self.tiers if points >= threshold]
-        return reached[-1] if reached else None
-
-    def next_after(self, points: int) -> tuple[str, int] | None:
-        return next(((name, threshold) for name, threshold in self.tiers if points < threshold), None)
-
-    def flags_for(self, points: int, roles: Sequence[str], party_member: bool) -> set[str]:
-        if points < self.top[1]:
-            return set()
-        flags = {PARTY_MEMBER} if party_member else set()
-        if self.advanced_worker_roles & set(roles):
-            flags.add(ADVANCED_WORKER)
-        return flags
-
-
-DEFAULT_NOTICE_WORKING_DAYS = 5
-"""公示: at least five working days before an honour, as public schemes require."""
-
-
-def _scheme(org_unit: str, version: int, d: dict[str, Any]) -> Scheme:
-    return Scheme(
-        org_unit=org_unit,
-        version=version,
-        tiers=tuple((t["name"], t["points"]) for t in d["tiers"]),
-        advanced_worker_roles=frozenset(d.get("advanced_worker_roles", ())),
-        notice_working_days=d.get("notice_working_days", DEFAULT_NOTICE_WORKING_DAYS),
-    )
-
-
-def default_tiers_text() -> str:
-    return resources.files("ledger.data").joinpath("tiers.default.yaml").read_text(encoding="utf-8")
-
-
-def parse_tiers_file(text: str) -> list[dict[str, Any]]:
-    data = datafiles.parse(text, SCHEMA_PATH)
-    errors, seen = [], set()
-    for i, scheme in enumerate(data["schemes"]):
-        key = scheme.get("org_unit") or DEFAULT_SCHEME_KEY
-        if key in seen:
-            errors.append({"path": f"/schemes/{i}/org_unit", "reason": f"a second scheme for {key or 'the default'}"})
-        seen.add(key)
-        points = [t["points"] for t in scheme["tiers"]]
-        if points != sorted(set(points)):
-            errors.append({"path": f"/schemes/{i}/tiers", "reason": "thresholds must rise from tier to tier"})
-    if errors:
-        raise DataFileInvalid(errors)
-    return data["schemes"]
-
-
-async def current_schemes(conn: AsyncConnection) -> dict[str, Scheme]:
-    latest = await unit_versions.latest(conn, _schemes)
-    return {key: _scheme(key, version, d) for key, (version, d) in latest.items()}
-
-
-async def load_schemes(conn: AsyncConnection, definitions: list[dict[str, Any]], by: str, now: datetime) -> list:
-    """Store a new version of each scheme that changed; units named must exist."""
-
-    def same(old: dict[str, Any], new: dict[str, Any]) -> bool:
-        return _scheme("", 0, old) == _scheme("", 0, new)
-
-    return await unit_versions.store(conn, _schemes, definitions, same, "schemes", by, now)
-
-
-def scheme_for(path: str, schemes: dict[str, Scheme]) -> Scheme | None:
-    """The nearest ancestor's scheme (the unit's own first), else the default."""
-    return unit_versions.nearest(path, schemes)
 
 
 _AFTER = (

@@ -17,14 +17,14 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger.award_batch import AwardRequest, award_context, draft_award
-from ledger.awards import AwardCommand, check_occurred_at
+from ledger.earning.award_batch import AwardRequest, award_context, draft_award
+from ledger.earning.awards import AwardCommand, check_occurred_at
+from ledger.earning.rules import WorkDone, get_rule
 from ledger.errors import ActivityNotFound, AlreadySettled, InvalidInput, LedgerError, MemberNotFound
 from ledger.journal.idempotency import IdempotentRequest
 from ledger.journal.posting import post
 from ledger.org.members import find_members, get_member
 from ledger.org.units import get_unit, in_subtree
-from ledger.rules import WorkDone, get_rule
 from ledger.storage.tables import Activity, ActivityParticipant, OrgUnit
 from ledger.values import QUANTITY_MAX, TxnDraft
 

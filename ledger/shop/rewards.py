@@ -16,8 +16,8 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger import nominations
 from ledger.errors import AlreadyExists, InvalidInput, RewardNotFound
+from ledger.honours import tiers
 from ledger.org.units import Unit, get_unit
 from ledger.storage.tables import Reward
 
@@ -105,7 +105,7 @@ def _check_window(active_from: datetime | None, active_until: datetime | None) -
 
 
 async def _check_tier(conn: AsyncConnection, unit: Unit, tier: str) -> None:
-    scheme = nominations.scheme_for(unit.path, await nominations.current_schemes(conn))
+    scheme = tiers.scheme_for(unit.path, await tiers.current_schemes(conn))
     names = [name for name, _ in scheme.tiers] if scheme else []
     if tier not in names:
         raise InvalidInput(

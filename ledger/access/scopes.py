@@ -23,6 +23,7 @@ from typing import Literal
 from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ledger.access.principals import Principal
 from ledger.errors import (
     AccessDenied,
     ActivityNotFound,
@@ -35,7 +36,6 @@ from ledger.errors import (
     RewardNotFound,
     TransactionNotFound,
 )
-from ledger.principals import Principal
 from ledger.values import Access
 
 Kind = Literal["member", "unit", "activity", "claim", "redemption", "transaction", "reward", "principal"]

@@ -18,7 +18,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger.awards import AwardCommand, award_draft, award_result, check_form, check_occurred_at, check_points
+from ledger.earning.awards import AwardCommand, award_draft, award_result, check_form, check_occurred_at, check_points
+from ledger.earning.rules import Rule, Usage, base_points, cap_windows, check_applies, current_rules, held_to_caps
 from ledger.errors import (
     IdempotencyKeyReused,
     LedgerError,
@@ -31,7 +32,6 @@ from ledger.journal.idempotency import IdempotentRequest, claim_many, complete_m
 from ledger.journal.posting import lock_member_accounts, post
 from ledger.org.members import Member, find_members
 from ledger.org.units import Unit, find_units
-from ledger.rules import Rule, Usage, base_points, cap_windows, check_applies, current_rules, held_to_caps
 from ledger.values import TxnDraft
 
 AWARD_BATCH_MAX = 128

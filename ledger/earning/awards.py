@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, tzinfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ledger.earning.rules import WorkDone
 from ledger.errors import (
     AlreadyReversed,
     InsufficientPoints,
@@ -25,7 +26,6 @@ from ledger.errors import (
 from ledger.journal.periods import period_of
 from ledger.journal.posting import Posted
 from ledger.org.members import Member, get_member
-from ledger.rules import WorkDone
 from ledger.storage.tables import JournalTxn, Lot, PostingRow
 from ledger.values import (
     AWARD_POINTS_MAX,
