@@ -144,7 +144,7 @@ class TxnDraft:
     member_account_id: int | None = None
     earned_points: int = 0
     extra: dict[str, object] = field(default_factory=dict)
-    # Lots (ledger.lots): a debit of the member draws on these lots before the soonest-
+    # Lots (journal.lots): a debit of the member draws on these lots before the soonest-
     # expiring; a credit that gives back drawn points refills these (lot id, points)
     # instead of opening a new lot.
     draw_first: tuple[int, ...] = ()

@@ -4,7 +4,7 @@
 transaction, (1) checks each draft's shape, (2) locks the accounts it touches, (3)
 replays the postings against the locked balances so that no member's available balance
 goes below zero at any step, (4) writes the new materialized balances, and (5) appends
-the transactions to the hash chain, (6) books the members' points on lots (ledger.lots:
+the transactions to the hash chain, (6) books the members' points on lots (journal.lots:
 what expires when), and (7) raises or revokes the nomination flags of every member
 whose points earned in a period changed, in the same database transaction.
 
