@@ -5,12 +5,14 @@ and a refusal changes nothing."""
 
 import json
 import re
+import socket
 from urllib.parse import quote
 
 from sqlalchemy import text
 
 from api.settings import REQUEST_BODY_BYTES_MAX
 from api.strict import JSON_DEPTH_MAX
+from ledger import Database, migrate
 from ledger.access.audit import AUDIT_PAGE_SIZE_MAX
 from ledger.access.principals import PRINCIPAL_PAGE_SIZE_MAX
 from ledger.earning.activities import ROSTER_SIZE_MAX
@@ -37,6 +39,7 @@ from tests.builders import (
     rules,
     tree,
 )
+from tests.site import serving
 
 TABLES = ("journal_txn", "posting", "account", "member", "org_unit", "reward", "redemption", "tier_scheme")
 
@@ -388,6 +391,31 @@ async def test_a_body_that_is_not_utf8_is_400(client, ledger):
     for path in ("/v1/members", "/v1/tiers"):
         response = await client.post(path, content=b'{"id": "\xff\xfe", "schemes": []}')
         assert_problem(response, 400, "malformed_request")
+
+
+RAW_CHINESE_QUERY = "GET /v1/nominations?flag=优秀共产党员 HTTP/1.1\r\nHost: ledger.test\r\nConnection: close\r\n\r\n"
+
+
+async def test_a_url_with_raw_chinese_is_a_problem_from_the_server_itself(tmp_path):
+    """uvicorn refuses a request line that is not ASCII before the app sees it; the
+    service still answers a 400 problem+json telling the client to percent-encode."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'ledger.sqlite3'}"
+    db = Database(url)
+    await migrate(db)
+    await db.dispose()
+    with serving(url) as base_url:
+        port = int(base_url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(RAW_CHINESE_QUERY.encode())
+            answer = b""
+            while chunk := sock.recv(4096):
+                answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    problem = json.loads(body)
+    assert b"HTTP/1.1 400 " == head[:13]
+    assert b"content-type: application/problem+json" in head.lower()
+    assert ("malformed_request", 400) == (problem["code"], problem["status"])
+    assert "percent-encoded" in problem["detail"]
 
 
 async def test_a_malformed_token_is_401_without_a_lookup(client, ledger):
