@@ -181,13 +181,22 @@ async def _token(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from api.protocol import ProblemHttpToolsProtocol
+
     asyncio.run(_prepare(args.database_url, args.demo))
     os.environ["LEDGER_DATABASE_URL"] = args.database_url
     if not os.environ.get("LEDGER_ADMIN_TOKEN"):
         os.environ["LEDGER_ADMIN_TOKEN"] = secrets.token_urlsafe(32)
         print(f"LEDGER_ADMIN_TOKEN was not set; this run's admin token is:\n  {os.environ['LEDGER_ADMIN_TOKEN']}")
     print(f"serving on http://{args.host}:{args.port} (OpenAPI at /schema)", flush=True)
-    uvicorn.run("api.asgi:app", host=args.host, port=args.port, workers=args.workers, log_level="warning")
+    uvicorn.run(
+        "api.asgi:app",
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="warning",
+        http=ProblemHttpToolsProtocol,
+    )
     return 0
 
 

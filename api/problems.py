@@ -85,6 +85,18 @@ def problem(status: int, code: str, title: str, detail: str, /, **extra: Any) ->
     )
 
 
+def malformed_request_body(detail: str) -> dict[str, Any]:
+    """The problem for a request the HTTP server refuses before the application sees it
+    (it is written by the connection, not raised): the same as any other malformed one."""
+    return {
+        "type": PROBLEM_TYPE_PREFIX + "malformed_request",
+        "title": "Malformed request",
+        "status": HTTP_400_BAD_REQUEST,
+        "detail": detail,
+        "code": "malformed_request",
+    }
+
+
 def from_ledger_error(error: LedgerError) -> ProblemDetailsException:
     status = next((status for cls, status in _STATUS_BY_CLASS if isinstance(error, cls)), HTTP_400_BAD_REQUEST)
     title = error.code.replace("_", " ").capitalize()

@@ -12,11 +12,18 @@ query and body) at once, so that no handler can forget them: text never contains
 (U+0000), which PostgreSQL cannot store or compare, and an id in the path fits the
 BIGINT it is looked up in. Either is refused as invalid input naming where it was,
 instead of reaching the database as a value it cannot take.
+
+The shape of a body is bounded before it is decoded: nesting deeper than
+``JSON_DEPTH_MAX`` is refused by a flat scan of the bytes (a decoder recursing on
+hostile input would exhaust the stack), and a key named twice in one object is refused
+instead of the last one silently winning, so what is booked is what the client wrote.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from itertools import accumulate
 from typing import Any
 
 import msgspec
@@ -27,6 +34,16 @@ from ledger.values import ID_MAX
 
 NUL = "\x00"
 _NUL_ESCAPE = b"\\u0000"
+
+JSON_DEPTH_MAX = 32
+"""How deeply a body may nest arrays and objects. Our deepest real document is a tier or
+rule file a few levels deep; 32 leaves room for any honest client and keeps a hostile
+body (50,000 ``[``) from reaching a decoder."""
+_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"', re.DOTALL)
+"""A JSON string literal, matched without backtracking, so brackets inside text are not
+counted as nesting."""
+_BRACKET = re.compile(rb"[\[\]{}]")
+_DEPTH_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
 
 _WHERE = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
 _NAMED = re.compile(r"(?:unknown|missing required) field `(?P<name>[^`]+)`")
@@ -94,12 +111,31 @@ def _check_path_and_query(request: Request[Any, Any, Any]) -> None:
             raise _refuse(name, "text may not contain NUL (U+0000)", "query")
 
 
+def _too_deep(body: bytes) -> bool:
+    """Whether ``body`` nests deeper than ``JSON_DEPTH_MAX``, found by counting brackets
+    outside strings in one pass (no recursion, whatever the body holds)."""
+    if body.count(b"[") + body.count(b"{") <= JSON_DEPTH_MAX:
+        return False
+    brackets = _BRACKET.findall(_STRING.sub(b"", body))
+    return max(accumulate(_DEPTH_STEP[b[0]] for b in brackets), default=0) > JSON_DEPTH_MAX
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> None:
+    seen: set[str] = set()
+    for name, _ in pairs:
+        if name in seen:
+            raise ValidationException(f"the body names the key `{name}` twice in one object")
+        seen.add(name)
+
+
 async def strict_request(request: Request[Any, Any, Any]) -> None:
     _check_path_and_query(request)
     decoder = _decoder(request)
     if decoder is None:
         return
     body = await request.body()
+    if _too_deep(body):
+        raise ValidationException(f"the body nests arrays and objects deeper than {JSON_DEPTH_MAX} levels")
     try:
         decoded = decoder.decode(body)
     except msgspec.ValidationError as error:
@@ -107,6 +143,9 @@ async def strict_request(request: Request[Any, Any, Any]) -> None:
         raise _refuse(field, message, "body") from error
     except (msgspec.DecodeError, UnicodeDecodeError) as error:
         raise ValidationException(f"the body is not valid JSON in UTF-8: {error}") from error
+    # msgspec keeps the last of two equal keys; the standard parser reports every pair.
+    # It recurses, but only on a body already known to be shallow.
+    json.loads(body, object_pairs_hook=_no_duplicate_keys)
     # JSON can carry a NUL only as the escape \u0000 (a raw one is malformed), so a body
     # without that escape needs no walk through its values.
     where = _nul_in(msgspec.to_builtins(decoded), "") if _NUL_ESCAPE in body else None

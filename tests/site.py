@@ -21,6 +21,7 @@ import pytest
 import uvicorn
 
 from api.app import create_app
+from api.protocol import ProblemHttpToolsProtocol
 from api.settings import Settings
 from tests.conftest import ADMIN_TOKEN, TOKEN_SECRET
 
@@ -64,7 +65,9 @@ def serving(database_url: str) -> Iterator[str]:
         sweep_interval_seconds=0,
     )
     sock = free_socket()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning", lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), log_level="warning", lifespan="on", http=ProblemHttpToolsProtocol)
+    )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + STARTUP_SECONDS_MAX

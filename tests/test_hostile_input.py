@@ -3,20 +3,26 @@ types, unknown fields, text in every script, SQL's meta characters and NUL. Each
 exactly as sent or refused with a problem that names the field; nothing is ever a 5xx,
 and a refusal changes nothing."""
 
+import json
+import re
+import socket
 from urllib.parse import quote
 
 from sqlalchemy import text
 
 from api.settings import REQUEST_BODY_BYTES_MAX
+from api.strict import JSON_DEPTH_MAX
+from ledger import Database, migrate
 from ledger.access.audit import AUDIT_PAGE_SIZE_MAX
 from ledger.access.principals import PRINCIPAL_PAGE_SIZE_MAX
+from ledger.earning.activities import ROSTER_SIZE_MAX
 from ledger.earning.claims import CLAIM_PAGE_SIZE_MAX
 from ledger.earning.summary import LEADERBOARD_SIZE_MAX
 from ledger.honours.reports import EVIDENCE_PAGE_SIZE_MAX
 from ledger.journal.queries import STATEMENT_PAGE_SIZE_MAX
 from ledger.shop.redemptions import REDEMPTION_PAGE_SIZE_MAX
 from ledger.shop.rewards import REWARD_PAGE_SIZE_MAX
-from ledger.values import ID_MAX
+from ledger.values import ID_MAX, MEMO_LENGTH_MAX
 from tests.builders import (
     COMMUNITY,
     GRID,
@@ -33,6 +39,7 @@ from tests.builders import (
     rules,
     tree,
 )
+from tests.site import serving
 
 TABLES = ("journal_txn", "posting", "account", "member", "org_unit", "reward", "redemption", "tier_scheme")
 
@@ -98,6 +105,90 @@ async def test_every_page_size_has_a_maximum(client, ledger):
     for path, name, most in PAGES:
         assert 200 == (await client.get(path, params={name: most})).status_code, path
         assert_problem(await client.get(path, params={name: most + 1}), 422, "invalid_input", name)
+
+
+async def _activity(client) -> str:
+    """An activity at the micro-grid organised by 张三: the roster's path."""
+    activity = await client.post(
+        "/v1/activities",
+        json={
+            "name": "义剪",
+            "org_unit": MICRO,
+            "rule": "hour",
+            "starts_at": "2026-01-01T09:00:00+08:00",
+            "ends_at": "2026-01-01T12:00:00+08:00",
+            "organizer": "m-张三",
+        },
+    )
+    return f"/v1/activities/{activity.json()['id']}/roster"
+
+
+def _nested(depth: int) -> bytes:
+    return b"[" * depth + b"]" * depth
+
+
+async def test_a_body_nested_too_deeply_is_400_on_every_route_that_takes_one(client, ledger):
+    """Arrays nested one level past the limit, or 50,000 levels, are a malformed request
+    on every operation with a body, never a crash; the limit itself is read."""
+    await _community(client, ledger)
+    before = await _rows(ledger)
+    paths = (await client.get("/schema/openapi.json")).json()["paths"]
+    operations = [
+        (method, re.sub(r"\{[^}]+\}", "1", path))
+        for path, items in paths.items()
+        for method, operation in items.items()
+        if "requestBody" in operation
+    ]
+    assert len(operations) > 10
+    headers = {"Idempotency-Key": key(), "Content-Type": "application/json"}
+    for method, path in operations:
+        for depth in (JSON_DEPTH_MAX + 1, 50_000):
+            response = await client.request(method, path, content=_nested(depth), headers=headers)
+            body = assert_problem(response, 400, "malformed_request")
+            assert f"deeper than {JSON_DEPTH_MAX}" in body["detail"], (method, path)
+    assert before == await _rows(ledger)
+    # At the limit the body is decoded and refused for its shape, not its depth.
+    response = await client.post("/v1/tiers", content=_nested(JSON_DEPTH_MAX), headers=headers)
+    assert "deeper" not in response.json()["detail"]
+
+
+async def test_brackets_inside_text_are_not_nesting(client, ledger):
+    """A memo of a hundred `[` and an escaped quote is text, awarded as sent."""
+    await _community(client, ledger)
+    memo = '"[{' * 100
+    assert 201 == (await post(client, "/v1/awards", award_body("m-张三", memo=memo))).status_code
+    lines = (await client.get(f"/v1/members/{quote('m-张三')}/statement")).json()["lines"]
+    assert memo in [line["memo"] for line in lines]
+
+
+async def test_a_key_sent_twice_is_400_naming_it(client, ledger):
+    """Two `points` in one award are refused by name instead of the last one winning."""
+    await _community(client, ledger)
+    before = await _rows(ledger)
+    body = json.dumps(award_body("m-张三", points=1)).replace('"points": 1', '"points": 1, "points": 30').encode()
+    headers = {"Idempotency-Key": key(), "Content-Type": "application/json"}
+    problem = assert_problem(await client.post("/v1/awards", content=body, headers=headers), 400, "malformed_request")
+    assert "`points`" in problem["detail"]
+    assert before == await _rows(ledger)
+
+
+async def test_a_memo_over_its_length_is_422_naming_it(client, ledger):
+    """A memo of a million characters is refused by name, not stored cut short."""
+    await _community(client, ledger)
+    before = await _rows(ledger)
+    for length in (MEMO_LENGTH_MAX + 1, 1_000_000 // 4):
+        response = await post(client, "/v1/awards", award_body("m-张三", memo="长" * length))
+        assert_problem(response, 422, "invalid_input", "memo")
+    assert before == await _rows(ledger)
+
+
+async def test_a_roster_over_its_size_is_422_naming_it(client, ledger):
+    """A roster of one line more than the limit is refused whole: nobody is on it."""
+    await _community(client, ledger)
+    path = await _activity(client)
+    lines = [{"member_id": "m-张三", "quantity": 1}] * (ROSTER_SIZE_MAX + 1)
+    assert_problem(await client.put(path, json={"participants": lines}), 422, "invalid_input", "participants")
+    assert [] == (await client.get(path.removesuffix("/roster"))).json()["roster"]
 
 
 # Strict JSON: types and fields.
@@ -300,6 +391,31 @@ async def test_a_body_that_is_not_utf8_is_400(client, ledger):
     for path in ("/v1/members", "/v1/tiers"):
         response = await client.post(path, content=b'{"id": "\xff\xfe", "schemes": []}')
         assert_problem(response, 400, "malformed_request")
+
+
+RAW_CHINESE_QUERY = "GET /v1/nominations?flag=优秀共产党员 HTTP/1.1\r\nHost: ledger.test\r\nConnection: close\r\n\r\n"
+
+
+async def test_a_url_with_raw_chinese_is_a_problem_from_the_server_itself(tmp_path):
+    """uvicorn refuses a request line that is not ASCII before the app sees it; the
+    service still answers a 400 problem+json telling the client to percent-encode."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'ledger.sqlite3'}"
+    db = Database(url)
+    await migrate(db)
+    await db.dispose()
+    with serving(url) as base_url:
+        port = int(base_url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(RAW_CHINESE_QUERY.encode())
+            answer = b""
+            while chunk := sock.recv(4096):
+                answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    problem = json.loads(body)
+    assert b"HTTP/1.1 400 " == head[:13]
+    assert b"content-type: application/problem+json" in head.lower()
+    assert ("malformed_request", 400) == (problem["code"], problem["status"])
+    assert "percent-encoded" in problem["detail"]
 
 
 async def test_a_malformed_token_is_401_without_a_lookup(client, ledger):
