@@ -187,8 +187,8 @@ _DESCRIPTIONS: dict[int, str] = {
     HTTP_422_UNPROCESSABLE_ENTITY: "invalid_input: a value breaks a rule or has the wrong type; `field` names it",
     HTTP_429_TOO_MANY_REQUESTS: "rate_limited: this token writes too fast; retry after Retry-After seconds",
     HTTP_500_INTERNAL_SERVER_ERROR: "internal_error: the request failed and changed nothing",
-    HTTP_503_SERVICE_UNAVAILABLE: "database_unavailable: the database connection was lost; retry after Retry-After "
-    "seconds with the same Idempotency-Key",
+    HTTP_503_SERVICE_UNAVAILABLE: "database_unavailable or database_busy: the database connection was lost or the "
+    "database did not answer in time; retry after Retry-After seconds with the same Idempotency-Key",
 }
 
 

@@ -6,6 +6,7 @@
     ├── Unauthenticated              unauthenticated no token, or one unknown, expired or revoked
     ├── AccessDenied                 forbidden       the principal's role or org subtree does not cover the request
     ├── DatabaseUnavailable          database_unavailable  the connection to the database was lost or not made
+    │   └── DatabaseBusy             database_busy   a lock wait, statement, pool wait or disk ran out
     ├── NotFound                     not_found       an org unit, member or transaction is unknown
     │   ├── OrgUnitNotFound
     │   ├── MemberNotFound
@@ -93,6 +94,20 @@ class DatabaseUnavailable(LedgerError):
             "the connection to the database was lost before the request finished: retry with the same "
             "Idempotency-Key (a write that did not commit left nothing behind; one that did is answered "
             "again, never repeated)"
+        )
+
+
+class DatabaseBusy(DatabaseUnavailable):
+    """The database did not answer in time: a lock held elsewhere, a statement over its
+    time limit, a full pool or a full disk. The request was rolled back and changed nothing."""
+
+    code = "database_busy"
+
+    def __init__(self) -> None:
+        LedgerError.__init__(
+            self,
+            "the database is busy and the request changed nothing: retry after Retry-After seconds with the "
+            "same Idempotency-Key",
         )
 
 

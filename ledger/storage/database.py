@@ -27,9 +27,10 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from ledger.errors import DatabaseUnavailable
+from ledger.errors import DatabaseBusy, DatabaseUnavailable
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/ledger.sqlite3"
 """An embedded SQLite file beside the working directory: nothing to install or run."""
@@ -38,9 +39,26 @@ POSTGRES_POOL_SIZE = 16
 """Connections per process. Two cores saturate long before 16 busy connections, and
 PostgreSQL's default max_connections (100) leaves room for several workers."""
 
-SQLITE_BUSY_TIMEOUT_MS = 30_000
-"""How long a SQLite writer waits for the lock before failing; generous because the
-lock is held for milliseconds and a failure would be a lost write to the client."""
+SQLITE_BUSY_TIMEOUT_MS = 5_000
+"""How long a SQLite writer waits for the lock before answering 503 database_busy: the
+service's own writers hold it for milliseconds, so a longer wait means a lock held
+elsewhere, and the client is better told to retry than kept waiting."""
+
+POSTGRES_LOCK_TIMEOUT_MS = 5_000
+"""How long a PostgreSQL statement waits for a row or table lock: the journal's own
+locks are held for milliseconds, so 5 s only runs out on a lock held elsewhere (an
+operator's session, a stuck transaction)."""
+
+POSTGRES_STATEMENT_TIMEOUT_MS = 30_000
+"""The longest a PostgreSQL statement may run; far above any request's statements."""
+
+POOL_TIMEOUT_SECONDS = 10
+"""How long a request waits for a pooled PostgreSQL connection before a 503."""
+
+_BUSY_SQLSTATES = frozenset({"55P03", "57014", "53100"})
+"""lock_not_available, query_canceled (statement_timeout), disk_full."""
+
+_BUSY_SQLITE_MESSAGES = ("database is locked", "database or disk is full")
 
 
 _log = logging.getLogger("ledger.database")
@@ -50,7 +68,13 @@ _log = logging.getLogger("ledger.database")
 async def _connection_lost_is_unavailable() -> AsyncIterator[None]:
     try:
         yield
+    except PoolTimeout as error:
+        _log.warning("no pooled database connection came free: %s", error)
+        raise DatabaseBusy() from error
     except DBAPIError as error:
+        if _is_busy(error):
+            _log.warning("the database is busy: %s", error.orig)
+            raise DatabaseBusy() from error
         if not error.connection_invalidated:
             raise
         _log.warning("the database connection was lost: %s", error.orig)
@@ -58,6 +82,13 @@ async def _connection_lost_is_unavailable() -> AsyncIterator[None]:
     except OSError as error:  # the driver could not open a connection: refused, unreachable, reset
         _log.warning("the database cannot be reached: %s", error)
         raise DatabaseUnavailable() from error
+
+
+def _is_busy(error: DBAPIError) -> bool:
+    # SQLAlchemy's asyncpg adapter keeps asyncpg's error, which carries the SQLSTATE, as the cause.
+    cause = getattr(error.orig, "__cause__", None)
+    sqlstate = getattr(error.orig, "sqlstate", None) or getattr(cause, "sqlstate", None)
+    return sqlstate in _BUSY_SQLSTATES or any(m in str(error.orig) for m in _BUSY_SQLITE_MESSAGES)
 
 
 def database_url() -> str:
@@ -95,7 +126,18 @@ class Database:
             self._writer = _sqlite_engine(self.url, "BEGIN IMMEDIATE")
             self._reader = _sqlite_engine(self.url, "BEGIN")
         elif self.dialect == "postgresql":
-            self._writer = create_async_engine(self.url, pool_size=pool_size, max_overflow=0, pool_pre_ping=False)
+            timeouts = {
+                "lock_timeout": str(POSTGRES_LOCK_TIMEOUT_MS),
+                "statement_timeout": str(POSTGRES_STATEMENT_TIMEOUT_MS),
+            }
+            self._writer = create_async_engine(
+                self.url,
+                pool_size=pool_size,
+                max_overflow=0,
+                pool_pre_ping=False,
+                pool_timeout=POOL_TIMEOUT_SECONDS,
+                connect_args={"server_settings": timeouts},
+            )
             # A read is one statement or a few that need no common snapshot: autocommit
             # spares it the BEGIN and COMMIT round trips. ``snapshot()`` is for the rest.
             self._reader = self._writer.execution_options(isolation_level="AUTOCOMMIT")
