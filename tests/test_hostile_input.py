@@ -226,24 +226,13 @@ async def test_a_roster_line_of_the_wrong_shape_is_named_by_its_position(client,
     """Inside a list, the refusal names the line and the field: participants[1].quantity."""
     await _community(client, ledger)
     await member(ledger, "m-李四")
-    activity = await client.post(
-        "/v1/activities",
-        json={
-            "name": "义剪",
-            "org_unit": MICRO,
-            "rule": "hour",
-            "starts_at": "2026-01-01T09:00:00+08:00",
-            "ends_at": "2026-01-01T12:00:00+08:00",
-            "organizer": "m-张三",
-        },
-    )
-    path = f"/v1/activities/{activity.json()['id']}/roster"
+    path = await _activity(client)
     for line, field in (({"member_id": "m-李四", "quantity": 2.0}, "quantity"), ({"member_id": "m-李四"}, "quantity")):
         body = {"participants": [{"member_id": "m-张三", "quantity": 1}, line]}
         assert_problem(await client.put(path, json=body), 422, "invalid_input", f"participants[1].{field}")
     extra = {"participants": [{"member_id": "m-张三", "quantity": 1, "hours": 3}]}
     assert_problem(await client.put(path, json=extra), 422, "invalid_input", "participants[0].hours")
-    assert [] == (await client.get(f"/v1/activities/{activity.json()['id']}")).json()["roster"]
+    assert [] == (await client.get(path.removesuffix("/roster"))).json()["roster"]
 
 
 # Text in any script.
