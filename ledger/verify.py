@@ -19,7 +19,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import BigInteger, bindparam, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.journal import chain, counters
@@ -188,6 +188,12 @@ _redemptions = Redemption.__table__
 _rewards = Reward.__table__
 
 
+def _points_sum(column: Any) -> Any:
+    """SUM() over bigint is numeric on PostgreSQL, read back as Decimal; the cast keeps
+    every figure verify reports an int, as JSON and the CLI need."""
+    return cast(func.sum(column), BigInteger)
+
+
 async def _grouped(conn: AsyncConnection, query: Any) -> dict[Any, Any]:
     return {row[0]: row[1] for row in await conn.execute(query)}
 
@@ -196,7 +202,9 @@ async def _compare_shop(conn: AsyncConnection, report: Report) -> None:
     available = await _grouped(
         conn, select(_accounts.c.id, _accounts.c.available).where(_accounts.c.kind == AccountKind.MEMBER.value)
     )
-    in_lots = await _grouped(conn, select(_lots.c.account_id, func.sum(_lots.c.remaining)).group_by(_lots.c.account_id))
+    in_lots = await _grouped(
+        conn, select(_lots.c.account_id, _points_sum(_lots.c.remaining)).group_by(_lots.c.account_id)
+    )
     for account_id in sorted(available.keys() | in_lots.keys()):
         if available.get(account_id, 0) != in_lots.get(account_id, 0):
             report.problem(
@@ -213,7 +221,7 @@ async def _compare_shop(conn: AsyncConnection, report: Report) -> None:
     )
     open_holds = await _grouped(
         conn,
-        select(_redemptions.c.member_id, func.sum(_redemptions.c.cost_points))
+        select(_redemptions.c.member_id, _points_sum(_redemptions.c.cost_points))
         .where(_redemptions.c.state == HELD)
         .group_by(_redemptions.c.member_id),
     )

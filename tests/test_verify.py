@@ -1,12 +1,13 @@
 """verify recomputes balances and the chain from the journal and names what is wrong."""
 
 import json
+from unittest.mock import ANY
 
 import pytest
 from sqlalchemy import text
 
 from api.cli import main as cli
-from tests.builders import award, member, tree
+from tests.builders import award, member, redeem, reward, tree
 
 
 async def _tamper(ledger, sql: str, table: str) -> None:
@@ -120,3 +121,89 @@ async def _run_cli(argv):
 @pytest.fixture(autouse=True)
 def _quiet_logs(caplog):
     caplog.set_level("WARNING")
+
+
+async def _tampered_books(client, ledger):
+    """Three awards (3, 4, 5), then an open hold of 5 (transaction 4): 7 left in the lots."""
+    awards = await _three_awards(client, ledger)
+    await reward(client, cost=5)
+    assert 201 == (await redeem(client, "m-张三")).status_code
+    holder = await ledger.member("m-张三")
+    return [(a["transaction_id"], a["hash"]) for a in awards], holder.account_id
+
+
+_LOTS = ("UPDATE lot SET remaining = points", "lot")  # as if the hold had spent none of them
+_MEMO = ("UPDATE journal_txn SET memo = 'edited' WHERE id = {a1}", "journal_txn")
+TAMPERS = {
+    "posting_amount": [("UPDATE posting SET amount = amount + 100 WHERE txn_id = {a0} AND amount > 0", "posting")],
+    "memo": [_MEMO],
+    "deleted_posting": [("DELETE FROM posting WHERE txn_id = {a1} AND amount > 0", "posting")],
+    "materialized_balance": [("UPDATE account SET available = 1000 WHERE id = {account}", "account")],
+    "lots": [_LOTS],
+    "holds": [("UPDATE account SET held = 9 WHERE id = {account}", "account")],
+    "lots_and_memo": [_LOTS, _MEMO],
+}
+
+
+def _expected(kind, awards, account):
+    """The problems each tamper must be named by; a hash verify computes is not known here."""
+    (a0, h0), (a1, h1), (a2, _) = awards
+    hold = a2 + 1
+    memo = [{"problem": "hash_mismatch", "transaction_id": a1, "stored": h1, "computed": ANY}]
+    lots = [{"problem": "lots_mismatch", "account_id": account, "available": 7, "in_lots": 12}]
+    member = {"account_id": account, "owner": "m-张三", "kind": "member"}
+
+    def after(txn, stored, computed):
+        return {
+            "problem": "balance_after_mismatch",
+            "transaction_id": txn,
+            "account_id": account,
+            "stored": stored,
+            "computed": computed,
+        }
+
+    return {
+        "posting_amount": [
+            {"problem": "hash_mismatch", "transaction_id": a0, "stored": h0, "computed": ANY},
+            {"problem": "unbalanced", "transaction_id": a0, "sum": 100},
+            after(a0, 3, 103),
+            after(a1, 7, 107),
+            after(a2, 12, 112),
+            after(hold, 7, 107),
+            {"problem": "balance_mismatch", **member, "materialized": 7, "computed": 107},
+        ],
+        "memo": memo,
+        "deleted_posting": [
+            *memo,
+            {"problem": "too_few_postings", "transaction_id": a1, "postings": 1},
+            {"problem": "unbalanced", "transaction_id": a1, "sum": -4},
+            after(a2, 12, 8),
+            after(hold, 7, 3),
+            {"problem": "balance_mismatch", **member, "materialized": 7, "computed": 3},
+        ],
+        "materialized_balance": [
+            {"problem": "balance_mismatch", **member, "materialized": 1000, "computed": 7},
+            {"problem": "lots_mismatch", "account_id": account, "available": 1000, "in_lots": 7},
+        ],
+        "lots": lots,
+        "holds": [
+            {"problem": "held_mismatch", "member_id": "m-张三", "held_account": 5, "member_held": 9, "open_holds": 5}
+        ],
+        "lots_and_memo": memo + lots,
+    }[kind]
+
+
+@pytest.mark.parametrize("kind", TAMPERS)
+async def test_each_tamper_is_named_alike_by_the_ledger_the_command_and_http(client, ledger, capsys, kind):
+    """Each way of tampering is named with the same integer figures by the ledger, `ledger verify` and HTTP."""
+    awards, account = await _tampered_books(client, ledger)
+    ids = {f"a{i}": txn for i, (txn, _) in enumerate(awards)} | {"account": account}
+    for sql, table in TAMPERS[kind]:
+        await _tamper(ledger, sql.format(**ids), table)
+    problems = (await ledger.verify()).problems
+    code = await _run_cli(["verify", "--database-url", ledger.db.url])
+    printed = json.loads(capsys.readouterr().out)["problems"]
+    answered = (await client.get("/v1/ledger/verify")).json()["problems"]
+    expected = _expected(kind, awards, account)
+    assert (expected, 1, expected, expected) == (problems, code, printed, answered)
+    assert [] == [(p["problem"], k, v) for p in problems for k, v in p.items() if type(v) not in (int, str)]
