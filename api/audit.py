@@ -1,22 +1,28 @@
 """Every write under ``/v1`` leaves an audit row naming its principal and its outcome.
 
-The row is written before the response starts: a client that has seen the answer to a
-write can find that write in ``GET /v1/audit``. A write that fails to be audited is
-still answered (it has happened) and the failure is logged loudly.
+A write that commits stores its row in its own database transaction (see
+``ledger.access.audit``): the middleware names the request before the handler runs, with
+the status its route answers on success. A request that committed nothing (refused,
+failed) has its row stored before the response starts, so a client that has seen the
+answer to a write can find it in ``GET /v1/audit``. A row that fails to be stored after
+the answer is logged loudly; the answer stands (it has happened).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from api.ratelimit import WRITE_METHODS
-from ledger.access.audit import Entry
+from ledger import Ledger
+from ledger.access import audit
 
 _log = logging.getLogger("api.audit")
 _IDEMPOTENCY = IDEMPOTENCY_HEADER.lower().encode()
+_storing: set[asyncio.Task[None]] = set()  # rows stored beside a 5xx answer, kept until done
 
 
 class AuditMiddleware:
@@ -24,21 +30,34 @@ class AuditMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in WRITE_METHODS:
+        principal = scope.get("user")
+        if scope["type"] != "http" or scope["method"] not in WRITE_METHODS or principal is None:
             await self.app(scope, receive, send)
             return
+        key = next((v.decode("latin-1") for k, v in scope["headers"] if k == _IDEMPOTENCY), None)
+        success = scope["route_handler"].status_code
+        entry = audit.Entry(principal.id, principal.role.value, scope["method"], scope["path"], success, key)
 
-        async def audited_send(message: Message) -> None:
-            principal = scope.get("user")
-            if message["type"] == "http.response.start" and principal is not None:
-                key = next((v.decode("latin-1") for k, v in scope["headers"] if k == _IDEMPOTENCY), None)
-                entry = Entry(
-                    principal.id, principal.role.value, scope["method"], scope["path"], message["status"], key
-                )
-                try:
-                    await scope["app"].state.ledger.record_audit(entry)
-                except Exception:
-                    _log.exception("a write was answered but its audit row was not stored: %s", entry)
-            await send(message)
+        with audit.serving(entry) as pending:
 
-        await self.app(scope, receive, audited_send)
+            async def audited_send(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    row = audit.answered(pending, message["status"])
+                    if row is not None:
+                        stored = _store(scope["app"].state.ledger, row)
+                        if row.status < 500:
+                            await stored
+                        else:
+                            task = asyncio.ensure_future(stored)
+                            _storing.add(task)
+                            task.add_done_callback(_storing.discard)
+                await send(message)
+
+            await self.app(scope, receive, audited_send)
+
+
+async def _store(ledger: Ledger, row: audit.Entry) -> None:
+    try:
+        await ledger.record_audit(row)
+    except Exception:
+        _log.exception("a write was answered but its audit row was not stored: %s", row)

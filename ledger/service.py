@@ -8,6 +8,7 @@ exactly-once through ``idempotency.once``.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -38,6 +39,10 @@ AUDIT_BATCH_MAX = 500
 of 500 short rows is a few milliseconds, well under one commit's wait."""
 
 
+ServedAward = tuple[AwardRequest, audit.Pending | None]
+"""An award and the audit row of the request asking for it."""
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -61,26 +66,36 @@ class Ledger:
         self.tz = zone(timezone_name)
         self.clock = clock
         self.hold_ttl = hold_ttl
-        self._awards: GroupCommit[AwardRequest, AwardOutcome] = GroupCommit(self._award_batch, AWARD_BATCH_MAX)
+        self._awards: GroupCommit[ServedAward, AwardOutcome] = GroupCommit(self._award_batch, AWARD_BATCH_MAX)
         self._audit: GroupCommit[audit.Entry, None] = GroupCommit(self._audit_batch, AUDIT_BATCH_MAX)
 
     @property
     def _lock_rows(self) -> bool:
         return self.db.is_postgres
 
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction that also stores the audit row of the request it serves,
+        so the write and its row commit together (``ledger.access.audit``)."""
+        serving = audit.current()
+        async with self.db.write() as conn:
+            yield conn
+            stored = await audit.store(conn, [serving], self.clock())
+        audit.committed(stored)
+
     async def _write_once(
         self,
         request: IdempotentRequest,
         work: Callable[[AsyncConnection, datetime], Awaitable[dict[str, Any]]],
     ) -> tuple[dict[str, Any], bool]:
-        async with self.db.write() as conn:
+        async with self._write() as conn:
             now = self.clock()
             return await once(conn, request, now, lambda: work(conn, now))
 
     # Org tree and members.
 
     async def register_unit(self, code: str, name: str, level: Level, parent: str | None) -> units.Unit:
-        async with self.db.write() as conn:
+        async with self._write() as conn:
             return await units.register_unit(conn, code, name, level, parent, self.clock())
 
     async def unit(self, code: str) -> units.Unit:
@@ -90,7 +105,7 @@ class Ledger:
     async def register_member(
         self, member_id: str, name: str, org_unit: str, party_member: bool, roles: tuple[Role, ...]
     ) -> members.Member:
-        async with self.db.write() as conn:
+        async with self._write() as conn:
             return await members.register_member(conn, member_id, name, org_unit, party_member, roles, self.clock())
 
     async def member(self, member_id: str) -> members.Member:
@@ -98,7 +113,7 @@ class Ledger:
             return await members.get_member(conn, member_id, field="id")
 
     async def change_member(self, member_id: str, changes: members.MemberChanges) -> members.Member:
-        async with self.db.write() as conn:
+        async with self._write() as conn:
             return await members.change_member(conn, member_id, changes)
 
     async def find_members(self, member_ids: Sequence[str]) -> dict[str, members.Member]:
@@ -114,17 +129,24 @@ class Ledger:
 
     async def award(self, command: awards.AwardCommand, recorded_by: str, request: IdempotentRequest) -> AwardOutcome:
         """Award points; concurrent awards share a database transaction (group commit)."""
-        return await self._awards.submit(AwardRequest(command, recorded_by, request))
+        return await self._awards.submit((AwardRequest(command, recorded_by, request), audit.current()))
 
-    async def _award_batch(self, requests: Sequence[AwardRequest]) -> list[AwardOutcome | Exception]:
+    async def _award_batch(self, batch: Sequence[ServedAward]) -> list[AwardOutcome | Exception]:
         try:
             async with self.db.write() as conn:
-                return await award_many(conn, requests, self.clock(), self.tz, for_update=self._lock_rows)
+                now = self.clock()
+                outcomes = await award_many(conn, [r for r, _ in batch], now, self.tz, for_update=self._lock_rows)
+                # The batch runs in the task of whichever request started it: each request
+                # brings its own audit row, stored only if its award is in this commit.
+                served = [p for (_, p), o in zip(batch, outcomes, strict=True) if not isinstance(o, Exception)]
+                stored = await audit.store(conn, served, now)
+            audit.committed(stored)
+            return outcomes
         except Exception as error:
-            if len(requests) == 1:
+            if len(batch) == 1:
                 return [error]
             # Whatever broke the batch must not become every request's error: retry alone.
-            return [outcome for request in requests for outcome in await self._award_batch([request])]
+            return [outcome for served in batch for outcome in await self._award_batch([served])]
 
     async def reverse(
         self, transaction_id: int, reason: str, recorded_by: str, request: IdempotentRequest
@@ -167,7 +189,7 @@ class Ledger:
 
     async def load_rules(self, text: str, loaded_by: str) -> rules.LoadReport:
         definitions = rules.parse_rules_file(text)
-        async with self.db.write() as conn:
+        async with self._write() as conn:
             return await rules.load_rules(conn, definitions, loaded_by, self.clock())
 
     async def rules(self) -> list[rules.Rule]:
@@ -175,7 +197,7 @@ class Ledger:
             return sorted((await rules.current_rules(conn)).values(), key=lambda r: r.code)
 
     async def create_activity(self, command: activities.ActivityCommand, created_by: str) -> dict[str, Any]:
-        async with self.db.write() as conn:
+        async with self._write() as conn:
             return await activities.create_activity(conn, command, created_by, self.clock())
 
     async def activity(self, activity_id: int) -> dict[str, Any]:
@@ -187,7 +209,7 @@ class Ledger:
             return await activities.list_activities(conn, org_unit, limit, before)
 
     async def put_roster(self, activity_id: int, participants: list[tuple[str, int]]) -> dict[str, Any]:
-        async with self.db.write() as conn:
+        async with self._write() as conn:
             return await activities.put_roster(conn, activity_id, participants)
 
     async def preview_settlement(self, activity_id: int) -> dict[str, Any]:
@@ -201,7 +223,7 @@ class Ledger:
         return await self._write_once(request, work)
 
     async def submit_claim(self, command: claims.ClaimCommand, created_by: str) -> dict[str, Any]:
-        async with self.db.write() as conn:
+        async with self._write() as conn:
             return await claims.submit(conn, command, created_by, self.clock(), self.tz)
 
     async def claim(self, claim_id: int) -> dict[str, Any]:
@@ -219,7 +241,7 @@ class Ledger:
         return await self._write_once(request, work)
 
     async def decline_claim(self, claim_id: int, reason: str, reviewer: str) -> dict[str, Any]:
-        async with self.db.write() as conn:
+        async with self._write() as conn:
             return await claims.decline(conn, claim_id, reason, reviewer, self.clock())
 
     async def unit_summary(self, code: str, period: str | None, top: int) -> dict[str, Any]:
@@ -240,7 +262,7 @@ class Ledger:
 
     async def load_tiers(self, text: str, loaded_by: str) -> list[tuple[str, int]]:
         definitions = tiers.parse_tiers_file(text)
-        async with self.db.write() as conn:
+        async with self._write() as conn:
             return await tiers.load_schemes(conn, definitions, loaded_by, self.clock())
 
     async def tier_schemes(self) -> list[tiers.Scheme]:
@@ -271,26 +293,26 @@ class Ledger:
     async def open_notice(
         self, period: str | None, org_unit: str, flag: str | None, working_days: int | None, by: str
     ) -> dict[str, Any]:
-        async with self.db.write() as conn:
+        async with self._write() as conn:
             return await notices.open_notice(
                 conn, period or self.current_period(), org_unit, flag, working_days, by, self.clock(), self.tz
             )
 
     async def object_to(self, member_id: str, period: str, flag: str, reason: str, by: str) -> dict[str, Any]:
-        async with self.db.write() as conn:
+        async with self._write() as conn:
             return await notices.object_to(conn, member_id, period, flag, reason, by, self.clock())
 
     async def decide(
         self, member_id: str, period: str, flag: str, confirm: bool, reason: str, by: str
     ) -> dict[str, Any]:
-        async with self.db.write() as conn:
+        async with self._write() as conn:
             return await notices.decide(conn, member_id, period, flag, confirm, reason, by, self.clock(), self.tz)
 
     # The points shop.
 
     async def load_expiry_policies(self, text: str, loaded_by: str) -> list[tuple[str, int]]:
         definitions = expiry_policies.parse_policies_file(text)
-        async with self.db.write() as conn:
+        async with self._write() as conn:
             return await expiry_policies.load_policies(conn, definitions, loaded_by, self.clock())
 
     async def expiry_policies(self) -> list[expiry_policies.Policy]:
@@ -298,11 +320,11 @@ class Ledger:
             return sorted((await expiry_policies.current_policies(conn)).values(), key=lambda p: p.org_unit)
 
     async def create_reward(self, command: rewards.RewardCommand, created_by: str) -> dict[str, Any]:
-        async with self.db.write() as conn:
+        async with self._write() as conn:
             return await rewards.create_reward(conn, command, created_by, self.clock())
 
     async def change_reward(self, code: str, changes: rewards.RewardChanges) -> dict[str, Any]:
-        async with self.db.write() as conn:
+        async with self._write() as conn:
             return await rewards.change_reward(conn, code, changes, self.clock(), self._lock_rows)
 
     async def reward(self, code: str) -> dict[str, Any]:
@@ -347,13 +369,13 @@ class Ledger:
         batches of short transactions until none is left. Safe to run concurrently."""
         holds = lots = points = 0
         while True:
-            async with self.db.write() as conn:
+            async with self._write() as conn:
                 released = await redemptions.release_expired(conn, self.clock(), self.tz, self._lock_rows)
             holds += released
             if released < redemptions.RELEASE_BATCH:
                 break
         while True:
-            async with self.db.write() as conn:
+            async with self._write() as conn:
                 seen, expired, taken = await expiry.expire_lots(conn, self.clock(), self.tz, self._lock_rows)
             lots, points = lots + expired, points + taken
             if seen < expiry.EXPIRY_BATCH:
@@ -373,7 +395,7 @@ class Ledger:
         created_by: str,
         key: bytes,
     ) -> tuple[principals.Principal, str]:
-        async with self.db.write() as conn:
+        async with self._write() as conn:
             return await principals.create_principal(
                 conn,
                 role=role,
@@ -399,7 +421,7 @@ class Ledger:
             return await principals.list_principals(conn, limit, after)
 
     async def revoke_principal(self, principal_id: str, by: str) -> principals.Principal:
-        async with self.db.write() as conn:
+        async with self._write() as conn:
             return await principals.revoke_principal(conn, principal_id, by, self.clock())
 
     async def authorize(self, principal: principals.Principal, *subjects: scopes.Subject) -> None:
@@ -416,7 +438,8 @@ class Ledger:
             await scopes.authorize_members(conn, principal, member_ids, field)
 
     async def record_audit(self, entry: audit.Entry) -> None:
-        """Concurrent writes' rows share a database transaction, as awards do."""
+        """The row of a request whose answer no committed transaction recorded (a refused
+        write). Concurrent rows share a database transaction, as awards do."""
         await self._audit.submit(entry)
 
     async def _audit_batch(self, entries: Sequence[audit.Entry]) -> list[None]:

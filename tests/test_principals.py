@@ -166,6 +166,32 @@ async def test_every_write_is_audited_with_its_principal_and_outcome(client, led
             await conn.execute(text("UPDATE audit SET principal = 'someone-else'"))
 
 
+async def test_a_committed_write_stores_its_audit_row_in_its_own_transaction(client, ledger, monkeypatch):
+    """Only refused writes take the after-answer path: were it to fail, the committed
+    award and member still have their rows, and the refusal is merely missing."""
+    await tree(ledger)
+    mid = await member(ledger)
+
+    async def broken(entry: object) -> None:
+        raise RuntimeError("the audit log cannot be written after the answer")
+
+    monkeypatch.setattr(ledger, "record_audit", broken)
+    body = award_body(mid, 4)
+    assert (await post(client, "/v1/awards", body, Idempotency_Key="atomic-1")).status_code == 201
+    replay = await post(client, "/v1/awards", body, Idempotency_Key="atomic-1")
+    assert replay.headers["idempotent-replayed"] == "true"
+    await client.post("/v1/members", json={"id": "m-王五", "name": "王五", "org_unit": MICRO})
+    assert (await post(client, "/v1/awards", award_body("m-nobody", 4))).status_code == 404
+    rows = [
+        (e["method"], e["path"], e["status"], e["idempotency_key"]) for e in await ledger.audit(None, None, 10, None)
+    ]
+    assert rows == [
+        ("POST", "/v1/awards", 201, "atomic-1"),
+        ("POST", "/v1/awards", 201, "atomic-1"),
+        ("POST", "/v1/members", 201, None),
+    ]
+
+
 async def test_writes_beyond_the_rate_are_refused_with_retry_after(client, ledger):
     await tree(ledger)
     mid = await member(ledger)

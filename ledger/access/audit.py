@@ -1,11 +1,22 @@
 """The audit log: one append-only row per write request, saying who made it and how it
 ended. The journal already names who recorded each transaction; the audit log also
 covers the writes that move no points (members, rewards, rosters, tokens) and the
-writes that were refused."""
+writes that were refused.
+
+A write's row is stored in the same database transaction as the write, so no committed
+write is ever without its row, even when the process dies right after the commit. The
+HTTP layer names the request it serves with ``serving`` before the handler runs; every
+write transaction of the ledger then stores that request's row before it commits (group
+commits store one row per request they commit). A request whose transaction never
+committed (refused, failed) has its row stored after the answer, as it changed nothing.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -30,28 +41,77 @@ class Entry:
     idempotency_key: str | None = None
 
 
+@dataclass(slots=True)
+class Pending:
+    """A write request being served. ``entry.status`` is the status its success answers;
+    ``stored_id`` is set once a committed transaction holds its row."""
+
+    entry: Entry
+    stored_id: int | None = None
+
+
+_serving: ContextVar[Pending | None] = ContextVar("audit_serving", default=None)
+
+
+@contextmanager
+def serving(entry: Entry) -> Iterator[Pending]:
+    """Name the write request the current task serves, for the ledger's transactions."""
+    pending = Pending(entry)
+    token = _serving.set(pending)
+    try:
+        yield pending
+    finally:
+        _serving.reset(token)
+
+
+def current() -> Pending | None:
+    return _serving.get()
+
+
+def answered(pending: Pending, status: int) -> Entry | None:
+    """The row still to store once the request is answered: none when a committed
+    transaction already holds a row with this status. When the answer differs from the
+    committed row (the write committed, then answering it failed) a second row says how
+    it ended; the log is append-only, so the first is never rewritten."""
+    if pending.stored_id is not None and pending.entry.status == status:
+        return None
+    return replace(pending.entry, status=status)
+
+
 _INSERT = insert(_audit)
+_INSERT_RETURNING_ID = insert(_audit).returning(_audit.c.id, sort_by_parameter_order=True)
+
+
+def _row(e: Entry, now: datetime) -> dict[str, Any]:
+    return {
+        "at": now,
+        "principal": e.principal,
+        "role": e.role,
+        "method": e.method,
+        "path": e.path[:AUDIT_PATH_LENGTH_MAX],
+        "status": e.status,
+        # A refused key may be too long to store whole; the row still says which request.
+        "idempotency_key": None if e.idempotency_key is None else e.idempotency_key[:IDEMPOTENCY_KEY_LENGTH_MAX],
+    }
 
 
 async def record(conn: AsyncConnection, entries: list[Entry], now: datetime) -> None:
-    await conn.execute(
-        _INSERT,
-        [
-            {
-                "at": now,
-                "principal": e.principal,
-                "role": e.role,
-                "method": e.method,
-                "path": e.path[:AUDIT_PATH_LENGTH_MAX],
-                "status": e.status,
-                # A refused key may be too long to store whole; the row still says which request.
-                "idempotency_key": None
-                if e.idempotency_key is None
-                else e.idempotency_key[:IDEMPOTENCY_KEY_LENGTH_MAX],
-            }
-            for e in entries
-        ],
-    )
+    await conn.execute(_INSERT, [_row(e, now) for e in entries])
+
+
+async def store(conn: AsyncConnection, requests: Sequence[Pending | None], now: datetime) -> list[tuple[Pending, int]]:
+    """Store the rows of the requests a transaction is about to commit, once each; hand the
+    result to ``committed`` after the commit, so a rolled-back row is not taken as stored."""
+    unstored = [p for p in requests if p is not None and p.stored_id is None]
+    if not unstored:
+        return []
+    result = await conn.execute(_INSERT_RETURNING_ID, [_row(p.entry, now) for p in unstored])
+    return list(zip(unstored, result.scalars(), strict=True))
+
+
+def committed(stored: list[tuple[Pending, int]]) -> None:
+    for pending, row_id in stored:
+        pending.stored_id = row_id
 
 
 async def entries(
