@@ -89,12 +89,13 @@ class DatabaseUnavailable(LedgerError):
 
     code = "database_unavailable"
 
-    def __init__(self) -> None:
-        super().__init__(
-            "the connection to the database was lost before the request finished: retry with the same "
-            "Idempotency-Key (a write that did not commit left nothing behind; one that did is answered "
-            "again, never repeated)"
-        )
+    def __init__(
+        self,
+        detail: str = "the connection to the database was lost before the request finished: retry with the same "
+        "Idempotency-Key (a write that did not commit left nothing behind; one that did is answered "
+        "again, never repeated)",
+    ) -> None:
+        super().__init__(detail)
 
 
 class DatabaseBusy(DatabaseUnavailable):
@@ -104,10 +105,9 @@ class DatabaseBusy(DatabaseUnavailable):
     code = "database_busy"
 
     def __init__(self) -> None:
-        LedgerError.__init__(
-            self,
+        super().__init__(
             "the database is busy and the request changed nothing: retry after Retry-After seconds with the "
-            "same Idempotency-Key",
+            "same Idempotency-Key"
         )
 
 

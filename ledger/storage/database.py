@@ -36,8 +36,15 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/ledger.sqlite3"
 """An embedded SQLite file beside the working directory: nothing to install or run."""
 
 POSTGRES_POOL_SIZE = 16
-"""Connections per process. Two cores saturate long before 16 busy connections, and
-PostgreSQL's default max_connections (100) leaves room for several workers."""
+"""Write connections per process. Two cores saturate long before 16 busy connections,
+and PostgreSQL's default max_connections (100) leaves room for several workers."""
+
+READ_POOL_SHARE = 2
+"""Reads have a pool of their own, a half of the write pool's size (at least two): a
+write path stuck behind a lock or a slow disk holds every write connection, and a
+resident's balance must still answer. Reads are one short statement each, so half as
+many connections serve them; 16 + 8 per process keeps four workers under PostgreSQL's
+default 100."""
 
 SQLITE_BUSY_TIMEOUT_MS = 5_000
 """How long a SQLite writer waits for the lock before answering 503 database_busy: the
@@ -50,7 +57,10 @@ locks are held for milliseconds, so 5 s only runs out on a lock held elsewhere (
 operator's session, a stuck transaction)."""
 
 POSTGRES_STATEMENT_TIMEOUT_MS = 30_000
-"""The longest a PostgreSQL statement may run; far above any request's statements."""
+"""The longest a PostgreSQL statement may run; far above any request's statements. The
+long jobs stay under it too: verify and the exports read in keyset chunks (each statement
+a fraction of a second at a million transactions); a migration lifts it for its own
+transaction, as one schema change on a large table is one long statement."""
 
 POOL_TIMEOUT_SECONDS = 10
 """How long a request waits for a pooled PostgreSQL connection before a 503."""
@@ -116,7 +126,9 @@ def _sqlite_engine(url: str, begin: str) -> AsyncEngine:
 class Database:
     """The ledger's handle on its storage; one per process."""
 
-    def __init__(self, url: str | None = None, pool_size: int = POSTGRES_POOL_SIZE) -> None:
+    def __init__(
+        self, url: str | None = None, pool_size: int = POSTGRES_POOL_SIZE, pool_timeout: float = POOL_TIMEOUT_SECONDS
+    ) -> None:
         self.url = url or database_url()
         parsed = make_url(self.url)
         self.dialect = parsed.get_backend_name()
@@ -130,17 +142,24 @@ class Database:
                 "lock_timeout": str(POSTGRES_LOCK_TIMEOUT_MS),
                 "statement_timeout": str(POSTGRES_STATEMENT_TIMEOUT_MS),
             }
-            self._writer = create_async_engine(
-                self.url,
-                pool_size=pool_size,
-                max_overflow=0,
-                pool_pre_ping=False,
-                pool_timeout=POOL_TIMEOUT_SECONDS,
-                connect_args={"server_settings": timeouts},
-            )
+
+            def engine(size: int) -> AsyncEngine:
+                return create_async_engine(
+                    self.url,
+                    pool_size=size,
+                    max_overflow=0,
+                    # A pooled connection may have died idle (a restarted server, a killed
+                    # backend): a ping on checkout, one round trip of ~0.1 ms, finds it and
+                    # opens a fresh one, so the request never sees another's dead connection.
+                    pool_pre_ping=True,
+                    pool_timeout=pool_timeout,
+                    connect_args={"server_settings": timeouts},
+                )
+
+            self._writer = engine(pool_size)
             # A read is one statement or a few that need no common snapshot: autocommit
             # spares it the BEGIN and COMMIT round trips. ``snapshot()`` is for the rest.
-            self._reader = self._writer.execution_options(isolation_level="AUTOCOMMIT")
+            self._reader = engine(max(2, pool_size // READ_POOL_SHARE)).execution_options(isolation_level="AUTOCOMMIT")
         else:
             raise ValueError(f"unsupported database {self.dialect!r}: use sqlite or postgresql")
 
@@ -175,5 +194,4 @@ class Database:
 
     async def dispose(self) -> None:
         await self._writer.dispose()
-        if self.dialect == "sqlite":
-            await self._reader.dispose()
+        await self._reader.dispose()

@@ -29,4 +29,7 @@ async def migrate(db: Database, revision: str = "head") -> None:
         command.upgrade(alembic_config(connection), revision)
 
     async with db.write() as conn:
+        if db.is_postgres:
+            # One schema change on a large table is one long statement (see POSTGRES_STATEMENT_TIMEOUT_MS).
+            await conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
         await conn.run_sync(upgrade)
