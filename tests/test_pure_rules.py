@@ -1,5 +1,5 @@
 """The ledger's pure rules, without a database: points before caps, cap windows, tier flags,
-expiry dates. Each is a function of its arguments, so each is tested on its own here and
+expiry dates, the checks of a data file. Each is a function of its arguments, so each is tested on its own here and
 through the service in the database suites."""
 
 from datetime import UTC, datetime
@@ -7,10 +7,21 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ledger.earning.rules import Rule, WorkDone, base_points, cap_windows, held_to_caps
-from ledger.errors import CapExceeded, InvalidInput
-from ledger.honours.tiers import ADVANCED_WORKER, PARTY_MEMBER, Scheme
-from ledger.shop.expiry_policies import END_OF_YEAR, FOREVER, MONTHS, Policy
+from ledger.earning.rules import Rule, WorkDone, base_points, cap_windows, held_to_caps, parse_rules_file
+from ledger.errors import CapExceeded, DataFileInvalid, InvalidInput
+from ledger.honours.tiers import ADVANCED_WORKER, PARTY_MEMBER, Scheme, parse_tiers_file
+from ledger.shop.expiry_policies import END_OF_YEAR, FOREVER, MONTHS, Policy, parse_policies_file
+from ledger.storage import datafiles
+from tests.builders import (
+    BAD_POLICIES,
+    BAD_POLICIES_ERRORS,
+    BAD_RULES,
+    BAD_RULES_ERRORS,
+    BAD_TIERS,
+    BAD_TIERS_ERRORS,
+    NOWHERE,
+    file_errors,
+)
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -133,3 +144,28 @@ def test_months_expiry_keeps_the_day_or_the_last_day_of_a_short_month() -> None:
 def test_forever_points_never_expire() -> None:
     """A forever policy gives no date."""
     assert None is Policy("", 1, FOREVER).expires_at(datetime(2026, 1, 1, tzinfo=UTC), SHANGHAI)
+
+
+@pytest.mark.parametrize(
+    ("parse", "text", "errors"),
+    [
+        (parse_rules_file, BAD_RULES, BAD_RULES_ERRORS),
+        (parse_tiers_file, BAD_TIERS, BAD_TIERS_ERRORS),
+        (parse_policies_file, BAD_POLICIES, BAD_POLICIES_ERRORS),
+    ],
+    ids=["rules", "tiers", "expiry"],
+)
+def test_a_data_file_lists_its_schema_and_consistency_errors_at_once(parse, text, errors) -> None:
+    """Schema errors, repeats and dates or thresholds out of order are found in one pass,
+    each with its path; only whether a named unit exists waits for the database."""
+    with pytest.raises(DataFileInvalid) as refused:
+        datafiles.accept(parse(text))
+    assert [e for e in errors if NOWHERE not in e[1]] == file_errors(refused.value)
+
+
+def test_a_data_file_that_is_not_yaml_is_one_error_for_the_whole_file() -> None:
+    """Nothing can be checked in a file that cannot be read: one error, at the root ("")."""
+    with pytest.raises(DataFileInvalid) as refused:
+        datafiles.accept(parse_tiers_file("schemes: [{tiers: "))
+    assert [""] == [e.path for e in refused.value.errors]
+    assert refused.value.errors[0].reason.startswith("not YAML or JSON")
