@@ -169,3 +169,23 @@ def test_a_data_file_that_is_not_yaml_is_one_error_for_the_whole_file() -> None:
         datafiles.accept(parse_tiers_file("schemes: [{tiers: "))
     assert [""] == [e.path for e in refused.value.errors]
     assert refused.value.errors[0].reason.startswith("not YAML or JSON")
+
+
+def test_a_list_longer_than_the_schema_allows_is_checked_no_further_and_its_errors_are_cut() -> None:
+    """1,200 default policies where 1,000 are allowed: the list is refused for its length
+    (the reason quoting it loses its middle), only the first 1,000 are checked for repeats,
+    and of the 1,000 errors the first hundred are listed, the rest counted."""
+    allowed = 1000  # schemas/expiry.schema.json: policies.maxItems
+    text = "policies: [" + ", ".join(["{valid: forever}"] * (allowed + 200)) + "]"
+    with pytest.raises(DataFileInvalid) as refused:
+        datafiles.accept(parse_policies_file(text))
+    errors, listed_max = refused.value.errors, datafiles.DATA_FILE_ERRORS_LISTED_MAX
+    too_long = errors[0]
+    assert ("/policies", True, True) == (
+        too_long.path,
+        len(too_long.reason) <= datafiles.DATA_FILE_REASON_CHARS_MAX,
+        too_long.reason.endswith("}] is too long"),
+    )
+    assert [f"/policies/{i}/org_unit" for i in range(1, listed_max)] == [e.path for e in errors[1:]]
+    found = 1 + (allowed - 1)  # the length, and each checked policy after the first repeating the default
+    assert found - listed_max == refused.value.omitted

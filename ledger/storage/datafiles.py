@@ -42,6 +42,11 @@ by reading its errors, and a hundred is more than a careful edit leaves behind: 
 more is the wrong file or garbage, and a megabyte of it could list tens of thousands, a
 problem body of megabytes that no one reads."""
 
+DATA_FILE_REASON_CHARS_MAX = 300
+"""Characters of one error's reason. The schema's messages quote the value they refuse, and
+a value can be most of the file (a list that is too long is quoted whole): a longer reason
+loses its middle, keeping how it begins and, at its end, what is wrong."""
+
 
 @dataclass(frozen=True, slots=True)
 class DataFile:
@@ -80,8 +85,15 @@ def _validator(schema_path: Path) -> jsonschema.protocols.Validator:
     return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
 
 
+def _shortened(reason: str) -> str:
+    if len(reason) <= DATA_FILE_REASON_CHARS_MAX:
+        return reason
+    kept = (DATA_FILE_REASON_CHARS_MAX - 3) // 2
+    return f"{reason[:kept]} … {reason[-kept:]}"
+
+
 def _unreadable(key: str, reason: str) -> DataFile:
-    return DataFile(key, (), (FileError((), reason),), frozenset(), frozenset())
+    return DataFile(key, (), (FileError((), _shortened(reason)),), frozenset(), frozenset())
 
 
 def parse(text: str, schema_path: Path, key: str) -> DataFile:
@@ -93,7 +105,7 @@ def parse(text: str, schema_path: Path, key: str) -> DataFile:
     except yaml.YAMLError as error:
         return _unreadable(key, f"not YAML or JSON: {error}")
     validator = _validator(schema_path)
-    errors = tuple(FileError(tuple(e.absolute_path), e.message) for e in validator.iter_errors(data))
+    errors = tuple(FileError(tuple(e.absolute_path), _shortened(e.message)) for e in validator.iter_errors(data))
     items = data.get(key) if isinstance(data, dict) else None
     # The checks after the schema read no more entries than the schema allows: a longer
     # list is refused for its length already, and a megabyte of entries then costs the
