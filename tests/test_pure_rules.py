@@ -189,3 +189,10 @@ def test_a_list_longer_than_the_schema_allows_is_checked_no_further_and_its_erro
     assert [f"/policies/{i}/org_unit" for i in range(1, listed_max)] == [e.path for e in errors[1:]]
     found = 1 + (allowed - 1)  # the length, and each checked policy after the first repeating the default
     assert found - listed_max == refused.value.omitted
+
+
+def test_a_policy_without_valid_is_told_only_that() -> None:
+    """A policy that does not say how long points stay valid is not also asked for months."""
+    with pytest.raises(DataFileInvalid) as refused:
+        datafiles.accept(parse_policies_file("policies: [{extra_years: 1}]"))
+    assert [("/policies/0", "'valid' is a required property")] == file_errors(refused.value)
