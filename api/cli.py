@@ -22,7 +22,7 @@ from ledger import Database, Ledger, migrate
 from ledger.access.principals import PRINCIPAL_PAGE_SIZE_MAX, Principal
 from ledger.demo import load_demo
 from ledger.earning.rules import default_rules_text
-from ledger.errors import DataFileInvalid, InvalidInput, LedgerError
+from ledger.errors import DataFileInvalid, LedgerError
 from ledger.honours import exports
 from ledger.honours.tiers import FLAGS, default_tiers_text
 from ledger.shop.expiry_policies import default_policies_text
@@ -54,10 +54,10 @@ async def _load(url: str, what: str, text: str) -> int:
             created = await ledger.load_tiers(text, CLI_PRINCIPAL)
         else:
             created = await ledger.load_expiry_policies(text, CLI_PRINCIPAL)
-    except (DataFileInvalid, InvalidInput) as invalid:
+    except DataFileInvalid as invalid:
         print(f"{invalid.detail}:", file=sys.stderr)
-        for error in getattr(invalid, "errors", [{"path": invalid.fields().get("field", ""), "reason": ""}]):
-            print(f"  {error['path'] or '/'}: {error['reason']}", file=sys.stderr)
+        for error in invalid.errors:
+            print(f"  {error.path or '/'}: {error.reason}", file=sys.stderr)
         return 1
     finally:
         await db.dispose()

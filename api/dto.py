@@ -643,7 +643,8 @@ class ProblemRead(msgspec.Struct):
     """An RFC 9457 problem, the body of every error. ``code`` is stable and meant for
     programs; ``field`` names the offending input when there is one; other members
     depend on the code (``available_points`` and ``cost_points`` of insufficient_points,
-    ``errors`` of invalid_input, ``retry_after_seconds`` of rate_limited …)."""
+    ``errors`` of invalid_input, ``errors`` (each a ``path`` and a ``reason``) and
+    ``errors_omitted`` of invalid_data_file, ``retry_after_seconds`` of rate_limited …)."""
 
     type: str
     title: str

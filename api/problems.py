@@ -184,7 +184,8 @@ _DESCRIPTIONS: dict[int, str] = {
     HTTP_409_CONFLICT: "The ledger's state refuses the request (insufficient_points, already_exists, "
     "exists_with_different_body …); nothing changed",
     HTTP_413_REQUEST_ENTITY_TOO_LARGE: "body_too_large: the body is over the service's limit; nothing changed",
-    HTTP_422_UNPROCESSABLE_ENTITY: "invalid_input: a value breaks a rule or has the wrong type; `field` names it",
+    HTTP_422_UNPROCESSABLE_ENTITY: "invalid_input: a value breaks a rule or has the wrong type; `field` names it. "
+    "invalid_data_file: a data file is refused whole; `errors` lists each error's `path` and `reason`",
     HTTP_429_TOO_MANY_REQUESTS: "rate_limited: this token writes too fast; retry after Retry-After seconds",
     HTTP_500_INTERNAL_SERVER_ERROR: "internal_error: the request failed and changed nothing",
     HTTP_503_SERVICE_UNAVAILABLE: "database_unavailable or database_busy: the database connection was lost or the "

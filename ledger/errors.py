@@ -2,7 +2,7 @@
 
     LedgerError                      code            meaning
     ├── InvalidInput                 invalid_input   a value breaks a domain rule (names its field)
-    ├── DataFileInvalid              invalid_data_file  a rules or tiers file, every error with its path
+    ├── DataFileInvalid              invalid_data_file  a rules, tiers or expiry file, every error with its path
     ├── Unauthenticated              unauthenticated no token, or one unknown, expired or revoked
     ├── AccessDenied                 forbidden       the principal's role or org subtree does not cover the request
     ├── DatabaseUnavailable          database_unavailable  the connection to the database was lost or not made
@@ -47,6 +47,8 @@ The HTTP status is not decided here: the boundary maps the class to a status.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -212,14 +214,35 @@ class RuleNotFound(NotFound):
         super().__init__(f"no earning rule {rule!r} is loaded", rule=rule, field=field)
 
 
+@dataclass(frozen=True, slots=True)
+class FileError:
+    """One problem of a data file: where it is (the keys and indices down to it) and why."""
+
+    at: tuple[str | int, ...]
+    reason: str
+
+    @property
+    def path(self) -> str:
+        """``at`` as a JSON pointer (RFC 6901): ``/rules/3/code``; "" is the whole file."""
+        return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in self.at)
+
+
 class DataFileInvalid(LedgerError):
-    """A data file (rules, tiers) is refused whole; ``errors`` lists every problem with its path."""
+    """A data file (rules, tiers, expiry) is refused whole; ``errors`` lists its problems
+    with their paths, and ``omitted`` says how many more were found but not listed."""
 
     code = "invalid_data_file"
 
-    def __init__(self, errors: list[dict[str, str]]) -> None:
-        super().__init__(f"the file has {len(errors)} error(s) and was not loaded", errors=errors)
-        self.errors = errors
+    def __init__(self, errors: Sequence[FileError], omitted: int = 0) -> None:
+        total = len(errors) + omitted
+        listed = f"; the first {len(errors)} are listed" if omitted else ""
+        super().__init__(
+            f"the file has {total} error(s) and was not loaded{listed}",
+            errors=[{"path": e.path, "reason": e.reason} for e in errors],
+            errors_omitted=omitted,
+        )
+        self.errors = tuple(errors)
+        self.omitted = omitted
 
 
 class RuleInactive(Conflict):

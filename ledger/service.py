@@ -188,9 +188,9 @@ class Ledger:
     # Earning rules, activities, claims.
 
     async def load_rules(self, text: str, loaded_by: str) -> rules.LoadReport:
-        definitions = rules.parse_rules_file(text)
+        file = rules.parse_rules_file(text)
         async with self._write() as conn:
-            return await rules.load_rules(conn, definitions, loaded_by, self.clock())
+            return await rules.load_rules(conn, file, loaded_by, self.clock())
 
     async def rules(self) -> list[rules.Rule]:
         async with self.db.read() as conn:
@@ -261,9 +261,9 @@ class Ledger:
     # Tiers and nominations.
 
     async def load_tiers(self, text: str, loaded_by: str) -> list[tuple[str, int]]:
-        definitions = tiers.parse_tiers_file(text)
+        file = tiers.parse_tiers_file(text)
         async with self._write() as conn:
-            return await tiers.load_schemes(conn, definitions, loaded_by, self.clock())
+            return await tiers.load_schemes(conn, file, loaded_by, self.clock())
 
     async def tier_schemes(self) -> list[tiers.Scheme]:
         async with self.db.read() as conn:
@@ -311,9 +311,9 @@ class Ledger:
     # The points shop.
 
     async def load_expiry_policies(self, text: str, loaded_by: str) -> list[tuple[str, int]]:
-        definitions = expiry_policies.parse_policies_file(text)
+        file = expiry_policies.parse_policies_file(text)
         async with self._write() as conn:
-            return await expiry_policies.load_policies(conn, definitions, loaded_by, self.clock())
+            return await expiry_policies.load_policies(conn, file, loaded_by, self.clock())
 
     async def expiry_policies(self) -> list[expiry_policies.Policy]:
         async with self.db.read() as conn:

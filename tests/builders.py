@@ -10,6 +10,7 @@ from typing import Any
 from httpx import AsyncClient
 
 from ledger import Category, Ledger, Level, Role
+from ledger.errors import DataFileInvalid
 from ledger.journal import posting
 from ledger.values import Access, Posting, TxnDraft, TxnKind
 
@@ -125,6 +126,74 @@ schemes:
 
 async def tiers(ledger: Ledger, text: str = TEST_TIERS) -> None:
     await ledger.load_tiers(text, "test")
+
+
+NOWHERE = "m-无此网格"
+"""An org unit code that names no unit of ``tree``."""
+
+# A file of each kind with every kind of error its checks find: the schema's, a repeated
+# code or unit, dates or thresholds out of order, a unit that does not exist. An entry the
+# schema refuses still counts for repeats, and the checks of one entry skip it: each holds
+# a value that would trip them (an int where a date or threshold belongs). Each file's
+# errors are listed as the ledger lists them, in document order.
+
+BAD_RULES = """
+rules:
+  - {code: patrol, name_zh: 网格巡查, name_en: Patrol, category: patrol, unit: patrol, points_per_unit: 1}
+  - {code: diary, name_zh: 民情日记, name_en: Diary, category: diary, unit: furlong, points_per_unit: 1}
+  - {code: patrol, name_zh: 重复, name_en: Duplicate, category: patrol, unit: patrol, points_per_unit: 0}
+  - {code: hour, name_zh: 志愿服务, name_en: Volunteer hour, category: activity, unit: hour, points_per_unit: 1,
+     active_from: "2026-03-01", active_to: "2026-02-01"}
+  - {code: task, name_zh: 交办任务, name_en: Task, category: task, unit: task, points_per_unit: 5,
+     active_from: 20260301, active_to: "2026-02-01"}
+  - 7
+"""
+BAD_RULES_ERRORS = [
+    ("/rules/1/unit", "'furlong' is not one of ['patrol', 'hour', 'character', 'report', 'task', 'activity']"),
+    ("/rules/2/code", "code 'patrol' appears twice"),
+    ("/rules/2/points_per_unit", "0 is less than the minimum of 1"),
+    ("/rules/3/active_to", "active_to is before active_from"),
+    ("/rules/4/active_from", "20260301 is not of type 'string'"),
+    ("/rules/5", "7 is not of type 'object'"),
+]
+
+BAD_TIERS = f"""
+schemes:
+  - tiers: [{{name: 优秀, points: 30}}, {{name: 合格, points: 10}}]
+  - {{org_unit: {MICRO}, tiers: [{{name: 合格, points: 10}}], notice_working_days: 99}}
+  - tiers: [{{name: 合格, points: 10}}]
+  - {{org_unit: {NOWHERE}, tiers: [{{name: 合格, points: 10}}]}}
+  - {{org_unit: {MICRO}, tiers: [{{name: 合格, points: 10}}, {{name: 优秀, points: ten}}]}}
+"""
+BAD_TIERS_ERRORS = [
+    ("/schemes/0/tiers", "thresholds must rise from tier to tier"),
+    ("/schemes/1/notice_working_days", "99 is greater than the maximum of 30"),
+    ("/schemes/2/org_unit", "a second scheme for the default"),
+    ("/schemes/3/org_unit", f"org unit '{NOWHERE}' does not exist"),
+    ("/schemes/4/org_unit", f"a second scheme for {MICRO}"),
+    ("/schemes/4/tiers/1/points", "'ten' is not of type 'integer'"),
+]
+
+BAD_POLICIES = f"""
+policies:
+  - valid: forever
+  - {{org_unit: {MICRO}, valid: sometimes}}
+  - valid: end_of_year
+  - {{org_unit: {NOWHERE}, valid: months, months: 6}}
+  - {{org_unit: {MICRO}, valid: months}}
+"""
+BAD_POLICIES_ERRORS = [
+    ("/policies/1/valid", "'sometimes' is not one of ['forever', 'end_of_year', 'months']"),
+    ("/policies/2/org_unit", "a second policy for the default"),
+    ("/policies/3/org_unit", f"org unit '{NOWHERE}' does not exist"),
+    ("/policies/4", "'months' is a required property"),
+    ("/policies/4/org_unit", f"a second policy for {MICRO}"),
+]
+
+
+def file_errors(refused: DataFileInvalid) -> list[tuple[str, str]]:
+    """A refused data file's errors as (path, reason)."""
+    return [(e.path, e.reason) for e in refused.errors]
 
 
 async def spend(ledger: Ledger, member_id: str, points: int) -> None:

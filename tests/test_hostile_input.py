@@ -22,6 +22,7 @@ from ledger.honours.reports import EVIDENCE_PAGE_SIZE_MAX
 from ledger.journal.queries import STATEMENT_PAGE_SIZE_MAX
 from ledger.shop.redemptions import REDEMPTION_PAGE_SIZE_MAX
 from ledger.shop.rewards import REWARD_PAGE_SIZE_MAX
+from ledger.storage.datafiles import DATA_FILE_ERRORS_LISTED_MAX
 from ledger.values import ID_MAX, MEMO_LENGTH_MAX
 from tests.builders import (
     COMMUNITY,
@@ -219,6 +220,22 @@ async def test_wrong_types_and_unknown_fields_are_refused_by_name(client, ledger
     before = await _rows(ledger)
     for path, body, field, value in STRICT:
         assert_problem(await post(client, path, body | {field: value}), 422, "invalid_input", field)
+    assert before == await _rows(ledger)
+
+
+async def test_a_garbage_data_file_lists_the_first_errors_and_counts_the_rest(client, ledger):
+    """A tiers file of entries that are not schemes is one error per entry: the problem
+    lists the first hundred in document order (/schemes/99 before /schemes/100), says how
+    many more there are, and nothing is stored."""
+    listed, more = DATA_FILE_ERRORS_LISTED_MAX, 50
+    before = await _rows(ledger)
+    response = await client.post("/v1/tiers", json={"schemes": [7] * (listed + more)})
+    body = assert_problem(response, 422, "invalid_data_file")
+    assert [{"path": f"/schemes/{i}", "reason": "7 is not of type 'object'"} for i in range(listed)] == body["errors"]
+    assert (more, f"the file has {listed + more} error(s) and was not loaded; the first {listed} are listed") == (
+        body["errors_omitted"],
+        body["detail"],
+    )
     assert before == await _rows(ledger)
 
 

@@ -1,5 +1,5 @@
 """The ledger's pure rules, without a database: points before caps, cap windows, tier flags,
-expiry dates. Each is a function of its arguments, so each is tested on its own here and
+expiry dates, the checks of a data file. Each is a function of its arguments, so each is tested on its own here and
 through the service in the database suites."""
 
 from datetime import UTC, datetime
@@ -7,10 +7,21 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ledger.earning.rules import Rule, WorkDone, base_points, cap_windows, held_to_caps
-from ledger.errors import CapExceeded, InvalidInput
-from ledger.honours.tiers import ADVANCED_WORKER, PARTY_MEMBER, Scheme
-from ledger.shop.expiry_policies import END_OF_YEAR, FOREVER, MONTHS, Policy
+from ledger.earning.rules import Rule, WorkDone, base_points, cap_windows, held_to_caps, parse_rules_file
+from ledger.errors import CapExceeded, DataFileInvalid, InvalidInput
+from ledger.honours.tiers import ADVANCED_WORKER, PARTY_MEMBER, Scheme, parse_tiers_file
+from ledger.shop.expiry_policies import END_OF_YEAR, FOREVER, MONTHS, Policy, parse_policies_file
+from ledger.storage import datafiles
+from tests.builders import (
+    BAD_POLICIES,
+    BAD_POLICIES_ERRORS,
+    BAD_RULES,
+    BAD_RULES_ERRORS,
+    BAD_TIERS,
+    BAD_TIERS_ERRORS,
+    NOWHERE,
+    file_errors,
+)
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -133,3 +144,55 @@ def test_months_expiry_keeps_the_day_or_the_last_day_of_a_short_month() -> None:
 def test_forever_points_never_expire() -> None:
     """A forever policy gives no date."""
     assert None is Policy("", 1, FOREVER).expires_at(datetime(2026, 1, 1, tzinfo=UTC), SHANGHAI)
+
+
+@pytest.mark.parametrize(
+    ("parse", "text", "errors"),
+    [
+        (parse_rules_file, BAD_RULES, BAD_RULES_ERRORS),
+        (parse_tiers_file, BAD_TIERS, BAD_TIERS_ERRORS),
+        (parse_policies_file, BAD_POLICIES, BAD_POLICIES_ERRORS),
+    ],
+    ids=["rules", "tiers", "expiry"],
+)
+def test_a_data_file_lists_its_schema_and_consistency_errors_at_once(parse, text, errors) -> None:
+    """Schema errors, repeats and dates or thresholds out of order are found in one pass,
+    each with its path; only whether a named unit exists waits for the database."""
+    with pytest.raises(DataFileInvalid) as refused:
+        datafiles.accept(parse(text))
+    assert [e for e in errors if NOWHERE not in e[1]] == file_errors(refused.value)
+
+
+def test_a_data_file_that_is_not_yaml_is_one_error_for_the_whole_file() -> None:
+    """Nothing can be checked in a file that cannot be read: one error, at the root ("")."""
+    with pytest.raises(DataFileInvalid) as refused:
+        datafiles.accept(parse_tiers_file("schemes: [{tiers: "))
+    assert [""] == [e.path for e in refused.value.errors]
+    assert refused.value.errors[0].reason.startswith("not YAML or JSON")
+
+
+def test_a_list_longer_than_the_schema_allows_is_checked_no_further_and_its_errors_are_cut() -> None:
+    """1,200 default policies where 1,000 are allowed: the list is refused for its length
+    (the reason quoting it loses its middle), only the first 1,000 are checked for repeats,
+    and of the 1,000 errors the first hundred are listed, the rest counted."""
+    allowed = 1000  # schemas/expiry.schema.json: policies.maxItems
+    text = "policies: [" + ", ".join(["{valid: forever}"] * (allowed + 200)) + "]"
+    with pytest.raises(DataFileInvalid) as refused:
+        datafiles.accept(parse_policies_file(text))
+    errors, listed_max = refused.value.errors, datafiles.DATA_FILE_ERRORS_LISTED_MAX
+    too_long = errors[0]
+    assert ("/policies", True, True) == (
+        too_long.path,
+        len(too_long.reason) <= datafiles.DATA_FILE_REASON_CHARS_MAX,
+        too_long.reason.endswith("}] is too long"),
+    )
+    assert [f"/policies/{i}/org_unit" for i in range(1, listed_max)] == [e.path for e in errors[1:]]
+    found = 1 + (allowed - 1)  # the length, and each checked policy after the first repeating the default
+    assert found - listed_max == refused.value.omitted
+
+
+def test_a_policy_without_valid_is_told_only_that() -> None:
+    """A policy that does not say how long points stay valid is not also asked for months."""
+    with pytest.raises(DataFileInvalid) as refused:
+        datafiles.accept(parse_policies_file("policies: [{extra_years: 1}]"))
+    assert [("/policies/0", "'valid' is a required property")] == file_errors(refused.value)

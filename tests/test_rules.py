@@ -5,7 +5,18 @@ import pytest
 from ledger import Role
 from ledger.earning.rules import default_rules_text
 from ledger.errors import DataFileInvalid
-from tests.builders import TEST_RULES, assert_problem, post, recently, rule_body, rules, tree
+from tests.builders import (
+    BAD_RULES,
+    BAD_RULES_ERRORS,
+    TEST_RULES,
+    assert_problem,
+    file_errors,
+    post,
+    recently,
+    rule_body,
+    rules,
+    tree,
+)
 
 
 async def _setup(ledger, roles=(Role.MICRO_GRID_WORKER,)):
@@ -30,24 +41,14 @@ async def test_the_default_rules_load_once_and_are_listed(client, ledger):
 
 
 async def test_a_bad_rules_file_is_refused_whole_with_every_error(ledger):
-    """Each problem is listed with its path, and not one rule is stored."""
-    bad = (
-        TEST_RULES
-        + """
-  - {code: Bad Code, name_zh: x, name_en: x, category: nope, unit: hour, points_per_unit: 0}
-  - {code: diary, name_zh: 重复, name_en: Duplicate, category: diary, unit: character, points_per_unit: 1}
-"""
-    )
+    """A schema error, a repeated code and dates out of order are all named with their
+    paths in one refusal, and not one rule is stored."""
+    await rules(ledger)
+    before = await ledger.rules()
     with pytest.raises(DataFileInvalid) as refused:
-        await ledger.load_rules(bad, "test")
-    paths = {e["path"] for e in refused.value.errors}
-    assert {"/rules/6/code", "/rules/6/category", "/rules/6/points_per_unit"} <= paths
-    assert [] == await ledger.rules()
-    with pytest.raises(DataFileInvalid) as duplicate:
-        await ledger.load_rules(TEST_RULES + bad.split("\n", 1)[0] + "\n" + bad.rsplit("\n", 2)[1], "test")
-    assert [("/rules/6/code", "code 'diary' appears twice")] == [
-        (e["path"], e["reason"]) for e in duplicate.value.errors
-    ]
+        await ledger.load_rules(BAD_RULES, "test")
+    assert BAD_RULES_ERRORS == file_errors(refused.value)
+    assert before == await ledger.rules()
 
 
 async def test_changing_a_rule_makes_a_version_and_awards_record_it(client, ledger):

@@ -7,11 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import openpyxl
 import pytest
+import yaml
 from sqlalchemy import text
 
 from ledger import Ledger, Role
 from ledger.errors import DataFileInvalid
 from tests.builders import (
+    BAD_TIERS,
+    BAD_TIERS_ERRORS,
     COMMUNITY,
     MICRO,
     OTHER_MICRO,
@@ -19,6 +22,7 @@ from tests.builders import (
     TEST_TIERS,
     assert_problem,
     award,
+    file_errors,
     post,
     spend,
     tiers,
@@ -134,20 +138,23 @@ async def test_a_unit_scheme_overrides_the_default_for_its_subtree(client, ledge
 
 
 async def test_a_bad_tiers_file_lists_every_error(ledger):
-    """Falling thresholds and a second default are both named; nothing is stored."""
-    bad = """
-schemes:
-  - tiers: [{name: 优秀, points: 30}, {name: 合格, points: 10}]
-  - tiers: [{name: 合格, points: 10}]
-    extra: 1
-"""
+    """A schema error, a second default, a repeated unit, falling thresholds and a unit
+    that does not exist are all named with their paths in one refusal; nothing is stored."""
+    await tree(ledger)
     with pytest.raises(DataFileInvalid) as refused:
-        await ledger.load_tiers(bad, "test")
-    assert ["/schemes/1"] == [e["path"] for e in refused.value.errors]
-    with pytest.raises(DataFileInvalid) as semantic:
-        await ledger.load_tiers(bad.replace("    extra: 1\n", ""), "test")
-    assert {"/schemes/0/tiers", "/schemes/1/org_unit"} == {e["path"] for e in semantic.value.errors}
+        await ledger.load_tiers(BAD_TIERS, "test")
+    assert BAD_TIERS_ERRORS == file_errors(refused.value)
     assert [] == await ledger.tier_schemes()
+
+
+async def test_a_bad_tiers_file_posted_gets_every_error_in_one_problem(client, ledger):
+    """POST /v1/tiers answers one 422 problem listing each error with its JSON pointer."""
+    await tree(ledger)
+    response = await client.post("/v1/tiers", json=yaml.safe_load(BAD_TIERS))
+    body = assert_problem(response, 422, "invalid_data_file")
+    assert [{"path": path, "reason": reason} for path, reason in BAD_TIERS_ERRORS] == body["errors"]
+    assert ("the file has 6 error(s) and was not loaded", 0) == (body["detail"], body["errors_omitted"])
+    assert [] == (await client.get("/v1/tiers")).json()
 
 
 async def test_the_notice_lifecycle(client, ledger, db):

@@ -2,9 +2,9 @@
 
 A rules file (YAML or JSON) is validated against ``schemas/rules.schema.json`` and then
 against what a schema cannot say (unique codes, dates in order); any error refuses the
-whole file, every error listed with its path. Loading stores a new version of each rule
-whose definition changed; versions are append-only, and every transaction computed from
-a rule records its code and version.
+whole file, every error listed with its path (``storage.datafiles``). Loading stores a
+new version of each rule whose definition changed; versions are append-only, and every
+transaction computed from a rule records its code and version.
 
 A rule award is computed here, purely: points per unit × whole units of the quantity
 (a diary pays per 500 characters), plus a bonus for an event handled within its time
@@ -14,7 +14,7 @@ the ledger's time zone — refused with the cap named, or clipped to the room le
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from importlib import resources
@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.errors import (
     CapExceeded,
-    DataFileInvalid,
+    FileError,
     InvalidInput,
     NotEligible,
     RuleInactive,
@@ -59,24 +59,18 @@ class Rule:
         return list(self.definition.get("roles", []))
 
 
-def parse_rules_file(text: str) -> list[dict[str, Any]]:
-    """The rule definitions of a file, or DataFileInvalid listing every problem."""
-    data = datafiles.parse(text, SCHEMA_PATH)
-    errors = _semantic_errors(data["rules"])
-    if errors:
-        raise DataFileInvalid(errors)
-    return data["rules"]
+def parse_rules_file(text: str) -> datafiles.DataFile:
+    """The rules of a file with every error of the schema and of the checks below."""
+    file = datafiles.parse(text, SCHEMA_PATH, "rules")
+    return file.plus(_consistency_errors(file))
 
 
-def _semantic_errors(rules: list[dict[str, Any]]) -> list[dict[str, str]]:
-    errors, seen = [], set()
-    for i, rule in enumerate(rules):
-        if rule["code"] in seen:
-            errors.append({"path": f"/rules/{i}/code", "reason": f"code {rule['code']!r} appears twice"})
-        seen.add(rule["code"])
+def _consistency_errors(file: datafiles.DataFile) -> Iterator[FileError]:
+    for i, code in datafiles.repeats(file, "code"):
+        yield file.error(i, "code", f"code {code!r} appears twice")
+    for i, rule in file.valid():
         if "active_from" in rule and "active_to" in rule and rule["active_from"] > rule["active_to"]:
-            errors.append({"path": f"/rules/{i}/active_to", "reason": "active_to is before active_from"})
-    return errors
+            yield file.error(i, "active_to", "active_to is before active_from")
 
 
 def default_rules_text() -> str:
@@ -114,10 +108,10 @@ class LoadReport:
     unchanged: list[str]
 
 
-async def load_rules(
-    conn: AsyncConnection, definitions: list[dict[str, Any]], loaded_by: str, now: datetime
-) -> LoadReport:
-    """Store a new version of every rule whose definition differs from its current one."""
+async def load_rules(conn: AsyncConnection, file: datafiles.DataFile, loaded_by: str, now: datetime) -> LoadReport:
+    """Store a new version of every rule whose definition differs from its current one, or
+    refuse the file with every error it has."""
+    definitions = datafiles.accept(file)
     current = await current_rules(conn, [d["code"] for d in definitions])
     created, unchanged, rows = [], [], []
     for definition in definitions:

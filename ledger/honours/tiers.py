@@ -9,7 +9,7 @@ shop's minimum tier both read them here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger.errors import DataFileInvalid
+from ledger.errors import FileError
 from ledger.storage import datafiles, unit_versions
 from ledger.storage.tables import TierScheme
 
@@ -77,20 +77,20 @@ def default_tiers_text() -> str:
     return resources.files("ledger.data").joinpath("tiers.default.yaml").read_text(encoding="utf-8")
 
 
-def parse_tiers_file(text: str) -> list[dict[str, Any]]:
-    data = datafiles.parse(text, SCHEMA_PATH)
-    errors, seen = [], set()
-    for i, scheme in enumerate(data["schemes"]):
-        key = scheme.get("org_unit") or DEFAULT_SCHEME_KEY
-        if key in seen:
-            errors.append({"path": f"/schemes/{i}/org_unit", "reason": f"a second scheme for {key or 'the default'}"})
-        seen.add(key)
+def parse_tiers_file(text: str) -> datafiles.DataFile:
+    """The schemes of a file with every error of the schema and of the checks below; the
+    units named are checked against the database when the file is loaded."""
+    file = datafiles.parse(text, SCHEMA_PATH, "schemes")
+    return file.plus(_consistency_errors(file))
+
+
+def _consistency_errors(file: datafiles.DataFile) -> Iterator[FileError]:
+    for i, key in datafiles.repeats(file, "org_unit", absent=DEFAULT_SCHEME_KEY):
+        yield file.error(i, "org_unit", f"a second scheme for {key or 'the default'}")
+    for i, scheme in file.valid():
         points = [t["points"] for t in scheme["tiers"]]
         if points != sorted(set(points)):
-            errors.append({"path": f"/schemes/{i}/tiers", "reason": "thresholds must rise from tier to tier"})
-    if errors:
-        raise DataFileInvalid(errors)
-    return data["schemes"]
+            yield file.error(i, "tiers", "thresholds must rise from tier to tier")
 
 
 async def current_schemes(conn: AsyncConnection) -> dict[str, Scheme]:
@@ -98,13 +98,14 @@ async def current_schemes(conn: AsyncConnection) -> dict[str, Scheme]:
     return {key: _scheme(key, version, d) for key, (version, d) in latest.items()}
 
 
-async def load_schemes(conn: AsyncConnection, definitions: list[dict[str, Any]], by: str, now: datetime) -> list:
-    """Store a new version of each scheme that changed; units named must exist."""
+async def load_schemes(conn: AsyncConnection, file: datafiles.DataFile, by: str, now: datetime) -> list:
+    """Store a new version of each scheme that changed, or refuse the file with every error
+    (a unit named that does not exist among them)."""
 
     def same(old: dict[str, Any], new: dict[str, Any]) -> bool:
         return _scheme("", 0, old) == _scheme("", 0, new)
 
-    return await unit_versions.store(conn, _schemes, definitions, same, "schemes", by, now)
+    return await unit_versions.store(conn, _schemes, file, same, by, now)
 
 
 def scheme_for(path: str, schemes: dict[str, Scheme]) -> Scheme | None:

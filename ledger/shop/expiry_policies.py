@@ -17,7 +17,6 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger.errors import DataFileInvalid
 from ledger.storage import datafiles, unit_versions
 from ledger.storage.tables import ExpiryPolicy
 
@@ -60,17 +59,14 @@ def default_policies_text() -> str:
     return resources.files("ledger.data").joinpath("expiry.default.yaml").read_text(encoding="utf-8")
 
 
-def parse_policies_file(text: str) -> list[dict[str, Any]]:
-    data = datafiles.parse(text, SCHEMA_PATH)
-    errors, seen = [], set()
-    for i, policy in enumerate(data["policies"]):
-        key = policy.get("org_unit") or unit_versions.DEFAULT_KEY
-        if key in seen:
-            errors.append({"path": f"/policies/{i}/org_unit", "reason": f"a second policy for {key or 'the default'}"})
-        seen.add(key)
-    if errors:
-        raise DataFileInvalid(errors)
-    return data["policies"]
+def parse_policies_file(text: str) -> datafiles.DataFile:
+    """The policies of a file with every error of the schema and a second policy for one
+    unit; the units named are checked against the database when the file is loaded."""
+    file = datafiles.parse(text, SCHEMA_PATH, "policies")
+    return file.plus(
+        file.error(i, "org_unit", f"a second policy for {key or 'the default'}")
+        for i, key in datafiles.repeats(file, "org_unit", absent=unit_versions.DEFAULT_KEY)
+    )
 
 
 async def current_policies(conn: AsyncConnection) -> dict[str, Policy]:
@@ -78,11 +74,14 @@ async def current_policies(conn: AsyncConnection) -> dict[str, Policy]:
     return {key: _policy(key, version, d) for key, (version, d) in latest.items()}
 
 
-async def load_policies(conn: AsyncConnection, definitions: list[dict[str, Any]], by: str, now: datetime) -> list:
+async def load_policies(conn: AsyncConnection, file: datafiles.DataFile, by: str, now: datetime) -> list:
+    """Store a new version of each policy that changed, or refuse the file with every error
+    (a unit named that does not exist among them)."""
+
     def same(old: dict[str, Any], new: dict[str, Any]) -> bool:
         return _policy("", 0, old) == _policy("", 0, new)
 
-    return await unit_versions.store(conn, _policies, definitions, same, "policies", by, now)
+    return await unit_versions.store(conn, _policies, file, same, by, now)
 
 
 def policy_for(path: str, policies: dict[str, Policy]) -> Policy:

@@ -12,7 +12,9 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger.errors import InvalidInput
+from ledger.errors import FileError
+from ledger.storage import datafiles
+from ledger.storage.datafiles import DataFile
 from ledger.storage.tables import OrgUnit
 
 DEFAULT_KEY = ""
@@ -37,22 +39,26 @@ async def latest(conn: AsyncConnection, table: Table) -> dict[str, tuple[int, di
     return {row.org_unit: (row.version, row.definition) for row in rows}
 
 
+async def unknown_units(conn: AsyncConnection, file: DataFile) -> list[FileError]:
+    """An error for each entry naming an org unit that does not exist."""
+    named = [(i, code) for i, code in file.sound("org_unit") if code]
+    codes = {code for _, code in named}
+    known = {row[0] for row in await conn.execute(select(_units.c.code).where(_units.c.code.in_(codes)))}
+    return [file.error(i, "org_unit", f"org unit {code!r} does not exist") for i, code in named if code not in known]
+
+
 async def store(
     conn: AsyncConnection,
     table: Table,
-    definitions: list[dict[str, Any]],
+    file: DataFile,
     same: Callable[[dict[str, Any], dict[str, Any]], bool],
-    field: str,
     by: str,
     now: datetime,
 ) -> list[tuple[str, int]]:
     """Store a new version of each definition that differs (``same`` is false) from the
-    current one; every unit named must exist. Returns the (key, version) stored."""
-    codes = {d["org_unit"] for d in definitions if d.get("org_unit")}
-    known = {row[0] for row in await conn.execute(select(_units.c.code).where(_units.c.code.in_(codes)))}
-    for i, definition in enumerate(definitions):
-        if definition.get("org_unit") and definition["org_unit"] not in known:
-            raise InvalidInput(f"{field}[{i}].org_unit", f"org unit {definition['org_unit']!r} does not exist")
+    current one, or refuse the file with every error it has, the units it names that do
+    not exist among them. Returns the (key, version) stored."""
+    definitions = datafiles.accept(file.plus(await unknown_units(conn, file)))
     current = await latest(conn, table)
     created = []
     for definition in definitions:
