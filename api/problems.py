@@ -85,16 +85,16 @@ def problem(status: int, code: str, title: str, detail: str, /, **extra: Any) ->
     )
 
 
-def malformed_request_body(detail: str) -> dict[str, Any]:
-    """The problem for a request the HTTP server refuses before the application sees it
-    (it is written by the connection, not raised): the same as any other malformed one."""
-    return {
-        "type": PROBLEM_TYPE_PREFIX + "malformed_request",
-        "title": "Malformed request",
-        "status": HTTP_400_BAD_REQUEST,
-        "detail": detail,
-        "code": "malformed_request",
-    }
+def malformed_request(detail: str, /, **extra: Any) -> ProblemDetailsException:
+    """A request that cannot be read as what it claims to be (HTTP, JSON, UTF-8)."""
+    return problem(HTTP_400_BAD_REQUEST, "malformed_request", "Malformed request", detail, **extra)
+
+
+def problem_document(pd: ProblemDetailsException) -> dict[str, Any]:
+    """The problem as its JSON document, for a refusal written by the HTTP connection
+    itself, before there is a request to answer (see ``api.protocol``)."""
+    response = pd.to_response(None)  # type: ignore[arg-type]  # the request is not read
+    return dict(response.content)
 
 
 def from_ledger_error(error: LedgerError) -> ProblemDetailsException:
@@ -120,7 +120,7 @@ def from_validation_error(error: ValidationException) -> ProblemDetailsException
     errors = _validation_errors(error.extra)
     named = [e for e in errors if e["field"]]
     if not named:
-        return problem(HTTP_400_BAD_REQUEST, "malformed_request", "Malformed request", error.detail, errors=errors)
+        return malformed_request(error.detail, errors=errors)
     first = named[0]
     detail = f"{first['field']}: {first['message']}" if first["message"] else error.detail
     return problem(

@@ -13,13 +13,13 @@ import json
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from api.problems import PROBLEM_MEDIA_TYPE, malformed_request_body
+from api.problems import PROBLEM_MEDIA_TYPE, malformed_request, problem_document
 
 
 class ProblemHttpToolsProtocol(HttpToolsProtocol):
     def send_400_response(self, msg: str) -> None:
         detail = "the request cannot be parsed as HTTP; a URL must be percent-encoded (RFC 3986), so is its query"
-        body = json.dumps(malformed_request_body(detail), ensure_ascii=False).encode()
+        body = json.dumps(problem_document(malformed_request(detail)), ensure_ascii=False).encode()
         head = [b"HTTP/1.1 400 Bad Request\r\n"]
         head += [name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers]
         head += [
