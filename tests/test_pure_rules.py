@@ -10,7 +10,7 @@ import pytest
 from ledger.earning.rules import Rule, WorkDone, base_points, cap_windows, held_to_caps
 from ledger.errors import CapExceeded, InvalidInput
 from ledger.honours.nominations import deciding_transaction
-from ledger.honours.tiers import ADVANCED_WORKER, PARTY_MEMBER, Scheme
+from ledger.honours.tiers import ADVANCED_WORKER, PARTY_MEMBER, Scheme, schemes_from
 from ledger.shop.expiry_policies import END_OF_YEAR, FOREVER, MONTHS, Policy
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -113,6 +113,29 @@ def test_flags_need_the_top_tier_and_follow_party_and_role() -> None:
     assert {PARTY_MEMBER} == SCHEME.flags_for(300, ["resident"], party_member=True)
     assert {ADVANCED_WORKER} == SCHEME.flags_for(300, ["grid_worker"], party_member=False)
     assert set() == SCHEME.flags_for(300, ["resident"], party_member=False)
+
+
+TOP_ONLY = [{"name": "优秀", "points": 300}]
+
+
+def test_a_unit_scheme_without_roles_takes_the_default_s_and_an_empty_list_means_none() -> None:
+    """Leaving out advanced_worker_roles inherits the default's; [] is no 先进工作者 in that subtree."""
+    schemes = schemes_from(
+        {
+            "": (1, {"tiers": TOP_ONLY, "advanced_worker_roles": ["grid_worker", "volunteer"]}),
+            "c-1": (2, {"tiers": TOP_ONLY}),
+            "c-2": (1, {"tiers": TOP_ONLY, "advanced_worker_roles": []}),
+        }
+    )
+    assert frozenset({"grid_worker", "volunteer"}) == schemes["c-1"].advanced_worker_roles
+    assert {ADVANCED_WORKER} == schemes["c-1"].flags_for(300, ["volunteer"], party_member=False)
+    assert set() == schemes["c-2"].flags_for(300, ["volunteer"], party_member=False)
+
+
+def test_a_default_scheme_without_roles_has_none_to_give() -> None:
+    """The default has no scheme above it: without the field no role is eligible, nor in units that inherit."""
+    schemes = schemes_from({"": (1, {"tiers": TOP_ONLY}), "c-1": (1, {"tiers": TOP_ONLY})})
+    assert (frozenset(), frozenset()) == (schemes[""].advanced_worker_roles, schemes["c-1"].advanced_worker_roles)
 
 
 def test_a_batch_flag_names_the_award_that_crossed_not_the_last() -> None:

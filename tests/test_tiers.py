@@ -131,6 +131,48 @@ async def test_a_unit_scheme_overrides_the_default_for_its_subtree(client, ledge
     assert {ADVANCED: "flagged", PARTY: "flagged"} == await _flags(client, mid)
 
 
+def _unit_schemes(micro_roles: str) -> str:
+    """The test tiers plus top-only schemes for the two micro-grids: MICRO's with
+    ``micro_roles`` (a YAML line, or "" to leave the field out), OTHER_MICRO's with []."""
+    return (
+        TEST_TIERS
+        + f"""
+  - org_unit: {MICRO}
+    tiers: [{{name: 优秀, points: 8}}]
+    {micro_roles}
+  - org_unit: {OTHER_MICRO}
+    tiers: [{{name: 优秀, points: 8}}]
+    advanced_worker_roles: []
+"""
+    )
+
+
+async def test_a_unit_scheme_without_roles_takes_the_default_s_and_an_empty_list_means_none(client, ledger):
+    """Leaving out advanced_worker_roles flags the default's roles 先进工作者 in that subtree;
+    [] flags none there, while 优秀共产党员 follows party membership in both."""
+    first = await _setup(ledger)
+    await ledger.register_member("w-2", "李桂兰", OTHER_MICRO, True, (Role.MICRO_GRID_WORKER,))
+    await tiers(ledger, _unit_schemes(""))
+    await award(client, first, 8)
+    await award(client, "w-2", 8)
+    assert ({ADVANCED: "flagged", PARTY: "flagged"}, {PARTY: "flagged"}) == (
+        await _flags(client, first),
+        await _flags(client, "w-2"),
+    )
+
+
+async def test_leaving_out_roles_and_an_empty_list_are_different_versions(client, ledger):
+    """Going from no advanced_worker_roles to [] stores a new version; the schemes read
+    show each unit's roles as they apply."""
+    await _setup(ledger)
+    await tiers(ledger, _unit_schemes(""))
+    roles = {s["org_unit"]: s["advanced_worker_roles"] for s in (await client.get("/v1/tiers")).json()}
+    default = ["grid_leader", "grid_worker", "micro_grid_worker", "volunteer"]
+    assert {None: default, MICRO: default, OTHER_MICRO: []} == roles
+    assert [(MICRO, 2)] == await ledger.load_tiers(_unit_schemes("advanced_worker_roles: []"), "test")
+    assert [] == await ledger.load_tiers(_unit_schemes("advanced_worker_roles: []"), "test")
+
+
 async def _flag_events(ledger, member_id, flag):
     """The (action, transaction) of every raise and revocation of the member's flag, in order."""
     async with ledger.db.read() as conn:
