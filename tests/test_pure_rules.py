@@ -9,7 +9,8 @@ import pytest
 
 from ledger.earning.rules import Rule, WorkDone, base_points, cap_windows, held_to_caps, parse_rules_file
 from ledger.errors import CapExceeded, DataFileInvalid, InvalidInput
-from ledger.honours.tiers import ADVANCED_WORKER, PARTY_MEMBER, Scheme, parse_tiers_file
+from ledger.honours.nominations import deciding_transaction
+from ledger.honours.tiers import ADVANCED_WORKER, PARTY_MEMBER, Scheme, parse_tiers_file, schemes_from
 from ledger.shop.expiry_policies import END_OF_YEAR, FOREVER, MONTHS, Policy, parse_policies_file
 from ledger.storage import datafiles
 from tests.builders import (
@@ -123,6 +124,47 @@ def test_flags_need_the_top_tier_and_follow_party_and_role() -> None:
     assert {PARTY_MEMBER} == SCHEME.flags_for(300, ["resident"], party_member=True)
     assert {ADVANCED_WORKER} == SCHEME.flags_for(300, ["grid_worker"], party_member=False)
     assert set() == SCHEME.flags_for(300, ["resident"], party_member=False)
+
+
+TOP_ONLY = [{"name": "优秀", "points": 300}]
+
+
+def test_a_unit_scheme_without_roles_takes_the_default_s_and_an_empty_list_means_none() -> None:
+    """Leaving out advanced_worker_roles inherits the default's; [] is no 先进工作者 in that subtree."""
+    schemes = schemes_from(
+        {
+            "": (1, {"tiers": TOP_ONLY, "advanced_worker_roles": ["grid_worker", "volunteer"]}),
+            "c-1": (2, {"tiers": TOP_ONLY}),
+            "c-2": (1, {"tiers": TOP_ONLY, "advanced_worker_roles": []}),
+        }
+    )
+    assert frozenset({"grid_worker", "volunteer"}) == schemes["c-1"].advanced_worker_roles
+    assert {ADVANCED_WORKER} == schemes["c-1"].flags_for(300, ["volunteer"], party_member=False)
+    assert set() == schemes["c-2"].flags_for(300, ["volunteer"], party_member=False)
+
+
+def test_a_default_scheme_without_roles_has_none_to_give() -> None:
+    """The default has no scheme above it: without the field no role is eligible, nor in units that inherit."""
+    schemes = schemes_from({"": (1, {"tiers": TOP_ONLY}), "c-1": (1, {"tiers": TOP_ONLY})})
+    assert (frozenset(), frozenset()) == (schemes[""].advanced_worker_roles, schemes["c-1"].advanced_worker_roles)
+
+
+def test_a_batch_flag_names_the_award_that_crossed_not_the_last() -> None:
+    """From 280, twenty 2-point awards in one batch: the tenth (298 → 300) decides the flag."""
+    awards = [(101 + i, 2) for i in range(20)]
+    assert 110 == deciding_transaction(280, awards, 300)
+
+
+def test_up_and_down_in_a_batch_names_the_last_crossing_to_where_it_ends() -> None:
+    """Over, under, over again: the raise names the second crossing up; under, over, under:
+    the revocation names the last fall below, the one after which the member stayed there."""
+    assert 3 == deciding_transaction(295, [(1, 10), (2, -10), (3, 10), (4, 2)], 300)
+    assert 3 == deciding_transaction(305, [(1, -10), (2, 10), (3, -10), (4, -2)], 300)
+
+
+def test_a_member_already_over_the_threshold_is_decided_by_the_batch_first() -> None:
+    """At 300 before and after (a flag only now allowed), the batch's first transaction decides."""
+    assert 7 == deciding_transaction(300, [(7, 5), (8, 5)], 300)
 
 
 def test_end_of_year_expiry_is_new_year_in_the_community_time_zone() -> None:

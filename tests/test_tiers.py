@@ -10,8 +10,11 @@ import pytest
 import yaml
 from sqlalchemy import text
 
-from ledger import Ledger, Role
+from ledger import AwardCommand, Category, IdempotentRequest, Ledger, Role
+from ledger.earning.award_batch import AwardRequest, award_many
+from ledger.earning.awards import prepare_reversal
 from ledger.errors import DataFileInvalid
+from ledger.journal import posting
 from tests.builders import (
     BAD_TIERS,
     BAD_TIERS_ERRORS,
@@ -23,6 +26,7 @@ from tests.builders import (
     assert_problem,
     award,
     file_errors,
+    key,
     post,
     spend,
     tiers,
@@ -96,17 +100,11 @@ async def test_a_reversal_revokes_and_a_later_award_raises_again(client, ledger)
     assert [] == (await client.get("/v1/nominations", params={"org_unit": STREET})).json()
     again = await award(client, mid, 35)
     assert {ADVANCED: "flagged", PARTY: "flagged"} == await _flags(client, mid)
-    async with ledger.db.read() as conn:
-        events = (
-            await conn.execute(
-                text("SELECT action, transaction_id FROM nomination_event WHERE flag = :f ORDER BY id"), {"f": PARTY}
-            )
-        ).all()
     assert [
         ("raised", first["transaction_id"]),
         ("revoked", reversal["transaction_id"]),
         ("raised", again["transaction_id"]),
-    ] == [tuple(e) for e in events]
+    ] == await _flag_events(ledger, mid, PARTY)
 
 
 async def test_spending_does_not_lower_a_tier(client, ledger):
@@ -135,6 +133,111 @@ async def test_a_unit_scheme_overrides_the_default_for_its_subtree(client, ledge
     view = (await client.get(f"/v1/members/{mid}/tier")).json()
     assert ("优秀", COMMUNITY) == (view["tier"], view["scheme_org_unit"])
     assert {ADVANCED: "flagged", PARTY: "flagged"} == await _flags(client, mid)
+
+
+def _unit_schemes(micro_roles: str) -> str:
+    """The test tiers plus top-only schemes for the two micro-grids: MICRO's with
+    ``micro_roles`` (a YAML line, or "" to leave the field out), OTHER_MICRO's with []."""
+    return (
+        TEST_TIERS
+        + f"""
+  - org_unit: {MICRO}
+    tiers: [{{name: 优秀, points: 8}}]
+    {micro_roles}
+  - org_unit: {OTHER_MICRO}
+    tiers: [{{name: 优秀, points: 8}}]
+    advanced_worker_roles: []
+"""
+    )
+
+
+async def test_a_unit_scheme_without_roles_takes_the_default_s_and_an_empty_list_means_none(client, ledger):
+    """Leaving out advanced_worker_roles flags the default's roles 先进工作者 in that subtree;
+    [] flags none there, while 优秀共产党员 follows party membership in both."""
+    first = await _setup(ledger)
+    await ledger.register_member("w-2", "李桂兰", OTHER_MICRO, True, (Role.MICRO_GRID_WORKER,))
+    await tiers(ledger, _unit_schemes(""))
+    await award(client, first, 8)
+    await award(client, "w-2", 8)
+    assert ({ADVANCED: "flagged", PARTY: "flagged"}, {PARTY: "flagged"}) == (
+        await _flags(client, first),
+        await _flags(client, "w-2"),
+    )
+
+
+async def test_leaving_out_roles_and_an_empty_list_are_different_versions(client, ledger):
+    """Going from no advanced_worker_roles to [] stores a new version; the schemes read
+    show each unit's roles as they apply."""
+    await _setup(ledger)
+    await tiers(ledger, _unit_schemes(""))
+    roles = {s["org_unit"]: s["advanced_worker_roles"] for s in (await client.get("/v1/tiers")).json()}
+    default = ["grid_leader", "grid_worker", "micro_grid_worker", "volunteer"]
+    assert {None: default, MICRO: default, OTHER_MICRO: []} == roles
+    assert [(MICRO, 2)] == await ledger.load_tiers(_unit_schemes("advanced_worker_roles: []"), "test")
+    assert [] == await ledger.load_tiers(_unit_schemes("advanced_worker_roles: []"), "test")
+
+
+async def _flag_events(ledger, member_id, flag):
+    """The (action, transaction) of every raise and revocation of the member's flag, in order."""
+    async with ledger.db.read() as conn:
+        events = await conn.execute(
+            text(
+                "SELECT action, transaction_id FROM nomination_event"
+                " WHERE member_id = :m AND flag = :f AND action IN ('raised', 'revoked') ORDER BY id"
+            ),
+            {"m": member_id, "f": flag},
+        )
+        return [tuple(e) for e in events]
+
+
+async def _flagged_by(client, member_id):
+    """The transaction each live flag of the member names, by flag."""
+    listed = (await client.get("/v1/nominations", params={"org_unit": STREET})).json()
+    return {n["flag"]: n["transaction_id"] for n in listed if n["member_id"] == member_id}
+
+
+def _award_request(member_id, points):
+    when = datetime.now(UTC) - timedelta(minutes=5)
+    command = AwardCommand(member_id, points, Category.PATROL, when, "日巡千步")
+    return AwardRequest(command, "admin", IdempotentRequest("admin", key(), f"{member_id}:{points}"))
+
+
+async def test_a_batch_flag_names_the_award_that_crossed_not_the_last(client, ledger):
+    """From 20, ten 2-point awards in one group-commit batch: both flags name the fifth (28 → 30)."""
+    mid = await _setup(ledger)
+    await award(client, mid, 20)
+    async with ledger.db.write() as conn:
+        requests = [_award_request(mid, 2) for _ in range(10)]
+        outcomes = await award_many(conn, requests, ledger.clock(), ledger.tz, for_update=ledger.db.is_postgres)
+    ids = [result["transaction_id"] for result, _ in outcomes]
+    assert 40 == (await client.get(f"/v1/members/{mid}/tier")).json()["earned_points"]
+    assert {ADVANCED: ids[4], PARTY: ids[4]} == await _flagged_by(client, mid)
+    assert ([("raised", ids[4])], [("raised", ids[4])]) == (
+        await _flag_events(ledger, mid, ADVANCED),
+        await _flag_events(ledger, mid, PARTY),
+    )
+
+
+async def _reverse_in_one_batch(ledger, transaction_ids):
+    """Post the reversals of ``transaction_ids`` in one batch, in order, through the journal
+    (the service reverses one at a time); the reversals' transaction ids."""
+    async with ledger.db.write() as conn:
+        drafts = [await prepare_reversal(conn, txn_id, "录错", "admin") for txn_id in transaction_ids]
+        posted = await posting.post(conn, drafts, ledger.clock(), for_update=ledger.db.is_postgres, tz=ledger.tz)
+    return [p.id for p in posted]
+
+
+async def test_a_batch_revocation_names_the_reversal_that_took_the_member_below(client, ledger):
+    """At 31, reversing 5 (→ 26) and then 6 (→ 20) in one batch revokes with the first reversal."""
+    mid = await _setup(ledger)
+    ids = [(await award(client, mid, points))["transaction_id"] for points in (20, 6, 5)]
+    reversals = await _reverse_in_one_batch(ledger, [ids[2], ids[1]])
+    assert (20, {ADVANCED: "revoked", PARTY: "revoked"}) == (
+        (await client.get(f"/v1/members/{mid}/tier")).json()["earned_points"],
+        await _flags(client, mid),
+    )
+    expected = [("raised", ids[2]), ("revoked", reversals[0])]
+    assert (expected, expected) == (await _flag_events(ledger, mid, ADVANCED), await _flag_events(ledger, mid, PARTY))
 
 
 async def test_a_bad_tiers_file_lists_every_error(ledger):

@@ -6,10 +6,11 @@ tier, reversals and deductions do.
 Reaching the top tier raises flags inside ``journal.post`` — the one path every point
 takes — in the same database transaction as the posting that crossed it: 先进工作者 for a
 member with one of the scheme's eligible roles, 优秀共产党员 for a party member. Falling
-back below revokes them. Every change is an append-only event naming its transaction;
-``nomination_current`` holds each flag's present state under a key that makes a second
-raise impossible, and the member's account lock (held by ``post``) orders concurrent
-awards of one member.
+back below revokes them. Every change is an append-only event naming its transaction —
+the one that crossed the threshold, also when a group-commit batch holds several of the
+member's (``deciding_transaction``). ``nomination_current`` holds each flag's present
+state under a key that makes a second raise impossible, and the member's account lock
+(held by ``post``) orders concurrent awards of one member.
 """
 
 from __future__ import annotations
@@ -60,21 +61,22 @@ _LIVE = select(_current.c.member_id, _current.c.period, _current.c.flag, _curren
 
 
 async def evaluate(conn: AsyncConnection, drafts: Sequence[TxnDraft], txn_ids: Sequence[int], now: datetime) -> None:
-    """Raise and revoke flags for every member whose earned points in a period changed."""
-    last_txn: dict[tuple[int, str], int] = {}
-    delta: dict[tuple[int, str], int] = {}
+    """Raise and revoke flags for every member whose earned points in a period changed.
+
+    A flag names the transaction that decided it, even when a group-commit batch holds
+    several of the member's transactions (see ``deciding_transaction``)."""
+    steps: dict[tuple[int, str], list[tuple[int, int]]] = {}
     for draft, txn_id in zip(drafts, txn_ids, strict=True):
         if draft.member_account_id is not None and draft.earned_points:
-            key = (draft.member_account_id, draft.period)
-            last_txn[key] = txn_id
-            delta[key] = delta.get(key, 0) + draft.earned_points
-    if not last_txn:
+            steps.setdefault((draft.member_account_id, draft.period), []).append((txn_id, draft.earned_points))
+    if not steps:
         return
     schemes = await current_schemes(conn)
     if not schemes:
         return
-    periods = sorted({period for _, period in last_txn})
-    after = await conn.execute(_AFTER, {"accounts": sorted({a for a, _ in last_txn}), "periods": periods})
+    delta = {key: sum(points for _, points in batch) for key, batch in steps.items()}
+    periods = sorted({period for _, period in steps})
+    after = await conn.execute(_AFTER, {"accounts": sorted({a for a, _ in steps}), "periods": periods})
     # Only a rise to the lowest top threshold can raise a flag, and only a fall below the
     # highest can revoke one: everyone else needs no look at their flags.
     lowest = min(scheme.top[1] for scheme in schemes.values())
@@ -100,7 +102,8 @@ async def evaluate(conn: AsyncConnection, drafts: Sequence[TxnDraft], txn_ids: S
         if scheme is None:
             continue
         should = scheme.flags_for(row.earned, row.roles, row.party_member)
-        txn_id = last_txn[(row.account_id, row.period)]
+        key = (row.account_id, row.period)
+        txn_id = deciding_transaction(row.earned - delta[key], steps[key], scheme.top[1])
         for flag in FLAGS:
             state = states.get((row.id, row.period, flag))
             if flag in should and state in (None, REVOKED):
@@ -108,6 +111,32 @@ async def evaluate(conn: AsyncConnection, drafts: Sequence[TxnDraft], txn_ids: S
             elif flag not in should and row.earned < scheme.top[1] and state in LIVE_STATES:
                 changes.revoke(row.id, row.period, flag, row.earned, txn_id, now)
     await changes.write(conn)
+
+
+def deciding_transaction(before_points: int, steps: Sequence[tuple[int, int]], threshold_points: int) -> int:
+    """The transaction a flag change names, from the member's points earned before a batch
+    and the batch's ``steps`` for them ((transaction id, points earned), in posting order).
+
+    The batch leaves the member on one side of the threshold: at or above it (a raise) or
+    below it (a revocation). The change names the last transaction that crossed to that
+    side, the one after which the member stayed there: at 280 with twenty 2-point awards
+    in one batch, the award that took 298 to 300, not the last; after +5 (over), −6
+    (under), +6 (over again) in one batch, the +6. A member already on that side before
+    the batch who never left it (a flag the scheme, party membership or roles only now
+    allow) is decided by the batch's first transaction, the first that found them there.
+    In practice a batch moves one member's points one way (award batches and settles only
+    award, and ``journal.lots`` refuses a batch that opens a member's lot and draws on
+    one), but the rule holds for any mix.
+    """
+    assert steps, "a batch that changed the member's points has at least one step"
+    ends_at_or_above = before_points + sum(points for _, points in steps) >= threshold_points
+    deciding, points = steps[0][0], before_points
+    for txn_id, earned in steps:
+        was_at_or_above = points >= threshold_points
+        points += earned
+        if was_at_or_above != ends_at_or_above and (points >= threshold_points) == ends_at_or_above:
+            deciding = txn_id
+    return deciding
 
 
 _EVENT_COLUMNS = ("member_id", "period", "flag", "action", "points", "transaction_id", "actor", "at")

@@ -1,15 +1,16 @@
 """Tier schemes: thresholds on points *earned* in an evaluation period.
 
 A scheme names its tiers in ascending order (e.g. 合格 / 良好 / 优秀), the roles eligible
-for 先进工作者 and the notice (公示) length. Schemes are data, checked against
-``schemas/tiers.schema.json`` and versioned append-only; a unit's scheme applies to its
-subtree, the nearest ancestor's winning, else the default. The nomination flags and the
+for 先进工作者 (a unit's scheme without them takes the default's) and the notice (公示)
+length. Schemes are data, checked against ``schemas/tiers.schema.json`` and versioned
+append-only; a unit's scheme applies to its subtree, the nearest ancestor's winning, else
+the default. The nomination flags and the
 shop's minimum tier both read them here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -63,14 +64,28 @@ DEFAULT_NOTICE_WORKING_DAYS = 5
 """公示: at least five working days before an honour, as public schemes require."""
 
 
-def _scheme(org_unit: str, version: int, d: dict[str, Any]) -> Scheme:
+def _scheme(org_unit: str, version: int, d: dict[str, Any], default_roles: frozenset[str]) -> Scheme:
+    roles = d.get("advanced_worker_roles")
     return Scheme(
         org_unit=org_unit,
         version=version,
         tiers=tuple((t["name"], t["points"]) for t in d["tiers"]),
-        advanced_worker_roles=frozenset(d.get("advanced_worker_roles", ())),
+        advanced_worker_roles=default_roles if roles is None else frozenset(roles),
         notice_working_days=d.get("notice_working_days", DEFAULT_NOTICE_WORKING_DAYS),
     )
+
+
+def schemes_from(definitions: Mapping[str, tuple[int, dict[str, Any]]]) -> dict[str, Scheme]:
+    """The schemes of the stored (version, definition) per unit, "" the default.
+
+    A unit scheme that leaves out ``advanced_worker_roles`` takes the current default
+    scheme's, so overriding a subtree's thresholds does not quietly end 先进工作者 there;
+    ``[]`` says, deliberately, that no role is eligible in that subtree. The default
+    itself has no scheme above it: without the field, no role is eligible anywhere it
+    applies."""
+    default = definitions.get(DEFAULT_SCHEME_KEY)
+    default_roles = frozenset(default[1].get("advanced_worker_roles", ())) if default else frozenset()
+    return {key: _scheme(key, version, d, default_roles) for key, (version, d) in definitions.items()}
 
 
 def default_tiers_text() -> str:
@@ -94,8 +109,7 @@ def _consistency_errors(file: datafiles.DataFile) -> Iterator[FileError]:
 
 
 async def current_schemes(conn: AsyncConnection) -> dict[str, Scheme]:
-    latest = await unit_versions.latest(conn, _schemes)
-    return {key: _scheme(key, version, d) for key, (version, d) in latest.items()}
+    return schemes_from(await unit_versions.latest(conn, _schemes))
 
 
 async def load_schemes(conn: AsyncConnection, file: datafiles.DataFile, by: str, now: datetime) -> list:
@@ -103,7 +117,10 @@ async def load_schemes(conn: AsyncConnection, file: datafiles.DataFile, by: str,
     (a unit named that does not exist among them)."""
 
     def same(old: dict[str, Any], new: dict[str, Any]) -> bool:
-        return _scheme("", 0, old) == _scheme("", 0, new)
+        # Leaving out advanced_worker_roles (take the default's) and [] (none) are two
+        # schemes, though both read as no roles here.
+        inherits = ("advanced_worker_roles" not in old) == ("advanced_worker_roles" not in new)
+        return inherits and _scheme("", 0, old, frozenset()) == _scheme("", 0, new, frozenset())
 
     return await unit_versions.store(conn, _schemes, file, same, by, now)
 
