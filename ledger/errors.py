@@ -216,8 +216,8 @@ class IdempotencyKeyTaken(Conflict):
 
     def __init__(self, key: str) -> None:
         super().__init__(
-            "this Idempotency-Key was already used by another principal: nothing was done; a retry must be sent "
-            "with the token of the first attempt, a new request with a new key",
+            "this Idempotency-Key was already used by another principal, and nothing was done: a retry is sent "
+            "with the token of its first attempt, a new request with a new key",
             idempotency_key=key,
             field="Idempotency-Key",
         )
