@@ -185,7 +185,8 @@ async def award_many(
         elif first != i:
             # The key's holder is the batch's first request with it: the others are its
             # retries or are refused, as they would be in a later transaction.
-            again = refusal(requests[first].idempotency, request.idempotency)
-            outcomes[i] = again or _replayed(outcomes[first])  # type: ignore[arg-type]
+            holder = outcomes[first]
+            assert holder is not None, "the first request with a key is answered before the others"
+            outcomes[i] = refusal(requests[first].idempotency, request.idempotency) or _replayed(holder)
     assert all(o is not None for o in outcomes)
     return outcomes  # type: ignore[return-value]
