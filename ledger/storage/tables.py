@@ -186,8 +186,8 @@ class IdempotencyRecord(SQLModel, table=True):
 
     __tablename__ = "idempotency"
 
-    key: str = Field(primary_key=True, max_length=IDEMPOTENCY_KEY_LENGTH_MAX)
     principal: str = Field(max_length=CODE_LENGTH_MAX)
+    key: str = Field(primary_key=True, max_length=IDEMPOTENCY_KEY_LENGTH_MAX)
     fingerprint: str = Field(max_length=64)
     result: dict[str, Any] | None = Field(default=None, sa_type=JSON)
     created_at: datetime = _when()
