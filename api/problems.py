@@ -182,7 +182,8 @@ _DESCRIPTIONS: dict[int, str] = {
     HTTP_403_FORBIDDEN: "forbidden: the token's role or org subtree does not cover the request",
     HTTP_404_NOT_FOUND: "A record the request names does not exist (member_not_found …, naming its field)",
     HTTP_409_CONFLICT: "The ledger's state refuses the request (insufficient_points, already_exists, "
-    "exists_with_different_body …); nothing changed",
+    "exists_with_different_body: the key was sent before with another body, idempotency_key_taken: another "
+    "principal used the key first …); nothing changed",
     HTTP_413_REQUEST_ENTITY_TOO_LARGE: "body_too_large: the body is over the service's limit; nothing changed",
     HTTP_422_UNPROCESSABLE_ENTITY: "invalid_input: a value breaks a rule or has the wrong type; `field` names it. "
     "invalid_data_file: a data file is refused whole; `errors` lists each error's `path` and `reason`",

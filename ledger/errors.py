@@ -25,6 +25,7 @@
         ├── NotReversible            not_reversible  only awards and deductions are reversed
         ├── InsufficientPoints       insufficient_points  an account would go below zero
         ├── IdempotencyKeyReused     exists_with_different_body  the key was used for another request
+        ├── IdempotencyKeyTaken      idempotency_key_taken  another principal used the key first
         ├── RuleInactive             rule_inactive   the rule is outside its active dates
         ├── NotEligible              not_eligible    the member has no role the rule rewards
         ├── CapExceeded              cap_exceeded    a per-day/week/year cap has no room (names it)
@@ -202,6 +203,23 @@ class IdempotencyKeyReused(Conflict):
     def __init__(self, key: str) -> None:
         super().__init__(
             "this Idempotency-Key was already used for a different request",
+            idempotency_key=key,
+            field="Idempotency-Key",
+        )
+
+
+class IdempotencyKeyTaken(Conflict):
+    """A key belongs to the ledger, not to a token: the first principal to use it holds it.
+    Another principal's request with that key is refused whatever its body, so that a
+    client that changed its token between an attempt and its retry learns of it instead
+    of being awarded twice, and no principal ever sees another's stored answer."""
+
+    code = "idempotency_key_taken"
+
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            "this Idempotency-Key was already used by another principal, and nothing was done: a retry is sent "
+            "with the token of its first attempt, a new request with a new key",
             idempotency_key=key,
             field="Idempotency-Key",
         )

@@ -168,6 +168,19 @@ async def database_url(backend: Backend) -> AsyncIterator[str]:
 
 
 @pytest.fixture
+async def empty_database_url(backend: Backend, tmp_path: Path) -> AsyncIterator[str]:
+    """A database of the test's kind with no tables at all, for tests of the migrations."""
+    if backend.name == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'empty.sqlite3'}"
+    else:
+        name = f"ledger_test_{uuid.uuid4().hex[:12]}"
+        await _admin(f'CREATE DATABASE "{name}"')
+        url = _asyncpg_url(name)
+    yield url
+    backend.drop_soon(url)
+
+
+@pytest.fixture
 async def db(database_url: str) -> AsyncIterator[Database]:
     database = Database(database_url)
     yield database

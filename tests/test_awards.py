@@ -4,7 +4,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.builders import assert_problem, award, award_body, count_transactions, key, member, tree
+from api.app import create_app
+from ledger import AwardCommand, Category, IdempotencyKeyTaken, IdempotentRequest, Ledger
+from ledger.earning.award_batch import AwardRequest, award_many
+from tests.builders import COMMUNITY, assert_problem, award, award_body, count_transactions, key, member, token, tree
+from tests.conftest import http_client, settings
 
 
 async def test_an_award_answers_with_the_transaction_and_new_balance(client, ledger):
@@ -169,6 +173,64 @@ async def test_the_same_key_with_another_body_is_409(client, ledger):
     response = await client.post("/v1/awards", json=award_body(mid, 8), headers={"Idempotency-Key": "k"})
     assert_problem(response, 409, "exists_with_different_body", "Idempotency-Key")
     assert 9 == (await client.get(f"/v1/members/{mid}/balance")).json()["available_points"]
+
+
+async def test_a_key_used_by_another_principal_is_409_and_awards_nothing(ledger):
+    """A client that changed its token between an attempt and its retry is refused, not
+    awarded twice, whatever the body; the first token's retry still replays."""
+    await tree(ledger)
+    mid = await member(ledger)
+    (_, first_token), (_, second_token) = [await token(ledger, "organizer", org_unit=COMMUNITY) for _ in "ab"]
+    app = create_app(settings(ledger), ledger)
+    body, headers = award_body(mid, 9), {"Idempotency-Key": "rotated-1"}
+    async with http_client(app, first_token) as first_organizer, http_client(app, second_token) as second_organizer:
+        first = await first_organizer.post("/v1/awards", json=body, headers=headers)
+        same_body = await second_organizer.post("/v1/awards", json=body, headers=headers)
+        other_body = await second_organizer.post("/v1/awards", json=award_body(mid, 5), headers=headers)
+        retry = await first_organizer.post("/v1/awards", json=body, headers=headers)
+    problem = assert_problem(same_body, 409, "idempotency_key_taken", "Idempotency-Key")
+    assert ("rotated-1", True) == (problem["idempotency_key"], "another principal" in problem["detail"])
+    # Nothing of the first principal's answer is shown to the second.
+    assert {"type", "title", "status", "detail", "code", "idempotency_key", "field"} == problem.keys()
+    assert first.json()["hash"] not in same_body.text
+    assert_problem(other_body, 409, "idempotency_key_taken", "Idempotency-Key")
+    assert (first.json(), "true") == (retry.json(), retry.headers.get("idempotent-replayed"))
+    assert (9, 1) == ((await ledger.balance(mid)).available_points, await count_transactions(ledger))
+
+
+def _batched(member_id: str, *principals: str) -> list[AwardRequest]:
+    """One award, sent with one key by each of ``principals`` in turn."""
+    command = AwardCommand(member_id, 9, Category.PATROL, datetime.now(UTC) - timedelta(hours=1), "巡查")
+    return [AwardRequest(command, p, IdempotentRequest(p, "batched-1", "same-body")) for p in principals]
+
+
+async def _award_together(ledger: Ledger, requests: list[AwardRequest]) -> list:
+    """The requests as group commit posts them: in one database transaction."""
+    async with ledger.db.write() as conn:
+        return await award_many(conn, requests, ledger.clock(), ledger.tz, for_update=ledger.db.is_postgres)
+
+
+async def test_one_key_from_two_principals_in_one_batch_awards_once(ledger):
+    """In one transaction the first request with a key holds it: another principal's is
+    refused and the first principal's second request is its replay."""
+    await tree(ledger)
+    mid = await member(ledger)
+    (result, replayed), taken, (again, replayed_again) = await _award_together(ledger, _batched(mid, "a", "b", "a"))
+    assert (False, True, result) == (replayed, replayed_again, again)
+    assert isinstance(taken, IdempotencyKeyTaken) and "batched-1" == taken.fields()["idempotency_key"]
+    assert (9, 1) == ((await ledger.balance(mid)).available_points, await count_transactions(ledger))
+
+
+async def test_a_batch_answers_each_request_by_the_key_s_stored_holder(ledger):
+    """A key held since an earlier transaction is its holder's in a batch too, even when
+    another principal's request with it comes first."""
+    await tree(ledger)
+    mid = await member(ledger)
+    [(result, _)] = await _award_together(ledger, _batched(mid, "a"))
+    taken, (again, replayed) = await _award_together(ledger, _batched(mid, "b", "a"))
+    assert isinstance(taken, IdempotencyKeyTaken)
+    assert (True, result) == (replayed, again)
+    assert (9, 1) == ((await ledger.balance(mid)).available_points, await count_transactions(ledger))
 
 
 async def test_a_transaction_shows_balanced_postings_and_its_hash(client, ledger):

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from ledger import AlreadyReversed, AwardCommand, Category, IdempotentRequest, Ledger
+from ledger import AlreadyReversed, AwardCommand, Category, IdempotencyKeyTaken, IdempotentRequest, Ledger
 from tests.builders import MICRO, member, tree
 from tests.conftest import MANY_CONNECTIONS, PROCESSES
 
@@ -32,6 +32,28 @@ async def test_concurrent_duplicates_post_exactly_once(ledger, ledgers):
     outcomes = await asyncio.gather(*(ledgers[i % PROCESSES].award(_command(mid), "admin", request) for i in range(20)))
     assert 1 == len({tuple(sorted(result.items())) for result, _ in outcomes})
     assert 1 == sum(1 for _, replayed in outcomes if not replayed)
+    assert 1 == await _count(ledger, "SELECT count(*) FROM journal_txn")
+    assert 5 == (await ledger.balance(mid)).available_points
+
+
+async def test_one_key_raced_by_two_principals_posts_once(ledger, ledgers):
+    """20 requests with one key and body from two principals at once, from several
+    processes: one transaction; the principal that claimed it first is answered (once
+    fresh, then replays), the other is refused every time."""
+    await tree(ledger)
+    mid = await member(ledger)
+    principals = ("organizer-a", "organizer-b")
+    attempts = [
+        ledgers[i % PROCESSES].award(_command(mid), p, IdempotentRequest(p, "raced-key", "same-body"))
+        for i in range(10)
+        for p in principals
+    ]
+    outcomes = await asyncio.gather(*attempts, return_exceptions=True)
+    answered = {p for p, o in zip(principals * 10, outcomes, strict=True) if isinstance(o, tuple)}
+    [holder] = answered
+    refused = [o for p, o in zip(principals * 10, outcomes, strict=True) if p != holder]
+    assert all(isinstance(o, IdempotencyKeyTaken) for o in refused), refused
+    assert 1 == sum(1 for o in outcomes if isinstance(o, tuple) and not o[1])
     assert 1 == await _count(ledger, "SELECT count(*) FROM journal_txn")
     assert 5 == (await ledger.balance(mid)).available_points
 

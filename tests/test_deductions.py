@@ -1,6 +1,8 @@
 """Deductions (扣分): taken back for cause, clipped at the balance, lowering points earned."""
 
-from tests.builders import assert_problem, award, member, post, recently, tree
+from api.app import create_app
+from tests.builders import COMMUNITY, assert_problem, award, count_transactions, member, post, recently, token, tree
+from tests.conftest import http_client, settings
 
 
 def _deduction(member_id, points, **change):
@@ -43,3 +45,20 @@ async def test_bad_deductions_are_refused(client, ledger):
     assert_problem(await post(client, "/v1/deductions", _deduction(mid, 0)), 422, "invalid_input", "points")
     assert_problem(await post(client, "/v1/deductions", _deduction(mid, 1, reason="")), 422, "invalid_input", "reason")
     assert_problem(await post(client, "/v1/deductions", _deduction("nobody", 1)), 404, "member_not_found")
+
+
+async def test_a_deduction_s_key_is_its_first_principal_s(client, ledger):
+    """Every write that claims a key claims it ledger-wide: the same deduction and key
+    under a second organizer's token takes nothing more; the first's retry replays."""
+    await tree(ledger)
+    mid = await member(ledger)
+    await award(client, mid, 10)
+    (_, first_token), (_, second_token) = [await token(ledger, "organizer", org_unit=COMMUNITY) for _ in "ab"]
+    app, body = create_app(settings(ledger), ledger), _deduction(mid, 4)
+    async with http_client(app, first_token) as first_organizer, http_client(app, second_token) as second_organizer:
+        first = await post(first_organizer, "/v1/deductions", body, Idempotency_Key="d-1")
+        taken = await post(second_organizer, "/v1/deductions", body, Idempotency_Key="d-1")
+        retry = await post(first_organizer, "/v1/deductions", body, Idempotency_Key="d-1")
+    assert "d-1" == assert_problem(taken, 409, "idempotency_key_taken", "Idempotency-Key")["idempotency_key"]
+    assert (first.json(), "true") == (retry.json(), retry.headers.get("idempotent-replayed"))
+    assert (6, 2) == ((await ledger.balance(mid)).available_points, await count_transactions(ledger))

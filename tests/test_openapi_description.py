@@ -2,6 +2,7 @@
 operation can give, as problem+json, and each file type the export streams."""
 
 PROBLEM = "application/problem+json"
+KEY_CONFLICTS = ("exists_with_different_body", "idempotency_key_taken")
 
 
 async def _description(client) -> dict:
@@ -26,6 +27,8 @@ async def test_every_operation_describes_its_problems(client):
     awards = paths["/v1/awards"]["post"]["responses"]
     assert ["201", "400", "401", "403", "404", "409", "413", "422", "429", "500", "503"] == sorted(awards)
     assert {"$ref": "#/components/schemas/ProblemRead"} == awards["422"]["content"][PROBLEM]["schema"]
+    # A client learns from the description both ways its key can be refused.
+    assert [True, True] == [code in awards["409"]["description"] for code in KEY_CONFLICTS]
 
 
 async def test_the_problem_shape_is_described(client):

@@ -1,7 +1,8 @@
 """A hypothesis state machine drives the ledger with random awards (manual and by rule),
-activity settles, reversals, retries and deactivations, on SQLite and PostgreSQL, and
-checks the books after every step against the database itself (raw SQL), against a model
-of what each member should hold, against the rules' caps, and against ``verify``."""
+activity settles, reversals, retries (by the key's principal or another) and
+deactivations, on SQLite and PostgreSQL, and checks the books after every step against
+the database itself (raw SQL), against a model of what each member should hold, against
+the rules' caps, and against ``verify``."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -20,6 +21,7 @@ from ledger import (
     Category,
     Database,
     IdempotencyKeyReused,
+    IdempotencyKeyTaken,
     IdempotentRequest,
     InsufficientPoints,
     Ledger,
@@ -181,17 +183,23 @@ class LedgerMachine(DatabaseMachine):
         assert self.available[member_id] == result["available_points"]
 
     @precondition(lambda self: self.requests)
-    @rule(data=st.data(), same_body=st.booleans())
-    def retry(self, data, same_body):
+    @rule(data=st.data(), same_body=st.booleans(), same_principal=st.booleans())
+    def retry(self, data, same_body, same_principal):
+        """A retry by the key's first principal replays; by any other it is refused, whatever its body."""
         request, command, first = data.draw(st.sampled_from(self.requests))
-        if not same_body:
-            request = IdempotentRequest(request.principal, request.key, request.fingerprint + "-changed")
+        principal = request.principal if same_principal else "organizer-b"
+        body = request.fingerprint if same_body else request.fingerprint + "-changed"
         try:
-            result, replayed = self.run(self.ledger.award(command, "admin", request))
-        except IdempotencyKeyReused:
-            assert not same_body
+            result, replayed = self.run(
+                self.ledger.award(command, principal, IdempotentRequest(principal, request.key, body))
+            )
+        except IdempotencyKeyTaken:
+            assert not same_principal
             return
-        assert same_body and replayed and first == result
+        except IdempotencyKeyReused:
+            assert same_principal and not same_body
+            return
+        assert same_principal and same_body and replayed and first == result
 
     @rule(member_id=st.sampled_from(MEMBERS))
     def toggle_active(self, member_id):

@@ -118,6 +118,7 @@ MESSAGES = {
     "redemption_not_held": "该兑换已经处理过了",
     "hold_expired": "该兑换已过期",
     "exists_with_different_body": "请刷新页面后重试",
+    "idempotency_key_taken": "该提交编号已被其他账号使用，未做任何更改，请刷新页面后重试",
     "rate_limited": "操作太频繁，请 {retry_after_seconds} 秒后再试",
     "internal_error": "服务器出错，没有做任何更改，请稍后重试",
 }

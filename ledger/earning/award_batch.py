@@ -2,11 +2,13 @@
 by ``award_many`` inside one database transaction.
 
 The steps, each one statement for the whole batch wherever the database allows:
-claim the idempotency keys (replays and reused keys are answered from what is stored);
+claim the idempotency keys (replays, reused and taken keys are answered from what is stored);
 load the members and units; refuse, one by one, the requests the ledger's state refuses
 (and give back their key claims, since nothing was done for them); post the rest in one
 ``journal.post``; store each result under its key. A key sent twice in one batch is
-claimed once, and the second request is answered as a replay of the first.
+claimed once, by the first request with it; each later one is answered as a retry of
+the first (``idempotency.refusal``): a replay, or refused when it comes from another
+principal or asks something else. Either way it never writes.
 """
 
 from __future__ import annotations
@@ -21,14 +23,21 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ledger.earning.awards import AwardCommand, award_draft, award_result, check_form, check_occurred_at, check_points
 from ledger.earning.rules import Rule, Usage, base_points, cap_windows, check_applies, current_rules, held_to_caps
 from ledger.errors import (
-    IdempotencyKeyReused,
     LedgerError,
     MemberInactive,
     MemberNotFound,
     OrgUnitNotFound,
     RuleNotFound,
 )
-from ledger.journal.idempotency import IdempotentRequest, claim_many, complete_many, release_many
+from ledger.journal.idempotency import (
+    Held,
+    IdempotentRequest,
+    answer,
+    claim_many,
+    complete_many,
+    refusal,
+    release_many,
+)
 from ledger.journal.posting import lock_member_accounts, post
 from ledger.org.members import Member, find_members
 from ledger.org.units import Unit, find_units
@@ -137,27 +146,26 @@ async def _drafts(
     return drafts
 
 
-def _as_duplicate(first: AwardOutcome | LedgerError, original: AwardRequest, again: AwardRequest):
-    if again.idempotency.fingerprint != original.idempotency.fingerprint:
-        return IdempotencyKeyReused(again.idempotency.key)
+def _replayed(first: AwardOutcome | LedgerError) -> AwardOutcome | LedgerError:
     return (first[0], True) if isinstance(first, tuple) else first
+
+
+def _answered(held: Held, request: AwardRequest) -> AwardOutcome | LedgerError:
+    answered = answer(held, request.idempotency)
+    return answered if isinstance(answered, LedgerError) else (answered, True)
 
 
 async def award_many(
     conn: AsyncConnection, requests: Sequence[AwardRequest], now: datetime, tz: tzinfo, *, for_update: bool
 ) -> list[AwardOutcome | LedgerError]:
     outcomes: list[AwardOutcome | LedgerError | None] = [None] * len(requests)
-    first_index: dict[tuple[str, str], int] = {}
+    first_index: dict[str, int] = {}
     for i, request in enumerate(requests):
-        first_index.setdefault((request.idempotency.principal, request.idempotency.key), i)
+        first_index.setdefault(request.idempotency.key, i)
     unique = sorted(first_index.values())
     claims = await claim_many(conn, [requests[i].idempotency for i in unique], now)
-    fresh = []
-    for i, claim in zip(unique, claims, strict=True):
-        if claim is None:
-            fresh.append(i)
-        else:
-            outcomes[i] = claim if isinstance(claim, IdempotencyKeyReused) else (claim, True)
+    held = {requests[i].idempotency.key: claim for i, claim in zip(unique, claims, strict=True) if claim is not None}
+    fresh = [i for i in unique if requests[i].idempotency.key not in held]
     drafts = await _drafts(conn, [requests[i] for i in fresh], now, tz, for_update)
     refused = [(i, d) for i, d in zip(fresh, drafts, strict=True) if isinstance(d, LedgerError)]
     accepted = [(i, d) for i, d in zip(fresh, drafts, strict=True) if not isinstance(d, LedgerError)]
@@ -171,8 +179,14 @@ async def award_many(
         for (i, _), result in zip(accepted, results, strict=True):
             outcomes[i] = (result, False)
     for i, request in enumerate(requests):
-        first = first_index[(request.idempotency.principal, request.idempotency.key)]
-        if first != i:
-            outcomes[i] = _as_duplicate(outcomes[first], requests[first], request)
+        first = first_index[request.idempotency.key]
+        if request.idempotency.key in held:
+            outcomes[i] = _answered(held[request.idempotency.key], request)
+        elif first != i:
+            # The key's holder is the batch's first request with it: the others are its
+            # retries or are refused, as they would be in a later transaction.
+            holder = outcomes[first]
+            assert holder is not None, "the first request with a key is answered before the others"
+            outcomes[i] = refusal(requests[first].idempotency, request.idempotency) or _replayed(holder)
     assert all(o is not None for o in outcomes)
     return outcomes  # type: ignore[return-value]

@@ -1,12 +1,21 @@
 """Exactly-once writes: a client key claimed in the same database transaction as the work.
 
-The first request with a key inserts ``(principal, key, fingerprint)`` *before* doing its
-work. A concurrent duplicate's insert then waits on the unique index until the first
-commits (PostgreSQL) or on the write lock (SQLite), finds the row, and returns the stored
-result without doing the work again. If the first fails, its claim rolls back with it and
-the duplicate does the work itself. A key reused for a different request (another
-fingerprint) is refused. Results of refused requests are not stored: nothing changed, so
-a retry is evaluated afresh.
+A key belongs to the ledger, not to a token: it is unique ledger-wide, and the first
+request with it inserts ``(key, principal, fingerprint)`` *before* doing its work. A
+concurrent duplicate's insert then waits on the unique index until the first commits
+(PostgreSQL) or on the write lock (SQLite), finds the row, and is answered from it
+without doing the work again. If the first fails, its claim rolls back with it and the
+duplicate does the work itself.
+
+A request finding its key held is answered, in this order of precedence:
+
+1. ``IdempotencyKeyTaken`` when another principal holds it, whatever the body: a client
+   that changed its token between an attempt and its retry must not be awarded twice,
+   and no principal is shown another's stored answer;
+2. ``IdempotencyKeyReused`` when the same principal sent another request (fingerprint);
+3. the stored result, as a replay.
+
+Results of refused requests are not stored: nothing changed, so a retry is evaluated afresh.
 """
 
 from __future__ import annotations
@@ -19,10 +28,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, tuple_, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger.errors import IdempotencyKeyReused
+from ledger.errors import Conflict, IdempotencyKeyReused, IdempotencyKeyTaken
 from ledger.storage.tables import IdempotencyRecord
 from ledger.storage.upsert import insert_if_absent
 
@@ -34,10 +43,34 @@ class IdempotentRequest:
     fingerprint: str
 
 
+@dataclass(frozen=True, slots=True)
+class Held:
+    """A key an earlier, committed request holds: that request and its stored result."""
+
+    holder: IdempotentRequest
+    result: dict[str, Any]
+
+
 def fingerprint(*parts: Any) -> str:
     """A stable digest of what a request asks for (route and body, canonically encoded)."""
     encoded = json.dumps(parts, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return hashlib.sha256(encoded.encode()).hexdigest()
+
+
+def refusal(holder: IdempotentRequest, request: IdempotentRequest) -> Conflict | None:
+    """Why ``request`` may not be answered as a retry of ``holder``, the request that
+    holds its key (see the order of precedence above), or None when it is one."""
+    assert holder.key == request.key
+    if holder.principal != request.principal:
+        return IdempotencyKeyTaken(request.key)
+    if holder.fingerprint != request.fingerprint:
+        return IdempotencyKeyReused(request.key)
+    return None
+
+
+def answer(held: Held, request: IdempotentRequest) -> dict[str, Any] | Conflict:
+    """The stored result for a retry of the holder, else the refusal."""
+    return refusal(held.holder, request) or held.result
 
 
 _table = IdempotencyRecord.__table__
@@ -45,72 +78,50 @@ _table = IdempotencyRecord.__table__
 
 @functools.cache
 def _claim_statement(dialect: str) -> Any:
-    return insert_if_absent(dialect, _table, ("principal", "key")).returning(_table.c.principal, _table.c.key)
+    return insert_if_absent(dialect, _table, ("key",)).returning(_table.c.key)
 
 
-_COMPLETE = (
-    update(_table)
-    .where(_table.c.principal == bindparam("b_principal"), _table.c.key == bindparam("b_key"))
-    .values(result=bindparam("b_result"))
-)
+_COMPLETE = update(_table).where(_table.c.key == bindparam("b_key")).values(result=bindparam("b_result"))
 
 
-def _key(request: IdempotentRequest) -> tuple[str, str]:
-    return request.principal, request.key
-
-
-async def claim_many(
-    conn: AsyncConnection, requests: Sequence[IdempotentRequest], now: datetime
-) -> list[dict[str, Any] | IdempotencyKeyReused | None]:
+async def claim_many(conn: AsyncConnection, requests: Sequence[IdempotentRequest], now: datetime) -> list[Held | None]:
     """Claim every key in one statement. Per request: None when it claimed its key (do
-    the work), the stored result when an earlier request did, or IdempotencyKeyReused.
+    the work), else what holds the key (``answer`` says what the request is told).
 
     Keys must be distinct. They are inserted in sorted order, so two batches that share
     keys wait on each other in the same order and never deadlock."""
-    assert len({_key(r) for r in requests}) == len(requests), "deduplicate keys before claiming"
-    ordered = sorted(requests, key=_key)
+    assert len({r.key for r in requests}) == len(requests), "deduplicate keys before claiming"
+    ordered = sorted(requests, key=lambda r: r.key)
     inserted = await conn.execute(
         _claim_statement(conn.dialect.name),
         [{"principal": r.principal, "key": r.key, "fingerprint": r.fingerprint, "created_at": now} for r in ordered],
     )
-    claimed = {tuple(row) for row in inserted}
-    taken = [_key(r) for r in ordered if _key(r) not in claimed]
-    stored: dict[tuple[str, str], Any] = {}
+    claimed = set(inserted.scalars())
+    taken = [r.key for r in ordered if r.key not in claimed]
+    held: dict[str, Held] = {}
     if taken:
         rows = await conn.execute(
             select(_table.c.principal, _table.c.key, _table.c.fingerprint, _table.c.result).where(
-                tuple_(_table.c.principal, _table.c.key).in_(taken)
+                _table.c.key.in_(taken)
             )
         )
-        stored = {(row.principal, row.key): row for row in rows}
-    outcomes: list[dict[str, Any] | IdempotencyKeyReused | None] = []
-    for request in requests:
-        if _key(request) in claimed:
-            outcomes.append(None)
-            continue
-        row = stored[_key(request)]
-        assert row.result is not None, "a committed claim always carries its result"
-        same = row.fingerprint == request.fingerprint
-        outcomes.append(row.result if same else IdempotencyKeyReused(request.key))
-    return outcomes
+        for row in rows:
+            assert row.result is not None, "a committed claim always carries its result"
+            held[row.key] = Held(IdempotentRequest(row.principal, row.key, row.fingerprint), row.result)
+    return [None if r.key in claimed else held[r.key] for r in requests]
 
 
 async def complete_many(conn: AsyncConnection, results: Sequence[tuple[IdempotentRequest, dict[str, Any]]]) -> None:
     """Store the results of the requests that claimed their keys."""
     if results:
-        await conn.execute(
-            _COMPLETE,
-            [{"b_principal": r.principal, "b_key": r.key, "b_result": result} for r, result in results],
-        )
+        await conn.execute(_COMPLETE, [{"b_key": r.key, "b_result": result} for r, result in results])
 
 
 async def release_many(conn: AsyncConnection, requests: Sequence[IdempotentRequest]) -> None:
     """Give back the claims of requests that were refused inside a batch: nothing was
     done for them, so a retry must be evaluated afresh, as a lone refused request is."""
     if requests:
-        await conn.execute(
-            delete(_table).where(tuple_(_table.c.principal, _table.c.key).in_([_key(r) for r in requests]))
-        )
+        await conn.execute(delete(_table).where(_table.c.key.in_([r.key for r in requests])))
 
 
 async def once(
@@ -120,11 +131,12 @@ async def once(
     work: Callable[[], Awaitable[dict[str, Any]]],
 ) -> tuple[dict[str, Any], bool]:
     """Run ``work`` once per key; returns (result, replayed)."""
-    [stored] = await claim_many(conn, [request], now)
-    if isinstance(stored, IdempotencyKeyReused):
-        raise stored
-    if stored is not None:
-        return stored, True
+    [held] = await claim_many(conn, [request], now)
+    if held is not None:
+        answered = answer(held, request)
+        if isinstance(answered, Conflict):
+            raise answered
+        return answered, True
     result = await work()
     await complete_many(conn, [(request, result)])
     return result, False

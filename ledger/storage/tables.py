@@ -33,6 +33,7 @@ from sqlmodel import Field, SQLModel
 from ledger.values import (
     AUDIT_PATH_LENGTH_MAX,
     CODE_LENGTH_MAX,
+    IDEMPOTENCY_KEY_LENGTH_MAX,
     MEMO_LENGTH_MAX,
     NAME_LENGTH_MAX,
     URL_LENGTH_MAX,
@@ -180,10 +181,13 @@ class ChainHead(SQLModel, table=True):
 
 
 class IdempotencyRecord(SQLModel, table=True):
+    """A claimed Idempotency-Key. The key alone is unique: it belongs to the ledger, and
+    ``principal`` is who used it first (``ledger.journal.idempotency``)."""
+
     __tablename__ = "idempotency"
 
-    principal: str = Field(primary_key=True, max_length=CODE_LENGTH_MAX)
-    key: str = Field(primary_key=True, max_length=128)
+    principal: str = Field(max_length=CODE_LENGTH_MAX)
+    key: str = Field(primary_key=True, max_length=IDEMPOTENCY_KEY_LENGTH_MAX)
     fingerprint: str = Field(max_length=64)
     result: dict[str, Any] | None = Field(default=None, sa_type=JSON)
     created_at: datetime = _when()
