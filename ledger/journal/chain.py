@@ -75,3 +75,10 @@ def canonical(txn: Mapping[str, Any], postings: Iterable[tuple[int, int]]) -> by
 
 def link(prev_hash: str, txn: Mapping[str, Any], postings: Iterable[tuple[int, int]]) -> str:
     return hashlib.sha256(prev_hash.encode() + canonical(txn, postings)).hexdigest()
+
+
+def canonical_record(values: Mapping[str, Any]) -> bytes:
+    """A flat record (scalars and timestamps) in the same canonical JSON, for what is
+    signed beside the chain (a checkpoint's MAC): one encoding, one set of rules."""
+    fields = [f"{encode_basestring(name)}:{_json(values[name])}" for name in sorted(values)]
+    return ("{" + ",".join(fields) + "}").encode()
