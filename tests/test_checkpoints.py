@@ -6,6 +6,7 @@ import json
 
 import pytest
 from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
 
 from api.app import checkpoint_every
 from api.cli import checkpoint_line
@@ -14,6 +15,7 @@ from ledger import Ledger
 from ledger.journal import chain, checkpoints
 from ledger.storage.tables import JournalTxn, PostingRow
 from tests.builders import CHECKPOINT_KEY, assert_problem, award, member, tamper, token, tree
+from tests.conftest import MANY_CONNECTIONS
 
 KEY = CHECKPOINT_KEY.encode()
 
@@ -235,3 +237,23 @@ async def test_a_refused_export_seals_nothing(client, ledger):
         await client.get("/v1/exports/nominations", params={"org_unit": "nowhere"}), 404, "org_unit_not_found"
     )
     assert [] == await ledger.checkpoints(10, None)
+
+
+@pytest.mark.parametrize("sql", ["UPDATE checkpoint SET hash = 'edited'", "DELETE FROM checkpoint"])
+async def test_raw_sql_cannot_change_a_checkpoint(ledger, sql):
+    """A seal is evidence: the database refuses to edit or delete one, as it does the journal."""
+    sealed = await ledger.checkpoint("test")
+    with pytest.raises(DBAPIError, match="append-only"):
+        async with ledger.db.write() as conn:
+            await conn.execute(text(sql))
+    assert [sealed] == await ledger.checkpoints(10, None)
+
+
+@pytest.mark.postgres_only
+@MANY_CONNECTIONS
+async def test_processes_sealing_at_once_seal_the_head_once(client, ledger, ledgers):
+    """Serving processes whose timers fire together take turns on the chain head: one seals."""
+    await _awards(client, ledger, 3)
+    sealers = [Ledger(other.db, checkpoint_key=KEY) for other in ledgers]
+    sealed = await asyncio.gather(*(sealer.checkpoint_if_moved() for sealer in sealers))
+    assert 1 == len([c for c in sealed if c is not None]) == len(await ledger.checkpoints(10, None))
