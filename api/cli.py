@@ -25,7 +25,7 @@ from ledger.earning.rules import default_rules_text
 from ledger.errors import DataFileInvalid, InvalidInput, LedgerError
 from ledger.honours import exports
 from ledger.honours.tiers import FLAGS, default_tiers_text
-from ledger.journal.checkpoints import Checkpoint
+from ledger.journal.checkpoints import Checkpoint, sealed_at_text
 from ledger.shop.expiry_policies import default_policies_text
 from ledger.storage.database import DEFAULT_DATABASE_URL
 from ledger.values import Access
@@ -140,10 +140,9 @@ async def _verify(url: str) -> int:
 
 def checkpoint_line(checkpoint: Checkpoint) -> str:
     """One line that says everything a checkpoint holds, to copy onto paper or elsewhere."""
-    sealed_at = exports.checkpoint_cells(checkpoint)[3]
     return (
         f"checkpoint {checkpoint.id}: transaction {checkpoint.transaction_id} hash {checkpoint.hash} "
-        f"sealed {sealed_at} mac {checkpoint.mac}"
+        f"sealed {sealed_at_text(checkpoint)} mac {checkpoint.mac}"
     )
 
 

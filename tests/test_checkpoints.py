@@ -2,7 +2,12 @@
 before one is named by verify even when the attacker recomputed the whole chain after it."""
 
 import asyncio
+import dataclasses
+import hashlib
+import hmac
 import json
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select, text
@@ -257,3 +262,19 @@ async def test_processes_sealing_at_once_seal_the_head_once(client, ledger, ledg
     sealers = [Ledger(other.db, checkpoint_key=KEY) for other in ledgers]
     sealed = await asyncio.gather(*(sealer.checkpoint_if_moved() for sealer in sealers))
     assert 1 == len([c for c in sealed if c is not None]) == len(await ledger.checkpoints(10, None))
+
+
+def test_the_mac_signs_the_text_the_readme_shows():
+    """Anyone with the key can check a printed checkpoint by hand: the MAC is HMAC-SHA256 of
+    this exact text, with the time written as it is printed."""
+    sealed_at = datetime(2026, 12, 3, 14, 18, 25, 123456, tzinfo=ZoneInfo("Asia/Shanghai"))
+    sealed = checkpoints.mac(KEY, 42, "ab" * 32, sealed_at)
+    checkpoint = checkpoints.Checkpoint(7, 42, "ab" * 32, sealed_at, "cli", sealed)
+    message = (
+        '{"hash":"' + "ab" * 32 + '","label":"ledger-checkpoint-v1",'
+        '"sealed_at":"2026-12-03T06:18:25.123456Z","transaction_id":42}'
+    )
+    assert hmac.new(KEY, message.encode(), hashlib.sha256).hexdigest() == checkpoint.mac
+    assert "2026-12-03T06:18:25.123456Z" == checkpoints.sealed_at_text(checkpoint)
+    assert checkpoints.authentic(KEY, checkpoint)
+    assert not checkpoints.authentic(KEY, dataclasses.replace(checkpoint, transaction_id=41))

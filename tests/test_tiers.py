@@ -234,7 +234,7 @@ CHECKPOINT_HEADERS = ("账本检查点编号", "交易编号", "哈希(SHA-256)"
 
 def _printed(checkpoint):
     """A checkpoint as the export prints it: the sealing time to the microsecond, in UTC."""
-    sealed_at = datetime.fromisoformat(checkpoint["sealed_at"]).isoformat(timespec="microseconds")
+    sealed_at = datetime.fromisoformat(checkpoint["sealed_at"]).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return [str(checkpoint["id"]), str(checkpoint["transaction_id"]), checkpoint["hash"], sealed_at, checkpoint["mac"]]
 
 

@@ -18,7 +18,7 @@ import io
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
-from ledger.journal.checkpoints import Checkpoint
+from ledger.journal.checkpoints import Checkpoint, sealed_at_text
 
 COLUMNS: tuple[tuple[str, str, int], ...] = (
     # (row key, header, column width in characters)
@@ -74,7 +74,7 @@ class NominationExport:
 
 def checkpoint_cells(checkpoint: Checkpoint) -> list[Any]:
     """The checkpoint as printed: the sealing time exactly as the MAC signs it."""
-    sealed_at = checkpoint.sealed_at.astimezone(UTC).isoformat(timespec="microseconds")
+    sealed_at = sealed_at_text(checkpoint)
     return [checkpoint.id, checkpoint.transaction_id, checkpoint.hash, sealed_at, checkpoint.mac]
 
 

@@ -42,7 +42,9 @@ HASHED_FIELDS = (
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 """The canonical JSON: sorted keys, no whitespace, text written as it is (not \\u-escaped)."""
 
-_TIMESTAMP = '"%Y-%m-%dT%H:%M:%S.%fZ"'
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+"""How the canonical form writes a time: UTC, to the microsecond."""
+_TIMESTAMP = f'"{TIMESTAMP_FORMAT}"'
 _SORTED_FIELDS = tuple(sorted((*HASHED_FIELDS, "postings")))
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, insert, select
@@ -57,6 +57,11 @@ def mac(key: bytes, transaction_id: int, hash: str, sealed_at: datetime) -> str:
         {"label": MAC_LABEL, "transaction_id": transaction_id, "hash": hash, "sealed_at": sealed_at}
     )
     return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def sealed_at_text(checkpoint: Checkpoint) -> str:
+    """The sealing time as the MAC signs it, to print beside the MAC."""
+    return checkpoint.sealed_at.astimezone(UTC).strftime(chain.TIMESTAMP_FORMAT)
 
 
 def authentic(key: bytes, checkpoint: Checkpoint) -> bool:
