@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
@@ -50,19 +50,30 @@ from ledger.journal.periods import zone
 
 OPENAPI_PATH = "/schema"
 
-_log = logging.getLogger("api.sweep")
+_log = logging.getLogger("api.timers")
 
 
 async def sweep_every(ledger: Ledger, seconds: float) -> None:
     """Sweep on a timer for as long as the process serves. The sweep is safe to run in
-    every worker at once, so no worker is singled out for it; a failed sweep is logged
-    and the next one tries again."""
+    every worker at once, so no worker is singled out for it."""
+    await _every(seconds, ledger.sweep, "sweep")
+
+
+async def checkpoint_every(ledger: Ledger, seconds: float) -> None:
+    """Seal the chain head on a timer when it has moved; safe in every worker at once,
+    like the sweep (the workers take turns on the chain head's lock)."""
+    await _every(seconds, ledger.checkpoint_if_moved, "checkpoint")
+
+
+async def _every(seconds: float, work: Callable[[], Awaitable[object]], name: str) -> None:
+    """Run ``work`` every ``seconds`` while the process serves; a failure is logged and
+    the next round tries again."""
     while True:
         await asyncio.sleep(seconds)
         try:
-            await ledger.sweep()
+            await work()
         except Exception:
-            _log.exception("sweep failed; retrying in %s s", seconds)
+            _log.exception("%s failed; retrying in %s s", name, seconds)
 
 
 async def admit(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
@@ -82,14 +93,24 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         db = Database(settings.database_url)
-        app.state.ledger = Ledger(db, settings.timezone, hold_ttl=timedelta(hours=settings.hold_ttl_hours))
-        timer = None
-        if settings.sweep_interval_seconds > 0:
-            timer = asyncio.create_task(sweep_every(app.state.ledger, settings.sweep_interval_seconds))
+        app.state.ledger = Ledger(
+            db,
+            settings.timezone,
+            hold_ttl=timedelta(hours=settings.hold_ttl_hours),
+            checkpoint_key=settings.checkpoint_key,
+        )
+        timers = [
+            asyncio.create_task(every(app.state.ledger, seconds))
+            for every, seconds in (
+                (sweep_every, settings.sweep_interval_seconds),
+                (checkpoint_every, settings.checkpoint_interval_seconds),
+            )
+            if seconds > 0
+        ]
         try:
             yield
         finally:
-            if timer is not None:
+            for timer in timers:
                 timer.cancel()
             await db.dispose()
 

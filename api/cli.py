@@ -1,4 +1,4 @@
-"""The ``ledger`` command: serve, migrate, verify, load data files, sweep, export."""
+"""The ``ledger`` command: serve, migrate, verify, checkpoint, load data files, sweep, export."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import TypeVar
 
 import msgspec
 
-from api.settings import token_secret
+from api.settings import checkpoint_key, token_secret
 from api.views import principal_read
 from ledger import Database, Ledger, migrate
 from ledger.access.principals import PRINCIPAL_PAGE_SIZE_MAX, Principal
@@ -25,6 +25,7 @@ from ledger.earning.rules import default_rules_text
 from ledger.errors import DataFileInvalid, LedgerError
 from ledger.honours import exports
 from ledger.honours.tiers import FLAGS, default_tiers_text
+from ledger.journal.checkpoints import Checkpoint, sealed_at_text
 from ledger.shop.expiry_policies import default_policies_text
 from ledger.storage.database import DEFAULT_DATABASE_URL
 from ledger.values import Access
@@ -69,15 +70,15 @@ async def _load(url: str, what: str, text: str) -> int:
 
 async def _export(args: argparse.Namespace) -> int:
     db = Database(args.database_url)
-    ledger = Ledger(db)
+    ledger = Ledger(db, checkpoint_key=checkpoint_key())
     try:
-        rows = ledger.export_nominations(args.period, args.org_unit, args.flag)
+        export = await ledger.export_nominations(args.period, args.org_unit, args.flag, CLI_PRINCIPAL)
         if args.format == "csv":
             with args.output.open("wb") as out:
-                async for chunk in exports.csv_with_bom(rows, ledger.tz):
+                async for chunk in exports.csv_with_bom(export, ledger.tz):
                     out.write(chunk)
         else:
-            (await exports.write_xlsx(rows, ledger.tz, "提名名单")).replace(args.output)
+            (await exports.write_xlsx(export, ledger.tz, "提名名单")).replace(args.output)
     except LedgerError as error:
         print(error.detail, file=sys.stderr)
         return 1
@@ -108,16 +109,17 @@ async def _prepare(url: str, demo: bool) -> None:
         await db.dispose()
 
 
-async def _with_ledger(url: str, work: Callable[[Ledger], Awaitable[T]]) -> T:
+async def _with_ledger(url: str, work: Callable[[Ledger], Awaitable[T]], key: bytes | None = None) -> T:
     db = Database(url)
     try:
-        return await work(Ledger(db))
+        return await work(Ledger(db, checkpoint_key=key))
     finally:
         await db.dispose()
 
 
 async def _verify(url: str) -> int:
-    report = await _with_ledger(url, Ledger.verify)
+    # The key is read, never made: a new key would call every checkpoint forged.
+    report = await _with_ledger(url, Ledger.verify, checkpoint_key(create=False))
     print(
         json.dumps(
             {
@@ -126,6 +128,7 @@ async def _verify(url: str) -> int:
                 "postings": report.postings,
                 "accounts": report.accounts,
                 "last_hash": report.last_hash,
+                "checkpoints": report.checkpoints,
                 "problems": report.problems,
             },
             ensure_ascii=False,
@@ -133,6 +136,24 @@ async def _verify(url: str) -> int:
         )
     )
     return 0 if report.ok else 1
+
+
+def checkpoint_line(checkpoint: Checkpoint) -> str:
+    """One line that says everything a checkpoint holds, to copy onto paper or elsewhere."""
+    return (
+        f"checkpoint {checkpoint.id}: transaction {checkpoint.transaction_id} hash {checkpoint.hash} "
+        f"sealed {sealed_at_text(checkpoint)} mac {checkpoint.mac}"
+    )
+
+
+async def _checkpoint(url: str) -> int:
+    try:
+        checkpoint = await _with_ledger(url, lambda ledger: ledger.checkpoint(CLI_PRINCIPAL), checkpoint_key())
+    except LedgerError as error:
+        print(error.detail, file=sys.stderr)
+        return 1
+    print(checkpoint_line(checkpoint))
+    return 0
 
 
 async def _sweep(url: str) -> int:
@@ -242,7 +263,8 @@ def parser() -> argparse.ArgumentParser:
         nominations,
         serve,
         commands.add_parser("migrate", help="bring the schema to the latest revision"),
-        commands.add_parser("verify", help="recompute balances and the hash chain"),
+        commands.add_parser("verify", help="recompute balances and the hash chain, and check every checkpoint"),
+        commands.add_parser("checkpoint", help="seal the chain head with the checkpoint key and print it"),
         commands.add_parser("sweep", help="release holds past their time and expire points past their date"),
     ):
         command.add_argument("--database-url", default=url, help="SQLAlchemy URL (default: %(default)s)")
@@ -265,6 +287,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "sweep":
         return asyncio.run(_sweep(args.database_url))
+    if args.command == "checkpoint":
+        return asyncio.run(_checkpoint(args.database_url))
     return asyncio.run(_verify(args.database_url))
 
 

@@ -211,7 +211,26 @@ class VerifyRead(msgspec.Struct):
     postings: int
     accounts: int
     last_hash: str
+    checkpoints: int
+    """How many checkpoints were checked against the key and the journal."""
     problems: list[dict[str, Any]]
+
+
+class CheckpointRead(msgspec.Struct):
+    """The chain head at ``sealed_at``: transaction ``transaction_id`` had hash ``hash``.
+    ``mac`` is HMAC-SHA256 under the checkpoint key, over the id, hash and sealing time."""
+
+    id: int
+    transaction_id: int
+    hash: str
+    sealed_at: datetime
+    sealed_by: str
+    mac: str
+
+
+class CheckpointPage(msgspec.Struct):
+    checkpoints: list[CheckpointRead]
+    next_cursor: str | None
 
 
 class DeductionCreate(Write):
@@ -463,6 +482,8 @@ class NoticeRead(msgspec.Struct):
     working_days: int
     ends_on: str
     names: int
+    checkpoint: CheckpointRead
+    """Sealed as the notice opened: print it on the notice to anchor the ledger outside it."""
 
 
 class ObjectionCreate(Write):

@@ -42,16 +42,36 @@ TOKEN_SECRET_FILE = "var/token-secret"
 set: created on first use beside the default SQLite file, readable by its owner only."""
 
 
+CHECKPOINT_KEY_FILE = "var/checkpoint-key"
+"""Where the key that seals checkpoints is kept when ``LEDGER_CHECKPOINT_KEY`` is not set:
+made on first use by what seals (the service, ``ledger checkpoint``, ``ledger export``)
+beside the token secret, readable by its owner only. A key of its own,
+not one derived from the token secret: rotating the token secret (every token stops
+working) must not turn every checkpoint ever sealed into a forgery, and the key can be
+handed to an auditor without handing over the power to mint tokens. Never in the
+database: a database writer who could read it could forge checkpoints."""
+
+CHECKPOINT_INTERVAL_SECONDS = 600
+"""How often a serving process seals the chain head when it has moved since the last
+checkpoint. A database writer who rewrites transactions undetected must do it within ten
+minutes of their posting; the cost is at most 144 rows a day per serving process (some
+50,000 a year, a few MB, checked by verify in one streamed query), none on a day without
+writes. 0 turns the timer off (notices, exports and ``ledger checkpoint`` still seal)."""
+
+
 def _number(name: str, default: float) -> float:
     return float(os.environ.get(name) or default)
 
 
-def token_secret() -> str:
-    """``LEDGER_TOKEN_SECRET``, or the key in ``LEDGER_TOKEN_SECRET_FILE`` (made once)."""
-    if secret := os.environ.get("LEDGER_TOKEN_SECRET"):
+def _kept_secret(variable: str, default_file: str, create: bool) -> str | None:
+    """The secret in ``variable``, or the one in the file ``{variable}_FILE`` names
+    (``default_file`` by default), made there on first use when ``create``."""
+    if secret := os.environ.get(variable):
         return secret
-    path = Path(os.environ.get("LEDGER_TOKEN_SECRET_FILE") or TOKEN_SECRET_FILE)
+    path = Path(os.environ.get(f"{variable}_FILE") or default_file)
     if not path.exists():
+        if not create:
+            return None
         path.parent.mkdir(parents=True, exist_ok=True)
         # Written whole under another name, then linked into place: a process starting at
         # the same moment either wins the link or reads the winner's key, never half a file.
@@ -67,6 +87,22 @@ def token_secret() -> str:
     return path.read_text().strip()
 
 
+def token_secret() -> str:
+    """``LEDGER_TOKEN_SECRET``, or the key in ``LEDGER_TOKEN_SECRET_FILE`` (made once)."""
+    secret = _kept_secret("LEDGER_TOKEN_SECRET", TOKEN_SECRET_FILE, create=True)
+    assert secret is not None
+    return secret
+
+
+def checkpoint_key(create: bool = True) -> bytes | None:
+    """``LEDGER_CHECKPOINT_KEY``, or the key in ``LEDGER_CHECKPOINT_KEY_FILE``. What seals
+    makes the file on first use; what only checks (``ledger verify``) never does, for a
+    new key would call every existing checkpoint forged instead of saying none could be
+    checked."""
+    secret = _kept_secret("LEDGER_CHECKPOINT_KEY", CHECKPOINT_KEY_FILE, create)
+    return None if secret is None else secret.encode()
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str = field(default_factory=database_url)
@@ -80,6 +116,10 @@ class Settings:
         default_factory=lambda: _number("LEDGER_SWEEP_INTERVAL_SECONDS", SWEEP_INTERVAL_SECONDS)
     )
     token_secret: str = field(default_factory=token_secret)
+    checkpoint_key: bytes | None = field(default_factory=checkpoint_key)
+    checkpoint_interval_seconds: float = field(
+        default_factory=lambda: _number("LEDGER_CHECKPOINT_INTERVAL_SECONDS", CHECKPOINT_INTERVAL_SECONDS)
+    )
     writes_per_second: float = field(default_factory=lambda: _number("LEDGER_WRITES_PER_SECOND", WRITES_PER_SECOND))
     write_burst: int = field(default_factory=lambda: int(_number("LEDGER_WRITE_BURST", WRITE_BURST)))
     principal_cache_seconds: float = PRINCIPAL_CACHE_SECONDS

@@ -8,6 +8,7 @@ from typing import Any
 from api import dto
 from ledger import Balance, Member, Unit
 from ledger.access.principals import Principal
+from ledger.journal.checkpoints import Checkpoint
 from ledger.journal.queries import StatementPage, TransactionView
 from ledger.verify import Report
 
@@ -68,8 +69,13 @@ def verify_read(report: Report) -> dto.VerifyRead:
         postings=report.postings,
         accounts=report.accounts,
         last_hash=report.last_hash,
+        checkpoints=report.checkpoints,
         problems=report.problems,
     )
+
+
+def checkpoint_read(checkpoint: Checkpoint) -> dto.CheckpointRead:
+    return dto.CheckpointRead(**_fields(checkpoint))
 
 
 def principal_read(principal: Principal) -> dto.PrincipalRead:

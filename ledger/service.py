@@ -22,7 +22,8 @@ from ledger.earning import activities, awards, claims, deductions, rules, summar
 from ledger.earning.award_batch import AWARD_BATCH_MAX, AwardOutcome, AwardRequest, award_many
 from ledger.errors import AlreadyReversed, InsufficientPoints
 from ledger.honours import notices, reports, tiers
-from ledger.journal import queries
+from ledger.honours.exports import NominationExport
+from ledger.journal import checkpoints, queries
 from ledger.journal.group_commit import GroupCommit
 from ledger.journal.idempotency import IdempotentRequest, once
 from ledger.journal.periods import DEFAULT_TIMEZONE, period_of, zone
@@ -47,6 +48,10 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+TIMER_PRINCIPAL = "timer"
+"""Who the journal says sealed a checkpoint on the serving process's timer."""
+
+
 @dataclass(frozen=True, slots=True)
 class SweepReport:
     holds_expired: int = 0
@@ -61,11 +66,16 @@ class Ledger:
         timezone_name: str = DEFAULT_TIMEZONE,
         clock: Clock = utc_now,
         hold_ttl: timedelta = redemptions.HOLD_TTL_DEFAULT,
+        checkpoint_key: bytes | None = None,
     ):
+        """``checkpoint_key`` seals and checks checkpoints; a ledger without one seals
+        none (a notice or export asks for one: a programmer error) and verify says the
+        checkpoints went unchecked."""
         self.db = db
         self.tz = zone(timezone_name)
         self.clock = clock
         self.hold_ttl = hold_ttl
+        self.checkpoint_key = checkpoint_key
         self._awards: GroupCommit[ServedAward, AwardOutcome] = GroupCommit(self._award_batch, AWARD_BATCH_MAX)
         self._audit: GroupCommit[audit.Entry, None] = GroupCommit(self._audit_batch, AUDIT_BATCH_MAX)
 
@@ -282,21 +292,48 @@ class Ledger:
             return await reports.evidence(conn, member_id, period or self.current_period(), limit, after)
 
     async def export_nominations(
-        self, period: str | None, org_unit: str | None, flag: str | None
-    ) -> AsyncIterator[dict[str, Any]]:
-        """Rows of the nomination list, read from one snapshot as they are consumed."""
+        self, period: str | None, org_unit: str | None, flag: str | None, by: str
+    ) -> NominationExport:
+        """The nomination list, read from one snapshot as its rows are consumed, with the
+        checkpoint of that snapshot's chain head. A bad filter is raised here, before any
+        row is asked for and before anything is sealed."""
+        items = self._export_items(period or self.current_period(), org_unit, flag, by)
+        checkpoint = await anext(items)
+        assert isinstance(checkpoint, checkpoints.Checkpoint)
+        return NominationExport(checkpoint, _rows_after(items))
+
+    async def _export_items(
+        self, period: str, org_unit: str | None, flag: str | None, by: str
+    ) -> AsyncIterator[checkpoints.Checkpoint | dict[str, Any]]:
+        """The checkpoint, then the rows: one generator, so the snapshot stays open from
+        the head it seals to the last row, and closes when the rows are done or dropped."""
         async with self.db.snapshot() as conn:
-            rows = reports.export_rows(conn, period or self.current_period(), org_unit, flag)
-            async for row in rows:
-                yield row
+            at = await checkpoints.head(conn)
+            rows = reports.export_rows(conn, period, org_unit, flag)
+            first = await anext(rows, None)
+            # Sealed by another transaction while the snapshot stays open: the head it
+            # seals is the snapshot's, whatever was posted since.
+            async with self.db.write() as writer:
+                checkpoint = await checkpoints.seal(writer, self._key(), at, self.clock(), by)
+            yield checkpoint  # committed: a consumer that stops here leaves the seal made
+            if first is not None:
+                yield first
+                async for row in rows:
+                    yield row
 
     async def open_notice(
         self, period: str | None, org_unit: str, flag: str | None, working_days: int | None, by: str
     ) -> dict[str, Any]:
+        """Open the notice and, in the same transaction, seal the checkpoint its names rest on."""
         async with self._write() as conn:
-            return await notices.open_notice(
-                conn, period or self.current_period(), org_unit, flag, working_days, by, self.clock(), self.tz
+            now = self.clock()
+            opened = await notices.open_notice(
+                conn, period or self.current_period(), org_unit, flag, working_days, by, now, self.tz
             )
+            # After the names were read: every transaction they rest on is at or before the head.
+            checkpoint = await checkpoints.seal(conn, self._key(), await checkpoints.head(conn), now, by)
+            await notices.record_checkpoint(conn, opened["id"], checkpoint.id)
+            return {**opened, "checkpoint": checkpoint}
 
     async def object_to(self, member_id: str, period: str, flag: str, reason: str, by: str) -> dict[str, Any]:
         async with self._write() as conn:
@@ -472,4 +509,30 @@ class Ledger:
 
     async def verify(self) -> verify.Report:
         async with self.db.snapshot() as conn:
-            return await verify.verify(conn)
+            return await verify.verify(conn, self.checkpoint_key)
+
+    # Checkpoints.
+
+    def _key(self) -> bytes:
+        assert self.checkpoint_key is not None, "sealing a checkpoint needs the ledger's checkpoint key"
+        return self.checkpoint_key
+
+    async def checkpoint(self, by: str) -> checkpoints.Checkpoint:
+        """Seal the chain head now."""
+        async with self.db.write() as conn:
+            return await checkpoints.seal(conn, self._key(), await checkpoints.head(conn), self.clock(), by)
+
+    async def checkpoint_if_moved(self) -> checkpoints.Checkpoint | None:
+        """Seal the chain head unless the latest checkpoint already covers it (the timer's seal)."""
+        async with self.db.write() as conn:
+            return await checkpoints.seal_if_moved(conn, self._key(), self.clock(), TIMER_PRINCIPAL, self._lock_rows)
+
+    async def checkpoints(self, limit: int, before: int | None) -> list[checkpoints.Checkpoint]:
+        async with self.db.read() as conn:
+            return await checkpoints.listing(conn, limit, before)
+
+
+async def _rows_after(items: AsyncIterator[checkpoints.Checkpoint | dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+    async for item in items:
+        assert isinstance(item, dict)
+        yield item

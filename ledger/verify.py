@@ -11,6 +11,12 @@ accounts: each member's lots hold exactly the member's available points, each he
 account exactly the member's open holds (and the member's ``held`` mirrors it), and
 each reward's reserved and sold counts match its redemptions. Memory grows with the number of
 accounts, not of transactions: the journal is streamed.
+
+Last, every checkpoint is checked against the journal (``ledger.journal.checkpoints``): its
+MAC is valid under the key, and the transaction it names holds exactly the hash it sealed.
+The walk has already shown each stored hash to follow from the content and the one before,
+so an equal hash at the checkpoint means nothing at or before it was rewritten. Without a
+key the checkpoints cannot be checked, and verify says so as a problem rather than pass.
 """
 
 from __future__ import annotations
@@ -22,11 +28,12 @@ from typing import Any
 from sqlalchemy import BigInteger, bindparam, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger.journal import chain, counters
+from ledger.journal import chain, checkpoints, counters
 from ledger.shop.redemptions import FULFILLED, HELD
 from ledger.storage.tables import (
     Account,
     ChainHead,
+    Checkpoint,
     JournalTxn,
     Lot,
     Member,
@@ -52,6 +59,7 @@ class Report:
     postings: int = 0
     accounts: int = 0
     last_hash: str = chain.GENESIS_HASH
+    checkpoints: int = 0  # checked against the key and the journal
     problems: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -69,7 +77,7 @@ class _Totals:
     counters: counters.Tallies = field(default_factory=lambda: counters.tally(()))
 
 
-async def verify(conn: AsyncConnection) -> Report:
+async def verify(conn: AsyncConnection, checkpoint_key: bytes | None) -> Report:
     report, totals = Report(), _Totals()
     await _walk_journal(conn, report, totals)
     await _compare_accounts(conn, report, totals)
@@ -79,7 +87,38 @@ async def verify(conn: AsyncConnection) -> Report:
     head = (await conn.execute(select(ChainHead.last_txn_id, ChainHead.last_hash))).one()
     if (head.last_txn_id, head.last_hash) != (report.transactions, report.last_hash):
         report.problem("chain_head_mismatch", chain_head_id=head.last_txn_id, journal_last_id=report.transactions)
+    await _check_checkpoints(conn, report, checkpoint_key)
     return report
+
+
+_checkpoints = Checkpoint.__table__
+_CHECKPOINTS_WITH_FOUND_HASH = (
+    select(_checkpoints, _txns.c.hash.label("found_hash"))
+    .outerjoin(_txns, _txns.c.id == _checkpoints.c.transaction_id)
+    .order_by(_checkpoints.c.id)
+    .execution_options(yield_per=VERIFY_FETCH_ROWS)
+)
+
+
+async def _check_checkpoints(conn: AsyncConnection, report: Report, key: bytes | None) -> None:
+    if key is None:
+        sealed = (await conn.execute(select(func.count()).select_from(_checkpoints))).scalar_one()
+        if sealed:
+            reason = "no checkpoint key is configured (LEDGER_CHECKPOINT_KEY)"
+            report.problem("checkpoints_unchecked", checkpoints=sealed, reason=reason)
+        return
+    async for row in await conn.stream(_CHECKPOINTS_WITH_FOUND_HASH):
+        report.checkpoints += 1
+        checkpoint = checkpoints.from_row(row)
+        where = {"checkpoint_id": checkpoint.id, "transaction_id": checkpoint.transaction_id}
+        # The empty journal's head is transaction 0, which has the genesis hash and no row.
+        found = chain.GENESIS_HASH if checkpoint.transaction_id == 0 else row.found_hash
+        if not checkpoints.authentic(key, checkpoint):
+            report.problem("checkpoint_forged", **where)
+        elif found is None:
+            report.problem("checkpoint_transaction_missing", **where, sealed_hash=checkpoint.hash)
+        elif found != checkpoint.hash:
+            report.problem("checkpoint_mismatch", **where, sealed_hash=checkpoint.hash, found_hash=found)
 
 
 def _check_txn(

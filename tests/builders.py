@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from httpx import AsyncClient
+from sqlalchemy import text
 
 from ledger import Category, Ledger, Level, Role
 from ledger.errors import DataFileInvalid
@@ -19,6 +20,10 @@ OTHER_MICRO = "m-东关南里-1-2"
 
 TOKEN_SECRET = "test-token-secret"
 """The key stored tokens are hashed with in tests (the app's settings use the same)."""
+
+CHECKPOINT_KEY = "test-checkpoint-key"
+"""The key checkpoints are sealed with in tests: the test ledger, the app's settings and
+(through ``LEDGER_CHECKPOINT_KEY``) the command line all use it."""
 
 _keys = itertools.count()
 
@@ -270,3 +275,24 @@ async def token(
         key=TOKEN_SECRET.encode(),
     )
     return principal.id, {"Authorization": f"Bearer {secret}"}
+
+
+async def tamper(ledger: Ledger, sql: str, table: str, rows: list[dict[str, Any]] | None = None) -> None:
+    """Change rows behind the ledger's back, with the append-only triggers out of the way
+    (``rows``: the statement's parameters, once per row)."""
+    async with ledger.db.write() as conn:
+        if ledger.db.is_postgres:
+            await conn.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
+            await conn.execute(text(sql), rows)
+            await conn.execute(text(f"ALTER TABLE {table} ENABLE TRIGGER USER"))
+        else:
+            triggers = (
+                await conn.execute(
+                    text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = :t"), {"t": table}
+                )
+            ).all()
+            for name, _ in triggers:
+                await conn.execute(text(f"DROP TRIGGER {name}"))
+            await conn.execute(text(sql), rows)
+            for _, create in triggers:
+                await conn.execute(text(create))

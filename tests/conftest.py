@@ -25,7 +25,7 @@ import pytest
 from api.app import create_app
 from api.settings import Settings
 from ledger import Database, Ledger, migrate
-from tests.builders import TOKEN_SECRET
+from tests.builders import CHECKPOINT_KEY, TOKEN_SECRET
 
 POSTGRES_URL = os.environ.get("LEDGER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 ADMIN_TOKEN = "test-admin-token"
@@ -187,9 +187,15 @@ async def db(database_url: str) -> AsyncIterator[Database]:
     await database.dispose()
 
 
+@pytest.fixture(autouse=True)
+def _checkpoint_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command line reads the test key, and never makes a key file in the working tree."""
+    monkeypatch.setenv("LEDGER_CHECKPOINT_KEY", CHECKPOINT_KEY)
+
+
 @pytest.fixture
 def ledger(db: Database) -> Ledger:
-    return Ledger(db)
+    return Ledger(db, checkpoint_key=CHECKPOINT_KEY.encode())
 
 
 def settings(ledger: Ledger, **overrides: object) -> Settings:
@@ -205,6 +211,7 @@ def service_settings(database_url: str, **overrides: object) -> Settings:
             "database_url": database_url,
             "admin_token": ADMIN_TOKEN,
             "token_secret": TOKEN_SECRET,
+            "checkpoint_key": CHECKPOINT_KEY.encode(),
             "writes_per_second": 0,
             **overrides,
         }

@@ -23,7 +23,7 @@ import uvicorn
 from api.app import create_app
 from api.protocol import ProblemHttpToolsProtocol
 from api.settings import Settings
-from tests.conftest import ADMIN_TOKEN, TOKEN_SECRET
+from tests.conftest import ADMIN_TOKEN, CHECKPOINT_KEY, TOKEN_SECRET
 
 CHROMIUM = "/usr/bin/chromium"
 """Debian's Chromium (``apt-get install chromium``; ``scripts/test`` installs it)."""
@@ -61,6 +61,7 @@ def serving(database_url: str) -> Iterator[str]:
         database_url=database_url,
         admin_token=ADMIN_TOKEN,
         token_secret=TOKEN_SECRET,
+        checkpoint_key=CHECKPOINT_KEY.encode(),
         writes_per_second=0,
         sweep_interval_seconds=0,
     )

@@ -93,7 +93,12 @@ async def test_tiers_load_and_export_nominations_from_the_command_line(ledger, t
     assert 0 == await asyncio.to_thread(cli, argv)
     content = output.read_bytes()
     assert content.startswith("\ufeff".encode()) and "刘国庆" in content.decode("utf-8-sig")
-    assert 3 == len(content.decode("utf-8-sig").strip().splitlines())  # header and two flags
+    lines = content.decode("utf-8-sig").strip().splitlines()
+    [checkpoint] = await ledger.checkpoints(1, None)
+    # The header, two flags, a blank line, and the checkpoint sealed by the command.
+    assert (6, "") == (len(lines), lines[3])
+    assert f"{checkpoint.id},1,{checkpoint.hash}," == lines[5][: len(f"{checkpoint.id},1,") + 65]
+    assert ("cli", checkpoint.mac) == (checkpoint.sealed_by, lines[5].rsplit(",", 1)[1])
 
 
 def test_expiry_policies_load_from_a_file_and_the_sweep_runs_from_the_command_line(tmp_path, capsys):

@@ -263,9 +263,11 @@ async def test_a_bad_tiers_file_posted_gets_every_error_in_one_problem(client, l
 async def test_the_notice_lifecycle(client, ledger, db):
     """Open a notice, object, refuse to confirm early, confirm after it ends, withdraw another."""
     mid = await _setup(ledger)
-    await award(client, mid, 40)
+    awarded = await award(client, mid, 40)
     opened = (await client.post("/v1/notices", json={"org_unit": STREET, "period": "2026"})).json()
     assert (2, 5) == (opened["names"], opened["working_days"])
+    [sealed] = (await client.get("/v1/checkpoints")).json()["checkpoints"]
+    assert (sealed, awarded["transaction_id"]) == (opened["checkpoint"], sealed["transaction_id"])
     objection = {"member_id": mid, "period": "2026", "flag": PARTY, "reason": "记录存疑"}
     assert 1 == (await client.post("/v1/nominations/objections", json=objection)).json()["objections"]
     decision = {"member_id": mid, "period": "2026", "flag": ADVANCED, "decision": "confirm", "reason": "公示无异议"}
@@ -290,13 +292,15 @@ async def test_the_notice_lifecycle(client, ledger, db):
 
 
 async def test_the_export_reads_back_as_the_ledger_says(client, ledger):
-    """CSV (UTF-8 with BOM) and XLSX rows match the ledger, Chinese intact, header frozen."""
+    """CSV (UTF-8 with BOM) and XLSX rows match the ledger, Chinese intact, header frozen,
+    and each file ends with the checkpoint sealed at the moment it was read."""
     mid = await _setup(ledger)
     await award(client, mid, 20)
-    await award(client, mid, 12, category="diary")
+    last = await award(client, mid, 12, category="diary")
     csv_response = await client.get("/v1/exports/nominations", params={"org_unit": STREET, "format": "csv"})
     assert csv_response.content.startswith("\ufeff".encode())
-    rows = list(csv.DictReader(io.StringIO(csv_response.content.decode("utf-8-sig"))))
+    names, sealed = csv_response.content.decode("utf-8-sig").split("\r\n\r\n")
+    rows = list(csv.DictReader(io.StringIO(names)))
     assert 2 == len(rows)
     row = next(r for r in rows if r["推荐类别"] == PARTY)
     assert (
@@ -320,11 +324,28 @@ async def test_the_export_reads_back_as_the_ledger_says(client, ledger):
         row["民情日记"],
         row["佐证交易数"],
     )
+    [checkpoint] = (await client.get("/v1/checkpoints")).json()["checkpoints"]
+    assert last["transaction_id"] == checkpoint["transaction_id"]
+    assert [list(CHECKPOINT_HEADERS), _printed(checkpoint)] == list(csv.reader(io.StringIO(sealed)))
     xlsx = await client.get("/v1/exports/nominations", params={"org_unit": STREET, "format": "xlsx", "flag": PARTY})
-    sheet = openpyxl.load_workbook(io.BytesIO(xlsx.content)).active
+    workbook = openpyxl.load_workbook(io.BytesIO(xlsx.content))
+    sheet = workbook.active
     values = list(sheet.values)
     assert ("姓名", "王秀英", "A2") == (values[0][0], values[1][0], sheet.freeze_panes)
     assert 2 == len(values) and sheet.column_dimensions["C"].width >= 40
+    newest = (await client.get("/v1/checkpoints")).json()["checkpoints"][0]
+    assert checkpoint["id"] < newest["id"]
+    sealed_sheet = [[str(cell) for cell in row] for row in workbook["账本检查点"].values]
+    assert [list(CHECKPOINT_HEADERS), _printed(newest)] == sealed_sheet
+
+
+CHECKPOINT_HEADERS = ("账本检查点编号", "交易编号", "哈希(SHA-256)", "封存时间(UTC)", "校验码(HMAC-SHA256)")
+
+
+def _printed(checkpoint):
+    """A checkpoint as the export prints it: the sealing time to the microsecond, in UTC."""
+    sealed_at = datetime.fromisoformat(checkpoint["sealed_at"]).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return [str(checkpoint["id"]), str(checkpoint["transaction_id"]), checkpoint["hash"], sealed_at, checkpoint["mac"]]
 
 
 async def test_the_evidence_lists_the_transactions_behind_the_points(client, ledger):

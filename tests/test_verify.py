@@ -4,30 +4,9 @@ import json
 from unittest.mock import ANY
 
 import pytest
-from sqlalchemy import text
 
 from api.cli import main as cli
-from tests.builders import award, member, redeem, reward, tree
-
-
-async def _tamper(ledger, sql: str, table: str) -> None:
-    """Change rows behind the ledger's back, with the append-only triggers out of the way."""
-    async with ledger.db.write() as conn:
-        if ledger.db.is_postgres:
-            await conn.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
-            await conn.execute(text(sql))
-            await conn.execute(text(f"ALTER TABLE {table} ENABLE TRIGGER USER"))
-        else:
-            triggers = (
-                await conn.execute(
-                    text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = :t"), {"t": table}
-                )
-            ).all()
-            for name, _ in triggers:
-                await conn.execute(text(f"DROP TRIGGER {name}"))
-            await conn.execute(text(sql))
-            for _, create in triggers:
-                await conn.execute(text(create))
+from tests.builders import award, member, redeem, reward, tamper, tree
 
 
 async def _three_awards(client, ledger):
@@ -48,7 +27,7 @@ async def test_an_edited_memo_is_named_by_transaction(client, ledger):
     """Changing content breaks that transaction's hash, and verify names it."""
     awards = await _three_awards(client, ledger)
     target = awards[1]["transaction_id"]
-    await _tamper(ledger, f"UPDATE journal_txn SET memo = 'edited' WHERE id = {target}", "journal_txn")
+    await tamper(ledger, f"UPDATE journal_txn SET memo = 'edited' WHERE id = {target}", "journal_txn")
     body = (await client.get("/v1/ledger/verify")).json()
     assert False is body["ok"]
     assert [("hash_mismatch", target)] == [(p["problem"], p["transaction_id"]) for p in body["problems"]]
@@ -58,7 +37,7 @@ async def test_an_edited_posting_is_unbalanced_and_breaks_the_balances(client, l
     """A changed amount is caught as a bad hash, an unbalanced transaction and balance mismatches."""
     awards = await _three_awards(client, ledger)
     target = awards[0]["transaction_id"]
-    await _tamper(ledger, f"UPDATE posting SET amount = amount + 100 WHERE txn_id = {target} AND amount > 0", "posting")
+    await tamper(ledger, f"UPDATE posting SET amount = amount + 100 WHERE txn_id = {target} AND amount > 0", "posting")
     problems = (await client.get("/v1/ledger/verify")).json()["problems"]
     kinds = {p["problem"] for p in problems}
     assert {"hash_mismatch", "unbalanced", "balance_mismatch", "balance_after_mismatch"} <= kinds
@@ -69,8 +48,8 @@ async def test_an_edited_materialized_balance_is_named_by_account(client, ledger
     """A balance that no longer equals its postings is named with both figures."""
     await _three_awards(client, ledger)
     holder = await ledger.member("m-张三")
-    await _tamper(ledger, f"UPDATE account SET available = 1000 WHERE id = {holder.account_id}", "account")
-    await _tamper(
+    await tamper(ledger, f"UPDATE account SET available = 1000 WHERE id = {holder.account_id}", "account")
+    await tamper(
         ledger, f"UPDATE account_period SET earned = 1 WHERE account_id = {holder.account_id}", "account_period"
     )
     problems = (await client.get("/v1/ledger/verify")).json()["problems"]
@@ -91,9 +70,9 @@ async def test_a_deleted_transaction_breaks_the_chain(client, ledger):
     """Removing a transaction (its postings and its lot too) leaves a gap and a broken link."""
     awards = await _three_awards(client, ledger)
     target = awards[1]["transaction_id"]
-    await _tamper(ledger, f"DELETE FROM lot WHERE txn_id = {target}", "lot")
-    await _tamper(ledger, f"DELETE FROM posting WHERE txn_id = {target}", "posting")
-    await _tamper(ledger, f"DELETE FROM journal_txn WHERE id = {target}", "journal_txn")
+    await tamper(ledger, f"DELETE FROM lot WHERE txn_id = {target}", "lot")
+    await tamper(ledger, f"DELETE FROM posting WHERE txn_id = {target}", "posting")
+    await tamper(ledger, f"DELETE FROM journal_txn WHERE id = {target}", "journal_txn")
     kinds = {p["problem"] for p in (await client.get("/v1/ledger/verify")).json()["problems"]}
     assert {"chain_gap", "prev_hash_mismatch", "balance_mismatch"} <= kinds
 
@@ -105,7 +84,7 @@ async def test_the_verify_command_exits_1_and_prints_the_problem(client, ledger,
     assert 0 == await _run_cli(["verify", "--database-url", url])
     capsys.readouterr()
     target = awards[2]["transaction_id"]
-    await _tamper(ledger, f"UPDATE journal_txn SET earned_points = 50 WHERE id = {target}", "journal_txn")
+    await tamper(ledger, f"UPDATE journal_txn SET earned_points = 50 WHERE id = {target}", "journal_txn")
     assert 1 == await _run_cli(["verify", "--database-url", url])
     report = json.loads(capsys.readouterr().out)
     assert target in {p.get("transaction_id") for p in report["problems"]}
@@ -199,7 +178,7 @@ async def test_each_tamper_is_named_alike_by_the_ledger_the_command_and_http(cli
     awards, account = await _tampered_books(client, ledger)
     ids = {f"a{i}": txn for i, (txn, _) in enumerate(awards)} | {"account": account}
     for sql, table in TAMPERS[kind]:
-        await _tamper(ledger, sql.format(**ids), table)
+        await tamper(ledger, sql.format(**ids), table)
     problems = (await ledger.verify()).problems
     code = await _run_cli(["verify", "--database-url", ledger.db.url])
     printed = json.loads(capsys.readouterr().out)["problems"]

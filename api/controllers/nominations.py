@@ -11,7 +11,7 @@ from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, 
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.response import Stream
 
-from api import dto, routes
+from api import dto, routes, views
 from api.access import ADMIN_ONLY, EVERYONE, OVERSEERS, READERS, WRITERS, unit_or_own
 from api.dependencies import LedgerDep
 from ledger.access import scopes
@@ -116,7 +116,7 @@ class TierController(Controller):
     async def notice(self, data: JSONBody[dto.NoticeCreate], ledger: LedgerDep, request: Req) -> dto.NoticeRead:
         await ledger.authorize(request.user, scopes.unit(data.org_unit))
         opened = await ledger.open_notice(data.period, data.org_unit, data.flag, data.working_days, request.user.id)
-        return dto.NoticeRead(**opened)
+        return dto.NoticeRead(**{**opened, "checkpoint": views.checkpoint_read(opened["checkpoint"])})
 
     @post(routes.NOMINATION_OBJECTIONS, summary="Record an objection against a name on notice", opt=WRITERS)
     async def objection(
@@ -155,22 +155,14 @@ class TierController(Controller):
         org_unit = unit_or_own(request.user, org_unit)
         if org_unit is not None:
             await ledger.authorize(request.user, scopes.unit(org_unit))
-        rows = ledger.export_nominations(period, org_unit, flag)
-        first = await anext(rows, None)  # errors (unknown unit, bad period) surface before the body starts
+        # Errors (unknown unit, bad period) surface here, before the body starts.
+        export = await ledger.export_nominations(period, org_unit, flag, request.user.id)
         chunks = (
-            exports.csv_with_bom(_chain(first, rows), ledger.tz)
+            exports.csv_with_bom(export, ledger.tz)
             if format == "csv"
-            else (exports.file_chunks(await exports.write_xlsx(_chain(first, rows), ledger.tz, "提名名单")))
+            else (exports.file_chunks(await exports.write_xlsx(export, ledger.tz, "提名名单")))
         )
         name = exports.filename(period or ledger.current_period(), "export", format, ledger.clock())
         return Stream(
             chunks, media_type=MEDIA_TYPES[format], headers={"Content-Disposition": f'attachment; filename="{name}"'}
         )
-
-
-async def _chain(first: dict[str, Any] | None, rest: Any) -> Any:
-    if first is None:
-        return
-    yield first
-    async for row in rest:
-        yield row

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from api import dto, routes, views
 from api.access import ADMIN, AUDITOR, READERS, WRITERS, allow
@@ -12,6 +12,9 @@ from api.idempotency import created, idempotent_request
 from ledger import AwardCommand
 from ledger.access import scopes
 from ledger.earning.rules import WorkDone
+from ledger.journal.checkpoints import CHECKPOINT_PAGE_SIZE_MAX
+
+CHECKPOINT_PAGE_SIZE_DEFAULT = 100
 
 
 def _transaction(transaction_id: int) -> scopes.Subject:
@@ -80,3 +83,18 @@ class LedgerController(Controller):
     @get(routes.LEDGER_VERIFY, summary="Recompute every balance and the hash chain", opt=allow(ADMIN, AUDITOR))
     async def verify(self, ledger: LedgerDep) -> dto.VerifyRead:
         return views.verify_read(await ledger.verify())
+
+    @get(
+        routes.CHECKPOINTS,
+        summary="The sealed checkpoints of the chain head, newest first, to print or keep outside the database",
+        opt=allow(ADMIN, AUDITOR),
+    )
+    async def checkpoints(
+        self,
+        ledger: LedgerDep,
+        limit: Annotated[int, QueryParameter(ge=1, le=CHECKPOINT_PAGE_SIZE_MAX)] = CHECKPOINT_PAGE_SIZE_DEFAULT,
+        cursor: Annotated[str | None, QueryParameter(pattern=r"^[0-9]{1,18}$")] = None,
+    ) -> dto.CheckpointPage:
+        found = await ledger.checkpoints(limit, int(cursor) if cursor else None)
+        next_cursor = str(found[-1].id) if len(found) == limit else None
+        return dto.CheckpointPage([views.checkpoint_read(c) for c in found], next_cursor)

@@ -4,6 +4,11 @@ CSV is UTF-8 with a byte-order mark (Excel reads it as Chinese, not mojibake) an
 in chunks as rows arrive. XLSX is written with openpyxl's write-only workbook, which
 streams rows to a temporary file instead of holding a sheet in memory; it has a frozen
 header row and column widths fitted to Chinese text.
+
+Each file carries the checkpoint sealed at the snapshot it was read from (after the rows
+of a CSV, which holds one table; on a sheet of its own in XLSX), with the exact sealing
+time in UTC its MAC signs: a printed list anchors the ledger as it stood, and anyone
+holding the key can check the printed MAC by hand.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import csv
 import io
 import tempfile
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
@@ -20,6 +26,8 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
+
+from ledger.journal.checkpoints import Checkpoint, sealed_at_text
 
 COLUMNS: tuple[tuple[str, str, int], ...] = (
     # (row key, header, column width in characters)
@@ -45,6 +53,29 @@ STATE_NAMES = {"flagged": "已标记", "in_notice": "公示中", "confirmed": "�
 CSV_CHUNK_ROWS = 500
 """Rows per chunk sent of a CSV export: ~60 KB, few enough writes, small enough memory."""
 XLSX_READ_BYTES = 65_536
+CHECKPOINT_COLUMNS: tuple[tuple[str, int], ...] = (
+    # (header, column width in characters)
+    ("账本检查点编号", 14),
+    ("交易编号", 10),
+    ("哈希(SHA-256)", 66),
+    ("封存时间(UTC)", 34),
+    ("校验码(HMAC-SHA256)", 66),
+)
+CHECKPOINT_SHEET = "账本检查点"
+
+
+@dataclass(frozen=True, slots=True)
+class NominationExport:
+    """The nomination list and the checkpoint sealed at the snapshot it is read from."""
+
+    checkpoint: Checkpoint
+    rows: AsyncIterator[dict[str, Any]]
+
+
+def checkpoint_cells(checkpoint: Checkpoint) -> list[Any]:
+    """The checkpoint as printed: the sealing time exactly as the MAC signs it."""
+    sealed_at = sealed_at_text(checkpoint)
+    return [checkpoint.id, checkpoint.transaction_id, checkpoint.hash, sealed_at, checkpoint.mac]
 
 
 def cells(row: dict[str, Any], tz: tzinfo) -> list[Any]:
@@ -56,43 +87,53 @@ def cells(row: dict[str, Any], tz: tzinfo) -> list[Any]:
     return [values[key] for key, _, _ in COLUMNS]
 
 
-async def csv_chunks(rows: AsyncIterator[dict[str, Any]], tz: tzinfo) -> AsyncIterator[bytes]:
+async def csv_chunks(export: NominationExport, tz: tzinfo) -> AsyncIterator[bytes]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow([header for _, header, _ in COLUMNS])
     count = 0
-    async for row in rows:
+    async for row in export.rows:
         writer.writerow(cells(row, tz))
         count += 1
         if count % CSV_CHUNK_ROWS == 0:
             yield buffer.getvalue().encode()
             buffer.seek(0)
             buffer.truncate()
+    writer.writerow([])  # a blank line sets the checkpoint apart from the names
+    writer.writerow([header for header, _ in CHECKPOINT_COLUMNS])
+    writer.writerow(checkpoint_cells(export.checkpoint))
     yield buffer.getvalue().encode()
 
 
-async def csv_with_bom(rows: AsyncIterator[dict[str, Any]], tz: tzinfo) -> AsyncIterator[bytes]:
+async def csv_with_bom(export: NominationExport, tz: tzinfo) -> AsyncIterator[bytes]:
     yield "\ufeff".encode()
-    async for chunk in csv_chunks(rows, tz):
+    async for chunk in csv_chunks(export, tz):
         yield chunk
 
 
-async def write_xlsx(rows: AsyncIterator[dict[str, Any]], tz: tzinfo, title: str) -> Path:
-    """Write the workbook to a temporary file (the caller streams and deletes it)."""
-    workbook = Workbook(write_only=True)
+def _sheet(workbook: Workbook, title: str, columns: list[tuple[str, int]]) -> Any:
+    """A write-only sheet with its column widths and a bold, frozen header row."""
     sheet = workbook.create_sheet(title=title[:31])
     sheet.freeze_panes = "A2"
-    for index, (_, _, width) in enumerate(COLUMNS):
+    for index, (_, width) in enumerate(columns):
         sheet.column_dimensions[_letter(index)].width = width
     bold = Font(bold=True)
     header = []
-    for _, text, _ in COLUMNS:
+    for text, _ in columns:
         cell = WriteOnlyCell(sheet, value=text)
         cell.font = bold
         header.append(cell)
     sheet.append(header)
-    async for row in rows:
+    return sheet
+
+
+async def write_xlsx(export: NominationExport, tz: tzinfo, title: str) -> Path:
+    """Write the workbook to a temporary file (the caller streams and deletes it)."""
+    workbook = Workbook(write_only=True)
+    sheet = _sheet(workbook, title, [(header, width) for _, header, width in COLUMNS])
+    async for row in export.rows:
         sheet.append(cells(row, tz))
+    _sheet(workbook, CHECKPOINT_SHEET, list(CHECKPOINT_COLUMNS)).append(checkpoint_cells(export.checkpoint))
     handle = tempfile.NamedTemporaryFile(prefix="nominations-", suffix=".xlsx", delete=False)
     handle.close()
     workbook.save(handle.name)

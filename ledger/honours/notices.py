@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import and_, insert, select
+from sqlalchemy import and_, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.errors import InvalidInput, NominationNotFound, NominationStateConflict
@@ -108,6 +108,11 @@ async def open_notice(
         "ends_on": ends_on,
         "names": len(names),
     }
+
+
+async def record_checkpoint(conn: AsyncConnection, notice_id: int, checkpoint_id: int) -> None:
+    """Name the checkpoint sealed as the notice opened (sealed after its names were read)."""
+    await conn.execute(update(_notices).where(_notices.c.id == notice_id).values(checkpoint_id=checkpoint_id))
 
 
 async def _state(conn: AsyncConnection, member_id: str, period: str, flag: str) -> dict[str, Any]:

@@ -42,7 +42,9 @@ HASHED_FIELDS = (
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 """The canonical JSON: sorted keys, no whitespace, text written as it is (not \\u-escaped)."""
 
-_TIMESTAMP = '"%Y-%m-%dT%H:%M:%S.%fZ"'
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+"""How the canonical form writes a time: UTC, to the microsecond."""
+_TIMESTAMP = f'"{TIMESTAMP_FORMAT}"'
 _SORTED_FIELDS = tuple(sorted((*HASHED_FIELDS, "postings")))
 
 
@@ -75,3 +77,10 @@ def canonical(txn: Mapping[str, Any], postings: Iterable[tuple[int, int]]) -> by
 
 def link(prev_hash: str, txn: Mapping[str, Any], postings: Iterable[tuple[int, int]]) -> str:
     return hashlib.sha256(prev_hash.encode() + canonical(txn, postings)).hexdigest()
+
+
+def canonical_record(values: Mapping[str, Any]) -> bytes:
+    """A flat record (scalars and timestamps) in the same canonical JSON, for what is
+    signed beside the chain (a checkpoint's MAC): one encoding, one set of rules."""
+    fields = [f"{encode_basestring(name)}:{_json(values[name])}" for name in sorted(values)]
+    return ("{" + ",".join(fields) + "}").encode()

@@ -180,6 +180,20 @@ class ChainHead(SQLModel, table=True):
     last_hash: str = Field(max_length=64)
 
 
+class Checkpoint(SQLModel, table=True):
+    """The chain head at a moment, sealed with an HMAC under a key the database does not
+    hold (``ledger.journal.checkpoints``). Append-only: a seal is evidence, not state."""
+
+    __tablename__ = "checkpoint"
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=AUTO_ID)
+    transaction_id: int = Field(sa_type=BigInteger, index=True)
+    hash: str = Field(max_length=64)
+    sealed_at: datetime = _when()
+    sealed_by: str = Field(max_length=CODE_LENGTH_MAX)
+    mac: str = Field(max_length=64)
+
+
 class IdempotencyRecord(SQLModel, table=True):
     """A claimed Idempotency-Key. The key alone is unique: it belongs to the ledger, and
     ``principal`` is who used it first (``ledger.journal.idempotency``)."""
@@ -375,6 +389,8 @@ class Notice(SQLModel, table=True):
     ends_on: str = Field(max_length=10)
     opened_by: str = Field(max_length=CODE_LENGTH_MAX)
     opened_at: datetime = _when()
+    # The checkpoint sealed as the notice opened: the chain head its names rest on.
+    checkpoint_id: int | None = Field(default=None, sa_type=BigInteger)
 
 
 class ExpiryPolicy(UnitVersion, table=True):
