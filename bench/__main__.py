@@ -366,7 +366,7 @@ async def _run_backend(backend: str, shape: Shape, args: argparse.Namespace, tab
     try:
         with _phase(backend, "community"):
             await migrate(db)
-            ledger = Ledger(db)
+            ledger = Ledger(db, checkpoint_key=os.environ["LEDGER_CHECKPOINT_KEY"].encode())
             community = await load(ledger, shape)
             await ledger.load_tiers(default_tiers_text(), "bench")  # awards pay for tier evaluation, as in production
         members_file = workdir / f"members-{backend}.txt"
@@ -435,6 +435,9 @@ async def main() -> None:
         **{**base.__dict__, **{k: v for k, v in (("members", args.members), ("transactions", args.transactions)) if v}}
     )
     table = Table()
+    # The run's own checkpoint key, for the service, the exports and the verify it runs: a
+    # bench database is thrown away, and no key file is left in the working directory.
+    os.environ["LEDGER_CHECKPOINT_KEY"] = secrets.token_urlsafe(32)
     with tempfile.TemporaryDirectory(prefix="ledger-bench-") as tmp, _phase(args.backends, "whole run"):
         for backend in args.backends.split(","):
             await _run_backend(backend, shape, args, table, Path(tmp))
