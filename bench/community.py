@@ -161,5 +161,5 @@ async def load_transactions(ledger: Ledger, community: Community, count: int, se
             command = AwardCommand(member_id, rng.randint(1, 20), rng.choice(categories), when, "bench")
             drafts.append(award_draft(member, community.issuance_accounts[home], home, command, "bench", tz))
         async with ledger.db.write() as conn:
-            await post(conn, drafts, ledger.clock(), for_update=ledger.db.is_postgres, tz=ledger.tz)
+            await post(conn, drafts, ledger.clock(), ledger.journal)
         done += len(drafts)

@@ -7,7 +7,7 @@ exactly-once through ``idempotency.once``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,13 +21,13 @@ from ledger.access import audit, principals, scopes
 from ledger.earning import activities, awards, claims, deductions, rules, summary
 from ledger.earning.award_batch import AWARD_BATCH_MAX, AwardOutcome, AwardRequest, award_many
 from ledger.errors import AlreadyReversed, InsufficientPoints
-from ledger.honours import notices, reports, tiers
+from ledger.honours import nominations, notices, reports, tiers
 from ledger.honours.exports import NominationExport
 from ledger.journal import checkpoints, queries
 from ledger.journal.group_commit import GroupCommit
 from ledger.journal.idempotency import IdempotentRequest, once
 from ledger.journal.periods import DEFAULT_TIMEZONE, period_of, zone
-from ledger.journal.posting import post
+from ledger.journal.posting import Journal, post
 from ledger.org import members, units
 from ledger.shop import expiry, expiry_policies, redemptions, rewards
 from ledger.storage.database import Database
@@ -73,15 +73,20 @@ class Ledger:
         checkpoints went unchecked."""
         self.db = db
         self.tz = zone(timezone_name)
+        tz = self.tz
+
+        async def expiry_dates(
+            conn: AsyncConnection, units: Sequence[str], arrived_at: datetime
+        ) -> Mapping[str, datetime | None]:
+            return await expiry_policies.expiry_dates(conn, units, arrived_at, tz)
+
+        # What posting needs from the features: the journal itself knows none of them.
+        self.journal = Journal(tz, db.is_postgres, expiry_dates, after_posting=(nominations.evaluate,))
         self.clock = clock
         self.hold_ttl = hold_ttl
         self.checkpoint_key = checkpoint_key
         self._awards: GroupCommit[ServedAward, AwardOutcome] = GroupCommit(self._award_batch, AWARD_BATCH_MAX)
         self._audit: GroupCommit[audit.Entry, None] = GroupCommit(self._audit_batch, AUDIT_BATCH_MAX)
-
-    @property
-    def _lock_rows(self) -> bool:
-        return self.db.is_postgres
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
@@ -145,7 +150,7 @@ class Ledger:
         try:
             async with self.db.write() as conn:
                 now = self.clock()
-                outcomes = await award_many(conn, [r for r, _ in batch], now, self.tz, for_update=self._lock_rows)
+                outcomes = await award_many(conn, [r for r, _ in batch], now, self.journal)
                 # The batch runs in the task of whichever request started it: each request
                 # brings its own audit row, stored only if its award is in this commit.
                 served = [p for (_, p), o in zip(batch, outcomes, strict=True) if not isinstance(o, Exception)]
@@ -163,7 +168,7 @@ class Ledger:
     ) -> tuple[dict[str, Any], bool]:
         async def work(conn: AsyncConnection, now: datetime) -> dict[str, Any]:
             draft = await awards.prepare_reversal(conn, transaction_id, reason, recorded_by)
-            [posted] = await post(conn, [draft], now, for_update=self._lock_rows, tz=self.tz)
+            [posted] = await post(conn, [draft], now, self.journal)
             member_balance = posted.balance_after.get(draft.member_account_id or -1)
             return {
                 "transaction_id": posted.id,
@@ -191,7 +196,7 @@ class Ledger:
         self, command: deductions.DeductionCommand, recorded_by: str, request: IdempotentRequest
     ) -> tuple[dict[str, Any], bool]:
         async def work(conn: AsyncConnection, now: datetime) -> dict[str, Any]:
-            return await deductions.deduct(conn, command, recorded_by, now, self.tz, self._lock_rows)
+            return await deductions.deduct(conn, command, recorded_by, now, self.journal)
 
         return await self._write_once(request, work)
 
@@ -224,11 +229,11 @@ class Ledger:
 
     async def preview_settlement(self, activity_id: int) -> dict[str, Any]:
         async with self.db.read() as conn:
-            return await activities.preview(conn, activity_id, self.clock(), self.tz)
+            return await activities.preview(conn, activity_id, self.clock(), self.journal)
 
     async def settle(self, activity_id: int, settled_by: str, request: IdempotentRequest) -> tuple[dict, bool]:
         async def work(conn: AsyncConnection, now: datetime) -> dict[str, Any]:
-            return await activities.settle(conn, activity_id, settled_by, now, self.tz, self._lock_rows)
+            return await activities.settle(conn, activity_id, settled_by, now, self.journal)
 
         return await self._write_once(request, work)
 
@@ -246,7 +251,7 @@ class Ledger:
 
     async def approve_claim(self, claim_id: int, reviewer: str, request: IdempotentRequest) -> tuple[dict, bool]:
         async def work(conn: AsyncConnection, now: datetime) -> dict[str, Any]:
-            return await claims.approve(conn, claim_id, reviewer, now, self.tz, self._lock_rows)
+            return await claims.approve(conn, claim_id, reviewer, now, self.journal)
 
         return await self._write_once(request, work)
 
@@ -362,7 +367,7 @@ class Ledger:
 
     async def change_reward(self, code: str, changes: rewards.RewardChanges) -> dict[str, Any]:
         async with self._write() as conn:
-            return await rewards.change_reward(conn, code, changes, self.clock(), self._lock_rows)
+            return await rewards.change_reward(conn, code, changes, self.clock(), self.journal.for_update)
 
     async def reward(self, code: str) -> dict[str, Any]:
         async with self.db.read() as conn:
@@ -376,19 +381,19 @@ class Ledger:
         """Place a hold on one unit of ``reward`` for the member (Idempotency-Key)."""
 
         async def work(conn: AsyncConnection, now: datetime) -> dict[str, Any]:
-            return await redemptions.hold(conn, reward, member_id, by, now, self.tz, self.hold_ttl, self._lock_rows)
+            return await redemptions.hold(conn, reward, member_id, by, now, self.hold_ttl, self.journal)
 
         return await self._write_once(request, work)
 
     async def fulfil(self, redemption_id: int, by: str, request: IdempotentRequest) -> tuple[dict, bool]:
         async def work(conn: AsyncConnection, now: datetime) -> dict[str, Any]:
-            return await redemptions.fulfil(conn, redemption_id, by, now, self.tz, self._lock_rows)
+            return await redemptions.fulfil(conn, redemption_id, by, now, self.journal)
 
         return await self._write_once(request, work)
 
     async def cancel(self, redemption_id: int, by: str, request: IdempotentRequest) -> tuple[dict, bool]:
         async def work(conn: AsyncConnection, now: datetime) -> dict[str, Any]:
-            return await redemptions.cancel(conn, redemption_id, by, now, self.tz, self._lock_rows)
+            return await redemptions.cancel(conn, redemption_id, by, now, self.journal)
 
         return await self._write_once(request, work)
 
@@ -407,13 +412,13 @@ class Ledger:
         holds = lots = points = 0
         while True:
             async with self._write() as conn:
-                released = await redemptions.release_expired(conn, self.clock(), self.tz, self._lock_rows)
+                released = await redemptions.release_expired(conn, self.clock(), self.journal)
             holds += released
             if released < redemptions.RELEASE_BATCH:
                 break
         while True:
             async with self._write() as conn:
-                seen, expired, taken = await expiry.expire_lots(conn, self.clock(), self.tz, self._lock_rows)
+                seen, expired, taken = await expiry.expire_lots(conn, self.clock(), self.journal)
             lots, points = lots + expired, points + taken
             if seen < expiry.EXPIRY_BATCH:
                 break
@@ -525,7 +530,9 @@ class Ledger:
     async def checkpoint_if_moved(self) -> checkpoints.Checkpoint | None:
         """Seal the chain head unless the latest checkpoint already covers it (the timer's seal)."""
         async with self.db.write() as conn:
-            return await checkpoints.seal_if_moved(conn, self._key(), self.clock(), TIMER_PRINCIPAL, self._lock_rows)
+            return await checkpoints.seal_if_moved(
+                conn, self._key(), self.clock(), TIMER_PRINCIPAL, self.journal.for_update
+            )
 
     async def checkpoints(self, limit: int, before: int | None) -> list[checkpoints.Checkpoint]:
         async with self.db.read() as conn:

@@ -219,7 +219,7 @@ async def spend(ledger: Ledger, member_id: str, points: int) -> None:
         period=ledger.current_period(),
     )
     async with ledger.db.write() as conn:
-        await posting.post(conn, [draft], ledger.clock(), for_update=ledger.db.is_postgres, tz=ledger.tz)
+        await posting.post(conn, [draft], ledger.clock(), ledger.journal)
 
 
 class Clock:

@@ -207,7 +207,7 @@ def _batched(member_id: str, *principals: str) -> list[AwardRequest]:
 async def _award_together(ledger: Ledger, requests: list[AwardRequest]) -> list:
     """The requests as group commit posts them: in one database transaction."""
     async with ledger.db.write() as conn:
-        return await award_many(conn, requests, ledger.clock(), ledger.tz, for_update=ledger.db.is_postgres)
+        return await award_many(conn, requests, ledger.clock(), ledger.journal)
 
 
 async def test_one_key_from_two_principals_in_one_batch_awards_once(ledger):

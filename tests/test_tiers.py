@@ -208,7 +208,7 @@ async def test_a_batch_flag_names_the_award_that_crossed_not_the_last(client, le
     await award(client, mid, 20)
     async with ledger.db.write() as conn:
         requests = [_award_request(mid, 2) for _ in range(10)]
-        outcomes = await award_many(conn, requests, ledger.clock(), ledger.tz, for_update=ledger.db.is_postgres)
+        outcomes = await award_many(conn, requests, ledger.clock(), ledger.journal)
     ids = [result["transaction_id"] for result, _ in outcomes]
     assert 40 == (await client.get(f"/v1/members/{mid}/tier")).json()["earned_points"]
     assert {ADVANCED: ids[4], PARTY: ids[4]} == await _flagged_by(client, mid)
@@ -223,7 +223,7 @@ async def _reverse_in_one_batch(ledger, transaction_ids):
     (the service reverses one at a time); the reversals' transaction ids."""
     async with ledger.db.write() as conn:
         drafts = [await prepare_reversal(conn, txn_id, "录错", "admin") for txn_id in transaction_ids]
-        posted = await posting.post(conn, drafts, ledger.clock(), for_update=ledger.db.is_postgres, tz=ledger.tz)
+        posted = await posting.post(conn, drafts, ledger.clock(), ledger.journal)
     return [p.id for p in posted]
 
 

@@ -10,8 +10,8 @@ activity row is locked while it settles, so two settles cannot both pass the che
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
@@ -22,7 +22,7 @@ from ledger.earning.awards import AwardCommand, check_occurred_at
 from ledger.earning.rules import WorkDone, get_rule
 from ledger.errors import ActivityNotFound, AlreadySettled, InvalidInput, LedgerError, MemberNotFound
 from ledger.journal.idempotency import IdempotentRequest
-from ledger.journal.posting import post
+from ledger.journal.posting import Journal, post
 from ledger.org.members import find_members, get_member
 from ledger.org.units import get_unit, in_subtree
 from ledger.storage.tables import Activity, ActivityParticipant, OrgUnit
@@ -134,7 +134,7 @@ async def put_roster(conn: AsyncConnection, activity_id: int, participants: list
 
 
 async def _outcomes(
-    conn: AsyncConnection, activity: dict[str, Any], settled_by: str, now: datetime, tz: tzinfo, for_update: bool
+    conn: AsyncConnection, activity: dict[str, Any], settled_by: str, now: datetime, journal: Journal
 ) -> tuple[list[dict[str, Any]], list[TxnDraft]]:
     """Each participant's line (awarded with the points, or skipped with the reason) and
     the drafts to post: what a settle would do now, decided before anything is written."""
@@ -161,7 +161,7 @@ async def _outcomes(
         )
         for p in activity["roster"]
     ]
-    ctx = await award_context(conn, requests, now, tz, for_update)
+    ctx = await award_context(conn, requests, now, journal)
     lines, drafts = [], []
     for request in requests:
         try:
@@ -191,20 +191,21 @@ async def _outcomes(
     return lines, drafts
 
 
-async def preview(conn: AsyncConnection, activity_id: int, now: datetime, tz: tzinfo) -> dict[str, Any]:
+async def preview(conn: AsyncConnection, activity_id: int, now: datetime, journal: Journal) -> dict[str, Any]:
     """The settlement as it would be if settled now, written nowhere: an organizer checks
     the roster's points, caps and refusals before the one step that cannot be undone."""
     activity = await get_activity(conn, activity_id)
-    lines, _ = await _outcomes(conn, activity, "preview", now, tz, for_update=False)
+    # Written nowhere, so nothing to lock.
+    lines, _ = await _outcomes(conn, activity, "preview", now, replace(journal, for_update=False))
     return _summary(activity_id, lines)
 
 
 async def settle(
-    conn: AsyncConnection, activity_id: int, settled_by: str, now: datetime, tz: tzinfo, for_update: bool
+    conn: AsyncConnection, activity_id: int, settled_by: str, now: datetime, journal: Journal
 ) -> dict[str, Any]:
     activity = await get_activity(conn, activity_id, lock=True)
-    lines, drafts = await _outcomes(conn, activity, settled_by, now, tz, for_update)
-    await _post_and_number(conn, drafts, lines, now, tz, for_update)
+    lines, drafts = await _outcomes(conn, activity, settled_by, now, journal)
+    await _post_and_number(conn, drafts, lines, now, journal)
     summary = _summary(activity_id, lines)
     await conn.execute(
         update(_activities)
@@ -219,12 +220,11 @@ async def _post_and_number(
     drafts: list[TxnDraft],
     lines: list[dict[str, Any]],
     now: datetime,
-    tz: tzinfo,
-    for_update: bool,
+    journal: Journal,
 ) -> None:
     if not drafts:
         return
-    posted = iter(await post(conn, drafts, now, for_update=for_update, tz=tz))
+    posted = iter(await post(conn, drafts, now, journal))
     for line in lines:
         if line["status"] == "awarded":
             line["transaction_id"] = next(posted).id

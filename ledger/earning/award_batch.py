@@ -38,7 +38,7 @@ from ledger.journal.idempotency import (
     refusal,
     release_many,
 )
-from ledger.journal.posting import lock_member_accounts, post
+from ledger.journal.posting import Journal, lock_member_accounts, post
 from ledger.org.members import Member, find_members
 from ledger.org.units import Unit, find_units
 from ledger.values import TxnDraft
@@ -115,7 +115,7 @@ def _by_rule(command: AwardCommand, member: Member, ctx: AwardContext) -> tuple[
 
 
 async def award_context(
-    conn: AsyncConnection, requests: Sequence[AwardRequest], now: datetime, tz: tzinfo, for_update: bool
+    conn: AsyncConnection, requests: Sequence[AwardRequest], now: datetime, journal: Journal
 ) -> AwardContext:
     members = await find_members(conn, {r.command.member_id for r in requests})
     codes = {r.command.org_unit for r in requests if r.command.org_unit}
@@ -128,15 +128,15 @@ async def award_context(
         # Caps are read-then-written: hold the members' account locks first (the order
         # journal.post takes them in), so a concurrent batch waits instead of reading
         # the same room twice.
-        await lock_member_accounts(conn, accounts, for_update)
-    windows = {w for c in by_rule for w in cap_windows(c.occurred_at, tz).values()}
-    return AwardContext(members, units, rules, await Usage.load(conn, accounts, windows), now, tz)
+        await lock_member_accounts(conn, accounts, journal.for_update)
+    windows = {w for c in by_rule for w in cap_windows(c.occurred_at, journal.tz).values()}
+    return AwardContext(members, units, rules, await Usage.load(conn, accounts, windows), now, journal.tz)
 
 
 async def _drafts(
-    conn: AsyncConnection, requests: Sequence[AwardRequest], now: datetime, tz: tzinfo, for_update: bool
+    conn: AsyncConnection, requests: Sequence[AwardRequest], now: datetime, journal: Journal
 ) -> list[TxnDraft | LedgerError]:
-    ctx = await award_context(conn, requests, now, tz, for_update)
+    ctx = await award_context(conn, requests, now, journal)
     drafts: list[TxnDraft | LedgerError] = []
     for request in requests:
         try:
@@ -156,7 +156,7 @@ def _answered(held: Held, request: AwardRequest) -> AwardOutcome | LedgerError:
 
 
 async def award_many(
-    conn: AsyncConnection, requests: Sequence[AwardRequest], now: datetime, tz: tzinfo, *, for_update: bool
+    conn: AsyncConnection, requests: Sequence[AwardRequest], now: datetime, journal: Journal
 ) -> list[AwardOutcome | LedgerError]:
     outcomes: list[AwardOutcome | LedgerError | None] = [None] * len(requests)
     first_index: dict[str, int] = {}
@@ -166,14 +166,14 @@ async def award_many(
     claims = await claim_many(conn, [requests[i].idempotency for i in unique], now)
     held = {requests[i].idempotency.key: claim for i, claim in zip(unique, claims, strict=True) if claim is not None}
     fresh = [i for i in unique if requests[i].idempotency.key not in held]
-    drafts = await _drafts(conn, [requests[i] for i in fresh], now, tz, for_update)
+    drafts = await _drafts(conn, [requests[i] for i in fresh], now, journal)
     refused = [(i, d) for i, d in zip(fresh, drafts, strict=True) if isinstance(d, LedgerError)]
     accepted = [(i, d) for i, d in zip(fresh, drafts, strict=True) if not isinstance(d, LedgerError)]
     for i, error in refused:
         outcomes[i] = error
     await release_many(conn, [requests[i].idempotency for i, _ in refused])
     if accepted:
-        posted = await post(conn, [d for _, d in accepted], now, for_update=for_update, tz=tz)
+        posted = await post(conn, [d for _, d in accepted], now, journal)
         results = [award_result(d, p) for (_, d), p in zip(accepted, posted, strict=True)]
         await complete_many(conn, [(requests[i].idempotency, r) for (i, _), r in zip(accepted, results, strict=True)])
         for (i, _), result in zip(accepted, results, strict=True):

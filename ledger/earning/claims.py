@@ -22,7 +22,7 @@ from ledger.earning.awards import AwardCommand, award_result, check_occurred_at
 from ledger.earning.rules import WorkDone, get_rule
 from ledger.errors import ClaimNotFound, ClaimNotPending, InvalidInput
 from ledger.journal.idempotency import IdempotentRequest
-from ledger.journal.posting import post
+from ledger.journal.posting import Journal, post
 from ledger.org.members import get_member
 from ledger.org.units import get_unit, in_subtree
 from ledger.storage.tables import Claim, Member, OrgUnit
@@ -119,7 +119,7 @@ async def queue(
 
 
 async def approve(
-    conn: AsyncConnection, claim_id: int, reviewer: str, now: datetime, tz: tzinfo, for_update: bool
+    conn: AsyncConnection, claim_id: int, reviewer: str, now: datetime, journal: Journal
 ) -> dict[str, Any]:
     claim = await _pending(conn, claim_id)
     work = WorkDone(claim["quantity"], claim["steps"], claim["handled_within_limit"])
@@ -136,8 +136,8 @@ async def approve(
         clip=True,
     )
     request = AwardRequest(command, reviewer, IdempotentRequest(reviewer, f"claim:{claim_id}", ""))
-    draft = draft_award(request, await award_context(conn, [request], now, tz, for_update))
-    [posted] = await post(conn, [draft], now, for_update=for_update, tz=tz)
+    draft = draft_award(request, await award_context(conn, [request], now, journal))
+    [posted] = await post(conn, [draft], now, journal)
     await _decide(conn, claim_id, APPROVED, reviewer, now, None, posted.id)
     # Stored as the idempotent result, so plain JSON: the claim itself is final and re-read.
     return {"claim_id": claim_id, "award": award_result(draft, posted)}

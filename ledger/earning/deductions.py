@@ -9,7 +9,7 @@ stay spent.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ledger.earning.awards import check_occurred_at, check_points
 from ledger.errors import NothingToDeduct
 from ledger.journal.periods import period_of
-from ledger.journal.posting import lock_member_accounts, post
+from ledger.journal.posting import Journal, lock_member_accounts, post
 from ledger.org.members import get_member
 from ledger.org.units import get_unit
 from ledger.values import Category, Posting, TxnDraft, TxnKind
@@ -33,13 +33,13 @@ class DeductionCommand:
 
 
 async def deduct(
-    conn: AsyncConnection, command: DeductionCommand, recorded_by: str, now: datetime, tz: tzinfo, for_update: bool
+    conn: AsyncConnection, command: DeductionCommand, recorded_by: str, now: datetime, journal: Journal
 ) -> dict[str, Any]:
     check_points(command.points)
     check_occurred_at(command.occurred_at, now)
     member = await get_member(conn, command.member_id)
     unit = await get_unit(conn, member.org_unit)
-    available = (await lock_member_accounts(conn, {member.account_id}, for_update))[member.account_id]
+    available = (await lock_member_accounts(conn, {member.account_id}, journal.for_update))[member.account_id]
     points = min(command.points, available)
     if points == 0:
         raise NothingToDeduct(member.id, command.points)
@@ -52,11 +52,11 @@ async def deduct(
         recorded_by=recorded_by,
         memo=command.reason,
         postings=(Posting(member.account_id, -points), Posting(unit.issuance_account_id, points)),
-        period=period_of(command.occurred_at, tz),
+        period=period_of(command.occurred_at, journal.tz),
         member_account_id=member.account_id,
         earned_points=-points,
     )
-    [posted] = await post(conn, [draft], now, for_update=for_update, tz=tz)
+    [posted] = await post(conn, [draft], now, journal)
     return {
         "transaction_id": posted.id,
         "member_id": member.id,

@@ -4,7 +4,8 @@
 database transaction, so the ``remaining`` of a member's lots always sums to the
 member's available balance:
 
-* a credit opens a lot dated by the issuing unit's expiry policy — unless it gives back
+* a credit opens a lot dated by the issuing unit's expiry date (the journal does not know
+  the policies that set it: ``post`` is given a function that names the dates) — unless it gives back
   points drawn earlier (a cancelled hold), which refill the lots they came from;
 * a debit draws on the lots the draft names first (an expiry names its lot, a reversal
   the award's lot), then on the lots that expire soonest, never-expiring ones last.
@@ -16,21 +17,19 @@ already spent. Lots are changed only under the member's account lock, held by ``
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
-from datetime import datetime, tzinfo
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger.shop import expiry_policies
 from ledger.storage import bulk
-from ledger.storage.tables import Lot, OrgUnit
+from ledger.storage.tables import Lot
 from ledger.values import AccountKind, TxnDraft
 
 Drawn = tuple[tuple[int, int], ...]  # (lot id, points) a debit took, in order
 
 _lots = Lot.__table__
-_units = OrgUnit.__table__
 
 _SPENDABLE = (
     select(_lots.c.id, _lots.c.account_id, _lots.c.remaining)
@@ -38,7 +37,8 @@ _SPENDABLE = (
     .order_by(_lots.c.account_id, _lots.c.expires_at.asc().nulls_last(), _lots.c.id)
 )
 _NEW_LOT_COLUMNS = ("account_id", "txn_id", "org_unit", "points", "remaining", "expires_at")
-_PATHS = select(_units.c.code, _units.c.path).where(bulk.OneOf(_units.c.code, "codes"))
+ExpiryDates = Callable[[AsyncConnection, Sequence[str], datetime], Awaitable[Mapping[str, datetime | None]]]
+"""When points issued by each of these units at this instant expire (None: never)."""
 
 
 async def book(
@@ -47,7 +47,7 @@ async def book(
     txn_ids: Sequence[int],
     kinds: dict[int, str],
     recorded_at: datetime,
-    tz: tzinfo,
+    expiry_dates: ExpiryDates,
 ) -> list[Drawn]:
     """Book the member-account postings of ``drafts`` (posted as ``txn_ids``) on lots;
     per draft, the lots its debit drew on. ``kinds`` maps each account to its kind."""
@@ -77,7 +77,7 @@ async def book(
         drawn_per_draft.append(tuple(drawn))
     drawn_from = {lot_id for drawn in drawn_per_draft for lot_id, _ in drawn}
     remaining = {lot[0]: lot[1] for lots in spendable.values() for lot in lots if lot[0] in drawn_from}
-    await _write(conn, remaining, refills, opened, recorded_at, tz)
+    await _write(conn, remaining, refills, opened, recorded_at, expiry_dates)
     return drawn_per_draft
 
 
@@ -103,23 +103,18 @@ async def _write(
     refills: dict[int, int],
     opened: list[tuple[int, int, int, str]],
     recorded_at: datetime,
-    tz: tzinfo,
+    expiry_dates: ExpiryDates,
 ) -> None:
     await bulk.update(conn, _lots, ("id",), sorted(remaining.items()), set_=("remaining",))
     await bulk.update(conn, _lots, ("id",), sorted(refills.items()), add=("remaining",))
     if opened:
-        await bulk.insert(conn, _lots, _NEW_LOT_COLUMNS, await _new_lots(conn, opened, recorded_at, tz))
+        await bulk.insert(conn, _lots, _NEW_LOT_COLUMNS, await _new_lots(conn, opened, recorded_at, expiry_dates))
 
 
 async def _new_lots(
-    conn: AsyncConnection, opened: list[tuple[int, int, int, str]], recorded_at: datetime, tz: tzinfo
+    conn: AsyncConnection, opened: list[tuple[int, int, int, str]], recorded_at: datetime, expiry_dates: ExpiryDates
 ) -> list[tuple[object, ...]]:
-    """Each credit's lot (``_NEW_LOT_COLUMNS``), dated by the expiry policy of the unit
-    that issued the points."""
-    policies = await expiry_policies.current_policies(conn)
-    paths = dict((await conn.execute(_PATHS, {"codes": sorted({unit for *_, unit in opened})})).all())
+    """Each credit's lot (``_NEW_LOT_COLUMNS``), dated for the unit that issued the points."""
     # Every lot of a batch arrives at ``recorded_at``: one date per issuing unit.
-    expires = {
-        unit: expiry_policies.policy_for(path, policies).expires_at(recorded_at, tz) for unit, path in paths.items()
-    }
+    expires = await expiry_dates(conn, sorted({unit for *_, unit in opened}), recorded_at)
     return [(account_id, txn_id, unit, points, points, expires[unit]) for account_id, txn_id, points, unit in opened]

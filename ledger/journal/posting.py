@@ -5,8 +5,12 @@ transaction, (1) checks each draft's shape, (2) locks the accounts it touches, (
 replays the postings against the locked balances so that no member's available balance
 goes below zero at any step, (4) writes the new materialized balances, and (5) appends
 the transactions to the hash chain, (6) books the members' points on lots (journal.lots:
-what expires when), and (7) raises or revokes the nomination flags of every member
-whose points earned in a period changed, in the same database transaction.
+what expires when), and (7) runs the ledger's after-posting steps (the nomination flags
+of every member whose points earned in a period changed), in the same database
+transaction.
+
+The journal knows no feature: what it needs from them — the expiry date of new points,
+the steps after posting — comes in a ``Journal`` value that the service builds once.
 
 Locks are taken in one global order — member-side accounts (available and held) by id,
 then the chain head, then org-unit accounts by id — so concurrent writers queue but
@@ -23,7 +27,7 @@ A batch is all or nothing: one failing draft fails them all (settling a roster).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
@@ -31,11 +35,26 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.errors import InsufficientPoints
-from ledger.honours import nominations
 from ledger.journal import chain, counters, lots
 from ledger.storage import bulk
 from ledger.storage.tables import Account, ChainHead, JournalTxn, PostingRow
 from ledger.values import MEMBER_SIDE_KINDS, AccountKind, TxnDraft
+
+AfterPosting = Callable[[AsyncConnection, Sequence[TxnDraft], Sequence[int], datetime], Awaitable[None]]
+"""A step run after each posted batch, in its database transaction: (conn, drafts, their
+transaction ids, recorded at)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Journal:
+    """How this ledger posts, given to every feature that posts. ``for_update`` takes row
+    locks (PostgreSQL; SQLite's single writer already excludes every other writer);
+    ``tz`` is the community's time zone, in which periods and expiry dates are counted."""
+
+    tz: tzinfo
+    for_update: bool
+    expiry_dates: lots.ExpiryDates
+    after_posting: tuple[AfterPosting, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,31 +183,25 @@ async def _write_balances(conn: AsyncConnection, drafts: Sequence[TxnDraft], loc
 
 
 async def post(
-    conn: AsyncConnection,
-    drafts: Sequence[TxnDraft],
-    recorded_at: datetime,
-    *,
-    for_update: bool,
-    tz: tzinfo,
+    conn: AsyncConnection, drafts: Sequence[TxnDraft], recorded_at: datetime, journal: Journal
 ) -> list[Posted]:
-    """Post ``drafts`` in order, all or nothing. ``for_update`` takes row locks
-    (PostgreSQL); SQLite's single writer already excludes every other writer. ``tz`` is
-    the community's time zone, in which expiry dates are counted."""
+    """Post ``drafts`` in order, all or nothing."""
     assert drafts, "post at least one transaction"
     for draft in drafts:
         check_draft(draft)
     account_ids = {p.account_id for d in drafts for p in d.postings}
-    locked = await _lock_accounts(conn, account_ids, for_update, members=True)
-    head = await _lock_chain_head(conn, for_update)
-    locked |= await _lock_accounts(conn, account_ids, for_update, members=False)
+    locked = await _lock_accounts(conn, account_ids, journal.for_update, members=True)
+    head = await _lock_chain_head(conn, journal.for_update)
+    locked |= await _lock_accounts(conn, account_ids, journal.for_update, members=False)
     assert len(locked) == len(account_ids), "every posting names an existing account"
     balances_after = _replay(drafts, locked)
     await _write_balances(conn, drafts, locked)
     sealed = await _append_to_chain(conn, drafts, balances_after, recorded_at, head)
     txn_ids = [txn_id for txn_id, _ in sealed]
     kinds = {account_id: account.kind for account_id, account in locked.items()}
-    drawn = await lots.book(conn, drafts, txn_ids, kinds, recorded_at, tz)
-    await nominations.evaluate(conn, drafts, txn_ids, recorded_at)
+    drawn = await lots.book(conn, drafts, txn_ids, kinds, recorded_at, journal.expiry_dates)
+    for step in journal.after_posting:
+        await step(conn, drafts, txn_ids, recorded_at)
     return [
         Posted(txn_id, digest, after, taken)
         for (txn_id, digest), after, taken in zip(sealed, balances_after, drawn, strict=True)

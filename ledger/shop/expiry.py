@@ -9,13 +9,13 @@ the sweep is safe to run concurrently and twice. Expiry never lowers points earn
 
 from __future__ import annotations
 
-from datetime import datetime, tzinfo
+from datetime import datetime
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.journal.periods import period_of
-from ledger.journal.posting import lock_member_accounts, post
+from ledger.journal.posting import Journal, lock_member_accounts, post
 from ledger.storage.tables import Account, Lot, OrgUnit
 from ledger.values import Category, Posting, TxnDraft, TxnKind
 
@@ -50,12 +50,12 @@ _UNDER_LOCK = (
 )
 
 
-async def expire_lots(conn: AsyncConnection, now: datetime, tz: tzinfo, for_update: bool) -> tuple[int, int, int]:
+async def expire_lots(conn: AsyncConnection, now: datetime, journal: Journal) -> tuple[int, int, int]:
     """Expire up to ``EXPIRY_BATCH`` due lots: (lots looked at, lots expired, points expired)."""
     due = (await conn.execute(_DUE, {"now": now})).all()
     if not due:
         return 0, 0, 0
-    await lock_member_accounts(conn, {row.account_id for row in due}, for_update)
+    await lock_member_accounts(conn, {row.account_id for row in due}, journal.for_update)
     lots = (await conn.execute(_UNDER_LOCK, {"ids": [row.id for row in due]})).all()
     drafts = [
         TxnDraft(
@@ -67,14 +67,14 @@ async def expire_lots(conn: AsyncConnection, now: datetime, tz: tzinfo, for_upda
             recorded_by="system",
             memo="积分到期",
             postings=(Posting(lot.account_id, -lot.remaining), Posting(lot.issuance_account_id, lot.remaining)),
-            period=period_of(now, tz),
+            period=period_of(now, journal.tz),
             extra={"lot": lot.id},
             draw_first=(lot.id,),
         )
         for lot in lots
     ]
     if drafts:
-        posted = await post(conn, drafts, now, for_update=for_update, tz=tz)
+        posted = await post(conn, drafts, now, journal)
         assert all(p.drawn == ((lot.id, lot.remaining),) for p, lot in zip(posted, lots, strict=True)), (
             "an expiry takes its own lot's unspent points and nothing else"
         )

@@ -10,15 +10,17 @@ recorded, not from when the work happened: a patrol from 31 December recorded on
 from __future__ import annotations
 
 import calendar
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from importlib import resources
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger.storage import datafiles, unit_versions
-from ledger.storage.tables import ExpiryPolicy
+from ledger.storage import bulk, datafiles, unit_versions
+from ledger.storage.tables import ExpiryPolicy, OrgUnit
 
 SCHEMA_PATH = datafiles.SCHEMAS / "expiry.schema.json"
 FOREVER, END_OF_YEAR, MONTHS = "forever", "end_of_year", "months"
@@ -86,3 +88,17 @@ async def load_policies(conn: AsyncConnection, file: datafiles.DataFile, by: str
 
 def policy_for(path: str, policies: dict[str, Policy]) -> Policy:
     return unit_versions.nearest(path, policies) or FOREVER_POLICY
+
+
+_units = OrgUnit.__table__
+_PATHS = select(_units.c.code, _units.c.path).where(bulk.OneOf(_units.c.code, "codes"))
+
+
+async def expiry_dates(
+    conn: AsyncConnection, units: Sequence[str], arrived_at: datetime, tz: tzinfo
+) -> dict[str, datetime | None]:
+    """When points issued by each unit at ``arrived_at`` expire, by the policy nearest it:
+    the dates the journal books new lots with (``ledger.journal.lots``)."""
+    policies = await current_policies(conn)
+    paths = dict((await conn.execute(_PATHS, {"codes": list(units)})).all())
+    return {unit: policy_for(path, policies).expires_at(arrived_at, tz) for unit, path in paths.items()}

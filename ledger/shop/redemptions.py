@@ -36,7 +36,7 @@ from ledger.errors import (
 )
 from ledger.honours import tiers
 from ledger.journal.periods import period_of
-from ledger.journal.posting import lock_member_accounts, post
+from ledger.journal.posting import Journal, lock_member_accounts, post
 from ledger.org.members import Member, get_member
 from ledger.org.units import get_unit
 from ledger.shop import rewards
@@ -117,13 +117,12 @@ async def hold(
     member_id: str,
     by: str,
     now: datetime,
-    tz: tzinfo,
     ttl: timedelta,
-    for_update: bool,
+    journal: Journal,
 ) -> dict[str, Any]:
     """Place a hold: the reward's row lock orders concurrent holds of one reward, so the
     stock and limit counts read here stay true until this transaction commits."""
-    reward = await rewards.get_reward(conn, reward_code, lock=for_update, field="reward")
+    reward = await rewards.get_reward(conn, reward_code, lock=journal.for_update, field="reward")
     member = await get_member(conn, member_id)
     if not member.active:
         raise MemberInactive(member.id, "cannot redeem")
@@ -135,15 +134,15 @@ async def hold(
         raise RewardNotOffered(reward_code, reward["org_unit"], member.id)
     if reward["stock"] is not None and reward["reserved"] + reward["sold"] >= reward["stock"]:
         raise OutOfStock(reward_code, reward["stock"], reward["reserved"], reward["sold"])
-    window = rewards.limit_window(reward["limit_period"], now, tz) if reward["limit_count"] else ""
+    window = rewards.limit_window(reward["limit_period"], now, journal.tz) if reward["limit_count"] else ""
     if reward["limit_count"]:
         await _check_limit(conn, reward, member.id, window)
-    period = period_of(now, tz)
+    period = period_of(now, journal.tz)
     if reward["min_tier"]:
         await _check_tier(conn, reward, member, home.path, period)
     held_id = await held_account_id(conn, member.id)
     cost = reward["cost_points"]
-    available = (await lock_member_accounts(conn, {member.account_id, held_id}, for_update))[member.account_id]
+    available = (await lock_member_accounts(conn, {member.account_id, held_id}, journal.for_update))[member.account_id]
     if available < cost:
         raise InsufficientPoints(
             member.id,
@@ -165,8 +164,8 @@ async def hold(
         "held_by": by,
     }
     row["id"] = (await conn.execute(insert(_redemptions).values(**row).returning(_redemptions.c.id))).scalar_one()
-    draft = _draft(TxnKind.HOLD, row, by, now, tz, (member.account_id, -cost), (held_id, cost))
-    [posted] = await post(conn, [draft], now, for_update=for_update, tz=tz)
+    draft = _draft(TxnKind.HOLD, row, by, now, journal.tz, (member.account_id, -cost), (held_id, cost))
+    [posted] = await post(conn, [draft], now, journal)
     await conn.execute(
         insert(_allocations), [{"redemption_id": row["id"], "lot_id": lot, "points": p} for lot, p in posted.drawn]
     )
@@ -217,11 +216,9 @@ async def _locked(conn: AsyncConnection, redemption_id: int, for_update: bool) -
     return dict(row._mapping)
 
 
-async def fulfil(
-    conn: AsyncConnection, redemption_id: int, by: str, now: datetime, tz: tzinfo, for_update: bool
-) -> dict[str, Any]:
+async def fulfil(conn: AsyncConnection, redemption_id: int, by: str, now: datetime, journal: Journal) -> dict[str, Any]:
     """Hand the reward over: the held points go to the unit's redemption account."""
-    redemption = await _locked(conn, redemption_id, for_update)
+    redemption = await _locked(conn, redemption_id, journal.for_update)
     if redemption["expires_at"] <= now:
         raise HoldExpired(redemption_id, redemption["expires_at"].isoformat())
     await conn.execute(
@@ -232,18 +229,16 @@ async def fulfil(
     held_id = await held_account_id(conn, redemption["member_id"])
     shop = (await get_unit(conn, redemption["org_unit"])).redemption_account_id
     cost = redemption["cost_points"]
-    draft = _draft(TxnKind.FULFIL, redemption, by, now, tz, (held_id, -cost), (shop, cost))
-    [posted] = await post(conn, [draft], now, for_update=for_update, tz=tz)
+    draft = _draft(TxnKind.FULFIL, redemption, by, now, journal.tz, (held_id, -cost), (shop, cost))
+    [posted] = await post(conn, [draft], now, journal)
     settled = await _settle(conn, [redemption], FULFILLED, by, now, [posted.id])
     return view(settled[0], {"held_points": posted.balance_after[held_id]})
 
 
-async def cancel(
-    conn: AsyncConnection, redemption_id: int, by: str, now: datetime, tz: tzinfo, for_update: bool
-) -> dict[str, Any]:
+async def cancel(conn: AsyncConnection, redemption_id: int, by: str, now: datetime, journal: Journal) -> dict[str, Any]:
     """Call a hold off (the member changed their mind, the shop cannot supply it)."""
-    redemption = await _locked(conn, redemption_id, for_update)
-    [result] = await _release(conn, [redemption], CANCELLED, by, now, tz, for_update)
+    redemption = await _locked(conn, redemption_id, journal.for_update)
+    [result] = await _release(conn, [redemption], CANCELLED, by, now, journal)
     return result
 
 
@@ -257,12 +252,12 @@ _EXPIRED_HOLDS = (
 _LOCK_EXPIRED_HOLDS = _EXPIRED_HOLDS.with_for_update(skip_locked=True)
 
 
-async def release_expired(conn: AsyncConnection, now: datetime, tz: tzinfo, for_update: bool) -> int:
+async def release_expired(conn: AsyncConnection, now: datetime, journal: Journal) -> int:
     """Release up to ``RELEASE_BATCH`` holds past their time; how many were released."""
-    rows = await conn.execute(_LOCK_EXPIRED_HOLDS if for_update else _EXPIRED_HOLDS, {"now": now})
+    rows = await conn.execute(_LOCK_EXPIRED_HOLDS if journal.for_update else _EXPIRED_HOLDS, {"now": now})
     expired = [dict(row._mapping) for row in rows]
     if expired:
-        await _release(conn, expired, EXPIRED, SYSTEM, now, tz, for_update)
+        await _release(conn, expired, EXPIRED, SYSTEM, now, journal)
     return len(expired)
 
 
@@ -284,8 +279,7 @@ async def _release(
     state: str,
     by: str,
     now: datetime,
-    tz: tzinfo,
-    for_update: bool,
+    journal: Journal,
 ) -> list[dict[str, Any]]:
     """Give locked holds back: points to the member's lots they came from, stock freed."""
     freed: dict[str, int] = {}
@@ -306,8 +300,8 @@ async def _release(
     for r in redemptions:
         holder, cost = holders[r["member_id"]], r["cost_points"]
         debit, credit = (holder.held_id, -cost), (holder.account_id, cost)
-        drafts.append(_draft(TxnKind.RELEASE, r, by, now, tz, debit, credit, tuple(drawn[r["id"]])))
-    posted = await post(conn, drafts, now, for_update=for_update, tz=tz)
+        drafts.append(_draft(TxnKind.RELEASE, r, by, now, journal.tz, debit, credit, tuple(drawn[r["id"]])))
+    posted = await post(conn, drafts, now, journal)
     settled = await _settle(conn, redemptions, state, by, now, [p.id for p in posted])
     return [
         view(row, {"available_points": p.balance_after[holders[row["member_id"]].account_id]})
