@@ -7,12 +7,15 @@ Revises:
 import sqlalchemy as sa
 from alembic import op
 
-from ledger.journal.chain import GENESIS_HASH
 from ledger.storage.migrations.append_only import (
     APPEND_ONLY_TABLES,
     append_only_triggers,
     drop_append_only_triggers,
 )
+
+GENESIS_HASH = "0" * 64
+"""The chain head before any transaction (``ledger.journal.chain.GENESIS_HASH``), written
+here as a value: a migration stays what it was when the code it serves moves on."""
 
 revision = "0001"
 down_revision = None
