@@ -59,21 +59,26 @@ async def _keys(db: Database) -> dict[str, str]:
         return dict((await conn.execute(text('SELECT "key", principal FROM idempotency'))).all())
 
 
+async def _migrated_from_0006_with(db: Database, uses: list[tuple[str, str, int]]) -> None:
+    """A database at 0006 holding ``uses`` (principal, key, seconds after EARLY), migrated to the head."""
+    await migrate(db, "0006")
+    async with db.write() as conn:
+        await conn.execute(
+            text(
+                'INSERT INTO idempotency (principal, "key", fingerprint, result, created_at) '
+                "VALUES (:principal, :key, 'f', '{\"transaction_id\": 1}', :at)"
+            ),
+            [{"principal": p, "key": k, "at": EARLY + timedelta(seconds=s)} for p, k, s in uses],
+        )
+    await migrate(db)
+
+
 async def test_a_key_used_by_several_principals_stays_with_the_earliest(empty_database_url: str):
     """Migrating a database where principals shared keys keeps each key with its first
     use and renames the later ones principal + US + key (or a digest, when too long)."""
     db = Database(empty_database_url)
     try:
-        await migrate(db, "0006")
-        async with db.write() as conn:
-            await conn.execute(
-                text(
-                    'INSERT INTO idempotency (principal, "key", fingerprint, result, created_at) '
-                    "VALUES (:principal, :key, 'f', '{\"transaction_id\": 1}', :at)"
-                ),
-                [{"principal": p, "key": k, "at": EARLY + timedelta(seconds=s)} for p, k, s in USES],
-            )
-        await migrate(db)
+        await _migrated_from_0006_with(db, USES)
         long_name = f"{LONG_PRINCIPAL}\x1f{LONG_KEY}"
         digested = f"{long_name[:63]}\x1f{hashlib.sha256(long_name.encode()).hexdigest()}"
         assert {
@@ -102,16 +107,7 @@ async def test_after_the_migration_a_shared_key_is_its_first_user_s(empty_databa
     """A key two principals used before the migration is refused to the later one after it."""
     db = Database(empty_database_url)
     try:
-        await migrate(db, "0006")
-        async with db.write() as conn:
-            await conn.execute(
-                text(
-                    'INSERT INTO idempotency (principal, "key", fingerprint, result, created_at) '
-                    "VALUES (:principal, 'k', 'f', '{\"transaction_id\": 1}', :at)"
-                ),
-                [{"principal": p, "at": EARLY + timedelta(seconds=s)} for p, s in (("a", 0), ("b", 1))],
-            )
-        await migrate(db)
+        await _migrated_from_0006_with(db, [("a", "k", 0), ("b", "k", 1)])
         ledger = Ledger(db)
         await tree(ledger)
         command = AwardCommand(await member(ledger), 9, Category.PATROL, ledger.clock() - timedelta(hours=1), "巡查")
