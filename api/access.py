@@ -15,9 +15,7 @@ from typing import Any
 from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 
-from ledger.access.principals import Principal
-from ledger.errors import AccessDenied
-from ledger.values import Access
+from ledger import Access, AccessDenied, Principal
 
 ROLES = "roles"
 

@@ -45,8 +45,7 @@ from api.problems import document_problems, problem_details_plugin
 from api.ratelimit import WriteLimiter, limit_writes
 from api.settings import Settings
 from api.strict import strict_request
-from ledger import Database, Ledger
-from ledger.journal.periods import zone
+from ledger import Database, Ledger, zone
 
 OPENAPI_PATH = "/schema"
 

@@ -17,8 +17,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from api.ratelimit import WRITE_METHODS
-from ledger import Ledger
-from ledger.access import audit
+from ledger import Ledger, audit
 
 _log = logging.getLogger("api.audit")
 _IDEMPOTENCY = IDEMPOTENCY_HEADER.lower().encode()

@@ -27,10 +27,7 @@ from litestar.middleware.authentication import (
 from litestar.types import ASGIApp
 
 from api.ratelimit import WRITE_METHODS
-from ledger import Ledger
-from ledger.access.principals import NOT_VALID, TOKEN_LENGTH_MAX, Principal, check_current
-from ledger.errors import AccessDenied, Unauthenticated
-from ledger.values import Access
+from ledger import NOT_VALID, TOKEN_LENGTH_MAX, Access, AccessDenied, Ledger, Principal, Unauthenticated, check_current
 
 BEARER = "bearer "
 

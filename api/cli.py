@@ -18,17 +18,25 @@ import msgspec
 
 from api.settings import checkpoint_key, token_secret
 from api.views import principal_read
-from ledger import Database, Ledger, migrate
-from ledger.access.principals import PRINCIPAL_PAGE_SIZE_MAX, Principal
-from ledger.demo import load_demo
-from ledger.earning.rules import default_rules_text
-from ledger.errors import DataFileInvalid, LedgerError
-from ledger.honours import exports
-from ledger.honours.tiers import FLAGS, default_tiers_text
-from ledger.journal.checkpoints import Checkpoint, sealed_at_text
-from ledger.shop.expiry_policies import default_policies_text
-from ledger.storage.database import DEFAULT_DATABASE_URL
-from ledger.values import Access
+from ledger import (
+    DEFAULT_DATABASE_URL,
+    FLAGS,
+    PRINCIPAL_PAGE_SIZE_MAX,
+    Access,
+    Checkpoint,
+    Database,
+    DataFileInvalid,
+    Ledger,
+    LedgerError,
+    Principal,
+    default_policies_text,
+    default_rules_text,
+    default_tiers_text,
+    exports,
+    load_demo,
+    migrate,
+    sealed_at_text,
+)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000

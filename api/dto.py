@@ -12,17 +12,20 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from ledger.earning.activities import ROSTER_SIZE_MAX
-from ledger.shop.redemptions import STATES as REDEMPTION_STATES
-from ledger.shop.rewards import KINDS as REWARD_KINDS
-from ledger.shop.rewards import LIMIT_PERIODS, REDEMPTION_LIMIT_MAX, REWARD_COST_MAX, STOCK_MAX
-from ledger.values import (
+from ledger import (
     AWARD_POINTS_MAX,
     CODE_LENGTH_MAX,
+    LIMIT_PERIODS,
     MEMO_LENGTH_MAX,
     NAME_LENGTH_MAX,
     QUANTITY_MAX,
+    REDEMPTION_LIMIT_MAX,
+    REDEMPTION_STATES,
+    REWARD_COST_MAX,
+    REWARD_KINDS,
     ROLES_MAX,
+    ROSTER_SIZE_MAX,
+    STOCK_MAX,
     URL_LENGTH_MAX,
     Access,
     Category,

@@ -8,8 +8,7 @@ import msgspec
 from litestar import Request, Response
 from litestar.status_codes import HTTP_201_CREATED
 
-from ledger import IdempotentRequest, InvalidInput, fingerprint
-from ledger.values import IDEMPOTENCY_KEY_LENGTH_MAX
+from ledger import IDEMPOTENCY_KEY_LENGTH_MAX, IdempotentRequest, InvalidInput, fingerprint
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"

@@ -38,7 +38,7 @@ from litestar.status_codes import (
 
 from api.dto import ProblemRead
 from api.ratelimit import WRITE_METHODS
-from ledger.errors import (
+from ledger import (
     AccessDenied,
     Conflict,
     DatabaseUnavailable,

@@ -7,9 +7,7 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ledger.journal.periods import DEFAULT_TIMEZONE
-from ledger.shop.redemptions import HOLD_TTL_DEFAULT
-from ledger.storage.database import database_url
+from ledger import DEFAULT_TIMEZONE, HOLD_TTL_DEFAULT, database_url
 
 REQUEST_BODY_BYTES_MAX = 1_048_576
 """1 MiB: the largest legitimate body is a roster of a few thousand lines; anything

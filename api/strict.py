@@ -30,7 +30,7 @@ import msgspec
 from litestar import Request
 from litestar.exceptions import ValidationException
 
-from ledger.values import ID_MAX
+from ledger import ID_MAX
 
 NUL = "\x00"
 _NUL_ESCAPE = b"\\u0000"

@@ -6,11 +6,7 @@ from dataclasses import fields
 from typing import Any
 
 from api import dto
-from ledger import Balance, Member, Unit
-from ledger.access.principals import Principal
-from ledger.journal.checkpoints import Checkpoint
-from ledger.journal.queries import StatementPage, TransactionView
-from ledger.verify import Report
+from ledger import Balance, Checkpoint, Member, Principal, StatementPage, TransactionView, Unit, VerifyReport
 
 
 def _fields(value: Any) -> dict[str, Any]:
@@ -62,7 +58,7 @@ def transaction_read(view: TransactionView) -> dto.TransactionRead:
     return dto.TransactionRead(**read)
 
 
-def verify_read(report: Report) -> dto.VerifyRead:
+def verify_read(report: VerifyReport) -> dto.VerifyRead:
     return dto.VerifyRead(
         ok=report.ok,
         transactions=report.transactions,

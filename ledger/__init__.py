@@ -2,13 +2,27 @@
 
 This package is the domain core. It knows SQL (through SQLAlchemy) but nothing of
 HTTP: the web layer in ``api`` calls ``Ledger`` and maps ``LedgerError`` to responses.
+What is named here is the web layer's only way in (a test holds ``api`` to it): the
+modules behind it may be rearranged without the web layer noticing.
 """
 
+from ledger.access import audit, scopes
+from ledger.access.audit import AUDIT_PAGE_SIZE_MAX
+from ledger.access.principals import NOT_VALID, PRINCIPAL_PAGE_SIZE_MAX, TOKEN_LENGTH_MAX, Principal, check_current
+from ledger.demo import load_demo
+from ledger.earning.activities import ACTIVITY_PAGE_SIZE_MAX, ROSTER_SIZE_MAX, ActivityCommand
 from ledger.earning.awards import AwardCommand
+from ledger.earning.claims import CLAIM_PAGE_SIZE_MAX, ClaimCommand
+from ledger.earning.deductions import DeductionCommand
+from ledger.earning.rules import WorkDone, default_rules_text
+from ledger.earning.summary import LEADERBOARD_SIZE_MAX
 from ledger.errors import (
+    AccessDenied,
     AlreadyExists,
     AlreadyReversed,
     Conflict,
+    DatabaseUnavailable,
+    DataFileInvalid,
     IdempotencyKeyReused,
     IdempotencyKeyTaken,
     InsufficientPoints,
@@ -20,42 +34,141 @@ from ledger.errors import (
     NotReversible,
     OrgUnitNotFound,
     TransactionNotFound,
+    Unauthenticated,
 )
+from ledger.honours import exports
+from ledger.honours.reports import EVIDENCE_PAGE_SIZE_MAX
+from ledger.honours.tiers import FLAGS, default_tiers_text
+from ledger.journal.checkpoints import CHECKPOINT_PAGE_SIZE_MAX, Checkpoint, sealed_at_text
 from ledger.journal.idempotency import IdempotentRequest, fingerprint
-from ledger.org.members import Member, MemberChanges
+from ledger.journal.periods import DEFAULT_TIMEZONE, zone
+from ledger.journal.queries import STATEMENT_PAGE_SIZE_DEFAULT, STATEMENT_PAGE_SIZE_MAX, StatementPage, TransactionView
+from ledger.org.members import MEMBER_SEARCH_SIZE_MAX, Member, MemberChanges
 from ledger.org.units import Unit
 from ledger.service import Ledger
-from ledger.storage.database import Database
+from ledger.shop.expiry_policies import default_policies_text
+from ledger.shop.redemptions import HELD, HOLD_TTL_DEFAULT, REDEMPTION_PAGE_SIZE_MAX
+from ledger.shop.redemptions import STATES as REDEMPTION_STATES
+from ledger.shop.rewards import KINDS as REWARD_KINDS
+from ledger.shop.rewards import (
+    LIMIT_PERIODS,
+    REDEMPTION_LIMIT_MAX,
+    REWARD_COST_MAX,
+    REWARD_PAGE_SIZE_MAX,
+    STOCK_MAX,
+    RewardChanges,
+    RewardCommand,
+)
+from ledger.storage.database import DEFAULT_DATABASE_URL, Database, database_url
 from ledger.storage.migrate import migrate
-from ledger.values import Balance, Category, Level, Role, TxnKind
+from ledger.values import (
+    AWARD_POINTS_MAX,
+    CODE_LENGTH_MAX,
+    ID_MAX,
+    IDEMPOTENCY_KEY_LENGTH_MAX,
+    MEMO_LENGTH_MAX,
+    NAME_LENGTH_MAX,
+    QUANTITY_MAX,
+    ROLES_MAX,
+    URL_LENGTH_MAX,
+    Access,
+    Balance,
+    Category,
+    Level,
+    Role,
+    TxnKind,
+)
+from ledger.verify import Report as VerifyReport
 
 __all__ = [
+    "ACTIVITY_PAGE_SIZE_MAX",
+    "AUDIT_PAGE_SIZE_MAX",
+    "AWARD_POINTS_MAX",
+    "Access",
+    "AccessDenied",
+    "ActivityCommand",
     "AlreadyExists",
     "AlreadyReversed",
     "AwardCommand",
     "Balance",
+    "CHECKPOINT_PAGE_SIZE_MAX",
+    "CLAIM_PAGE_SIZE_MAX",
+    "CODE_LENGTH_MAX",
     "Category",
+    "Checkpoint",
+    "ClaimCommand",
     "Conflict",
+    "DEFAULT_DATABASE_URL",
+    "DEFAULT_TIMEZONE",
+    "DataFileInvalid",
     "Database",
+    "DatabaseUnavailable",
+    "DeductionCommand",
+    "EVIDENCE_PAGE_SIZE_MAX",
+    "FLAGS",
+    "HELD",
+    "HOLD_TTL_DEFAULT",
+    "IDEMPOTENCY_KEY_LENGTH_MAX",
+    "ID_MAX",
     "IdempotencyKeyReused",
     "IdempotencyKeyTaken",
     "IdempotentRequest",
     "InsufficientPoints",
     "InvalidInput",
+    "LEADERBOARD_SIZE_MAX",
+    "LIMIT_PERIODS",
     "Ledger",
     "LedgerError",
     "Level",
+    "MEMBER_SEARCH_SIZE_MAX",
+    "MEMO_LENGTH_MAX",
     "Member",
     "MemberChanges",
     "MemberInactive",
     "MemberNotFound",
+    "NAME_LENGTH_MAX",
+    "NOT_VALID",
     "NotFound",
     "NotReversible",
     "OrgUnitNotFound",
+    "PRINCIPAL_PAGE_SIZE_MAX",
+    "Principal",
+    "QUANTITY_MAX",
+    "REDEMPTION_LIMIT_MAX",
+    "REDEMPTION_PAGE_SIZE_MAX",
+    "REDEMPTION_STATES",
+    "REWARD_COST_MAX",
+    "REWARD_KINDS",
+    "REWARD_PAGE_SIZE_MAX",
+    "ROLES_MAX",
+    "ROSTER_SIZE_MAX",
+    "RewardChanges",
+    "RewardCommand",
     "Role",
+    "STATEMENT_PAGE_SIZE_DEFAULT",
+    "STATEMENT_PAGE_SIZE_MAX",
+    "STOCK_MAX",
+    "StatementPage",
+    "TOKEN_LENGTH_MAX",
     "TransactionNotFound",
+    "TransactionView",
     "TxnKind",
+    "URL_LENGTH_MAX",
+    "Unauthenticated",
     "Unit",
+    "VerifyReport",
+    "WorkDone",
+    "audit",
+    "check_current",
+    "database_url",
+    "default_policies_text",
+    "default_rules_text",
+    "default_tiers_text",
+    "exports",
     "fingerprint",
+    "load_demo",
     "migrate",
+    "scopes",
+    "sealed_at_text",
+    "zone",
 ]

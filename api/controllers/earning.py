@@ -12,14 +12,18 @@ from api import dto, routes
 from api.access import ADMIN, EVERYONE, MEMBER, ORGANIZER, OVERSEERS, READERS, WRITERS, allow, unit_or_own
 from api.dependencies import LedgerDep
 from api.idempotency import created, idempotent_request
-from ledger import InvalidInput
-from ledger.access import scopes
-from ledger.earning.activities import ACTIVITY_PAGE_SIZE_MAX, ActivityCommand
-from ledger.earning.claims import CLAIM_PAGE_SIZE_MAX, ClaimCommand
-from ledger.earning.deductions import DeductionCommand
-from ledger.earning.rules import WorkDone
-from ledger.earning.summary import LEADERBOARD_SIZE_MAX
-from ledger.values import CODE_LENGTH_MAX
+from ledger import (
+    ACTIVITY_PAGE_SIZE_MAX,
+    CLAIM_PAGE_SIZE_MAX,
+    CODE_LENGTH_MAX,
+    LEADERBOARD_SIZE_MAX,
+    ActivityCommand,
+    ClaimCommand,
+    DeductionCommand,
+    InvalidInput,
+    WorkDone,
+    scopes,
+)
 
 CLAIM_PAGE_SIZE_DEFAULT = 50
 ACTIVITY_PAGE_SIZE_DEFAULT = 20

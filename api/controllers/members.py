@@ -9,11 +9,16 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from api import dto, routes, views
 from api.access import OVERSEERS, READERS, WRITERS, unit_or_own
 from api.dependencies import LedgerDep
-from ledger import InvalidInput, MemberChanges
-from ledger.access import scopes
-from ledger.journal.queries import STATEMENT_PAGE_SIZE_DEFAULT, STATEMENT_PAGE_SIZE_MAX
-from ledger.org.members import MEMBER_SEARCH_SIZE_MAX
-from ledger.values import CODE_LENGTH_MAX, NAME_LENGTH_MAX
+from ledger import (
+    CODE_LENGTH_MAX,
+    MEMBER_SEARCH_SIZE_MAX,
+    NAME_LENGTH_MAX,
+    STATEMENT_PAGE_SIZE_DEFAULT,
+    STATEMENT_PAGE_SIZE_MAX,
+    InvalidInput,
+    MemberChanges,
+    scopes,
+)
 
 MEMBER_SEARCH_SIZE_DEFAULT = 20
 

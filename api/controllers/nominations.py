@@ -14,10 +14,7 @@ from litestar.response import Stream
 from api import dto, routes, views
 from api.access import ADMIN_ONLY, EVERYONE, OVERSEERS, READERS, WRITERS, unit_or_own
 from api.dependencies import LedgerDep
-from ledger.access import scopes
-from ledger.honours import exports
-from ledger.honours.reports import EVIDENCE_PAGE_SIZE_MAX
-from ledger.values import CODE_LENGTH_MAX
+from ledger import CODE_LENGTH_MAX, EVIDENCE_PAGE_SIZE_MAX, exports, scopes
 
 PeriodParam = Annotated[str | None, QueryParameter(pattern=r"^[0-9]{4}$")]
 FlagParam = Annotated[Literal["先进工作者", "优秀共产党员"] | None, QueryParameter()]

@@ -8,9 +8,7 @@ from litestar.params import FromPath, JSONBody
 from api import dto, routes, views
 from api.access import EVERYONE, WRITERS
 from api.dependencies import LedgerDep
-from ledger.access import scopes
-from ledger.errors import AccessDenied
-from ledger.values import Access
+from ledger import Access, AccessDenied, scopes
 
 
 class OrgUnitController(Controller):

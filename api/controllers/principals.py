@@ -11,11 +11,15 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from api import dto, routes, views
 from api.access import ADMIN, ADMIN_ONLY, AUDITOR, ORGANIZER, WRITERS, allow
 from api.dependencies import LedgerDep
-from ledger.access import scopes
-from ledger.access.audit import AUDIT_PAGE_SIZE_MAX
-from ledger.access.principals import PRINCIPAL_PAGE_SIZE_MAX
-from ledger.errors import AccessDenied, InvalidInput
-from ledger.values import CODE_LENGTH_MAX, Access
+from ledger import (
+    AUDIT_PAGE_SIZE_MAX,
+    CODE_LENGTH_MAX,
+    PRINCIPAL_PAGE_SIZE_MAX,
+    Access,
+    AccessDenied,
+    InvalidInput,
+    scopes,
+)
 
 PRINCIPAL_PAGE_SIZE_DEFAULT = 100
 AUDIT_PAGE_SIZE_DEFAULT = 100

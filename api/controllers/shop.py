@@ -13,10 +13,7 @@ from api import dto, routes
 from api.access import ADMIN, ADMIN_ONLY, EVERYONE, MEMBER, ORGANIZER, OVERSEERS, READERS, WRITERS, allow
 from api.dependencies import LedgerDep
 from api.idempotency import created, idempotent_request
-from ledger.access import scopes
-from ledger.shop.redemptions import REDEMPTION_PAGE_SIZE_MAX
-from ledger.shop.rewards import REWARD_PAGE_SIZE_MAX, RewardChanges, RewardCommand
-from ledger.values import CODE_LENGTH_MAX
+from ledger import CODE_LENGTH_MAX, REDEMPTION_PAGE_SIZE_MAX, REWARD_PAGE_SIZE_MAX, RewardChanges, RewardCommand, scopes
 
 REWARD_PAGE_SIZE_DEFAULT = 100
 REDEMPTION_PAGE_SIZE_DEFAULT = 50

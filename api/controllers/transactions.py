@@ -9,10 +9,7 @@ from api import dto, routes, views
 from api.access import ADMIN, AUDITOR, READERS, WRITERS, allow
 from api.dependencies import LedgerDep
 from api.idempotency import created, idempotent_request
-from ledger import AwardCommand
-from ledger.access import scopes
-from ledger.earning.rules import WorkDone
-from ledger.journal.checkpoints import CHECKPOINT_PAGE_SIZE_MAX
+from ledger import CHECKPOINT_PAGE_SIZE_MAX, AwardCommand, WorkDone, scopes
 
 CHECKPOINT_PAGE_SIZE_DEFAULT = 100
 

@@ -32,7 +32,7 @@ from api.pages.session import (
     on_sign_in_required,
     on_unexpected,
 )
-from ledger.errors import LedgerError
+from ledger import LedgerError
 
 HERE = Path(__file__).resolve().parent.parent
 TEMPLATES = HERE / "templates"

@@ -26,10 +26,7 @@ from api.pages import zh
 from api.pages.chart import monthly_chart
 from api.pages.session import Me, organizer
 from api.problems import from_ledger_error
-from ledger import Ledger
-from ledger.access import scopes
-from ledger.errors import InvalidInput, LedgerError
-from ledger.values import CODE_LENGTH_MAX, NAME_LENGTH_MAX, TxnKind
+from ledger import CODE_LENGTH_MAX, NAME_LENGTH_MAX, InvalidInput, Ledger, LedgerError, TxnKind, scopes
 
 SEARCH_RESULTS_MAX = 20
 """Members a desk search lists: a screenful; typing more of the name narrows it."""

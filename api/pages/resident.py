@@ -18,8 +18,7 @@ from litestar.response import Template
 from api import routes
 from api.dependencies import LedgerDep
 from api.pages.session import Me, resident
-from ledger import Ledger
-from ledger.shop.redemptions import HELD
+from ledger import HELD, Ledger
 
 STATEMENT_PAGE_SIZE = 20
 """Statement lines per page: a phone screen and a half; scrolling loads the next page."""

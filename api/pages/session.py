@@ -33,9 +33,7 @@ from api import routes
 from api.auth import SESSION_COOKIE
 from api.pages import zh
 from api.problems import from_ledger_error, from_unexpected
-from ledger.access.principals import TOKEN_LENGTH_MAX, Principal
-from ledger.errors import LedgerError, Unauthenticated
-from ledger.values import Access
+from ledger import TOKEN_LENGTH_MAX, Access, LedgerError, Principal, Unauthenticated
 
 Req = Request[Any, Any, Any]
 Me = NamedDependency[Principal]
