@@ -79,6 +79,14 @@ def _name(i: int) -> str:
     return SURNAMES[i % len(SURNAMES)] + GIVEN[(i * 7) % len(GIVEN)]
 
 
+def _member_id(i: int) -> str:
+    return f"demo-{i + 1:03d}"
+
+
+def _name_of(member_id: str) -> str:
+    return _name(int(member_id.removeprefix("demo-")) - 1)
+
+
 async def _tree(ledger: Ledger) -> list[str]:
     micro_grids = []
     for street, (street_name, communities) in STREETS.items():
@@ -110,7 +118,7 @@ async def load_demo(ledger: Ledger) -> bool:
     for i in range(DEMO_MEMBERS):
         home = micro_grids[i % len(micro_grids)]
         roles = (Role.MICRO_GRID_WORKER,) if i % 3 == 0 else (Role.VOLUNTEER, Role.RESIDENT)
-        member_id = f"demo-{i + 1:03d}"
+        member_id = _member_id(i)
         await ledger.register_member(member_id, _name(i), home, i % 2 == 0, roles)
         people.append((member_id, home))
     haircut = datetime(DEMO_YEAR, 3, 6, 14, 0, tzinfo=SHANGHAI)
@@ -194,10 +202,12 @@ def guide(base_url: str) -> str:
 The demo holds {len(STREETS)} street offices and their communities, each with \
 {GRIDS_PER_COMMUNITY} grids (<community>-g1) of {MICRO_GRIDS_PER_GRID} micro-grids (<community>-g1-m1):
 {streets}
-  members demo-001 … demo-{DEMO_MEMBERS:03d}; {RESIDENT} 王红梅 (xinnan-g1-m1) holds 3 points for the shop's 毛巾;
-  {STARS[0]} 胡建国 and {STARS[1]} 林建华 (tawan) passed 优秀 in {DEMO_YEAR};
+  members {_member_id(0)} … {_member_id(DEMO_MEMBERS - 1)}; {RESIDENT} {_name_of(RESIDENT)} (xinnan-g1-m1) holds \
+3 points, enough for the shop's 毛巾;
+  {STARS[0]} {_name_of(STARS[0])} and {STARS[1]} {_name_of(STARS[1])} (tawan) passed 优秀 in {DEMO_YEAR};
   activity 1 (tawan) waits to be settled, claim 1 (tawan) waits for review; a shop in every community.
 Sign in:
   /desk  open {base_url}/desk/signin, paste the admin token (LEDGER_ADMIN_TOKEN), then open {base_url}/desk?unit=tawan
-  /me    make a resident's link: .venv/bin/ledger token create --role member --member {RESIDENT} --label 王红梅
+  /me    make a resident's link: .venv/bin/ledger token create --role member --member {RESIDENT} \
+--label {_name_of(RESIDENT)}
          and open {base_url}/me/signin?token=<the token it prints>"""

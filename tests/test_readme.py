@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -212,6 +213,8 @@ def test_an_expectation_names_the_answer_it_describes():
 async def test_the_walk_through_runs_as_written(tmp_path):
     """Every block not marked skip succeeds in order on a fresh demo and answers as its
     comments say; the nomination exports it downloads hold the demo's three flags."""
+    for tool in ("bash", "curl"):
+        assert shutil.which(tool), f"the README's examples need {tool}"
     blocks = [block for block in readme_blocks() if block.skip_reason is None]
     setup = blocks[0].text
     assert 'T="Authorization: Bearer $LEDGER_ADMIN_TOKEN"' in setup and f"H={README_ADDRESS}" in setup
