@@ -3,6 +3,7 @@
 import asyncio
 import json
 
+import pytest
 from sqlalchemy import text
 
 from api.cli import _prepare
@@ -66,6 +67,7 @@ async def test_the_demo_gives_every_walk_through_something_to_show(ledger):
     assert (1, None) == (pending["id"], (await ledger.activity(1))["settled_at"])
 
 
+@pytest.mark.sqlite_only
 async def test_serve_demo_prints_what_it_loaded_and_how_to_sign_in(ledger, capsys):
     """`ledger serve --demo` names the units, a member and the two sign-in pages, and a
     second start says the demo was skipped."""
