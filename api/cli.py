@@ -33,6 +33,7 @@ from ledger import (
     default_rules_text,
     default_tiers_text,
     exports,
+    guide,
     load_demo,
     migrate,
     sealed_at_text,
@@ -96,7 +97,7 @@ async def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _prepare(url: str, demo: bool) -> None:
+async def _prepare(url: str, demo: bool, base_url: str) -> None:
     db = Database(url)
     try:
         await migrate(db)
@@ -111,8 +112,10 @@ async def _prepare(url: str, demo: bool) -> None:
             await ledger.load_expiry_policies(default_policies_text(), CLI_PRINCIPAL)
             print("loaded the default expiry policy (points never expire)")
         if demo:
-            loaded = await load_demo(ledger)
-            print("demo data loaded" if loaded else "demo data skipped: the database already has an org tree")
+            if await load_demo(ledger):
+                print(f"demo data loaded\n{guide(base_url)}")
+            else:
+                print("demo data skipped: the database already has an org tree")
     finally:
         await db.dispose()
 
@@ -212,12 +215,13 @@ def _serve(args: argparse.Namespace) -> int:
 
     from api.protocol import ProblemHttpToolsProtocol
 
-    asyncio.run(_prepare(args.database_url, args.demo))
+    base_url = f"http://{args.host}:{args.port}"
+    asyncio.run(_prepare(args.database_url, args.demo, base_url))
     os.environ["LEDGER_DATABASE_URL"] = args.database_url
     if not os.environ.get("LEDGER_ADMIN_TOKEN"):
         os.environ["LEDGER_ADMIN_TOKEN"] = secrets.token_urlsafe(32)
         print(f"LEDGER_ADMIN_TOKEN was not set; this run's admin token is:\n  {os.environ['LEDGER_ADMIN_TOKEN']}")
-    print(f"serving on http://{args.host}:{args.port} (OpenAPI at /schema)", flush=True)
+    print(f"serving on {base_url} (OpenAPI at /schema)", flush=True)
     uvicorn.run(
         "api.asgi:app",
         host=args.host,

@@ -9,7 +9,7 @@ modules behind it may be rearranged without the web layer noticing.
 from ledger.access import audit, scopes
 from ledger.access.audit import AUDIT_PAGE_SIZE_MAX
 from ledger.access.principals import NOT_VALID, PRINCIPAL_PAGE_SIZE_MAX, TOKEN_LENGTH_MAX, Principal, check_current
-from ledger.demo import load_demo
+from ledger.demo import guide, load_demo
 from ledger.earning.activities import ACTIVITY_PAGE_SIZE_MAX, ROSTER_SIZE_MAX, ActivityCommand
 from ledger.earning.awards import AwardCommand
 from ledger.earning.claims import CLAIM_PAGE_SIZE_MAX, ClaimCommand
@@ -166,6 +166,7 @@ __all__ = [
     "default_tiers_text",
     "exports",
     "fingerprint",
+    "guide",
     "load_demo",
     "migrate",
     "scopes",

@@ -3,11 +3,22 @@
 import asyncio
 import json
 
+import pytest
 from sqlalchemy import text
 
+from api.cli import _prepare
 from api.cli import main as cli
 from ledger import Database, Ledger
-from ledger.demo import load_demo
+from ledger.demo import DEMO_REWARDS, RESIDENT, STARS, STREETS, load_demo
+from ledger.earning.rules import default_rules_text
+from ledger.honours.tiers import default_tiers_text
+
+
+async def _demo(ledger: Ledger) -> bool:
+    """The demo on the default rules and tier scheme, as ``ledger serve --demo`` loads it."""
+    await ledger.load_rules(default_rules_text(), "test")
+    await ledger.load_tiers(default_tiers_text(), "test")
+    return await load_demo(ledger)
 
 
 def test_migrate_then_verify_a_fresh_file(tmp_path, capsys):
@@ -21,7 +32,7 @@ def test_migrate_then_verify_a_fresh_file(tmp_path, capsys):
 
 async def test_the_demo_holds_the_seed_streets_and_events(ledger):
     """The demo loads the street offices of the source text and the 义剪 and 茶艺 awards, once."""
-    assert await load_demo(ledger)
+    assert await _demo(ledger)
     assert not await load_demo(ledger)
     async with ledger.db.read() as conn:
         streets = {row[0] for row in await conn.execute(text("SELECT name FROM org_unit WHERE level = 'street'"))}
@@ -42,6 +53,32 @@ async def test_the_demo_holds_the_seed_streets_and_events(ledger):
     assert report.ok and report.transactions == len(memos)
 
 
+async def test_the_demo_gives_every_walk_through_something_to_show(ledger):
+    """Every community has a shop, the demo resident may redeem its own community's 毛巾, two
+    members of 塔湾社区 hold both flags between them, and an activity and a claim wait."""
+    await _demo(ledger)
+    communities = {code for _name, units in STREETS.values() for code in units}
+    assert communities == {command.org_unit for command in DEMO_REWARDS}
+    catalog = {reward["code"] for reward in await ledger.rewards("xinnan-g1-m1", 100, None)}
+    assert "xinnan-毛巾" in catalog and (await ledger.balance(RESIDENT)).available_points >= 2
+    flags = [(n["member_id"], n["flag"]) for n in await ledger.nominations("2026", "dongdajie", None)]
+    assert [(STARS[0], "优秀共产党员"), (STARS[0], "先进工作者"), (STARS[1], "先进工作者")] == flags
+    [pending] = await ledger.claims("pending", "tawan", 10, None)
+    assert (1, None) == (pending["id"], (await ledger.activity(1))["settled_at"])
+
+
+@pytest.mark.sqlite_only
+async def test_serve_demo_prints_what_it_loaded_and_how_to_sign_in(ledger, capsys):
+    """`ledger serve --demo` names the units, a member and the two sign-in pages, and a
+    second start says the demo was skipped."""
+    await _prepare(ledger.db.url, True, "http://127.0.0.1:8000")
+    printed = capsys.readouterr().out
+    assert "demo data loaded" in printed and "tawan 塔湾社区" in printed and RESIDENT in printed
+    assert "http://127.0.0.1:8000/desk/signin" in printed and "http://127.0.0.1:8000/me/signin?token=" in printed
+    await _prepare(ledger.db.url, True, "http://127.0.0.1:8000")
+    assert "demo data skipped" in capsys.readouterr().out
+
+
 def test_serve_refuses_an_unknown_database(capsys):
     """An unsupported URL is refused before anything starts."""
 
@@ -56,7 +93,7 @@ def test_serve_refuses_an_unknown_database(capsys):
 
 async def test_a_demo_member_reads_a_balance_through_the_service(ledger):
     """After the demo a member's balance is the sum of the demo awards to them."""
-    await load_demo(ledger)
+    await _demo(ledger)
     async with ledger.db.read() as conn:
         member_id, total = (
             await conn.execute(
