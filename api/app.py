@@ -20,6 +20,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from api import routes
 from api.access import check_declared, require_role
+from api.apidocs import assets_router, render_plugins
 from api.audit import AuditMiddleware
 from api.auth import Authenticator, BearerTokenMiddleware, PrincipalCache
 from api.controllers.earning import (
@@ -47,7 +48,7 @@ from api.settings import Settings
 from api.strict import strict_request
 from ledger import Database, Ledger, zone
 
-OPENAPI_PATH = "/schema"
+OPENAPI_PATH = routes.OPENAPI
 
 _log = logging.getLogger("api.timers")
 
@@ -140,7 +141,7 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> Litestar:
     cache = PrincipalCache(settings.principal_cache_seconds)
     authenticator = Authenticator(settings.admin_token, settings.token_key, cache)
     app = Litestar(
-        route_handlers=[v1, pages_router(), static_router()],
+        route_handlers=[v1, pages_router(), static_router(), assets_router()],
         dependencies={"ledger": Provide(provide_ledger, sync_to_thread=False)},
         middleware=[
             DefineMiddleware(
@@ -167,6 +168,7 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> Litestar:
             title="Grid points ledger",
             version="1",
             path=OPENAPI_PATH,
+            render_plugins=render_plugins(),
             components=Components(security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}),
         ),
     )

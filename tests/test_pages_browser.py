@@ -247,3 +247,28 @@ async def test_an_organizer_reverses_a_mistaken_award_and_downloads_the_nominati
     await expect(page.get_by_test_id("available")).to_have_text(str(before - MISTAKEN_POINTS))
     await expect(page.locator("li.line", has_text=MISTAKEN_MEMO)).to_contain_text("已撤销")
     await page.context.close()
+
+
+async def test_the_api_docs_load_with_no_way_out_to_the_internet(site, browser, screenshots):
+    """Swagger UI at /schema comes whole from the service: with every request elsewhere
+    refused, the page still lists the operations, and it asked nothing of anywhere else."""
+    base_url, _ = site
+    context = await browser.new_context(viewport={"width": 1280, "height": 900}, base_url=base_url)
+    elsewhere: list[str] = []
+
+    async def only_the_service(route) -> None:
+        if route.request.url.startswith(base_url):
+            await route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            await route.abort("internetdisconnected")
+
+    await context.route("**/*", only_the_service)
+    page = await context.new_page()
+    await page.goto("/schema/swagger")
+    awards = page.locator(".opblock-summary-path", has_text=re.compile(r"^/v1/awards$"))
+    await expect(awards.first).to_be_visible()
+    assert await page.locator(".opblock").count() >= 50
+    assert [] == elsewhere
+    await page.screenshot(path=screenshots / "api-docs.png")
+    await context.close()
