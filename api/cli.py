@@ -27,12 +27,15 @@ from ledger.honours import exports
 from ledger.honours.tiers import FLAGS, default_tiers_text
 from ledger.journal.checkpoints import Checkpoint, sealed_at_text
 from ledger.shop.expiry_policies import default_policies_text
+from ledger.storage import backup
 from ledger.storage.database import DEFAULT_DATABASE_URL
 from ledger.values import Access
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 T = TypeVar("T")
+EXIT_PROBLEMS = 1  # the command ran and found something wrong (verify's problems)
+EXIT_REFUSED = 2  # the command could not do its work: a missing file, an unreachable database, a bad argument
 CLI_PRINCIPAL = "cli"  # who the journal and rule versions say wrote what the command line writes
 
 
@@ -161,6 +164,37 @@ async def _sweep(url: str) -> int:
     return 0
 
 
+async def _backup(args: argparse.Namespace) -> int:
+    try:
+        made = await backup.backup(args.database_url, args.file)
+    except LedgerError as error:
+        print(error.detail, file=sys.stderr)
+        return EXIT_REFUSED
+    print(f"backed up {backup.shown(args.database_url)} to {made.path} ({made.size_bytes:,} bytes, {made.engine})")
+    return 0
+
+
+async def _restore(args: argparse.Namespace) -> int:
+    """Restore into an empty database, then verify the copy: a restore is not done until
+    the restored journal is shown to add up."""
+    try:
+        await backup.restore(args.file, args.database_url)
+        print(f"restored {args.file} into {backup.shown(args.database_url)}")
+        report = await _with_ledger(args.database_url, Ledger.verify, checkpoint_key(create=False))
+    except LedgerError as error:
+        print(error.detail, file=sys.stderr)
+        return EXIT_REFUSED
+    if report.ok:
+        print(
+            f"verify ok: {report.transactions:,} transactions, {report.accounts:,} accounts, "
+            f"{report.checkpoints:,} checkpoints checked, chain head {report.last_hash}"
+        )
+        return 0
+    first = json.dumps(report.problems[0], ensure_ascii=False)
+    print(f"verify found {len(report.problems):,} problems in the restored copy, the first: {first}")
+    return EXIT_PROBLEMS
+
+
 def _principal_json(principal: Principal) -> str:
     return json.dumps(msgspec.to_builtins(principal_read(principal)), ensure_ascii=False)
 
@@ -268,7 +302,23 @@ def parser() -> argparse.ArgumentParser:
         commands.add_parser("sweep", help="release holds past their time and expire points past their date"),
     ):
         command.add_argument("--database-url", default=url, help="SQLAlchemy URL (default: %(default)s)")
+    _backup_parsers(commands, url)
     return top
+
+
+def _backup_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser], url: str) -> None:
+    made = commands.add_parser(
+        "backup", help="copy the whole database into FILE while the service runs (SQLite file or pg_dump archive)"
+    )
+    made.add_argument("file", type=Path, help="the backup file to write (replaced only once the new one is whole)")
+    made.add_argument("--database-url", default=url, help="the database to back up (default: %(default)s)")
+    restored = commands.add_parser(
+        "restore", help="restore a backup into an empty database, then verify the restored copy"
+    )
+    restored.add_argument("file", type=Path, help="a file written by ledger backup")
+    restored.add_argument(
+        "--database-url", required=True, help="the empty database to restore into (a new SQLite file, or createdb)"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -281,6 +331,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_export(args))
     if args.command == "token":
         return asyncio.run(_token(args))
+    if args.command == "backup":
+        return asyncio.run(_backup(args))
+    if args.command == "restore":
+        return asyncio.run(_restore(args))
     if args.command == "migrate":
         asyncio.run(_migrate(args.database_url))
         print("database is at the latest revision")
