@@ -227,10 +227,6 @@ def _sqlite_tables(target: Path) -> int:
         if not target.parent.is_dir():
             raise BackupFailed(f"the folder {target.parent} does not exist")
         return 0
-    # A -wal file beside it is a process using it, or one that stopped before its last
-    # writes reached the file: the restore would be mixed with them.
-    if any(path.exists() for path in _sidecars(target)):
-        raise BackupFailed(f"{target} is in use (a -wal, -shm or -journal file is beside it): restore into a new file")
     try:
         conn = _existing(target)
         try:
@@ -239,6 +235,10 @@ def _sqlite_tables(target: Path) -> int:
             conn.close()
     except sqlite3.Error as error:
         raise BackupFailed(f"{target} is not an empty SQLite database ({error}): restore into a new file") from error
+    # The last connection to close removes the -wal and -shm files: one still there is
+    # another process's, which would go on writing to the file the restore replaces.
+    if not tables and any(path.exists() for path in _sidecars(target)):
+        raise BackupFailed(f"{target} is open in another process: stop it, or restore into a new file")
     return int(tables)
 
 
