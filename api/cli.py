@@ -29,6 +29,7 @@ from ledger.journal.checkpoints import Checkpoint, sealed_at_text
 from ledger.shop.expiry_policies import default_policies_text
 from ledger.storage import backup
 from ledger.storage.database import DEFAULT_DATABASE_URL
+from ledger.storage.migrate import head_revision, revision
 from ledger.values import Access
 
 DEFAULT_HOST = "127.0.0.1"
@@ -113,9 +114,13 @@ async def _prepare(url: str, demo: bool) -> None:
 
 
 async def _with_ledger(url: str, work: Callable[[Ledger], Awaitable[T]], key: bytes | None = None) -> T:
+    return await _with_db(url, lambda db: work(Ledger(db, checkpoint_key=key)))
+
+
+async def _with_db(url: str, work: Callable[[Database], Awaitable[T]]) -> T:
     db = Database(url)
     try:
-        return await work(Ledger(db, checkpoint_key=key))
+        return await work(db)
     finally:
         await db.dispose()
 
@@ -176,11 +181,22 @@ async def _backup(args: argparse.Namespace) -> int:
 
 async def _restore(args: argparse.Namespace) -> int:
     """Restore into an empty database, then verify the copy: a restore is not done until
-    the restored journal is shown to add up."""
+    the restored journal is shown to add up. Exit code 2 means nothing was restored; 1,
+    that the copy was restored but is not verified."""
+    url = args.database_url
     try:
-        await backup.restore(args.file, args.database_url)
-        print(f"restored {args.file} into {backup.shown(args.database_url)}")
-        report = await _with_ledger(args.database_url, Ledger.verify, checkpoint_key(create=False))
+        await backup.restore(args.file, url)
+        print(f"restored {args.file} into {backup.shown(url)}")
+        found = await _with_db(url, revision)
+        if found != head_revision():
+            # This release's verify reads this release's schema: an older copy is migrated first.
+            print(
+                f"the restored copy's schema is at revision {found}, this release's at {head_revision()}: run "
+                f"ledger migrate --database-url {backup.shown(url)} (or use the release that made the backup), "
+                "then ledger verify"
+            )
+            return EXIT_PROBLEMS
+        report = await _with_ledger(url, Ledger.verify, checkpoint_key(create=False))
     except LedgerError as error:
         print(error.detail, file=sys.stderr)
         return EXIT_REFUSED

@@ -20,9 +20,10 @@ import pytest
 from sqlalchemy import text
 
 from api.cli import main as cli
-from ledger import AwardCommand, Category, Database, IdempotentRequest, Ledger
+from ledger import AwardCommand, Category, Database, IdempotentRequest, Ledger, migrate
 from ledger.errors import BackupFailed, BackupToolMissing, RestoreTargetNotEmpty
 from ledger.storage import backup
+from ledger.storage.migrate import head_revision
 from tests.builders import CHECKPOINT_KEY, MICRO, TOKEN_SECRET, key, member, recently, tree
 from tests.conftest import POSTGRES_URL, Backend
 
@@ -327,3 +328,23 @@ async def test_an_unreachable_or_missing_postgresql_database_is_one_line(databas
     assert 2 == await asyncio.to_thread(cli, ["backup", str(tmp_path / "b"), "--database-url", UNREACHABLE])
     assert capsys.readouterr().err.startswith('pg_dump: error: connection to server at "127.0.0.1", port 1 failed')
     assert [file] == list(tmp_path.iterdir())
+
+
+@pytest.mark.sqlite_only
+async def test_a_copy_of_an_older_schema_is_restored_and_sent_to_migrate_before_verify(backend, tmp_path, capsys):
+    """A backup made before the latest migration is restored, and the command says to migrate
+    it (this release's verify reads this release's schema) instead of failing in verify."""
+    source, file, target = _sqlite(tmp_path / "old.sqlite3"), tmp_path / "old.backup", _sqlite(tmp_path / "new.sqlite3")
+    db = Database(source)
+    await migrate(db, "0007")
+    await db.dispose()
+    await backup.backup(source, file)
+    assert 1 == await asyncio.to_thread(cli, ["restore", str(file), "--database-url", target])
+    restored, advice = capsys.readouterr().out.splitlines()
+    assert f"restored {file} into {target}" == restored
+    assert (
+        f"the restored copy's schema is at revision 0007, this release's at {head_revision()}: run ledger migrate "
+        f"--database-url {target} (or use the release that made the backup), then ledger verify"
+    ) == advice
+    assert 0 == await asyncio.to_thread(cli, ["migrate", "--database-url", target])
+    assert 0 == await asyncio.to_thread(cli, ["verify", "--database-url", target])
