@@ -1,4 +1,4 @@
-"""The ``ledger`` command: serve, migrate, verify, checkpoint, load data files, sweep, export."""
+"""The ``ledger`` command: serve, migrate, verify, checkpoint, load data files, sweep, export, back up and restore."""
 
 from __future__ import annotations
 
