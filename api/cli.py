@@ -1,4 +1,4 @@
-"""The ``ledger`` command: serve, migrate, verify, checkpoint, load data files, sweep, export."""
+"""The ``ledger`` command: serve, migrate, verify, checkpoint, load data files, sweep, export, back up and restore."""
 
 from __future__ import annotations
 
@@ -29,19 +29,24 @@ from ledger import (
     Ledger,
     LedgerError,
     Principal,
+    backup,
     default_policies_text,
     default_rules_text,
     default_tiers_text,
     exports,
     guide,
+    head_revision,
     load_demo,
     migrate,
+    revision,
     sealed_at_text,
 )
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 T = TypeVar("T")
+EXIT_PROBLEMS = 1  # the command ran and found something wrong (verify's problems)
+EXIT_REFUSED = 2  # the command could not do its work: a missing file, an unreachable database, a bad argument
 CLI_PRINCIPAL = "cli"  # who the journal and rule versions say wrote what the command line writes
 
 
@@ -121,9 +126,13 @@ async def _prepare(url: str, demo: bool, base_url: str) -> None:
 
 
 async def _with_ledger(url: str, work: Callable[[Ledger], Awaitable[T]], key: bytes | None = None) -> T:
+    return await _with_db(url, lambda db: work(Ledger(db, checkpoint_key=key)))
+
+
+async def _with_db(url: str, work: Callable[[Database], Awaitable[T]]) -> T:
     db = Database(url)
     try:
-        return await work(Ledger(db, checkpoint_key=key))
+        return await work(db)
     finally:
         await db.dispose()
 
@@ -170,6 +179,48 @@ async def _checkpoint(url: str) -> int:
 async def _sweep(url: str) -> int:
     print(json.dumps(dataclasses.asdict(await _with_ledger(url, Ledger.sweep))))
     return 0
+
+
+async def _backup(args: argparse.Namespace) -> int:
+    try:
+        made = await backup.backup(args.database_url, args.file)
+    except LedgerError as error:
+        print(error.detail, file=sys.stderr)
+        return EXIT_REFUSED
+    print(f"backed up {backup.shown(args.database_url)} to {made.path} ({made.size_bytes:,} bytes, {made.engine})")
+    return 0
+
+
+async def _restore(args: argparse.Namespace) -> int:
+    """Restore into an empty database, then verify the copy: a restore is not done until
+    the restored journal is shown to add up. Exit code 2 means nothing was restored; 1,
+    that the copy was restored but is not verified."""
+    url = args.database_url
+    try:
+        await backup.restore(args.file, url)
+        print(f"restored {args.file} into {backup.shown(url)}")
+        found = await _with_db(url, revision)
+        if found != head_revision():
+            # This release's verify reads this release's schema: an older copy is migrated first.
+            print(
+                f"the restored copy's schema is at revision {found}, this release's at {head_revision()}: run "
+                f"ledger migrate --database-url {backup.shown(url)} (or use the release that made the backup), "
+                "then ledger verify"
+            )
+            return EXIT_PROBLEMS
+        report = await _with_ledger(url, Ledger.verify, checkpoint_key(create=False))
+    except LedgerError as error:
+        print(error.detail, file=sys.stderr)
+        return EXIT_REFUSED
+    if report.ok:
+        print(
+            f"verify ok: {report.transactions:,} transactions, {report.accounts:,} accounts, "
+            f"{report.checkpoints:,} checkpoints checked, chain head {report.last_hash}"
+        )
+        return 0
+    first = json.dumps(report.problems[0], ensure_ascii=False)
+    print(f"verify found {len(report.problems):,} problems in the restored copy, the first: {first}")
+    return EXIT_PROBLEMS
 
 
 def _principal_json(principal: Principal) -> str:
@@ -280,7 +331,23 @@ def parser() -> argparse.ArgumentParser:
         commands.add_parser("sweep", help="release holds past their time and expire points past their date"),
     ):
         command.add_argument("--database-url", default=url, help="SQLAlchemy URL (default: %(default)s)")
+    _backup_parsers(commands, url)
     return top
+
+
+def _backup_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser], url: str) -> None:
+    made = commands.add_parser(
+        "backup", help="copy the whole database into FILE while the service runs (SQLite file or pg_dump archive)"
+    )
+    made.add_argument("file", type=Path, help="the backup file to write (replaced only once the new one is whole)")
+    made.add_argument("--database-url", default=url, help="the database to back up (default: %(default)s)")
+    restored = commands.add_parser(
+        "restore", help="restore a backup into an empty database, then verify the restored copy"
+    )
+    restored.add_argument("file", type=Path, help="a file written by ledger backup")
+    restored.add_argument(
+        "--database-url", required=True, help="the empty database to restore into (a new SQLite file, or createdb)"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -293,6 +360,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_export(args))
     if args.command == "token":
         return asyncio.run(_token(args))
+    if args.command == "backup":
+        return asyncio.run(_backup(args))
+    if args.command == "restore":
+        return asyncio.run(_restore(args))
     if args.command == "migrate":
         asyncio.run(_migrate(args.database_url))
         print("database is at the latest revision")

@@ -59,8 +59,9 @@ from ledger.shop.rewards import (
     RewardChanges,
     RewardCommand,
 )
+from ledger.storage import backup
 from ledger.storage.database import DEFAULT_DATABASE_URL, Database, database_url
-from ledger.storage.migrate import migrate
+from ledger.storage.migrate import head_revision, migrate, revision
 from ledger.values import (
     AWARD_POINTS_MAX,
     CODE_LENGTH_MAX,
@@ -159,6 +160,7 @@ __all__ = [
     "VerifyReport",
     "WorkDone",
     "audit",
+    "backup",
     "check_current",
     "database_url",
     "default_policies_text",
@@ -167,8 +169,10 @@ __all__ = [
     "exports",
     "fingerprint",
     "guide",
+    "head_revision",
     "load_demo",
     "migrate",
+    "revision",
     "scopes",
     "sealed_at_text",
     "zone",

@@ -7,6 +7,9 @@
     ├── AccessDenied                 forbidden       the principal's role or org subtree does not cover the request
     ├── DatabaseUnavailable          database_unavailable  the connection to the database was lost or not made
     │   └── DatabaseBusy             database_busy   a lock wait, statement, pool wait or disk ran out
+    ├── BackupFailed                 backup_failed   a backup or restore was not made (a missing file, a tool's error)
+    │   ├── BackupToolMissing        backup_tool_missing  pg_dump or pg_restore is not installed
+    │   └── RestoreTargetNotEmpty    restore_target_not_empty  a restore goes into an empty database only
     ├── NotFound                     not_found       an org unit, member or transaction is unknown
     │   ├── OrgUnitNotFound
     │   ├── MemberNotFound
@@ -111,6 +114,38 @@ class DatabaseBusy(DatabaseUnavailable):
         super().__init__(
             "the database is busy and the request changed nothing: retry after Retry-After seconds with the "
             "same Idempotency-Key"
+        )
+
+
+class BackupFailed(LedgerError):
+    """A backup or restore was not made, and left nothing behind: no partial file, no
+    half-restored database. ``detail`` is one line for the operator."""
+
+    code = "backup_failed"
+
+
+class BackupToolMissing(BackupFailed):
+    """PostgreSQL is backed up and restored by its own client tools, which are not installed."""
+
+    code = "backup_tool_missing"
+
+    def __init__(self, tool: str) -> None:
+        super().__init__(
+            f"{tool} is not installed: install the PostgreSQL client tools of the server's major version or later "
+            "(Debian/Ubuntu: apt install postgresql-client)",
+            tool=tool,
+        )
+
+
+class RestoreTargetNotEmpty(BackupFailed):
+    """A restore writes into an empty database only: merged into a ledger, a second journal
+    would break the chain of both, and overwriting one is not a thing to do by accident."""
+
+    code = "restore_target_not_empty"
+
+    def __init__(self, target: str, tables: int) -> None:
+        super().__init__(
+            f"{target} is not empty ({tables} tables): restore into a new, empty database", target=target, tables=tables
         )
 
 
