@@ -105,6 +105,7 @@ async def test_a_killed_server_leaves_every_committed_award_with_its_audit_row(d
         awards = [r.id for r in await conn.execute(select(JournalTxn.id).where(JournalTxn.member_id == mid))]
 
     assert len(acknowledged) >= ACKNOWLEDGED_BEFORE_KILL
+    assert "POST /v1/awards 201" in log.read_text()  # the serving process's access log
     assert set(acknowledged) <= set(keys)  # nothing acknowledged was lost
     assert sorted(result["transaction_id"] for result in keys.values()) == sorted(awards)  # once each
     assert set(keys) <= audited  # every committed award has its row, even the ones never answered
