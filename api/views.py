@@ -9,6 +9,7 @@ from api import dto
 from ledger import Balance, Member, Unit
 from ledger.access.principals import Principal
 from ledger.journal.queries import StatementPage, TransactionView
+from ledger.org.imports import ImportReport
 from ledger.verify import Report
 
 
@@ -83,4 +84,18 @@ def principal_read(principal: Principal) -> dto.PrincipalRead:
         created_by=principal.created_by,
         expires_at=principal.expires_at,
         revoked_at=principal.revoked_at,
+    )
+
+
+def import_report_read(report: ImportReport) -> dto.ImportReportRead:
+    return dto.ImportReportRead(
+        **{
+            **_fields(report),
+            "outcomes": [
+                dto.ImportRowRead(o.row, o.key, o.outcome.value, list(o.changed), o.column, o.reason)  # type: ignore[arg-type]
+                for o in report.outcomes
+            ],
+            "absent_ids": list(report.absent_ids),
+            "ignored_columns": list(report.ignored_columns),
+        }
     )
