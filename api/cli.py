@@ -166,8 +166,11 @@ async def _import(args: argparse.Namespace) -> int:
         report = await _with_ledger(args.database_url, work)
     except ImportRefused as refused:
         report = refused.report
-    except (LedgerError, OSError) as error:
-        print(getattr(error, "detail", None) or f"{args.file}: {error.strerror or error}", file=sys.stderr)
+    except LedgerError as error:
+        print(error.detail, file=sys.stderr)
+        return 1
+    except OSError as error:
+        print(f"{args.file}: {error.strerror or error}", file=sys.stderr)
         return 1
     finally:
         progress.done()

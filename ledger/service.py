@@ -56,7 +56,7 @@ class SweepReport:
 
 def _scope(principal: principals.Principal | None) -> str | None:
     """The path an importer's rows must lie under; None for the whole tree."""
-    return None if principal is None or principal.role is Access.ADMIN else principal.unit_path or scopes.ROOT_PATH
+    return None if principal is None or principal.role is Access.ADMIN else principal.unit_path
 
 
 class Ledger:

@@ -374,7 +374,8 @@ async def _open_accounts(conn: AsyncConnection, kind: AccountKind, owners: Seque
         # The ids come back with the insert. A lookup after it runs the plan PostgreSQL
         # chose for the table as it was before the import (empty, in a new ledger): a
         # scan of every account per chunk, which made 100,000 members take minutes.
-        return dict(await bulk.insert_returning(conn, _accounts, columns, rows, ("owner", "id")))
+        opened = await bulk.insert_returning(conn, _accounts, columns, rows, ("owner", "id"))
+        return {owner: account_id for owner, account_id in opened}
     # SQLite returns no rows from a multi-row insert; the lookup by owner uses the index.
     await bulk.insert(conn, _accounts, columns, rows)
     ids: dict[str, int] = {}
