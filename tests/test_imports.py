@@ -11,6 +11,7 @@ from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select
 
 from api.cli import main as cli
+from api.pages import zh
 from api.settings import IMPORT_BODY_BYTES_MAX
 from ledger import Ledger, Level, Role
 from ledger.errors import ImportRefused, InvalidInput, OrgUnitNotFound
@@ -332,6 +333,7 @@ async def test_http_a_refused_apply_is_a_problem_listing_its_rows(client, ledger
     assert (2, "角色", "p-1") == (refusal["row"], refusal["column"], refusal["key"])
     assert refusal["reason"].startswith("unknown role '厨师'")
     assert 404 == (await client.get("/v1/members/p-1")).status_code
+    assert "有 1 行未通过检查，整个文件都没有导入：请改正这些行后重新导入" == zh.message(problem)
 
 
 async def test_http_an_organizer_imports_only_inside_its_subtree(client, ledger):
