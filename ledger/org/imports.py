@@ -525,7 +525,16 @@ async def import_units(
     return _finish(tally, tally.report("org_units", dry_run))
 
 
-_UNIT_COLUMNS = ("code", "name", "level", "parent_code", "path", "issuance_account_id", "redemption_account_id")
+_UNIT_INSERT = (
+    "code",
+    "name",
+    "level",
+    "parent_code",
+    "path",
+    "issuance_account_id",
+    "redemption_account_id",
+    "created_at",
+)
 
 
 async def _write_units(
@@ -540,7 +549,7 @@ async def _write_units(
         (r.code, r.name, r.level.value, r.parent, path, issuance[r.code], redemption[r.code], now)
         for r, path in created
     ]
-    await bulk.insert(conn, _units, (*_UNIT_COLUMNS, "created_at"), rows)
+    await bulk.insert(conn, _units, _UNIT_INSERT, rows)
     await bulk.update(conn, _units, ("code",), renamed, set_=("name",))
 
 
