@@ -30,6 +30,7 @@ from api.controllers.earning import (
     RuleController,
     SummaryController,
 )
+from api.controllers.imports import ImportController
 from api.controllers.members import MemberController
 from api.controllers.nominations import TierController
 from api.controllers.org_units import OrgUnitController
@@ -133,6 +134,7 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> Litestar:
             LedgerController,
             PrincipalController,
             AuditController,
+            ImportController,
         ],
         security=[{"bearer": []}],
         guards=[admit],

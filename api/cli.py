@@ -1,4 +1,5 @@
-"""The ``ledger`` command: serve, migrate, verify, checkpoint, load data files, sweep, export, back up and restore."""
+"""The ``ledger`` command: serve, migrate, verify, checkpoint, load data files, import, sweep,
+export, back up and restore."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import json
 import os
 import secrets
 import sys
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -26,8 +28,11 @@ from ledger import (
     Checkpoint,
     Database,
     DataFileInvalid,
+    ImportRefused,
+    ImportReport,
     Ledger,
     LedgerError,
+    Outcome,
     Principal,
     backup,
     default_policies_text,
@@ -100,6 +105,97 @@ async def _export(args: argparse.Namespace) -> int:
         await db.dispose()
     print(f"wrote {args.output}")
     return 0
+
+
+PROGRESS_LINE_ROWS = 10_000
+"""Rows between two progress lines when the output is not a terminal (a log): 100,000
+members make ten lines, not a hundred."""
+
+
+class _Progress:
+    """Rows read so far, on stderr: one line rewritten in place on a terminal, a line
+    every ``PROGRESS_LINE_ROWS`` otherwise."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.terminal = sys.stderr.isatty()
+        self.printed = 0
+
+    def __call__(self, rows: int) -> None:
+        rate = rows / max(time.monotonic() - self.started, 1e-6)
+        if self.terminal:
+            print(f"\rimporting: {rows:,} rows read ({rate:,.0f} rows/s)", end="", file=sys.stderr, flush=True)
+        elif rows - self.printed >= PROGRESS_LINE_ROWS:
+            print(f"importing: {rows:,} rows read ({rate:,.0f} rows/s)", file=sys.stderr, flush=True)
+            self.printed = rows
+
+    def done(self) -> None:
+        if self.terminal:
+            print(file=sys.stderr)
+
+
+def _row_lines(report: ImportReport) -> list[str]:
+    """The refused rows and the updated ones, as the report lists them."""
+    lines = []
+    for o in report.outcomes:
+        if o.outcome is Outcome.REFUSED:
+            lines.append(f"  row {o.row}, {o.column or '-'}: {o.reason}" + (f" ({o.key})" if o.key else ""))
+        elif o.outcome is Outcome.UPDATED:
+            lines.append(f"  row {o.row}: {o.key} updated: {', '.join(o.changed)}")
+    return lines
+
+
+def _summary(report: ImportReport, file: Path) -> str:
+    """One paragraph: what the file holds, what was (or would be) written, what to do next."""
+    what = "units" if report.kind == "org_units" else "members"
+    verb = "Dry run of" if report.dry_run else "Import of"
+    create, update = ("created", "updated") if report.applied else ("to create", "to update")
+    text = (
+        f"{verb} {file.name}: {report.rows:,} row(s) of {what}, {report.created:,} {create}, "
+        f"{report.updated:,} {update}, {report.unchanged:,} unchanged, {report.refused:,} refused."
+    )
+    if report.refused:
+        text += " Nothing was written: fix the refused rows and run the import again."
+    elif report.dry_run:
+        text += " Nothing was written; run it again without --dry-run to import."
+    if report.outcomes_omitted:
+        text += f" {report.outcomes_omitted:,} more row outcome(s) are counted but not listed."
+    if report.absent:
+        text += (
+            f" {report.absent:,} member(s) of the micro-grids in the file are not in it and were kept"
+            f" ({', '.join(report.absent_ids)}{', …' if report.absent > len(report.absent_ids) else ''})."
+        )
+    if report.ignored_columns:
+        text += f" Columns not imported: {', '.join(report.ignored_columns)}."
+    return text
+
+
+async def _import(args: argparse.Namespace) -> int:
+    """Import an org or member file; refused rows, updates and a summary are printed."""
+    progress = _Progress()
+
+    async def work(ledger: Ledger) -> ImportReport:
+        with args.file.open("rb") as file:
+            if args.sub == "org":
+                return await ledger.import_units(file, dry_run=args.dry_run)
+            return await ledger.import_members(file, dry_run=args.dry_run, progress=progress)
+
+    try:
+        report = await _with_ledger(args.database_url, work)
+    except ImportRefused as refused:
+        report = refused.report
+    except LedgerError as error:
+        print(error.detail, file=sys.stderr)
+        return 1
+    except OSError as error:
+        print(f"{args.file}: {error.strerror or error}", file=sys.stderr)
+        return 1
+    finally:
+        progress.done()
+    for line in _row_lines(report):
+        print(line)
+    print(_summary(report, args.file))
+    return 1 if report.refused else 0
 
 
 async def _prepare(url: str, demo: bool, base_url: str) -> None:
@@ -306,6 +402,17 @@ def parser() -> argparse.ArgumentParser:
     nominations.add_argument("--flag", choices=FLAGS)
     nominations.add_argument("--format", choices=("csv", "xlsx"), default="csv")
     nominations.add_argument("--output", type=Path, required=True)
+    importing = commands.add_parser("import", help="import the org tree or members from XLSX or CSV")
+    kinds = importing.add_subparsers(dest="sub", required=True)
+    imports = []
+    for kind, helptext in (
+        ("org", "org units (编码, 名称, 层级, 上级)"),
+        ("members", "members (成员编号, 姓名, 微网格 …)"),
+    ):
+        one = kinds.add_parser(kind, help=helptext)
+        one.add_argument("file", type=Path)
+        one.add_argument("--dry-run", action="store_true", help="report every row's outcome and write nothing")
+        imports.append(one)
     tokens = commands.add_parser("token", help="API tokens: one per person or system").add_subparsers(
         dest="sub", required=True
     )
@@ -323,6 +430,7 @@ def parser() -> argparse.ArgumentParser:
         revoke,
         token_list,
         *loaders,
+        *imports,
         nominations,
         serve,
         commands.add_parser("migrate", help="bring the schema to the latest revision"),
@@ -358,6 +466,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_load(args.database_url, args.command, args.file.read_text(encoding="utf-8")))
     if args.command == "export":
         return asyncio.run(_export(args))
+    if args.command == "import":
+        return asyncio.run(_import(args))
     if args.command == "token":
         return asyncio.run(_token(args))
     if args.command == "backup":

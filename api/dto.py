@@ -663,12 +663,45 @@ class AuditPage(msgspec.Struct):
     next_cursor: str | None
 
 
+class ImportRowRead(msgspec.Struct):
+    """One row's outcome: ``row`` as the sheet numbers it (the header is row 1), ``changed``
+    the fields an update changes, ``column`` and ``reason`` why a row is refused."""
+
+    row: int
+    key: str
+    outcome: Literal["created", "updated", "unchanged", "refused"]
+    changed: list[str]
+    column: str | None
+    reason: str | None
+
+
+class ImportReportRead(msgspec.Struct):
+    """An import's report. The counts cover every row; ``outcomes`` lists the first rows,
+    refused ones first, and ``outcomes_omitted`` counts the rest. ``absent`` counts the
+    members of the file's micro-grids whom the file does not name (kept, never removed)."""
+
+    kind: Literal["org_units", "members"]
+    dry_run: bool
+    applied: bool
+    rows: int
+    created: int
+    updated: int
+    unchanged: int
+    refused: int
+    outcomes: list[ImportRowRead]
+    outcomes_omitted: int
+    absent: int
+    absent_ids: list[str]
+    ignored_columns: list[str]
+
+
 class ProblemRead(msgspec.Struct):
     """An RFC 9457 problem, the body of every error. ``code`` is stable and meant for
     programs; ``field`` names the offending input when there is one; other members
     depend on the code (``available_points`` and ``cost_points`` of insufficient_points,
     ``errors`` of invalid_input, ``errors`` (each a ``path`` and a ``reason``) and
-    ``errors_omitted`` of invalid_data_file, ``retry_after_seconds`` of rate_limited …)."""
+    ``errors_omitted`` of invalid_data_file, ``refusals`` (each a ``row``, ``column``, ``key`` and
+    ``reason``) and ``refusals_omitted`` of import_refused, ``retry_after_seconds`` of rate_limited …)."""
 
     type: str
     title: str

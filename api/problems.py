@@ -43,6 +43,7 @@ from ledger import (
     Conflict,
     DatabaseUnavailable,
     DataFileInvalid,
+    ImportRefused,
     InvalidInput,
     LedgerError,
     NotFound,
@@ -57,6 +58,7 @@ _STATUS_BY_CLASS: tuple[tuple[type[LedgerError], int], ...] = (
     (AccessDenied, HTTP_403_FORBIDDEN),
     (InvalidInput, HTTP_422_UNPROCESSABLE_ENTITY),
     (DataFileInvalid, HTTP_422_UNPROCESSABLE_ENTITY),
+    (ImportRefused, HTTP_422_UNPROCESSABLE_ENTITY),
     (NotFound, HTTP_404_NOT_FOUND),
     (Conflict, HTTP_409_CONFLICT),
     (DatabaseUnavailable, HTTP_503_SERVICE_UNAVAILABLE),
@@ -186,7 +188,9 @@ _DESCRIPTIONS: dict[int, str] = {
     "principal used the key first …); nothing changed",
     HTTP_413_REQUEST_ENTITY_TOO_LARGE: "body_too_large: the body is over the service's limit; nothing changed",
     HTTP_422_UNPROCESSABLE_ENTITY: "invalid_input: a value breaks a rule or has the wrong type; `field` names it. "
-    "invalid_data_file: a data file is refused whole; `errors` lists each error's `path` and `reason`",
+    "invalid_data_file: a data file is refused whole; `errors` lists each error's `path` and `reason`. "
+    "import_refused: an import with a refused row wrote nothing; `refusals` lists each row's `row`, `column` and "
+    "`reason`",
     HTTP_429_TOO_MANY_REQUESTS: "rate_limited: this token writes too fast; retry after Retry-After seconds",
     HTTP_500_INTERNAL_SERVER_ERROR: "internal_error: the request failed and changed nothing",
     HTTP_503_SERVICE_UNAVAILABLE: "database_unavailable or database_busy: the database connection was lost or the "
@@ -200,7 +204,8 @@ def problem_statuses(handler: HTTPRouteHandler) -> list[int]:
     statuses = {HTTP_401_UNAUTHORIZED, HTTP_403_FORBIDDEN, HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE}
     if inputs:
         statuses |= {HTTP_400_BAD_REQUEST, HTTP_404_NOT_FOUND, HTTP_422_UNPROCESSABLE_ENTITY}
-    if "data" in inputs:
+    # A body is a JSON ``data``, or a file the handler reads raw under a limit of its own.
+    if "data" in inputs or isinstance(handler.request_max_body_size, int):
         statuses.add(HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if handler.http_methods & WRITE_METHODS:
         statuses |= {HTTP_409_CONFLICT, HTTP_429_TOO_MANY_REQUESTS}

@@ -48,6 +48,9 @@ TOKENS = "/tokens"
 TOKEN = "/tokens/{principal_id:str}"
 TOKEN_REVOKE = "/tokens/{principal_id:str}/revoke"
 AUDIT = "/audit"
+IMPORT_ORG_UNITS = "/imports/org-units"
+IMPORT_MEMBERS = "/imports/members"
+IMPORT_TEMPLATE = "/imports/templates/{name:str}"
 
 # Web pages (api.pages): outside API_PREFIX, signed in by cookie.
 PAGE_ME = "/me"

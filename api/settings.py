@@ -13,6 +13,11 @@ REQUEST_BODY_BYTES_MAX = 1_048_576
 """1 MiB: the largest legitimate body is a roster of a few thousand lines; anything
 bigger is a mistake or an attack, refused before it is read into memory."""
 
+IMPORT_BODY_BYTES_MAX = 33_554_432
+"""32 MiB, for the import routes only (Litestar takes a limit per route): 100,000 members
+are about 4 MB as CSV and less as XLSX, and an office's sheet may carry columns the
+ledger ignores; the body is held in memory while it is read, so the limit stays modest."""
+
 
 SWEEP_INTERVAL_SECONDS = 300
 """How often a serving process releases overdue holds and expires points: a hold's

@@ -6,7 +6,17 @@ from dataclasses import fields
 from typing import Any
 
 from api import dto
-from ledger import Balance, Checkpoint, Member, Principal, StatementPage, TransactionView, Unit, VerifyReport
+from ledger import (
+    Balance,
+    Checkpoint,
+    ImportReport,
+    Member,
+    Principal,
+    StatementPage,
+    TransactionView,
+    Unit,
+    VerifyReport,
+)
 
 
 def _fields(value: Any) -> dict[str, Any]:
@@ -85,4 +95,18 @@ def principal_read(principal: Principal) -> dto.PrincipalRead:
         created_by=principal.created_by,
         expires_at=principal.expires_at,
         revoked_at=principal.revoked_at,
+    )
+
+
+def import_report_read(report: ImportReport) -> dto.ImportReportRead:
+    return dto.ImportReportRead(
+        **{
+            **_fields(report),
+            "outcomes": [
+                dto.ImportRowRead(o.row, o.key, o.outcome.value, list(o.changed), o.column, o.reason)  # type: ignore[arg-type]
+                for o in report.outcomes
+            ],
+            "absent_ids": list(report.absent_ids),
+            "ignored_columns": list(report.ignored_columns),
+        }
     )

@@ -25,6 +25,7 @@ from ledger.errors import (
     DataFileInvalid,
     IdempotencyKeyReused,
     IdempotencyKeyTaken,
+    ImportRefused,
     InsufficientPoints,
     InvalidInput,
     LedgerError,
@@ -43,6 +44,8 @@ from ledger.journal.checkpoints import CHECKPOINT_PAGE_SIZE_MAX, Checkpoint, sea
 from ledger.journal.idempotency import IdempotentRequest, fingerprint
 from ledger.journal.periods import DEFAULT_TIMEZONE, zone
 from ledger.journal.queries import STATEMENT_PAGE_SIZE_DEFAULT, STATEMENT_PAGE_SIZE_MAX, StatementPage, TransactionView
+from ledger.org import imports
+from ledger.org.imports import ImportReport, Outcome
 from ledger.org.members import MEMBER_SEARCH_SIZE_MAX, Member, MemberChanges
 from ledger.org.units import Unit
 from ledger.service import Ledger
@@ -114,6 +117,8 @@ __all__ = [
     "IdempotencyKeyReused",
     "IdempotencyKeyTaken",
     "IdempotentRequest",
+    "ImportRefused",
+    "ImportReport",
     "InsufficientPoints",
     "InvalidInput",
     "LEADERBOARD_SIZE_MAX",
@@ -132,6 +137,7 @@ __all__ = [
     "NotFound",
     "NotReversible",
     "OrgUnitNotFound",
+    "Outcome",
     "PRINCIPAL_PAGE_SIZE_MAX",
     "Principal",
     "QUANTITY_MAX",
@@ -170,6 +176,7 @@ __all__ = [
     "fingerprint",
     "guide",
     "head_revision",
+    "imports",
     "load_demo",
     "migrate",
     "revision",

@@ -3,6 +3,7 @@
     LedgerError                      code            meaning
     ├── InvalidInput                 invalid_input   a value breaks a domain rule (names its field)
     ├── DataFileInvalid              invalid_data_file  a rules, tiers or expiry file, every error with its path
+    ├── ImportRefused                import_refused  an org or member file with a refused row, not written
     ├── Unauthenticated              unauthenticated no token, or one unknown, expired or revoked
     ├── AccessDenied                 forbidden       the principal's role or org subtree does not cover the request
     ├── DatabaseUnavailable          database_unavailable  the connection to the database was lost or not made
@@ -53,7 +54,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ledger.org.imports import ImportReport
 
 
 class LedgerError(Exception):
@@ -296,6 +300,32 @@ class DataFileInvalid(LedgerError):
         )
         self.errors = tuple(errors)
         self.omitted = omitted
+
+
+IMPORT_REFUSALS_LISTED_MAX = 100
+"""Refused rows a problem lists (as ``DATA_FILE_ERRORS_LISTED_MAX`` for data files): a
+person fixes a file by reading them, and a hundred is more than one careful edit leaves."""
+
+
+class ImportRefused(LedgerError):
+    """An import with any refused row writes nothing; ``report`` (an
+    ``ledger.org.imports.ImportReport``) has every row's outcome, refused rows first."""
+
+    code = "import_refused"
+
+    def __init__(self, report: ImportReport) -> None:
+        refusals = [o for o in report.outcomes if o.reason is not None]
+        super().__init__(
+            f"{report.refused} of {report.rows} row(s) refused: nothing was imported; fix them and import again",
+            rows=report.rows,
+            refused=report.refused,
+            refusals=[
+                {"row": o.row, "column": o.column, "key": o.key, "reason": o.reason}
+                for o in refusals[:IMPORT_REFUSALS_LISTED_MAX]
+            ],
+            refusals_omitted=report.refused - min(len(refusals), IMPORT_REFUSALS_LISTED_MAX),
+        )
+        self.report = report
 
 
 class RuleInactive(Conflict):

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -28,7 +28,7 @@ from ledger.journal.group_commit import GroupCommit
 from ledger.journal.idempotency import IdempotentRequest, once
 from ledger.journal.periods import DEFAULT_TIMEZONE, period_of, zone
 from ledger.journal.posting import Journal, post
-from ledger.org import members, units
+from ledger.org import imports, members, units
 from ledger.shop import expiry, expiry_policies, redemptions, rewards
 from ledger.storage.database import Database
 from ledger.values import Access, Balance, Level, Role
@@ -57,6 +57,11 @@ class SweepReport:
     holds_expired: int = 0
     lots_expired: int = 0
     points_expired: int = 0
+
+
+def _scope(principal: principals.Principal | None) -> str | None:
+    """The path an importer's rows must lie under; None for the whole tree."""
+    return None if principal is None or principal.role is Access.ADMIN else principal.unit_path
 
 
 class Ledger:
@@ -139,6 +144,29 @@ class Ledger:
     async def search_members(self, org_unit: str, text: str, limit: int) -> list[members.Member]:
         async with self.db.read() as conn:
             return await members.search_members(conn, org_unit, text, limit)
+
+    async def import_units(
+        self, file: BinaryIO, *, dry_run: bool, principal: principals.Principal | None = None
+    ) -> imports.ImportReport:
+        """Import an org unit file (see ``ledger.org.imports``): a dry run reads, an apply
+        writes the whole file in one transaction or, with a refused row, raises
+        ImportRefused and writes nothing. ``principal`` None: the command line."""
+        async with self.db.read() if dry_run else self._write() as conn:
+            return await imports.import_units(conn, file, scope=_scope(principal), dry_run=dry_run, now=self.clock())
+
+    async def import_members(
+        self,
+        file: BinaryIO,
+        *,
+        dry_run: bool,
+        principal: principals.Principal | None = None,
+        progress: imports.Progress | None = None,
+    ) -> imports.ImportReport:
+        """Import a member file, as ``import_units`` does; ``progress`` hears of each chunk."""
+        async with self.db.read() if dry_run else self._write() as conn:
+            return await imports.import_members(
+                conn, file, scope=_scope(principal), dry_run=dry_run, now=self.clock(), progress=progress
+            )
 
     # Moving points.
 

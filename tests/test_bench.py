@@ -47,3 +47,18 @@ def test_the_benchmark_prints_every_figure(backend):
         for name, value in found:
             assert value[0].isdigit(), (name, value)  # a measured figure, not a dash
             assert "errors" not in value or "errors 0" in value, (name, value)  # every request answered
+
+
+def test_the_import_benchmark_prints_its_figures(backend):
+    """The import benchmark runs at a tiny size and prints rows per second and peak memory."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.imports", "--members", "200", "--backends", backend.name],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=BENCH_SECONDS_MAX,
+    )
+    assert 0 == done.returncode, done.stderr[-2000:]
+    figures = [line for line in done.stdout.splitlines() if line.startswith("| member import")]
+    assert 2 == len(figures), done.stdout
+    assert all(" rows/s (200 rows in " in line and "s of CPU" in line and "peak memory" in line for line in figures)

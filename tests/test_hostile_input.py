@@ -130,7 +130,8 @@ def _nested(depth: int) -> bytes:
 
 async def test_a_body_nested_too_deeply_is_400_on_every_route_that_takes_one(client, ledger):
     """Arrays nested one level past the limit, or 50,000 levels, are a malformed request
-    on every operation with a body, never a crash; the limit itself is read."""
+    on every operation with a JSON body, never a crash; the limit itself is read. (An
+    import's body is a spreadsheet, refused by its own rules.)"""
     await _community(client, ledger)
     before = await _rows(ledger)
     paths = (await client.get("/schema/openapi.json")).json()["paths"]
@@ -138,7 +139,7 @@ async def test_a_body_nested_too_deeply_is_400_on_every_route_that_takes_one(cli
         (method, re.sub(r"\{[^}]+\}", "1", path))
         for path, items in paths.items()
         for method, operation in items.items()
-        if "requestBody" in operation
+        if "application/json" in operation.get("requestBody", {}).get("content", {})
     ]
     assert len(operations) > 10
     headers = {"Idempotency-Key": key(), "Content-Type": "application/json"}

@@ -83,6 +83,7 @@ MESSAGES = {
     "invalid_input:reason": "请填写原因（最多 500 字）",
     "invalid_input:q": "请输入姓名或成员编号",
     "invalid_input:Idempotency-Key": "请刷新页面后重试",
+    "invalid_input:file": "无法读取该文件：请上传 Excel（.xlsx）或 CSV 文件",
     "malformed_request": "提交的内容格式有误，请刷新页面后重试",
     # Who may do what.
     "unauthenticated": "登录已失效，请重新登录",
@@ -110,6 +111,7 @@ MESSAGES = {
     "not_reversible": "这类记录不能撤销",
     "insufficient_points": "积分不足：可用 {available_points} 分，需要 {needed_points} 分",
     "already_settled": "该活动已结算，名单和积分不能再改",
+    "import_refused": "有 {refused} 行未通过检查，整个文件都没有导入：请改正这些行后重新导入",
     "out_of_stock": "已兑完",
     "over_limit": "已达兑换次数上限",
     "tier_too_low": "达到“{min_tier}”等级后才能兑换",

@@ -103,6 +103,19 @@ async def insert(conn: AsyncConnection, table: Table, columns: tuple[str, ...], 
         await _run(conn, _insert_sql(conn.dialect, table, columns, ()), _columns(conn, table, columns, rows))
 
 
+async def insert_returning(
+    conn: AsyncConnection, table: Table, columns: tuple[str, ...], rows: Sequence[Row], returning: tuple[str, ...]
+) -> list[Row]:
+    """PostgreSQL only: insert ``rows`` and return the ``returning`` columns of each, in no
+    particular order (SQLite's ``executemany`` returns no rows)."""
+    assert conn.dialect.name == "postgresql", "SQLite inserts many rows without RETURNING"
+    if not rows:
+        return []
+    sql = f"{_insert_sql(conn.dialect, table, columns, ())} RETURNING {', '.join(_names(conn.dialect, returning))}"
+    result = await conn.exec_driver_sql(sql, tuple(_columns(conn, table, columns, rows)))
+    return [tuple(row) for row in result]
+
+
 async def add_to_counters(
     conn: AsyncConnection, table: Table, keys: tuple[str, ...], counter: str, rows: Sequence[Row]
 ) -> None:
