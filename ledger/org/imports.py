@@ -38,10 +38,11 @@ from itertools import islice
 from typing import BinaryIO, Literal, TypeVar
 
 from openpyxl import Workbook
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.errors import ImportRefused
+from ledger.journal import accounts
 from ledger.org import sheets
 from ledger.org.members import Member, find_members
 from ledger.org.units import PATH_SEPARATOR, Unit, find_units
@@ -354,34 +355,12 @@ def _too_many(number: int, limit: int, what: str) -> _Refused:
 _accounts = Account.__table__
 _units = OrgUnit.__table__
 _members = MemberRow.__table__
-_ACCOUNT_IDS = select(_accounts.c.owner, _accounts.c.id).where(
-    _accounts.c.kind == bindparam("kind"), OneOf(_accounts.c.owner, "owners")
-)
 
 
 def _chunks(items: Iterable[T], size: int = IMPORT_CHUNK_ROWS) -> Iterator[list[T]]:
     it = iter(items)
     while chunk := list(islice(it, size)):
         yield chunk
-
-
-async def _open_accounts(conn: AsyncConnection, kind: AccountKind, owners: Sequence[str]) -> dict[str, int]:
-    """Open one ``kind`` account per owner in one statement; their ids by owner."""
-    # The balances' defaults are SQLAlchemy's, not the schema's: a bulk insert names them.
-    rows = [(kind.value, owner, 0, 0, 0) for owner in owners]
-    columns = ("kind", "owner", "available", "held", "lifetime_earned")
-    if conn.dialect.name == "postgresql":
-        # The ids come back with the insert. A lookup after it runs the plan PostgreSQL
-        # chose for the table as it was before the import (empty, in a new ledger): a
-        # scan of every account per chunk, which made 100,000 members take minutes.
-        opened = await bulk.insert_returning(conn, _accounts, columns, rows, ("owner", "id"))
-        return {owner: account_id for owner, account_id in opened}
-    # SQLite returns no rows from a multi-row insert; the lookup by owner uses the index.
-    await bulk.insert(conn, _accounts, columns, rows)
-    ids: dict[str, int] = {}
-    for chunk in _chunks(owners):
-        ids.update((await conn.execute(_ACCOUNT_IDS, {"kind": kind.value, "owners": chunk})).all())
-    return ids
 
 
 # The org tree.
@@ -543,8 +522,8 @@ async def _write_units(
     # Parents before children: SQLite checks each row's parent as it is inserted.
     created.sort(key=lambda c: (c[1].count(PATH_SEPARATOR), c[1]))
     codes = [row.code for row, _ in created]
-    issuance = await _open_accounts(conn, AccountKind.ISSUANCE, codes)
-    redemption = await _open_accounts(conn, AccountKind.REDEMPTION, codes)
+    issuance = await accounts.open_accounts(conn, AccountKind.ISSUANCE, codes)
+    redemption = await accounts.open_accounts(conn, AccountKind.REDEMPTION, codes)
     rows = [
         (r.code, r.name, r.level.value, r.parent, path, issuance[r.code], redemption[r.code], now)
         for r, path in created
@@ -717,8 +696,8 @@ async def _write_members(
 ) -> None:
     if created:
         ids = [row.id for row in created]
-        accounts = await _open_accounts(conn, AccountKind.MEMBER, ids)
-        await _open_accounts(conn, AccountKind.HELD, ids)  # where the member's redemption holds sit
+        opened = await accounts.open_accounts(conn, AccountKind.MEMBER, ids)
+        await accounts.open_accounts(conn, AccountKind.HELD, ids)  # where the member's redemption holds sit
         rows = [
             (
                 r.id,
@@ -727,7 +706,7 @@ async def _write_members(
                 bool(r.party_member),
                 [role.value for role in r.roles or ()],
                 True if r.active is None else r.active,
-                accounts[r.id],
+                opened[r.id],
                 now,
             )
             for r in created
