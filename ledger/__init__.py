@@ -22,7 +22,7 @@ from ledger.errors import (
 )
 from ledger.journal.idempotency import IdempotentRequest, fingerprint
 from ledger.org.members import Member, MemberChanges
-from ledger.org.units import Unit
+from ledger.org.units import Move, Unit, UnitChanges, UnitCount
 from ledger.service import Ledger
 from ledger.storage.database import Database
 from ledger.storage.migrate import migrate
@@ -47,6 +47,7 @@ __all__ = [
     "MemberChanges",
     "MemberInactive",
     "MemberNotFound",
+    "Move",
     "NotFound",
     "NotReversible",
     "OrgUnitNotFound",
@@ -54,6 +55,8 @@ __all__ = [
     "TransactionNotFound",
     "TxnKind",
     "Unit",
+    "UnitChanges",
+    "UnitCount",
     "fingerprint",
     "migrate",
 ]
