@@ -9,6 +9,11 @@ A unit moves under another parent of the level above its own, taking its subtree
 one UPDATE rewrites the paths that start with the old one. Levels make a cycle impossible
 (a parent is a level above the unit, so never inside its subtree), and each move is kept
 in the append-only ``unit_move``: who moved it, from which parent to which, and when.
+
+A path is copied from the parent's when a unit is registered or moved, so on PostgreSQL
+these writes take one lock for the tree first (``_lock_tree``): a unit registered under a
+grid whose community is moving, or two moves in one line, would otherwise compute a path
+from one that another transaction is rewriting. SQLite's single writer already excludes it.
 """
 
 from __future__ import annotations
@@ -28,6 +33,10 @@ from ledger.storage.tables import Member, OrgUnit, UnitMove
 from ledger.values import AccountKind, Level, parent_level
 
 PATH_SEPARATOR = "/"
+
+TREE_LOCK_KEY = 0x6F72675F74726565
+"""The PostgreSQL advisory lock (ASCII "org_tree") that registrations and moves of units
+hold until they commit: tree changes are rare office work, so one lock costs nothing."""
 
 
 def in_subtree(path: ColumnElement[str], root_path: str) -> ColumnElement[bool]:
@@ -140,9 +149,15 @@ async def _parent(conn: AsyncConnection, level: Level, parent_code: str | None) 
     return parent
 
 
+async def _lock_tree(conn: AsyncConnection) -> None:
+    if conn.dialect.name == "postgresql":
+        await conn.execute(select(func.pg_advisory_xact_lock(TREE_LOCK_KEY)))
+
+
 async def register_unit(
     conn: AsyncConnection, code: str, name: str, level: Level, parent_code: str | None, now: datetime
 ) -> Unit:
+    await _lock_tree(conn)
     parent = await _parent(conn, level, parent_code)
     parent_path = PATH_SEPARATOR if parent is None else parent.path
     if await find_unit(conn, code) is not None:
@@ -163,6 +178,7 @@ async def register_unit(
 
 async def change_unit(conn: AsyncConnection, code: str, changes: UnitChanges, by: str, now: datetime) -> Unit:
     """Rename a unit, move it under another parent, or both."""
+    await _lock_tree(conn)
     unit = await get_unit(conn, code, field="code")
     if changes.name is not None and changes.name != unit.name:
         await conn.execute(update(_units).where(_units.c.code == code).values(name=changes.name))
