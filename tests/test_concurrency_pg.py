@@ -7,8 +7,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from ledger import AlreadyReversed, AwardCommand, Category, IdempotentRequest, Ledger, Level, UnitChanges
-from tests.builders import COMMUNITY, GRID, MICRO, STREET, member, tree
+from ledger import (
+    AlreadyReversed,
+    AwardCommand,
+    Category,
+    IdempotentRequest,
+    Ledger,
+    Level,
+    MemberChanges,
+    UnitChanges,
+)
+from tests.builders import COMMUNITY, GRID, MICRO, OTHER_MICRO, STREET, member, tree
 from tests.conftest import MANY_CONNECTIONS, PROCESSES
 
 pytestmark = [pytest.mark.postgres_only, MANY_CONNECTIONS]
@@ -98,3 +107,16 @@ async def test_concurrent_moves_and_registrations_in_one_line_keep_every_path(le
     assert {code: (paths[parent] if parent else "/") + code + "/" for code, parent, _ in rows} == paths
     assert "/s-2/c-东关南里/" == paths[COMMUNITY]
     assert 2 == await _count(ledger, "SELECT count(*) FROM unit_move")
+
+
+async def test_concurrent_moves_of_one_member_record_an_unbroken_history(ledger, ledgers):
+    """Moves of one member at once each start where the one before left the member."""
+    await tree(ledger)
+    await ledger.register_unit("m-3", "第三微网格", Level.MICRO_GRID, GRID)
+    member_id = await member(ledger, "mover", MICRO)
+    homes = (OTHER_MICRO, "m-3", OTHER_MICRO, "m-3")
+    moving = zip(ledgers, homes, strict=True)
+    await asyncio.gather(*(other.change_member(member_id, MemberChanges(org_unit=h), "test") for other, h in moving))
+    moves = await ledger.member_moves(member_id, 10, None)
+    assert [m.to_unit for m in moves[:-1]] == [m.from_unit for m in moves[1:]]
+    assert (MICRO, (await ledger.member(member_id)).org_unit) == (moves[0].from_unit, moves[-1].to_unit)

@@ -116,8 +116,14 @@ async def register_member(
 async def change_member(
     conn: AsyncConnection, member_id: str, changes: MemberChanges, by: str, now: datetime
 ) -> Member:
-    """Change a member's fields; a new ``org_unit`` is a move, recorded as one."""
-    member = await get_member(conn, member_id)
+    """Change a member's fields; a new ``org_unit`` is a move, recorded as one. On
+    PostgreSQL the member's row is locked first, so that of two moves at once the second
+    records that it moved the member from where the first left them."""
+    query = select(_members).where(_members.c.id == member_id)
+    row = (await conn.execute(query.with_for_update() if conn.dialect.name == "postgresql" else query)).first()
+    if row is None:
+        raise MemberNotFound(member_id, field="member_id")
+    member = _member(row._mapping)
     fields = ("name", "party_member", "active")
     values: dict[str, Any] = {name: getattr(changes, name) for name in fields if getattr(changes, name) is not None}
     if changes.org_unit is not None and changes.org_unit != member.org_unit:
