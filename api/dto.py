@@ -63,6 +63,40 @@ class OrgUnitRead(msgspec.Struct):
     created_at: datetime
 
 
+class OrgUnitPatch(Write):
+    name: Name | None = None
+    parent: Code | None = None
+    """Move the unit, with its subtree, under this unit of the level above its own."""
+
+
+class OrgUnitListed(OrgUnitRead):
+    members_direct: int
+    """Active members whose micro-grid this unit is."""
+    members_total: int
+    """Active members anywhere in the unit's subtree."""
+
+
+class OrgUnitPage(msgspec.Struct):
+    units: list[OrgUnitListed]
+    next_cursor: str | None
+
+
+class MoveRead(msgspec.Struct):
+    id: int
+    subject: str
+    """The member or unit that moved."""
+    from_unit: str
+    to_unit: str
+    """Micro-grids for a member's move, parents for a unit's."""
+    moved_by: str
+    moved_at: datetime
+
+
+class MovePage(msgspec.Struct):
+    moves: list[MoveRead]
+    next_cursor: str | None
+
+
 class MemberCreate(Write):
     id: Code
     name: Name

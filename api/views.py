@@ -11,10 +11,12 @@ from ledger import (
     Checkpoint,
     ImportReport,
     Member,
+    Move,
     Principal,
     StatementPage,
     TransactionView,
     Unit,
+    UnitCount,
     VerifyReport,
 )
 
@@ -34,6 +36,20 @@ def unit_read(unit: Unit) -> dto.OrgUnitRead:
         path=unit.ancestry,
         created_at=unit.created_at,
     )
+
+
+def unit_listed(counted: UnitCount) -> dto.OrgUnitListed:
+    read = unit_read(counted.unit)
+    return dto.OrgUnitListed(
+        **{f: getattr(read, f) for f in read.__struct_fields__},
+        members_direct=counted.members_direct,
+        members_total=counted.members_total,
+    )
+
+
+def move_page(moves: list[Move], limit: int) -> dto.MovePage:
+    next_cursor = str(moves[-1].id) if len(moves) == limit else None
+    return dto.MovePage([dto.MoveRead(**_fields(m)) for m in moves], next_cursor)
 
 
 def member_read(member: Member) -> dto.MemberRead:

@@ -46,8 +46,16 @@ from ledger.journal.periods import DEFAULT_TIMEZONE, zone
 from ledger.journal.queries import STATEMENT_PAGE_SIZE_DEFAULT, STATEMENT_PAGE_SIZE_MAX, StatementPage, TransactionView
 from ledger.org import imports
 from ledger.org.imports import ImportReport, Outcome
-from ledger.org.members import MEMBER_SEARCH_SIZE_MAX, Member, MemberChanges
-from ledger.org.units import Unit
+from ledger.org.members import MEMBER_PAGE_SIZE_MAX, MEMBER_SEARCH_SIZE_MAX, Member, MemberChanges
+from ledger.org.units import (
+    MOVE_PAGE_SIZE_DEFAULT,
+    MOVE_PAGE_SIZE_MAX,
+    UNIT_PAGE_SIZE_MAX,
+    Move,
+    Unit,
+    UnitChanges,
+    UnitCount,
+)
 from ledger.service import Ledger
 from ledger.shop.expiry_policies import default_policies_text
 from ledger.shop.redemptions import HELD, HOLD_TTL_DEFAULT, REDEMPTION_PAGE_SIZE_MAX
@@ -126,12 +134,16 @@ __all__ = [
     "Ledger",
     "LedgerError",
     "Level",
+    "MEMBER_PAGE_SIZE_MAX",
     "MEMBER_SEARCH_SIZE_MAX",
     "MEMO_LENGTH_MAX",
+    "MOVE_PAGE_SIZE_DEFAULT",
+    "MOVE_PAGE_SIZE_MAX",
     "Member",
     "MemberChanges",
     "MemberInactive",
     "MemberNotFound",
+    "Move",
     "NAME_LENGTH_MAX",
     "NOT_VALID",
     "NotFound",
@@ -160,9 +172,12 @@ __all__ = [
     "TransactionNotFound",
     "TransactionView",
     "TxnKind",
+    "UNIT_PAGE_SIZE_MAX",
     "URL_LENGTH_MAX",
     "Unauthenticated",
     "Unit",
+    "UnitChanges",
+    "UnitCount",
     "VerifyReport",
     "WorkDone",
     "audit",

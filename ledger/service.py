@@ -122,6 +122,18 @@ class Ledger:
         async with self.db.read() as conn:
             return await units.get_unit(conn, code, field="code")
 
+    async def units(self, under: str | None, limit: int, after: str | None) -> list[units.UnitCount]:
+        async with self.db.read() as conn:
+            return await units.list_units(conn, under, limit, after)
+
+    async def change_unit(self, code: str, changes: units.UnitChanges, by: str) -> units.Unit:
+        async with self._write() as conn:
+            return await units.change_unit(conn, code, changes, by, self.clock())
+
+    async def unit_moves(self, code: str, limit: int, after: int | None) -> list[units.Move]:
+        async with self.db.read() as conn:
+            return await units.unit_moves(conn, code, limit, after)
+
     async def register_member(
         self, member_id: str, name: str, org_unit: str, party_member: bool, roles: tuple[Role, ...]
     ) -> members.Member:
@@ -132,9 +144,17 @@ class Ledger:
         async with self.db.read() as conn:
             return await members.get_member(conn, member_id, field="id")
 
-    async def change_member(self, member_id: str, changes: members.MemberChanges) -> members.Member:
+    async def change_member(self, member_id: str, changes: members.MemberChanges, by: str) -> members.Member:
         async with self._write() as conn:
-            return await members.change_member(conn, member_id, changes)
+            return await members.change_member(conn, member_id, changes, by, self.clock())
+
+    async def member_moves(self, member_id: str, limit: int, after: int | None) -> list[units.Move]:
+        async with self.db.read() as conn:
+            return await members.member_moves(conn, member_id, limit, after)
+
+    async def members(self, org_unit: str, limit: int, after: str | None) -> list[members.Member]:
+        async with self.db.read() as conn:
+            return await members.list_members(conn, org_unit, limit, after)
 
     async def find_members(self, member_ids: Sequence[str]) -> dict[str, members.Member]:
         """The members of ``member_ids`` that exist, by id."""

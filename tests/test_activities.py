@@ -69,7 +69,7 @@ async def test_putting_the_roster_again_replaces_it(client, ledger):
 async def test_skipped_participants_are_reported_with_the_reason(client, ledger):
     """Inactive members are skipped, a day cap is clipped, and the others are awarded."""
     activity_id = await _haircut_day(client, ledger)
-    await ledger.change_member("v-1", MemberChanges(active=False))
+    await ledger.change_member("v-1", MemberChanges(active=False), "test")
     await _roster(client, activity_id, [("v-0", 3), ("v-1", 3), ("v-2", 12)])
     lines = {
         line["member_id"]: line for line in (await post(client, f"/v1/activities/{activity_id}/settle")).json()["lines"]

@@ -7,8 +7,18 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from ledger import AlreadyReversed, AwardCommand, Category, IdempotencyKeyTaken, IdempotentRequest, Ledger
-from tests.builders import MICRO, member, tree
+from ledger import (
+    AlreadyReversed,
+    AwardCommand,
+    Category,
+    IdempotencyKeyTaken,
+    IdempotentRequest,
+    Ledger,
+    Level,
+    MemberChanges,
+    UnitChanges,
+)
+from tests.builders import COMMUNITY, GRID, MICRO, OTHER_MICRO, STREET, member, tree
 from tests.conftest import MANY_CONNECTIONS, PROCESSES
 
 pytestmark = [pytest.mark.postgres_only, MANY_CONNECTIONS]
@@ -99,3 +109,37 @@ async def test_concurrent_reversals_of_one_transaction_have_one_winner(ledger, l
     assert all(isinstance(o, AlreadyReversed) for o in outcomes if not isinstance(o, tuple)), outcomes
     assert 0 == (await ledger.balance(mid)).available_points
     assert (await ledger.verify()).ok
+
+
+async def test_concurrent_moves_and_registrations_in_one_line_keep_every_path(ledger, ledgers):
+    """A community moving to another street while its grid moves, and a micro-grid is
+    registered under that grid, all at once: afterwards every unit's path is its parent's
+    path and its own code, and both moves are recorded."""
+    await tree(ledger)
+    await ledger.register_unit("s-2", "第二街道", Level.STREET, None)
+    await ledger.register_unit("c-2", "第二社区", Level.COMMUNITY, STREET)
+    racers = [
+        ledgers[0].change_unit(COMMUNITY, UnitChanges(parent="s-2"), "test"),
+        ledgers[1].change_unit(GRID, UnitChanges(parent="c-2"), "test"),
+        ledgers[2].register_unit("m-新", "新微网格", Level.MICRO_GRID, GRID),
+    ]
+    await asyncio.gather(*racers)
+    async with ledger.db.read() as conn:
+        rows = (await conn.execute(text("SELECT code, parent_code, path FROM org_unit"))).all()
+    paths = {code: path for code, _, path in rows}
+    assert {code: (paths[parent] if parent else "/") + code + "/" for code, parent, _ in rows} == paths
+    assert "/s-2/c-东关南里/" == paths[COMMUNITY]
+    assert 2 == await _count(ledger, "SELECT count(*) FROM unit_move")
+
+
+async def test_concurrent_moves_of_one_member_record_an_unbroken_history(ledger, ledgers):
+    """Moves of one member at once each start where the one before left the member."""
+    await tree(ledger)
+    await ledger.register_unit("m-3", "第三微网格", Level.MICRO_GRID, GRID)
+    member_id = await member(ledger, "mover", MICRO)
+    homes = (OTHER_MICRO, "m-3", OTHER_MICRO, "m-3")
+    moving = zip(ledgers, homes, strict=True)
+    await asyncio.gather(*(other.change_member(member_id, MemberChanges(org_unit=h), "test") for other, h in moving))
+    moves = await ledger.member_moves(member_id, 10, None)
+    assert [m.to_unit for m in moves[:-1]] == [m.from_unit for m in moves[1:]]
+    assert (MICRO, (await ledger.member(member_id)).org_unit) == (moves[0].from_unit, moves[-1].to_unit)

@@ -400,29 +400,35 @@ async def test_a_body_that_is_not_utf8_is_400(client, ledger):
         assert_problem(response, 400, "malformed_request")
 
 
-RAW_CHINESE_QUERY = "GET /v1/nominations?flag=优秀共产党员 HTTP/1.1\r\nHost: ledger.test\r\nConnection: close\r\n\r\n"
+RAW_CHINESE_URLS = ("/v1/nominations?flag=优秀共产党员", "/v1/members/张三", "/v1/org-units?under=塔湾社区")
+"""Request targets with raw UTF-8, as ``curl --path-as-is`` or a hand-written client sends them."""
 
 
 async def test_a_url_with_raw_chinese_is_a_problem_from_the_server_itself(tmp_path):
-    """uvicorn refuses a request line that is not ASCII before the app sees it; the
-    service still answers a 400 problem+json telling the client to percent-encode."""
+    """uvicorn refuses a request line that is not ASCII before the app sees it, in the
+    query or the path; the service still answers a 400 problem+json telling the client to
+    percent-encode."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'ledger.sqlite3'}"
     db = Database(url)
     await migrate(db)
     await db.dispose()
+    answers = []
     with serving(url) as base_url:
         port = int(base_url.rsplit(":", 1)[1])
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-            sock.sendall(RAW_CHINESE_QUERY.encode())
-            answer = b""
-            while chunk := sock.recv(4096):
-                answer += chunk
-    head, _, body = answer.partition(b"\r\n\r\n")
-    problem = json.loads(body)
-    assert b"HTTP/1.1 400 " == head[:13]
-    assert b"content-type: application/problem+json" in head.lower()
-    assert ("malformed_request", 400) == (problem["code"], problem["status"])
-    assert "percent-encoded" in problem["detail"]
+        for target in RAW_CHINESE_URLS:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                sock.sendall(f"GET {target} HTTP/1.1\r\nHost: ledger.test\r\nConnection: close\r\n\r\n".encode())
+                answer = b""
+                while chunk := sock.recv(4096):
+                    answer += chunk
+            answers.append(answer)
+    for answer in answers:
+        head, _, body = answer.partition(b"\r\n\r\n")
+        problem = json.loads(body)
+        assert b"HTTP/1.1 400 " == head[:13]
+        assert b"content-type: application/problem+json" in head.lower()
+        assert ("malformed_request", 400) == (problem["code"], problem["status"])
+        assert "percent-encoded" in problem["detail"]
 
 
 async def test_a_malformed_token_is_401_without_a_lookup(client, ledger):

@@ -1,8 +1,23 @@
 """Members over HTTP: registered in a micro-grid, never deleted, deactivated instead."""
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
-from tests.builders import GRID, MICRO, OTHER_MICRO, assert_problem, award_body, key, tree
+from ledger import Level, MemberChanges, Role
+from tests.builders import (
+    COMMUNITY,
+    FAR_MICRO,
+    GRID,
+    MICRO,
+    OTHER_MICRO,
+    assert_problem,
+    award_body,
+    key,
+    other_community,
+    token,
+    tree,
+)
 
 ZHANG = {"id": "410105-0001", "name": "张秀英", "org_unit": MICRO, "party_member": True, "roles": ["micro_grid_worker"]}
 
@@ -62,3 +77,90 @@ async def test_a_deactivated_member_receives_no_awards_until_reactivated(client,
     await client.patch(f"/v1/members/{ZHANG['id']}", json={"active": True})
     accepted = await client.post("/v1/awards", json=award_body(ZHANG["id"], 4), headers={"Idempotency-Key": key()})
     assert (201, 4) == (accepted.status_code, accepted.json()["available_points"])
+
+
+async def test_a_units_members_are_listed_by_id_without_a_search_word(client, ledger):
+    """Without `q` the subtree's members come by id, active or not, page after page;
+    members outside the unit are not listed."""
+    await tree(ledger)
+    for i in range(5):
+        await ledger.register_member(f"r-{i}", "居民", MICRO if i != 2 else OTHER_MICRO, False, (Role.RESIDENT,))
+    await ledger.change_member("r-3", MemberChanges(active=False), "test")
+    first = (await client.get("/v1/members", params={"org_unit": GRID, "limit": 3})).json()
+    rest = (await client.get("/v1/members", params={"org_unit": GRID, "limit": 3, "after": "r-2"})).json()
+    assert (["r-0", "r-1", "r-2"], ["r-3", "r-4"]) == ([m["id"] for m in first], [m["id"] for m in rest])
+    micro = (await client.get("/v1/members", params={"org_unit": MICRO, "limit": 500})).json()
+    assert ["r-0", "r-1", "r-3", "r-4"] == [m["id"] for m in micro]
+    assert_problem(await client.get("/v1/members", params={"org_unit": GRID, "limit": 501}), 422, "invalid_input")
+    searched = await client.get("/v1/members", params={"org_unit": GRID, "q": "r", "limit": 51})
+    assert_problem(searched, 422, "invalid_input", "limit")
+    paged_search = await client.get("/v1/members", params={"org_unit": GRID, "q": "r", "after": "r-1"})
+    assert_problem(paged_search, 422, "invalid_input", "after")
+
+
+async def _moves(client, member_id, **headers):
+    response = await client.get(f"/v1/members/{member_id}/moves", headers=headers)
+    assert 200 == response.status_code, response.text
+    return [(m["from_unit"], m["to_unit"], m["moved_by"]) for m in response.json()["moves"]]
+
+
+async def test_a_move_to_another_micro_grid_is_recorded_in_the_members_history(client, ledger):
+    """Each move says who moved the member, when, from where and to where, oldest first;
+    a PATCH that names the member's own micro-grid moves nothing."""
+    await tree(ledger)
+    await client.post("/v1/members", json=ZHANG)
+    member_id = ZHANG["id"]
+    await client.patch(f"/v1/members/{member_id}", json={"org_unit": OTHER_MICRO, "name": "张秀英"})
+    await client.patch(f"/v1/members/{member_id}", json={"org_unit": OTHER_MICRO})
+    await client.patch(f"/v1/members/{member_id}", json={"org_unit": MICRO})
+    assert [(MICRO, OTHER_MICRO, "admin"), (OTHER_MICRO, MICRO, "admin")] == await _moves(client, member_id)
+    page = (await client.get(f"/v1/members/{member_id}/moves", params={"limit": 1})).json()
+    later = (await client.get(f"/v1/members/{member_id}/moves", params={"cursor": page["next_cursor"]})).json()
+    [second] = later["moves"]
+    assert (OTHER_MICRO, MICRO, None) == (second["from_unit"], second["to_unit"], later["next_cursor"])
+    assert page["moves"][0]["moved_at"] <= second["moved_at"]
+    _, own = await token(ledger, "member", member_id=member_id)
+    assert 2 == len(await _moves(client, member_id, **own))
+
+
+async def test_a_move_is_refused_to_anything_but_a_micro_grid(client, ledger):
+    """A grid or an unknown unit is no home; the member stays and nothing is recorded."""
+    await tree(ledger)
+    await client.post("/v1/members", json=ZHANG)
+    assert_problem(await client.patch(f"/v1/members/{ZHANG['id']}", json={"org_unit": GRID}), 422, "invalid_input")
+    refused = await client.patch(f"/v1/members/{ZHANG['id']}", json={"org_unit": "nowhere"})
+    assert_problem(refused, 404, "org_unit_not_found", "org_unit")
+    assert MICRO == (await client.get(f"/v1/members/{ZHANG['id']}")).json()["org_unit"]
+    assert [] == await _moves(client, ZHANG["id"])
+    assert_problem(await client.get("/v1/members/nobody/moves"), 404, "member_not_found", "member_id")
+
+
+async def test_an_organizer_moves_a_member_only_within_its_subtree(client, ledger):
+    """The member's micro-grid and the new one must both lie in the organizer's subtree."""
+    await tree(ledger)
+    await other_community(ledger)
+    await client.post("/v1/members", json=ZHANG)
+    await client.post("/v1/members", json={**ZHANG, "id": "far", "org_unit": FAR_MICRO})
+    organizer_id, organizer = await token(ledger, "organizer", COMMUNITY)
+    out = await client.patch(f"/v1/members/{ZHANG['id']}", json={"org_unit": FAR_MICRO}, headers=organizer)
+    assert_problem(out, 403, "forbidden", "org_unit")
+    inward = await client.patch("/v1/members/far", json={"org_unit": MICRO}, headers=organizer)
+    assert_problem(inward, 403, "forbidden", "member_id")
+    moved = await client.patch(f"/v1/members/{ZHANG['id']}", json={"org_unit": OTHER_MICRO}, headers=organizer)
+    assert 200 == moved.status_code
+    assert [(MICRO, OTHER_MICRO, organizer_id)] == await _moves(client, ZHANG["id"], **organizer)
+    assert [] == await _moves(client, "far")
+
+
+async def test_the_record_of_moves_cannot_be_edited(client, ledger):
+    """member_move and unit_move are append-only in the database itself, like the journal."""
+    await tree(ledger)
+    await client.post("/v1/members", json=ZHANG)
+    await client.patch(f"/v1/members/{ZHANG['id']}", json={"org_unit": OTHER_MICRO})
+    await ledger.register_unit("g-2", "第二大网格", Level.GRID, COMMUNITY)
+    assert 200 == (await client.patch(f"/v1/org-units/{MICRO}", json={"parent": "g-2"})).status_code
+    for sql in ("UPDATE member_move SET to_unit = 'x'", "DELETE FROM member_move", "DELETE FROM unit_move"):
+        with pytest.raises(DBAPIError, match="append-only"):
+            async with ledger.db.write() as conn:
+                await conn.execute(text(sql))
+    assert [(MICRO, OTHER_MICRO, "admin")] == await _moves(client, ZHANG["id"])

@@ -83,7 +83,7 @@ async def test_a_preview_shows_the_settlement_and_writes_nothing(client, ledger)
     await rules(ledger)
     for i in range(3):
         await ledger.register_member(f"v-{i}", f"志愿者{i}", MICRO, False, (Role.VOLUNTEER,))
-    await ledger.change_member("v-2", MemberChanges(active=False))
+    await ledger.change_member("v-2", MemberChanges(active=False), "test")
     body = {
         "name": "爱心义剪",
         "org_unit": COMMUNITY,

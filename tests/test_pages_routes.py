@@ -19,7 +19,7 @@ from api.pages import STATIC, TEMPLATES, zh
 from api.pages.chart import monthly_chart, nice_step
 from api.pages.resident import STATEMENT_PAGE_SIZE
 from api.pages.session import DESK_COOKIE_MAX_AGE_SECONDS, MEMBER_COOKIE_MAX_AGE_SECONDS
-from tests.builders import COMMUNITY, MICRO, OTHER_MICRO, award, member, tree
+from tests.builders import COMMUNITY, GRID, MICRO, OTHER_MICRO, award, member, tree
 from tests.conftest import AUTH, http_client, settings
 
 pytestmark = pytest.mark.sqlite_only
@@ -180,6 +180,17 @@ async def test_the_desk_refuses_members_outside_its_unit_in_chinese(client, ledg
     assert 403 == refused.status_code and "该成员不在您的管辖范围内" in refused.text
     found = await web.get("/desk", params={"q": "张三"})
     assert "/desk/members/inside" in found.text and "/desk/members/outside" not in found.text
+
+
+async def test_the_desk_shows_a_members_moves(client, ledger, web):
+    """A member's page lists each move between micro-grids, from where to where."""
+    await tree(ledger)
+    await member(ledger, "mover", MICRO)
+    await web.post("/desk/signin", data={"token": await _token(client, role="organizer", org_unit=GRID)})
+    assert "迁移记录" not in (await web.get("/desk/members/mover")).text
+    assert 200 == (await client.patch("/v1/members/mover", json={"org_unit": OTHER_MICRO})).status_code
+    page = (await web.get("/desk/members/mover")).text
+    assert "迁移记录" in page and f"{MICRO} → {OTHER_MICRO}" in page
 
 
 def test_messages_prefer_the_field_then_the_code_then_the_detail():

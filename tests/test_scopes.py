@@ -18,6 +18,7 @@ from tests.builders import (
     FAR_MICRO,
     MICRO,
     OTHER_COMMUNITY,
+    OTHER_GRID,
     assert_problem,
     award,
     award_body,
@@ -141,6 +142,8 @@ def _refused_writes(w: World) -> list[tuple[str, str, object, str]]:
             unit,
             "parent",
         ),
+        ("PATCH", f"/v1/org-units/{FAR_MICRO}", {"name": "改名"}, "code"),
+        ("PATCH", f"/v1/org-units/{MICRO}", {"parent": OTHER_GRID}, "parent"),
         ("POST", "/v1/notices", {"org_unit": OTHER_COMMUNITY}, "org_unit"),
         ("POST", "/v1/nominations/objections", nomination, "member_id"),
         ("POST", "/v1/nominations/decisions", {**nomination, "decision": "withdraw"}, "member_id"),
@@ -157,6 +160,10 @@ def _refused_reads(w: World) -> list[tuple[str, str]]:
         (f"/v1/members/{w.b}/tier", "member_id"),
         (f"/v1/members/{w.b}/evidence", "member_id"),
         (f"/v1/members/{w.b}/redemptions", "member_id"),
+        (f"/v1/members/{w.b}/moves", "member_id"),
+        (f"/v1/members?org_unit={OTHER_COMMUNITY}", "org_unit"),
+        (f"/v1/org-units?under={OTHER_COMMUNITY}", "under"),
+        (f"/v1/org-units/{FAR_MICRO}/moves", "code"),
         (f"/v1/transactions/{w.txn_b}", "transaction_id"),
         (f"/v1/activities/{w.activity_b}", "activity_id"),
         (f"/v1/claims/{w.claim_b}", "claim_id"),
@@ -187,6 +194,7 @@ async def _books(ledger: Ledger, admin, w: World) -> tuple:
         (await admin.get(f"/v1/activities/{w.activity_b}")).json()["roster"],
         (await admin.get(f"/v1/tokens/{w.token_b}")).json()["revoked_at"],
         (await admin.get("/v1/tokens")).json()["principals"].__len__(),
+        (await admin.get("/v1/org-units")).json(),
     )
 
 

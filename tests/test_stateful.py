@@ -204,7 +204,7 @@ class LedgerMachine(DatabaseMachine):
     @rule(member_id=st.sampled_from(MEMBERS))
     def toggle_active(self, member_id):
         self.active[member_id] = not self.active[member_id]
-        self.run(self.ledger.change_member(member_id, MemberChanges(active=self.active[member_id])))
+        self.run(self.ledger.change_member(member_id, MemberChanges(active=self.active[member_id]), "test"))
 
     @invariant()
     def no_cap_is_exceeded(self):

@@ -1,5 +1,9 @@
 """Roll-ups of a subtree: points by category and the leaderboard."""
 
+from alembic import command
+
+from ledger import migrate
+from ledger.storage.migrate import alembic_config
 from tests.builders import COMMUNITY, GRID, MICRO, OTHER_MICRO, STREET, assert_problem, award, member, tree
 
 
@@ -31,3 +35,57 @@ async def test_summary_input_is_checked(client, ledger):
     assert_problem(
         await client.get(f"/v1/org-units/{COMMUNITY}/summary", params={"top": 101}), 422, "invalid_input", "top"
     )
+
+
+async def _summary(client, code):
+    body = (await client.get(f"/v1/org-units/{code}/summary", params={"period": "2026"})).json()
+    return body["total_points"], [(m["member_id"], m["org_unit"], m["earned_points"]) for m in body["top_members"]]
+
+
+async def test_points_stay_in_the_unit_where_they_were_earned(client, ledger):
+    """A member who moves keeps what they earned in the old unit's total and top list and
+    earns into the new unit's from then on; each unit's top list sums to its total."""
+    await tree(ledger)
+    a = await member(ledger, "a", MICRO)
+    b = await member(ledger, "b", MICRO)
+    await award(client, a, 5)
+    await award(client, b, 3)
+    moved = await client.patch(f"/v1/members/{a}", json={"org_unit": OTHER_MICRO})
+    assert (200, OTHER_MICRO) == (moved.status_code, moved.json()["org_unit"])
+    await award(client, a, 7)
+    assert (8, [("a", OTHER_MICRO, 5), ("b", MICRO, 3)]) == await _summary(client, MICRO)
+    assert (7, [("a", OTHER_MICRO, 7)]) == await _summary(client, OTHER_MICRO)
+    assert (15, [("a", OTHER_MICRO, 12), ("b", MICRO, 3)]) == await _summary(client, GRID)
+    assert [] == (await client.get("/v1/ledger/verify")).json()["problems"]
+
+
+async def test_points_an_activity_of_a_community_issues_count_in_the_community_only(client, ledger):
+    """An award issued by a community is in the community's total and top list, and in
+    neither of the member's micro-grid, whose total never saw it."""
+    await tree(ledger)
+    a = await member(ledger, "a", MICRO)
+    await award(client, a, 4)
+    await award(client, a, 6, org_unit=COMMUNITY)
+    assert (4, [("a", MICRO, 4)]) == await _summary(client, MICRO)
+    assert (10, [("a", MICRO, 10)]) == await _summary(client, COMMUNITY)
+
+
+async def test_the_migration_fills_the_top_lists_from_the_journal(client, ledger, db):
+    """Points earned before the per-unit counter existed are counted into it from the
+    journal: down to the revision before and up again, the top lists and verify agree."""
+    await tree(ledger)
+    a = await member(ledger, "a", MICRO)
+    await award(client, a, 5)
+    await client.patch(f"/v1/members/{a}", json={"org_unit": OTHER_MICRO})
+    await award(client, a, 2)
+    await award(client, a, 1, org_unit=GRID)
+
+    def downgrade(connection):
+        command.downgrade(alembic_config(connection), "0006")
+
+    async with db.write() as conn:
+        await conn.run_sync(downgrade)
+    await migrate(db)
+    assert (5, [("a", OTHER_MICRO, 5)]) == await _summary(client, MICRO)
+    assert (8, [("a", OTHER_MICRO, 8)]) == await _summary(client, GRID)
+    assert [] == (await client.get("/v1/ledger/verify")).json()["problems"]

@@ -11,7 +11,9 @@ from api.access import OVERSEERS, READERS, WRITERS, unit_or_own
 from api.dependencies import LedgerDep
 from ledger import (
     CODE_LENGTH_MAX,
-    MEMBER_SEARCH_SIZE_MAX,
+    MEMBER_PAGE_SIZE_MAX,
+    MOVE_PAGE_SIZE_DEFAULT,
+    MOVE_PAGE_SIZE_MAX,
     NAME_LENGTH_MAX,
     STATEMENT_PAGE_SIZE_DEFAULT,
     STATEMENT_PAGE_SIZE_MAX,
@@ -36,29 +38,43 @@ class MemberController(Controller):
 
     @get(
         routes.MEMBERS,
-        summary="Find members of a subtree by id prefix or part of the name (organizers: their subtree)",
+        summary="A subtree's members by id, or found by id prefix or part of the name (organizers: their subtree)",
         opt=OVERSEERS,
     )
     async def search(
         self,
         ledger: LedgerDep,
         request: Req,
-        q: Annotated[str, QueryParameter(min_length=1, max_length=NAME_LENGTH_MAX)],
+        q: Annotated[str | None, QueryParameter(min_length=1, max_length=NAME_LENGTH_MAX)] = None,
         org_unit: Annotated[str | None, QueryParameter(max_length=CODE_LENGTH_MAX)] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=MEMBER_SEARCH_SIZE_MAX)] = MEMBER_SEARCH_SIZE_DEFAULT,
+        limit: Annotated[int, QueryParameter(ge=1, le=MEMBER_PAGE_SIZE_MAX)] = MEMBER_SEARCH_SIZE_DEFAULT,
+        after: Annotated[str | None, QueryParameter(max_length=CODE_LENGTH_MAX)] = None,
     ) -> list[dto.MemberRead]:
+        """Without ``q``, a page by id: the next one starts ``after`` the last id of this one,
+        and a page shorter than ``limit`` is the last. With ``q``, the best matches, unpaged."""
         unit = unit_or_own(request.user, org_unit)
         if unit is None:
-            raise InvalidInput("org_unit", "name the unit whose subtree to search")
+            raise InvalidInput("org_unit", "name the unit whose subtree to list or search")
         await ledger.authorize(request.user, scopes.unit(unit))
-        return [views.member_read(m) for m in await ledger.search_members(unit, q, limit)]
+        if q is None:
+            found = await ledger.members(unit, limit, after)
+        elif after is not None:
+            raise InvalidInput("after", "a search is not paged: type more of the name or id to narrow it")
+        else:
+            found = await ledger.search_members(unit, q, limit)
+        return [views.member_read(m) for m in found]
 
     @get(routes.MEMBER, summary="One member", opt=READERS)
     async def read(self, member_id: FromPath[str], ledger: LedgerDep, request: Req) -> dto.MemberRead:
         await ledger.authorize(request.user, scopes.member(member_id))
         return views.member_read(await ledger.member(member_id))
 
-    @patch(routes.MEMBER, summary="Change a member; active=false deactivates (no new awards)", opt=WRITERS)
+    @patch(
+        routes.MEMBER,
+        summary="Change a member; a new org_unit moves them (recorded; organizers: both units in their subtree); "
+        "active=false deactivates (no new awards)",
+        opt=WRITERS,
+    )
     async def change(
         self, member_id: FromPath[str], data: JSONBody[dto.MemberPatch], ledger: LedgerDep, request: Req
     ) -> dto.MemberRead:
@@ -71,7 +87,19 @@ class MemberController(Controller):
             roles=None if data.roles is None else tuple(data.roles),
             active=data.active,
         )
-        return views.member_read(await ledger.change_member(member_id, changes))
+        return views.member_read(await ledger.change_member(member_id, changes, request.user.id))
+
+    @get(routes.MEMBER_MOVES, summary="A member's moves between micro-grids, oldest first", opt=READERS)
+    async def moves(
+        self,
+        member_id: FromPath[str],
+        ledger: LedgerDep,
+        request: Req,
+        limit: Annotated[int, QueryParameter(ge=1, le=MOVE_PAGE_SIZE_MAX)] = MOVE_PAGE_SIZE_DEFAULT,
+        cursor: Annotated[str | None, QueryParameter(pattern=r"^[0-9]{1,18}$")] = None,
+    ) -> dto.MovePage:
+        await ledger.authorize(request.user, scopes.member(member_id))
+        return views.move_page(await ledger.member_moves(member_id, limit, int(cursor) if cursor else None), limit)
 
     @get(routes.MEMBER_BALANCE, summary="Available, held and earned points", opt=READERS)
     async def balance(self, member_id: FromPath[str], ledger: LedgerDep, request: Req) -> dto.BalanceRead:

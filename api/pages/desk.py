@@ -37,6 +37,9 @@ RECENT_ACTIVITIES_SHOWN = 10
 STATEMENT_LINES_SHOWN = 20
 """A member's latest lines on the desk: enough to find the award to correct."""
 
+MOVES_SHOWN = 20
+"""A member's moves between micro-grids on the desk: a person moves a few times at most."""
+
 PREVIEW_ROWS_SHOWN = 200
 """Roster lines the preview lists one by one; a street-wide roster shows its totals and
 the first lines, and the skipped ones always."""
@@ -109,7 +112,8 @@ class DeskController(Controller):
     @get(routes.PAGE_DESK_MEMBER)
     async def member(self, me: Me, ledger: LedgerDep, member_id: FromPath[str]) -> Template:
         """One member: balance and tier, each rule's cap room, the award form, the sign-in
-        link, and the latest lines with a reversal form for each award or deduction."""
+        link, the latest lines with a reversal form for each award or deduction, and the
+        member's moves between micro-grids."""
         await ledger.authorize(me, scopes.member(member_id))
         member = await ledger.member(member_id)
         statement = await ledger.statement(member_id, STATEMENT_LINES_SHOWN, None)
@@ -129,6 +133,7 @@ class DeskController(Controller):
                 if line.kind in reversible and line.reverses_id is None and line.transaction_id not in reversed_ids
             },
             "reversed": reversed_ids,
+            "moves": await ledger.member_moves(member_id, MOVES_SHOWN, None),
             "now": _form_time(ledger.clock(), ledger),
         }
         return Template(template_name="desk_member.html", context=context)

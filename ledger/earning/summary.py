@@ -1,8 +1,21 @@
 """Roll-ups per org unit: points awarded in a subtree by category, and its top members.
 
+Points stay where they were earned. Every journal transaction carries the unit that issued
+it (an award's unit is the member's micro-grid at the time of the award unless an activity
+or an organizer names another), and a roll-up of a unit counts the transactions issued
+inside its subtree: its total by category, and its top list, which ranks each member by
+the points they earned from the subtree's units. A member who moves to another micro-grid
+keeps what they earned in the old unit's roll-up and earns into the new one's from then
+on. A unit's total is therefore the sum of what each member earned from it: its top list,
+when ``top`` reaches every member and none is below zero there (a deduction is issued by
+the member's unit at the time it is recorded; a line shows only points above zero). Where a
+member lives now is only shown, as ``org_unit`` of a line.
+A unit moved under another parent takes the points issued inside it along: a roll-up
+follows the tree as it is now.
+
 Both are indexed reads of materialized counters, never a scan of the journal: the
-categories sum ``unit_period_category`` over the subtree's units (a path-prefix match on
-``org_unit.path``), and the leaderboard reads ``account_period`` for the subtree's members.
+categories sum ``unit_period_category`` and the top list ``member_unit_period`` over the
+subtree's units (a path-prefix match on ``org_unit.path``).
 
 The month-by-month figures (a desk's chart) have no counter: they sum the subtree's
 journal over one year, by the index on (org unit, occurred_at). A year of a community is
@@ -20,16 +33,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ledger.errors import InvalidInput
 from ledger.journal.periods import check_period
 from ledger.org.units import get_unit, in_subtree
-from ledger.storage.tables import Account, AccountPeriod, JournalTxn, Member, OrgUnit, UnitPeriodCategory
+from ledger.storage.tables import JournalTxn, Member, MemberUnitPeriod, OrgUnit, UnitPeriodCategory
 
 LEADERBOARD_SIZE_MAX = 100
 """Top members shown by a roll-up: a page of names, as a notice board would show."""
 
 _units = OrgUnit.__table__
 _counts = UnitPeriodCategory.__table__
-_periods = AccountPeriod.__table__
+_earned = MemberUnitPeriod.__table__
 _members = Member.__table__
-_accounts = Account.__table__
 _txns = JournalTxn.__table__
 MONTHS = 12
 
@@ -47,12 +59,18 @@ async def unit_summary(conn: AsyncConnection, code: str, period: str, top: int) 
         .order_by(_counts.c.category)
     )
     by_category = {category: int(points) for category, points in categories}
+    earned = (
+        select(_earned.c.account_id, func.sum(_earned.c.points).label("points"))
+        .join(_units, _units.c.code == _earned.c.org_unit)
+        .where(subtree, _earned.c.period == period)
+        .group_by(_earned.c.account_id)
+        .subquery()
+    )
     leaders = await conn.execute(
-        select(_members.c.id, _members.c.name, _members.c.org_unit, _periods.c.earned)
-        .join(_periods, _periods.c.account_id == _members.c.account_id)
-        .join(_units, _units.c.code == _members.c.org_unit)
-        .where(subtree, _periods.c.period == period, _periods.c.earned > 0)
-        .order_by(_periods.c.earned.desc(), _members.c.id)
+        select(_members.c.id, _members.c.name, _members.c.org_unit, earned.c.points)
+        .join(earned, earned.c.account_id == _members.c.account_id)
+        .where(earned.c.points > 0)
+        .order_by(earned.c.points.desc(), _members.c.id)
         .limit(top)
     )
     return {
@@ -62,7 +80,7 @@ async def unit_summary(conn: AsyncConnection, code: str, period: str, top: int) 
         "total_points": sum(by_category.values()),
         "by_category": by_category,
         "top_members": [
-            {"rank": rank, "member_id": m, "name": n, "org_unit": u, "earned_points": e}
+            {"rank": rank, "member_id": m, "name": n, "org_unit": u, "earned_points": int(e)}
             for rank, (m, n, u, e) in enumerate(leaders, start=1)
         ],
     }

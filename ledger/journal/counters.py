@@ -1,8 +1,9 @@
 """Earned-points counters kept beside the journal, in the same database transaction.
 
-Three views of "points earned" are read far more often than the journal could be summed:
-per member account and period (tiers, balances), per member, rule and cap window (caps),
-and per issuing org unit, period and category (roll-ups). ``increments`` is the one
+Views of "points earned" are read far more often than the journal could be summed: per
+member account and period (tiers, balances), per member, rule and cap window (caps), per
+issuing org unit, period and category (roll-up totals), and per member, issuing org unit
+and period (roll-up top lists). ``increments`` is the one
 definition of what a transaction adds to each: ``journal.post`` writes its tallies, and
 ``verify`` recomputes them from the journal and compares.
 """
@@ -21,6 +22,7 @@ from ledger.storage.tables import (
     AccountPeriod,
     MemberPeriodCategory,
     MemberPeriodEvidence,
+    MemberUnitPeriod,
     RuleUsage,
     UnitPeriodCategory,
 )
@@ -31,6 +33,7 @@ COUNTERS: dict[str, tuple[Table, tuple[str, ...], str]] = {
     "unit_period_category": (UnitPeriodCategory.__table__, ("org_unit", "period", "category"), "points"),
     "member_period_category": (MemberPeriodCategory.__table__, ("account_id", "period", "category"), "points"),
     "member_period_evidence": (MemberPeriodEvidence.__table__, ("account_id", "period"), "transactions"),
+    "member_unit_period": (MemberUnitPeriod.__table__, ("account_id", "org_unit", "period"), "points"),
 }
 
 Key = tuple[Any, ...]
@@ -52,6 +55,7 @@ def increments(
     if member_account_id is not None:
         yield "account_period", (member_account_id, period), earned_points
         yield "member_period_category", (member_account_id, period, category), earned_points
+        yield "member_unit_period", (member_account_id, org_unit, period), earned_points
         # Evidence: an award stands behind points until a reversal takes it back.
         if kind == "award" and earned_points > 0:
             yield "member_period_evidence", (member_account_id, period), 1

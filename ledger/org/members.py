@@ -1,4 +1,9 @@
-"""Members: the people who earn and spend points. Never deleted, only deactivated."""
+"""Members: the people who earn and spend points. Never deleted, only deactivated.
+
+A member moves to another micro-grid only through ``change_member``, which keeps the move
+in the append-only ``member_move`` (who, when, from, to): the member's history. Points
+earned before the move stay with the old unit's roll-up (ledger.earning.summary).
+"""
 
 from __future__ import annotations
 
@@ -12,10 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.errors import AlreadyExists, InvalidInput, MemberNotFound
 from ledger.journal.accounts import open_account
-from ledger.org.units import get_unit, in_subtree
+from ledger.org.units import Move, get_unit, in_subtree, moves
 from ledger.storage.bulk import OneOf
 from ledger.storage.tables import Member as MemberRow
-from ledger.storage.tables import OrgUnit
+from ledger.storage.tables import MemberMove, OrgUnit
 from ledger.values import AccountKind, Level, Role
 
 
@@ -44,6 +49,7 @@ class MemberChanges:
 
 _members = MemberRow.__table__
 _units = OrgUnit.__table__
+_moves = MemberMove.__table__
 
 
 def _member(row: Mapping[str, Any]) -> Member:
@@ -107,20 +113,62 @@ async def register_member(
     return _member(row)
 
 
-async def change_member(conn: AsyncConnection, member_id: str, changes: MemberChanges) -> Member:
-    await get_member(conn, member_id)
-    values: dict[str, Any] = {
-        name: getattr(changes, name)
-        for name in ("name", "org_unit", "party_member", "active")
-        if getattr(changes, name) is not None
-    }
-    if changes.org_unit is not None:
-        await _check_home(conn, changes.org_unit)
+async def change_member(
+    conn: AsyncConnection, member_id: str, changes: MemberChanges, by: str, now: datetime
+) -> Member:
+    """Change a member's fields; a new ``org_unit`` is a move, recorded as one. On
+    PostgreSQL the member's row is locked first, so that of two moves at once the second
+    records that it moved the member from where the first left them."""
+    query = select(_members).where(_members.c.id == member_id)
+    row = (await conn.execute(query.with_for_update() if conn.dialect.name == "postgresql" else query)).first()
+    if row is None:
+        raise MemberNotFound(member_id, field="member_id")
+    member = _member(row._mapping)
+    fields = ("name", "party_member", "active")
+    values: dict[str, Any] = {name: getattr(changes, name) for name in fields if getattr(changes, name) is not None}
+    if changes.org_unit is not None and changes.org_unit != member.org_unit:
+        await _move(conn, member, changes.org_unit, by, now)
     if changes.roles is not None:
         values["roles"] = sorted({r.value for r in changes.roles})
     if values:
         await conn.execute(update(_members).where(_members.c.id == member_id).values(**values))
     return await get_member(conn, member_id)
+
+
+async def _move(conn: AsyncConnection, member: Member, to: str, by: str, now: datetime) -> None:
+    await _check_home(conn, to)
+    await conn.execute(update(_members).where(_members.c.id == member.id).values(org_unit=to))
+    await conn.execute(
+        insert(_moves).values(member_id=member.id, from_unit=member.org_unit, to_unit=to, moved_by=by, moved_at=now)
+    )
+
+
+async def member_moves(conn: AsyncConnection, member_id: str, limit: int, after: int | None) -> list[Move]:
+    """A member's moves between micro-grids, oldest first, after the move ``after``."""
+    await get_member(conn, member_id, field="member_id")
+    return await moves(conn, _moves, _moves.c.member_id, member_id, limit, after)
+
+
+MEMBER_PAGE_SIZE_MAX = 500
+"""Members per page of a unit's list: a micro-grid's residents fit in one page, a
+community's in a few, and a page of 500 short rows is well under a megabyte."""
+
+
+async def list_members(conn: AsyncConnection, org_unit: str, limit: int, after: str | None) -> list[Member]:
+    """Members of ``org_unit``'s subtree by id, active or not, after the id ``after``."""
+    if not 1 <= limit <= MEMBER_PAGE_SIZE_MAX:
+        raise InvalidInput("limit", f"limit must be between 1 and {MEMBER_PAGE_SIZE_MAX}")
+    unit = await get_unit(conn, org_unit)
+    query = (
+        select(_members)
+        .join(_units, _units.c.code == _members.c.org_unit)
+        .where(in_subtree(_units.c.path, unit.path))
+        .order_by(_members.c.id)
+        .limit(limit)
+    )
+    if after is not None:
+        query = query.where(_members.c.id > after)
+    return [_member(row._mapping) for row in await conn.execute(query)]
 
 
 MEMBER_SEARCH_SIZE_MAX = 50

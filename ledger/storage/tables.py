@@ -244,6 +244,21 @@ class UnitPeriodCategory(SQLModel, table=True):
     points: int = _points()
 
 
+class MemberUnitPeriod(SQLModel, table=True):
+    """Points a member earned per issuing org unit and period: a roll-up's top list sums
+    these rows over a subtree's units, as its total sums ``unit_period_category``, so a
+    member who moved ranks in each unit for what was earned there (ledger.earning.summary)."""
+
+    __tablename__ = "member_unit_period"
+    # A top list reads the rows of a subtree's units in one period.
+    __table_args__ = (Index("ix_member_unit_period_unit_period", "org_unit", "period"),)
+
+    account_id: int = Field(sa_type=BigInteger, foreign_key="account.id", primary_key=True)
+    org_unit: str = Field(primary_key=True, max_length=CODE_LENGTH_MAX)
+    period: str = Field(primary_key=True, max_length=16)
+    points: int = _points()
+
+
 class Activity(SQLModel, table=True):
     __tablename__ = "activity"
 
@@ -514,6 +529,35 @@ class PrincipalRow(SQLModel, table=True):
     expires_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     revoked_by: str | None = Field(default=None, max_length=CODE_LENGTH_MAX)
+
+
+class Move(SQLModel):
+    """A move in the org tree, kept as evidence of who moved what where and when: append-only."""
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=AUTO_ID)
+    from_unit: str = Field(max_length=CODE_LENGTH_MAX)
+    to_unit: str = Field(max_length=CODE_LENGTH_MAX)
+    moved_by: str = Field(max_length=CODE_LENGTH_MAX)
+    moved_at: datetime = _when()
+
+
+class MemberMove(Move, table=True):
+    """A member's move from one micro-grid to another."""
+
+    __tablename__ = "member_move"
+    # A member's history reads its moves in order.
+    __table_args__ = (Index("ix_member_move_member_id_id", "member_id", "id"),)
+
+    member_id: str = Field(foreign_key="member.id", max_length=CODE_LENGTH_MAX)
+
+
+class UnitMove(Move, table=True):
+    """A unit's move under another parent (``from_unit`` and ``to_unit`` are the parents)."""
+
+    __tablename__ = "unit_move"
+    __table_args__ = (Index("ix_unit_move_org_unit_id", "org_unit", "id"),)
+
+    org_unit: str = Field(foreign_key="org_unit.code", max_length=CODE_LENGTH_MAX)
 
 
 class AuditEntry(SQLModel, table=True):
