@@ -81,7 +81,7 @@ async def test_the_migration_fills_the_top_lists_from_the_journal(client, ledger
     await award(client, a, 1, org_unit=GRID)
 
     def downgrade(connection):
-        command.downgrade(alembic_config(connection), "0006")
+        command.downgrade(alembic_config(connection), "0008")  # the revision before the counter
 
     async with db.write() as conn:
         await conn.run_sync(downgrade)
