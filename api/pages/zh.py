@@ -43,6 +43,9 @@ SKIP_REASONS = {
     "cap_exceeded": "已达积分上限",
     "rule_inactive": "规则当天不生效",
     "member_not_found": "找不到成员",
+    # Roster lines over the rule's maximum are refused when put; a rule lowered after
+    # that still skips the line at settle, for this reason.
+    "invalid_input": "数量超过规则上限",
 }
 
 SIGNIN_NOTES = {
@@ -79,7 +82,7 @@ MESSAGES = {
     "invalid_input:organizer": "请填写组织者的成员编号",
     "invalid_input:participants": "名单最多 10000 人",
     "invalid_input:participants.member_id": "成员编号有误，或在名单中重复出现",
-    "invalid_input:participants.quantity": "数量须为正整数",
+    "invalid_input:participants.quantity": "数量须为正整数，且不超过规则允许的上限",
     "invalid_input:reason": "请填写原因（最多 500 字）",
     "invalid_input:q": "请输入姓名或成员编号",
     "invalid_input:Idempotency-Key": "请刷新页面后重试",
