@@ -355,6 +355,7 @@ class ClaimRead(msgspec.Struct):
     reviewed_at: datetime | None
     decision_reason: str | None
     transaction_id: int | None
+    awarded_points: int | None  # what the approval awarded (caps applied); None until approved
 
 
 class ClaimPage(msgspec.Struct):

@@ -1,6 +1,8 @@
 """Claims: members report work, organizers approve or decline, nothing counts until approved."""
 
-from ledger import Role
+import pytest
+
+from ledger import MemberChanges, Role
 from tests.builders import MICRO, OTHER_MICRO, assert_problem, post, recently, rules, tree
 
 
@@ -107,3 +109,48 @@ async def test_bad_claims_are_refused(client, ledger):
     assert_problem(await client.post("/v1/claims", json=_claim(rule="nope")), 404, "rule_not_found")
     assert_problem(await client.post("/v1/claims", json=_claim(quantity="1")), 422, "invalid_input", "quantity")
     assert_problem(await post(client, "/v1/claims/999/approve"), 404, "claim_not_found")
+
+
+async def test_claims_without_a_reference_on_one_day_are_not_duplicates(client, ledger):
+    """Two patrols on one day are two patrols: only a repeated reference marks a likely duplicate."""
+    await _setup(ledger)
+    patrol = _claim(rule="patrol", steps=1500, reference=None, handled_within_limit=False)
+    first = (await client.post("/v1/claims", json=patrol)).json()
+    second = (await client.post("/v1/claims", json=patrol)).json()
+    assert (None, None) == (first["possible_duplicate_of"], second["possible_duplicate_of"])
+
+
+@pytest.mark.parametrize(
+    "change, status, code, field",
+    [
+        ({"rule": "patrol", "steps": 800}, 422, "invalid_input", "steps"),
+        ({"rule": "patrol"}, 422, "invalid_input", "steps"),
+        ({"rule": "diary", "quantity": 300}, 422, "invalid_input", "quantity"),
+        ({"rule": "hour", "quantity": 13}, 422, "invalid_input", "quantity"),
+        ({"rule": "old"}, 409, "rule_inactive", "rule"),
+        ({"rule": "task"}, 409, "not_eligible", None),
+    ],
+)
+async def test_a_claim_no_reviewer_could_approve_is_refused_when_submitted(client, ledger, change, status, code, field):
+    """Too few steps for a patrol, too short a diary, too many hours, a retired rule or one
+    that does not pay the member's role: refused at once, naming why, and nothing queued."""
+    await _setup(ledger)
+    assert_problem(await client.post("/v1/claims", json=_claim(**change)), status, code, field)
+    assert [] == (await client.get("/v1/claims")).json()["claims"]
+
+
+async def test_a_deactivated_member_cannot_submit_a_claim(client, ledger):
+    """A deactivated member receives no new awards, so a claim of theirs could never be approved."""
+    await _setup(ledger)
+    await ledger.change_member("w-1", MemberChanges(active=False))
+    assert_problem(await client.post("/v1/claims", json=_claim()), 409, "member_inactive", "member_id")
+
+
+async def test_a_claim_read_says_what_its_approval_awarded(client, ledger):
+    """Pending: no points; approved: the points awarded after caps, on every read of the claim."""
+    await _setup(ledger)
+    claim = (await client.post("/v1/claims", json=_claim())).json()
+    assert claim["awarded_points"] is None
+    await post(client, f"/v1/claims/{claim['id']}/approve")
+    assert 5 == (await client.get(f"/v1/claims/{claim['id']}")).json()["awarded_points"]
+    assert [5] == [c["awarded_points"] for c in (await client.get("/v1/claims")).json()["claims"]]
