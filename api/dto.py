@@ -13,12 +13,14 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from ledger.earning.activities import ROSTER_SIZE_MAX
+from ledger.earning.claims import CLAIM_REVIEW_BATCH_MAX
 from ledger.shop.redemptions import STATES as REDEMPTION_STATES
 from ledger.shop.rewards import KINDS as REWARD_KINDS
 from ledger.shop.rewards import LIMIT_PERIODS, REDEMPTION_LIMIT_MAX, REWARD_COST_MAX, STOCK_MAX
 from ledger.values import (
     AWARD_POINTS_MAX,
     CODE_LENGTH_MAX,
+    ID_MAX,
     MEMO_LENGTH_MAX,
     NAME_LENGTH_MAX,
     QUANTITY_MAX,
@@ -356,6 +358,32 @@ class ClaimRead(msgspec.Struct):
     decision_reason: str | None
     transaction_id: int | None
     awarded_points: int | None  # what the approval awarded (caps applied); None until approved
+
+
+class ClaimDecisionWrite(Write):
+    claim_id: Annotated[int, msgspec.Meta(ge=1, le=ID_MAX)]
+    decision: Literal["approve", "decline"]
+    reason: Reason | None = None  # required to decline
+
+
+class ClaimReview(Write):
+    decisions: Annotated[list[ClaimDecisionWrite], msgspec.Meta(max_length=CLAIM_REVIEW_BATCH_MAX)]
+
+
+class ClaimReviewLine(msgspec.Struct):
+    """One claim's answer: approved (with the award), declined, or refused (the problem
+    the single-claim route would have answered)."""
+
+    claim_id: int
+    outcome: Literal["approved", "declined", "refused"]
+    replayed: bool
+    claim: ClaimRead | None
+    award: AwardRead | None
+    problem: dict[str, Any] | None
+
+
+class ClaimReviewRead(msgspec.Struct):
+    lines: list[ClaimReviewLine]
 
 
 class ClaimPage(msgspec.Struct):

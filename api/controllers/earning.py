@@ -12,10 +12,12 @@ from api import dto, routes
 from api.access import ADMIN, EVERYONE, MEMBER, ORGANIZER, OVERSEERS, READERS, WRITERS, allow, unit_or_own
 from api.dependencies import LedgerDep
 from api.idempotency import created, idempotent_request
-from ledger import InvalidInput
+from api.problems import from_ledger_error, problem_document
+from ledger import InvalidInput, Ledger
 from ledger.access import scopes
 from ledger.earning.activities import ACTIVITY_PAGE_SIZE_MAX, ActivityCommand
-from ledger.earning.claims import CLAIM_PAGE_SIZE_MAX, ClaimCommand
+from ledger.earning.claims import CLAIM_PAGE_SIZE_MAX, ClaimCommand, Reviewed
+from ledger.earning.claims import Decision as ClaimDecision
 from ledger.earning.deductions import DeductionCommand
 from ledger.earning.rules import WorkDone
 from ledger.earning.summary import LEADERBOARD_SIZE_MAX
@@ -32,8 +34,8 @@ def _activity(activity_id: int) -> scopes.Subject:
     return scopes.Subject("activity", activity_id, "activity_id")
 
 
-def _claim(claim_id: int) -> scopes.Subject:
-    return scopes.Subject("claim", claim_id, "claim_id")
+def _claim(claim_id: int, field: str = "claim_id") -> scopes.Subject:
+    return scopes.Subject("claim", claim_id, field)
 
 
 def _cursor(cursor: str | None) -> int | None:
@@ -184,12 +186,40 @@ class ClaimController(Controller):
         claim = dto.ClaimRead(**await ledger.claim(result["claim_id"]))
         return created(dto.ClaimApproval(claim, dto.AwardRead(**result["award"])), replayed)
 
+    @post(
+        routes.CLAIMS_REVIEW,
+        summary="Approve or decline many claims, each answered by itself and each exactly once (Idempotency-Key)",
+        status_code=200,
+        opt=WRITERS,
+    )
+    async def review(self, data: JSONBody[dto.ClaimReview], ledger: LedgerDep, request: Req) -> dto.ClaimReviewRead:
+        # Every claim must lie in the reviewer's scope before any is decided: a batch that
+        # names one outside is refused whole, naming its line, as a roster is.
+        await ledger.authorize(
+            request.user, *[_claim(d.claim_id, f"decisions[{i}].claim_id") for i, d in enumerate(data.decisions)]
+        )
+        decisions = [ClaimDecision(d.claim_id, d.decision == "approve", d.reason) for d in data.decisions]
+        reviewed = await ledger.review_claims(decisions, request.user.id, idempotent_request(request, data))
+        return dto.ClaimReviewRead([await _review_line(ledger, r) for r in reviewed])
+
     @post(routes.CLAIM_DECLINE, summary="Decline with a reason; the claim is kept", status_code=200, opt=WRITERS)
     async def decline(
         self, claim_id: FromPath[int], data: JSONBody[dto.ClaimDecline], ledger: LedgerDep, request: Req
     ) -> dto.ClaimRead:
         await ledger.authorize(request.user, _claim(claim_id))
         return dto.ClaimRead(**await ledger.decline_claim(claim_id, data.reason, request.user.id))
+
+
+async def _review_line(ledger: Ledger, reviewed: Reviewed) -> dto.ClaimReviewLine:
+    claim_id = reviewed.decision.claim_id
+    if reviewed.refused is not None:
+        problem = problem_document(from_ledger_error(reviewed.refused))
+        return dto.ClaimReviewLine(claim_id, "refused", False, None, None, problem)
+    assert reviewed.result is not None
+    claim = dto.ClaimRead(**await ledger.claim(claim_id))
+    award = dto.AwardRead(**reviewed.result["award"]) if reviewed.decision.approve else None
+    outcome = "approved" if reviewed.decision.approve else "declined"
+    return dto.ClaimReviewLine(claim_id, outcome, reviewed.replayed, claim, award, None)
 
 
 class SummaryController(Controller):

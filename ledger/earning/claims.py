@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ledger.earning.award_batch import AwardRequest, award_context, draft_award
 from ledger.earning.awards import AwardCommand, award_result, check_occurred_at
 from ledger.earning.rules import WorkDone, base_points, check_applies, get_rule
-from ledger.errors import ClaimNotFound, ClaimNotPending, InvalidInput, MemberInactive
+from ledger.errors import ClaimNotFound, ClaimNotPending, InvalidInput, LedgerError, MemberInactive
 from ledger.journal.idempotency import IdempotentRequest
 from ledger.journal.posting import post
 from ledger.org.members import get_member
@@ -39,6 +39,10 @@ from ledger.storage.tables import Claim, JournalTxn, Member, OrgUnit
 
 CLAIM_PAGE_SIZE_MAX = 200
 """A reviewer's queue page: a screenful of claims with room to spare."""
+
+CLAIM_REVIEW_BATCH_MAX = 100
+"""Claims decided in one bulk review: a reviewer's screenful ticked at once. Each is its
+own database transaction, so a batch takes about a hundred short commits at most."""
 
 PENDING, APPROVED, DECLINED = "pending", "approved", "declined"
 STATUSES = (PENDING, APPROVED, DECLINED)
@@ -64,6 +68,41 @@ class ClaimCommand:
     memo: str = ""
     reference: str | None = None  # the event's id in the reporting platform
     evidence_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """A reviewer's decision on one claim of a bulk review: approve, or decline for a reason."""
+
+    claim_id: int
+    approve: bool
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reviewed:
+    """How one decision of a bulk review ended: its stored answer (an approval's
+    ``{claim_id, award}``, a decline's ``{claim_id}``) and whether it was replayed, or why
+    the ledger refused it."""
+
+    decision: Decision
+    result: dict[str, Any] | None
+    replayed: bool = False
+    refused: LedgerError | None = None
+
+
+def check_decisions(decisions: list[Decision]) -> None:
+    """A bulk review names each claim once, at most a batch of them, and gives each decline
+    its reason; InvalidInput names the line at fault and nothing is decided."""
+    if not 1 <= len(decisions) <= CLAIM_REVIEW_BATCH_MAX:
+        raise InvalidInput("decisions", f"a review decides between 1 and {CLAIM_REVIEW_BATCH_MAX} claims")
+    seen: set[int] = set()
+    for i, decision in enumerate(decisions):
+        if decision.claim_id in seen:
+            raise InvalidInput(f"decisions[{i}].claim_id", f"claim {decision.claim_id} is named twice")
+        if not decision.approve and not decision.reason:
+            raise InvalidInput(f"decisions[{i}].reason", "a decline gives its reason")
+        seen.add(decision.claim_id)
 
 
 async def submit(conn: AsyncConnection, command: ClaimCommand, created_by: str, now: datetime, tz: tzinfo) -> dict:
