@@ -155,3 +155,28 @@ def message(problem: Mapping[str, Any]) -> str:
 def for_script() -> dict[str, Any]:
     """What the pages' script needs to say the same as ``message``."""
     return {"messages": MESSAGES, "values": VALUES}
+
+
+# Claims: the desk's review queue and the resident's own reports.
+
+CLAIM_STATES = {"pending": "待审核", "approved": "已通过", "declined": "未通过"}
+
+WORK_UNITS = {"patrol": "次", "hour": "小时", "character": "字", "report": "件", "task": "项", "activity": "次"}
+"""A rule's unit of work as a quantity is counted in it (``12 小时``, ``1500 字``)."""
+
+CLAIM_KINDS = {"patrol": "巡查", "diary": "民情日记", "event_report": "事件上报"}
+"""The work a resident reports themselves, by the category of the rule that pays it."""
+
+MESSAGES.update(
+    {
+        "invalid_input:reference": "请填写事件在上报平台的编号（不含空格和斜杠）",
+        "invalid_input:evidence_url": "照片链接须以 http:// 或 https:// 开头",
+        "invalid_input:decisions": "请先勾选要审核的上报（每次最多 100 条）",
+        "invalid_input:decisions.reason": "退回须填写原因",
+        "invalid_input:decisions.claim_id": "所选上报有误，请刷新页面后重试",
+        "forbidden:decisions.claim_id": "所选上报中有不在您管辖范围内的",
+        "forbidden:claim_id": "该上报不在您的管辖范围内",
+        "claim_not_found": "找不到这条上报",
+        "claim_not_pending": "这条上报已经审核过了",
+    }
+)
