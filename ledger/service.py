@@ -287,9 +287,9 @@ class Ledger:
 
         return await self._write_once(request, work)
 
-    async def member_claims(self, member_id: str, limit: int) -> list[dict[str, Any]]:
+    async def member_claims(self, member_id: str, limit: int, before: int | None) -> list[dict[str, Any]]:
         async with self.db.read() as conn:
-            return await claims.member_claims(conn, member_id, limit)
+            return await claims.member_claims(conn, member_id, limit, before)
 
     async def unit_summary(self, code: str, period: str | None, top: int) -> dict[str, Any]:
         async with self.db.read() as conn:

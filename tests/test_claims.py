@@ -2,8 +2,10 @@
 
 import pytest
 
+from api.app import create_app
 from ledger import MemberChanges, Role
-from tests.builders import MICRO, OTHER_MICRO, assert_problem, post, recently, rules, tree
+from tests.builders import MICRO, OTHER_MICRO, assert_problem, post, recently, rules, token, tree
+from tests.conftest import http_client, settings
 
 
 async def _setup(ledger):
@@ -224,3 +226,22 @@ async def test_a_bulk_review_needs_an_idempotency_key(client, ledger):
     await _setup(ledger)
     response = await client.post("/v1/claims/review", json=_review((1, "approve", None)))
     assert_problem(response, 422, "invalid_input", "Idempotency-Key")
+
+
+async def test_a_member_reads_their_own_claims_newest_first(client, ledger):
+    """Each claim with its state, a page at a time; a member's token reads its own claims
+    only, and an unknown member is named."""
+    await _setup(ledger)
+    ids = [(await client.post("/v1/claims", json=_claim(reference=f"r{i}"))).json()["id"] for i in range(3)]
+    await client.post("/v1/claims", json=_claim("w-2"))
+    await client.post(f"/v1/claims/{ids[1]}/decline", json={"reason": "不属实"})
+    page = (await client.get("/v1/members/w-1/claims", params={"limit": 2})).json()
+    rest = (await client.get("/v1/members/w-1/claims", params={"limit": 2, "cursor": page["next_cursor"]})).json()
+    assert [(ids[2], "pending"), (ids[1], "declined"), (ids[0], "pending")] == [
+        (c["id"], c["status"]) for c in page["claims"] + rest["claims"]
+    ]
+    _, own = await token(ledger, "member", member_id="w-1")
+    async with http_client(create_app(settings(ledger), ledger), headers=own) as me:
+        assert 3 == len((await me.get("/v1/members/w-1/claims")).json()["claims"])
+        assert_problem(await me.get("/v1/members/w-2/claims"), 403, "forbidden", "member_id")
+    assert_problem(await client.get("/v1/members/nobody/claims"), 404, "member_not_found")

@@ -172,6 +172,7 @@ def _refused_reads(w: World) -> list[tuple[str, str]]:
         (f"/v1/members/{w.b}/tier", "member_id"),
         (f"/v1/members/{w.b}/evidence", "member_id"),
         (f"/v1/members/{w.b}/redemptions", "member_id"),
+        (f"/v1/members/{w.b}/claims", "member_id"),
         (f"/v1/transactions/{w.txn_b}", "transaction_id"),
         (f"/v1/activities/{w.activity_b}", "activity_id"),
         (f"/v1/claims/{w.claim_b}", "claim_id"),

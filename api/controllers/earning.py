@@ -174,6 +174,20 @@ class ClaimController(Controller):
         await ledger.authorize(request.user, _claim(claim_id))
         return dto.ClaimRead(**await ledger.claim(claim_id))
 
+    @get(routes.MEMBER_CLAIMS, summary="A member's claims, newest first, with their states", opt=READERS)
+    async def of_member(
+        self,
+        member_id: FromPath[str],
+        ledger: LedgerDep,
+        request: Req,
+        limit: Annotated[int, QueryParameter(ge=1, le=CLAIM_PAGE_SIZE_MAX)] = CLAIM_PAGE_SIZE_DEFAULT,
+        cursor: Annotated[str | None, QueryParameter(pattern=r"^[0-9]{1,18}$")] = None,
+    ) -> dto.ClaimPage:
+        await ledger.authorize(request.user, scopes.member(member_id))
+        found = await ledger.member_claims(member_id, limit, _cursor(cursor))
+        next_cursor = str(found[-1]["id"]) if len(found) == limit else None
+        return dto.ClaimPage([dto.ClaimRead(**c) for c in found], next_cursor)
+
     @post(
         routes.CLAIM_APPROVE,
         summary="Approve: award by rule, caps applied (Idempotency-Key)",
@@ -217,9 +231,10 @@ async def _review_line(ledger: Ledger, reviewed: Reviewed) -> dto.ClaimReviewLin
         return dto.ClaimReviewLine(claim_id, "refused", False, None, None, problem)
     assert reviewed.result is not None
     claim = dto.ClaimRead(**await ledger.claim(claim_id))
-    award = dto.AwardRead(**reviewed.result["award"]) if reviewed.decision.approve else None
-    outcome = "approved" if reviewed.decision.approve else "declined"
-    return dto.ClaimReviewLine(claim_id, outcome, reviewed.replayed, claim, award, None)
+    if reviewed.decision.approve:
+        award = dto.AwardRead(**reviewed.result["award"])
+        return dto.ClaimReviewLine(claim_id, "approved", reviewed.replayed, claim, award, None)
+    return dto.ClaimReviewLine(claim_id, "declined", reviewed.replayed, claim, None, None)
 
 
 class SummaryController(Controller):

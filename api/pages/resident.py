@@ -103,7 +103,7 @@ class ResidentController(Controller):
             "statement": await statement_page(ledger, member.id, None),
             "statement_path": routes.PAGE_ME_STATEMENT,
             "report_rules": report_rules(rules, member, ledger.clock().astimezone(ledger.tz).date()),
-            "claims": await ledger.member_claims(member.id, CLAIMS_SHOWN),
+            "claims": await ledger.member_claims(member.id, CLAIMS_SHOWN, None),
             "rule_names": {r.code: r.definition["name_zh"] for r in rules},
             "zh_claim_kinds": zh.CLAIM_KINDS,
             "now": _form_time(ledger.clock(), ledger),

@@ -180,11 +180,15 @@ async def queue(
     return [dict(row._mapping) for row in await conn.execute(query)]
 
 
-async def member_claims(conn: AsyncConnection, member_id: str, limit: int) -> list[dict[str, Any]]:
-    """A member's own claims, newest first: what the resident's page lists with their states."""
+async def member_claims(conn: AsyncConnection, member_id: str, limit: int, before: int | None) -> list[dict[str, Any]]:
+    """A member's own claims, newest first (``before`` an id for the next page): what the
+    resident follows, each with its state, the points awarded or the reason declined."""
     if not 1 <= limit <= CLAIM_PAGE_SIZE_MAX:
         raise InvalidInput("limit", f"limit must be between 1 and {CLAIM_PAGE_SIZE_MAX}")
+    await get_member(conn, member_id)
     query = _READ.where(_claims.c.member_id == member_id).order_by(_claims.c.id.desc()).limit(limit)
+    if before is not None:
+        query = query.where(_claims.c.id < before)
     return [dict(row._mapping) for row in await conn.execute(query)]
 
 
