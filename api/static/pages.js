@@ -271,6 +271,11 @@
 
   document.querySelectorAll("form[data-review]").forEach(function (form) {
     form.addEventListener("submit", function (event) { review(form, event); });
+    // Enter in the reason would submit with the first button, approving what was meant to
+    // be declined: the reviewer picks the button.
+    form.addEventListener("keydown", function (event) {
+      if (event.key === "Enter" && event.target.tagName === "INPUT") event.preventDefault();
+    });
   });
 
   var flash = sessionStorage.getItem(FLASH);
