@@ -14,7 +14,9 @@ import msgspec
 
 from ledger import (
     AWARD_POINTS_MAX,
+    CLAIM_REVIEW_BATCH_MAX,
     CODE_LENGTH_MAX,
+    ID_MAX,
     LIMIT_PERIODS,
     MEMO_LENGTH_MAX,
     NAME_LENGTH_MAX,
@@ -392,6 +394,33 @@ class ClaimRead(msgspec.Struct):
     reviewed_at: datetime | None
     decision_reason: str | None
     transaction_id: int | None
+    awarded_points: int | None  # what the approval awarded (caps applied); None until approved
+
+
+class ClaimDecisionWrite(Write):
+    claim_id: Annotated[int, msgspec.Meta(ge=1, le=ID_MAX)]
+    decision: Literal["approve", "decline"]
+    reason: Reason | None = None  # required to decline
+
+
+class ClaimReview(Write):
+    decisions: Annotated[list[ClaimDecisionWrite], msgspec.Meta(max_length=CLAIM_REVIEW_BATCH_MAX)]
+
+
+class ClaimReviewLine(msgspec.Struct):
+    """One claim's answer: approved (with the award), declined, or refused (the problem
+    the single-claim route would have answered)."""
+
+    claim_id: int
+    outcome: Literal["approved", "declined", "refused"]
+    replayed: bool
+    claim: ClaimRead | None
+    award: AwardRead | None
+    problem: dict[str, Any] | None
+
+
+class ClaimReviewRead(msgspec.Struct):
+    lines: list[ClaimReviewLine]
 
 
 class ClaimPage(msgspec.Struct):

@@ -12,9 +12,10 @@ from ledger.access.principals import NOT_VALID, PRINCIPAL_PAGE_SIZE_MAX, TOKEN_L
 from ledger.demo import guide, load_demo
 from ledger.earning.activities import ACTIVITY_PAGE_SIZE_MAX, ROSTER_SIZE_MAX, ActivityCommand
 from ledger.earning.awards import AwardCommand
-from ledger.earning.claims import CLAIM_PAGE_SIZE_MAX, ClaimCommand
+from ledger.earning.claims import CLAIM_PAGE_SIZE_MAX, CLAIM_REVIEW_BATCH_MAX, PENDING, ClaimCommand, Reviewed
+from ledger.earning.claims import Decision as ClaimDecision
 from ledger.earning.deductions import DeductionCommand
-from ledger.earning.rules import WorkDone, default_rules_text
+from ledger.earning.rules import Rule, WorkDone, active_on, default_rules_text, rewards_roles
 from ledger.earning.summary import LEADERBOARD_SIZE_MAX
 from ledger.errors import (
     AccessDenied,
@@ -105,10 +106,12 @@ __all__ = [
     "Balance",
     "CHECKPOINT_PAGE_SIZE_MAX",
     "CLAIM_PAGE_SIZE_MAX",
+    "CLAIM_REVIEW_BATCH_MAX",
     "CODE_LENGTH_MAX",
     "Category",
     "Checkpoint",
     "ClaimCommand",
+    "ClaimDecision",
     "Conflict",
     "DEFAULT_DATABASE_URL",
     "DEFAULT_TIMEZONE",
@@ -150,6 +153,7 @@ __all__ = [
     "NotReversible",
     "OrgUnitNotFound",
     "Outcome",
+    "PENDING",
     "PRINCIPAL_PAGE_SIZE_MAX",
     "Principal",
     "QUANTITY_MAX",
@@ -161,9 +165,11 @@ __all__ = [
     "REWARD_PAGE_SIZE_MAX",
     "ROLES_MAX",
     "ROSTER_SIZE_MAX",
+    "Reviewed",
     "RewardChanges",
     "RewardCommand",
     "Role",
+    "Rule",
     "STATEMENT_PAGE_SIZE_DEFAULT",
     "STATEMENT_PAGE_SIZE_MAX",
     "STOCK_MAX",
@@ -180,6 +186,7 @@ __all__ = [
     "UnitCount",
     "VerifyReport",
     "WorkDone",
+    "active_on",
     "audit",
     "backup",
     "check_current",
@@ -195,6 +202,7 @@ __all__ = [
     "load_demo",
     "migrate",
     "revision",
+    "rewards_roles",
     "scopes",
     "sealed_at_text",
     "zone",

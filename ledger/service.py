@@ -20,12 +20,12 @@ from ledger import verify
 from ledger.access import audit, principals, scopes
 from ledger.earning import activities, awards, claims, deductions, rules, summary
 from ledger.earning.award_batch import AWARD_BATCH_MAX, AwardOutcome, AwardRequest, award_many
-from ledger.errors import AlreadyReversed, InsufficientPoints
+from ledger.errors import AlreadyReversed, DatabaseUnavailable, InsufficientPoints, LedgerError
 from ledger.honours import nominations, notices, reports, tiers
 from ledger.honours.exports import NominationExport
 from ledger.journal import checkpoints, queries
 from ledger.journal.group_commit import GroupCommit
-from ledger.journal.idempotency import IdempotentRequest, once
+from ledger.journal.idempotency import IdempotentRequest, item_request, once
 from ledger.journal.periods import DEFAULT_TIMEZONE, period_of, zone
 from ledger.journal.posting import Journal, post
 from ledger.org import imports, members, units
@@ -306,6 +306,43 @@ class Ledger:
     async def decline_claim(self, claim_id: int, reason: str, reviewer: str) -> dict[str, Any]:
         async with self._write() as conn:
             return await claims.decline(conn, claim_id, reason, reviewer, self.clock())
+
+    async def review_claims(
+        self, decisions: Sequence[claims.Decision], reviewer: str, request: IdempotentRequest
+    ) -> list[claims.Reviewed]:
+        """Decide each claim by itself, in its own database transaction under its own key
+        (``idempotency.item_request``): one refused claim leaves the others decided, and a
+        retry with the batch's key replays what was done. A lost database fails the whole
+        request instead: the retry it asks for replays the claims already decided."""
+        claims.check_decisions(list(decisions))
+        reviewed = []
+        for decision in decisions:
+            item = item_request(
+                request, f"claim:{decision.claim_id}", "review", decision.claim_id, decision.approve, decision.reason
+            )
+            try:
+                result, replayed = await self._review(decision, reviewer, item)
+            except DatabaseUnavailable:
+                raise
+            except LedgerError as refused:
+                reviewed.append(claims.Reviewed(decision, None, refused=refused))
+                continue
+            reviewed.append(claims.Reviewed(decision, result, replayed))
+        return reviewed
+
+    async def _review(self, decision: claims.Decision, reviewer: str, request: IdempotentRequest) -> tuple[dict, bool]:
+        async def work(conn: AsyncConnection, now: datetime) -> dict[str, Any]:
+            if decision.approve:
+                return await claims.approve(conn, decision.claim_id, reviewer, now, self.tz, self._lock_rows)
+            assert decision.reason is not None, "check_decisions gives every decline its reason"
+            await claims.decline(conn, decision.claim_id, decision.reason, reviewer, now)
+            return {"claim_id": decision.claim_id}
+
+        return await self._write_once(request, work)
+
+    async def member_claims(self, member_id: str, limit: int, before: int | None) -> list[dict[str, Any]]:
+        async with self.db.read() as conn:
+            return await claims.member_claims(conn, member_id, limit, before)
 
     async def unit_summary(self, code: str, period: str | None, top: int) -> dict[str, Any]:
         async with self.db.read() as conn:

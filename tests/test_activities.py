@@ -7,7 +7,7 @@ from sqlalchemy import text
 
 from ledger import MemberChanges, Role
 from ledger.earning import activities as ledger_activities
-from tests.builders import COMMUNITY, MICRO, assert_problem, post, rules, tree
+from tests.builders import COMMUNITY, MICRO, TEST_RULES, assert_problem, post, rules, tree
 
 
 def _ago(hours: float) -> str:
@@ -116,6 +116,7 @@ async def test_a_failure_midway_leaves_no_award_behind(client, ledger, monkeypat
     [
         ([("v-0", 1), ("v-0", 2)], 422, "invalid_input", "participants[1].member_id"),
         ([("nobody", 1)], 404, "member_not_found", "participants[0].member_id"),
+        ([("v-0", 12), ("v-1", 1), ("v-2", 1), ("v-3", 13)], 422, "invalid_input", "participants[3].quantity"),
     ],
 )
 async def test_a_bad_roster_is_refused_by_line(client, ledger, participants, status, code, field):
@@ -123,6 +124,20 @@ async def test_a_bad_roster_is_refused_by_line(client, ledger, participants, sta
     activity_id = await _haircut_day(client, ledger)
     assert_problem(await _roster(client, activity_id, participants), status, code, field)
     assert [] == (await client.get(f"/v1/activities/{activity_id}")).json()["roster"]
+
+
+async def test_a_line_over_the_rules_maximum_is_refused_when_the_roster_is_put(client, ledger):
+    """13 hours where the rule pays for 12 at most: the line and the maximum are named, not
+    skipped at settle; a rule lowered after the roster was put still skips the line."""
+    activity_id = await _haircut_day(client, ledger)
+    refused = assert_problem(
+        await _roster(client, activity_id, [("v-0", 3), ("v-1", 13)]), 422, "invalid_input", "participants[1].quantity"
+    )
+    assert 12 == refused["quantity_max"]
+    await _roster(client, activity_id, [("v-0", 3), ("v-1", 12)])
+    await rules(ledger, TEST_RULES.replace("quantity_max: 12", "quantity_max: 4"))
+    lines = (await post(client, f"/v1/activities/{activity_id}/settle")).json()["lines"]
+    assert [("awarded", None), ("skipped", "invalid_input")] == [(line["status"], line["reason"]) for line in lines]
 
 
 async def test_an_activity_needs_sensible_times_and_known_references(client, ledger):

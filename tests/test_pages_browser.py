@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -175,7 +176,8 @@ async def test_an_organizer_awards_settles_a_roster_and_the_resident_sees_it(sit
     roster = page.locator("textarea[name=participants]")
     await roster.fill(f"成员编号,小时\n{RESIDENT},{HOURS_EACH}\nxn-02,两小时\n")
     await page.get_by_role("button", name="保存名单并预览").click()
-    await expect(page.locator('[data-error-for="participants"]')).to_have_text("第 3 行：数量须为正整数")
+    roster_error = page.locator('[data-error-for="participants"]')
+    await expect(roster_error).to_have_text("第 3 行：数量须为正整数，且不超过规则允许的上限")
     lines = [f"xn-{i:02d},{HOURS_EACH}" for i in range(1, ROSTER_SIZE + 1)]
     await roster.fill("成员编号,小时\n" + "\n".join(lines))
     await page.get_by_role("button", name="保存名单并预览").click()
@@ -272,3 +274,100 @@ async def test_the_api_docs_load_with_no_way_out_to_the_internet(site, browser, 
     assert [] == elsewhere
     await page.screenshot(path=screenshots / "api-docs.png")
     await context.close()
+
+
+async def test_a_resident_reports_a_patrol_and_sees_it_approved(site, browser, screenshots):
+    """A patrol of too few steps is refused beside the steps field, in Chinese, before it
+    waits for anyone; a real one waits as 待审核, the desk approves it from its queue, and
+    the resident's page then says it was approved with its point."""
+    base_url, tokens = site
+    resident = await _phone(browser, base_url)
+    await resident.goto(f"/me/signin?token={tokens['member']}")
+    before = int(await resident.get_by_test_id("available").inner_text())
+    report = resident.get_by_test_id("report").locator("form", has_text="步数")
+    await report.get_by_label(re.compile("^步数")).fill("800")
+    await report.get_by_label("说明（选填）").fill("巡查新南小区 3 号楼到 8 号楼")
+    await report.get_by_role("button", name="提交巡查").click()
+    await expect(report.locator('[data-error-for="steps"]')).to_have_text("巡查须填写步数，且达到规则要求的步数")
+    await report.get_by_label(re.compile("^步数")).fill("1600")
+    await report.get_by_role("button", name="提交巡查").click()
+    await expect(resident.locator("#flash")).to_have_text("已提交，等待社区审核")
+    mine = resident.get_by_test_id("claims").locator("li").first
+    await expect(mine).to_contain_text("1600 步")
+    await expect(mine.get_by_test_id("claim-state")).to_have_text("待审核")
+    await _screenshot(resident, screenshots, "me-report")
+
+    desk = await _desk(browser, base_url, tokens["organizer"])
+    await desk.get_by_test_id("review-link").click()
+    card = desk.locator("section.claim", has_text="1600 步")
+    await expect(card).to_contain_text("巡查新南小区 3 号楼到 8 号楼")
+    await card.get_by_role("button", name="通过", exact=True).click()
+    await expect(desk.locator("#flash")).to_contain_text("已通过第")
+    await expect(desk.locator("section.claim", has_text="1600 步")).to_have_count(0)
+    await desk.context.close()
+
+    await resident.reload()
+    await expect(mine.get_by_test_id("claim-state")).to_have_text("已通过 +1 分")
+    await expect(resident.get_by_test_id("available")).to_have_text(str(before + 1))
+    await _screenshot(resident, screenshots, "me-claim-approved")
+    await resident.context.close()
+
+
+async def test_an_organizer_declines_one_claim_and_approves_the_ticked_ones_at_once(site, browser, screenshots):
+    """The queue shows a repeated event report beside the one it repeats; declining asks for
+    a reason in Chinese; the ticked claims are approved in one go, and the declined one is
+    gone from the queue with the others."""
+    base_url, tokens = site
+    bearer = {"Authorization": f"Bearer {tokens['organizer']}"}
+    event = {"member_id": "xn-03", "rule": "event-report", "quantity": 1, "reference": "郑好办-1203-17"}
+    bodies = [
+        event | {"memo": "楼道堆物", "evidence_url": "https://photos.example/1203-17.jpg"},
+        event | {"memo": "楼道堆物（补拍）"},
+        {"member_id": "xn-04", "rule": "diary", "quantity": 1200, "memo": "走访独居老人"},
+    ]
+    desk = await _desk(browser, base_url, tokens["organizer"])
+    ids = []
+    for body in bodies:
+        claim = body | {"occurred_at": _hour_ago()}
+        response = await desk.request.post(f"{base_url}/v1/claims", data=claim, headers=bearer)
+        assert response.ok, await response.text()
+        ids.append((await response.json())["id"])
+    first, repeat, diary = ids
+    await desk.goto("/desk/claims")
+    twin = desk.get_by_test_id(f"twin-{repeat}")
+    await expect(twin).to_contain_text(f"原上报 第 {first} 号 · 待审核")
+    await expect(twin).to_contain_text("楼道堆物")
+    await expect(desk.get_by_test_id(f"claim-{first}").get_by_role("link", name="查看照片")).to_be_visible()
+    await _screenshot(desk, screenshots, "desk-claims")
+
+    repeated = desk.get_by_test_id(f"claim-{repeat}")
+    await repeated.get_by_role("button", name="退回").click()
+    await expect(repeated.locator('[data-error-for="reason"]')).to_have_text("请填写原因（最多 500 字）")
+    await repeated.get_by_label("退回原因").fill(f"与第 {first} 号重复")
+    await repeated.get_by_role("button", name="退回").click()
+    await expect(desk.locator("#flash")).to_have_text(f"已退回第 {repeat} 号上报")
+    await expect(desk.get_by_test_id(f"claim-{repeat}")).to_have_count(0)
+
+    bulk = desk.get_by_test_id("bulk")
+    await bulk.get_by_role("button", name="通过所选").click()
+    await expect(bulk.locator('[data-error-for=""]')).to_have_text("请先勾选要审核的上报（每次最多 100 条）")
+    for claim_id in (first, diary):
+        await desk.get_by_test_id(f"claim-{claim_id}").get_by_role("checkbox").check()
+    await bulk.get_by_role("button", name="退回所选").click()
+    await expect(bulk.locator('[data-error-for=""]')).to_have_text("退回须填写原因")
+    await bulk.get_by_role("button", name="通过所选").click()
+    await expect(desk.locator("#flash")).to_have_text("已通过 2 条，退回 0 条")
+    for claim_id in ids:
+        await expect(desk.get_by_test_id(f"claim-{claim_id}")).to_have_count(0)
+    await _screenshot(desk, screenshots, "desk-claims-after")
+    states = []
+    for claim_id in ids:
+        response = await desk.request.get(f"{base_url}/v1/claims/{claim_id}", headers=bearer)
+        claim = await response.json()
+        states.append((claim["status"], claim["awarded_points"]))
+    assert [("approved", 2), ("declined", None), ("approved", 2)] == states
+    await desk.context.close()
+
+
+def _hour_ago() -> str:
+    return (datetime.now(UTC) - timedelta(hours=1)).isoformat()

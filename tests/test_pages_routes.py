@@ -197,7 +197,8 @@ def test_messages_prefer_the_field_then_the_code_then_the_detail():
     """code:field beats code; placeholders are filled, with windows and categories in Chinese;
     an unknown code, or a message missing a value, falls back to the server's detail."""
     assert "请选择积分规则" == zh.message({"code": "invalid_input", "field": "rule", "detail": "x"})
-    assert "数量须为正整数" == zh.message({"code": "invalid_input", "field": "participants[4].quantity"})
+    line = {"code": "invalid_input", "field": "participants[4].quantity"}
+    assert "数量须为正整数，且不超过规则允许的上限" == zh.message(line)
     cap = {"code": "cap_exceeded", "cap": "day", "cap_points": 2, "used_points": 2, "room_points": 0}
     assert "已达上限：该规则每天最多 2 分，已得 2 分，还可得 0 分" == zh.message(cap)
     assert "something new" == zh.message({"code": "brand_new", "detail": "something new"})

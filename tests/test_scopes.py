@@ -43,6 +43,7 @@ class World:
     txn_b: int
     activity_a: int
     activity_b: int
+    claim_a: int
     claim_b: int
     redemption_b: int
     token_b: str  # the principal id of b's member token
@@ -72,10 +73,13 @@ async def _world(ledger: Ledger, admin) -> World:
             "organizer": a,
         }
         activities.append((await admin.post("/v1/activities", json=body)).json()["id"])
-    claim = {"member_id": b, "rule": "report", "quantity": 1, "occurred_at": recently()}
-    claim_b = (await admin.post("/v1/claims", json=claim)).json()["id"]
+    claims = []
+    for m in (a, b):
+        claim = {"member_id": m, "rule": "report", "quantity": 1, "occurred_at": recently()}
+        claims.append((await admin.post("/v1/claims", json=claim)).json()["id"])
+    claim_a, claim_b = claims
     token_b, _ = await token(ledger, "member", member_id=b)
-    return World(a, b, txn_b, *activities, claim_b, redemption_b, token_b, ledger.current_period())
+    return World(a, b, txn_b, *activities, claim_a, claim_b, redemption_b, token_b, ledger.current_period())
 
 
 def _refused_writes(w: World) -> list[tuple[str, str, object, str]]:
@@ -128,6 +132,17 @@ def _refused_writes(w: World) -> list[tuple[str, str, object, str]]:
         ),
         ("POST", f"/v1/claims/{w.claim_b}/approve", None, "claim_id"),
         ("POST", f"/v1/claims/{w.claim_b}/decline", {"reason": "照片不清楚"}, "claim_id"),
+        (
+            "POST",
+            "/v1/claims/review",
+            {
+                "decisions": [
+                    {"claim_id": w.claim_a, "decision": "approve"},
+                    {"claim_id": w.claim_b, "decision": "approve"},
+                ]
+            },
+            "decisions[1].claim_id",
+        ),
         ("POST", "/v1/rewards", reward_body("r-new", org_unit=OTHER_COMMUNITY), "org_unit"),
         ("PATCH", "/v1/rewards/r-B", {"stock": 50}, "code"),
         ("POST", "/v1/redemptions", {"reward": "r-B", "member_id": w.b}, "member_id"),
@@ -164,6 +179,7 @@ def _refused_reads(w: World) -> list[tuple[str, str]]:
         (f"/v1/members?org_unit={OTHER_COMMUNITY}", "org_unit"),
         (f"/v1/org-units?under={OTHER_COMMUNITY}", "under"),
         (f"/v1/org-units/{FAR_MICRO}/moves", "code"),
+        (f"/v1/members/{w.b}/claims", "member_id"),
         (f"/v1/transactions/{w.txn_b}", "transaction_id"),
         (f"/v1/activities/{w.activity_b}", "activity_id"),
         (f"/v1/claims/{w.claim_b}", "claim_id"),
@@ -189,6 +205,7 @@ async def _books(ledger: Ledger, admin, w: World) -> tuple:
         (await admin.get(f"/v1/members/{w.a}")).json(),
         (await admin.get("/v1/rewards/r-B")).json(),
         (await admin.get(f"/v1/redemptions/{w.redemption_b}")).json()["state"],
+        (await admin.get(f"/v1/claims/{w.claim_a}")).json()["status"],
         (await admin.get(f"/v1/claims/{w.claim_b}")).json()["status"],
         (await admin.get(f"/v1/activities/{w.activity_a}")).json()["roster"],
         (await admin.get(f"/v1/activities/{w.activity_b}")).json()["roster"],
@@ -256,7 +273,11 @@ async def test_an_organizer_works_inside_their_subtree(client, ledger):
         assert (await organizer.get(f"/v1/members/{w.a}/balance")).json()["available_points"] == 47
         # Lists without a unit show the organizer's own subtree, not everyone's.
         claims = (await organizer.get("/v1/claims")).json()["claims"]
-        assert w.claim_b not in [c["id"] for c in claims]
+        assert [w.claim_a] == [c["id"] for c in claims]
+        [line] = (
+            await post(organizer, "/v1/claims/review", {"decisions": [{"claim_id": w.claim_a, "decision": "approve"}]})
+        ).json()["lines"]
+        assert ("approved", 2) == (line["outcome"], line["claim"]["awarded_points"])
         export = await organizer.get("/v1/exports/nominations")
         assert export.status_code == 200, export.text
         rows = list(csv.reader(io.StringIO(export.content.decode("utf-8-sig"))))

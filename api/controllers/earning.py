@@ -12,6 +12,7 @@ from api import dto, routes
 from api.access import ADMIN, EVERYONE, MEMBER, ORGANIZER, OVERSEERS, READERS, WRITERS, allow, unit_or_own
 from api.dependencies import LedgerDep
 from api.idempotency import created, idempotent_request
+from api.problems import from_ledger_error, problem_document
 from ledger import (
     ACTIVITY_PAGE_SIZE_MAX,
     CLAIM_PAGE_SIZE_MAX,
@@ -19,8 +20,11 @@ from ledger import (
     LEADERBOARD_SIZE_MAX,
     ActivityCommand,
     ClaimCommand,
+    ClaimDecision,
     DeductionCommand,
     InvalidInput,
+    Ledger,
+    Reviewed,
     WorkDone,
     scopes,
 )
@@ -36,8 +40,8 @@ def _activity(activity_id: int) -> scopes.Subject:
     return scopes.Subject("activity", activity_id, "activity_id")
 
 
-def _claim(claim_id: int) -> scopes.Subject:
-    return scopes.Subject("claim", claim_id, "claim_id")
+def _claim(claim_id: int, field: str = "claim_id") -> scopes.Subject:
+    return scopes.Subject("claim", claim_id, field)
 
 
 def _cursor(cursor: str | None) -> int | None:
@@ -176,6 +180,20 @@ class ClaimController(Controller):
         await ledger.authorize(request.user, _claim(claim_id))
         return dto.ClaimRead(**await ledger.claim(claim_id))
 
+    @get(routes.MEMBER_CLAIMS, summary="A member's claims, newest first, with their states", opt=READERS)
+    async def of_member(
+        self,
+        member_id: FromPath[str],
+        ledger: LedgerDep,
+        request: Req,
+        limit: Annotated[int, QueryParameter(ge=1, le=CLAIM_PAGE_SIZE_MAX)] = CLAIM_PAGE_SIZE_DEFAULT,
+        cursor: Annotated[str | None, QueryParameter(pattern=r"^[0-9]{1,18}$")] = None,
+    ) -> dto.ClaimPage:
+        await ledger.authorize(request.user, scopes.member(member_id))
+        found = await ledger.member_claims(member_id, limit, _cursor(cursor))
+        next_cursor = str(found[-1]["id"]) if len(found) == limit else None
+        return dto.ClaimPage([dto.ClaimRead(**c) for c in found], next_cursor)
+
     @post(
         routes.CLAIM_APPROVE,
         summary="Approve: award by rule, caps applied (Idempotency-Key)",
@@ -188,12 +206,41 @@ class ClaimController(Controller):
         claim = dto.ClaimRead(**await ledger.claim(result["claim_id"]))
         return created(dto.ClaimApproval(claim, dto.AwardRead(**result["award"])), replayed)
 
+    @post(
+        routes.CLAIMS_REVIEW,
+        summary="Approve or decline many claims, each answered by itself and each exactly once (Idempotency-Key)",
+        status_code=200,
+        opt=WRITERS,
+    )
+    async def review(self, data: JSONBody[dto.ClaimReview], ledger: LedgerDep, request: Req) -> dto.ClaimReviewRead:
+        # Every claim must lie in the reviewer's scope before any is decided: a batch that
+        # names one outside is refused whole, naming its line, as a roster is.
+        await ledger.authorize(
+            request.user, *[_claim(d.claim_id, f"decisions[{i}].claim_id") for i, d in enumerate(data.decisions)]
+        )
+        decisions = [ClaimDecision(d.claim_id, d.decision == "approve", d.reason) for d in data.decisions]
+        reviewed = await ledger.review_claims(decisions, request.user.id, idempotent_request(request, data))
+        return dto.ClaimReviewRead([await _review_line(ledger, r) for r in reviewed])
+
     @post(routes.CLAIM_DECLINE, summary="Decline with a reason; the claim is kept", status_code=200, opt=WRITERS)
     async def decline(
         self, claim_id: FromPath[int], data: JSONBody[dto.ClaimDecline], ledger: LedgerDep, request: Req
     ) -> dto.ClaimRead:
         await ledger.authorize(request.user, _claim(claim_id))
         return dto.ClaimRead(**await ledger.decline_claim(claim_id, data.reason, request.user.id))
+
+
+async def _review_line(ledger: Ledger, reviewed: Reviewed) -> dto.ClaimReviewLine:
+    claim_id = reviewed.decision.claim_id
+    if reviewed.refused is not None:
+        problem = problem_document(from_ledger_error(reviewed.refused))
+        return dto.ClaimReviewLine(claim_id, "refused", False, None, None, problem)
+    assert reviewed.result is not None
+    claim = dto.ClaimRead(**await ledger.claim(claim_id))
+    if reviewed.decision.approve:
+        award = dto.AwardRead(**reviewed.result["award"])
+        return dto.ClaimReviewLine(claim_id, "approved", reviewed.replayed, claim, award, None)
+    return dto.ClaimReviewLine(claim_id, "declined", reviewed.replayed, claim, None, None)
 
 
 class SummaryController(Controller):

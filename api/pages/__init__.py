@@ -24,6 +24,7 @@ from api.auth import PAGE_HEADER
 from api.pages import zh
 from api.pages.desk import DeskController
 from api.pages.resident import ResidentController
+from api.pages.review import ReviewController
 from api.pages.session import (
     SessionController,
     SignInRequired,
@@ -61,7 +62,7 @@ def pages_router() -> Router:
         path="/",
         opt=PUBLIC,
         response_headers=[ResponseHeader(name="Content-Security-Policy", value=CONTENT_SECURITY_POLICY)],
-        route_handlers=[SessionController, ResidentController, DeskController],
+        route_handlers=[SessionController, ResidentController, DeskController, ReviewController],
         exception_handlers={
             SignInRequired: on_sign_in_required,
             LedgerError: on_ledger_error,
@@ -98,6 +99,8 @@ def template_config(tz: tzinfo) -> TemplateConfig[JinjaTemplateEngine]:
             state=lambda s: zh.REDEMPTION_STATES.get(s, s),
             window=lambda w: zh.WINDOWS.get(w, w),
             skip_reason=lambda r: zh.SKIP_REASONS.get(r, r),
+            claim_state=lambda s: zh.CLAIM_STATES.get(s, s),
+            work_unit=lambda u: zh.WORK_UNITS.get(u, u),
         )
         engine.engine.globals.update(routes=routes, zh_script=zh.for_script(), page_header=PAGE_HEADER)
 

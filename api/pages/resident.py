@@ -1,13 +1,15 @@
 """The resident's points page (``/me``): balance, tier, statement, the shop and open
-redemptions, read from the ledger for the signed-in member only.
+redemptions, the reports of their own work (a patrol, a diary, an event) and each one's
+state, read from the ledger for the signed-in member only.
 
-Reads are rendered here; the page's buttons (redeem, cancel) call the JSON API from
+Reads are rendered here; the page's buttons (redeem, cancel, report) call the JSON API from
 ``static/pages.js`` with the sign-in cookie, so every write takes the API's one path
 (roles, scope, idempotency, audit) and its problem+json errors.
 """
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 
 from litestar import Controller, get
@@ -17,8 +19,10 @@ from litestar.response import Template
 
 from api import routes
 from api.dependencies import LedgerDep
+from api.pages import zh
+from api.pages.desk import _form_time
 from api.pages.session import Me, resident
-from ledger import HELD, Ledger
+from ledger import HELD, Ledger, Member, Rule, active_on, rewards_roles
 
 STATEMENT_PAGE_SIZE = 20
 """Statement lines per page: a phone screen and a half; scrolling loads the next page."""
@@ -29,6 +33,9 @@ REWARDS_SHOWN_MAX = 100
 OPEN_REDEMPTIONS_MAX = 50
 """Redemptions read to find the open ones: a resident holds a handful at a time, and a
 hold lapses after its time anyway."""
+
+CLAIMS_SHOWN = 20
+"""The resident's own reports listed with their states: a few weeks of patrols and diaries."""
 
 Cursor = Annotated[str | None, QueryParameter(pattern=r"^[0-9]{1,19}$")]
 
@@ -46,6 +53,19 @@ def progress(tier: dict[str, Any]) -> dict[str, Any]:
         "to_next": tier["points_to_next"],
         "next": tier["next_tier"],
     }
+
+
+def report_rules(rules: list[Rule], member: Member, today: date) -> dict[str, Rule]:
+    """The rule a resident reports each kind of work by (``zh.CLAIM_KINDS``): the first, by
+    code, that is active today and pays one of the member's roles. A kind no rule pays
+    here is not offered, so the page never takes a report that could not be approved."""
+    roles = [r.value for r in member.roles]
+    chosen: dict[str, Rule] = {}
+    for rule in rules:
+        kind = rule.category.value
+        if kind in zh.CLAIM_KINDS and kind not in chosen and active_on(rule, today) and rewards_roles(rule, roles):
+            chosen[kind] = rule
+    return {kind: chosen[kind] for kind in zh.CLAIM_KINDS if kind in chosen}
 
 
 async def statement_page(ledger: Ledger, member_id: str, cursor: str | None) -> dict[str, Any]:
@@ -66,6 +86,7 @@ class ResidentController(Controller):
         offered = await ledger.rewards(member.org_unit, REWARDS_SHOWN_MAX, None)
         rewards = [r for r in offered if r["active"]]
         held = await ledger.redemptions(OPEN_REDEMPTIONS_MAX, None, member_id=member.id)
+        rules = await ledger.rules()
         context = {
             "member": member,
             "unit": await ledger.unit(member.org_unit),
@@ -78,6 +99,11 @@ class ResidentController(Controller):
             "reward_names": {r["code"]: r["name_zh"] for r in offered},
             "statement": await statement_page(ledger, member.id, None),
             "statement_path": routes.PAGE_ME_STATEMENT,
+            "report_rules": report_rules(rules, member, ledger.clock().astimezone(ledger.tz).date()),
+            "claims": await ledger.member_claims(member.id, CLAIMS_SHOWN, None),
+            "rule_names": {r.code: r.definition["name_zh"] for r in rules},
+            "zh_claim_kinds": zh.CLAIM_KINDS,
+            "now": _form_time(ledger.clock(), ledger),
         }
         return Template(template_name="me.html", context=context)
 

@@ -43,6 +43,9 @@ SKIP_REASONS = {
     "cap_exceeded": "已达积分上限",
     "rule_inactive": "规则当天不生效",
     "member_not_found": "找不到成员",
+    # Roster lines over the rule's maximum are refused when put; a rule lowered after
+    # that still skips the line at settle, for this reason.
+    "invalid_input": "数量超过规则上限",
 }
 
 SIGNIN_NOTES = {
@@ -79,7 +82,7 @@ MESSAGES = {
     "invalid_input:organizer": "请填写组织者的成员编号",
     "invalid_input:participants": "名单最多 10000 人",
     "invalid_input:participants.member_id": "成员编号有误，或在名单中重复出现",
-    "invalid_input:participants.quantity": "数量须为正整数",
+    "invalid_input:participants.quantity": "数量须为正整数，且不超过规则允许的上限",
     "invalid_input:reason": "请填写原因（最多 500 字）",
     "invalid_input:q": "请输入姓名或成员编号",
     "invalid_input:Idempotency-Key": "请刷新页面后重试",
@@ -154,3 +157,28 @@ def message(problem: Mapping[str, Any]) -> str:
 def for_script() -> dict[str, Any]:
     """What the pages' script needs to say the same as ``message``."""
     return {"messages": MESSAGES, "values": VALUES}
+
+
+# Claims: the desk's review queue and the resident's own reports.
+
+CLAIM_STATES = {"pending": "待审核", "approved": "已通过", "declined": "未通过"}
+
+WORK_UNITS = {"patrol": "次", "hour": "小时", "character": "字", "report": "件", "task": "项", "activity": "次"}
+"""A rule's unit of work as a quantity is counted in it (``12 小时``, ``1500 字``)."""
+
+CLAIM_KINDS = {"patrol": "巡查", "diary": "民情日记", "event_report": "事件上报"}
+"""The work a resident reports themselves, by the category of the rule that pays it."""
+
+MESSAGES.update(
+    {
+        "invalid_input:reference": "请填写事件在上报平台的编号（不含空格和斜杠）",
+        "invalid_input:evidence_url": "照片链接须以 http:// 或 https:// 开头",
+        "invalid_input:decisions": "请先勾选要审核的上报（每次最多 100 条）",
+        "invalid_input:decisions.reason": "退回须填写原因",
+        "invalid_input:decisions.claim_id": "所选上报有误，请刷新页面后重试",
+        "forbidden:decisions.claim_id": "所选上报中有不在您管辖范围内的",
+        "forbidden:claim_id": "该上报不在您的管辖范围内",
+        "claim_not_found": "找不到这条上报",
+        "claim_not_pending": "这条上报已经审核过了",
+    }
+)

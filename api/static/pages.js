@@ -220,6 +220,64 @@
     button.addEventListener("click", function () { window.print(); });
   });
 
+  // The review queue (desk/claims): the ticked claims are decided in one request, which
+  // answers per claim. A refused claim shows why on its own card; the others are marked
+  // decided. The key is kept for a retry of the same decisions only, since each claim's
+  // decision is fingerprinted under it and another decision with the same key is refused.
+  document.querySelectorAll("[data-tick-all]").forEach(function (box) {
+    box.addEventListener("change", function () {
+      document.querySelectorAll("input[data-claim]:not(:disabled)").forEach(function (c) { c.checked = box.checked; });
+    });
+  });
+
+  function decided(line, form) {
+    var card = document.querySelector('[data-claim-card="' + line.claim_id + '"]');
+    if (!card) return;
+    if (line.outcome === "refused") {
+      var slot = card.querySelector("[data-claim-error]");
+      slot.textContent = message(line.problem);
+      slot.classList.add("shown");
+      return;
+    }
+    card.querySelector("[data-outcome]").textContent = form.dataset[line.outcome];
+    card.querySelectorAll("button, input").forEach(function (input) { input.disabled = true; });
+  }
+
+  function review(form, event) {
+    event.preventDefault();
+    clear(form);
+    document.querySelectorAll("[data-claim-error]").forEach(function (e) { e.textContent = ""; e.classList.remove("shown"); });
+    var decline = event.submitter && event.submitter.value === "decline";
+    var reason = form.querySelector('[name="reason"]').value.trim();
+    var decisions = Array.prototype.map.call(document.querySelectorAll("input[data-claim]:checked"), function (box) {
+      var id = Number(box.dataset.claim);
+      return decline ? { claim_id: id, decision: "decline", reason: reason } : { claim_id: id, decision: "approve" };
+    });
+    var signature = JSON.stringify(decisions);
+    if (form.reviewSignature !== signature) { form.reviewKey = randomKey(); form.reviewSignature = signature; }
+    var buttons = form.querySelectorAll("button");
+    buttons.forEach(function (b) { b.disabled = true; });
+    api("POST", form.dataset.review, { decisions: decisions }, form.reviewKey)
+      .then(function (result) {
+        form.reviewSignature = null;
+        var counts = { approved: 0, declined: 0, refused: 0 };
+        result.lines.forEach(function (line) { counts[line.outcome] += 1; decided(line, form); });
+        if (!counts.refused) { done(form, counts); return; }
+        show(form, { code: "partial", detail: fill(form.dataset.partial, counts) });
+      })
+      .catch(function (problem) { show(form, problem && problem.code ? problem : { code: "internal_error" }); })
+      .then(function () { buttons.forEach(function (b) { b.disabled = false; }); });
+  }
+
+  document.querySelectorAll("form[data-review]").forEach(function (form) {
+    form.addEventListener("submit", function (event) { review(form, event); });
+    // Enter in the reason would submit with the first button, approving what was meant to
+    // be declined: the reviewer picks the button.
+    form.addEventListener("keydown", function (event) {
+      if (event.key === "Enter" && event.target.tagName === "INPUT") event.preventDefault();
+    });
+  });
+
   var flash = sessionStorage.getItem(FLASH);
   if (flash) {
     sessionStorage.removeItem(FLASH);

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.earning.award_batch import AwardRequest, award_context, draft_award
 from ledger.earning.awards import AwardCommand, check_occurred_at
-from ledger.earning.rules import WorkDone, get_rule
+from ledger.earning.rules import WorkDone, check_quantity, get_rule
 from ledger.errors import ActivityNotFound, AlreadySettled, InvalidInput, LedgerError, MemberNotFound
 from ledger.journal.idempotency import IdempotentRequest
 from ledger.journal.posting import Journal, post
@@ -107,18 +107,27 @@ async def list_activities(conn: AsyncConnection, org_unit: str, limit: int, befo
 
 
 async def put_roster(conn: AsyncConnection, activity_id: int, participants: list[tuple[str, int]]) -> dict:
-    """Replace the roster. Every member must exist and appear once."""
+    """Replace the roster. Every member must exist and appear once, and every quantity lie
+    within the activity's rule (``rules.check_quantity``)."""
     activity = await get_activity(conn, activity_id, lock=True)
     if activity["settled_at"] is not None:
         raise AlreadySettled(activity_id)
     if len(participants) > ROSTER_SIZE_MAX:
         raise InvalidInput("participants", f"a roster has at most {ROSTER_SIZE_MAX} participants")
+    # Each line is held to the rule's own maximum now, not at settle: the organizer fixes
+    # the line named while the roster is in hand, instead of finding it skipped later.
+    rule = await get_rule(conn, activity["rule_code"])
     seen: set[str] = set()
     for i, (member_id, quantity) in enumerate(participants):
         if member_id in seen:
             raise InvalidInput(f"participants[{i}].member_id", f"{member_id!r} appears twice on the roster")
         if not 1 <= quantity <= QUANTITY_MAX:
-            raise InvalidInput(f"participants[{i}].quantity", f"quantity must be between 1 and {QUANTITY_MAX}")
+            raise InvalidInput(
+                f"participants[{i}].quantity",
+                f"quantity must be between 1 and {QUANTITY_MAX}",
+                quantity_max=QUANTITY_MAX,
+            )
+        check_quantity(rule, quantity, field=f"participants[{i}].quantity")
         seen.add(member_id)
     known = await find_members(conn, seen)
     for i, (member_id, _) in enumerate(participants):

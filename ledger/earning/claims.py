@@ -3,9 +3,19 @@
 A claim is pending until reviewed, and pending points count nowhere: no posting exists
 until approval. Approval awards by the claim's rule with caps applied (clipped to the
 room left), in the same database transaction that marks the claim approved; a decline
-keeps the claim with its reason. Nothing is deleted. A claim matching an earlier one of
-the same member, rule, local day and reference is flagged as a likely duplicate so the
-reviewer sees it; it is not refused, since two patrols on one day are real.
+keeps the claim with its reason. Nothing is deleted.
+
+A claim is checked when submitted as an award by its rule would be checked, caps aside:
+the rule is active that day, pays the member's roles, and counts the work (a patrol's
+steps, a diary's length). A claim that no reviewer could approve as it stands is refused
+then, naming the field, instead of waiting in the queue for a decline. Caps are left to
+approval, since a reversal may give room back before the reviewer gets to it.
+
+A claim with a reference (the event's id in the reporting platform) matching an earlier
+one of the same member, rule and local day is flagged as a likely duplicate so the
+reviewer sees both side by side; it is not refused, since a report may be resubmitted
+with a better photo. Claims without a reference are never flagged: two patrols on one
+day are real, and nothing tells them apart but the reviewer's eye.
 """
 
 from __future__ import annotations
@@ -19,16 +29,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.earning.award_batch import AwardRequest, award_context, draft_award
 from ledger.earning.awards import AwardCommand, award_result, check_occurred_at
-from ledger.earning.rules import WorkDone, get_rule
-from ledger.errors import ClaimNotFound, ClaimNotPending, InvalidInput
+from ledger.earning.rules import WorkDone, base_points, check_applies, get_rule
+from ledger.errors import ClaimNotFound, ClaimNotPending, InvalidInput, LedgerError, MemberInactive
 from ledger.journal.idempotency import IdempotentRequest
 from ledger.journal.posting import Journal, post
 from ledger.org.members import get_member
 from ledger.org.units import get_unit, in_subtree
-from ledger.storage.tables import Claim, Member, OrgUnit
+from ledger.storage.tables import Claim, JournalTxn, Member, OrgUnit
 
 CLAIM_PAGE_SIZE_MAX = 200
 """A reviewer's queue page: a screenful of claims with room to spare."""
+
+CLAIM_REVIEW_BATCH_MAX = 100
+"""Claims decided in one bulk review: a reviewer's screenful ticked at once. Each is its
+own database transaction, so a batch takes about a hundred short commits at most."""
 
 PENDING, APPROVED, DECLINED = "pending", "approved", "declined"
 STATUSES = (PENDING, APPROVED, DECLINED)
@@ -36,6 +50,13 @@ STATUSES = (PENDING, APPROVED, DECLINED)
 _claims = Claim.__table__
 _members = Member.__table__
 _units = OrgUnit.__table__
+_txns = JournalTxn.__table__
+
+# Every claim read carries the points its approval awarded (None until approved), so a
+# reviewer's history and a resident's list say "approved, 5 points" without a second read.
+_READ = select(_claims, _txns.c.earned_points.label("awarded_points")).outerjoin(
+    _txns, _txns.c.id == _claims.c.transaction_id
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,26 +70,66 @@ class ClaimCommand:
     evidence_url: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """A reviewer's decision on one claim of a bulk review: approve, or decline for a reason."""
+
+    claim_id: int
+    approve: bool
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reviewed:
+    """How one decision of a bulk review ended: its stored answer (an approval's
+    ``{claim_id, award}``, a decline's ``{claim_id}``) and whether it was replayed, or why
+    the ledger refused it."""
+
+    decision: Decision
+    result: dict[str, Any] | None
+    replayed: bool = False
+    refused: LedgerError | None = None
+
+
+def check_decisions(decisions: list[Decision]) -> None:
+    """A bulk review names each claim once, at most a batch of them, and gives each decline
+    its reason; InvalidInput names the line at fault and nothing is decided."""
+    if not 1 <= len(decisions) <= CLAIM_REVIEW_BATCH_MAX:
+        raise InvalidInput("decisions", f"a review decides between 1 and {CLAIM_REVIEW_BATCH_MAX} claims")
+    seen: set[int] = set()
+    for i, decision in enumerate(decisions):
+        if decision.claim_id in seen:
+            raise InvalidInput(f"decisions[{i}].claim_id", f"claim {decision.claim_id} is named twice")
+        if not decision.approve and not decision.reason:
+            raise InvalidInput(f"decisions[{i}].reason", "a decline gives its reason")
+        seen.add(decision.claim_id)
+
+
 async def submit(conn: AsyncConnection, command: ClaimCommand, created_by: str, now: datetime, tz: tzinfo) -> dict:
     check_occurred_at(command.occurred_at, now)
-    await get_member(conn, command.member_id)
-    await get_rule(conn, command.rule)
-    day = command.occurred_at.astimezone(tz).date().isoformat()
-    duplicate = (
-        await conn.execute(
-            select(_claims.c.id)
-            .where(
-                _claims.c.member_id == command.member_id,
-                _claims.c.rule_code == command.rule,
-                _claims.c.day == day,
-                _claims.c.reference.is_(None)
-                if command.reference is None
-                else _claims.c.reference == command.reference,
+    member = await get_member(conn, command.member_id)
+    if not member.active:
+        raise MemberInactive(member.id)
+    rule = await get_rule(conn, command.rule)
+    local_day = command.occurred_at.astimezone(tz).date()
+    check_applies(rule, member.id, [r.value for r in member.roles], local_day)
+    base_points(rule, command.work)
+    day = local_day.isoformat()
+    duplicate = None
+    if command.reference is not None:
+        duplicate = (
+            await conn.execute(
+                select(_claims.c.id)
+                .where(
+                    _claims.c.member_id == command.member_id,
+                    _claims.c.rule_code == command.rule,
+                    _claims.c.day == day,
+                    _claims.c.reference == command.reference,
+                )
+                .order_by(_claims.c.id)
+                .limit(1)
             )
-            .order_by(_claims.c.id)
-            .limit(1)
-        )
-    ).scalar_one_or_none()
+        ).scalar_one_or_none()
     row = {
         "member_id": command.member_id,
         "rule_code": command.rule,
@@ -90,8 +151,9 @@ async def submit(conn: AsyncConnection, command: ClaimCommand, created_by: str, 
 
 
 async def get_claim(conn: AsyncConnection, claim_id: int, lock: bool = False) -> dict[str, Any]:
-    query = select(_claims).where(_claims.c.id == claim_id)
-    row = (await conn.execute(query.with_for_update() if lock else query)).first()
+    query = _READ.where(_claims.c.id == claim_id)
+    # FOR UPDATE OF claim: the journal row joined in is append-only and needs no lock.
+    row = (await conn.execute(query.with_for_update(of=_claims) if lock else query)).first()
     if row is None:
         raise ClaimNotFound(claim_id)
     return dict(row._mapping)
@@ -105,7 +167,7 @@ async def queue(
         raise InvalidInput("status", f"status is one of {', '.join(STATUSES)}")
     if not 1 <= limit <= CLAIM_PAGE_SIZE_MAX:
         raise InvalidInput("limit", f"limit must be between 1 and {CLAIM_PAGE_SIZE_MAX}")
-    query = select(_claims).order_by(_claims.c.id).limit(limit)
+    query = _READ.order_by(_claims.c.id).limit(limit)
     if status is not None:
         query = query.where(_claims.c.status == status)
     if after is not None:
@@ -115,6 +177,18 @@ async def queue(
         query = query.join(_members, _members.c.id == _claims.c.member_id).join(
             _units, and_(_units.c.code == _members.c.org_unit, in_subtree(_units.c.path, unit.path))
         )
+    return [dict(row._mapping) for row in await conn.execute(query)]
+
+
+async def member_claims(conn: AsyncConnection, member_id: str, limit: int, before: int | None) -> list[dict[str, Any]]:
+    """A member's own claims, newest first (``before`` an id for the next page): what the
+    resident follows, each with its state, the points awarded or the reason declined."""
+    if not 1 <= limit <= CLAIM_PAGE_SIZE_MAX:
+        raise InvalidInput("limit", f"limit must be between 1 and {CLAIM_PAGE_SIZE_MAX}")
+    await get_member(conn, member_id)
+    query = _READ.where(_claims.c.member_id == member_id).order_by(_claims.c.id.desc()).limit(limit)
+    if before is not None:
+        query = query.where(_claims.c.id < before)
     return [dict(row._mapping) for row in await conn.execute(query)]
 
 

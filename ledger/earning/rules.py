@@ -34,7 +34,7 @@ from ledger.errors import (
 from ledger.storage import datafiles
 from ledger.storage.bulk import OneOf
 from ledger.storage.tables import RuleUsage, RuleVersion
-from ledger.values import Category
+from ledger.values import QUANTITY_MAX, Category
 
 SCHEMA_PATH = datafiles.SCHEMAS / "rules.schema.json"
 CAP_WINDOWS = ("day", "week", "year")
@@ -152,11 +152,22 @@ class WorkDone:
     handled_within_limit: bool = False
 
 
+def check_quantity(rule: Rule, quantity: int, field: str = "quantity") -> None:
+    """InvalidInput naming ``field`` unless the quantity lies within what the rule pays for
+    at once (``quantity_max``: no one serves more than 12 hours in one activity)."""
+    d = rule.definition
+    if quantity < 1 or quantity > d.get("quantity_max", quantity):
+        raise InvalidInput(
+            field,
+            f"quantity must be between 1 and {d.get('quantity_max', 'any')} {d['unit']}s",
+            quantity_max=d.get("quantity_max", QUANTITY_MAX),
+        )
+
+
 def base_points(rule: Rule, work: WorkDone) -> int:
     """Points before caps; InvalidInput names what makes the work not count."""
     d = rule.definition
-    if work.quantity < 1 or work.quantity > d.get("quantity_max", work.quantity):
-        raise InvalidInput("quantity", f"quantity must be between 1 and {d.get('quantity_max', 'any')} {d['unit']}s")
+    check_quantity(rule, work.quantity)
     if "min_steps" in d:
         if work.steps is None:
             raise InvalidInput("steps", f"rule {rule.code!r} needs the patrol's step count")

@@ -57,6 +57,15 @@ def fingerprint(*parts: Any) -> str:
     return hashlib.sha256(encoded.encode()).hexdigest()
 
 
+def item_request(batch: IdempotentRequest, item: str, *parts: Any) -> IdempotentRequest:
+    """One item of a batch request under a key of its own: the digest of the batch's key
+    and the item's name, fingerprinted by what is asked of that item. Each item is then
+    exactly-once by itself, so a retry of the batch with its key replays the items done,
+    does the ones refused before afresh, and refuses an item asked something else."""
+    digest = hashlib.sha256(batch.key.encode()).hexdigest()
+    return IdempotentRequest(batch.principal, f"{digest}:{item}", fingerprint(*parts))
+
+
 def refusal(holder: IdempotentRequest, request: IdempotentRequest) -> Conflict | None:
     """Why ``request`` may not be answered as a retry of ``holder``, the request that
     holds its key (see the order of precedence above), or None when it is one."""
