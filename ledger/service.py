@@ -333,7 +333,7 @@ class Ledger:
     async def _review(self, decision: claims.Decision, reviewer: str, request: IdempotentRequest) -> tuple[dict, bool]:
         async def work(conn: AsyncConnection, now: datetime) -> dict[str, Any]:
             if decision.approve:
-                return await claims.approve(conn, decision.claim_id, reviewer, now, self.tz, self._lock_rows)
+                return await claims.approve(conn, decision.claim_id, reviewer, now, self.journal)
             assert decision.reason is not None, "check_decisions gives every decline its reason"
             await claims.decline(conn, decision.claim_id, decision.reason, reviewer, now)
             return {"claim_id": decision.claim_id}

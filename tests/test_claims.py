@@ -144,7 +144,7 @@ async def test_a_claim_no_reviewer_could_approve_is_refused_when_submitted(clien
 async def test_a_deactivated_member_cannot_submit_a_claim(client, ledger):
     """A deactivated member receives no new awards, so a claim of theirs could never be approved."""
     await _setup(ledger)
-    await ledger.change_member("w-1", MemberChanges(active=False))
+    await ledger.change_member("w-1", MemberChanges(active=False), "test")
     assert_problem(await client.post("/v1/claims", json=_claim()), 409, "member_inactive", "member_id")
 
 
