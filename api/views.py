@@ -8,6 +8,7 @@ from typing import Any
 from api import dto
 from ledger import Balance, Member, Unit
 from ledger.access.principals import Principal
+from ledger.honours.notice_board import NoticeSummary, NoticeView
 from ledger.journal.checkpoints import Checkpoint
 from ledger.journal.queries import StatementPage, TransactionView
 from ledger.verify import Report
@@ -90,3 +91,18 @@ def principal_read(principal: Principal) -> dto.PrincipalRead:
         expires_at=principal.expires_at,
         revoked_at=principal.revoked_at,
     )
+
+
+def notice_summary_read(summary: NoticeSummary) -> dto.NoticeSummaryRead:
+    checkpoint = checkpoint_read(summary.checkpoint) if summary.checkpoint else None
+    return dto.NoticeSummaryRead(**{**_fields(summary), "checkpoint": checkpoint})
+
+
+def notice_read(view: NoticeView, today: str) -> dto.NoticeDetailRead:
+    names = [
+        dto.NoticeNameRead(
+            **{**_fields(name), "objections": [dto.ObjectionRead(**_fields(o)) for o in name.objections]}
+        )
+        for name in view.names
+    ]
+    return dto.NoticeDetailRead(notice_summary_read(view.notice), view.office, today > view.notice.ends_on, names)

@@ -20,8 +20,8 @@ from ledger import verify
 from ledger.access import audit, principals, scopes
 from ledger.earning import activities, awards, claims, deductions, rules, summary
 from ledger.earning.award_batch import AWARD_BATCH_MAX, AwardOutcome, AwardRequest, award_many
-from ledger.errors import AlreadyReversed, InsufficientPoints
-from ledger.honours import notices, reports, tiers
+from ledger.errors import AlreadyReversed, InsufficientPoints, NoticeNotFound
+from ledger.honours import notice_board, notices, reports, tiers
 from ledger.honours.exports import NominationExport
 from ledger.journal import checkpoints, queries
 from ledger.journal.group_commit import GroupCommit
@@ -344,6 +344,31 @@ class Ledger:
     ) -> dict[str, Any]:
         async with self._write() as conn:
             return await notices.decide(conn, member_id, period, flag, confirm, reason, by, self.clock(), self.tz)
+
+    async def notices(self, org_unit: str | None, limit: int, before: int | None) -> list[notice_board.NoticeSummary]:
+        """The notices of the subtree at ``org_unit`` (every notice without one), newest first."""
+        async with self.db.read() as conn:
+            root = (await units.get_unit(conn, org_unit)).path if org_unit is not None else None
+            return await notice_board.listing(conn, root, limit, before, self.tz)
+
+    async def notice(self, notice_id: int) -> notice_board.NoticeView:
+        async with self.db.read() as conn:
+            return await notice_board.view(conn, notice_id, self.tz)
+
+    def notice_public_code(self, notice_id: int) -> str:
+        """The code of the notice's public link (``notice_board.public_code``)."""
+        return notice_board.public_code(self._key(), notice_id)
+
+    async def public_notice(self, notice_id: int, code: str) -> notice_board.NoticeView:
+        """The notice behind a public link; a wrong code is the same "not found" as a
+        notice that does not exist, so a link tells nothing about other notices."""
+        if not notice_board.public_code_matches(self._key(), notice_id, code):
+            raise NoticeNotFound(notice_id)
+        return await self.notice(notice_id)
+
+    def today(self) -> str:
+        """Today's date in the ledger's zone, as notices give their last day."""
+        return self.clock().astimezone(self.tz).date().isoformat()
 
     # The points shop.
 
