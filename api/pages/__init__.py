@@ -23,6 +23,8 @@ from api import routes
 from api.auth import PAGE_HEADER
 from api.pages import zh
 from api.pages.desk import DeskController
+from api.pages.landing import LandingController
+from api.pages.notices import NoticeDeskController, PublicNoticeController
 from api.pages.resident import ResidentController
 from api.pages.session import (
     SessionController,
@@ -61,7 +63,15 @@ def pages_router() -> Router:
         path="/",
         opt=PUBLIC,
         response_headers=[ResponseHeader(name="Content-Security-Policy", value=CONTENT_SECURITY_POLICY)],
-        route_handlers=[SessionController, ResidentController, DeskController],
+        route_handlers=[
+            SessionController,
+            ResidentController,
+            DeskController,
+            # The public notice and the landing page.
+            NoticeDeskController,
+            PublicNoticeController,
+            LandingController,
+        ],
         exception_handlers={
             SignInRequired: on_sign_in_required,
             LedgerError: on_ledger_error,
@@ -98,6 +108,7 @@ def template_config(tz: tzinfo) -> TemplateConfig[JinjaTemplateEngine]:
             state=lambda s: zh.REDEMPTION_STATES.get(s, s),
             window=lambda w: zh.WINDOWS.get(w, w),
             skip_reason=lambda r: zh.SKIP_REASONS.get(r, r),
+            nomination_state=lambda s: zh.NOMINATION_STATES.get(s, s),
         )
         engine.engine.globals.update(routes=routes, zh_script=zh.for_script(), page_header=PAGE_HEADER)
 

@@ -123,6 +123,29 @@ MESSAGES = {
     "internal_error": "服务器出错，没有做任何更改，请稍后重试",
 }
 
+# The public notice (公示) and the landing page.
+
+NOMINATION_STATES = {
+    "flagged": "待公示",
+    "in_notice": "公示中",
+    "confirmed": "已确认推荐",
+    "withdrawn": "已撤回",
+    "revoked": "积分回落，已取消",
+}
+"""A name's state on a notice, as the desk shows it."""
+
+MESSAGES.update(
+    {
+        "notice_not_found": "找不到该公示，请核对链接",
+        "forbidden:notice_id": "该公示不在您的管辖范围内",
+        "nomination_not_found": "找不到该推荐人选",
+        "nomination_state_conflict": "该人选现在不能这样办理：公示期内只能登记异议或撤回，期满后才能确认",
+        "invalid_input:period": "年度须为四位数字，如 2026",
+        "invalid_input:working_days": "公示工作日须为 1 到 30 天",
+        "invalid_input:flag": "请选择推荐类别",
+    }
+)
+
 _INDEX = re.compile(r"\[\d+\]")
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
