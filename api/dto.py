@@ -170,6 +170,10 @@ class StatementLineRead(msgspec.Struct):
     memo: str
     balance_after: int
     reverses_id: int | None
+    rule: str | None
+    """The earning rule an award was computed by (none for a manual award)."""
+    reward: str | None
+    """The reward a hold, fulfilment or release was for."""
 
 
 class StatementRead(msgspec.Struct):

@@ -112,6 +112,20 @@ class Ledger:
         async with self.db.read() as conn:
             return await units.get_unit(conn, code, field="code")
 
+    async def unit_names(self, codes: Sequence[str]) -> dict[str, str]:
+        """The Chinese names of the units of ``codes`` that exist, by code."""
+        async with self.db.read() as conn:
+            return {code: unit.name for code, unit in (await units.find_units(conn, codes)).items()}
+
+    async def reward_names(self, codes: Sequence[str]) -> dict[str, str]:
+        """The Chinese names of the rewards of ``codes`` that exist, by code."""
+        async with self.db.read() as conn:
+            return await rewards.reward_names(conn, codes)
+
+    async def offices(self, limit: int) -> list[units.Unit]:
+        async with self.db.read() as conn:
+            return await units.offices(conn, limit)
+
     async def register_member(
         self, member_id: str, name: str, org_unit: str, party_member: bool, roles: tuple[Role, ...]
     ) -> members.Member:

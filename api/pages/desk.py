@@ -24,6 +24,7 @@ from api import routes
 from api.dependencies import LedgerDep
 from api.pages import zh
 from api.pages.chart import monthly_chart
+from api.pages.resident import MEMO_KINDS, line_titles
 from api.pages.session import Me, organizer
 from api.problems import from_ledger_error
 from ledger import Ledger
@@ -50,6 +51,9 @@ SIGNIN_LINK_LENGTH_MAX = 512
 ACTIVITY_HOURS_DEFAULT = 2
 """The new-activity form starts two hours ago and ends now: an organizer records an event
 that has just finished, and a haircut morning or a tea-art event lasts about that."""
+
+OFFICES_LISTED_MAX = 500
+"""Street offices and communities an admin's unit chooser lists: a city district's worth."""
 
 QR_SCALE = 4
 """Pixels per QR module: about 3 cm across on paper, which any phone camera reads."""
@@ -90,18 +94,22 @@ class DeskController(Controller):
         """The unit's desk; an admin, who acts on the whole tree, names the unit (``?unit=``)."""
         code = unit or me.org_unit
         if code is None:
-            return Template(template_name="desk_unit.html", context={"me": me})
+            offices = await ledger.offices(OFFICES_LISTED_MAX)
+            return Template(template_name="desk_unit.html", context={"me": me, "offices": offices})
         await ledger.authorize(me, scopes.unit(code, field="unit"))
         query = (q or "").strip()
         found = await ledger.search_members(code, query, SEARCH_RESULTS_MAX) if query else None
         months = await ledger.unit_months(code, None)
+        activities = await ledger.activities(code, RECENT_ACTIVITIES_SHOWN, None)
+        shown_units = [m.org_unit for m in found or []] + [a["org_unit"] for a in activities]
         context = {
             "me": me,
             "unit": await ledger.unit(code),
             "q": query,
             "found": found,
             "rules": await ledger.rules(),
-            "activities": await ledger.activities(code, RECENT_ACTIVITIES_SHOWN, None),
+            "activities": activities,
+            "unit_names": await ledger.unit_names(shown_units),
             "chart": monthly_chart(months["months"]),
             "period": months["period"],
             "now": _form_time(ledger.clock(), ledger),
@@ -126,6 +134,8 @@ class DeskController(Controller):
             "tier": await ledger.member_tier(member_id, None),
             "rooms": await ledger.cap_room(member_id),
             "lines": statement.lines,
+            "titles": await line_titles(ledger, statement.lines),
+            "memo_kinds": MEMO_KINDS,
             "can_reverse": {
                 line.transaction_id
                 for line in statement.lines

@@ -47,7 +47,7 @@ SKIP_REASONS = {
 
 SIGNIN_NOTES = {
     "expired": "登录已失效，请重新登录。",
-    "member": "此页面需要居民本人的登录令牌。",
+    "member": "请用您本人的登录链接或二维码登录。",
     "desk": "工作台需要组织者的登录令牌。",
     "signed_out": "您已退出登录。",
 }
@@ -59,6 +59,13 @@ SIGNIN_ERRORS = {
     "": "登录令牌无效，请检查后重试。",
 }
 """Why a token did not sign in (the ``reason`` of the ledger's refusal; none: not valid)."""
+
+RESIDENT_SIGNIN_ERRORS = {
+    "revoked": "这个登录链接已被收回，请向社区工作人员索取新的登录二维码。",
+    "expired": "这个登录链接已过期，请向社区工作人员索取新的登录二维码。",
+    "": "登录链接无效：请检查是否复制完整，或请社区工作人员重新打印登录二维码。",
+}
+"""The same, as a resident reads it: a resident holds a link or a QR code, not a token."""
 
 VALUES: dict[str, str] = {**WINDOWS, **CATEGORIES}
 """Values a message quotes from a problem (a cap's window, a category), in Chinese."""
@@ -133,6 +140,9 @@ NOMINATION_STATES = {
     "revoked": "积分回落，已取消",
 }
 """A name's state on a notice, as the desk shows it."""
+
+# Statement lines: what a line is, in words (the shop's lines name the reward).
+SHOP = "积分超市"
 
 MESSAGES.update(
     {

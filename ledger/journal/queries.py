@@ -91,6 +91,10 @@ class StatementLine:
     memo: str
     balance_after: int
     reverses_id: int | None
+    rule: str | None
+    """The earning rule an award was computed by (none for a manual award)."""
+    reward: str | None
+    """The reward a hold, fulfilment or release was for."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +125,7 @@ _STATEMENT = (
         _txns.c.memo,
         _postings.c.balance_after,
         _txns.c.reverses_id,
+        _txns.c.extra,
     )
     .join(_txns, _txns.c.id == _postings.c.txn_id)
     .where(
@@ -144,7 +149,7 @@ async def statement(conn: AsyncConnection, member_id: str, limit: int, cursor: s
     rows = (await conn.execute(_STATEMENT, params)).all()
     if not rows and (await conn.execute(_MEMBER_EXISTS, {"member_id": member_id})).first() is None:
         raise MemberNotFound(member_id, field="id")
-    lines = [StatementLine(*row) for row in rows[:limit]]
+    lines = [StatementLine(*row[:-1], row.extra.get("rule"), row.extra.get("reward")) for row in rows[:limit]]
     next_cursor = str(lines[-1].transaction_id) if len(rows) > limit else None
     return StatementPage(lines, next_cursor)
 
