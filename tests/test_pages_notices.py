@@ -60,15 +60,16 @@ async def test_the_desk_shows_its_own_notice_and_refuses_another_in_chinese(clie
 
 async def test_the_public_page_needs_its_code_and_shows_no_member_id(client, ledger, web):
     """Without signing in, the right code shows the name and unit and no member id; the
-    code of one notice does not open another."""
+    code of one notice does not open another, nor does a code in Chinese characters."""
     opened = await _notices(client, ledger)
     code = ledger.notice_public_code(opened[COMMUNITY])
     public = await web.get(f"/notices/{opened[COMMUNITY]}/{code}")
     assert 200 == public.status_code
     assert "张三" in public.text and "东关南里1-1微网格" in public.text
     assert "m-甲" not in public.text
-    wrong = await web.get(f"/notices/{opened[OTHER_COMMUNITY]}/{code}")
-    assert (404, True) == (wrong.status_code, "找不到该公示" in wrong.text)
+    for wrong_path in (f"/notices/{opened[OTHER_COMMUNITY]}/{code}", f"/notices/{opened[COMMUNITY]}/公示"):
+        wrong = await web.get(wrong_path)
+        assert (404, True) == (wrong.status_code, "找不到该公示" in wrong.text)
 
 
 async def test_the_landing_page_needs_no_sign_in(web):

@@ -108,7 +108,8 @@ def public_code(key: bytes, notice_id: int) -> str:
 
 
 def public_code_matches(key: bytes, notice_id: int, code: str) -> bool:
-    return hmac.compare_digest(public_code(key, notice_id), code)
+    # Bytes: compare_digest refuses a str with other than ASCII, which an address may hold.
+    return hmac.compare_digest(public_code(key, notice_id).encode(), code.encode())
 
 
 _NAME_COUNT = (
@@ -200,22 +201,22 @@ _AFTER = (
 )
 
 
-def _outcomes(rows: Sequence[Row[Any]]) -> dict[int, tuple[str, list[Objection]]]:
-    """Per noticed event: the name's state on the notice and the objections against it."""
-    outcome: dict[int, tuple[str, list[Objection]]] = {}
+def _outcomes(rows: Sequence[Row[Any]]) -> tuple[dict[int, str], dict[int, list[Objection]]]:
+    """Per noticed event (by id): the name's outcome on the notice, if it has one yet, and
+    the objections against it while it was there."""
+    states: dict[int, str] = {}
+    objections: dict[int, list[Objection]] = {}
     closed: set[int] = set()
     for row in rows:
-        state, objections = outcome.setdefault(row.noticed_id, (IN_NOTICE, []))
         if row.noticed_id in closed:
             continue
         if row.action == "objection":
-            objections.append(Objection(row.reason or "", row.actor, row.at))
-        elif row.action in _OUTCOMES:
-            outcome[row.noticed_id] = (_OUTCOMES[row.action], objections)
+            objections.setdefault(row.noticed_id, []).append(Objection(row.reason or "", row.actor, row.at))
+        elif row.action in _OUTCOMES or row.action in _NEW_CYCLE:
+            if row.action in _OUTCOMES:
+                states[row.noticed_id] = _OUTCOMES[row.action]
             closed.add(row.noticed_id)
-        elif row.action in _NEW_CYCLE:
-            closed.add(row.noticed_id)
-    return outcome
+    return states, objections
 
 
 async def view(conn: AsyncConnection, notice_id: int, tz: tzinfo) -> NoticeView:
@@ -225,7 +226,7 @@ async def view(conn: AsyncConnection, notice_id: int, tz: tzinfo) -> NoticeView:
     summary = _summary(row, tz)
     office = await get_unit(conn, row.unit_path.strip(PATH_SEPARATOR).split(PATH_SEPARATOR)[0])
     params = {"notice_id": notice_id}
-    outcomes = _outcomes((await conn.execute(_AFTER, params)).all())
+    states, objections = _outcomes((await conn.execute(_AFTER, params)).all())
     noticed = sorted((await conn.execute(_NOTICED, params)).all(), key=lambda r: (r.path, r.member_id, r.flag))
     names = tuple(
         NoticeName(
@@ -235,8 +236,8 @@ async def view(conn: AsyncConnection, notice_id: int, tz: tzinfo) -> NoticeView:
             unit_name=r.unit_name,
             flag=r.flag,
             earned_points=r.earned,
-            state=outcomes.get(r.id, (IN_NOTICE, []))[0],
-            objections=tuple(outcomes.get(r.id, (IN_NOTICE, []))[1]),
+            state=states.get(r.id, IN_NOTICE),
+            objections=tuple(objections.get(r.id, ())),
         )
         for r in noticed
     )
