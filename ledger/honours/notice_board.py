@@ -24,7 +24,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime, tzinfo
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, func, select
+from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.errors import InvalidInput, NoticeNotFound
@@ -132,7 +132,7 @@ _SUMMARY = (
 )
 
 
-def _summary(row: Row[Any], tz: tzinfo) -> NoticeSummary:
+def _summary(row: Any, tz: tzinfo) -> NoticeSummary:
     values = row._mapping
     checkpoint = None
     if values["cp_id"] is not None:
@@ -201,7 +201,7 @@ _AFTER = (
 )
 
 
-def _outcomes(rows: Sequence[Row[Any]]) -> tuple[dict[int, str], dict[int, list[Objection]]]:
+def _outcomes(rows: Sequence[Any]) -> tuple[dict[int, str], dict[int, list[Objection]]]:
     """Per noticed event (by id): the name's outcome on the notice, if it has one yet, and
     the objections against it while it was there."""
     states: dict[int, str] = {}
