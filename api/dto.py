@@ -209,6 +209,10 @@ class StatementLineRead(msgspec.Struct):
     memo: str
     balance_after: int
     reverses_id: int | None
+    rule: str | None
+    """The earning rule an award was computed by (none for a manual award)."""
+    reward: str | None
+    """The reward a hold, fulfilment or release was for."""
 
 
 class StatementRead(msgspec.Struct):
@@ -575,6 +579,58 @@ class NominationStateRead(msgspec.Struct):
     objections: int
     notice_id: int | None
     ends_on: str | None
+
+
+# The public notice (公示) as the API reads it back.
+
+
+class NoticeSummaryRead(msgspec.Struct):
+    id: int
+    period: str
+    org_unit: str
+    unit_name: str
+    flag: str | None
+    working_days: int
+    opened_on: str
+    ends_on: str
+    """The last day of the notice, inclusive: names are confirmed from the day after."""
+    opened_at: datetime
+    opened_by: str
+    names: int
+    checkpoint: CheckpointRead | None
+    """Sealed as the notice opened (none only for a notice opened before notices sealed one)."""
+
+
+class NoticePage(msgspec.Struct):
+    notices: list[NoticeSummaryRead]
+    next_cursor: str | None
+
+
+class ObjectionRead(msgspec.Struct):
+    reason: str
+    by: str
+    at: datetime
+
+
+class NoticeNameRead(msgspec.Struct):
+    member_id: str
+    name: str
+    org_unit: str
+    unit_name: str
+    flag: str
+    earned_points: int
+    state: str
+    """The name's outcome on this notice: in_notice, confirmed, withdrawn or revoked."""
+    objections: list[ObjectionRead]
+
+
+class NoticeDetailRead(msgspec.Struct):
+    notice: NoticeSummaryRead
+    office: str
+    """The street office that publishes the notice."""
+    ended: bool
+    """Whether the notice's last day has passed, so names on it may be confirmed."""
+    names: list[NoticeNameRead]
 
 
 RewardKind = Literal[REWARD_KINDS]  # type: ignore[valid-type]

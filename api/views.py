@@ -12,6 +12,8 @@ from ledger import (
     ImportReport,
     Member,
     Move,
+    NoticeSummary,
+    NoticeView,
     Principal,
     StatementPage,
     TransactionView,
@@ -126,3 +128,18 @@ def import_report_read(report: ImportReport) -> dto.ImportReportRead:
             "ignored_columns": list(report.ignored_columns),
         }
     )
+
+
+def notice_summary_read(summary: NoticeSummary) -> dto.NoticeSummaryRead:
+    checkpoint = checkpoint_read(summary.checkpoint) if summary.checkpoint else None
+    return dto.NoticeSummaryRead(**{**_fields(summary), "checkpoint": checkpoint})
+
+
+def notice_read(view: NoticeView, today: str) -> dto.NoticeDetailRead:
+    names = [
+        dto.NoticeNameRead(
+            **{**_fields(name), "objections": [dto.ObjectionRead(**_fields(o)) for o in name.objections]}
+        )
+        for name in view.names
+    ]
+    return dto.NoticeDetailRead(notice_summary_read(view.notice), view.office, today > view.notice.ends_on, names)

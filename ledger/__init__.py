@@ -39,12 +39,19 @@ from ledger.errors import (
     Unauthenticated,
 )
 from ledger.honours import exports
+from ledger.honours.notice_board import NOTICE_PAGE_SIZE_MAX, NoticeSummary, NoticeView
 from ledger.honours.reports import EVIDENCE_PAGE_SIZE_MAX
 from ledger.honours.tiers import FLAGS, default_tiers_text
 from ledger.journal.checkpoints import CHECKPOINT_PAGE_SIZE_MAX, Checkpoint, sealed_at_text
 from ledger.journal.idempotency import IdempotentRequest, fingerprint
 from ledger.journal.periods import DEFAULT_TIMEZONE, zone
-from ledger.journal.queries import STATEMENT_PAGE_SIZE_DEFAULT, STATEMENT_PAGE_SIZE_MAX, StatementPage, TransactionView
+from ledger.journal.queries import (
+    STATEMENT_PAGE_SIZE_DEFAULT,
+    STATEMENT_PAGE_SIZE_MAX,
+    StatementLine,
+    StatementPage,
+    TransactionView,
+)
 from ledger.org import imports
 from ledger.org.imports import ImportReport, Outcome
 from ledger.org.members import MEMBER_PAGE_SIZE_MAX, MEMBER_SEARCH_SIZE_MAX, Member, MemberChanges
@@ -148,9 +155,12 @@ __all__ = [
     "MemberNotFound",
     "Move",
     "NAME_LENGTH_MAX",
+    "NOTICE_PAGE_SIZE_MAX",
     "NOT_VALID",
     "NotFound",
     "NotReversible",
+    "NoticeSummary",
+    "NoticeView",
     "OrgUnitNotFound",
     "Outcome",
     "PENDING",
@@ -173,6 +183,7 @@ __all__ = [
     "STATEMENT_PAGE_SIZE_DEFAULT",
     "STATEMENT_PAGE_SIZE_MAX",
     "STOCK_MAX",
+    "StatementLine",
     "StatementPage",
     "TOKEN_LENGTH_MAX",
     "TransactionNotFound",

@@ -19,6 +19,7 @@
     │   ├── ActivityNotFound
     │   ├── ClaimNotFound
     │   ├── NominationNotFound
+    │   ├── NoticeNotFound
     │   ├── RewardNotFound
     │   ├── RedemptionNotFound
     │   └── PrincipalNotFound
@@ -402,6 +403,13 @@ class ClaimNotPending(Conflict):
 
     def __init__(self, claim_id: int, status: str) -> None:
         super().__init__(f"claim {claim_id} is {status}, not pending", claim_id=claim_id, claim_status=status)
+
+
+class NoticeNotFound(NotFound):
+    code = "notice_not_found"
+
+    def __init__(self, notice_id: int, field: str = "notice_id") -> None:
+        super().__init__(f"notice {notice_id} does not exist", notice_id=notice_id, field=field)
 
 
 class NominationNotFound(NotFound):

@@ -20,8 +20,8 @@ from ledger import verify
 from ledger.access import audit, principals, scopes
 from ledger.earning import activities, awards, claims, deductions, rules, summary
 from ledger.earning.award_batch import AWARD_BATCH_MAX, AwardOutcome, AwardRequest, award_many
-from ledger.errors import AlreadyReversed, DatabaseUnavailable, InsufficientPoints, LedgerError
-from ledger.honours import nominations, notices, reports, tiers
+from ledger.errors import AlreadyReversed, DatabaseUnavailable, InsufficientPoints, LedgerError, NoticeNotFound
+from ledger.honours import nominations, notice_board, notices, reports, tiers
 from ledger.honours.exports import NominationExport
 from ledger.journal import checkpoints, queries
 from ledger.journal.group_commit import GroupCommit
@@ -133,6 +133,20 @@ class Ledger:
     async def unit_moves(self, code: str, limit: int, after: int | None) -> list[units.Move]:
         async with self.db.read() as conn:
             return await units.unit_moves(conn, code, limit, after)
+
+    async def unit_names(self, codes: Sequence[str]) -> dict[str, str]:
+        """The Chinese names of the units of ``codes`` that exist, by code."""
+        async with self.db.read() as conn:
+            return {code: unit.name for code, unit in (await units.find_units(conn, codes)).items()}
+
+    async def reward_names(self, codes: Sequence[str]) -> dict[str, str]:
+        """The Chinese names of the rewards of ``codes`` that exist, by code."""
+        async with self.db.read() as conn:
+            return await rewards.reward_names(conn, codes)
+
+    async def offices(self, limit: int) -> list[units.Unit]:
+        async with self.db.read() as conn:
+            return await units.offices(conn, limit)
 
     async def register_member(
         self, member_id: str, name: str, org_unit: str, party_member: bool, roles: tuple[Role, ...]
@@ -434,6 +448,31 @@ class Ledger:
     ) -> dict[str, Any]:
         async with self._write() as conn:
             return await notices.decide(conn, member_id, period, flag, confirm, reason, by, self.clock(), self.tz)
+
+    async def notices(self, org_unit: str | None, limit: int, before: int | None) -> list[notice_board.NoticeSummary]:
+        """The notices of the subtree at ``org_unit`` (every notice without one), newest first."""
+        async with self.db.read() as conn:
+            root = (await units.get_unit(conn, org_unit)).path if org_unit is not None else None
+            return await notice_board.listing(conn, root, limit, before, self.tz)
+
+    async def notice(self, notice_id: int) -> notice_board.NoticeView:
+        async with self.db.read() as conn:
+            return await notice_board.view(conn, notice_id, self.tz)
+
+    def notice_public_code(self, notice_id: int) -> str:
+        """The code of the notice's public link (``notice_board.public_code``)."""
+        return notice_board.public_code(self._key(), notice_id)
+
+    async def public_notice(self, notice_id: int, code: str) -> notice_board.NoticeView:
+        """The notice behind a public link; a wrong code is the same "not found" as a
+        notice that does not exist, so a link tells nothing about other notices."""
+        if not notice_board.public_code_matches(self._key(), notice_id, code):
+            raise NoticeNotFound(notice_id)
+        return await self.notice(notice_id)
+
+    def today(self) -> str:
+        """Today's date in the ledger's zone, as notices give their last day."""
+        return self.clock().astimezone(self.tz).date().isoformat()
 
     # The points shop.
 

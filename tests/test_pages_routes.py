@@ -86,7 +86,8 @@ async def test_a_bad_or_revoked_token_gets_a_page_in_chinese(client, ledger, web
     await tree(ledger)
     bad = await web.get("/me/signin", params={"token": "glp_nope.nope"})
     assert 401 == bad.status_code and "set-cookie" not in bad.headers
-    assert "登录令牌无效" in bad.text and bad.headers["content-type"].startswith("text/html")
+    assert "登录链接无效" in bad.text and bad.headers["content-type"].startswith("text/html")
+    assert "令牌" not in bad.text
     token = await _token(client, role="member", member_id=await member(ledger))
     principal_id = token.removeprefix("glp_").split(".")[0]
     await client.post(f"/v1/tokens/{principal_id}/revoke")

@@ -14,12 +14,14 @@ from litestar.response import Stream
 from api import dto, routes, views
 from api.access import ADMIN_ONLY, EVERYONE, OVERSEERS, READERS, WRITERS, unit_or_own
 from api.dependencies import LedgerDep
-from ledger import CODE_LENGTH_MAX, EVIDENCE_PAGE_SIZE_MAX, exports, scopes
+from ledger import CODE_LENGTH_MAX, EVIDENCE_PAGE_SIZE_MAX, NOTICE_PAGE_SIZE_MAX, exports, scopes
 
 PeriodParam = Annotated[str | None, QueryParameter(pattern=r"^[0-9]{4}$")]
 FlagParam = Annotated[Literal["先进工作者", "优秀共产党员"] | None, QueryParameter()]
 UnitParam = Annotated[str, QueryParameter(min_length=1, max_length=CODE_LENGTH_MAX)]
 EVIDENCE_PAGE_SIZE_DEFAULT = 100
+NOTICE_PAGE_SIZE_DEFAULT = 50
+"""Notices per page unless asked: every notice a street has opened in years."""
 Req = Request[Any, Any, Any]
 MEDIA_TYPES = {
     "csv": "text/csv; charset=utf-8",
@@ -114,6 +116,35 @@ class TierController(Controller):
         await ledger.authorize(request.user, scopes.unit(data.org_unit))
         opened = await ledger.open_notice(data.period, data.org_unit, data.flag, data.working_days, request.user.id)
         return dto.NoticeRead(**{**opened, "checkpoint": views.checkpoint_read(opened["checkpoint"])})
+
+    @get(
+        routes.NOTICES,
+        summary="Public notices (公示) of a subtree, newest first (an organizer's own by default)",
+        opt=OVERSEERS,
+    )
+    async def notices(
+        self,
+        ledger: LedgerDep,
+        request: Req,
+        org_unit: Annotated[str | None, QueryParameter(min_length=1, max_length=CODE_LENGTH_MAX)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=NOTICE_PAGE_SIZE_MAX)] = NOTICE_PAGE_SIZE_DEFAULT,
+        cursor: Annotated[str | None, QueryParameter(pattern=r"^[0-9]{1,18}$")] = None,
+    ) -> dto.NoticePage:
+        org_unit = unit_or_own(request.user, org_unit)
+        if org_unit is not None:
+            await ledger.authorize(request.user, scopes.unit(org_unit))
+        found = await ledger.notices(org_unit, limit, int(cursor) if cursor else None)
+        next_cursor = str(found[-1].id) if len(found) == limit else None
+        return dto.NoticePage([views.notice_summary_read(n) for n in found], next_cursor)
+
+    @get(
+        routes.NOTICE,
+        summary="A public notice with its names, units, points, flags, objections and its last day",
+        opt=OVERSEERS,
+    )
+    async def notice_detail(self, notice_id: FromPath[int], ledger: LedgerDep, request: Req) -> dto.NoticeDetailRead:
+        await ledger.authorize(request.user, scopes.Subject("notice", notice_id, "notice_id"))
+        return views.notice_read(await ledger.notice(notice_id), ledger.today())
 
     @post(routes.NOMINATION_OBJECTIONS, summary="Record an objection against a name on notice", opt=WRITERS)
     async def objection(

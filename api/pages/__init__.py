@@ -23,6 +23,8 @@ from api import routes
 from api.auth import PAGE_HEADER
 from api.pages import zh
 from api.pages.desk import DeskController
+from api.pages.landing import LandingController
+from api.pages.notices import NoticeDeskController, PublicNoticeController
 from api.pages.resident import ResidentController
 from api.pages.review import ReviewController
 from api.pages.session import (
@@ -62,7 +64,16 @@ def pages_router() -> Router:
         path="/",
         opt=PUBLIC,
         response_headers=[ResponseHeader(name="Content-Security-Policy", value=CONTENT_SECURITY_POLICY)],
-        route_handlers=[SessionController, ResidentController, DeskController, ReviewController],
+        route_handlers=[
+            SessionController,
+            ResidentController,
+            DeskController,
+            ReviewController,
+            # The public notice and the landing page.
+            NoticeDeskController,
+            PublicNoticeController,
+            LandingController,
+        ],
         exception_handlers={
             SignInRequired: on_sign_in_required,
             LedgerError: on_ledger_error,
@@ -101,6 +112,7 @@ def template_config(tz: tzinfo) -> TemplateConfig[JinjaTemplateEngine]:
             skip_reason=lambda r: zh.SKIP_REASONS.get(r, r),
             claim_state=lambda s: zh.CLAIM_STATES.get(s, s),
             work_unit=lambda u: zh.WORK_UNITS.get(u, u),
+            nomination_state=lambda s: zh.NOMINATION_STATES.get(s, s),
         )
         engine.engine.globals.update(routes=routes, zh_script=zh.for_script(), page_header=PAGE_HEADER)
 

@@ -10,7 +10,7 @@ error page, and a search only ever looks inside the subtree. Every write is a ca
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 
 import segno
@@ -24,6 +24,8 @@ from api import routes
 from api.dependencies import LedgerDep
 from api.pages import zh
 from api.pages.chart import monthly_chart
+from api.pages.forms import form_time
+from api.pages.resident import MEMO_KINDS, line_titles
 from api.pages.session import Me, organizer
 from api.problems import from_ledger_error
 from ledger import CODE_LENGTH_MAX, NAME_LENGTH_MAX, InvalidInput, Ledger, LedgerError, TxnKind, scopes
@@ -51,19 +53,14 @@ ACTIVITY_HOURS_DEFAULT = 2
 """The new-activity form starts two hours ago and ends now: an organizer records an event
 that has just finished, and a haircut morning or a tea-art event lasts about that."""
 
+OFFICES_LISTED_MAX = 500
+"""Street offices and communities an admin's unit chooser lists: a city district's worth."""
+
 QR_SCALE = 4
 """Pixels per QR module: about 3 cm across on paper, which any phone camera reads."""
 
 Req = Request[Any, Any, Any]
 UnitParam = Annotated[str | None, QueryParameter(max_length=CODE_LENGTH_MAX)]
-
-
-def _form_time(moment: datetime, ledger: Ledger) -> dict[str, str]:
-    """A moment as a datetime-local field shows it, and the ledger zone's offset that the
-    script appends when it sends the field (the browser's own zone may differ)."""
-    local = moment.astimezone(ledger.tz)
-    offset = local.strftime("%z")
-    return {"value": local.strftime("%Y-%m-%dT%H:%M"), "offset": f"{offset[:3]}:{offset[3:]}"}
 
 
 async def _names(ledger: Ledger, member_ids: list[str]) -> dict[str, str]:
@@ -90,22 +87,26 @@ class DeskController(Controller):
         """The unit's desk; an admin, who acts on the whole tree, names the unit (``?unit=``)."""
         code = unit or me.org_unit
         if code is None:
-            return Template(template_name="desk_unit.html", context={"me": me})
+            offices = await ledger.offices(OFFICES_LISTED_MAX)
+            return Template(template_name="desk_unit.html", context={"me": me, "offices": offices})
         await ledger.authorize(me, scopes.unit(code, field="unit"))
         query = (q or "").strip()
         found = await ledger.search_members(code, query, SEARCH_RESULTS_MAX) if query else None
         months = await ledger.unit_months(code, None)
+        activities = await ledger.activities(code, RECENT_ACTIVITIES_SHOWN, None)
+        shown_units = [m.org_unit for m in found or []] + [a["org_unit"] for a in activities]
         context = {
             "me": me,
             "unit": await ledger.unit(code),
             "q": query,
             "found": found,
             "rules": await ledger.rules(),
-            "activities": await ledger.activities(code, RECENT_ACTIVITIES_SHOWN, None),
+            "activities": activities,
+            "unit_names": await ledger.unit_names(shown_units),
             "chart": monthly_chart(months["months"]),
             "period": months["period"],
-            "now": _form_time(ledger.clock(), ledger),
-            "earlier": _form_time(ledger.clock() - timedelta(hours=ACTIVITY_HOURS_DEFAULT), ledger),
+            "now": form_time(ledger.clock(), ledger),
+            "earlier": form_time(ledger.clock() - timedelta(hours=ACTIVITY_HOURS_DEFAULT), ledger),
         }
         return Template(template_name="desk.html", context=context)
 
@@ -127,6 +128,8 @@ class DeskController(Controller):
             "tier": await ledger.member_tier(member_id, None),
             "rooms": await ledger.cap_room(member_id),
             "lines": statement.lines,
+            "titles": await line_titles(ledger, statement.lines),
+            "memo_kinds": MEMO_KINDS,
             "can_reverse": {
                 line.transaction_id
                 for line in statement.lines
@@ -134,7 +137,7 @@ class DeskController(Controller):
             },
             "reversed": reversed_ids,
             "moves": await ledger.member_moves(member_id, MOVES_SHOWN, None),
-            "now": _form_time(ledger.clock(), ledger),
+            "now": form_time(ledger.clock(), ledger),
         }
         return Template(template_name="desk_member.html", context=context)
 

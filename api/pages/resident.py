@@ -9,6 +9,7 @@ Reads are rendered here; the page's buttons (redeem, cancel, report) call the JS
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Annotated, Any
 
@@ -20,9 +21,9 @@ from litestar.response import Template
 from api import routes
 from api.dependencies import LedgerDep
 from api.pages import zh
-from api.pages.desk import _form_time
+from api.pages.forms import form_time
 from api.pages.session import Me, resident
-from ledger import HELD, Ledger, Member, Rule, active_on, rewards_roles
+from ledger import HELD, Ledger, Member, Rule, StatementLine, TxnKind, active_on, rewards_roles
 
 STATEMENT_PAGE_SIZE = 20
 """Statement lines per page: a phone screen and a half; scrolling loads the next page."""
@@ -68,9 +69,36 @@ def report_rules(rules: list[Rule], member: Member, today: date) -> dict[str, Ru
     return {kind: chosen[kind] for kind in zh.CLAIM_KINDS if kind in chosen}
 
 
+MEMO_KINDS = frozenset({TxnKind.AWARD, TxnKind.DEDUCTION, TxnKind.REVERSAL})
+"""Lines whose memo a person wrote (why the points moved); the shop's and expiry's memos
+are the ledger's own words, which the line's title already says in Chinese."""
+
+
+async def line_titles(ledger: Ledger, lines: Sequence[StatementLine]) -> dict[int, str]:
+    """What each statement line is, in Chinese: the rule's name for a rule award, the
+    reward's for a redemption, else the category."""
+    rules = {r.code: r.definition["name_zh"] for r in await ledger.rules()}
+    rewards = await ledger.reward_names([line.reward for line in lines if line.reward])
+    titles = {}
+    for line in lines:
+        if line.reward:
+            title = f"{zh.SHOP} · {rewards.get(line.reward, line.reward)}"
+        elif line.rule in rules:
+            title = rules[line.rule]
+        else:
+            title = zh.CATEGORIES.get(line.category, line.category)
+        titles[line.transaction_id] = title
+    return titles
+
+
 async def statement_page(ledger: Ledger, member_id: str, cursor: str | None) -> dict[str, Any]:
     page = await ledger.statement(member_id, STATEMENT_PAGE_SIZE, cursor)
-    return {"lines": page.lines, "next_cursor": page.next_cursor}
+    return {
+        "lines": page.lines,
+        "next_cursor": page.next_cursor,
+        "titles": await line_titles(ledger, page.lines),
+        "memo_kinds": MEMO_KINDS,
+    }
 
 
 class ResidentController(Controller):
@@ -103,7 +131,7 @@ class ResidentController(Controller):
             "claims": await ledger.member_claims(member.id, CLAIMS_SHOWN, None),
             "rule_names": {r.code: r.definition["name_zh"] for r in rules},
             "zh_claim_kinds": zh.CLAIM_KINDS,
-            "now": _form_time(ledger.clock(), ledger),
+            "now": form_time(ledger.clock(), ledger),
         }
         return Template(template_name="me.html", context=context)
 

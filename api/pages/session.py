@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated, Any
+from urllib.parse import parse_qs, urlsplit
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import Cookie
@@ -103,14 +104,23 @@ def _signin_form(request: Req, error: str | None = None, status_code: int = 200)
     )
 
 
+def _token_in(text: str) -> str:
+    """The token of a pasted sign-in link (``…/me/signin?token=…``), or the text itself."""
+    text = text.strip()
+    if "token=" in text:
+        return parse_qs(urlsplit(text).query).get("token", [""])[0].strip()
+    return text
+
+
 async def _sign_in(request: Req, token: str) -> Response[Any]:
-    token = token.strip()
+    token = _token_in(token)
+    errors = zh.SIGNIN_ERRORS if request.url.path.startswith(routes.PAGE_DESK) else zh.RESIDENT_SIGNIN_ERRORS
     if not token or len(token) > TOKEN_LENGTH_MAX:
-        return _signin_form(request, zh.SIGNIN_ERRORS[""], 401)
+        return _signin_form(request, errors[""], 401)
     try:
         principal = await request.app.state.authenticator.principal(request.app.state.ledger, token)
     except Unauthenticated as error:
-        return _signin_form(request, _signin_error(error), 401)
+        return _signin_form(request, errors.get(error.fields().get("reason", ""), errors[""]), 401)
     max_age = MEMBER_COOKIE_MAX_AGE_SECONDS if principal.role is Access.MEMBER else DESK_COOKIE_MAX_AGE_SECONDS
     cookie = Cookie(
         key=SESSION_COOKIE,
@@ -134,10 +144,6 @@ def _move_on(path: str, signed_in: bool, cookies: list[Cookie] | None = None) ->
         # The sign-in's address holds the token: kept from caches, and from any Referer.
         headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
     )
-
-
-def _signin_error(error: Unauthenticated) -> str:
-    return zh.SIGNIN_ERRORS.get(error.fields().get("reason", ""), zh.SIGNIN_ERRORS[""])
 
 
 class SessionController(Controller):

@@ -50,7 +50,7 @@ SKIP_REASONS = {
 
 SIGNIN_NOTES = {
     "expired": "登录已失效，请重新登录。",
-    "member": "此页面需要居民本人的登录令牌。",
+    "member": "请用您本人的登录链接或二维码登录。",
     "desk": "工作台需要组织者的登录令牌。",
     "signed_out": "您已退出登录。",
 }
@@ -62,6 +62,13 @@ SIGNIN_ERRORS = {
     "": "登录令牌无效，请检查后重试。",
 }
 """Why a token did not sign in (the ``reason`` of the ledger's refusal; none: not valid)."""
+
+RESIDENT_SIGNIN_ERRORS = {
+    "revoked": "这个登录链接已被收回，请向社区工作人员索取新的登录二维码。",
+    "expired": "这个登录链接已过期，请向社区工作人员索取新的登录二维码。",
+    "": "登录链接无效：请检查是否复制完整，或请社区工作人员重新打印登录二维码。",
+}
+"""The same, as a resident reads it: a resident holds a link or a QR code, not a token."""
 
 VALUES: dict[str, str] = {**WINDOWS, **CATEGORIES}
 """Values a message quotes from a problem (a cap's window, a category), in Chinese."""
@@ -127,6 +134,32 @@ MESSAGES = {
     "rate_limited": "操作太频繁，请 {retry_after_seconds} 秒后再试",
     "internal_error": "服务器出错，没有做任何更改，请稍后重试",
 }
+
+# The public notice (公示) and the landing page.
+
+NOMINATION_STATES = {
+    "flagged": "待公示",
+    "in_notice": "公示中",
+    "confirmed": "已确认推荐",
+    "withdrawn": "已撤回",
+    "revoked": "积分回落，已取消",
+}
+"""A name's state on a notice, as the desk shows it."""
+
+# Statement lines: what a line is, in words (the shop's lines name the reward).
+SHOP = "积分超市"
+
+MESSAGES.update(
+    {
+        "notice_not_found": "找不到该公示，请核对链接",
+        "forbidden:notice_id": "该公示不在您的管辖范围内",
+        "nomination_not_found": "找不到该推荐人选",
+        "nomination_state_conflict": "该人选现在不能这样办理：公示期内只能登记异议或撤回，期满后才能确认",
+        "invalid_input:period": "年度须为四位数字，如 2026",
+        "invalid_input:working_days": "公示工作日须为 1 到 30 天",
+        "invalid_input:flag": "请选择推荐类别",
+    }
+)
 
 _INDEX = re.compile(r"\[\d+\]")
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")

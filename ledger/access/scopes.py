@@ -1,7 +1,7 @@
 """Whether a principal's org subtree covers what a request touches.
 
 A request touches *subjects*: a member, a unit, or a record that belongs to one (an
-activity, a claim, a redemption, a transaction, a reward, another principal). Each
+activity, a claim, a redemption, a transaction, a reward, a notice, another principal). Each
 subject resolves, in one indexed query, to the path of the unit it belongs to and,
 when it is a member's, to that member. The rule is then the same everywhere:
 
@@ -30,6 +30,7 @@ from ledger.errors import (
     ClaimNotFound,
     LedgerError,
     MemberNotFound,
+    NoticeNotFound,
     OrgUnitNotFound,
     PrincipalNotFound,
     RedemptionNotFound,
@@ -38,7 +39,7 @@ from ledger.errors import (
 )
 from ledger.values import Access
 
-Kind = Literal["member", "unit", "activity", "claim", "redemption", "transaction", "reward", "principal"]
+Kind = Literal["member", "unit", "activity", "claim", "redemption", "transaction", "reward", "principal", "notice"]
 
 MEMBERS_PER_QUERY = 1_000
 """Roster members resolved per query: within SQLite's oldest limit of 999 bound
@@ -62,6 +63,7 @@ _RESOLVE: dict[Kind, str] = {
     "unit": "SELECT path, NULL FROM org_unit WHERE code = :key",
     "activity": _OWNED_BY_UNIT.format(table="activity", key="id"),
     "reward": _OWNED_BY_UNIT.format(table="reward", key="code"),
+    "notice": _OWNED_BY_UNIT.format(table="notice", key="id"),
     "claim": _OWNED_BY_MEMBER.format(table="claim", key="id"),
     "redemption": _OWNED_BY_MEMBER.format(table="redemption", key="id"),
     # A transaction is its member's (where the member lives now) or, with no member, its unit's.
@@ -87,6 +89,7 @@ _NOT_FOUND: dict[Kind, Callable[[str | int, str], LedgerError]] = {
     "transaction": lambda key, _: TransactionNotFound(int(key)),
     "reward": lambda key, field: RewardNotFound(str(key), field=field),
     "principal": lambda key, _: PrincipalNotFound(str(key)),
+    "notice": lambda key, field: NoticeNotFound(int(key), field=field),
 }
 
 _MEMBER_PATHS = text(

@@ -197,7 +197,8 @@ async def approve(
 ) -> dict[str, Any]:
     claim = await _pending(conn, claim_id)
     work = WorkDone(claim["quantity"], claim["steps"], claim["handled_within_limit"])
-    memo = claim["memo"] or f"claim {claim_id}"
+    # The statement names the award by its rule; the claim keeps the transaction's id.
+    memo = claim["memo"]
     command = AwardCommand(
         claim["member_id"],
         None,

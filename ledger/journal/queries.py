@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import BigInteger, bindparam, case, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -91,6 +92,10 @@ class StatementLine:
     memo: str
     balance_after: int
     reverses_id: int | None
+    rule: str | None
+    """The earning rule an award was computed by (none for a manual award)."""
+    reward: str | None
+    """The reward a hold, fulfilment or release was for."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +126,7 @@ _STATEMENT = (
         _txns.c.memo,
         _postings.c.balance_after,
         _txns.c.reverses_id,
+        _txns.c.extra,
     )
     .join(_txns, _txns.c.id == _postings.c.txn_id)
     .where(
@@ -134,6 +140,23 @@ _STATEMENT = (
 _MEMBER_EXISTS = select(_members.c.id).where(_members.c.id == bindparam("member_id"))
 
 
+def _line(row: Any) -> StatementLine:
+    extra = row.extra or {}
+    return StatementLine(
+        transaction_id=row.id,
+        kind=row.kind,
+        points=row.amount,
+        category=row.category,
+        occurred_at=row.occurred_at,
+        recorded_at=row.recorded_at,
+        memo=row.memo,
+        balance_after=row.balance_after,
+        reverses_id=row.reverses_id,
+        rule=extra.get("rule"),
+        reward=extra.get("reward"),
+    )
+
+
 async def statement(conn: AsyncConnection, member_id: str, limit: int, cursor: str | None) -> StatementPage:
     """Newest first; ``cursor`` continues after the last line of the previous page. One
     indexed range scan; an empty page asks once more whether the member exists at all."""
@@ -144,7 +167,7 @@ async def statement(conn: AsyncConnection, member_id: str, limit: int, cursor: s
     rows = (await conn.execute(_STATEMENT, params)).all()
     if not rows and (await conn.execute(_MEMBER_EXISTS, {"member_id": member_id})).first() is None:
         raise MemberNotFound(member_id, field="id")
-    lines = [StatementLine(*row) for row in rows[:limit]]
+    lines = [_line(row) for row in rows[:limit]]
     next_cursor = str(lines[-1].transaction_id) if len(rows) > limit else None
     return StatementPage(lines, next_cursor)
 

@@ -123,6 +123,17 @@ async def find_units(conn: AsyncConnection, codes: Iterable[str]) -> dict[str, U
     return {row.code: _unit(row._mapping) for row in rows}
 
 
+async def offices(conn: AsyncConnection, limit: int) -> list[Unit]:
+    """The street offices and communities, in tree order: where an admin's desk picks a unit."""
+    query = (
+        select(_units)
+        .where(_units.c.level.in_([Level.STREET.value, Level.COMMUNITY.value]))
+        .order_by(_units.c.path)
+        .limit(limit)
+    )
+    return [_unit(row._mapping) for row in await conn.execute(query)]
+
+
 async def get_unit(conn: AsyncConnection, code: str, field: str = "org_unit") -> Unit:
     unit = await find_unit(conn, code)
     if unit is None:

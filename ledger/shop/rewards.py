@@ -8,7 +8,7 @@ database checks as well. A reward is never deleted; it is closed by its active w
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime, tzinfo
 from typing import Any
@@ -196,3 +196,12 @@ async def catalog(
     if after is not None:
         query = query.where(_rewards.c.code > after)
     return [view(row._mapping, now) for row in await conn.execute(query)]
+
+
+async def reward_names(conn: AsyncConnection, codes: Iterable[str]) -> dict[str, str]:
+    """The Chinese names of the rewards of ``codes`` that exist, by code (a statement's lines)."""
+    wanted = sorted(set(codes))
+    if not wanted:
+        return {}
+    rows = await conn.execute(select(_rewards.c.code, _rewards.c.name_zh).where(_rewards.c.code.in_(wanted)))
+    return {code: name for code, name in rows}
