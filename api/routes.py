@@ -58,5 +58,8 @@ PAGE_DESK_SIGNIN = "/desk/signin"
 PAGE_DESK_MEMBER = "/desk/members/{member_id:str}"
 PAGE_DESK_ACTIVITY = "/desk/activities/{activity_id:int}"
 PAGE_DESK_QR = "/desk/qr"
+# The counter (核销台) and the shop's shelves, on the desk.
+PAGE_DESK_COUNTER = "/desk/counter"
+PAGE_DESK_SHOP = "/desk/shop"
 PAGE_SIGNOUT = "/signout"
 STATIC = "/static"

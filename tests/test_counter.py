@@ -258,7 +258,11 @@ async def test_an_unlimited_reward_is_not_restocked_by_a_count(client, ledger, c
 
 @pytest.mark.parametrize(
     ("body", "field"),
-    [({"clear": ["stock"]}, "clear[0]"), ({"add_stock": 0}, "add_stock"), ({"pickup_place": "长" * 101}, "pickup_place")],
+    [
+        ({"clear": ["stock"]}, "clear[0]"),
+        ({"add_stock": 0}, "add_stock"),
+        ({"pickup_place": "长" * 101}, "pickup_place"),
+    ],
 )
 async def test_an_edit_the_api_cannot_read_names_its_field(client, ledger, clock, body, field):
     await _two_holds(client, ledger, clock)

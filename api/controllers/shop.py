@@ -16,15 +16,12 @@ from api.access import ADMIN, ADMIN_ONLY, EVERYONE, MEMBER, ORGANIZER, OVERSEERS
 from api.dependencies import LedgerDep
 from api.idempotency import created, idempotent_request
 from ledger.access import scopes
-from ledger.shop.redemptions import REDEMPTION_PAGE_SIZE_MAX, HeldRedemption
+from ledger.shop.redemptions import PICKUP_CODE_TYPED_LENGTH_MAX, REDEMPTION_PAGE_SIZE_MAX, HeldRedemption
 from ledger.shop.rewards import REWARD_PAGE_SIZE_MAX, RewardChanges, RewardCommand
 from ledger.values import CODE_LENGTH_MAX
 
 REWARD_PAGE_SIZE_DEFAULT = 100
 REDEMPTION_PAGE_SIZE_DEFAULT = 50
-
-PICKUP_CODE_TYPED_LENGTH_MAX = 16
-"""A pickup code as typed may carry spaces or a dash between its six characters."""
 
 Limit = Annotated[int, QueryParameter(ge=1, le=REDEMPTION_PAGE_SIZE_MAX)]
 Cursor = Annotated[str | None, QueryParameter(pattern=r"^[0-9]{1,18}$")]

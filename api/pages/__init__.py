@@ -32,6 +32,7 @@ from api.pages.session import (
     on_sign_in_required,
     on_unexpected,
 )
+from api.pages.shop_desk import ShopDeskController
 from ledger.errors import LedgerError
 
 HERE = Path(__file__).resolve().parent.parent
@@ -61,7 +62,7 @@ def pages_router() -> Router:
         path="/",
         opt=PUBLIC,
         response_headers=[ResponseHeader(name="Content-Security-Policy", value=CONTENT_SECURITY_POLICY)],
-        route_handlers=[SessionController, ResidentController, DeskController],
+        route_handlers=[SessionController, ResidentController, DeskController, ShopDeskController],
         exception_handlers={
             SignInRequired: on_sign_in_required,
             LedgerError: on_ledger_error,

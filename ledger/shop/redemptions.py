@@ -76,6 +76,10 @@ _allocations = RedemptionLot.__table__
 _rewards = Reward.__table__
 _accounts = Account.__table__
 _periods = AccountPeriod.__table__
+PICKUP_CODE_TYPED_LENGTH_MAX = 16
+"""A pickup code as typed at the counter: its six characters with room for the spaces or
+dash a person puts between them."""
+
 _members = MemberRow.__table__
 _units = OrgUnit.__table__
 
