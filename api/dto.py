@@ -613,13 +613,14 @@ class RedemptionRead(msgspec.Struct):
     held_at: datetime
     expires_at: datetime
     held_by: str
-    pickup_code: str | None
     hold_txn_id: int | None
     settled_at: datetime | None
     settled_by: str | None
     settle_txn_id: int | None
     available_points: int | None = None
     held_points: int | None = None
+    # Absent from answers stored for replay before holds had codes, and null for those holds.
+    pickup_code: str | None = None
 
 
 class RedemptionPage(msgspec.Struct):
