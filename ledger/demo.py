@@ -103,11 +103,29 @@ async def load_demo(ledger: Ledger) -> bool:
 
 
 DEMO_EXPIRY = "policies: [{valid: forever}, {org_unit: xinnan, valid: end_of_year}]"
-XINNAN_COUNTER = {"pickup_place": "新南社区党群服务中心一楼", "pickup_hours": "周一至周五 9:00–17:00"}
+XINNAN_COUNTER, XINNAN_HOURS = "新南社区党群服务中心一楼", "周一至周五 9:00–17:00"
 DEMO_REWARDS = (
-    RewardCommand("xinnan-毛巾", "xinnan", "毛巾", "goods", 2, name_en="Towel", stock=30, **XINNAN_COUNTER),
     RewardCommand(
-        "xinnan-洗衣液", "xinnan", "洗衣液", "goods", 5, name_en="Laundry liquid", stock=12, **XINNAN_COUNTER
+        "xinnan-毛巾",
+        "xinnan",
+        "毛巾",
+        "goods",
+        2,
+        name_en="Towel",
+        stock=30,
+        pickup_place=XINNAN_COUNTER,
+        pickup_hours=XINNAN_HOURS,
+    ),
+    RewardCommand(
+        "xinnan-洗衣液",
+        "xinnan",
+        "洗衣液",
+        "goods",
+        5,
+        name_en="Laundry liquid",
+        stock=12,
+        pickup_place=XINNAN_COUNTER,
+        pickup_hours=XINNAN_HOURS,
     ),
     RewardCommand(
         "xinnan-义剪",
