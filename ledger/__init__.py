@@ -38,7 +38,7 @@ from ledger.errors import (
     TransactionNotFound,
     Unauthenticated,
 )
-from ledger.honours import exports
+from ledger.honours import exports, tiers
 from ledger.honours.notice_board import NOTICE_PAGE_SIZE_MAX, NoticeSummary, NoticeView
 from ledger.honours.reports import EVIDENCE_PAGE_SIZE_MAX
 from ledger.honours.tiers import FLAGS, default_tiers_text
@@ -66,8 +66,16 @@ from ledger.org.units import (
 )
 from ledger.service import Ledger
 from ledger.shop.expiry_policies import default_policies_text
-from ledger.shop.redemptions import HELD, HOLD_TTL_DEFAULT, REDEMPTION_PAGE_SIZE_MAX
+from ledger.shop.redemptions import (
+    HELD,
+    HOLD_TTL_DEFAULT,
+    PICKUP_CODE_TYPED_LENGTH_MAX,
+    REDEMPTION_PAGE_SIZE_MAX,
+    HeldRedemption,
+    normal_pickup_code,
+)
 from ledger.shop.redemptions import STATES as REDEMPTION_STATES
+from ledger.shop.rewards import CLEARABLE as REWARD_CLEARABLE
 from ledger.shop.rewards import KINDS as REWARD_KINDS
 from ledger.shop.rewards import (
     LIMIT_PERIODS,
@@ -88,6 +96,7 @@ from ledger.values import (
     IDEMPOTENCY_KEY_LENGTH_MAX,
     MEMO_LENGTH_MAX,
     NAME_LENGTH_MAX,
+    PICKUP_TEXT_LENGTH_MAX,
     QUANTITY_MAX,
     ROLES_MAX,
     URL_LENGTH_MAX,
@@ -130,6 +139,7 @@ __all__ = [
     "FLAGS",
     "HELD",
     "HOLD_TTL_DEFAULT",
+    "HeldRedemption",
     "IDEMPOTENCY_KEY_LENGTH_MAX",
     "ID_MAX",
     "IdempotencyKeyReused",
@@ -164,12 +174,15 @@ __all__ = [
     "OrgUnitNotFound",
     "Outcome",
     "PENDING",
+    "PICKUP_CODE_TYPED_LENGTH_MAX",
+    "PICKUP_TEXT_LENGTH_MAX",
     "PRINCIPAL_PAGE_SIZE_MAX",
     "Principal",
     "QUANTITY_MAX",
     "REDEMPTION_LIMIT_MAX",
     "REDEMPTION_PAGE_SIZE_MAX",
     "REDEMPTION_STATES",
+    "REWARD_CLEARABLE",
     "REWARD_COST_MAX",
     "REWARD_KINDS",
     "REWARD_PAGE_SIZE_MAX",
@@ -212,9 +225,11 @@ __all__ = [
     "imports",
     "load_demo",
     "migrate",
+    "normal_pickup_code",
     "revision",
     "rewards_roles",
     "scopes",
     "sealed_at_text",
+    "tiers",
     "zone",
 ]

@@ -167,11 +167,41 @@ async def _desk_work(ledger: Ledger) -> None:
 
 
 DEMO_EXPIRY = "policies: [{valid: forever}, {org_unit: xinnan, valid: end_of_year}]"
+XINNAN_COUNTER, XINNAN_HOURS = "新南社区党群服务中心一楼", "周一至周五 9:00–17:00"
 DEMO_REWARDS = (
-    RewardCommand("xinnan-毛巾", "xinnan", "毛巾", "goods", 2, name_en="Towel", stock=30),
-    RewardCommand("xinnan-洗衣液", "xinnan", "洗衣液", "goods", 5, name_en="Laundry liquid", stock=12),
     RewardCommand(
-        "xinnan-义剪", "xinnan", "爱心义剪一次", SERVICE, 1, name_en="Free haircut", limit_count=1, limit_period="month"
+        "xinnan-毛巾",
+        "xinnan",
+        "毛巾",
+        "goods",
+        2,
+        name_en="Towel",
+        stock=30,
+        pickup_place=XINNAN_COUNTER,
+        pickup_hours=XINNAN_HOURS,
+    ),
+    RewardCommand(
+        "xinnan-洗衣液",
+        "xinnan",
+        "洗衣液",
+        "goods",
+        5,
+        name_en="Laundry liquid",
+        stock=12,
+        pickup_place=XINNAN_COUNTER,
+        pickup_hours=XINNAN_HOURS,
+    ),
+    RewardCommand(
+        "xinnan-义剪",
+        "xinnan",
+        "爱心义剪一次",
+        SERVICE,
+        1,
+        name_en="Free haircut",
+        limit_count=1,
+        limit_period="month",
+        pickup_place="新南社区活动室",
+        pickup_hours="每月第一个周六上午",
     ),
     RewardCommand("quetan-茶叶", "quetan", "茶叶一盒", "goods", 3, name_en="Box of tea", stock=20),
     RewardCommand("dongguannanli-香皂", "dongguannanli", "香皂", "goods", 2, name_en="Soap", stock=40),

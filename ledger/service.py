@@ -530,6 +530,17 @@ class Ledger:
         async with self.db.read() as conn:
             return await redemptions.listing(conn, limit=limit, before=before, **of)
 
+    async def held_at_counter(
+        self,
+        org_unit: str,
+        limit: int,
+        after: tuple[datetime, int] | None = None,
+        pickup_code: str | None = None,
+    ) -> list[redemptions.HeldRedemption]:
+        """The unit's open holds, soonest to expire first; with ``pickup_code``, the one shown."""
+        async with self.db.read() as conn:
+            return await redemptions.held_at_counter(conn, org_unit, pickup_code=pickup_code, limit=limit, after=after)
+
     async def sweep(self) -> SweepReport:
         """Release the holds past their time, then expire the lots past their date, each in
         batches of short transactions until none is left. Safe to run concurrently."""

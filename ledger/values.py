@@ -98,6 +98,14 @@ NAME_LENGTH_MAX = 100
 CODE_LENGTH_MAX = 64
 """Unit codes and member ids are identifiers from other systems (ID numbers, UUIDs)."""
 
+PICKUP_CODE_LENGTH = 6
+"""Characters of a redemption's pickup code: read out or typed at the counter in seconds,
+and with 22 letters and digits, 113 million codes, so a fresh one rarely meets one held."""
+
+PICKUP_TEXT_LENGTH_MAX = 100
+"""A reward's pickup place or hours ("新南社区党群服务中心一楼便民窗口", "周一至周五 9:00–17:00"):
+a line on a phone, with room for a landmark."""
+
 URL_LENGTH_MAX = 2_000
 """Evidence URLs; 2,000 characters is the longest URL every browser accepts."""
 

@@ -5,11 +5,13 @@ errors read in Chinese beside their fields. Each page leaves a screenshot for re
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
@@ -18,6 +20,7 @@ from ledger.demo import load_demo
 from ledger.earning.rules import default_rules_text
 from ledger.honours.tiers import default_tiers_text
 from ledger.values import Access
+from tests.builders import rule_body
 from tests.conftest import TOKEN_SECRET
 from tests.site import PHONE, chromium_or_skip, fresh_screenshots, serving
 
@@ -194,12 +197,13 @@ async def test_an_organizer_awards_settles_a_roster_and_the_resident_sees_it(sit
     await page.context.close()
 
     resident = await _phone(browser, base_url)
+    resident.on("dialog", _accept)  # 兑换 asks for confirmation
     await resident.goto(f"/me/signin?token={tokens['member']}")
     await expect(resident.get_by_test_id("available")).to_have_text(str(STARTING_POINTS + 1 + HOURS_EACH))
     await expect(resident.get_by_text("爱心义剪", exact=True)).to_be_visible()
     towel = resident.locator("form", has_text="毛巾")
     await towel.get_by_role("button", name="兑换").click()
-    await expect(resident.locator("#flash")).to_have_text("已兑换“毛巾”，请到社区领取")
+    await expect(resident.locator("#flash")).to_contain_text("已兑换“毛巾”，请凭取货码")
     await expect(resident.get_by_test_id("available")).to_have_text(str(STARTING_POINTS + 1 + HOURS_EACH - TOWEL))
     await expect(resident.get_by_test_id("held")).to_contain_text("毛巾")
     await _screenshot(resident, screenshots, "me-after")
@@ -371,3 +375,154 @@ async def test_an_organizer_declines_one_claim_and_approves_the_ticked_ones_at_o
 
 def _hour_ago() -> str:
     return (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+
+
+# The shop: a resident confirms a redemption and shows its pickup code, the counter (核销台)
+# hands it over, and the shelves (奖品管理) list and restock a reward.
+
+
+async def test_a_resident_confirms_a_redemption_and_the_counter_hands_it_over(site, browser, screenshots):
+    """兑换 asks first, naming the pickup place and the deadline (declined, nothing is held);
+    accepted, /me shows the pickup code and its QR code; the organizer types the code in
+    lower case at the counter, sees who collects what, and fulfils it."""
+    base_url, tokens = site
+    resident = await _phone(browser, base_url)
+    await resident.goto(f"/me/signin?token={tokens['member']}")
+    before = await resident.get_by_test_id("available").inner_text()
+    asked: list[str] = []
+
+    async def decline(dialog) -> None:
+        asked.append(dialog.message)
+        await dialog.dismiss()
+
+    resident.on("dialog", decline)
+    soap = resident.locator("form", has_text="洗衣液")
+    await soap.get_by_role("button", name="兑换").click()
+    await expect(resident.get_by_test_id("available")).to_have_text(before)
+    assert "领取地点：新南社区党群服务中心一楼（周一至周五 9:00–17:00）" in asked[0], asked
+    assert re.search(r"请于 \d{4}-\d{2}-\d{2} \d{2}:\d{2} 前凭取货码领取", asked[0]), asked
+    resident.remove_listener("dialog", decline)
+    resident.on("dialog", _accept)
+    await soap.get_by_role("button", name="兑换").click()
+    await expect(resident.locator("#flash")).to_contain_text("已兑换“洗衣液”，请凭取货码")
+    held = resident.get_by_test_id("held").locator("li", has_text="洗衣液")
+    code = await held.get_by_test_id("pickup-code").inner_text()
+    assert re.fullmatch(r"[A-Z0-9]{6}", code), code
+    await expect(held.locator(".qr svg")).to_be_visible()
+    await expect(held).to_contain_text("领取地点：新南社区党群服务中心一楼")
+    await _screenshot(resident, screenshots, "me-pickup")
+
+    desk = await _desk(browser, base_url, tokens["organizer"])
+    await desk.get_by_test_id("to-counter").click()
+    await expect(desk.get_by_test_id("held-list")).to_contain_text(code)
+    await desk.get_by_label("取货码").fill(f"{code[:3].lower()} {code[3:].lower()}")
+    await desk.get_by_role("button", name="查询").click()
+    pickup = desk.get_by_test_id("pickup")
+    await expect(pickup.get_by_test_id("pickup-reward")).to_have_text("洗衣液")
+    await expect(pickup.get_by_test_id("pickup-member")).to_have_text(f"{NAMES[1]}新南01")
+    await expect(pickup).to_contain_text("5 分")
+    await _screenshot(desk, screenshots, "desk-counter")
+    await pickup.get_by_test_id("fulfil").click()
+    await expect(desk.locator("#flash")).to_have_text(f"已核销：洗衣液 已交给{NAMES[1]}新南01")
+    await expect(desk.get_by_test_id("held-list")).not_to_contain_text(code)
+    await desk.get_by_label("取货码").fill(code)
+    await desk.get_by_role("button", name="查询").click()
+    await expect(desk.get_by_test_id("pickup-missing")).to_contain_text(f"没有找到取货码为“{code}”")
+    await desk.context.close()
+
+    await resident.reload()
+    await expect(resident.get_by_test_id("held")).not_to_contain_text("洗衣液")
+    await resident.context.close()
+
+
+async def test_an_organizer_lists_a_reward_restocks_and_takes_it_down(site, browser, screenshots):
+    """A new reward with a pickup place is listed with its counts, a restock adds to them,
+    a cost of 0 is refused in Chinese beside its field, an emptied pickup time is cleared,
+    and 下架 takes it off /me until 重新上架."""
+    base_url, tokens = site
+    desk = await _desk(browser, base_url, tokens["organizer"])
+    desk.on("dialog", _accept)
+    await desk.get_by_test_id("to-shop").click()
+    form = desk.get_by_test_id("new-reward")
+    await form.get_by_label("奖品名称").fill("环保购物袋")
+    await form.get_by_label("所需积分").fill("3")
+    await form.get_by_label("库存件数（留空不限量）").fill("5")
+    await form.get_by_label("限兑次数（留空不限）").fill("1")
+    await form.get_by_label("限兑周期").select_option("month")
+    await form.get_by_label("领取地点").fill("新南社区居委会")
+    await form.get_by_label("领取时间").fill("每周六上午")
+    await form.get_by_role("button", name="上架").click()
+    await expect(desk.locator("#flash")).to_have_text("已上架“环保购物袋”")
+    bag = desk.locator("[data-reward=环保购物袋]")
+    await expect(bag.get_by_test_id("counts")).to_have_text(re.compile(r"库存 5 · 可兑 5 · 待领取 0 · 已领取 0"))
+    await expect(bag).to_contain_text("每月限兑 1 次")
+    await bag.get_by_label("补货件数").fill("3")
+    await bag.get_by_role("button", name="补货").click()
+    await expect(desk.locator("#flash")).to_have_text("已补货：环保购物袋 库存 8")
+    await expect(bag.get_by_test_id("counts")).to_have_text(re.compile(r"库存 8 · 可兑 8"))
+    await bag.locator("summary").click()
+    await bag.get_by_label("所需积分").fill("0")
+    await bag.get_by_role("button", name="保存").click()
+    await expect(bag.locator('[data-error-for="cost_points"]')).to_have_text("所需积分须为 1 到 100000 之间的整数")
+    await bag.get_by_label("所需积分").fill("1")
+    await bag.get_by_label("领取时间").fill("")
+    await bag.get_by_role("button", name="保存").click()
+    await expect(desk.locator("#flash")).to_have_text("已保存“环保购物袋”")
+    await expect(bag).to_contain_text("1 分")
+    await expect(bag).not_to_contain_text("每周六上午")
+    await _screenshot(desk, screenshots, "desk-shop")
+
+    resident = await _phone(browser, base_url)
+    await resident.goto(f"/me/signin?token={tokens['member']}")
+    await expect(resident.get_by_test_id("shop")).to_contain_text("环保购物袋")
+    await bag.get_by_role("button", name="下架").click()
+    await expect(desk.locator("#flash")).to_have_text("已下架“环保购物袋”")
+    await expect(bag).to_contain_text("已下架")
+    await resident.reload()
+    await expect(resident.get_by_test_id("shop")).not_to_contain_text("环保购物袋")
+    await bag.get_by_role("button", name="重新上架").click()
+    await expect(desk.locator("#flash")).to_have_text("已重新上架“环保购物袋”")
+    await desk.context.close()
+    await resident.context.close()
+
+
+FAKE_CAMERA = """
+window.BarcodeDetector = class {
+  detect() { return Promise.resolve([{ rawValue: %s, format: "qr_code" }]); }
+};
+navigator.mediaDevices.getUserMedia = () => {
+  const canvas = document.createElement("canvas");
+  canvas.getContext("2d").fillRect(0, 0, 10, 10);
+  return Promise.resolve(canvas.captureStream());
+};
+"""
+"""A browser with a BarcodeDetector and a camera that always sees one QR code: headless
+Chromium on Linux has neither, so the scan is played with stand-ins."""
+
+
+async def test_the_counter_reads_a_qr_code_with_the_camera_where_the_browser_can(site, browser, screenshots):
+    """Without a BarcodeDetector the scan button is not offered (the code is typed); with
+    one, pressing it reads the QR code and opens the hold it names, which is cancelled."""
+    base_url, tokens = site
+    bearer = {"Authorization": f"Bearer {tokens['organizer']}"}
+    async with httpx.AsyncClient(base_url=base_url, headers=bearer) as api:
+        for path, body in (
+            ("/v1/awards", rule_body("xn-20", "volunteer-hour", 3)),
+            ("/v1/redemptions", {"reward": "xinnan-毛巾", "member_id": "xn-20"}),
+        ):
+            response = await api.post(path, json=body, headers={"Idempotency-Key": f"scan-{path}"})
+            assert 201 == response.status_code, response.text
+        code = response.json()["pickup_code"]
+    desk = await _desk(browser, base_url, tokens["organizer"])
+    await desk.goto("/desk/counter")
+    await expect(desk.get_by_role("button", name="用摄像头扫码")).to_be_hidden()
+    await desk.context.add_init_script(FAKE_CAMERA % json.dumps(code))
+    await desk.reload()
+    await desk.get_by_role("button", name="用摄像头扫码").click()
+    await expect(desk.get_by_test_id("pickup").get_by_test_id("pickup-member")).to_have_text(f"{NAMES[0]}新南20")
+    assert f"code={code}" in desk.url
+    desk.on("dialog", _accept)
+    await desk.get_by_test_id("pickup").get_by_role("button", name="取消兑换（积分退回）").click()
+    await expect(desk.locator("#flash")).to_have_text(f"已取消：2 分已退回给{NAMES[0]}新南20")
+    await expect(desk.get_by_test_id("held-list")).not_to_contain_text(code)
+    await desk.context.close()

@@ -3,6 +3,8 @@ sweep that releases holds past their time and expires points past their date."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import msgspec
@@ -13,14 +15,27 @@ from api import dto, routes
 from api.access import ADMIN, ADMIN_ONLY, EVERYONE, MEMBER, ORGANIZER, OVERSEERS, READERS, WRITERS, allow
 from api.dependencies import LedgerDep
 from api.idempotency import created, idempotent_request
-from ledger import CODE_LENGTH_MAX, REDEMPTION_PAGE_SIZE_MAX, REWARD_PAGE_SIZE_MAX, RewardChanges, RewardCommand, scopes
+from ledger import (
+    CODE_LENGTH_MAX,
+    PICKUP_CODE_TYPED_LENGTH_MAX,
+    REDEMPTION_PAGE_SIZE_MAX,
+    REWARD_PAGE_SIZE_MAX,
+    HeldRedemption,
+    RewardChanges,
+    RewardCommand,
+    scopes,
+)
 
 REWARD_PAGE_SIZE_DEFAULT = 100
 REDEMPTION_PAGE_SIZE_DEFAULT = 50
 
 Limit = Annotated[int, QueryParameter(ge=1, le=REDEMPTION_PAGE_SIZE_MAX)]
 Cursor = Annotated[str | None, QueryParameter(pattern=r"^[0-9]{1,18}$")]
+# The counter's cursor: the last hold's expiry in microseconds since 1970 (UTC), and its id.
+CounterCursor = Annotated[str | None, QueryParameter(pattern=r"^[0-9]{1,18}\.[0-9]{1,18}$")]
+PickupCode = Annotated[str | None, QueryParameter(min_length=1, max_length=PICKUP_CODE_TYPED_LENGTH_MAX)]
 Req = Request[Any, Any, Any]
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 RedemptionRead = dto.RedemptionRead
 
 
@@ -34,6 +49,16 @@ def _reward(code: str) -> scopes.Subject:
 
 def _redemption(result: dict[str, Any]) -> dto.RedemptionRead:
     return msgspec.convert(result, dto.RedemptionRead)
+
+
+def _counter_cursor(held: HeldRedemption) -> str:
+    micros = (held.expires_at - EPOCH) // timedelta(microseconds=1)
+    return f"{micros}.{held.id}"
+
+
+def _after(cursor: str) -> tuple[datetime, int]:
+    micros, redemption_id = cursor.split(".")
+    return EPOCH + timedelta(microseconds=int(micros)), int(redemption_id)
 
 
 def _page(found: list[dict[str, Any]], limit: int) -> dto.RedemptionPage:
@@ -68,14 +93,15 @@ class RewardController(Controller):
 
     @patch(
         routes.REWARD,
-        summary="Restock, rename or close a reward (stock never below what is held and sold)",
+        summary="Edit, restock or close a reward (stock never below what is held and sold)",
         opt=WRITERS,
     )
     async def change(
         self, code: FromPath[str], data: JSONBody[dto.RewardPatch], ledger: LedgerDep, request: Req
     ) -> dto.RewardRead:
         await ledger.authorize(request.user, _reward(code))
-        return dto.RewardRead(**await ledger.change_reward(code, RewardChanges(**msgspec.structs.asdict(data))))
+        changes = RewardChanges(**msgspec.structs.asdict(data) | {"clear": tuple(data.clear)})
+        return dto.RewardRead(**await ledger.change_reward(code, changes))
 
     @get(routes.REWARD_REDEMPTIONS, summary="A reward's redemptions, newest first", opt=OVERSEERS)
     async def redemptions(
@@ -110,6 +136,27 @@ class RedemptionController(Controller):
             data.reward, data.member_id, request.user.id, idempotent_request(request, data)
         )
         return created(_redemption(result), replayed)
+
+    @get(
+        routes.REDEMPTIONS,
+        summary="The counter: a unit's open holds, soonest to expire first; pickup_code finds the one shown",
+        opt=OVERSEERS,
+    )
+    async def held(
+        self,
+        ledger: LedgerDep,
+        request: Req,
+        org_unit: Annotated[str, QueryParameter(min_length=1, max_length=CODE_LENGTH_MAX)],
+        pickup_code: PickupCode = None,
+        limit: Limit = REDEMPTION_PAGE_SIZE_DEFAULT,
+        cursor: CounterCursor = None,
+    ) -> dto.HeldRedemptionPage:
+        # The unit is the scope: a code held in another community is simply not found here.
+        await ledger.authorize(request.user, scopes.unit(org_unit))
+        after = _after(cursor) if cursor else None
+        found = await ledger.held_at_counter(org_unit, limit, after, pickup_code)
+        next_cursor = _counter_cursor(found[-1]) if len(found) == limit else None
+        return dto.HeldRedemptionPage([dto.HeldRedemptionRead(**asdict(h)) for h in found], next_cursor)
 
     @get(routes.REDEMPTION, summary="One redemption", opt=READERS)
     async def read(self, redemption_id: FromPath[int], ledger: LedgerDep, request: Req) -> dto.RedemptionRead:

@@ -35,6 +35,7 @@ from api.pages.session import (
     on_sign_in_required,
     on_unexpected,
 )
+from api.pages.shop_desk import ShopDeskController
 from ledger import LedgerError
 
 HERE = Path(__file__).resolve().parent.parent
@@ -69,6 +70,7 @@ def pages_router() -> Router:
             ResidentController,
             DeskController,
             ReviewController,
+            ShopDeskController,
             # The public notice and the landing page.
             NoticeDeskController,
             PublicNoticeController,

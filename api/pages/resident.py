@@ -10,9 +10,11 @@ Reads are rendered here; the page's buttons (redeem, cancel, report) call the JS
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any
 
+import segno
 from litestar import Controller, get
 from litestar.di import Provide
 from litestar.params import QueryParameter
@@ -37,6 +39,10 @@ hold lapses after its time anyway."""
 
 CLAIMS_SHOWN = 20
 """The resident's own reports listed with their states: a few weeks of patrols and diaries."""
+
+PICKUP_QR_SCALE = 4
+"""Pixels per QR module of a pickup code: 25 modules make 100 px, which a counter's camera
+reads off a phone screen at arm's length."""
 
 Cursor = Annotated[str | None, QueryParameter(pattern=r"^[0-9]{1,19}$")]
 
@@ -91,6 +97,39 @@ async def line_titles(ledger: Ledger, lines: Sequence[StatementLine]) -> dict[in
     return titles
 
 
+@dataclass(frozen=True, slots=True)
+class Shelf:
+    """The shop as one resident sees it: what they can redeem now, what costs more than
+    they have, and when nothing can be redeemed, the sentence that says why."""
+
+    redeemable: list[dict[str, Any]]
+    out_of_reach: list[dict[str, Any]]
+    why_empty: str | None
+
+
+def shelf(offered: list[dict[str, Any]], available_points: int) -> Shelf:
+    on_offer = [r for r in offered if r["active"]]
+    in_stock = [r for r in on_offer if r["available_stock"] is None or r["available_stock"] > 0]
+    redeemable = [r for r in in_stock if r["cost_points"] <= available_points]
+    out_of_reach = sorted((r for r in in_stock if r["cost_points"] > available_points), key=lambda r: r["cost_points"])
+    why = None
+    if not on_offer:
+        why = zh.SHOP_EMPTY["no_shop"]
+    elif not in_stock:
+        why = zh.SHOP_EMPTY["sold_out"]
+    elif not redeemable:
+        cheapest = out_of_reach[0]
+        why = zh.SHOP_EMPTY["short"].format(
+            name=cheapest["name_zh"], cost=cheapest["cost_points"], short=cheapest["cost_points"] - available_points
+        )
+    return Shelf(redeemable, out_of_reach, why)
+
+
+def pickup_qr(code: str | None) -> str | None:
+    """The QR code the counter scans: the pickup code alone, as inline SVG drawn here."""
+    return None if code is None else segno.make(code, error="m", micro=False).svg_inline(scale=PICKUP_QR_SCALE)
+
+
 async def statement_page(ledger: Ledger, member_id: str, cursor: str | None) -> dict[str, Any]:
     page = await ledger.statement(member_id, STATEMENT_PAGE_SIZE, cursor)
     return {
@@ -112,8 +151,9 @@ class ResidentController(Controller):
         balance = await ledger.balance(member.id)
         tier = await ledger.member_tier(member.id, None)
         offered = await ledger.rewards(member.org_unit, REWARDS_SHOWN_MAX, None)
-        rewards = [r for r in offered if r["active"]]
-        held = await ledger.redemptions(OPEN_REDEMPTIONS_MAX, None, member_id=member.id)
+        held = [
+            r for r in await ledger.redemptions(OPEN_REDEMPTIONS_MAX, None, member_id=member.id) if r["state"] == HELD
+        ]
         rules = await ledger.rules()
         context = {
             "member": member,
@@ -121,10 +161,11 @@ class ResidentController(Controller):
             "balance": balance,
             "tier": tier,
             "progress": progress(tier),
-            "affordable": [r for r in rewards if r["cost_points"] <= balance.available_points],
-            "out_of_reach": [r for r in rewards if r["cost_points"] > balance.available_points],
-            "held": [r for r in held if r["state"] == HELD],
-            "reward_names": {r["code"]: r["name_zh"] for r in offered},
+            "shelf": shelf(offered, balance.available_points),
+            "held": held,
+            "qr": {r["id"]: pickup_qr(r["pickup_code"]) for r in held},
+            "rewards_by_code": {r["code"]: r for r in offered},
+            "deadline": ledger.clock() + ledger.hold_ttl,
             "statement": await statement_page(ledger, member.id, None),
             "statement_path": routes.PAGE_ME_STATEMENT,
             "report_rules": report_rules(rules, member, ledger.clock().astimezone(ledger.tz).date()),

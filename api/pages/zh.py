@@ -161,6 +161,41 @@ MESSAGES.update(
     }
 )
 
+
+# The counter (核销台) and the shop's shelves (奖品管理) on the desk, and the shop on /me.
+MESSAGES.update(
+    {
+        "invalid_input:name_zh": "请填写奖品名称（最多 100 字）",
+        "invalid_input:kind": "请选择物品或服务",
+        "invalid_input:cost_points": "所需积分须为 1 到 100000 之间的整数",
+        "invalid_input:stock": "库存须为整数，且不少于已兑换未领取和已领取的件数",
+        "invalid_input:add_stock": "补货数量须为正整数；不限量的奖品不需要补货",
+        "invalid_input:limit_count": "限兑次数须为 1 到 1000 之间的整数",
+        "invalid_input:limit_period": "限兑须同时填写次数和周期",
+        "invalid_input:limit": "要取消限兑，请把次数和周期都清空",
+        "invalid_input:min_tier": "请选择本社区等级方案中的等级",
+        "invalid_input:pickup_place": "领取地点最多 100 字",
+        "invalid_input:pickup_hours": "领取时间最多 100 字",
+        "invalid_input:active_from": "请填写上架时间",
+        "invalid_input:active_until": "下架时间须晚于上架时间",
+        "already_exists:code": "奖品编号重复，请刷新页面后重试",
+        "forbidden:redemption_id": "该兑换不在您的管辖范围内",
+        "camera_unavailable": "无法打开摄像头，请直接输入取货码",
+    }
+)
+
+REWARD_KINDS = {"goods": "物品", "service": "服务"}
+
+LIMIT_PERIODS = {"day": "每天", "week": "每周", "month": "每月", "year": "每年", "ever": "总共"}
+
+SHOP_EMPTY = {
+    "no_shop": "本社区还没有开设积分超市。",
+    "sold_out": "奖品都已兑完，请等待补货。",
+    "short": "积分还不够兑换奖品：最便宜的“{name}”需要 {cost} 分，还差 {short} 分，继续加油！",
+}
+"""Why /me lists nothing to redeem now: no shop here, everything out of stock, or too few
+points for the cheapest reward (how many more are needed)."""
+
 _INDEX = re.compile(r"\[\d+\]")
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 

@@ -56,6 +56,7 @@
   function value(input, form) {
     var type = input.dataset.type;
     if (type === "bool") return input.checked;
+    if (type === "now") return new Date().toISOString();  // the shop's 下架: the moment of the click
     var raw = input.value.trim();
     if (type === "roster") return roster(input.value, form);
     // An empty required choice is sent as such, so the server names the field that lacks it.
@@ -72,6 +73,13 @@
       var v = value(input, form);
       if (v !== undefined) data[input.name] = v;
     });
+    // The shop's edit form: a field that may be emptied and is left empty is named in "clear".
+    var clear = [];
+    form.querySelectorAll("[data-clears]").forEach(function (input) {
+      var name = input.dataset.clears;
+      if ((!input.name || data[input.name] === undefined) && clear.indexOf(name) < 0) clear.push(name);
+    });
+    if (clear.length) data.clear = clear;
     return data;
   }
 
@@ -275,6 +283,35 @@
     // be declined: the reviewer picks the button.
     form.addEventListener("keydown", function (event) {
       if (event.key === "Enter" && event.target.tagName === "INPUT") event.preventDefault();
+
+  // The counter (核销台): where the browser has a BarcodeDetector, the camera reads the QR code
+  // a resident shows and submits its pickup code; elsewhere the code is typed.
+  document.querySelectorAll("[data-scan-for]").forEach(function (box) {
+    if (!("BarcodeDetector" in window) || !navigator.mediaDevices) return;
+    var form = document.getElementById(box.dataset.scanFor);
+    var video = box.querySelector("video");
+    var error = box.querySelector("[data-scan-error]");
+    box.hidden = false;
+    box.querySelector("[data-scan-start]").addEventListener("click", function () {
+      var detector = new BarcodeDetector({ formats: ["qr_code"] });
+      navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } }).then(function (stream) {
+        video.srcObject = stream;
+        video.hidden = false;
+        return video.play().then(function () {
+          function look() {
+            detector.detect(video).then(function (codes) {
+              if (!codes.length) { requestAnimationFrame(look); return; }
+              stream.getTracks().forEach(function (track) { track.stop(); });
+              form.querySelector("[name=code]").value = codes[0].rawValue;
+              form.submit();
+            }, function () { requestAnimationFrame(look); });
+          }
+          look();
+        });
+      }).catch(function () {
+        error.textContent = zh.messages.camera_unavailable;
+        error.classList.add("shown");
+      });
     });
   });
 

@@ -14,7 +14,9 @@ the member's accounts (``journal.post``), the same order everywhere, so nothing 
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
@@ -38,11 +40,11 @@ from ledger.honours import tiers
 from ledger.journal.periods import period_of
 from ledger.journal.posting import Journal, lock_member_accounts, post
 from ledger.org.members import Member, get_member
-from ledger.org.units import get_unit
+from ledger.org.units import get_unit, in_subtree
 from ledger.shop import rewards
-from ledger.storage.tables import Account, AccountPeriod, Redemption, RedemptionLot, Reward
+from ledger.storage.tables import Account, AccountPeriod, OrgUnit, Redemption, RedemptionLot, Reward
 from ledger.storage.tables import Member as MemberRow
-from ledger.values import AccountKind, Category, Posting, TxnDraft, TxnKind
+from ledger.values import PICKUP_CODE_LENGTH, AccountKind, Category, Posting, TxnDraft, TxnKind
 
 HELD, FULFILLED, CANCELLED, EXPIRED = "held", "fulfilled", "cancelled", "expired"
 STATES = (HELD, FULFILLED, CANCELLED, EXPIRED)
@@ -60,12 +62,57 @@ REDEMPTION_PAGE_SIZE_MAX = 500
 
 SYSTEM = "system"  # who expires a hold
 
+PICKUP_ALPHABET = "ACEFHJKMNPQRTUVWXY3479"
+"""Letters and digits a pickup code is drawn from: none that is read or written like
+another (0/O/D, 1/I/L, 2/Z, 5/S, 6/G/b, 8/B), so a code read aloud or off a worn screen is
+typed right the first time."""
+
+PICKUP_CODE_ATTEMPTS = 8
+"""Fresh codes drawn before giving up: with at most thousands of holds open among 113
+million codes, eight collisions in a row do not happen; the unique index is the guard."""
+
 _redemptions = Redemption.__table__
 _allocations = RedemptionLot.__table__
 _rewards = Reward.__table__
 _accounts = Account.__table__
 _periods = AccountPeriod.__table__
+PICKUP_CODE_TYPED_LENGTH_MAX = 16
+"""A pickup code as typed at the counter: its six characters with room for the spaces or
+dash a person puts between them."""
+
 _members = MemberRow.__table__
+_units = OrgUnit.__table__
+
+
+@dataclass(frozen=True, slots=True)
+class HeldRedemption:
+    """A hold as the counter sees it: who collects what, by when, and where."""
+
+    id: int
+    pickup_code: str | None
+    reward_code: str
+    reward_name: str
+    member_id: str
+    member_name: str
+    cost_points: int
+    held_at: datetime
+    expires_at: datetime
+    pickup_place: str | None
+    pickup_hours: str | None
+
+
+def normal_pickup_code(typed: str) -> str:
+    """A code as typed at the counter (lower case, spaces, a dash) in the form it is stored."""
+    return "".join(c for c in typed.upper() if c.isalnum())
+
+
+async def _fresh_pickup_code(conn: AsyncConnection) -> str:
+    for _ in range(PICKUP_CODE_ATTEMPTS):
+        code = "".join(secrets.choice(PICKUP_ALPHABET) for _ in range(PICKUP_CODE_LENGTH))
+        taken = select(_redemptions.c.id).where(_redemptions.c.pickup_code == code, _redemptions.c.state == HELD)
+        if (await conn.execute(taken)).first() is None:
+            return code
+    raise AssertionError(f"{PICKUP_CODE_ATTEMPTS} pickup codes in a row are held: the alphabet is too small")
 
 
 async def held_account_id(conn: AsyncConnection, member_id: str) -> int:
@@ -162,6 +209,7 @@ async def hold(
         "held_at": now,
         "expires_at": now + ttl,
         "held_by": by,
+        "pickup_code": await _fresh_pickup_code(conn),
     }
     row["id"] = (await conn.execute(insert(_redemptions).values(**row).returning(_redemptions.c.id))).scalar_one()
     draft = _draft(TxnKind.HOLD, row, by, now, journal.tz, (member.account_id, -cost), (held_id, cost))
@@ -376,3 +424,51 @@ async def listing(
         query = query.where(_redemptions.c.id < before)
     rows = await conn.execute(query.order_by(_redemptions.c.id.desc()).limit(limit))
     return [view(dict(row._mapping)) for row in rows]
+
+
+_COUNTER = (
+    select(
+        _redemptions.c.id,
+        _redemptions.c.pickup_code,
+        _redemptions.c.reward_code,
+        _rewards.c.name_zh.label("reward_name"),
+        _redemptions.c.member_id,
+        _members.c.name.label("member_name"),
+        _redemptions.c.cost_points,
+        _redemptions.c.held_at,
+        _redemptions.c.expires_at,
+        _rewards.c.pickup_place,
+        _rewards.c.pickup_hours,
+    )
+    .join(_rewards, _rewards.c.code == _redemptions.c.reward_code)
+    .join(_members, _members.c.id == _redemptions.c.member_id)
+    .join(_units, _units.c.code == _members.c.org_unit)
+    .where(_redemptions.c.state == HELD)
+    .order_by(_redemptions.c.expires_at, _redemptions.c.id)
+)
+
+
+async def held_at_counter(
+    conn: AsyncConnection,
+    org_unit: str,
+    *,
+    pickup_code: str | None = None,
+    limit: int,
+    after: tuple[datetime, int] | None = None,
+) -> list[HeldRedemption]:
+    """The holds of members who live in ``org_unit``'s subtree (the desk's scope, whichever
+    unit's shop the reward is from), soonest to expire first: what the counter hands over
+    next. ``pickup_code`` finds the one a member shows; ``after`` continues a page."""
+    if not 1 <= limit <= REDEMPTION_PAGE_SIZE_MAX:
+        raise InvalidInput("limit", f"limit must be between 1 and {REDEMPTION_PAGE_SIZE_MAX}")
+    unit = await get_unit(conn, org_unit, field="org_unit")
+    query = _COUNTER.where(in_subtree(_units.c.path, unit.path)).limit(limit)
+    if pickup_code is not None:
+        query = query.where(_redemptions.c.pickup_code == normal_pickup_code(pickup_code))
+    if after is not None:
+        expires_at, redemption_id = after
+        query = query.where(
+            (_redemptions.c.expires_at > expires_at)
+            | ((_redemptions.c.expires_at == expires_at) & (_redemptions.c.id > redemption_id))
+        )
+    return [HeldRedemption(**row._mapping) for row in await conn.execute(query)]

@@ -9,7 +9,7 @@ database checks as well. A reward is never deleted; it is closed by its active w
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -20,6 +20,7 @@ from ledger.errors import AlreadyExists, InvalidInput, RewardNotFound
 from ledger.honours import tiers
 from ledger.org.units import Unit, get_unit
 from ledger.storage.tables import Reward
+from ledger.values import PICKUP_TEXT_LENGTH_MAX
 
 GOODS, SERVICE = "goods", "service"
 KINDS = (GOODS, SERVICE)
@@ -55,19 +56,36 @@ class RewardCommand:
     active_from: datetime | None = None
     active_until: datetime | None = None
     min_tier: str | None = None
+    pickup_place: str | None = None
+    pickup_hours: str | None = None
+
+
+CLEARABLE = ("name_en", "limit", "active_from", "active_until", "min_tier", "pickup_place", "pickup_hours")
+"""Fields a change may empty (``clear``): "limit" is the count and its period together.
+Stock is not among them: an empty stock is unlimited, which ``unlimited_stock`` says."""
 
 
 @dataclass(frozen=True, slots=True)
 class RewardChanges:
-    """What a shop keeper changes after listing; None leaves a field as it is. Stock may
-    not fall below what is held and handed over."""
+    """What a shop keeper changes after listing; None leaves a field as it is, ``clear``
+    names the ones to empty. Stock may not fall below what is held and handed over;
+    ``add_stock`` restocks by a count, so two keepers restocking at once both count."""
 
     name_zh: str | None = None
     name_en: str | None = None
+    kind: str | None = None
+    cost_points: int | None = None
     stock: int | None = None
     unlimited_stock: bool = False
+    add_stock: int | None = None
+    limit_count: int | None = None
+    limit_period: str | None = None
     active_from: datetime | None = None
     active_until: datetime | None = None
+    min_tier: str | None = None
+    pickup_place: str | None = None
+    pickup_hours: str | None = None
+    clear: tuple[str, ...] = ()
 
 
 def limit_window(period: str | None, moment: datetime, tz: tzinfo) -> str:
@@ -113,24 +131,28 @@ async def _check_tier(conn: AsyncConnection, unit: Unit, tier: str) -> None:
         )
 
 
-def _check(command: RewardCommand) -> None:
-    if command.kind not in KINDS:
+def _check(reward: Mapping[str, Any]) -> None:
+    """The rules a reward obeys, whether listed new or changed (then checked as merged)."""
+    if reward["kind"] not in KINDS:
         raise InvalidInput("kind", f"kind is one of {', '.join(KINDS)}")
-    if not 1 <= command.cost_points <= REWARD_COST_MAX:
+    if not 1 <= reward["cost_points"] <= REWARD_COST_MAX:
         raise InvalidInput("cost_points", f"cost_points must be between 1 and {REWARD_COST_MAX}")
-    if command.stock is not None and not 0 <= command.stock <= STOCK_MAX:
-        raise InvalidInput("stock", f"stock must be between 0 and {STOCK_MAX}, or null for unlimited")
-    if (command.limit_count is None) != (command.limit_period is None):
+    if (reward["limit_count"] is None) != (reward["limit_period"] is None):
         raise InvalidInput("limit_period", "a limit names both a count and a period")
-    if command.limit_count is not None and not 1 <= command.limit_count <= REDEMPTION_LIMIT_MAX:
+    if reward["limit_count"] is not None and not 1 <= reward["limit_count"] <= REDEMPTION_LIMIT_MAX:
         raise InvalidInput("limit_count", f"limit_count must be between 1 and {REDEMPTION_LIMIT_MAX}")
-    if command.limit_period is not None and command.limit_period not in LIMIT_PERIODS:
+    if reward["limit_period"] is not None and reward["limit_period"] not in LIMIT_PERIODS:
         raise InvalidInput("limit_period", f"limit_period is one of {', '.join(LIMIT_PERIODS)}")
-    _check_window(command.active_from, command.active_until)
+    for name in ("pickup_place", "pickup_hours"):
+        if reward[name] is not None and not 1 <= len(reward[name]) <= PICKUP_TEXT_LENGTH_MAX:
+            raise InvalidInput(name, f"{name} has 1 to {PICKUP_TEXT_LENGTH_MAX} characters")
+    _check_window(reward["active_from"], reward["active_until"])
 
 
 async def create_reward(conn: AsyncConnection, command: RewardCommand, by: str, now: datetime) -> dict[str, Any]:
-    _check(command)
+    if command.stock is not None and not 0 <= command.stock <= STOCK_MAX:
+        raise InvalidInput("stock", f"stock must be between 0 and {STOCK_MAX}, or null for unlimited")
+    _check(asdict(command))
     unit = await get_unit(conn, command.org_unit)
     if command.min_tier is not None:
         await _check_tier(conn, unit, command.min_tier)
@@ -155,29 +177,51 @@ async def get_reward(conn: AsyncConnection, code: str, lock: bool = False, field
     return dict(row._mapping)
 
 
+def _changed_values(reward: Mapping[str, Any], changes: RewardChanges) -> dict[str, Any]:
+    """The columns ``changes`` sets, stock as a new total, before any rule is checked."""
+    unknown = sorted(set(changes.clear) - set(CLEARABLE))
+    if unknown:
+        raise InvalidInput("clear", f"clear names fields among {', '.join(CLEARABLE)}", unknown=unknown)
+    given = {f.name: getattr(changes, f.name) for f in fields(changes) if f.name in _rewards.c.keys()}
+    values = {name: value for name, value in given.items() if value is not None}
+    for name in changes.clear:
+        if name in values or (name == "limit" and ("limit_count" in values or "limit_period" in values)):
+            raise InvalidInput(name, f"send {name} or clear it, not both")
+        values |= {"limit_count": None, "limit_period": None} if name == "limit" else {name: None}
+    ways = ("stock", "unlimited_stock", "add_stock")
+    stock_ways = [way for way in ways if getattr(changes, way) not in (None, False)]
+    if len(stock_ways) > 1:
+        raise InvalidInput("stock", f"send one of stock, unlimited_stock and add_stock, not {' and '.join(stock_ways)}")
+    if changes.unlimited_stock:
+        values["stock"] = None
+    if changes.add_stock is not None:
+        if reward["stock"] is None:
+            raise InvalidInput("add_stock", "the stock is unlimited: set a stock to count it")
+        if not 1 <= changes.add_stock <= STOCK_MAX:
+            raise InvalidInput("add_stock", f"add_stock must be between 1 and {STOCK_MAX}")
+        values["stock"] = reward["stock"] + changes.add_stock
+    return values
+
+
 async def change_reward(
     conn: AsyncConnection, code: str, changes: RewardChanges, now: datetime, for_update: bool
 ) -> dict[str, Any]:
+    """Change a listed reward; holds already placed keep the cost they were placed at. The
+    row lock orders a restock after the holds in flight, so the counts it checks are true."""
     reward = await get_reward(conn, code, lock=for_update)
-    values: dict[str, Any] = {
-        name: getattr(changes, name)
-        for name in ("name_zh", "name_en", "stock", "active_from", "active_until")
-        if getattr(changes, name) is not None
-    }
-    if changes.unlimited_stock:
-        if changes.stock is not None:
-            raise InvalidInput("stock", "send a stock or unlimited_stock, not both")
-        values["stock"] = None
+    values = _changed_values(reward, changes)
     committed = reward["reserved"] + reward["sold"]
     if values.get("stock") is not None and not committed <= values["stock"] <= STOCK_MAX:
         raise InvalidInput(
-            "stock",
+            "add_stock" if changes.add_stock is not None else "stock",
             f"stock must be between the {committed} held or handed over and {STOCK_MAX}",
             reserved=reward["reserved"],
             sold=reward["sold"],
         )
     merged = reward | values
-    _check_window(merged["active_from"], merged["active_until"])
+    _check(merged)
+    if values.get("min_tier") is not None:
+        await _check_tier(conn, await get_unit(conn, reward["org_unit"]), values["min_tier"])
     if values:
         await conn.execute(update(_rewards).where(_rewards.c.code == code).values(**values, updated_at=now))
     return view(merged | {"updated_at": now if values else reward["updated_at"]}, now)

@@ -36,6 +36,8 @@ from ledger.values import (
     IDEMPOTENCY_KEY_LENGTH_MAX,
     MEMO_LENGTH_MAX,
     NAME_LENGTH_MAX,
+    PICKUP_CODE_LENGTH,
+    PICKUP_TEXT_LENGTH_MAX,
     URL_LENGTH_MAX,
 )
 
@@ -466,6 +468,9 @@ class Reward(SQLModel, table=True):
     active_from: datetime | None = Field(default=None, sa_type=UtcDateTime)
     active_until: datetime | None = Field(default=None, sa_type=UtcDateTime)
     min_tier: str | None = Field(default=None, max_length=NAME_LENGTH_MAX)
+    # Where and when the shop hands the reward over, as the resident reads it.
+    pickup_place: str | None = Field(default=None, max_length=PICKUP_TEXT_LENGTH_MAX)
+    pickup_hours: str | None = Field(default=None, max_length=PICKUP_TEXT_LENGTH_MAX)
     created_by: str = Field(max_length=CODE_LENGTH_MAX)
     created_at: datetime = _when()
     updated_at: datetime = _when()
@@ -480,6 +485,15 @@ class Redemption(SQLModel, table=True):
         Index("ix_redemption_reward", "reward_code", "id"),
         Index("ix_redemption_limit", "member_id", "reward_code", "window"),
         Index("ix_redemption_state_expires", "state", "expires_at"),
+        # The counter finds a hold by the code the member shows; two open holds never share
+        # one, while a settled redemption keeps its code for the record.
+        Index(
+            "ux_redemption_held_pickup_code",
+            "pickup_code",
+            unique=True,
+            sqlite_where=text("state = 'held'"),
+            postgresql_where=text("state = 'held'"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=AUTO_ID)
@@ -493,6 +507,7 @@ class Redemption(SQLModel, table=True):
     held_at: datetime = _when()
     expires_at: datetime = _when()
     held_by: str = Field(max_length=CODE_LENGTH_MAX)
+    pickup_code: str | None = Field(default=None, max_length=PICKUP_CODE_LENGTH)  # None: held before codes
     hold_txn_id: int | None = Field(default=None, sa_type=BigInteger)
     settled_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     settled_by: str | None = Field(default=None, max_length=CODE_LENGTH_MAX)
