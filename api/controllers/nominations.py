@@ -25,7 +25,9 @@ UnitParam = Annotated[str, QueryParameter(min_length=1, max_length=CODE_LENGTH_M
 EVIDENCE_PAGE_SIZE_DEFAULT = 100
 Req = Request[Any, Any, Any]
 MEDIA_TYPES = {
-    "csv": "text/csv; charset=utf-8",
+    # Litestar appends "; charset=<the response's encoding>" to every text/ media type
+    # itself, so a charset written here would be sent twice.
+    "csv": "text/csv",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
 
