@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -62,13 +63,21 @@ CHECKPOINT_COLUMNS: tuple[tuple[str, int], ...] = (
     ("校验码(HMAC-SHA256)", 66),
 )
 CHECKPOINT_SHEET = "账本检查点"
+WHOLE_LEDGER = "全部单位"
+"""What the file name says when the export is not limited to one unit."""
+FILENAME_UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
+"""Characters Windows refuses in a file name; a unit's name is typed by people."""
 
 
 @dataclass(frozen=True, slots=True)
 class NominationExport:
-    """The nomination list and the checkpoint sealed at the snapshot it is read from."""
+    """The nomination list of a unit (``unit_name`` None: the whole ledger) for a period,
+    and the checkpoint sealed at the snapshot it is read from."""
 
     checkpoint: Checkpoint
+    period: str
+    unit_name: str | None
+    flag: str | None
     rows: AsyncIterator[dict[str, Any]]
 
 
@@ -153,5 +162,7 @@ def _letter(index: int) -> str:
     return get_column_letter(index + 1)
 
 
-def filename(period: str, org_unit: str, extension: str, now: datetime) -> str:
-    return f"nominations-{org_unit}-{period}-{now:%Y%m%d}.{extension}"
+def filename(export: NominationExport, extension: str) -> str:
+    """The file's name as it lands in a Downloads folder, e.g. 提名名单-东大街街道-2026.xlsx."""
+    unit = FILENAME_UNSAFE.sub("_", export.unit_name or WHOLE_LEDGER)
+    return f"提名名单-{unit}-{export.period}.{extension}"
