@@ -165,7 +165,7 @@ class TierController(Controller):
         chunks = (
             exports.csv_with_bom(export, ledger.tz)
             if format == "csv"
-            else (exports.file_chunks(await exports.write_xlsx(export, ledger.tz, "提名名单")))
+            else (exports.file_chunks(await exports.write_xlsx(export, ledger.tz)))
         )
         disposition = attachment(exports.filename(export, format), f"nominations-{export.period}.{format}")
         return Stream(chunks, media_type=MEDIA_TYPES[format], headers={"Content-Disposition": disposition})
