@@ -97,7 +97,7 @@ async def _export(args: argparse.Namespace) -> int:
                 async for chunk in exports.csv_with_bom(export, ledger.tz):
                     out.write(chunk)
         else:
-            (await exports.write_xlsx(export, ledger.tz, "提名名单")).replace(args.output)
+            (await exports.write_xlsx(export, ledger.tz)).replace(args.output)
     except LedgerError as error:
         print(error.detail, file=sys.stderr)
         return 1

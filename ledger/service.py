@@ -401,25 +401,29 @@ class Ledger:
         """The nomination list, read from one snapshot as its rows are consumed, with the
         checkpoint of that snapshot's chain head. A bad filter is raised here, before any
         row is asked for and before anything is sealed."""
-        items = self._export_items(period or self.current_period(), org_unit, flag, by)
-        checkpoint = await anext(items)
-        assert isinstance(checkpoint, checkpoints.Checkpoint)
-        return NominationExport(checkpoint, _rows_after(items))
+        period = period or self.current_period()
+        items = self._export_items(period, org_unit, flag, by)
+        head = await anext(items)
+        assert isinstance(head, tuple)
+        checkpoint, unit_name = head
+        return NominationExport(checkpoint, period, unit_name, flag, _rows_after(items))
 
     async def _export_items(
         self, period: str, org_unit: str | None, flag: str | None, by: str
-    ) -> AsyncIterator[checkpoints.Checkpoint | dict[str, Any]]:
-        """The checkpoint, then the rows: one generator, so the snapshot stays open from
-        the head it seals to the last row, and closes when the rows are done or dropped."""
+    ) -> AsyncIterator[tuple[checkpoints.Checkpoint, str | None] | dict[str, Any]]:
+        """The checkpoint and the unit's name, then the rows: one generator, so the
+        snapshot stays open from the head it seals to the last row, and closes when the
+        rows are done or dropped."""
         async with self.db.snapshot() as conn:
             at = await checkpoints.head(conn)
             rows = reports.export_rows(conn, period, org_unit, flag)
-            first = await anext(rows, None)
+            first = await anext(rows, None)  # the filters are checked here
+            unit_name = None if org_unit is None else (await units.get_unit(conn, org_unit)).name
             # Sealed by another transaction while the snapshot stays open: the head it
             # seals is the snapshot's, whatever was posted since.
             async with self.db.write() as writer:
                 checkpoint = await checkpoints.seal(writer, self._key(), at, self.clock(), by)
-            yield checkpoint  # committed: a consumer that stops here leaves the seal made
+            yield checkpoint, unit_name  # committed: a consumer that stops here leaves the seal made
             if first is not None:
                 yield first
                 async for row in rows:
@@ -674,7 +678,9 @@ class Ledger:
             return await checkpoints.listing(conn, limit, before)
 
 
-async def _rows_after(items: AsyncIterator[checkpoints.Checkpoint | dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+async def _rows_after(
+    items: AsyncIterator[tuple[checkpoints.Checkpoint, str | None] | dict[str, Any]],
+) -> AsyncIterator[dict[str, Any]]:
     async for item in items:
         assert isinstance(item, dict)
         yield item

@@ -331,8 +331,8 @@ async def test_the_export_reads_back_as_the_ledger_says(client, ledger):
     workbook = openpyxl.load_workbook(io.BytesIO(xlsx.content))
     sheet = workbook.active
     values = list(sheet.values)
-    assert ("姓名", "王秀英", "A2") == (values[0][0], values[1][0], sheet.freeze_panes)
-    assert 2 == len(values) and sheet.column_dimensions["C"].width >= 40
+    assert (("序号", "姓名"), (1, "王秀英")) == (values[1][:2], values[2][:2])
+    assert 3 == len(values) and sheet.column_dimensions["D"].width >= 40
     newest = (await client.get("/v1/checkpoints")).json()["checkpoints"][0]
     assert checkpoint["id"] < newest["id"]
     sealed_sheet = [[str(cell) for cell in row] for row in workbook["账本检查点"].values]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from litestar import Controller, Request, get, post
 from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, Operation, Schema
@@ -23,8 +24,12 @@ EVIDENCE_PAGE_SIZE_DEFAULT = 100
 NOTICE_PAGE_SIZE_DEFAULT = 50
 """Notices per page unless asked: every notice a street has opened in years."""
 Req = Request[Any, Any, Any]
+RFC8187_ATTR_CHARS = "!#$&+-.^_`|~"
+"""The punctuation RFC 8187's attr-char allows unencoded in ``filename*``; the rest is %-encoded."""
 MEDIA_TYPES = {
-    "csv": "text/csv; charset=utf-8",
+    # Litestar appends "; charset=<the response's encoding>" to every text/ media type
+    # itself, so a charset written here would be sent twice.
+    "csv": "text/csv",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
 
@@ -188,9 +193,14 @@ class TierController(Controller):
         chunks = (
             exports.csv_with_bom(export, ledger.tz)
             if format == "csv"
-            else (exports.file_chunks(await exports.write_xlsx(export, ledger.tz, "提名名单")))
+            else (exports.file_chunks(await exports.write_xlsx(export, ledger.tz)))
         )
-        name = exports.filename(period or ledger.current_period(), "export", format, ledger.clock())
-        return Stream(
-            chunks, media_type=MEDIA_TYPES[format], headers={"Content-Disposition": f'attachment; filename="{name}"'}
-        )
+        disposition = attachment(exports.filename(export, format), f"nominations-{export.period}.{format}")
+        return Stream(chunks, media_type=MEDIA_TYPES[format], headers={"Content-Disposition": disposition})
+
+
+def attachment(filename: str, ascii_fallback: str) -> str:
+    """An RFC 6266 attachment: the UTF-8 name as ``filename*`` (RFC 8187), which every
+    current browser uses, after a plain ASCII ``filename`` for clients that know no other."""
+    assert ascii_fallback.isascii() and not set('"\\') & set(ascii_fallback)
+    return f"attachment; filename=\"{ascii_fallback}\"; filename*=UTF-8''{quote(filename, safe=RFC8187_ATTR_CHARS)}"
