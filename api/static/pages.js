@@ -283,6 +283,8 @@
     // be declined: the reviewer picks the button.
     form.addEventListener("keydown", function (event) {
       if (event.key === "Enter" && event.target.tagName === "INPUT") event.preventDefault();
+    });
+  });
 
   // The counter (核销台): where the browser has a BarcodeDetector, the camera reads the QR code
   // a resident shows and submits its pickup code; elsewhere the code is typed.
