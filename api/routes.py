@@ -70,6 +70,8 @@ PAGE_DESK_CLAIMS = "/desk/claims"
 # The counter (核销台) and the shop's shelves, on the desk.
 PAGE_DESK_COUNTER = "/desk/counter"
 PAGE_DESK_SHOP = "/desk/shop"
+# Imports of the org tree and members, on the desk.
+PAGE_DESK_IMPORT = "/desk/import"
 PAGE_SIGNOUT = "/signout"
 PAGE_HOME = "/"
 PAGE_DESK_NOTICES = "/desk/notices"

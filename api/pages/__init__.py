@@ -23,6 +23,7 @@ from api import routes
 from api.auth import PAGE_HEADER
 from api.pages import zh
 from api.pages.desk import DeskController
+from api.pages.import_desk import ImportDeskController
 from api.pages.landing import LandingController
 from api.pages.notices import NoticeDeskController, PublicNoticeController
 from api.pages.resident import ResidentController
@@ -71,6 +72,7 @@ def pages_router() -> Router:
             DeskController,
             ReviewController,
             ShopDeskController,
+            ImportDeskController,
             # The public notice and the landing page.
             NoticeDeskController,
             PublicNoticeController,

@@ -317,6 +317,148 @@
     });
   });
 
+  // Imports on the desk (desk/import): the chosen file is read once and its bytes sent as
+  // the body of a dry run (预检), whose report is drawn row by row; 确认导入 sends the same
+  // bytes with dry_run=false, offered only while the dry run refused nothing and neither the
+  // file nor the kind has changed. The ledger's reasons are English: the page's patterns
+  // (api/pages/zh.py, IMPORT_REASONS) say the common ones in Chinese, the rest after a lead.
+  document.querySelectorAll("form[data-import]").forEach(function (form) {
+    var words = JSON.parse(document.getElementById("import-zh").textContent);
+    var reasons = words.reasons.map(function (pair) { return [new RegExp(pair[0]), pair[1]]; });
+    var input = form.querySelector("input[type=file]");
+    var apply = form.querySelector("[data-import-apply]");
+    var hint = form.querySelector("[data-import-hint]");
+    var report = document.querySelector("[data-import-report]");
+    var checked = null;  // { kind, url, bytes } of the dry run that refused nothing
+
+    function kind() { return form.querySelector("input[name=kind]:checked"); }
+
+    function reason(text) {
+      for (var i = 0; i < reasons.length; i++) {
+        var match = reasons[i][0].exec(text);
+        if (match) return reasons[i][1].replace(/\{(\d)\}/g, function (_, n) { return words.levels[match[n]] || match[n]; });
+      }
+      return words.lead + text;
+    }
+
+    function cell(row, text) {
+      var td = document.createElement("td");
+      td.textContent = text;
+      row.appendChild(td);
+      return td;
+    }
+
+    function detail(line, fields) {
+      if (line.outcome === "refused") return (line.column ? "“" + line.column + "”列：" : "") + reason(line.reason);
+      return (line.changed || []).map(function (f) { return fields[f] || f; }).join("、");
+    }
+
+    // A report (200) and a refused apply's refusals (422) are drawn alike.
+    function draw(title, counts, lines, fields) {
+      report.querySelector("[data-report-title]").textContent = title;
+      Object.keys(words.outcomes).forEach(function (outcome) {
+        report.querySelector('[data-count="' + outcome + '"]').textContent = String(counts[outcome] || 0);
+      });
+      var body = report.querySelector("tbody");
+      body.textContent = "";
+      lines.forEach(function (line) {
+        var row = document.createElement("tr");
+        row.className = "import-" + line.outcome;
+        cell(row, String(line.row));
+        cell(row, line.key).className = "mono";
+        cell(row, words.outcomes[line.outcome] || line.outcome);
+        cell(row, detail(line, fields));
+        body.appendChild(row);
+      });
+      var absent = report.querySelector("[data-absent]");
+      absent.hidden = !counts.absent;
+      absent.textContent = counts.absent ? "本文件涉及的微网格中，另有 " + counts.absent + " 位成员不在文件里（保留不变，如已迁出请到成员页面处理）："
+        + (counts.absent_ids || []).join("、") + (counts.absent > (counts.absent_ids || []).length ? " 等" : "") : "";
+      var ignored = report.querySelector("[data-ignored]");
+      ignored.hidden = !(counts.ignored_columns || []).length;
+      ignored.textContent = ignored.hidden ? "" : "以下列不会保存：" + counts.ignored_columns.join("、");
+      var omitted = report.querySelector("[data-omitted]");
+      omitted.hidden = !counts.omitted;
+      omitted.textContent = counts.omitted ? "另有 " + counts.omitted + " 行未列出（计数包括全部行）" : "";
+      report.hidden = false;
+    }
+
+    function send(url, bytes) {
+      var headers = { Accept: "application/json", "Content-Type": "application/octet-stream" };
+      headers[PAGE_HEADER] = "1";
+      return fetch(url, { method: "POST", headers: headers, credentials: "same-origin", body: bytes })
+        .then(function (response) {
+          return response.json().catch(function () { return { code: "http_" + response.status }; })
+            .then(function (data) { if (!response.ok) throw data; return data; });
+        }, function () { throw { code: "internal_error" }; });
+    }
+
+    function reset() {
+      checked = null;
+      apply.disabled = true;
+      hint.hidden = false;
+    }
+
+    function shown(result, title, fields) {
+      draw(title, {
+        created: result.created, updated: result.updated, unchanged: result.unchanged, refused: result.refused,
+        absent: result.absent, absent_ids: result.absent_ids, ignored_columns: result.ignored_columns,
+        omitted: result.outcomes_omitted
+      }, result.outcomes, fields);
+    }
+
+    input.addEventListener("change", function () { clear(form); reset(); report.hidden = true; });
+    form.querySelectorAll("input[name=kind]").forEach(function (radio) {
+      radio.addEventListener("change", function () { reset(); report.hidden = true; });
+    });
+
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      clear(form);
+      reset();
+      var file = input.files[0];
+      if (!file) { show(form, { code: "import_no_file" }); return; }
+      if (file.size > words.bytes_max) { show(form, { code: "body_too_large" }); return; }
+      var chosen = kind();
+      var buttons = form.querySelectorAll("button");
+      buttons.forEach(function (b) { b.disabled = true; });
+      file.arrayBuffer().then(function (bytes) {
+        return send(chosen.dataset.api + "?dry_run=true", bytes).then(function (result) {
+          shown(result, "预检结果（尚未导入）", words.fields[chosen.value]);
+          if (!result.refused) checked = { kind: chosen, bytes: bytes };
+        });
+      }).catch(function (problem) { show(form, problem && problem.code ? problem : { code: "internal_error" }); })
+        .then(function () {
+          form.querySelector("[data-import-check]").disabled = false;
+          apply.disabled = !checked;
+          hint.hidden = !!checked;
+        });
+    });
+
+    apply.addEventListener("click", function () {
+      if (!checked || kind() !== checked.kind) { show(form, { code: "import_changed" }); reset(); return; }
+      clear(form);
+      var chosen = checked.kind;
+      var buttons = form.querySelectorAll("button");
+      buttons.forEach(function (b) { b.disabled = true; });
+      send(chosen.dataset.api + "?dry_run=false", checked.bytes).then(function (result) {
+        shown(result, "导入完成", words.fields[chosen.value]);
+        checked = null;
+      }).catch(function (problem) {
+        // Refused now though the dry run passed: the ledger changed in between.
+        if (problem && problem.code === "import_refused") {
+          var lines = (problem.refusals || []).map(function (r) { return { row: r.row, key: r.key, outcome: "refused", column: r.column, reason: r.reason }; });
+          draw("未导入", { refused: problem.refused, omitted: problem.refusals_omitted }, lines, words.fields[chosen.value]);
+          checked = null;
+        }
+        show(form, problem && problem.code ? problem : { code: "internal_error" });
+      }).then(function () {
+        form.querySelector("[data-import-check]").disabled = false;
+        apply.disabled = !checked;
+      });
+    });
+  });
+
   var flash = sessionStorage.getItem(FLASH);
   if (flash) {
     sessionStorage.removeItem(FLASH);
