@@ -526,3 +526,82 @@ async def test_the_counter_reads_a_qr_code_with_the_camera_where_the_browser_can
     await expect(desk.locator("#flash")).to_have_text(f"已取消：2 分已退回给{NAMES[0]}新南20")
     await expect(desk.get_by_test_id("held-list")).not_to_contain_text(code)
     await desk.context.close()
+
+
+# Imports on the desk.
+
+IMPORT_HOME = "xinnan-g2-m2"
+"""A demo micro-grid of 新南社区 the other tests leave alone: the imported members join its
+demo residents, whom the file does not name (they are counted absent, and kept)."""
+
+IMPORT_HEADER = "成员编号,姓名,微网格,党员,角色,电话"
+
+
+def _csv(*rows: str) -> dict[str, object]:
+    """A member file as Excel in China saves it (UTF-8 with a byte order mark), for the picker."""
+    text = "\r\n".join((IMPORT_HEADER, *rows)) + "\r\n"
+    return {"name": "成员名单.csv", "mimeType": "text/csv", "buffer": "\ufeff".encode() + text.encode()}
+
+
+async def test_an_organizer_checks_a_member_file_then_imports_it(site, browser, screenshots):
+    """The dry run counts two new members and lists them, names the demo residents the file
+    leaves out and the phone column it does not keep; 确认导入 writes them, and the API finds
+    them. A second file with an unknown micro-grid and one outside the community shows each
+    reason in Chinese beside the row that would change 党员, and 确认导入 stays off."""
+    base_url, tokens = site
+    page = await _desk(browser, base_url, tokens["organizer"])
+    await page.get_by_test_id("to-import").click()
+    await expect(page).to_have_url(f"{base_url}/desk/import")
+    report = page.get_by_test_id("import-report")
+    confirm = page.get_by_role("button", name="确认导入")
+    await expect(confirm).to_be_disabled()
+    await page.get_by_role("button", name="预检").click()
+    await expect(page.get_by_test_id("import-error")).to_have_text("请先选择要导入的文件")
+
+    await page.get_by_label("成员名单").check()
+    await page.get_by_label("选择文件", exact=True).set_input_files(
+        _csv(f"xn-im-01,陈导入,{IMPORT_HOME},是,志愿者、居民,13800000000", f"xn-im-02,林导入,{IMPORT_HOME},否,居民,")
+    )
+    await expect(page.get_by_test_id("file-name")).to_have_text("成员名单.csv")
+    await page.get_by_role("button", name="预检").click()
+    await expect(report.get_by_role("heading")).to_have_text("预检结果（尚未导入）")
+    for outcome, count in (("created", 2), ("updated", 0), ("unchanged", 0), ("refused", 0)):
+        await expect(report.get_by_test_id(f"count-{outcome}")).to_have_text(str(count))
+    rows = report.get_by_test_id("import-rows").locator("tbody tr")
+    await expect(rows).to_have_count(2)
+    await expect(rows.nth(0)).to_have_text(re.compile(r"^2\s*xn-im-01\s*新增"))
+    await expect(report.get_by_test_id("import-absent")).to_contain_text("位成员不在文件里")
+    await expect(report).to_contain_text("以下列不会保存：电话")
+    await expect(confirm).to_be_enabled()
+    await _screenshot(page, screenshots, "desk-import")
+
+    await confirm.click()
+    await expect(report.get_by_role("heading")).to_have_text("导入完成")
+    await expect(report.get_by_test_id("count-created")).to_have_text("2")
+    await expect(confirm).to_be_disabled()
+    await _screenshot(page, screenshots, "desk-import-done")
+    bearer = {"Authorization": f"Bearer {tokens['organizer']}"}
+    async with httpx.AsyncClient(base_url=base_url, headers=bearer) as api:
+        imported = (await api.get("/v1/members/xn-im-01")).json()
+    assert ("陈导入", IMPORT_HOME, True) == (imported["name"], imported["org_unit"], imported["party_member"])
+
+    await page.get_by_label("选择文件", exact=True).set_input_files(
+        _csv(
+            f"xn-im-01,陈导入,{IMPORT_HOME},否,志愿者、居民,",
+            "xn-im-03,周未建,xinnan-g9-m9,否,居民,",
+            f"xn-im-04,吴外区,{ELSEWHERE},否,居民,",
+        )
+    )
+    await expect(report).to_be_hidden()
+    await page.get_by_role("button", name="预检").click()
+    await expect(report.get_by_test_id("count-refused")).to_have_text("2")
+    await expect(report.get_by_test_id("count-updated")).to_have_text("1")
+    await expect(rows.nth(0)).to_contain_text("拒绝")
+    await expect(rows.nth(0)).to_contain_text("“微网格”列：找不到微网格“xinnan-g9-m9”：请先导入组织架构")
+    await expect(rows.nth(1)).to_contain_text(f"“{ELSEWHERE}”不在您的管辖范围内")
+    await expect(rows.nth(2)).to_have_text(re.compile(r"^2\s*xn-im-01\s*更新\s*党员$"))
+    await expect(confirm).to_be_disabled()
+    await _screenshot(page, screenshots, "desk-import-refused")
+    async with httpx.AsyncClient(base_url=base_url, headers=bearer) as api:
+        assert 404 == (await api.get("/v1/members/xn-im-03")).status_code
+    await page.context.close()

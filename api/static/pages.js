@@ -407,7 +407,12 @@
       }, result.outcomes, fields);
     }
 
-    input.addEventListener("change", function () { clear(form); reset(); report.hidden = true; });
+    input.addEventListener("change", function () {
+      clear(form);
+      reset();
+      report.hidden = true;
+      form.querySelector("[data-file-name]").textContent = input.files[0] ? input.files[0].name : "未选择文件";
+    });
     form.querySelectorAll("input[name=kind]").forEach(function (radio) {
       radio.addEventListener("change", function () { reset(); report.hidden = true; });
     });
