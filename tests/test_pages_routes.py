@@ -250,7 +250,7 @@ async def test_static_files_are_served_without_a_token(web):
 
 async def test_the_import_page_is_for_a_signed_in_organizer(client, ledger, web):
     """Without a cookie the page sends to the desk's sign-in; an organizer gets the two
-    kinds, each bound to its API route, the templates to download, the reasons' Chinese
+    kinds, each bound to its API route, the templates to download (by cookie), the reasons' Chinese
     patterns for the script, and a link to it from the desk."""
     await tree(ledger)
     assert "/desk/signin" == (await web.get("/desk/import")).headers["location"]
@@ -261,6 +261,9 @@ async def test_the_import_page_is_for_a_signed_in_organizer(client, ledger, web)
         assert text in page.text
     for name in ("org-units.xlsx", "org-units.csv", "members.xlsx", "members.csv"):
         assert f'href="/v1/imports/templates/{name}"' in page.text
+    # The links download with the page's cookie, as a signed-in browser follows them.
+    template = await web.get("/v1/imports/templates/members.csv")
+    assert 200 == template.status_code and template.content.decode("utf-8-sig").startswith("成员编号,姓名,微网格")
     [script] = re.findall(r'<script type="application/json" id="import-zh">(.*?)</script>', page.text, re.S)
     words = json.loads(script)
     assert ["^unknown micro-grid '([^']*)'", "找不到微网格“{1}”：请先导入组织架构"] == words["reasons"][20]
