@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response
+from litestar.params import HeaderParameter
 from litestar.status_codes import HTTP_201_CREATED
 
 from ledger import IDEMPOTENCY_KEY_LENGTH_MAX, IdempotentRequest, InvalidInput, fingerprint
@@ -13,11 +14,26 @@ from ledger import IDEMPOTENCY_KEY_LENGTH_MAX, IdempotentRequest, InvalidInput, 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 
+IdempotencyKey = Annotated[
+    str | None,
+    HeaderParameter(
+        name=HEADER,
+        required=True,
+        description=f"The client's own key for this write, printable, at most {IDEMPOTENCY_KEY_LENGTH_MAX} characters "
+        "(a UUID will do). A retry with the same key and body is answered with the first answer and never repeats "
+        "the write; the same key with another body, or from another token, is a 409.",
+    ),
+]
+"""The header every write that moves points takes. Declared so the OpenAPI description
+names it; checked by ``idempotent_request``, which answers a missing or bad key with this
+API's own 422 naming the header."""
 
-def idempotent_request(request: Request[Any, Any, Any], body: msgspec.Struct | None) -> IdempotentRequest:
+
+def idempotent_request(
+    request: Request[Any, Any, Any], body: msgspec.Struct | None, key: str | None
+) -> IdempotentRequest:
     """The request's key and fingerprint (method, path and body: a bodiless POST such as a
     settle is identified by its path alone)."""
-    key = request.headers.get(HEADER, "")
     if not key:
         raise InvalidInput(HEADER, f"an {HEADER} header is required on requests that move points")
     if len(key) > IDEMPOTENCY_KEY_LENGTH_MAX or not key.isprintable():

@@ -42,3 +42,39 @@ async def test_the_export_describes_both_file_types(client):
     """The nomination export answers CSV or XLSX, and says so."""
     ok = (await _description(client))["paths"]["/v1/exports/nominations"]["get"]["responses"]["200"]
     assert {"text/csv", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"} == set(ok["content"])
+
+
+MOVES_POINTS = {
+    ("post", "/v1/awards"),
+    ("post", "/v1/deductions"),
+    ("post", "/v1/transactions/{transaction_id}/reversal"),
+    ("post", "/v1/activities/{activity_id}/settle"),
+    ("post", "/v1/claims/{claim_id}/approve"),
+    ("post", "/v1/claims/review"),
+    ("post", "/v1/redemptions"),
+    ("post", "/v1/redemptions/{redemption_id}/fulfil"),
+    ("post", "/v1/redemptions/{redemption_id}/cancel"),
+}
+"""The writes that move points, each exactly once under its client's key."""
+
+
+async def test_every_write_that_moves_points_declares_its_idempotency_key(client):
+    """A client generated from the description sends Idempotency-Key where it is needed:
+    a required header on exactly the writes that move points, saying what a retry does."""
+    paths = (await _description(client))["paths"]
+    declared = {
+        (method, path): parameter
+        for path, operations in paths.items()
+        for method, operation in operations.items()
+        for parameter in operation.get("parameters", [])
+        if parameter["name"] == "Idempotency-Key"
+    }
+    assert MOVES_POINTS == declared.keys()
+    assert all(p["in"] == "header" and p["required"] and "retry" in p["description"] for p in declared.values())
+
+
+async def test_a_write_without_its_key_is_refused_naming_the_header(client):
+    """Declared is enforced: the service's own 422, not a framework's message."""
+    response = await client.post("/v1/redemptions", json={"reward": "r-none", "member_id": "m-none"})
+    assert 422 == response.status_code
+    assert ("invalid_input", "Idempotency-Key") == (response.json()["code"], response.json()["field"])

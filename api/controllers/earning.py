@@ -11,7 +11,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from api import dto, routes
 from api.access import ADMIN, EVERYONE, MEMBER, ORGANIZER, OVERSEERS, READERS, WRITERS, allow, unit_or_own
 from api.dependencies import LedgerDep
-from api.idempotency import created, idempotent_request
+from api.idempotency import IdempotencyKey, created, idempotent_request
 from api.problems import from_ledger_error, problem_document
 from ledger import (
     ACTIVITY_PAGE_SIZE_MAX,
@@ -66,11 +66,17 @@ class DeductionController(Controller):
         opt=WRITERS,
     )
     async def deduct(
-        self, data: JSONBody[dto.DeductionCreate], ledger: LedgerDep, request: Req
+        self,
+        data: JSONBody[dto.DeductionCreate],
+        ledger: LedgerDep,
+        request: Req,
+        idempotency_key: IdempotencyKey = None,
     ) -> Response[dto.DeductionRead]:
         await ledger.authorize(request.user, scopes.member(data.member_id))
         command = DeductionCommand(data.member_id, data.points, data.reason, data.occurred_at, data.category)
-        result, replayed = await ledger.deduct(command, request.user.id, idempotent_request(request, data))
+        result, replayed = await ledger.deduct(
+            command, request.user.id, idempotent_request(request, data, idempotency_key)
+        )
         return created(dto.DeductionRead(**result), replayed)
 
 
@@ -125,11 +131,15 @@ class ActivityController(Controller):
         status_code=201,
         opt=WRITERS,
     )
-    async def settle(self, activity_id: FromPath[int], ledger: LedgerDep, request: Req) -> Response[dto.SettlementRead]:
+    async def settle(
+        self, activity_id: FromPath[int], ledger: LedgerDep, request: Req, idempotency_key: IdempotencyKey = None
+    ) -> Response[dto.SettlementRead]:
         await ledger.authorize(request.user, _activity(activity_id))
         roster = (await ledger.activity(activity_id))["roster"]
         await ledger.authorize_members(request.user, [line["member_id"] for line in roster], "participants")
-        result, replayed = await ledger.settle(activity_id, request.user.id, idempotent_request(request, None))
+        result, replayed = await ledger.settle(
+            activity_id, request.user.id, idempotent_request(request, None, idempotency_key)
+        )
         return created(dto.SettlementRead(**result), replayed)
 
 
@@ -200,9 +210,13 @@ class ClaimController(Controller):
         status_code=201,
         opt=WRITERS,
     )
-    async def approve(self, claim_id: FromPath[int], ledger: LedgerDep, request: Req) -> Response[dto.ClaimApproval]:
+    async def approve(
+        self, claim_id: FromPath[int], ledger: LedgerDep, request: Req, idempotency_key: IdempotencyKey = None
+    ) -> Response[dto.ClaimApproval]:
         await ledger.authorize(request.user, _claim(claim_id))
-        result, replayed = await ledger.approve_claim(claim_id, request.user.id, idempotent_request(request, None))
+        result, replayed = await ledger.approve_claim(
+            claim_id, request.user.id, idempotent_request(request, None, idempotency_key)
+        )
         claim = dto.ClaimRead(**await ledger.claim(result["claim_id"]))
         return created(dto.ClaimApproval(claim, dto.AwardRead(**result["award"])), replayed)
 
@@ -212,14 +226,18 @@ class ClaimController(Controller):
         status_code=200,
         opt=WRITERS,
     )
-    async def review(self, data: JSONBody[dto.ClaimReview], ledger: LedgerDep, request: Req) -> dto.ClaimReviewRead:
+    async def review(
+        self, data: JSONBody[dto.ClaimReview], ledger: LedgerDep, request: Req, idempotency_key: IdempotencyKey = None
+    ) -> dto.ClaimReviewRead:
         # Every claim must lie in the reviewer's scope before any is decided: a batch that
         # names one outside is refused whole, naming its line, as a roster is.
         await ledger.authorize(
             request.user, *[_claim(d.claim_id, f"decisions[{i}].claim_id") for i, d in enumerate(data.decisions)]
         )
         decisions = [ClaimDecision(d.claim_id, d.decision == "approve", d.reason) for d in data.decisions]
-        reviewed = await ledger.review_claims(decisions, request.user.id, idempotent_request(request, data))
+        reviewed = await ledger.review_claims(
+            decisions, request.user.id, idempotent_request(request, data, idempotency_key)
+        )
         return dto.ClaimReviewRead([await _review_line(ledger, r) for r in reviewed])
 
     @post(routes.CLAIM_DECLINE, summary="Decline with a reason; the claim is kept", status_code=200, opt=WRITERS)

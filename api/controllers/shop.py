@@ -14,7 +14,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from api import dto, routes
 from api.access import ADMIN, ADMIN_ONLY, EVERYONE, MEMBER, ORGANIZER, OVERSEERS, READERS, WRITERS, allow
 from api.dependencies import LedgerDep
-from api.idempotency import created, idempotent_request
+from api.idempotency import IdempotencyKey, created, idempotent_request
 from ledger import (
     CODE_LENGTH_MAX,
     PICKUP_CODE_TYPED_LENGTH_MAX,
@@ -129,11 +129,15 @@ class RedemptionController(Controller):
         opt=allow(ADMIN, ORGANIZER, MEMBER),
     )
     async def hold(
-        self, data: JSONBody[dto.RedemptionCreate], ledger: LedgerDep, request: Req
+        self,
+        data: JSONBody[dto.RedemptionCreate],
+        ledger: LedgerDep,
+        request: Req,
+        idempotency_key: IdempotencyKey = None,
     ) -> Response[dto.RedemptionRead]:
         await ledger.authorize(request.user, scopes.member(data.member_id))
         result, replayed = await ledger.redeem(
-            data.reward, data.member_id, request.user.id, idempotent_request(request, data)
+            data.reward, data.member_id, request.user.id, idempotent_request(request, data, idempotency_key)
         )
         return created(_redemption(result), replayed)
 
@@ -169,10 +173,12 @@ class RedemptionController(Controller):
         opt=WRITERS,
     )
     async def fulfil(
-        self, redemption_id: FromPath[int], ledger: LedgerDep, request: Req
+        self, redemption_id: FromPath[int], ledger: LedgerDep, request: Req, idempotency_key: IdempotencyKey = None
     ) -> Response[dto.RedemptionRead]:
         await ledger.authorize(request.user, _redemption_of(redemption_id))
-        result, replayed = await ledger.fulfil(redemption_id, request.user.id, idempotent_request(request, None))
+        result, replayed = await ledger.fulfil(
+            redemption_id, request.user.id, idempotent_request(request, None, idempotency_key)
+        )
         return created(_redemption(result), replayed)
 
     @post(
@@ -181,10 +187,12 @@ class RedemptionController(Controller):
         opt=allow(ADMIN, ORGANIZER, MEMBER),
     )
     async def cancel(
-        self, redemption_id: FromPath[int], ledger: LedgerDep, request: Req
+        self, redemption_id: FromPath[int], ledger: LedgerDep, request: Req, idempotency_key: IdempotencyKey = None
     ) -> Response[dto.RedemptionRead]:
         await ledger.authorize(request.user, _redemption_of(redemption_id))
-        result, replayed = await ledger.cancel(redemption_id, request.user.id, idempotent_request(request, None))
+        result, replayed = await ledger.cancel(
+            redemption_id, request.user.id, idempotent_request(request, None, idempotency_key)
+        )
         return created(_redemption(result), replayed)
 
     @get(routes.MEMBER_REDEMPTIONS, summary="A member's redemptions, newest first", tags=["members"], opt=READERS)

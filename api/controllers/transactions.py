@@ -8,7 +8,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from api import dto, routes, views
 from api.access import ADMIN, AUDITOR, READERS, WRITERS, allow
 from api.dependencies import LedgerDep
-from api.idempotency import created, idempotent_request
+from api.idempotency import IdempotencyKey, created, idempotent_request
 from ledger import CHECKPOINT_PAGE_SIZE_MAX, AwardCommand, WorkDone, scopes
 
 CHECKPOINT_PAGE_SIZE_DEFAULT = 100
@@ -23,7 +23,11 @@ class AwardController(Controller):
 
     @post(routes.AWARDS, summary="Award points to a member (Idempotency-Key required)", status_code=201, opt=WRITERS)
     async def award(
-        self, data: JSONBody[dto.AwardCreate], ledger: LedgerDep, request: Request[Any, Any, Any]
+        self,
+        data: JSONBody[dto.AwardCreate],
+        ledger: LedgerDep,
+        request: Request[Any, Any, Any],
+        idempotency_key: IdempotencyKey = None,
     ) -> Response[dto.AwardRead]:
         issuer = () if data.org_unit is None else (scopes.unit(data.org_unit),)
         await ledger.authorize(request.user, scopes.member(data.member_id), *issuer)
@@ -40,7 +44,9 @@ class AwardController(Controller):
             work=work,
             clip=data.clip,
         )
-        result, replayed = await ledger.award(command, request.user.id, idempotent_request(request, data))
+        result, replayed = await ledger.award(
+            command, request.user.id, idempotent_request(request, data, idempotency_key)
+        )
         return created(dto.AwardRead(**result), replayed)
 
 
@@ -66,10 +72,11 @@ class TransactionController(Controller):
         data: JSONBody[dto.ReversalCreate],
         ledger: LedgerDep,
         request: Request[Any, Any, Any],
+        idempotency_key: IdempotencyKey = None,
     ) -> Response[dto.ReversalRead]:
         await ledger.authorize(request.user, _transaction(transaction_id))
         result, replayed = await ledger.reverse(
-            transaction_id, data.reason, request.user.id, idempotent_request(request, data)
+            transaction_id, data.reason, request.user.id, idempotent_request(request, data, idempotency_key)
         )
         return created(dto.ReversalRead(**result), replayed)
 
