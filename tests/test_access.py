@@ -12,7 +12,13 @@ from ledger.values import Access
 from tests.builders import COMMUNITY, assert_problem, member, token, tree
 from tests.conftest import http_client, settings
 
-SAMPLE_PATH_VALUES = {"transaction_id": "1", "activity_id": "1", "claim_id": "1", "redemption_id": "1"}
+SAMPLE_PATH_VALUES = {
+    "transaction_id": "1",
+    "activity_id": "1",
+    "claim_id": "1",
+    "redemption_id": "1",
+    "notice_id": "1",
+}
 """Integer ids for paths; every other path parameter gets a plain string."""
 
 METHODS = {"get", "post", "put", "patch", "delete"}

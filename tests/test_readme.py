@@ -229,4 +229,4 @@ async def test_the_walk_through_runs_as_written(tmp_path):
         (member, sum(member in row for row in rows)) for member in {"demo-013", "demo-016"}
     )
     sheet = load_workbook(tmp_path / "nominations.xlsx", read_only=True).worksheets[0]
-    assert 4 == sum(1 for row in sheet.iter_rows(values_only=True) if any(row))  # the header and three flags
+    assert 5 == sum(1 for row in sheet.iter_rows(values_only=True) if any(row))  # title, header and three flags
