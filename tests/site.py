@@ -13,12 +13,13 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import pytest
 import uvicorn
+from playwright.async_api import Browser, async_playwright
 
 from api.app import create_app
 from api.protocol import ProblemHttpToolsProtocol
@@ -45,6 +46,17 @@ def chromium_or_skip() -> str:
     if os.environ.get("CI") == "true":
         raise pytest.UsageError(f"CI requires Chromium at {CHROMIUM}: scripts/test installs it")
     pytest.skip(f"no Chromium at {CHROMIUM} (scripts/test installs it with apt)")
+
+
+@asynccontextmanager
+async def launched_chromium() -> AsyncIterator[Browser]:
+    """Headless Chromium for a module's browser tests (skipped without it, except on CI)."""
+    executable = chromium_or_skip()
+    async with async_playwright() as playwright:
+        # Chromium's sandbox refuses to run as root, which CI and the development machines are.
+        chromium = await playwright.chromium.launch(executable_path=executable, headless=True, args=["--no-sandbox"])
+        yield chromium
+        await chromium.close()
 
 
 def free_socket() -> socket.socket:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from ledger import AwardCommand, Category, Database, IdempotentRequest, Ledger, Role, migrate
 from ledger.demo import load_demo
@@ -22,7 +22,7 @@ from ledger.honours.tiers import default_tiers_text
 from ledger.values import Access
 from tests.builders import rule_body
 from tests.conftest import TOKEN_SECRET
-from tests.site import PHONE, chromium_or_skip, fresh_screenshots, serving
+from tests.site import PHONE, fresh_screenshots, launched_chromium, serving
 
 UNIT, HOME, ELSEWHERE = "xinnan", "xinnan-g1-m1", "quetan-g1-m1"
 RESIDENT = "xn-01"
@@ -80,12 +80,8 @@ async def site(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[
 
 @pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[Browser]:
-    executable = chromium_or_skip()
-    async with async_playwright() as playwright:
-        # Chromium's sandbox refuses to run as root, which CI and the development machines are.
-        chromium = await playwright.chromium.launch(executable_path=executable, headless=True, args=["--no-sandbox"])
+    async with launched_chromium() as chromium:
         yield chromium
-        await chromium.close()
 
 
 @pytest.fixture(scope="module")

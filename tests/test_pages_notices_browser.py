@@ -12,7 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from ledger import AwardCommand, Category, Database, IdempotentRequest, Ledger, Role, migrate
 from ledger.demo import load_demo
@@ -20,7 +20,7 @@ from ledger.earning.rules import default_rules_text
 from ledger.honours.tiers import default_tiers_text
 from ledger.values import Access
 from tests.conftest import CHECKPOINT_KEY, TOKEN_SECRET
-from tests.site import PHONE, SCREENSHOTS, chromium_or_skip, serving
+from tests.site import PHONE, SCREENSHOTS, launched_chromium, serving
 
 UNIT, HOME, EARLIER_HOME, OPEN_HOME = "xinnan", "xinnan-g1-m1", "xinnan-g2-m1", "xinnan-g2-m2"
 OPEN_UNIT_NAME = "新南社区2-2微网格"
@@ -85,11 +85,8 @@ async def site(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[
 
 @pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[Browser]:
-    executable = chromium_or_skip()
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=executable, headless=True, args=["--no-sandbox"])
+    async with launched_chromium() as chromium:
         yield chromium
-        await chromium.close()
 
 
 @pytest.fixture(scope="module")
