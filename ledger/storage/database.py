@@ -30,7 +30,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from ledger.errors import DatabaseBusy, DatabaseUnavailable
+from ledger.errors import DatabaseBusy, DatabaseMissing, DatabaseUnavailable
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/ledger.sqlite3"
 """An embedded SQLite file beside the working directory: nothing to install or run."""
@@ -127,14 +127,27 @@ class Database:
     """The ledger's handle on its storage; one per process."""
 
     def __init__(
-        self, url: str | None = None, pool_size: int = POSTGRES_POOL_SIZE, pool_timeout: float = POOL_TIMEOUT_SECONDS
+        self,
+        url: str | None = None,
+        pool_size: int = POSTGRES_POOL_SIZE,
+        pool_timeout: float = POOL_TIMEOUT_SECONDS,
+        *,
+        create: bool = False,
     ) -> None:
+        """``create``: a missing SQLite file (and its folders) is made, for the migration
+        that gives it its schema. Without it a missing file is refused: SQLite would
+        otherwise create an empty one on the first connection, and a mistyped path would
+        leave an empty database behind that answers every query with a missing table."""
         self.url = url or database_url()
         parsed = make_url(self.url)
         self.dialect = parsed.get_backend_name()
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+                path = Path(parsed.database)
+                if create:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                elif not path.exists():
+                    raise DatabaseMissing(str(path))
             self._writer = _sqlite_engine(self.url, "BEGIN IMMEDIATE")
             self._reader = _sqlite_engine(self.url, "BEGIN")
         elif self.dialect == "postgresql":
