@@ -527,7 +527,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:
         if os.environ.get(DEBUG_VARIABLE) == "1":
             raise
-        print(f"internal error: {type(error).__name__}: {error} (traceback in {_traceback_file()})", file=sys.stderr)
+        first = next(iter(str(error).splitlines()), "")
+        print(f"internal error: {type(error).__name__}: {first} (traceback in {_traceback_file()})", file=sys.stderr)
     return EXIT_REFUSED
 
 
