@@ -43,6 +43,8 @@ def _without_database(tmp: Path) -> list[tuple[list[str], str]]:
     missing = tmp / "nowhere" / "ledger.sqlite3"
     url = ["--database-url", _sqlite(missing)]
     there_is_none = f"there is no database at {missing}: run ledger migrate"
+    binary = tmp / "policies.yaml"
+    binary.write_bytes(b"\xff\xfe")
     return [
         (["verify", *url], there_is_none),
         (["sweep", *url], there_is_none),
@@ -51,6 +53,7 @@ def _without_database(tmp: Path) -> list[tuple[list[str], str]]:
         (["export", "nominations", "--output", str(tmp / "n.csv"), *url], there_is_none),
         (["tiers", "load", str(tmp / "absent.yaml"), *url], f"{tmp / 'absent.yaml'}: No such file or directory"),
         (["rules", "load", str(tmp / "absent.yaml"), *url], f"{tmp / 'absent.yaml'}: No such file or directory"),
+        (["expiry", "load", str(binary), *url], f"{binary}: not UTF-8 text (invalid start byte)"),
         (["verify", "--database-url", UNREACHABLE], f"cannot reach {UNREACHABLE}: [Errno 111]"),
         (["sweep", "--database-url", "mysql://nowhere/x"], "--database-url mysql://nowhere/x: unsupported database"),
         (
@@ -71,7 +74,7 @@ def test_a_bad_invocation_is_one_line_and_creates_nothing(tmp_path, capsys):
         code, err = _run(argv, capsys)
         assert EXIT_REFUSED == code, (argv, err)
         _one_line(err, expected)
-    assert [] == list(tmp_path.iterdir())
+    assert ["policies.yaml"] == [path.name for path in tmp_path.iterdir()]
 
 
 def test_argparse_refusals_keep_their_usage_line_and_exit_2(capsys):
