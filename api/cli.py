@@ -6,17 +6,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import importlib.metadata
 import json
+import logging
 import os
 import secrets
+import shutil
 import sys
+import tempfile
 import time
-from collections.abc import Awaitable, Callable, Sequence
+import traceback
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 
 import msgspec
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from api.settings import checkpoint_key, token_secret
 from api.views import principal_read
@@ -27,6 +34,9 @@ from ledger import (
     Access,
     Checkpoint,
     Database,
+    DatabaseBusy,
+    DatabaseNotMigrated,
+    DatabaseUnavailable,
     DataFileInvalid,
     ImportRefused,
     ImportReport,
@@ -53,10 +63,38 @@ T = TypeVar("T")
 EXIT_PROBLEMS = 1  # the command ran and found something wrong (verify's problems)
 EXIT_REFUSED = 2  # the command could not do its work: a missing file, an unreachable database, a bad argument
 CLI_PRINCIPAL = "cli"  # who the journal and rule versions say wrote what the command line writes
+DEBUG_VARIABLE = "LEDGER_DEBUG"  # set to 1: an unexpected error shows its traceback instead of a file's name
+EXPORT_FORMATS = ("csv", "xlsx")
+PACKAGE = "grid-points-ledger"  # the distribution whose version --version prints
+
+
+class CommandRefused(Exception):
+    """A bad argument found by the command itself (argparse finds the rest): one line, exit 2."""
+
+
+def _database(url: str, *, create: bool = False) -> Database:
+    """The database at ``url``; a URL that names no supported database is a bad argument."""
+    try:
+        return Database(url, create=create)
+    except (ArgumentError, ValueError) as error:
+        raise CommandRefused(f"--database-url {url}: {error}") from error
+
+
+@asynccontextmanager
+async def _opened(url: str, *, at_head: bool = True) -> AsyncIterator[Database]:
+    """An existing database; ``at_head``: refused unless its schema is this release's, as
+    every command but migrate, serve and restore reads and writes this release's tables."""
+    db = _database(url)
+    try:
+        if at_head and (found := await revision(db)) != head_revision():
+            raise DatabaseNotMigrated(found, head_revision())
+        yield db
+    finally:
+        await db.dispose()
 
 
 async def _migrate(url: str) -> None:
-    db = Database(url)
+    db = _database(url, create=True)
     try:
         await migrate(db)
     finally:
@@ -64,45 +102,65 @@ async def _migrate(url: str) -> None:
 
 
 async def _load(url: str, what: str, text: str) -> int:
-    """Load a rules, tiers or expiry file; every error of a bad file is printed with its path."""
-    db = Database(url)
-    ledger = Ledger(db)
-    try:
+    """Load a rules, tiers or expiry file; every error of a bad file is printed with its
+    path, and exits 1 as verify's problems do: the file was read and found wrong."""
+
+    async def work(ledger: Ledger) -> Sequence[tuple[str | None, int]]:
         if what == "rules":
-            created = (await ledger.load_rules(text, CLI_PRINCIPAL)).created
-        elif what == "tiers":
-            created = await ledger.load_tiers(text, CLI_PRINCIPAL)
-        else:
-            created = await ledger.load_expiry_policies(text, CLI_PRINCIPAL)
+            return (await ledger.load_rules(text, CLI_PRINCIPAL)).created
+        if what == "tiers":
+            return await ledger.load_tiers(text, CLI_PRINCIPAL)
+        return await ledger.load_expiry_policies(text, CLI_PRINCIPAL)
+
+    try:
+        created = await _with_ledger(url, work)
     except DataFileInvalid as invalid:
         print(f"{invalid.detail}:", file=sys.stderr)
         for error in invalid.errors:
             print(f"  {error.path or '/'}: {error.reason}", file=sys.stderr)
-        return 1
-    finally:
-        await db.dispose()
+        return EXIT_PROBLEMS
     for name, version in created:
         print(f"loaded {name or 'default'} version {version}")
     print(f"{len(created)} new version(s)")
     return 0
 
 
+def _export_format(output: Path, given: str | None) -> str:
+    """The format asked for, else the output's extension's; csv for any other name."""
+    named = output.suffix.lower().removeprefix(".")
+    if given is None:
+        return named if named in EXPORT_FORMATS else "csv"
+    if named in EXPORT_FORMATS and named != given:
+        raise CommandRefused(f"--format {given} does not match the output {output}: name it .{given}, or drop --format")
+    return given
+
+
 async def _export(args: argparse.Namespace) -> int:
-    db = Database(args.database_url)
-    ledger = Ledger(db, checkpoint_key=checkpoint_key())
-    try:
+    """Write the nomination list. Every check comes before the export seals its checkpoint,
+    and a write that fails removes what it wrote: no half file is left to be sent on."""
+    form = _export_format(args.output, args.format)
+    folder = args.output.parent
+    if not folder.is_dir():
+        raise CommandRefused(f"{folder}: no such folder for --output (nothing was exported)")
+
+    async def work(ledger: Ledger) -> None:
         export = await ledger.export_nominations(args.period, args.org_unit, args.flag, CLI_PRINCIPAL)
-        if args.format == "csv":
-            with args.output.open("wb") as out:
-                async for chunk in exports.csv_with_bom(export, ledger.tz):
-                    out.write(chunk)
-        else:
-            (await exports.write_xlsx(export, ledger.tz)).replace(args.output)
-    except LedgerError as error:
-        print(error.detail, file=sys.stderr)
-        return 1
-    finally:
-        await db.dispose()
+        try:
+            if form == "csv":
+                with args.output.open("wb") as out:
+                    async for chunk in exports.csv_with_bom(export, ledger.tz):
+                        out.write(chunk)
+            else:
+                made = await exports.write_xlsx(export, ledger.tz)
+                try:
+                    shutil.move(made, args.output)  # not Path.replace: the temporary folder may be another disk
+                finally:
+                    made.unlink(missing_ok=True)
+        except BaseException:
+            args.output.unlink(missing_ok=True)
+            raise
+
+    await _with_ledger(args.database_url, work, checkpoint_key())
     print(f"wrote {args.output}")
     return 0
 
@@ -184,22 +242,16 @@ async def _import(args: argparse.Namespace) -> int:
         report = await _with_ledger(args.database_url, work)
     except ImportRefused as refused:
         report = refused.report
-    except LedgerError as error:
-        print(error.detail, file=sys.stderr)
-        return 1
-    except OSError as error:
-        print(f"{args.file}: {error.strerror or error}", file=sys.stderr)
-        return 1
     finally:
         progress.done()
     for line in _row_lines(report):
         print(line)
     print(_summary(report, args.file))
-    return 1 if report.refused else 0
+    return EXIT_PROBLEMS if report.refused else 0
 
 
 async def _prepare(url: str, demo: bool, base_url: str) -> None:
-    db = Database(url)
+    db = _database(url, create=True)
     try:
         await migrate(db)
         ledger = Ledger(db)
@@ -225,12 +277,9 @@ async def _with_ledger(url: str, work: Callable[[Ledger], Awaitable[T]], key: by
     return await _with_db(url, lambda db: work(Ledger(db, checkpoint_key=key)))
 
 
-async def _with_db(url: str, work: Callable[[Database], Awaitable[T]]) -> T:
-    db = Database(url)
-    try:
+async def _with_db(url: str, work: Callable[[Database], Awaitable[T]], *, at_head: bool = True) -> T:
+    async with _opened(url, at_head=at_head) as db:
         return await work(db)
-    finally:
-        await db.dispose()
 
 
 async def _verify(url: str) -> int:
@@ -251,7 +300,7 @@ async def _verify(url: str) -> int:
             indent=2,
         )
     )
-    return 0 if report.ok else 1
+    return 0 if report.ok else EXIT_PROBLEMS
 
 
 def checkpoint_line(checkpoint: Checkpoint) -> str:
@@ -263,11 +312,7 @@ def checkpoint_line(checkpoint: Checkpoint) -> str:
 
 
 async def _checkpoint(url: str) -> int:
-    try:
-        checkpoint = await _with_ledger(url, lambda ledger: ledger.checkpoint(CLI_PRINCIPAL), checkpoint_key())
-    except LedgerError as error:
-        print(error.detail, file=sys.stderr)
-        return 1
+    checkpoint = await _with_ledger(url, lambda ledger: ledger.checkpoint(CLI_PRINCIPAL), checkpoint_key())
     print(checkpoint_line(checkpoint))
     return 0
 
@@ -278,11 +323,7 @@ async def _sweep(url: str) -> int:
 
 
 async def _backup(args: argparse.Namespace) -> int:
-    try:
-        made = await backup.backup(args.database_url, args.file)
-    except LedgerError as error:
-        print(error.detail, file=sys.stderr)
-        return EXIT_REFUSED
+    made = await backup.backup(args.database_url, args.file)
     print(f"backed up {backup.shown(args.database_url)} to {made.path} ({made.size_bytes:,} bytes, {made.engine})")
     return 0
 
@@ -292,22 +333,18 @@ async def _restore(args: argparse.Namespace) -> int:
     the restored journal is shown to add up. Exit code 2 means nothing was restored; 1,
     that the copy was restored but is not verified."""
     url = args.database_url
-    try:
-        await backup.restore(args.file, url)
-        print(f"restored {args.file} into {backup.shown(url)}")
-        found = await _with_db(url, revision)
-        if found != head_revision():
-            # This release's verify reads this release's schema: an older copy is migrated first.
-            print(
-                f"the restored copy's schema is at revision {found}, this release's at {head_revision()}: run "
-                f"ledger migrate --database-url {backup.shown(url)} (or use the release that made the backup), "
-                "then ledger verify"
-            )
-            return EXIT_PROBLEMS
-        report = await _with_ledger(url, Ledger.verify, checkpoint_key(create=False))
-    except LedgerError as error:
-        print(error.detail, file=sys.stderr)
-        return EXIT_REFUSED
+    await backup.restore(args.file, url)
+    print(f"restored {args.file} into {backup.shown(url)}")
+    found = await _with_db(url, revision, at_head=False)
+    if found != head_revision():
+        # This release's verify reads this release's schema: an older copy is migrated first.
+        print(
+            f"the restored copy's schema is at revision {found}, this release's at {head_revision()}: run "
+            f"ledger migrate --database-url {backup.shown(url)} (or use the release that made the backup), "
+            "then ledger verify"
+        )
+        return EXIT_PROBLEMS
+    report = await _with_ledger(url, Ledger.verify, checkpoint_key(create=False))
     if report.ok:
         print(
             f"verify ok: {report.transactions:,} transactions, {report.accounts:,} accounts, "
@@ -350,11 +387,7 @@ async def _token(args: argparse.Namespace) -> int:
                 after = found[-1].id
         return 0
 
-    try:
-        return await _with_ledger(args.database_url, work)
-    except LedgerError as error:
-        print(error.detail, file=sys.stderr)
-        return 1
+    return await _with_ledger(args.database_url, work)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -381,27 +414,37 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="ledger", description="Grid points ledger (积分账本)")
+    top = argparse.ArgumentParser(
+        prog="ledger",
+        description="Grid points ledger (积分账本)",
+        epilog=f"Exit codes: 0 done, {EXIT_PROBLEMS} the command ran and found problems (verify, a bad data file, "
+        f"refused import rows), {EXIT_REFUSED} nothing was done (a bad argument, a missing file or database). An "
+        f"unexpected error prints one line naming the file that holds its traceback; {DEBUG_VARIABLE}=1 prints the "
+        "traceback instead.",
+    )
+    top.add_argument("--version", action="version", version=f"%(prog)s {importlib.metadata.version(PACKAGE)}")
     url = os.environ.get("LEDGER_DATABASE_URL", DEFAULT_DATABASE_URL)
     commands = top.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="migrate the database, then serve the HTTP API")
-    serve.add_argument("--host", default=DEFAULT_HOST)
-    serve.add_argument("--port", type=int, default=DEFAULT_PORT)
-    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--host", default=DEFAULT_HOST, help="the address to listen on (default: %(default)s)")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help="the port to listen on (default: %(default)s)")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (default: %(default)s)")
     serve.add_argument("--demo", action="store_true", help="load demo data into an empty database")
     loaders = []
     for what, helptext in (("rules", "earning rules"), ("tiers", "tier schemes"), ("expiry", "expiry policies")):
         group = commands.add_parser(what, help=helptext).add_subparsers(dest="sub", required=True)
         load = group.add_parser("load", help=f"validate a {what} file (YAML or JSON) and load what changed")
-        load.add_argument("file", type=Path)
+        load.add_argument("file", type=Path, help=f"the {what} file to load")
         loaders.append(load)
     export = commands.add_parser("export", help="exports").add_subparsers(dest="sub", required=True)
     nominations = export.add_parser("nominations", help="the nomination list of a subtree as CSV or XLSX")
     nominations.add_argument("--org-unit", help="the subtree to export (default: the whole ledger)")
     nominations.add_argument("--period", help="calendar year (default: this year)")
-    nominations.add_argument("--flag", choices=FLAGS)
-    nominations.add_argument("--format", choices=("csv", "xlsx"), default="csv")
-    nominations.add_argument("--output", type=Path, required=True)
+    nominations.add_argument("--flag", choices=FLAGS, help="one flag's nominations (default: every flag)")
+    nominations.add_argument(
+        "--format", choices=EXPORT_FORMATS, help="default: the output's extension, csv for any other name"
+    )
+    nominations.add_argument("--output", type=Path, required=True, help="the file to write, in an existing folder")
     importing = commands.add_parser("import", help="import the org tree or members from XLSX or CSV")
     kinds = importing.add_subparsers(dest="sub", required=True)
     imports = []
@@ -410,20 +453,20 @@ def parser() -> argparse.ArgumentParser:
         ("members", "members (成员编号, 姓名, 微网格 …)"),
     ):
         one = kinds.add_parser(kind, help=helptext)
-        one.add_argument("file", type=Path)
+        one.add_argument("file", type=Path, help="the XLSX or CSV file to import")
         one.add_argument("--dry-run", action="store_true", help="report every row's outcome and write nothing")
         imports.append(one)
     tokens = commands.add_parser("token", help="API tokens: one per person or system").add_subparsers(
         dest="sub", required=True
     )
     create = tokens.add_parser("create", help="create a token and print it once")
-    create.add_argument("--role", choices=[a.value for a in Access], required=True)
+    create.add_argument("--role", choices=[a.value for a in Access], required=True, help="what the token may do")
     create.add_argument("--label", required=True, help="whose token it is, e.g. 塔湾社区 张敏 (desk)")
     create.add_argument("--org-unit", help="the subtree an organizer (or auditor) acts in")
     create.add_argument("--member", help="the member a member token belongs to")
     create.add_argument("--expires-in-days", type=float, help="default: until revoked")
     revoke = tokens.add_parser("revoke", help="revoke a token by its principal id; it stops working at once")
-    revoke.add_argument("id")
+    revoke.add_argument("id", help="the principal id, as token list or token create prints it")
     token_list = tokens.add_parser("list", help="every token's principal (never the token itself)")
     for command in (
         create,
@@ -459,7 +502,58 @@ def _backup_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. Every failure is one line on stderr; argparse's own (a bad
+    argument, an unknown command) print the usage and exit 2 before anything runs."""
     args = parser().parse_args(argv)
+    if args.command != "serve":
+        # The command prints its own line for a failure; the warnings the storage logs
+        # on the way (for the service's log) would say it a second time. basicConfig
+        # leaves a logging set up by a caller (a test run) alone.
+        logging.basicConfig(level=logging.ERROR, format="%(message)s")
+    try:
+        return _run(args)
+    except CommandRefused as refused:
+        print(refused, file=sys.stderr)
+    except DatabaseUnavailable as error:
+        print(_unreachable(args.database_url, error), file=sys.stderr)
+    except LedgerError as error:
+        print(error.detail, file=sys.stderr)
+    except OSError as error:
+        print(f"{error.filename or ''}: {error.strerror or error}".removeprefix(": "), file=sys.stderr)
+    except UnicodeDecodeError as error:
+        print(f"{getattr(args, 'file', '')}: not UTF-8 text ({error.reason})", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+    except Exception as error:
+        if os.environ.get(DEBUG_VARIABLE) == "1":
+            raise
+        first = next(iter(str(error).splitlines()), "")
+        print(f"internal error: {type(error).__name__}: {first} (traceback in {_traceback_file()})", file=sys.stderr)
+    return EXIT_REFUSED
+
+
+def _unreachable(url: str, error: DatabaseUnavailable) -> str:
+    """The database and the driver's reason: the error's own detail speaks to an HTTP client."""
+    cause = error.__cause__
+    if cause is None:  # raised without a driver error: its detail is all there is
+        return error.detail
+    reason = cause.orig if isinstance(cause, DBAPIError) else cause
+    said = str(reason).split(": ", 1)[-1] if str(reason).startswith("<class") else str(reason)
+    said = said or type(reason).__name__
+    if isinstance(error, DatabaseBusy):
+        return f"the database {backup.shown(url)} is busy and nothing was changed: {said}; run the command again"
+    return f"cannot reach {backup.shown(url)}: {said}"
+
+
+def _traceback_file() -> str:
+    """Write the traceback being handled to a file of its own, for a bug report."""
+    fd, path = tempfile.mkstemp(prefix="ledger-traceback-", suffix=".txt")
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(traceback.format_exc())
+    return path
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "serve":
         return _serve(args)
     if args.command in ("rules", "tiers", "expiry"):

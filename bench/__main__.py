@@ -362,7 +362,7 @@ def _ratios(table: Table, backend: str, empty: dict, loaded: dict, raw: tuple[fl
 async def _run_backend(backend: str, shape: Shape, args: argparse.Namespace, table: Table, workdir: Path) -> None:
     url = await _create_database(backend, workdir)
     requests = args.requests or (REQUESTS_QUICK if args.quick else REQUESTS)
-    db = Database(url)
+    db = Database(url, create=True)
     try:
         with _phase(backend, "community"):
             await migrate(db)

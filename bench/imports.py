@@ -89,7 +89,7 @@ async def _run_backend(backend: str, files: tuple[Path, Path, Path], members: in
     units, as_xlsx, as_csv = files
     url = await _create_database(backend, workdir)
     try:
-        db = Database(url)
+        db = Database(url, create=True)
         await migrate(db)
         await db.dispose()
         _import(url, "org", units)

@@ -8,6 +8,8 @@
     ├── AccessDenied                 forbidden       the principal's role or org subtree does not cover the request
     ├── DatabaseUnavailable          database_unavailable  the connection to the database was lost or not made
     │   └── DatabaseBusy             database_busy   a lock wait, statement, pool wait or disk ran out
+    ├── DatabaseMissing              database_missing  there is no SQLite file at the URL's path
+    ├── DatabaseNotMigrated          database_not_migrated  the schema is not at this release's revision
     ├── BackupFailed                 backup_failed   a backup or restore was not made (a missing file, a tool's error)
     │   ├── BackupToolMissing        backup_tool_missing  pg_dump or pg_restore is not installed
     │   └── RestoreTargetNotEmpty    restore_target_not_empty  a restore goes into an empty database only
@@ -120,6 +122,25 @@ class DatabaseBusy(DatabaseUnavailable):
             "the database is busy and the request changed nothing: retry after Retry-After seconds with the "
             "same Idempotency-Key"
         )
+
+
+class DatabaseMissing(LedgerError):
+    """There is no SQLite file at the URL's path; only a migration creates one."""
+
+    code = "database_missing"
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"there is no database at {path}: run ledger migrate to create it", path=path)
+
+
+class DatabaseNotMigrated(LedgerError):
+    """The database's schema is not at the revision this release reads and writes."""
+
+    code = "database_not_migrated"
+
+    def __init__(self, found: str | None, head: str) -> None:
+        at = "has no schema" if found is None else f"is at schema revision {found}, this release's is {head}"
+        super().__init__(f"the database {at}: run ledger migrate", found=found, head=head)
 
 
 class BackupFailed(LedgerError):

@@ -103,7 +103,7 @@ class Backend:
 async def _make_template(name: str, workdir: Path) -> Backend:
     if name == "sqlite":
         path = workdir / "template.sqlite3"
-        db = Database(f"sqlite+aiosqlite:///{path}")
+        db = Database(f"sqlite+aiosqlite:///{path}", create=True)
         await migrate(db)
         await db.dispose()
         return Backend(name, str(path), workdir)

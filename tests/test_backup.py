@@ -335,7 +335,7 @@ async def test_a_copy_of_an_older_schema_is_restored_and_sent_to_migrate_before_
     """A backup made before the latest migration is restored, and the command says to migrate
     it (this release's verify reads this release's schema) instead of failing in verify."""
     source, file, target = _sqlite(tmp_path / "old.sqlite3"), tmp_path / "old.backup", _sqlite(tmp_path / "new.sqlite3")
-    db = Database(source)
+    db = Database(source, create=True)
     await migrate(db, "0007")
     await db.dispose()
     await backup.backup(source, file)

@@ -409,7 +409,7 @@ async def test_a_url_with_raw_chinese_is_a_problem_from_the_server_itself(tmp_pa
     query or the path; the service still answers a 400 problem+json telling the client to
     percent-encode."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'ledger.sqlite3'}"
-    db = Database(url)
+    db = Database(url, create=True)
     await migrate(db)
     await db.dispose()
     answers = []

@@ -418,7 +418,7 @@ async def test_the_cli_imports_and_summarizes(ledger, tmp_path, capsys):
     assert "  row 2: p-1 updated: name\n" in out
     assert "1 to update, 0 unchanged, 1 refused. Nothing was written: fix the refused rows" in out
     assert "张三" == (await ledger.member("p-1")).name
-    assert 1 == await _cli(["import", "members", str(tmp_path / "missing.csv"), "--database-url", url])
+    assert 2 == await _cli(["import", "members", str(tmp_path / "missing.csv"), "--database-url", url])
     assert capsys.readouterr().err.endswith("missing.csv: No such file or directory\n")
 
 

@@ -76,7 +76,7 @@ async def _migrated_from_0006_with(db: Database, uses: list[tuple[str, str, int]
 async def test_a_key_used_by_several_principals_stays_with_the_earliest(empty_database_url: str):
     """Migrating a database where principals shared keys keeps each key with its first
     use and renames the later ones principal + US + key (or a digest, when too long)."""
-    db = Database(empty_database_url)
+    db = Database(empty_database_url, create=True)
     try:
         await _migrated_from_0006_with(db, USES)
         long_name = f"{LONG_PRINCIPAL}\x1f{LONG_KEY}"
@@ -105,7 +105,7 @@ async def test_a_key_used_by_several_principals_stays_with_the_earliest(empty_da
 
 async def test_after_the_migration_a_shared_key_is_its_first_user_s(empty_database_url: str):
     """A key two principals used before the migration is refused to the later one after it."""
-    db = Database(empty_database_url)
+    db = Database(empty_database_url, create=True)
     try:
         await _migrated_from_0006_with(db, [("a", "k", 0), ("b", "k", 1)])
         ledger = Ledger(db)
@@ -120,7 +120,7 @@ async def test_after_the_migration_a_shared_key_is_its_first_user_s(empty_databa
 
 async def test_the_migration_goes_back_down(empty_database_url: str):
     """Downgraded, a key is unique per principal again and may be used by two."""
-    db = Database(empty_database_url)
+    db = Database(empty_database_url, create=True)
     try:
         await migrate(db)
         async with db.write() as conn:

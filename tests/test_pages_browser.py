@@ -70,7 +70,7 @@ async def _seed(ledger: Ledger) -> dict[str, str]:
 @pytest.fixture(scope="module")
 async def site(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[str, dict[str, str]]]:
     url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('site') / 'ledger.sqlite3'}"
-    db = Database(url)
+    db = Database(url, create=True)
     await migrate(db)
     tokens = await _seed(Ledger(db))
     await db.dispose()

@@ -75,7 +75,7 @@ async def _seed(ledger: Ledger, db: Database) -> str:
 @pytest.fixture(scope="module")
 async def site(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[str, str]]:
     url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('site') / 'ledger.sqlite3'}"
-    db = Database(url)
+    db = Database(url, create=True)
     await migrate(db)
     token = await _seed(Ledger(db, checkpoint_key=CHECKPOINT_KEY.encode()), db)
     await db.dispose()

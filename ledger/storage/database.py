@@ -30,7 +30,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from ledger.errors import DatabaseBusy, DatabaseUnavailable
+from ledger.errors import DatabaseBusy, DatabaseMissing, DatabaseUnavailable
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/ledger.sqlite3"
 """An embedded SQLite file beside the working directory: nothing to install or run."""
@@ -68,6 +68,11 @@ POOL_TIMEOUT_SECONDS = 10
 _BUSY_SQLSTATES = frozenset({"55P03", "57014", "53100"})
 """lock_not_available, query_canceled (statement_timeout), disk_full."""
 
+_NO_CONNECTION_SQLSTATES = frozenset({"3D000", "28000", "28P01"})
+"""invalid_catalog_name (no such database), invalid_authorization_specification (no such
+role, or pg_hba refuses it), invalid_password: the server answered, and the connection
+was never made."""
+
 _BUSY_SQLITE_MESSAGES = ("database is locked", "database or disk is full")
 
 
@@ -85,7 +90,7 @@ async def _connection_lost_is_unavailable() -> AsyncIterator[None]:
         if _is_busy(error):
             _log.warning("the database is busy: %s", error.orig)
             raise DatabaseBusy() from error
-        if not error.connection_invalidated:
+        if not error.connection_invalidated and _sqlstate(error) not in _NO_CONNECTION_SQLSTATES:
             raise
         _log.warning("the database connection was lost: %s", error.orig)
         raise DatabaseUnavailable() from error
@@ -94,11 +99,14 @@ async def _connection_lost_is_unavailable() -> AsyncIterator[None]:
         raise DatabaseUnavailable() from error
 
 
-def _is_busy(error: DBAPIError) -> bool:
+def _sqlstate(error: DBAPIError) -> str | None:
     # SQLAlchemy's asyncpg adapter keeps asyncpg's error, which carries the SQLSTATE, as the cause.
     cause = getattr(error.orig, "__cause__", None)
-    sqlstate = getattr(error.orig, "sqlstate", None) or getattr(cause, "sqlstate", None)
-    return sqlstate in _BUSY_SQLSTATES or any(m in str(error.orig) for m in _BUSY_SQLITE_MESSAGES)
+    return getattr(error.orig, "sqlstate", None) or getattr(cause, "sqlstate", None)
+
+
+def _is_busy(error: DBAPIError) -> bool:
+    return _sqlstate(error) in _BUSY_SQLSTATES or any(m in str(error.orig) for m in _BUSY_SQLITE_MESSAGES)
 
 
 def database_url() -> str:
@@ -127,14 +135,27 @@ class Database:
     """The ledger's handle on its storage; one per process."""
 
     def __init__(
-        self, url: str | None = None, pool_size: int = POSTGRES_POOL_SIZE, pool_timeout: float = POOL_TIMEOUT_SECONDS
+        self,
+        url: str | None = None,
+        pool_size: int = POSTGRES_POOL_SIZE,
+        pool_timeout: float = POOL_TIMEOUT_SECONDS,
+        *,
+        create: bool = False,
     ) -> None:
+        """``create``: a missing SQLite file (and its folders) is made, for the migration
+        that gives it its schema. Without it a missing file is refused: SQLite would
+        otherwise create an empty one on the first connection, and a mistyped path would
+        leave an empty database behind that answers every query with a missing table."""
         self.url = url or database_url()
         parsed = make_url(self.url)
         self.dialect = parsed.get_backend_name()
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+                path = Path(parsed.database)
+                if create:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                elif not path.exists():
+                    raise DatabaseMissing(str(path))
             self._writer = _sqlite_engine(self.url, "BEGIN IMMEDIATE")
             self._reader = _sqlite_engine(self.url, "BEGIN")
         elif self.dialect == "postgresql":
