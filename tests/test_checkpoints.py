@@ -174,7 +174,7 @@ async def test_the_checkpoint_command_prints_one_line(client, ledger, capsys):
 
 def test_the_checkpoint_command_on_an_unreachable_database_prints_one_line(capsys):
     """A database that cannot be reached is said in one line on stderr, with no traceback."""
-    assert 1 == cli(["checkpoint", "--database-url", "postgresql+asyncpg://postgres@127.0.0.1:1/ledger"])
+    assert 2 == cli(["checkpoint", "--database-url", "postgresql+asyncpg://postgres@127.0.0.1:1/ledger"])
     out, err = capsys.readouterr()
     assert ("", 1) == (out, len(err.strip().splitlines()))
     assert "Traceback" not in err
