@@ -29,9 +29,10 @@ async def test_the_desk_shows_unit_names_not_codes(client, ledger, web):
     activity |= {"ends_at": recently(60), "organizer": "m-张三"}
     assert 201 == (await client.post("/v1/activities", json=activity)).status_code
     await web.post("/desk/signin", data={"token": ADMIN_TOKEN})
-    chooser = (await web.get("/desk")).text
-    assert '<option value="s-东大街">东大街街道</option>' in chooser
-    assert f'<option value="{COMMUNITY}">　东关南里社区</option>' in chooser
+    for page in ("/desk", "/desk/claims", "/desk/counter", "/desk/shop"):  # every desk page asks alike
+        chooser = (await web.get(page)).text
+        assert '<option value="s-东大街">东大街街道</option>' in chooser, page
+        assert f'<option value="{COMMUNITY}">　东关南里社区</option>' in chooser, page
     desk = (await web.get("/desk", params={"unit": COMMUNITY, "q": "张三"})).text
     assert "东关南里1-1微网格" in desk and "东关南里第一大网格" in desk
     assert MICRO not in desk and GRID not in desk

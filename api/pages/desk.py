@@ -28,7 +28,7 @@ from api.pages.forms import form_time
 from api.pages.resident import MEMO_KINDS, line_titles
 from api.pages.session import Me, organizer
 from api.problems import from_ledger_error
-from ledger import CODE_LENGTH_MAX, NAME_LENGTH_MAX, InvalidInput, Ledger, LedgerError, TxnKind, scopes
+from ledger import CODE_LENGTH_MAX, NAME_LENGTH_MAX, InvalidInput, Ledger, LedgerError, TxnKind, Unit, scopes
 
 SEARCH_RESULTS_MAX = 20
 """Members a desk search lists: a screenful; typing more of the name narrows it."""
@@ -72,6 +72,22 @@ def _problem_message(error: LedgerError) -> str:
     return zh.message({**problem.extra, "detail": problem.detail})
 
 
+async def unit_of(me: Me, ledger: Ledger, unit: str | None) -> Unit | None:
+    """The unit a desk page acts on: ``?unit=`` or the organizer's own, inside the
+    principal's scope; None for an admin who has named none yet."""
+    code = unit or me.org_unit
+    if code is None:
+        return None
+    await ledger.authorize(me, scopes.unit(code, field="unit"))
+    return await ledger.unit(code)
+
+
+async def choose_unit(me: Me, ledger: Ledger) -> Template:
+    """An admin's choice of the street or community to work on, for every desk page."""
+    offices = await ledger.offices(OFFICES_LISTED_MAX)
+    return Template(template_name="desk_unit.html", context={"me": me, "offices": offices})
+
+
 class DeskController(Controller):
     include_in_schema = False
     dependencies = {"me": Provide(organizer)}
@@ -85,11 +101,10 @@ class DeskController(Controller):
         q: Annotated[str | None, QueryParameter(max_length=NAME_LENGTH_MAX)] = None,
     ) -> Template:
         """The unit's desk; an admin, who acts on the whole tree, names the unit (``?unit=``)."""
-        code = unit or me.org_unit
-        if code is None:
-            offices = await ledger.offices(OFFICES_LISTED_MAX)
-            return Template(template_name="desk_unit.html", context={"me": me, "offices": offices})
-        await ledger.authorize(me, scopes.unit(code, field="unit"))
+        where = await unit_of(me, ledger, unit)
+        if where is None:
+            return await choose_unit(me, ledger)
+        code = where.code
         query = (q or "").strip()
         found = await ledger.search_members(code, query, SEARCH_RESULTS_MAX) if query else None
         months = await ledger.unit_months(code, None)
@@ -97,7 +112,7 @@ class DeskController(Controller):
         shown_units = [m.org_unit for m in found or []] + [a["org_unit"] for a in activities]
         context = {
             "me": me,
-            "unit": await ledger.unit(code),
+            "unit": where,
             "q": query,
             "found": found,
             "rules": await ledger.rules(),

@@ -17,9 +17,9 @@ from litestar.response import Template
 
 from api import routes
 from api.dependencies import LedgerDep
-from api.pages.desk import UnitParam
+from api.pages.desk import UnitParam, choose_unit, unit_of
 from api.pages.session import Me, organizer
-from ledger import CLAIM_REVIEW_BATCH_MAX, PENDING, Ledger, scopes
+from ledger import CLAIM_REVIEW_BATCH_MAX, PENDING, Ledger
 
 CLAIMS_SHOWN = CLAIM_REVIEW_BATCH_MAX
 """Pending claims the queue lists, oldest first: as many as one bulk review decides, so
@@ -40,10 +40,10 @@ class ReviewController(Controller):
 
     @get(routes.PAGE_DESK_CLAIMS)
     async def queue(self, me: Me, ledger: LedgerDep, unit: UnitParam = None) -> Template:
-        code = unit or me.org_unit
-        if code is None:
-            return Template(template_name="desk_unit.html", context={"me": me})
-        await ledger.authorize(me, scopes.unit(code, field="unit"))
+        where = await unit_of(me, ledger, unit)
+        if where is None:
+            return await choose_unit(me, ledger)
+        code = where.code
         pending = await ledger.claims(PENDING, code, CLAIMS_SHOWN, None)
         earlier = await _earlier(ledger, pending)
         members = await ledger.find_members(sorted({c["member_id"] for c in [*pending, *earlier.values()]}))
@@ -53,7 +53,7 @@ class ReviewController(Controller):
                 repeated_by.setdefault(claim["possible_duplicate_of"], []).append(claim["id"])
         context = {
             "me": me,
-            "unit": await ledger.unit(code),
+            "unit": where,
             "claims": pending,
             "earlier": earlier,
             "repeated_by": repeated_by,

@@ -21,7 +21,7 @@ from litestar.response import Template
 from api import routes
 from api.dependencies import LedgerDep
 from api.pages import zh
-from api.pages.desk import UnitParam
+from api.pages.desk import UnitParam, choose_unit, unit_of
 from api.pages.forms import form_time
 from api.pages.session import Me, organizer
 from ledger import (
@@ -31,7 +31,6 @@ from ledger import (
     Ledger,
     Unit,
     normal_pickup_code,
-    scopes,
     tiers,
 )
 
@@ -41,14 +40,6 @@ COUNTER_HOLDS_SHOWN = 50
 REWARD_CODE_SUFFIX_BYTES = 3
 """Random bytes in a new reward's code (six hex digits): the desk names a reward in
 Chinese and never asks the keeper to invent an identifier; a clash is refused as taken."""
-
-
-async def _unit(me: Me, ledger: Ledger, unit: str | None) -> Unit | None:
-    code = unit or me.org_unit
-    if code is None:
-        return None
-    await ledger.authorize(me, scopes.unit(code, field="unit"))
-    return await ledger.unit(code)
 
 
 async def _tier_names(ledger: Ledger, unit: Unit) -> list[str]:
@@ -70,9 +61,9 @@ class ShopDeskController(Controller):
         code: Annotated[str | None, QueryParameter(max_length=PICKUP_CODE_TYPED_LENGTH_MAX)] = None,
     ) -> Template:
         """The counter: the hold a typed or scanned code names, and the unit's open holds."""
-        where = await _unit(me, ledger, unit)
+        where = await unit_of(me, ledger, unit)
         if where is None:
-            return Template(template_name="desk_unit.html", context={"me": me})
+            return await choose_unit(me, ledger)
         typed = normal_pickup_code(code or "")
         found = await ledger.held_at_counter(where.code, 1, None, typed) if typed else []
         context = {
@@ -87,9 +78,9 @@ class ShopDeskController(Controller):
     @get(routes.PAGE_DESK_SHOP)
     async def shop(self, me: Me, ledger: LedgerDep, unit: UnitParam = None) -> Template:
         """The unit's own rewards (a unit above keeps its own shelves) and the form for a new one."""
-        where = await _unit(me, ledger, unit)
+        where = await unit_of(me, ledger, unit)
         if where is None:
-            return Template(template_name="desk_unit.html", context={"me": me})
+            return await choose_unit(me, ledger)
         offered = await ledger.rewards(where.code, REWARD_PAGE_SIZE_MAX, None)
         context = {
             "me": me,
