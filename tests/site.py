@@ -13,9 +13,10 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import uvicorn
@@ -24,7 +25,10 @@ from playwright.async_api import Browser, async_playwright
 from api.app import create_app
 from api.protocol import ProblemHttpToolsProtocol
 from api.settings import Settings
+from ledger import Database, migrate
 from tests.conftest import ADMIN_TOKEN, CHECKPOINT_KEY, TOKEN_SECRET
+
+T = TypeVar("T")
 
 CHROMIUM = "/usr/bin/chromium"
 """Debian's Chromium (``apt-get install chromium``; ``scripts/test`` installs it)."""
@@ -57,6 +61,19 @@ async def launched_chromium() -> AsyncIterator[Browser]:
         chromium = await playwright.chromium.launch(executable_path=executable, headless=True, args=["--no-sandbox"])
         yield chromium
         await chromium.close()
+
+
+@asynccontextmanager
+async def seeded_site(folder: Path, seed: Callable[[Database], Awaitable[T]]) -> AsyncIterator[tuple[str, T]]:
+    """A fresh SQLite ledger in ``folder``, migrated and seeded, served until the block
+    ends: the base URL and what ``seed`` returned (its tokens)."""
+    url = f"sqlite+aiosqlite:///{folder / 'ledger.sqlite3'}"
+    db = Database(url, create=True)
+    await migrate(db)
+    seeded = await seed(db)
+    await db.dispose()
+    with serving(url) as base_url:
+        yield base_url, seeded
 
 
 def free_socket() -> socket.socket:

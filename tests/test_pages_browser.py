@@ -15,14 +15,14 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from ledger import AwardCommand, Category, Database, IdempotentRequest, Ledger, Role, migrate
+from ledger import AwardCommand, Category, IdempotentRequest, Ledger, Role
 from ledger.demo import load_demo
 from ledger.earning.rules import default_rules_text
 from ledger.honours.tiers import default_tiers_text
 from ledger.values import Access
 from tests.builders import rule_body
 from tests.conftest import TOKEN_SECRET
-from tests.site import PHONE, fresh_screenshots, launched_chromium, serving
+from tests.site import PHONE, fresh_screenshots, launched_chromium, seeded_site
 
 UNIT, HOME, ELSEWHERE = "xinnan", "xinnan-g1-m1", "quetan-g1-m1"
 RESIDENT = "xn-01"
@@ -69,13 +69,8 @@ async def _seed(ledger: Ledger) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 async def site(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[str, dict[str, str]]]:
-    url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('site') / 'ledger.sqlite3'}"
-    db = Database(url, create=True)
-    await migrate(db)
-    tokens = await _seed(Ledger(db))
-    await db.dispose()
-    with serving(url) as base_url:
-        yield base_url, tokens
+    async with seeded_site(tmp_path_factory.mktemp("site"), lambda db: _seed(Ledger(db))) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")

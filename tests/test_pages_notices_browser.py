@@ -7,20 +7,20 @@ Each page leaves a screenshot for review."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from ledger import AwardCommand, Category, Database, IdempotentRequest, Ledger, Role, migrate
+from ledger import AwardCommand, Category, Database, IdempotentRequest, Ledger, Role
 from ledger.demo import load_demo
 from ledger.earning.rules import default_rules_text
 from ledger.honours.tiers import default_tiers_text
 from ledger.values import Access
 from tests.conftest import CHECKPOINT_KEY, TOKEN_SECRET
-from tests.site import PHONE, SCREENSHOTS, launched_chromium, serving
+from tests.site import PHONE, SCREENSHOTS, launched_chromium, seeded_site
 
 UNIT, HOME, EARLIER_HOME, OPEN_HOME = "xinnan", "xinnan-g1-m1", "xinnan-g2-m1", "xinnan-g2-m2"
 OPEN_UNIT_NAME = "新南社区2-2微网格"
@@ -74,13 +74,11 @@ async def _seed(ledger: Ledger, db: Database) -> str:
 
 @pytest.fixture(scope="module")
 async def site(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[str, str]]:
-    url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('site') / 'ledger.sqlite3'}"
-    db = Database(url, create=True)
-    await migrate(db)
-    token = await _seed(Ledger(db, checkpoint_key=CHECKPOINT_KEY.encode()), db)
-    await db.dispose()
-    with serving(url) as base_url:
-        yield base_url, token
+    def seed(db: Database) -> Awaitable[str]:
+        return _seed(Ledger(db, checkpoint_key=CHECKPOINT_KEY.encode()), db)
+
+    async with seeded_site(tmp_path_factory.mktemp("site"), seed) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
