@@ -40,6 +40,7 @@ from ledger.storage.tables import (
     PostingRow,
     Redemption,
     Reward,
+    table_of,
 )
 from ledger.values import AccountKind
 
@@ -49,8 +50,8 @@ amortize latency, small enough that memory stays flat at millions of transaction
 
 _NO_END = 2**63 - 1  # the last chunk also collects postings past the last transaction
 
-_txns = JournalTxn.__table__
-_postings = PostingRow.__table__
+_txns = table_of(JournalTxn)
+_postings = table_of(PostingRow)
 
 
 @dataclass(slots=True)
@@ -91,7 +92,7 @@ async def verify(conn: AsyncConnection, checkpoint_key: bytes | None) -> Report:
     return report
 
 
-_checkpoints = Checkpoint.__table__
+_checkpoints = table_of(Checkpoint)
 _CHECKPOINTS_WITH_FOUND_HASH = (
     select(_checkpoints, _txns.c.hash.label("found_hash"))
     .outerjoin(_txns, _txns.c.id == _checkpoints.c.transaction_id)
@@ -196,7 +197,7 @@ async def _walk_journal(conn: AsyncConnection, report: Report, totals: _Totals) 
 
 
 async def _compare_accounts(conn: AsyncConnection, report: Report, totals: _Totals) -> None:
-    accounts = await conn.stream(select(Account.__table__).execution_options(yield_per=VERIFY_FETCH_ROWS))
+    accounts = await conn.stream(select(table_of(Account)).execution_options(yield_per=VERIFY_FETCH_ROWS))
     async for account in accounts:
         report.accounts += 1
         computed = totals.balance.get(account.id, 0)
@@ -221,10 +222,10 @@ async def _compare_accounts(conn: AsyncConnection, report: Report, totals: _Tota
             )
 
 
-_lots = Lot.__table__
-_accounts = Account.__table__
-_redemptions = Redemption.__table__
-_rewards = Reward.__table__
+_lots = table_of(Lot)
+_accounts = table_of(Account)
+_redemptions = table_of(Redemption)
+_rewards = table_of(Reward)
 
 
 def _points_sum(column: Any) -> Any:

@@ -66,15 +66,16 @@ def test_the_journal_knows_no_feature():
 
 def _journal_writes(path: Path) -> list[str]:
     """``insert``/``update``/``delete`` statements on a journal table in ``path``: on the table
-    itself (``insert(Lot.__table__)``) or a module name bound to it (``_lots = Lot.__table__``)."""
+    itself (``insert(table_of(Lot))``) or a module name bound to it (``_lots = table_of(Lot)``)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
 
     def journal_table(node: ast.AST) -> bool:
         return (
-            isinstance(node, ast.Attribute)
-            and node.attr == "__table__"
-            and isinstance(node.value, ast.Name)
-            and node.value.id in JOURNAL_TABLES
+            isinstance(node, ast.Call)
+            and getattr(node.func, "id", "") == "table_of"
+            and len(node.args) == 1
+            and isinstance(node.args[0], ast.Name)
+            and node.args[0].id in JOURNAL_TABLES
         )
 
     aliases = {

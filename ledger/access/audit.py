@@ -23,12 +23,12 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger.storage.tables import AuditEntry
+from ledger.storage.tables import AuditEntry, table_of
 from ledger.values import AUDIT_PATH_LENGTH_MAX, IDEMPOTENCY_KEY_LENGTH_MAX
 
 AUDIT_PAGE_SIZE_MAX = 1_000
 
-_audit = AuditEntry.__table__
+_audit = table_of(AuditEntry)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ledger.errors import InvalidInput, PrincipalNotFound, Unauthenticated
 from ledger.org.members import get_member
 from ledger.org.units import get_unit
-from ledger.storage.tables import OrgUnit, PrincipalRow
+from ledger.storage.tables import OrgUnit, PrincipalRow, table_of
 from ledger.values import Access
 
 TOKEN_PREFIX = "glp_"
@@ -43,8 +43,8 @@ PRINCIPAL_PAGE_SIZE_MAX = 500
 _PRINCIPAL_ID = re.compile(f"[0-9a-f]{{{2 * TOKEN_ID_BYTES}}}")
 """How ``create_principal`` names a principal (``secrets.token_hex``)."""
 
-_principals = PrincipalRow.__table__
-_units = OrgUnit.__table__
+_principals = table_of(PrincipalRow)
+_units = table_of(OrgUnit)
 
 NOT_VALID = "the bearer token is not valid"
 

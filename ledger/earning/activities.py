@@ -25,7 +25,7 @@ from ledger.journal.idempotency import IdempotentRequest
 from ledger.journal.posting import Journal, post
 from ledger.org.members import find_members, get_member
 from ledger.org.units import get_unit, in_subtree
-from ledger.storage.tables import Activity, ActivityParticipant, OrgUnit
+from ledger.storage.tables import Activity, ActivityParticipant, OrgUnit, table_of
 from ledger.values import QUANTITY_MAX, TxnDraft
 
 ROSTER_SIZE_MAX = 10_000
@@ -35,9 +35,9 @@ database transaction (20,000 postings) and the request body (~500 KB)."""
 ACTIVITY_PAGE_SIZE_MAX = 100
 """Activities listed at once: a community holds a few a week, so a page is months of them."""
 
-_activities = Activity.__table__
-_participants = ActivityParticipant.__table__
-_units = OrgUnit.__table__
+_activities = table_of(Activity)
+_participants = table_of(ActivityParticipant)
+_units = table_of(OrgUnit)
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ from ledger.errors import (
 from ledger.journal.periods import period_of
 from ledger.journal.posting import Posted
 from ledger.org.members import Member, get_member
-from ledger.storage.tables import JournalTxn, Lot, PostingRow
+from ledger.storage.tables import JournalTxn, Lot, PostingRow, table_of
 from ledger.values import (
     AWARD_POINTS_MAX,
     EARLIEST_OCCURRED_AT,
@@ -136,8 +136,8 @@ def award_draft(
     )
 
 
-_txns = JournalTxn.__table__
-_postings = PostingRow.__table__
+_txns = table_of(JournalTxn)
+_postings = table_of(PostingRow)
 
 
 async def reversal_of(conn: AsyncConnection, transaction_id: int) -> int | None:
@@ -185,7 +185,7 @@ async def prepare_reversal(conn: AsyncConnection, transaction_id: int, reason: s
     )
 
 
-_lots = Lot.__table__
+_lots = table_of(Lot)
 
 
 async def _lots_opened_by(conn: AsyncConnection, transaction_id: int) -> list[int]:

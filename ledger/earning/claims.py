@@ -35,7 +35,7 @@ from ledger.journal.idempotency import IdempotentRequest
 from ledger.journal.posting import Journal, post
 from ledger.org.members import get_member
 from ledger.org.units import get_unit, in_subtree
-from ledger.storage.tables import Claim, JournalTxn, Member, OrgUnit
+from ledger.storage.tables import Claim, JournalTxn, Member, OrgUnit, table_of
 
 CLAIM_PAGE_SIZE_MAX = 200
 """A reviewer's queue page: a screenful of claims with room to spare."""
@@ -47,10 +47,10 @@ own database transaction, so a batch takes about a hundred short commits at most
 PENDING, APPROVED, DECLINED = "pending", "approved", "declined"
 STATUSES = (PENDING, APPROVED, DECLINED)
 
-_claims = Claim.__table__
-_members = Member.__table__
-_units = OrgUnit.__table__
-_txns = JournalTxn.__table__
+_claims = table_of(Claim)
+_members = table_of(Member)
+_units = table_of(OrgUnit)
+_txns = table_of(JournalTxn)
 
 # Every claim read carries the points its approval awarded (None until approved), so a
 # reviewer's history and a resident's list say "approved, 5 points" without a second read.

@@ -33,7 +33,7 @@ from ledger.errors import (
 )
 from ledger.storage import datafiles
 from ledger.storage.bulk import OneOf
-from ledger.storage.tables import RuleUsage, RuleVersion
+from ledger.storage.tables import RuleUsage, RuleVersion, table_of
 from ledger.values import QUANTITY_MAX, Category
 
 SCHEMA_PATH = datafiles.SCHEMAS / "rules.schema.json"
@@ -77,7 +77,7 @@ def default_rules_text() -> str:
     return resources.files("ledger.data").joinpath("rules.default.yaml").read_text(encoding="utf-8")
 
 
-_versions = RuleVersion.__table__
+_versions = table_of(RuleVersion)
 _CURRENT = select(_versions.c.code, func.max(_versions.c.version).label("version")).group_by(_versions.c.code)
 
 
@@ -216,7 +216,7 @@ def held_to_caps(rule: Rule, points: int, used: Mapping[str, int], clip: bool) -
     raise CapExceeded(rule.code, window, cap, used.get(window, 0), points)
 
 
-_usage = RuleUsage.__table__
+_usage = table_of(RuleUsage)
 _USAGE = select(_usage.c.account_id, _usage.c.rule_code, _usage.c.window, _usage.c.points).where(
     OneOf(_usage.c.account_id, "accounts"),
     OneOf(_usage.c.window, "windows"),

@@ -33,16 +33,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ledger.errors import InvalidInput
 from ledger.journal.periods import check_period
 from ledger.org.units import get_unit, in_subtree
-from ledger.storage.tables import JournalTxn, Member, MemberUnitPeriod, OrgUnit, UnitPeriodCategory
+from ledger.storage.tables import JournalTxn, Member, MemberUnitPeriod, OrgUnit, UnitPeriodCategory, table_of
 
 LEADERBOARD_SIZE_MAX = 100
 """Top members shown by a roll-up: a page of names, as a notice board would show."""
 
-_units = OrgUnit.__table__
-_counts = UnitPeriodCategory.__table__
-_earned = MemberUnitPeriod.__table__
-_members = Member.__table__
-_txns = JournalTxn.__table__
+_units = table_of(OrgUnit)
+_counts = table_of(UnitPeriodCategory)
+_earned = table_of(MemberUnitPeriod)
+_members = table_of(Member)
+_txns = table_of(JournalTxn)
 MONTHS = 12
 
 

@@ -24,17 +24,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.honours.tiers import FLAGS, current_schemes, scheme_for
 from ledger.storage import bulk
-from ledger.storage.tables import AccountPeriod, Member, NominationCurrent, NominationEvent, OrgUnit
+from ledger.storage.tables import AccountPeriod, Member, NominationCurrent, NominationEvent, OrgUnit, table_of
 from ledger.values import TxnDraft
 
 FLAGGED, IN_NOTICE, CONFIRMED, WITHDRAWN, REVOKED = "flagged", "in_notice", "confirmed", "withdrawn", "revoked"
 LIVE_STATES = (FLAGGED, IN_NOTICE, CONFIRMED)
 
-_events = NominationEvent.__table__
-_current = NominationCurrent.__table__
-_periods = AccountPeriod.__table__
-_members = Member.__table__
-_units = OrgUnit.__table__
+_events = table_of(NominationEvent)
+_current = table_of(NominationCurrent)
+_periods = table_of(AccountPeriod)
+_members = table_of(Member)
+_units = table_of(OrgUnit)
 
 
 _AFTER = (

@@ -31,7 +31,7 @@ from ledger.errors import InvalidInput, NoticeNotFound
 from ledger.honours.nominations import CONFIRMED, IN_NOTICE, REVOKED, WITHDRAWN
 from ledger.journal.checkpoints import Checkpoint
 from ledger.org.units import PATH_SEPARATOR, get_unit, in_subtree
-from ledger.storage.tables import AccountPeriod, Member, NominationEvent, Notice, OrgUnit
+from ledger.storage.tables import AccountPeriod, Member, NominationEvent, Notice, OrgUnit, table_of
 from ledger.storage.tables import Checkpoint as CheckpointRow
 
 NOTICE_PAGE_SIZE_MAX = 200
@@ -44,12 +44,12 @@ QR code a phone reads off a notice board."""
 PUBLIC_CODE_LABEL = b"ledger-public-notice-v1"
 """Keeps the link codes apart from the checkpoint seals made under the same key."""
 
-_notices = Notice.__table__
-_events = NominationEvent.__table__
-_members = Member.__table__
-_units = OrgUnit.__table__
-_periods = AccountPeriod.__table__
-_checkpoints = CheckpointRow.__table__
+_notices = table_of(Notice)
+_events = table_of(NominationEvent)
+_members = table_of(Member)
+_units = table_of(OrgUnit)
+_periods = table_of(AccountPeriod)
+_checkpoints = table_of(CheckpointRow)
 
 # What ends a flag's time on a notice: its outcome, or a new cycle of the flag.
 _OUTCOMES = {"confirmed": CONFIRMED, "withdrawn": WITHDRAWN, "revoked": REVOKED}

@@ -26,15 +26,15 @@ from ledger.honours.nominations import (
 )
 from ledger.honours.tiers import FLAGS, current_schemes, scheme_for
 from ledger.org.units import get_unit, in_subtree
-from ledger.storage.tables import Member, NominationCurrent, Notice, OrgUnit
+from ledger.storage.tables import Member, NominationCurrent, Notice, OrgUnit, table_of
 
 NOTICE_WORKING_DAYS_MAX = 30
 """A notice longer than six weeks is a typing slip, not a notice."""
 
-_current = NominationCurrent.__table__
-_notices = Notice.__table__
-_members = Member.__table__
-_units = OrgUnit.__table__
+_current = table_of(NominationCurrent)
+_notices = table_of(Notice)
+_members = table_of(Member)
+_units = table_of(OrgUnit)
 
 
 def add_working_days(start: date, days: int) -> date:

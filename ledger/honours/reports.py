@@ -28,6 +28,7 @@ from ledger.storage.tables import (
     MemberPeriodEvidence,
     NominationCurrent,
     OrgUnit,
+    table_of,
 )
 from ledger.values import Category
 
@@ -37,13 +38,13 @@ EXPORT_FETCH_ROWS = 1_000
 EVIDENCE_PAGE_SIZE_MAX = 500
 """Transactions per evidence page; a year of daily patrols fits in one."""
 
-_current = NominationCurrent.__table__
-_members = Member.__table__
-_units = OrgUnit.__table__
-_periods = AccountPeriod.__table__
-_categories = MemberPeriodCategory.__table__
-_evidence = MemberPeriodEvidence.__table__
-_txns = JournalTxn.__table__
+_current = table_of(NominationCurrent)
+_members = table_of(Member)
+_units = table_of(OrgUnit)
+_periods = table_of(AccountPeriod)
+_categories = table_of(MemberPeriodCategory)
+_evidence = table_of(MemberPeriodEvidence)
+_txns = table_of(JournalTxn)
 
 
 async def member_tier(conn: AsyncConnection, member_id: str, period: str) -> dict[str, Any]:

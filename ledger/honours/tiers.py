@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.errors import FileError
 from ledger.storage import datafiles, unit_versions
-from ledger.storage.tables import TierScheme
+from ledger.storage.tables import TierScheme, table_of
 
 ADVANCED_WORKER = "先进工作者"
 PARTY_MEMBER = "优秀共产党员"
@@ -29,7 +29,7 @@ DEFAULT_SCHEME_KEY = unit_versions.DEFAULT_KEY
 
 SCHEMA_PATH = datafiles.SCHEMAS / "tiers.schema.json"
 
-_schemes = TierScheme.__table__
+_schemes = table_of(TierScheme)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,10 +8,10 @@ from sqlalchemy import bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.storage import bulk
-from ledger.storage.tables import Account
+from ledger.storage.tables import Account, table_of
 from ledger.values import AccountKind
 
-_accounts = Account.__table__
+_accounts = table_of(Account)
 
 
 async def open_account(conn: AsyncConnection, kind: AccountKind, owner: str) -> int:

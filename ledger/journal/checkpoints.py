@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.errors import InvalidInput
 from ledger.journal import chain
-from ledger.storage.tables import ChainHead
+from ledger.storage.tables import ChainHead, table_of
 from ledger.storage.tables import Checkpoint as CheckpointRow
 
 CHECKPOINT_PAGE_SIZE_MAX = 500
@@ -37,8 +37,8 @@ CHECKPOINT_PAGE_SIZE_MAX = 500
 MAC_LABEL = "ledger-checkpoint-v1"
 """Signed with every checkpoint: the key signs checkpoints and nothing else under this label."""
 
-_checkpoints = CheckpointRow.__table__
-_head = ChainHead.__table__
+_checkpoints = table_of(CheckpointRow)
+_head = table_of(ChainHead)
 _SELECT_HEAD = select(_head.c.last_txn_id, _head.c.last_hash).where(_head.c.id == 1)
 
 

@@ -25,15 +25,16 @@ from ledger.storage.tables import (
     MemberUnitPeriod,
     RuleUsage,
     UnitPeriodCategory,
+    table_of,
 )
 
 COUNTERS: dict[str, tuple[Table, tuple[str, ...], str]] = {
-    "account_period": (AccountPeriod.__table__, ("account_id", "period"), "earned"),
-    "rule_usage": (RuleUsage.__table__, ("account_id", "rule_code", "window"), "points"),
-    "unit_period_category": (UnitPeriodCategory.__table__, ("org_unit", "period", "category"), "points"),
-    "member_period_category": (MemberPeriodCategory.__table__, ("account_id", "period", "category"), "points"),
-    "member_period_evidence": (MemberPeriodEvidence.__table__, ("account_id", "period"), "transactions"),
-    "member_unit_period": (MemberUnitPeriod.__table__, ("account_id", "org_unit", "period"), "points"),
+    "account_period": (table_of(AccountPeriod), ("account_id", "period"), "earned"),
+    "rule_usage": (table_of(RuleUsage), ("account_id", "rule_code", "window"), "points"),
+    "unit_period_category": (table_of(UnitPeriodCategory), ("org_unit", "period", "category"), "points"),
+    "member_period_category": (table_of(MemberPeriodCategory), ("account_id", "period", "category"), "points"),
+    "member_period_evidence": (table_of(MemberPeriodEvidence), ("account_id", "period"), "transactions"),
+    "member_unit_period": (table_of(MemberUnitPeriod), ("account_id", "org_unit", "period"), "points"),
 }
 
 Key = tuple[Any, ...]

@@ -32,7 +32,7 @@ from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.errors import Conflict, IdempotencyKeyReused, IdempotencyKeyTaken
-from ledger.storage.tables import IdempotencyRecord
+from ledger.storage.tables import IdempotencyRecord, table_of
 from ledger.storage.upsert import insert_if_absent
 
 
@@ -82,7 +82,7 @@ def answer(held: Held, request: IdempotentRequest) -> dict[str, Any] | Conflict:
     return refusal(held.holder, request) or held.result
 
 
-_table = IdempotencyRecord.__table__
+_table = table_of(IdempotencyRecord)
 
 
 @functools.cache

@@ -24,12 +24,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.storage import bulk
-from ledger.storage.tables import Lot
+from ledger.storage.tables import Lot, table_of
 from ledger.values import AccountKind, TxnDraft
 
 Drawn = tuple[tuple[int, int], ...]  # (lot id, points) a debit took, in order
 
-_lots = Lot.__table__
+_lots = table_of(Lot)
 
 _SPENDABLE = (
     select(_lots.c.id, _lots.c.account_id, _lots.c.remaining)

@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ledger.errors import InsufficientPoints
 from ledger.journal import chain, counters, lots
 from ledger.storage import bulk
-from ledger.storage.tables import Account, ChainHead, JournalTxn, PostingRow
+from ledger.storage.tables import Account, ChainHead, JournalTxn, PostingRow, table_of
 from ledger.values import MEMBER_SIDE_KINDS, AccountKind, TxnDraft
 
 AfterPosting = Callable[[AsyncConnection, Sequence[TxnDraft], Sequence[int], datetime], Awaitable[None]]
@@ -87,8 +87,8 @@ class _Locked:
 
 # Statements are built once: building a SQLAlchemy statement costs about as much as
 # executing it, and these run for every batch of every write.
-_accounts = Account.__table__
-_head = ChainHead.__table__
+_accounts = table_of(Account)
+_head = table_of(ChainHead)
 _SELECT_ACCOUNTS = (
     select(_accounts.c.id, _accounts.c.kind, _accounts.c.owner, _accounts.c.available)
     .where(bulk.OneOf(_accounts.c.id, "ids"))
@@ -227,8 +227,8 @@ async def _append_to_chain(
         txn_rows.append(tuple(row[c] for c in _TXN_COLUMNS))
         posting_rows.extend((txn_id, a, amount, after[a]) for a, amount in postings)
         sealed.append((txn_id, row["hash"]))
-    await bulk.insert(conn, JournalTxn.__table__, _TXN_COLUMNS, txn_rows)
-    await bulk.insert(conn, PostingRow.__table__, _POSTING_COLUMNS, posting_rows)
+    await bulk.insert(conn, table_of(JournalTxn), _TXN_COLUMNS, txn_rows)
+    await bulk.insert(conn, table_of(PostingRow), _POSTING_COLUMNS, posting_rows)
     await conn.execute(_UPDATE_HEAD, {"last_txn_id": txn_id, "last_hash": prev_hash})
     return sealed
 

@@ -12,7 +12,7 @@ from sqlalchemy import BigInteger, bindparam, case, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.errors import InvalidInput, MemberNotFound, TransactionNotFound
-from ledger.storage.tables import Account, AccountPeriod, JournalTxn, Lot, PostingRow
+from ledger.storage.tables import Account, AccountPeriod, JournalTxn, Lot, PostingRow, table_of
 from ledger.storage.tables import Member as MemberRow
 from ledger.values import Balance
 
@@ -23,12 +23,12 @@ STATEMENT_PAGE_SIZE_DEFAULT = 50
 STATEMENT_PAGE_SIZE_MAX = 500
 """A page a phone scrolls through; 500 lines bounds one response to ~150 KB."""
 
-_accounts = Account.__table__
-_members = MemberRow.__table__
-_periods = AccountPeriod.__table__
-_txns = JournalTxn.__table__
-_postings = PostingRow.__table__
-_lots = Lot.__table__
+_accounts = table_of(Account)
+_members = table_of(MemberRow)
+_periods = table_of(AccountPeriod)
+_txns = table_of(JournalTxn)
+_postings = table_of(PostingRow)
+_lots = table_of(Lot)
 
 # The member's dated lots that still hold points: what expires soon, and when the next does.
 _dated = (_lots.c.account_id == _accounts.c.id) & (_lots.c.remaining > 0) & _lots.c.expires_at.is_not(None)

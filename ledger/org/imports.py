@@ -48,7 +48,7 @@ from ledger.org.members import Member, find_members
 from ledger.org.units import PATH_SEPARATOR, Unit, find_units
 from ledger.storage import bulk
 from ledger.storage.bulk import OneOf
-from ledger.storage.tables import Account, OrgUnit
+from ledger.storage.tables import Account, OrgUnit, table_of
 from ledger.storage.tables import Member as MemberRow
 from ledger.values import CODE_LENGTH_MAX, NAME_LENGTH_MAX, ROLES_MAX, AccountKind, Level, Role, parent_level
 
@@ -352,9 +352,9 @@ def _too_many(number: int, limit: int, what: str) -> _Refused:
 
 # Accounts, opened in bulk.
 
-_accounts = Account.__table__
-_units = OrgUnit.__table__
-_members = MemberRow.__table__
+_accounts = table_of(Account)
+_units = table_of(OrgUnit)
+_members = table_of(MemberRow)
 
 
 def _chunks(items: Iterable[T], size: int = IMPORT_CHUNK_ROWS) -> Iterator[list[T]]:

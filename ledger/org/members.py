@@ -20,7 +20,7 @@ from ledger.journal.accounts import open_account
 from ledger.org.units import Move, get_unit, in_subtree, moves
 from ledger.storage.bulk import OneOf
 from ledger.storage.tables import Member as MemberRow
-from ledger.storage.tables import MemberMove, OrgUnit
+from ledger.storage.tables import MemberMove, OrgUnit, table_of
 from ledger.values import AccountKind, Level, Role
 
 
@@ -47,9 +47,9 @@ class MemberChanges:
     active: bool | None = None
 
 
-_members = MemberRow.__table__
-_units = OrgUnit.__table__
-_moves = MemberMove.__table__
+_members = table_of(MemberRow)
+_units = table_of(OrgUnit)
+_moves = table_of(MemberMove)
 
 
 def _member(row: Mapping[str, Any]) -> Member:

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ledger.errors import AlreadyExists, InvalidInput, OrgUnitNotFound
 from ledger.journal.accounts import open_account
 from ledger.storage.bulk import OneOf
-from ledger.storage.tables import Member, OrgUnit, UnitMove
+from ledger.storage.tables import Member, OrgUnit, UnitMove, table_of
 from ledger.values import AccountKind, Level, parent_level
 
 PATH_SEPARATOR = "/"
@@ -63,9 +63,9 @@ class Unit:
         return [c for c in self.path.split(PATH_SEPARATOR) if c]
 
 
-_units = OrgUnit.__table__
-_members = Member.__table__
-_moves = UnitMove.__table__
+_units = table_of(OrgUnit)
+_members = table_of(Member)
+_moves = table_of(UnitMove)
 
 UNIT_PAGE_SIZE_MAX = 500
 """Units per page of a subtree: a community's whole tree (a few dozen grids and

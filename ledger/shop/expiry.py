@@ -16,16 +16,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.journal.periods import period_of
 from ledger.journal.posting import Journal, lock_member_accounts, post
-from ledger.storage.tables import Account, Lot, OrgUnit
+from ledger.storage.tables import Account, Lot, OrgUnit, table_of
 from ledger.values import Category, Posting, TxnDraft, TxnKind
 
 EXPIRY_BATCH = 500
 """Lots expired per database transaction: a year-end sweep of 100,000 members runs in a
 few hundred short transactions instead of one that holds every member's lock."""
 
-_lots = Lot.__table__
-_accounts = Account.__table__
-_units = OrgUnit.__table__
+_lots = table_of(Lot)
+_accounts = table_of(Account)
+_units = table_of(OrgUnit)
 
 _DUE = (
     select(_lots.c.id, _lots.c.account_id)

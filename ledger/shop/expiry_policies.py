@@ -20,12 +20,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.storage import bulk, datafiles, unit_versions
-from ledger.storage.tables import ExpiryPolicy, OrgUnit
+from ledger.storage.tables import ExpiryPolicy, OrgUnit, table_of
 
 SCHEMA_PATH = datafiles.SCHEMAS / "expiry.schema.json"
 FOREVER, END_OF_YEAR, MONTHS = "forever", "end_of_year", "months"
 
-_policies = ExpiryPolicy.__table__
+_policies = table_of(ExpiryPolicy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +90,7 @@ def policy_for(path: str, policies: dict[str, Policy]) -> Policy:
     return unit_versions.nearest(path, policies) or FOREVER_POLICY
 
 
-_units = OrgUnit.__table__
+_units = table_of(OrgUnit)
 _PATHS = select(_units.c.code, _units.c.path).where(bulk.OneOf(_units.c.code, "codes"))
 
 

@@ -42,7 +42,7 @@ from ledger.journal.posting import Journal, lock_member_accounts, post
 from ledger.org.members import Member, get_member
 from ledger.org.units import get_unit, in_subtree
 from ledger.shop import rewards
-from ledger.storage.tables import Account, AccountPeriod, OrgUnit, Redemption, RedemptionLot, Reward
+from ledger.storage.tables import Account, AccountPeriod, OrgUnit, Redemption, RedemptionLot, Reward, table_of
 from ledger.storage.tables import Member as MemberRow
 from ledger.values import PICKUP_CODE_LENGTH, AccountKind, Category, Posting, TxnDraft, TxnKind
 
@@ -71,17 +71,17 @@ PICKUP_CODE_ATTEMPTS = 8
 """Fresh codes drawn before giving up: with at most thousands of holds open among 113
 million codes, eight collisions in a row do not happen; the unique index is the guard."""
 
-_redemptions = Redemption.__table__
-_allocations = RedemptionLot.__table__
-_rewards = Reward.__table__
-_accounts = Account.__table__
-_periods = AccountPeriod.__table__
+_redemptions = table_of(Redemption)
+_allocations = table_of(RedemptionLot)
+_rewards = table_of(Reward)
+_accounts = table_of(Account)
+_periods = table_of(AccountPeriod)
 PICKUP_CODE_TYPED_LENGTH_MAX = 16
 """A pickup code as typed at the counter: its six characters with room for the spaces or
 dash a person puts between them."""
 
-_members = MemberRow.__table__
-_units = OrgUnit.__table__
+_members = table_of(MemberRow)
+_units = table_of(OrgUnit)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ledger.errors import AlreadyExists, InvalidInput, RewardNotFound
 from ledger.honours import tiers
 from ledger.org.units import Unit, get_unit
-from ledger.storage.tables import Reward
+from ledger.storage.tables import Reward, table_of
 from ledger.values import PICKUP_TEXT_LENGTH_MAX
 
 GOODS, SERVICE = "goods", "service"
@@ -39,7 +39,7 @@ REDEMPTION_LIMIT_MAX = 1_000
 REWARD_PAGE_SIZE_MAX = 500
 """Rewards per catalog page: a whole shop fits, and one response stays under ~250 KB."""
 
-_rewards = Reward.__table__
+_rewards = table_of(Reward)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     TypeDecorator,
     UniqueConstraint,
     text,
@@ -40,6 +41,16 @@ from ledger.values import (
     PICKUP_TEXT_LENGTH_MAX,
     URL_LENGTH_MAX,
 )
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table behind a SQLModel table class.
+
+    SQLModel sets ``__table__`` at class creation but does not declare it, so a type checker
+    cannot see it; the hot paths use Core statements on these tables.
+    """
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return table
 
 
 class UtcDateTime(TypeDecorator[datetime]):

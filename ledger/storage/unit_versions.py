@@ -15,12 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ledger.errors import FileError
 from ledger.storage import datafiles
 from ledger.storage.datafiles import DataFile
-from ledger.storage.tables import OrgUnit
+from ledger.storage.tables import OrgUnit, table_of
 
 DEFAULT_KEY = ""
 T = TypeVar("T")
 
-_units = OrgUnit.__table__
+_units = table_of(OrgUnit)
 
 
 @cache
