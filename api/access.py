@@ -41,7 +41,7 @@ def require_role(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRo
     if principal.role not in roles:
         allowed = ", ".join(sorted(r.value for r in roles))
         raise AccessDenied(
-            f"a {principal.role.value} token may not {connection.scope['method']} {connection.url.path} "
+            f"a {principal.role.value} token may not {connection.scope.get('method')} {connection.url.path} "
             f"(allowed: {allowed})",
             role=principal.role.value,
             allowed_roles=sorted(r.value for r in roles),
@@ -49,7 +49,7 @@ def require_role(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRo
 
 
 def check_declared(handlers: Iterable[BaseRouteHandler]) -> None:
-    missing = [str(h) for h in handlers if ROLES not in h.opt and h.http_methods != {"OPTIONS"}]
+    missing = [str(h) for h in handlers if ROLES not in h.opt and getattr(h, "http_methods", None) != {"OPTIONS"}]
     assert not missing, f"handlers that do not declare their roles: {missing}"
 
 

@@ -17,6 +17,7 @@ from litestar.handlers import BaseRouteHandler
 from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.routes import HTTPRoute
 
 from api import routes
 from api.access import check_declared, require_role
@@ -174,7 +175,12 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> Litestar:
             components=Components(security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}),
         ),
     )
-    api_handlers = [h for route in app.routes for h in route.route_handlers if route.path.startswith(routes.API_PREFIX)]
+    api_handlers = [
+        h
+        for route in app.routes
+        if isinstance(route, HTTPRoute) and route.path.startswith(routes.API_PREFIX)
+        for h in route.route_handlers
+    ]
     check_declared(api_handlers)
     document_problems(h for h in api_handlers if h.http_methods != {"OPTIONS"})
     return app

@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from litestar.enums import ScopeType
+from litestar.handlers import HTTPRouteHandler
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.idempotency import HEADER as IDEMPOTENCY_HEADER
@@ -30,11 +32,13 @@ class AuditMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         principal = scope.get("user")
-        if scope["type"] != "http" or scope["method"] not in WRITE_METHODS or principal is None:
+        if scope["type"] != ScopeType.HTTP or scope["method"] not in WRITE_METHODS or principal is None:
             await self.app(scope, receive, send)
             return
         key = next((v.decode("latin-1") for k, v in scope["headers"] if k == _IDEMPOTENCY), None)
-        success = scope["route_handler"].status_code
+        handler = scope["route_handler"]
+        assert isinstance(handler, HTTPRouteHandler)  # an HTTP scope is served by an HTTP handler
+        success = handler.status_code
         entry = audit.Entry(principal.id, principal.role.value, scope["method"], scope["path"], success, key)
 
         with audit.serving(entry) as pending:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hmac
 import time
+from typing import Any
 
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException
@@ -104,7 +105,7 @@ class Authenticator:
         return principal
 
 
-def _token(connection: ASGIConnection) -> str:
+def _token(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
     header = connection.headers.get("authorization", "")
     if header:
         if not header.lower().startswith(BEARER):
@@ -113,7 +114,7 @@ def _token(connection: ASGIConnection) -> str:
     token = connection.cookies.get(SESSION_COOKIE)
     if not token:
         raise _unauthorized("an Authorization: Bearer <token> header is required")
-    if connection.scope["method"] in WRITE_METHODS and connection.headers.get(PAGE_HEADER) != "1":
+    if connection.scope.get("method") in WRITE_METHODS and connection.headers.get(PAGE_HEADER) != "1":
         raise AccessDenied(f"a write signed in by cookie must carry the {PAGE_HEADER} header", field=PAGE_HEADER)
     return token
 
@@ -123,7 +124,7 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
         super().__init__(app, exclude=exclude)
         self._authenticator = authenticator
 
-    async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:
+    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
         token = _token(connection)
         try:
             principal = await self._authenticator.principal(connection.app.state.ledger, token)

@@ -9,4 +9,5 @@ LedgerDep = NamedDependency[Ledger]
 
 
 def provide_ledger(state: State) -> Ledger:
-    return state.ledger
+    ledger: Ledger = state.ledger
+    return ledger

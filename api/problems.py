@@ -99,6 +99,13 @@ def problem_document(pd: ProblemDetailsException) -> dict[str, Any]:
     return dict(response.content)
 
 
+def problem_members(pd: ProblemDetailsException) -> dict[str, Any]:
+    """The problem's ``code``, its extension members and its detail, for a page that says
+    it in words (``api.pages.zh``) rather than as a problem document."""
+    extra = pd.extra if isinstance(pd.extra, dict) else {}  # ``problem`` always sets a dict
+    return {**extra, "detail": pd.detail}
+
+
 def from_ledger_error(error: LedgerError) -> ProblemDetailsException:
     status = next((status for cls, status in _STATUS_BY_CLASS if isinstance(error, cls)), HTTP_400_BAD_REQUEST)
     title = error.code.replace("_", " ").capitalize()

@@ -55,7 +55,7 @@ class WriteLimiter:
 
 
 def limit_writes(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    if connection.scope["method"] not in WRITE_METHODS:
+    if connection.scope.get("method") not in WRITE_METHODS:
         return
     wait = connection.app.state.write_limiter.take(connection.user.id)
     if wait > 0:

@@ -52,6 +52,8 @@ _NO_END = 2**63 - 1  # the last chunk also collects postings past the last trans
 
 _txns = table_of(JournalTxn)
 _postings = table_of(PostingRow)
+_members = table_of(Member)
+_head = table_of(ChainHead)
 
 
 @dataclass(slots=True)
@@ -85,7 +87,7 @@ async def verify(conn: AsyncConnection, checkpoint_key: bytes | None) -> Report:
     await _compare_shop(conn, report)
     for mismatch in await counters.mismatches(conn, totals.counters):
         report.problem("counter_mismatch", **mismatch)
-    head = (await conn.execute(select(ChainHead.last_txn_id, ChainHead.last_hash))).one()
+    head = (await conn.execute(select(_head.c.last_txn_id, _head.c.last_hash))).one()
     if (head.last_txn_id, head.last_hash) != (report.transactions, report.last_hash):
         report.problem("chain_head_mismatch", chain_head_id=head.last_txn_id, journal_last_id=report.transactions)
     await _check_checkpoints(conn, report, checkpoint_key)
@@ -164,7 +166,9 @@ async def _walk_journal(conn: AsyncConnection, report: Report, totals: _Totals) 
     """Walk the journal in chunks of ``VERIFY_FETCH_ROWS`` transactions (keyset pages in
     one snapshot), each with its postings: two statements per chunk, not a round trip
     per row."""
-    member_accounts = dict((await conn.execute(select(Member.id, Member.account_id))).all())
+    member_accounts: dict[str, int] = {
+        row.id: row.account_id for row in await conn.execute(select(_members.c.id, _members.c.account_id))
+    }
     after = 0
     while True:
         txns = (await conn.execute(_TXN_CHUNK, {"after": after, "limit": VERIFY_FETCH_ROWS})).all()

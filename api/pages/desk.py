@@ -27,7 +27,7 @@ from api.pages.chart import monthly_chart
 from api.pages.forms import form_time
 from api.pages.resident import MEMO_KINDS, line_titles
 from api.pages.session import Me, organizer
-from api.problems import from_ledger_error
+from api.problems import from_ledger_error, problem_members
 from ledger import CODE_LENGTH_MAX, NAME_LENGTH_MAX, InvalidInput, Ledger, LedgerError, TxnKind, Unit, scopes
 
 SEARCH_RESULTS_MAX = 20
@@ -68,8 +68,7 @@ async def _names(ledger: Ledger, member_ids: list[str]) -> dict[str, str]:
 
 
 def _problem_message(error: LedgerError) -> str:
-    problem = from_ledger_error(error)
-    return zh.message({**problem.extra, "detail": problem.detail})
+    return zh.message(problem_members(from_ledger_error(error)))
 
 
 async def unit_of(me: Me, ledger: Ledger, unit: str | None) -> Unit | None:

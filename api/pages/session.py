@@ -33,7 +33,7 @@ from litestar.status_codes import HTTP_303_SEE_OTHER
 from api import routes
 from api.auth import SESSION_COOKIE
 from api.pages import zh
-from api.problems import from_ledger_error, from_unexpected
+from api.problems import from_ledger_error, from_unexpected, problem_members
 from ledger import TOKEN_LENGTH_MAX, Access, LedgerError, Principal, Unauthenticated
 
 Req = Request[Any, Any, Any]
@@ -65,7 +65,8 @@ async def _principal(request: Req) -> Principal | None:
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
-    return await request.app.state.authenticator.principal(request.app.state.ledger, token)
+    principal: Principal | None = await request.app.state.authenticator.principal(request.app.state.ledger, token)
+    return principal
 
 
 async def signed_in(request: Req, roles: frozenset[Access], signin_path: str, role_note: str) -> Principal:
@@ -196,7 +197,7 @@ def error_page(request: Req, problem: dict[str, Any], status_code: int) -> Templ
 def on_ledger_error(request: Req, error: LedgerError) -> Template:
     """A page whose read the ledger refused (out of scope, not found) says why in Chinese."""
     problem = from_ledger_error(error)
-    return error_page(request, {**problem.extra, "detail": problem.detail}, problem.status_code)
+    return error_page(request, problem_members(problem), problem.status_code)
 
 
 def on_http_error(request: Req, error: HTTPException) -> Template:
@@ -205,4 +206,4 @@ def on_http_error(request: Req, error: HTTPException) -> Template:
 
 def on_unexpected(request: Req, error: Exception) -> Template:
     problem = from_unexpected(error)  # logs it
-    return error_page(request, {**problem.extra, "detail": problem.detail}, problem.status_code)
+    return error_page(request, problem_members(problem), problem.status_code)

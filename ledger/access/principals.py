@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import RowMapping, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.errors import InvalidInput, PrincipalNotFound, Unauthenticated
@@ -77,7 +77,7 @@ _SELECT = select(_principals, _units.c.path.label("unit_path")).outerjoin(
 )
 
 
-def _principal(row: Mapping[str, Any]) -> Principal:
+def _principal(row: RowMapping | Mapping[str, Any]) -> Principal:
     return Principal(
         id=row["id"],
         role=Access(row["role"]),

@@ -52,7 +52,8 @@ class Rule:
 
     @property
     def caps(self) -> Mapping[str, int]:
-        return self.definition.get("caps", {})
+        caps: Mapping[str, int] = self.definition.get("caps", {})
+        return caps
 
     @property
     def roles(self) -> list[str]:
@@ -173,16 +174,18 @@ def base_points(rule: Rule, work: WorkDone) -> int:
             raise InvalidInput("steps", f"rule {rule.code!r} needs the patrol's step count")
         if work.steps < d["min_steps"]:
             raise InvalidInput("steps", f"a patrol counts from {d['min_steps']} steps; {work.steps} recorded")
-    units = work.quantity // d.get("unit_size", 1)
+    units: int = work.quantity // d.get("unit_size", 1)
     if units == 0:
         raise InvalidInput("quantity", f"less than one unit of {d.get('unit_size', 1)} {d['unit']}s")
-    bonus = d.get("bonus_handled_within_limit", 0) if work.handled_within_limit else 0
-    return units * d["points_per_unit"] + bonus
+    bonus: int = d.get("bonus_handled_within_limit", 0) if work.handled_within_limit else 0
+    per_unit: int = d["points_per_unit"]
+    return units * per_unit + bonus
 
 
 def active_on(rule: Rule, day: date) -> bool:
     d, when = rule.definition, day.isoformat()
-    return d.get("active_from", when) <= when <= d.get("active_to", when)
+    active: bool = d.get("active_from", when) <= when <= d.get("active_to", when)
+    return active
 
 
 def rewards_roles(rule: Rule, member_roles: Iterable[str]) -> bool:

@@ -198,7 +198,7 @@ def _printable_sheet(workbook: Workbook, name: str, columns: Sequence[tuple[str,
     return sheet
 
 
-def _header(sheet: Any, columns: Sequence[tuple[str, int]]) -> list[WriteOnlyCell]:
+def _header(sheet: Any, columns: Sequence[tuple[str, int]]) -> list[Any]:
     header = []
     for text, _ in columns:
         cell = WriteOnlyCell(sheet, value=text)

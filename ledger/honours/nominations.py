@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, insert, select, update
+from sqlalchemy import ColumnElement, bindparam, case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.honours.tiers import FLAGS, current_schemes, scheme_for
@@ -204,7 +204,7 @@ _SET_STATE = (
 )
 
 
-def _key(member_id: str, period: str, flag: str) -> tuple:
+def _key(member_id: str, period: str, flag: str) -> tuple[ColumnElement[bool], ...]:
     return _current.c.member_id == member_id, _current.c.period == period, _current.c.flag == flag
 
 

@@ -112,7 +112,9 @@ async def current_schemes(conn: AsyncConnection) -> dict[str, Scheme]:
     return schemes_from(await unit_versions.latest(conn, _schemes))
 
 
-async def load_schemes(conn: AsyncConnection, file: datafiles.DataFile, by: str, now: datetime) -> list:
+async def load_schemes(
+    conn: AsyncConnection, file: datafiles.DataFile, by: str, now: datetime
+) -> list[tuple[str, int]]:
     """Store a new version of each scheme that changed, or refuse the file with every error
     (a unit named that does not exist among them)."""
 

@@ -16,7 +16,8 @@ _accounts = table_of(Account)
 
 async def open_account(conn: AsyncConnection, kind: AccountKind, owner: str) -> int:
     result = await conn.execute(insert(_accounts).values(kind=kind.value, owner=owner).returning(_accounts.c.id))
-    return result.scalar_one()
+    account_id: int = result.scalar_one()
+    return account_id
 
 
 ACCOUNTS_PER_LOOKUP = 999

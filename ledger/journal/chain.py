@@ -56,12 +56,14 @@ def _json(value: Any) -> str:
         return "null"
     kind = type(value)
     if kind is str:
-        return encode_basestring(value)
+        return str(encode_basestring(value))
     if kind is int:
         return int.__repr__(value)
     if kind is datetime:
-        return value.astimezone(UTC).strftime(_TIMESTAMP)
-    return _ENCODER.encode(value)
+        moment: datetime = value
+        return moment.astimezone(UTC).strftime(_TIMESTAMP)
+    encoded: str = _ENCODER.encode(value)
+    return encoded
 
 
 def canonical(txn: Mapping[str, Any], postings: Iterable[tuple[int, int]]) -> bytes:

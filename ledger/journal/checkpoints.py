@@ -78,16 +78,13 @@ async def head(conn: AsyncConnection, for_update: bool = False) -> tuple[int, st
 async def seal(conn: AsyncConnection, key: bytes, at: tuple[int, str], now: datetime, by: str) -> Checkpoint:
     """Seal the head ``at`` (read with ``head``, possibly in another transaction)."""
     transaction_id, hash = at
-    values = {
-        "transaction_id": transaction_id,
-        "hash": hash,
-        "sealed_at": now,
-        "sealed_by": by,
-        "mac": mac(key, transaction_id, hash, now),
-    }
-    inserted = await conn.execute(insert(_checkpoints).values(**values).returning(_checkpoints.c.id))
-    checkpoint_id = inserted.scalar_one()
-    return Checkpoint(id=checkpoint_id, **values)
+    sealed = mac(key, transaction_id, hash, now)
+    inserted = await conn.execute(
+        insert(_checkpoints)
+        .values(transaction_id=transaction_id, hash=hash, sealed_at=now, sealed_by=by, mac=sealed)
+        .returning(_checkpoints.c.id)
+    )
+    return Checkpoint(inserted.scalar_one(), transaction_id, hash, now, by, sealed)
 
 
 async def seal_if_moved(

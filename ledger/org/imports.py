@@ -753,6 +753,7 @@ def template(kind: Kind, format: TemplateFormat) -> bytes:
         return b"\xef\xbb\xbf" + text.getvalue().encode("utf-8")
     workbook = Workbook()
     sheet = workbook.active
+    assert sheet is not None  # a new workbook has one sheet
     sheet.append(header)
     sheet.append(example)
     workbook.save(out)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import RowMapping, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.errors import AlreadyExists, InvalidInput, MemberNotFound
@@ -52,7 +52,7 @@ _units = table_of(OrgUnit)
 _moves = table_of(MemberMove)
 
 
-def _member(row: Mapping[str, Any]) -> Member:
+def _member(row: RowMapping | Mapping[str, Any]) -> Member:
     return Member(**{**{name: row[name] for name in Member.__slots__}, "roles": tuple(Role(r) for r in row["roles"])})
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, Table, and_, func, insert, literal, select, update
+from sqlalchemy import ColumnElement, RowMapping, String, Table, and_, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.errors import AlreadyExists, InvalidInput, OrgUnitNotFound
@@ -106,7 +106,7 @@ class Move:
     moved_at: datetime
 
 
-def _unit(row: Mapping[str, Any]) -> Unit:
+def _unit(row: RowMapping | Mapping[str, Any]) -> Unit:
     return Unit(**{**{name: row[name] for name in Unit.__slots__}, "level": Level(row["level"])})
 
 
@@ -152,6 +152,7 @@ async def _parent(conn: AsyncConnection, level: Level, parent_code: str | None) 
         return None
     parent = await get_unit(conn, parent_code, field="parent")
     if parent.level is not expected_parent:
+        assert expected_parent is not None  # a unit with a parent code is below the street
         raise InvalidInput(
             "parent",
             f"the parent of a {level.value} must be a {expected_parent.value}, not a {parent.level.value}",

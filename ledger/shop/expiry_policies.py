@@ -76,7 +76,9 @@ async def current_policies(conn: AsyncConnection) -> dict[str, Policy]:
     return {key: _policy(key, version, d) for key, (version, d) in latest.items()}
 
 
-async def load_policies(conn: AsyncConnection, file: datafiles.DataFile, by: str, now: datetime) -> list:
+async def load_policies(
+    conn: AsyncConnection, file: datafiles.DataFile, by: str, now: datetime
+) -> list[tuple[str, int]]:
     """Store a new version of each policy that changed, or refuse the file with every error
     (a unit named that does not exist among them)."""
 

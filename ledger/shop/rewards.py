@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, fields
 from datetime import datetime, tzinfo
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import RowMapping, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.errors import AlreadyExists, InvalidInput, RewardNotFound
@@ -103,12 +103,12 @@ def limit_window(period: str | None, moment: datetime, tz: tzinfo) -> str:
     return "ever"
 
 
-def is_active(reward: Mapping[str, Any], now: datetime) -> bool:
+def is_active(reward: RowMapping | Mapping[str, Any], now: datetime) -> bool:
     starts, ends = reward["active_from"], reward["active_until"]
     return (starts is None or starts <= now) and (ends is None or now < ends)
 
 
-def view(row: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+def view(row: RowMapping | Mapping[str, Any], now: datetime) -> dict[str, Any]:
     """A reward as the shop shows it, with the stock still free to hold."""
     free = None if row["stock"] is None else row["stock"] - row["reserved"] - row["sold"]
     return {name: row[name] for name in _rewards.c.keys()} | {"available_stock": free, "active": is_active(row, now)}

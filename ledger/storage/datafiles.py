@@ -110,14 +110,18 @@ def parse(text: str, schema_path: Path, key: str) -> DataFile:
     # The checks after the schema read no more entries than the schema allows: a longer
     # list is refused for its length already, and a megabyte of entries then costs the
     # checks (and the database lookups of the units named) no more than a full valid file.
-    entries = tuple(items[: validator.schema["properties"][key]["maxItems"]]) if isinstance(items, list) else ()
-    inside = [e.at[1:] for e in errors if len(e.at) >= 2 and e.at[0] == key and isinstance(e.at[1], int)]
+    schema: Any = validator.schema  # a loaded JSON Schema: a mapping, read as the files say
+    entries_max: int = schema["properties"][key]["maxItems"]
+    entries = tuple(items[:entries_max]) if isinstance(items, list) else ()
+    # An error inside the list is at (key, index, field…): the entry it refuses, and the
+    # field of that entry it makes unsound.
+    inside = [(e.at[1], e.at[2:]) for e in errors if len(e.at) >= 2 and e.at[0] == key and isinstance(e.at[1], int)]
     return DataFile(
         key,
         entries,
         errors,
-        refused=frozenset(at[0] for at in inside),
-        unsound=frozenset((at[0], at[1]) for at in inside if len(at) >= 2 and isinstance(at[1], str)),
+        refused=frozenset(index for index, _ in inside),
+        unsound=frozenset((index, at[0]) for index, at in inside if at and isinstance(at[0], str)),
     )
 
 

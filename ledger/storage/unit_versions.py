@@ -24,7 +24,7 @@ _units = table_of(OrgUnit)
 
 
 @cache
-def _latest_query(table: Table) -> Select:
+def _latest_query(table: Table) -> Select[Any]:
     # Built once per table: every award batch reads the current tier schemes and expiry
     # policies, and building this join cost more than running it.
     newest = select(table.c.org_unit, func.max(table.c.version).label("v")).group_by(table.c.org_unit).subquery()
