@@ -42,8 +42,9 @@ from api.controllers.transactions import (
     TransactionController,
 )
 from api.dependencies import provide_ledger
+from api.openapi import document_operations
 from api.pages import pages_router, static_router, template_config
-from api.problems import document_problems, problem_details_plugin
+from api.problems import problem_details_plugin
 from api.ratelimit import WriteLimiter, limit_writes
 from api.settings import Settings
 from api.strict import strict_request
@@ -174,7 +175,12 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> Litestar:
             components=Components(security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}),
         ),
     )
-    api_handlers = [h for route in app.routes for h in route.route_handlers if route.path.startswith(routes.API_PREFIX)]
-    check_declared(api_handlers)
-    document_problems(h for h in api_handlers if h.http_methods != {"OPTIONS"})
+    api_handlers = [
+        (route.path, h)
+        for route in app.routes
+        if route.path.startswith(routes.API_PREFIX)
+        for h in route.route_handlers  # type: ignore[union-attr]  # an API path's route is an HTTPRoute
+    ]
+    check_declared(h for _, h in api_handlers)
+    document_operations((path, h) for path, h in api_handlers if h.http_methods != {"OPTIONS"})
     return app
