@@ -16,23 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any
 
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example, Operation
-from litestar.status_codes import (
-    HTTP_400_BAD_REQUEST,
-    HTTP_401_UNAUTHORIZED,
-    HTTP_403_FORBIDDEN,
-    HTTP_404_NOT_FOUND,
-    HTTP_409_CONFLICT,
-    HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-    HTTP_422_UNPROCESSABLE_ENTITY,
-    HTTP_429_TOO_MANY_REQUESTS,
-    HTTP_500_INTERNAL_SERVER_ERROR,
-    HTTP_503_SERVICE_UNAVAILABLE,
-)
+from litestar.status_codes import HTTP_404_NOT_FOUND, HTTP_409_CONFLICT, HTTP_422_UNPROCESSABLE_ENTITY
 
 from api import routes
 from api.access import ROLES
@@ -88,13 +78,13 @@ CODES: dict[str, str] = {
 """What each code an operation names below means, as a client reads it in the description."""
 
 _SHARED: dict[int, str] = {
-    HTTP_400_BAD_REQUEST: "`malformed_request`: the request cannot be read (a body that is not JSON, not UTF-8 …)",
-    HTTP_401_UNAUTHORIZED: "`unauthenticated`: no bearer token, or one unknown, expired or revoked",
-    HTTP_403_FORBIDDEN: "`forbidden`: the token's role or org subtree does not cover the request",
-    HTTP_413_REQUEST_ENTITY_TOO_LARGE: "`body_too_large`: the body is over the service's limit; nothing changed",
-    HTTP_429_TOO_MANY_REQUESTS: "`rate_limited`: this token writes too fast; retry after Retry-After seconds",
-    HTTP_500_INTERNAL_SERVER_ERROR: "`internal_error`: the request failed and changed nothing",
-    HTTP_503_SERVICE_UNAVAILABLE: "`database_unavailable` or `database_busy`: the database connection was lost or "
+    HTTPStatus.BAD_REQUEST: "`malformed_request`: the request cannot be read (a body that is not JSON, not UTF-8 …)",
+    HTTPStatus.UNAUTHORIZED: "`unauthenticated`: no bearer token, or one unknown, expired or revoked",
+    HTTPStatus.FORBIDDEN: "`forbidden`: the token's role or org subtree does not cover the request",
+    HTTPStatus.REQUEST_ENTITY_TOO_LARGE: "`body_too_large`: the body is over the service's limit; nothing changed",
+    HTTPStatus.TOO_MANY_REQUESTS: "`rate_limited`: this token writes too fast; retry after Retry-After seconds",
+    HTTPStatus.INTERNAL_SERVER_ERROR: "`internal_error`: the request failed and changed nothing",
+    HTTPStatus.SERVICE_UNAVAILABLE: "`database_unavailable` or `database_busy`: the database connection was lost or "
     "the database did not answer in time; retry after Retry-After seconds with the same Idempotency-Key",
 }
 _OPENING: dict[int, str] = {
@@ -571,6 +561,11 @@ def _roles(handler: HTTPRouteHandler) -> str:
     return ", ".join(sorted(role.value for role in handler.opt[ROLES]))
 
 
+def _inputs(handler: HTTPRouteHandler) -> set[str]:
+    """What the client sends: the handler's parameters but its dependencies and the request."""
+    return set(handler.parsed_fn_signature.parameters.keys() - handler.resolve_dependencies().keys() - {"request"})
+
+
 def _takes_key(handler: HTTPRouteHandler) -> bool:
     return any(
         getattr(parameter.kwarg_definition, "name", None) == HEADER
@@ -580,7 +575,7 @@ def _takes_key(handler: HTTPRouteHandler) -> bool:
 
 def problem_codes(handler: HTTPRouteHandler, doc: OperationDoc) -> dict[int, tuple[str, ...]]:
     """The codes of the operation's own refusals, by status: 422 whenever it takes input."""
-    inputs = handler.parsed_fn_signature.parameters.keys() - handler.resolve_dependencies().keys() - {"request"}
+    inputs = _inputs(handler)
     conflicts = (*doc.conflicts, *KEY_CONFLICTS) if _takes_key(handler) else doc.conflicts
     codes = {
         HTTP_404_NOT_FOUND: doc.not_found,
@@ -592,15 +587,20 @@ def problem_codes(handler: HTTPRouteHandler, doc: OperationDoc) -> dict[int, tup
 
 def shared_statuses(handler: HTTPRouteHandler) -> list[int]:
     """The statuses any operation may answer with, from what it takes and does."""
-    inputs = handler.parsed_fn_signature.parameters.keys() - handler.resolve_dependencies().keys() - {"request"}
-    statuses = {HTTP_401_UNAUTHORIZED, HTTP_403_FORBIDDEN, HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE}
+    inputs = _inputs(handler)
+    statuses = {
+        HTTPStatus.UNAUTHORIZED,
+        HTTPStatus.FORBIDDEN,
+        HTTPStatus.INTERNAL_SERVER_ERROR,
+        HTTPStatus.SERVICE_UNAVAILABLE,
+    }
     if inputs:
-        statuses.add(HTTP_400_BAD_REQUEST)
+        statuses.add(HTTPStatus.BAD_REQUEST)
     # A body is a JSON ``data``, or a file the handler reads raw under a limit of its own.
     if "data" in inputs or isinstance(handler.request_max_body_size, int):
-        statuses.add(HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        statuses.add(HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
     if handler.http_methods & WRITE_METHODS:
-        statuses.add(HTTP_429_TOO_MANY_REQUESTS)
+        statuses.add(HTTPStatus.TOO_MANY_REQUESTS)
     return sorted(statuses)
 
 
@@ -609,7 +609,7 @@ def _problem(description: str) -> ResponseSpec:
 
 
 def _responses(handler: HTTPRouteHandler, doc: OperationDoc) -> dict[int, ResponseSpec]:
-    described = {status: _problem(_SHARED[status]) for status in shared_statuses(handler)}
+    described = {int(status): _problem(_SHARED[status]) for status in shared_statuses(handler)}
     for status, codes in problem_codes(handler, doc).items():
         listed = "".join(f"\n- `{code}`: {CODES[code]}" for code in codes)  # a Markdown list, as Swagger UI shows it
         described[status] = _problem(f"{_OPENING[status]}; `code` is one of:\n{listed}")
