@@ -43,8 +43,9 @@ from api.controllers.transactions import (
     TransactionController,
 )
 from api.dependencies import provide_ledger
+from api.openapi import document_operations
 from api.pages import pages_router, static_router, template_config
-from api.problems import document_problems, problem_details_plugin
+from api.problems import problem_details_plugin
 from api.ratelimit import WriteLimiter, limit_writes
 from api.settings import Settings
 from api.strict import strict_request
@@ -176,11 +177,11 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> Litestar:
         ),
     )
     api_handlers = [
-        h
+        (route.path, h)
         for route in app.routes
         if isinstance(route, HTTPRoute) and route.path.startswith(routes.API_PREFIX)
         for h in route.route_handlers
     ]
-    check_declared(api_handlers)
-    document_problems(h for h in api_handlers if h.http_methods != {"OPTIONS"})
+    check_declared(h for _, h in api_handlers)
+    document_operations((path, h) for path, h in api_handlers if h.http_methods != {"OPTIONS"})
     return app

@@ -35,6 +35,7 @@ from ledger import (
     Checkpoint,
     Database,
     DatabaseBusy,
+    DatabaseFromNewerRelease,
     DatabaseNotMigrated,
     DatabaseUnavailable,
     DataFileInvalid,
@@ -45,6 +46,7 @@ from ledger import (
     Outcome,
     Principal,
     backup,
+    check_schema,
     default_policies_text,
     default_rules_text,
     default_tiers_text,
@@ -53,7 +55,6 @@ from ledger import (
     head_revision,
     load_demo,
     migrate,
-    revision,
     sealed_at_text,
 )
 
@@ -86,8 +87,8 @@ async def _opened(url: str, *, at_head: bool = True) -> AsyncIterator[Database]:
     every command but migrate, serve and restore reads and writes this release's tables."""
     db = _database(url)
     try:
-        if at_head and (found := await revision(db)) != head_revision():
-            raise DatabaseNotMigrated(found, head_revision())
+        if at_head:
+            await check_schema(db)
         yield db
     finally:
         await db.dispose()
@@ -335,13 +336,17 @@ async def _restore(args: argparse.Namespace) -> int:
     url = args.database_url
     await backup.restore(args.file, url)
     print(f"restored {args.file} into {backup.shown(url)}")
-    found = await _with_db(url, revision, at_head=False)
-    if found != head_revision():
+    try:
+        await _with_db(url, check_schema, at_head=False)
+    except DatabaseFromNewerRelease as newer:
+        print(newer.detail)
+        return EXIT_PROBLEMS
+    except DatabaseNotMigrated as behind:
         # This release's verify reads this release's schema: an older copy is migrated first.
         print(
-            f"the restored copy's schema is at revision {found}, this release's at {head_revision()}: run "
-            f"ledger migrate --database-url {backup.shown(url)} (or use the release that made the backup), "
-            "then ledger verify"
+            f"the restored copy's schema is at revision {behind.fields()['found']}, this release's at "
+            f"{head_revision()}: run ledger migrate --database-url {backup.shown(url)} (or use the release that made "
+            "the backup), then ledger verify"
         )
         return EXIT_PROBLEMS
     report = await _with_ledger(url, Ledger.verify, checkpoint_key(create=False))

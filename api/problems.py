@@ -2,22 +2,19 @@
 
 Every ``LedgerError`` carries a stable ``code`` and structured fields; its HTTP status
 follows from its class alone. Request validation errors from Litestar name each
-offending field. Nothing else in the API builds an error response, and the OpenAPI
-description of those responses (``document_problems``) is written here too, from the
-same rules, so a client knows every status an operation may answer with.
+offending field. Nothing else in the API builds an error response; ``api.openapi``
+describes them, operation by operation, with the codes each may carry.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
-from litestar.handlers import HTTPRouteHandler
-from litestar.openapi.datastructures import ResponseSpec
 from litestar.plugins.problem_details import (
     ProblemDetailsConfig,
     ProblemDetailsException,
@@ -31,13 +28,10 @@ from litestar.status_codes import (
     HTTP_409_CONFLICT,
     HTTP_413_REQUEST_ENTITY_TOO_LARGE,
     HTTP_422_UNPROCESSABLE_ENTITY,
-    HTTP_429_TOO_MANY_REQUESTS,
     HTTP_500_INTERNAL_SERVER_ERROR,
     HTTP_503_SERVICE_UNAVAILABLE,
 )
 
-from api.dto import ProblemRead
-from api.ratelimit import WRITE_METHODS
 from ledger import (
     AccessDenied,
     Conflict,
@@ -183,50 +177,3 @@ def problem_details_plugin() -> ProblemDetailsPlugin:
             }
         )
     )
-
-
-_DESCRIPTIONS: dict[int, str] = {
-    HTTP_400_BAD_REQUEST: "malformed_request: the request cannot be read (a body that is not JSON …)",
-    HTTP_401_UNAUTHORIZED: "No bearer token, or one unknown, expired or revoked",
-    HTTP_403_FORBIDDEN: "forbidden: the token's role or org subtree does not cover the request",
-    HTTP_404_NOT_FOUND: "A record the request names does not exist (member_not_found …, naming its field)",
-    HTTP_409_CONFLICT: "The ledger's state refuses the request (insufficient_points, already_exists, "
-    "exists_with_different_body: the key was sent before with another body, idempotency_key_taken: another "
-    "principal used the key first …); nothing changed",
-    HTTP_413_REQUEST_ENTITY_TOO_LARGE: "body_too_large: the body is over the service's limit; nothing changed",
-    HTTP_422_UNPROCESSABLE_ENTITY: "invalid_input: a value breaks a rule or has the wrong type; `field` names it. "
-    "invalid_data_file: a data file is refused whole; `errors` lists each error's `path` and `reason`. "
-    "import_refused: an import with a refused row wrote nothing; `refusals` lists each row's `row`, `column` and "
-    "`reason`",
-    HTTP_429_TOO_MANY_REQUESTS: "rate_limited: this token writes too fast; retry after Retry-After seconds",
-    HTTP_500_INTERNAL_SERVER_ERROR: "internal_error: the request failed and changed nothing",
-    HTTP_503_SERVICE_UNAVAILABLE: "database_unavailable or database_busy: the database connection was lost or the "
-    "database did not answer in time; retry after Retry-After seconds with the same Idempotency-Key",
-}
-
-
-def problem_statuses(handler: HTTPRouteHandler) -> list[int]:
-    """The problem statuses ``handler`` may answer with, from what it takes and does."""
-    inputs = handler.parsed_fn_signature.parameters.keys() - handler.resolve_dependencies().keys() - {"request"}
-    statuses = {HTTP_401_UNAUTHORIZED, HTTP_403_FORBIDDEN, HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE}
-    if inputs:
-        statuses |= {HTTP_400_BAD_REQUEST, HTTP_404_NOT_FOUND, HTTP_422_UNPROCESSABLE_ENTITY}
-    # A body is a JSON ``data``, or a file the handler reads raw under a limit of its own.
-    if "data" in inputs or isinstance(handler.request_max_body_size, int):
-        statuses.add(HTTP_413_REQUEST_ENTITY_TOO_LARGE)
-    if handler.http_methods & WRITE_METHODS:
-        statuses |= {HTTP_409_CONFLICT, HTTP_429_TOO_MANY_REQUESTS}
-    return sorted(statuses)
-
-
-def document_problems(handlers: Iterable[HTTPRouteHandler]) -> None:
-    """Describe each handler's problem responses in the OpenAPI description (in place of
-    Litestar's own 400, which is not the shape this API answers with)."""
-    for handler in handlers:
-        problems = {
-            status: ResponseSpec(
-                ProblemRead, description=_DESCRIPTIONS[status], media_type=PROBLEM_MEDIA_TYPE, generate_examples=False
-            )
-            for status in problem_statuses(handler)
-        }
-        handler.responses = {**problems, **(handler.responses or {})}

@@ -23,6 +23,7 @@ from ledger.errors import (
     AlreadyReversed,
     Conflict,
     DatabaseBusy,
+    DatabaseFromNewerRelease,
     DatabaseMissing,
     DatabaseNotMigrated,
     DatabaseUnavailable,
@@ -91,7 +92,7 @@ from ledger.shop.rewards import (
 )
 from ledger.storage import backup
 from ledger.storage.database import DEFAULT_DATABASE_URL, Database, database_url
-from ledger.storage.migrate import head_revision, migrate, revision
+from ledger.storage.migrate import check_schema, head_revision, migrate, revision
 from ledger.values import (
     AWARD_POINTS_MAX,
     CODE_LENGTH_MAX,
@@ -137,6 +138,7 @@ __all__ = [
     "DataFileInvalid",
     "Database",
     "DatabaseBusy",
+    "DatabaseFromNewerRelease",
     "DatabaseMissing",
     "DatabaseNotMigrated",
     "DatabaseUnavailable",
@@ -220,6 +222,7 @@ __all__ = [
     "audit",
     "backup",
     "check_current",
+    "check_schema",
     "database_url",
     "default_policies_text",
     "default_rules_text",

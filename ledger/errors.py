@@ -10,6 +10,7 @@
     │   └── DatabaseBusy             database_busy   a lock wait, statement, pool wait or disk ran out
     ├── DatabaseMissing              database_missing  there is no SQLite file at the URL's path
     ├── DatabaseNotMigrated          database_not_migrated  the schema is not at this release's revision
+    │   └── DatabaseFromNewerRelease database_from_newer_release  a newer release migrated it past this one
     ├── BackupFailed                 backup_failed   a backup or restore was not made (a missing file, a tool's error)
     │   ├── BackupToolMissing        backup_tool_missing  pg_dump or pg_restore is not installed
     │   └── RestoreTargetNotEmpty    restore_target_not_empty  a restore goes into an empty database only
@@ -141,6 +142,23 @@ class DatabaseNotMigrated(LedgerError):
     def __init__(self, found: str | None, head: str) -> None:
         at = "has no schema" if found is None else f"is at schema revision {found}, this release's is {head}"
         super().__init__(f"the database {at}: run ledger migrate", found=found, head=head)
+
+
+class DatabaseFromNewerRelease(DatabaseNotMigrated):
+    """The database is at a schema revision this release does not know: a newer release
+    migrated it. This release can neither read it nor migrate it back down (only the
+    release that wrote a migration knows how to undo it), so it refuses to touch it."""
+
+    code = "database_from_newer_release"
+
+    def __init__(self, found: str, head: str) -> None:
+        LedgerError.__init__(
+            self,
+            f"the database was upgraded by a newer release (schema revision {found}; this release's is {head}): "
+            "install that release or restore a backup",
+            found=found,
+            head=head,
+        )
 
 
 class BackupFailed(LedgerError):
