@@ -6,6 +6,7 @@ import re
 import pytest
 from litestar import get
 
+from api import routes
 from api.access import ROLES, check_declared
 from api.app import create_app
 from ledger.values import Access
@@ -60,7 +61,7 @@ async def test_every_route_checks_the_token_and_the_role(ledger):
     app = create_app(settings(ledger), ledger)
     declared = _declared(app)
     async with http_client(app, headers={}) as http:
-        schema = (await http.get("/schema/openapi.json")).json()
+        schema = (await http.get(f"{routes.OPENAPI}/openapi.json")).json()
         operations = {
             (method.upper(), path) for path, item in schema["paths"].items() for method in item if method in METHODS
         }
