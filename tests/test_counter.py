@@ -7,12 +7,10 @@ from sqlalchemy.exc import IntegrityError
 
 from api import routes
 from api.app import create_app
-from ledger import Ledger
 from ledger.shop import redemptions
 from tests.builders import (
     COMMUNITY,
     OTHER_COMMUNITY,
-    Clock,
     assert_problem,
     award,
     member,
@@ -27,15 +25,7 @@ from tests.builders import (
 )
 from tests.conftest import http_client, settings
 
-
-@pytest.fixture
-def clock():
-    return Clock()
-
-
-@pytest.fixture
-def ledger(db, clock):
-    return Ledger(db, clock=clock)
+pytestmark = pytest.mark.clocked
 
 
 async def _counter(client, org_unit=COMMUNITY, **query):

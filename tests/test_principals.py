@@ -17,7 +17,6 @@ from tests.builders import (
     COMMUNITY,
     MICRO,
     TOKEN_SECRET,
-    Clock,
     assert_problem,
     award,
     award_body,
@@ -28,15 +27,7 @@ from tests.builders import (
 )
 from tests.conftest import http_client, settings
 
-
-@pytest.fixture
-def clock():
-    return Clock()
-
-
-@pytest.fixture
-def ledger(db, clock):
-    return Ledger(db, clock=clock)
+pytestmark = pytest.mark.clocked
 
 
 def _as(ledger: Ledger, headers: dict[str, str], **overrides):

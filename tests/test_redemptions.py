@@ -8,13 +8,11 @@ import pytest
 
 from api import routes
 from api.app import sweep_every
-from ledger import Ledger
 from tests.builders import (
     COMMUNITY,
     GRID,
     MICRO,
     OTHER_MICRO,
-    Clock,
     assert_problem,
     award,
     member,
@@ -26,15 +24,7 @@ from tests.builders import (
     tree,
 )
 
-
-@pytest.fixture
-def clock():
-    return Clock()
-
-
-@pytest.fixture
-def ledger(db, clock):
-    return Ledger(db, clock=clock)
+pytestmark = pytest.mark.clocked
 
 
 def _pick(body, *names):
