@@ -262,11 +262,11 @@ async def other_community(ledger: Ledger) -> None:
     await ledger.register_unit(FAR_MICRO, "西关1-1微网格", Level.MICRO_GRID, OTHER_GRID)
 
 
-async def token(
+async def principal(
     ledger: Ledger, role: str, org_unit: str | None = None, member_id: str | None = None, **fields: Any
-) -> tuple[str, dict[str, str]]:
-    """A stored principal of this role and its Authorization header."""
-    principal, secret = await ledger.create_principal(
+) -> tuple[str, str]:
+    """A stored principal of this role: its id and the token it signs in with."""
+    stored, secret = await ledger.create_principal(
         role=Access(role),
         label=f"{role} {org_unit or member_id or ''}",
         org_unit=org_unit,
@@ -275,7 +275,15 @@ async def token(
         created_by="test",
         key=TOKEN_SECRET.encode(),
     )
-    return principal.id, {"Authorization": f"Bearer {secret}"}
+    return stored.id, secret
+
+
+async def token(
+    ledger: Ledger, role: str, org_unit: str | None = None, member_id: str | None = None, **fields: Any
+) -> tuple[str, dict[str, str]]:
+    """A stored principal of this role and its Authorization header."""
+    principal_id, secret = await principal(ledger, role, org_unit, member_id, **fields)
+    return principal_id, {"Authorization": f"Bearer {secret}"}
 
 
 async def tamper(ledger: Ledger, sql: str, table: str, rows: list[dict[str, Any]] | None = None) -> None:

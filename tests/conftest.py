@@ -17,6 +17,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncpg
 import httpx
@@ -26,6 +27,9 @@ from api.app import create_app
 from api.settings import Settings
 from ledger import Database, Ledger, migrate
 from tests.builders import CHECKPOINT_KEY, TOKEN_SECRET, Clock
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser
 
 POSTGRES_URL = os.environ.get("LEDGER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 ADMIN_TOKEN = "test-admin-token"
@@ -262,6 +266,16 @@ async def ledgers(database_url: str, ledger: Ledger) -> AsyncIterator[list[Ledge
     yield others
     for other in others:
         await other.db.dispose()
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    """Headless Chromium, one for a module's browser tests (see tests/site.py)."""
+    # Imported here so that only the browser modules load Playwright and need Chromium.
+    from tests.site import launched_chromium
+
+    async with launched_chromium() as chromium:
+        yield chromium
 
 
 @pytest.fixture
