@@ -37,7 +37,7 @@ def _declared(app) -> dict[tuple[str, str], frozenset[Access]]:
     return {
         (method, _openapi_path(route.path)): handler.opt[ROLES]
         for route in app.routes
-        if route.path.startswith("/v1")
+        if route.path.startswith(routes.API_PREFIX)
         for handler in route.route_handlers
         for method in handler.http_methods
         if method != "OPTIONS"
