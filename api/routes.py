@@ -92,7 +92,8 @@ _PLACEHOLDER = re.compile(r"\{(\w+)(?::\w+)?\}")
 
 def path(template: str, **params: object) -> str:
     """The template with each placeholder replaced by its parameter, as given: the HTTP client
-    percent-encodes the path, and a caller that wants a ``/`` kept inside a value quotes it.
+    percent-encodes the path, so only a value holding a ``/`` must be quoted by the caller to
+    stay one segment.
 
     A missing or unused parameter is a programmer's error, so it raises instead of leaving a
     ``{placeholder}`` in the path or silently dropping a value.
