@@ -1,4 +1,10 @@
-"""Every route path of the HTTP API, in one place."""
+"""Every route path of the HTTP API, in one place.
+
+The constants are Litestar path templates (``/members/{member_id:str}``); ``path`` and ``api``
+fill them, so a test or a link names a route by its constant, and a renamed route fails there.
+"""
+
+import re
 
 API_PREFIX = "/v1"
 
@@ -79,3 +85,30 @@ PAGE_DESK_NOTICE = "/desk/notices/{notice_id:int}"
 PAGE_NOTICE_PUBLIC = "/notices/{notice_id:int}/{code:str}"
 STATIC = "/static"
 OPENAPI = "/schema"
+
+_PLACEHOLDER = re.compile(r"\{(\w+)(?::\w+)?\}")
+"""A Litestar path parameter, ``{name}`` or ``{name:type}``."""
+
+
+def path(template: str, **params: object) -> str:
+    """The template with each placeholder replaced by its parameter, as given: the HTTP client
+    percent-encodes the path, so only a value holding a ``/`` must be quoted by the caller to
+    stay one segment.
+
+    A missing or unused parameter is a programmer's error, so it raises instead of leaving a
+    ``{placeholder}`` in the path or silently dropping a value.
+    """
+    used: set[str] = set()
+
+    def value(match: re.Match[str]) -> str:
+        used.add(match[1])
+        return str(params[match[1]])
+
+    filled = _PLACEHOLDER.sub(value, template)
+    assert used == params.keys(), f"{template} takes {sorted(used)}, not {sorted(params)}"
+    return filled
+
+
+def api(template: str, **params: object) -> str:
+    """The path of an API route (its template is relative to ``API_PREFIX``), filled."""
+    return API_PREFIX + path(template, **params)

@@ -10,6 +10,7 @@ from typing import Any
 from httpx import AsyncClient
 from sqlalchemy import text
 
+from api import routes
 from ledger import Category, Ledger, Level, Role
 from ledger.errors import DataFileInvalid
 from ledger.journal import posting
@@ -64,7 +65,7 @@ def award_body(member_id: str, points: int = 10, **overrides: Any) -> dict[str, 
 
 async def award(client: AsyncClient, member_id: str, points: int = 10, **overrides: Any) -> dict[str, Any]:
     response = await client.post(
-        "/v1/awards", json=award_body(member_id, points, **overrides), headers={"Idempotency-Key": key()}
+        routes.api(routes.AWARDS), json=award_body(member_id, points, **overrides), headers={"Idempotency-Key": key()}
     )
     assert response.status_code == 201, response.text
     return response.json()
@@ -242,13 +243,13 @@ def reward_body(code: str = "r-毛巾", org_unit: str = COMMUNITY, cost: int = 2
 
 
 async def reward(client: AsyncClient, code: str = "r-毛巾", **overrides: Any) -> dict[str, Any]:
-    response = await client.post("/v1/rewards", json=reward_body(code, **overrides))
+    response = await client.post(routes.api(routes.REWARDS), json=reward_body(code, **overrides))
     assert response.status_code == 201, response.text
     return response.json()
 
 
 async def redeem(client: AsyncClient, member_id: str, code: str = "r-毛巾", **headers: str) -> Any:
-    return await post(client, "/v1/redemptions", {"reward": code, "member_id": member_id}, **headers)
+    return await post(client, routes.api(routes.REDEMPTIONS), {"reward": code, "member_id": member_id}, **headers)
 
 
 OTHER_COMMUNITY, OTHER_GRID, FAR_MICRO = "c-西关", "g-西关-1", "m-西关-1-1"
@@ -261,11 +262,11 @@ async def other_community(ledger: Ledger) -> None:
     await ledger.register_unit(FAR_MICRO, "西关1-1微网格", Level.MICRO_GRID, OTHER_GRID)
 
 
-async def token(
+async def principal(
     ledger: Ledger, role: str, org_unit: str | None = None, member_id: str | None = None, **fields: Any
-) -> tuple[str, dict[str, str]]:
-    """A stored principal of this role and its Authorization header."""
-    principal, secret = await ledger.create_principal(
+) -> tuple[str, str]:
+    """A stored principal of this role: its id and the token it signs in with."""
+    stored, secret = await ledger.create_principal(
         role=Access(role),
         label=f"{role} {org_unit or member_id or ''}",
         org_unit=org_unit,
@@ -274,7 +275,15 @@ async def token(
         created_by="test",
         key=TOKEN_SECRET.encode(),
     )
-    return principal.id, {"Authorization": f"Bearer {secret}"}
+    return stored.id, secret
+
+
+async def token(
+    ledger: Ledger, role: str, org_unit: str | None = None, member_id: str | None = None, **fields: Any
+) -> tuple[str, dict[str, str]]:
+    """A stored principal of this role and its Authorization header."""
+    principal_id, secret = await principal(ledger, role, org_unit, member_id, **fields)
+    return principal_id, {"Authorization": f"Bearer {secret}"}
 
 
 async def tamper(ledger: Ledger, sql: str, table: str, rows: list[dict[str, Any]] | None = None) -> None:

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncpg
 import httpx
@@ -25,7 +26,10 @@ import pytest
 from api.app import create_app
 from api.settings import Settings
 from ledger import Database, Ledger, migrate
-from tests.builders import CHECKPOINT_KEY, TOKEN_SECRET
+from tests.builders import CHECKPOINT_KEY, TOKEN_SECRET, Clock
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser
 
 POSTGRES_URL = os.environ.get("LEDGER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 ADMIN_TOKEN = "test-admin-token"
@@ -118,6 +122,7 @@ async def _make_template(name: str, workdir: Path) -> Backend:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "postgres_only: the behaviour under test exists only on PostgreSQL")
     config.addinivalue_line("markers", "sqlite_only: the behaviour under test is the same on any database")
+    config.addinivalue_line("markers", "clocked: the test's ledger tells time by the `clock` fixture")
     # pytest-xdist declares it too; declared here as well for a run without xdist.
     config.addinivalue_line("markers", "xdist_group(name): run these tests in one worker process")
 
@@ -194,8 +199,19 @@ def _checkpoint_key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def ledger(db: Database) -> Ledger:
-    return Ledger(db, checkpoint_key=CHECKPOINT_KEY.encode())
+def clock() -> Clock:
+    """A clock the test moves by hand, stopped at the present; a module overrides it to start
+    on a date its rules turn on (a month end, a new year)."""
+    return Clock()
+
+
+@pytest.fixture
+def ledger(db: Database, request: pytest.FixtureRequest) -> Ledger:
+    """The test's ledger. Marked ``clocked`` (hold times, token and point expiry), it tells time
+    by the ``clock`` fixture, which the test advances; otherwise by the wall clock."""
+    clocked = request.node.get_closest_marker("clocked") is not None
+    clock = {"clock": request.getfixturevalue("clock")} if clocked else {}
+    return Ledger(db, checkpoint_key=CHECKPOINT_KEY.encode(), **clock)
 
 
 def settings(ledger: Ledger, **overrides: object) -> Settings:
@@ -250,6 +266,16 @@ async def ledgers(database_url: str, ledger: Ledger) -> AsyncIterator[list[Ledge
     yield others
     for other in others:
         await other.db.dispose()
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    """Headless Chromium, one for a module's browser tests (see tests/site.py)."""
+    # Imported here so that only the browser modules load Playwright and need Chromium.
+    from tests.site import launched_chromium
+
+    async with launched_chromium() as chromium:
+        yield chromium
 
 
 @pytest.fixture

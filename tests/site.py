@@ -20,7 +20,7 @@ from typing import TypeVar
 
 import pytest
 import uvicorn
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, Page, async_playwright
 
 from api.app import create_app
 from api.protocol import ProblemHttpToolsProtocol
@@ -110,6 +110,18 @@ def serving(database_url: str) -> Iterator[str]:
         server.should_exit = True
         thread.join()
         sock.close()
+
+
+async def phone(browser: Browser, base_url: str) -> Page:
+    """A page at phone size, in Chinese and Shanghai time, as a resident or a desk worker sees it."""
+    context = await browser.new_context(viewport=PHONE, base_url=base_url, locale="zh-CN", timezone_id="Asia/Shanghai")
+    return await context.new_page()
+
+
+async def screenshot(page: Page, directory: Path, name: str) -> None:
+    """The whole page from the top (a sticky header would otherwise sit where it was scrolled)."""
+    await page.evaluate("window.scrollTo(0, 0)")
+    await page.screenshot(path=directory / f"{name}.png", full_page=True)
 
 
 def fresh_screenshots() -> Path:

@@ -6,6 +6,7 @@ import re
 import pytest
 from litestar import get
 
+from api import routes
 from api.access import ROLES, check_declared
 from api.app import create_app
 from ledger.values import Access
@@ -36,7 +37,7 @@ def _declared(app) -> dict[tuple[str, str], frozenset[Access]]:
     return {
         (method, _openapi_path(route.path)): handler.opt[ROLES]
         for route in app.routes
-        if route.path.startswith("/v1")
+        if route.path.startswith(routes.API_PREFIX)
         for handler in route.route_handlers
         for method in handler.http_methods
         if method != "OPTIONS"
@@ -60,7 +61,7 @@ async def test_every_route_checks_the_token_and_the_role(ledger):
     app = create_app(settings(ledger), ledger)
     declared = _declared(app)
     async with http_client(app, headers={}) as http:
-        schema = (await http.get("/schema/openapi.json")).json()
+        schema = (await http.get(f"{routes.OPENAPI}/openapi.json")).json()
         operations = {
             (method.upper(), path) for path, item in schema["paths"].items() for method in item if method in METHODS
         }

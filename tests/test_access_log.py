@@ -9,6 +9,7 @@ import re
 import httpx
 import pytest
 
+from api import routes
 from api.access_log import REQUEST_ID_LENGTH_MAX, AccessLog
 from api.app import create_app
 from tests.builders import award_body, member, post, tree
@@ -42,18 +43,20 @@ async def test_each_request_is_one_line_naming_its_principal_and_id(logged, ledg
     await tree(ledger)
     mid = await member(ledger)
     body = award_body(mid, memo="秘密的备注")
-    awarded = await post(logged, "/v1/awards", body, Authorization=AUTH["Authorization"], X_Request_Id="desk-42")
-    refused = await logged.get(f"/v1/members/{mid}")
+    awarded = await post(
+        logged, routes.api(routes.AWARDS), body, Authorization=AUTH["Authorization"], X_Request_Id="desk-42"
+    )
+    refused = await logged.get(routes.api(routes.MEMBER, member_id=mid))
     missing = await logged.get("/nowhere")
     assert (201, 401, 404) == (awarded.status_code, refused.status_code, missing.status_code)
     assert "desk-42" == awarded.headers["x-request-id"]
     assert re.fullmatch(r"[0-9a-f]{32}", refused.headers["x-request-id"])
     lines = _lines(caplog)
     assert [
-        {"method": "POST", "path": "/v1/awards", "status": "201", "principal": "admin", "id": "desk-42"},
+        {"method": "POST", "path": routes.api(routes.AWARDS), "status": "201", "principal": "admin", "id": "desk-42"},
         {
             "method": "GET",
-            "path": f"/v1/members/{mid}",
+            "path": routes.api(routes.MEMBER, member_id=mid),
             "status": "401",
             "principal": "-",
             "id": refused.headers["x-request-id"],
@@ -67,9 +70,9 @@ async def test_each_request_is_one_line_naming_its_principal_and_id(logged, ledg
 async def test_no_query_string_reaches_the_log(logged, caplog):
     """A sign-in link carries its token in the query: the line has the path alone."""
     caplog.set_level(logging.INFO, logger="api.access")
-    await logged.get("/me/signin", params={"token": "glp_secret.value"})
+    await logged.get(routes.PAGE_ME_SIGNIN, params={"token": "glp_secret.value"})
     [line] = _lines(caplog)
-    assert "/me/signin" == line["path"]
+    assert routes.PAGE_ME_SIGNIN == line["path"]
     assert "glp_secret" not in _text(caplog)
 
 

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
+from api import routes
 from ledger import MemberChanges, Role
 from ledger.earning import activities as ledger_activities
 from tests.builders import COMMUNITY, MICRO, TEST_RULES, assert_problem, post, rules, tree
@@ -22,7 +23,7 @@ async def _haircut_day(client, ledger, volunteers=5):
         await ledger.register_member(f"v-{i}", f"志愿者{i}", MICRO, False, (Role.VOLUNTEER,))
     activity = (
         await client.post(
-            "/v1/activities",
+            routes.api(routes.ACTIVITIES),
             json={
                 "name": "爱心义剪",
                 "org_unit": COMMUNITY,
@@ -38,7 +39,7 @@ async def _haircut_day(client, ledger, volunteers=5):
 
 async def _roster(client, activity_id, participants):
     return await client.put(
-        f"/v1/activities/{activity_id}/roster",
+        routes.api(routes.ACTIVITY_ROSTER, activity_id=activity_id),
         json={"participants": [{"member_id": m, "quantity": q} for m, q in participants]},
     )
 
@@ -47,13 +48,13 @@ async def test_settling_awards_everyone_on_the_roster_at_once(client, ledger):
     """Each participant gets points per hour from the activity's unit, and the activity is final."""
     activity_id = await _haircut_day(client, ledger)
     await _roster(client, activity_id, [("v-0", 3), ("v-1", 3), ("v-2", 2)])
-    response = await post(client, f"/v1/activities/{activity_id}/settle")
+    response = await post(client, routes.api(routes.ACTIVITY_SETTLE, activity_id=activity_id))
     body = response.json()
     assert (201, 3, 0, 8) == (response.status_code, body["awarded"], body["skipped"], body["points"])
     assert {"v-0": 3, "v-1": 3, "v-2": 2} == {line["member_id"]: line["points"] for line in body["lines"]}
-    txn = (await client.get(f"/v1/transactions/{body['lines'][0]['transaction_id']}")).json()
+    txn = (await client.get(routes.api(routes.TRANSACTION, transaction_id=body["lines"][0]["transaction_id"]))).json()
     assert (COMMUNITY, "activity", "爱心义剪") == (txn["org_unit"], txn["category"], txn["memo"])
-    read = (await client.get(f"/v1/activities/{activity_id}")).json()
+    read = (await client.get(routes.api(routes.ACTIVITY, activity_id=activity_id))).json()
     assert read["settled_at"] is not None and 8 == read["settlement"]["points"]
 
 
@@ -72,7 +73,8 @@ async def test_skipped_participants_are_reported_with_the_reason(client, ledger)
     await ledger.change_member("v-1", MemberChanges(active=False), "test")
     await _roster(client, activity_id, [("v-0", 3), ("v-1", 3), ("v-2", 12)])
     lines = {
-        line["member_id"]: line for line in (await post(client, f"/v1/activities/{activity_id}/settle")).json()["lines"]
+        line["member_id"]: line
+        for line in (await post(client, routes.api(routes.ACTIVITY_SETTLE, activity_id=activity_id))).json()["lines"]
     }
     assert ("skipped", "member_inactive", 0) == (lines["v-1"]["status"], lines["v-1"]["reason"], lines["v-1"]["points"])
     assert ("awarded", 8, 12) == (lines["v-2"]["status"], lines["v-2"]["points"], lines["v-2"]["clipped_from_points"])
@@ -83,10 +85,12 @@ async def test_an_activity_is_settled_once(client, ledger):
     """A retry with the key replays; another settle is refused; the roster is frozen."""
     activity_id = await _haircut_day(client, ledger)
     await _roster(client, activity_id, [("v-0", 3)])
-    first = await post(client, f"/v1/activities/{activity_id}/settle", Idempotency_Key="settle-1")
-    replay = await post(client, f"/v1/activities/{activity_id}/settle", Idempotency_Key="settle-1")
+    first = await post(client, routes.api(routes.ACTIVITY_SETTLE, activity_id=activity_id), Idempotency_Key="settle-1")
+    replay = await post(client, routes.api(routes.ACTIVITY_SETTLE, activity_id=activity_id), Idempotency_Key="settle-1")
     assert first.json() == replay.json() and "true" == replay.headers["idempotent-replayed"]
-    assert_problem(await post(client, f"/v1/activities/{activity_id}/settle"), 409, "already_settled")
+    assert_problem(
+        await post(client, routes.api(routes.ACTIVITY_SETTLE, activity_id=activity_id)), 409, "already_settled"
+    )
     assert_problem(await _roster(client, activity_id, [("v-1", 1)]), 409, "already_settled")
     assert 3 == (await ledger.balance("v-0")).available_points
 
@@ -102,13 +106,13 @@ async def test_a_failure_midway_leaves_no_award_behind(client, ledger, monkeypat
         raise RuntimeError("the connection dropped")
 
     monkeypatch.setattr("ledger.earning.activities.post", post_then_fail)
-    response = await post(client, f"/v1/activities/{activity_id}/settle")
+    response = await post(client, routes.api(routes.ACTIVITY_SETTLE, activity_id=activity_id))
     assert_problem(response, 500, "internal_error")
     monkeypatch.undo()
     async with ledger.db.read() as conn:
         assert 0 == (await conn.execute(text("SELECT count(*) FROM journal_txn"))).scalar_one()
-    assert (await client.get(f"/v1/activities/{activity_id}")).json()["settled_at"] is None
-    assert 201 == (await post(client, f"/v1/activities/{activity_id}/settle")).status_code
+    assert (await client.get(routes.api(routes.ACTIVITY, activity_id=activity_id))).json()["settled_at"] is None
+    assert 201 == (await post(client, routes.api(routes.ACTIVITY_SETTLE, activity_id=activity_id))).status_code
 
 
 @pytest.mark.parametrize(
@@ -123,7 +127,7 @@ async def test_a_bad_roster_is_refused_by_line(client, ledger, participants, sta
     """Duplicates and unknown members are named by their line, and the roster stays as it was."""
     activity_id = await _haircut_day(client, ledger)
     assert_problem(await _roster(client, activity_id, participants), status, code, field)
-    assert [] == (await client.get(f"/v1/activities/{activity_id}")).json()["roster"]
+    assert [] == (await client.get(routes.api(routes.ACTIVITY, activity_id=activity_id))).json()["roster"]
 
 
 async def test_a_line_over_the_rules_maximum_is_refused_when_the_roster_is_put(client, ledger):
@@ -136,7 +140,7 @@ async def test_a_line_over_the_rules_maximum_is_refused_when_the_roster_is_put(c
     assert 12 == refused["quantity_max"]
     await _roster(client, activity_id, [("v-0", 3), ("v-1", 12)])
     await rules(ledger, TEST_RULES.replace("quantity_max: 12", "quantity_max: 4"))
-    lines = (await post(client, f"/v1/activities/{activity_id}/settle")).json()["lines"]
+    lines = (await post(client, routes.api(routes.ACTIVITY_SETTLE, activity_id=activity_id))).json()["lines"]
     assert [("awarded", None), ("skipped", "invalid_input")] == [(line["status"], line["reason"]) for line in lines]
 
 
@@ -151,11 +155,15 @@ async def test_an_activity_needs_sensible_times_and_known_references(client, led
         "ends_at": _ago(2),
         "organizer": "v-0",
     }
-    assert_problem(await client.post("/v1/activities", json=base), 422, "invalid_input", "ends_at")
+    assert_problem(await client.post(routes.api(routes.ACTIVITIES), json=base), 422, "invalid_input", "ends_at")
     assert_problem(
-        await client.post("/v1/activities", json=base | {"ends_at": _ago(0), "rule": "x"}), 404, "rule_not_found"
+        await client.post(routes.api(routes.ACTIVITIES), json=base | {"ends_at": _ago(0), "rule": "x"}),
+        404,
+        "rule_not_found",
     )
-    later = (await client.post("/v1/activities", json=base | {"ends_at": _ago(-2)})).json()
+    later = (await client.post(routes.api(routes.ACTIVITIES), json=base | {"ends_at": _ago(-2)})).json()
     await _roster(client, later["id"], [("v-0", 1)])
-    assert_problem(await post(client, f"/v1/activities/{later['id']}/settle"), 422, "invalid_input")
-    assert_problem(await client.get("/v1/activities/999"), 404, "activity_not_found")
+    assert_problem(
+        await post(client, routes.api(routes.ACTIVITY_SETTLE, activity_id=later["id"])), 422, "invalid_input"
+    )
+    assert_problem(await client.get(routes.api(routes.ACTIVITY, activity_id=999)), 404, "activity_not_found")

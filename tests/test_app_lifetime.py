@@ -6,6 +6,7 @@ import gc
 import pytest
 from litestar import Litestar
 
+from api import routes
 from api.app import create_app
 from tests.conftest import http_client, settings
 
@@ -21,9 +22,11 @@ async def test_an_app_that_has_served_bodies_is_freed(ledger):
     before = _apps_alive()
     app = create_app(settings(ledger), ledger)
     async with http_client(app) as http:
-        response = await http.post("/v1/org-units", json={"code": "s", "name": "街道", "level": "street"})
+        response = await http.post(routes.api(routes.ORG_UNITS), json={"code": "s", "name": "街道", "level": "street"})
         assert 201 == response.status_code
-        refused = await http.post("/v1/org-units", json={"code": "t", "name": "街道", "level": "street", "x": 1})
+        refused = await http.post(
+            routes.api(routes.ORG_UNITS), json={"code": "t", "name": "街道", "level": "street", "x": 1}
+        )
         assert 422 == refused.status_code
     assert before + 1 == _apps_alive()
     del app, http

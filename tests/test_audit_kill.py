@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import select
 
+from api import routes
 from ledger import Ledger
 from ledger.storage.tables import AuditEntry, IdempotencyRecord, JournalTxn
 from tests.builders import award_body, member, tree
@@ -48,7 +49,7 @@ async def _wait_until_up(http: httpx.AsyncClient, server: subprocess.Popen[bytes
     while time.monotonic() < deadline:
         assert server.poll() is None, log.read_text()
         try:
-            if (await http.get(f"/v1/members/{mid}")).status_code == 200:
+            if (await http.get(routes.api(routes.MEMBER, member_id=mid))).status_code == 200:
                 return
         except httpx.TransportError:
             pass
@@ -61,7 +62,9 @@ async def _burst(http: httpx.AsyncClient, mid: str, acknowledged: list[str], eno
         for i in range(10_000):
             key = f"kill-{n}-{i}"
             try:
-                response = await http.post("/v1/awards", json=award_body(mid, 1), headers={"Idempotency-Key": key})
+                response = await http.post(
+                    routes.api(routes.AWARDS), json=award_body(mid, 1), headers={"Idempotency-Key": key}
+                )
             except httpx.TransportError:
                 return  # the server is gone
             if response.status_code == 201:
@@ -99,7 +102,7 @@ async def test_a_killed_server_leaves_every_committed_award_with_its_audit_row(d
         keys = {r.key: r.result for r in await conn.execute(select(IdempotencyRecord))}
         audited = {
             r.idempotency_key
-            for r in await conn.execute(select(AuditEntry).where(AuditEntry.path == "/v1/awards"))
+            for r in await conn.execute(select(AuditEntry).where(AuditEntry.path == routes.api(routes.AWARDS)))
             if r.status == 201
         }
         awards = [r.id for r in await conn.execute(select(JournalTxn.id).where(JournalTxn.member_id == mid))]

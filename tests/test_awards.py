@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from api import routes
 from api.app import create_app
 from ledger import AwardCommand, Category, IdempotencyKeyTaken, IdempotentRequest, Ledger
 from ledger.earning.award_batch import AwardRequest, award_many
@@ -19,7 +20,7 @@ async def test_an_award_answers_with_the_transaction_and_new_balance(client, led
     second = await award(client, mid, 5)
     assert (7, 12, 5) == (first["available_points"], second["available_points"], second["points"])
     assert second["transaction_id"] == first["transaction_id"] + 1
-    balance = (await client.get(f"/v1/members/{mid}/balance")).json()
+    balance = (await client.get(routes.api(routes.MEMBER_BALANCE, member_id=mid))).json()
     assert (12, 0, 12, 12) == (
         balance["available_points"],
         balance["held_points"],
@@ -35,8 +36,8 @@ async def test_periods_follow_the_calendar_year_in_shanghai(client, ledger):
     old = await award(client, mid, 3, occurred_at="2025-12-31T23:59:00+08:00")
     new = await award(client, mid, 4, occurred_at="2026-01-01T00:00:00+08:00")
     assert ("2025", "2026") == (
-        (await client.get(f"/v1/transactions/{old['transaction_id']}")).json()["period"],
-        (await client.get(f"/v1/transactions/{new['transaction_id']}")).json()["period"],
+        (await client.get(routes.api(routes.TRANSACTION, transaction_id=old["transaction_id"]))).json()["period"],
+        (await client.get(routes.api(routes.TRANSACTION, transaction_id=new["transaction_id"]))).json()["period"],
     )
 
 
@@ -49,7 +50,7 @@ async def test_the_statement_pages_newest_first_without_loss(client, ledger):
     lines, cursor = [], None
     while True:
         params = {"limit": 3} | ({"cursor": cursor} if cursor else {})
-        page = (await client.get(f"/v1/members/{mid}/statement", params=params)).json()
+        page = (await client.get(routes.api(routes.MEMBER_STATEMENT, member_id=mid), params=params)).json()
         lines += page["lines"]
         cursor = page["next_cursor"]
         if cursor is None:
@@ -73,13 +74,19 @@ async def test_bad_statement_parameters_are_422(client, ledger, params, field):
     """Limits outside 1..500 and cursors that were never issued are refused by name."""
     await tree(ledger)
     mid = await member(ledger)
-    assert_problem(await client.get(f"/v1/members/{mid}/statement", params=params), 422, "invalid_input", field)
+    assert_problem(
+        await client.get(routes.api(routes.MEMBER_STATEMENT, member_id=mid), params=params), 422, "invalid_input", field
+    )
 
 
 async def test_statement_and_balance_of_an_unknown_member_are_404(client, ledger):
     """Reads of a member that does not exist say so."""
-    assert_problem(await client.get("/v1/members/nobody/statement"), 404, "member_not_found", "id")
-    assert_problem(await client.get("/v1/members/nobody/balance"), 404, "member_not_found", "id")
+    assert_problem(
+        await client.get(routes.api(routes.MEMBER_STATEMENT, member_id="nobody")), 404, "member_not_found", "id"
+    )
+    assert_problem(
+        await client.get(routes.api(routes.MEMBER_BALANCE, member_id="nobody")), 404, "member_not_found", "id"
+    )
 
 
 @pytest.mark.parametrize(
@@ -103,7 +110,10 @@ async def test_bad_award_fields_are_422_and_post_nothing(client, ledger, change,
     mid = await member(ledger)
     body = award_body(mid) | change
     assert_problem(
-        await client.post("/v1/awards", json=body, headers={"Idempotency-Key": key()}), 422, "invalid_input", field
+        await client.post(routes.api(routes.AWARDS), json=body, headers={"Idempotency-Key": key()}),
+        422,
+        "invalid_input",
+        field,
     )
     assert 0 == await count_transactions(ledger)
 
@@ -114,7 +124,10 @@ async def test_missing_points_is_422(client, ledger):
     body = award_body(await member(ledger))
     del body["points"]
     assert_problem(
-        await client.post("/v1/awards", json=body, headers={"Idempotency-Key": key()}), 422, "invalid_input", "points"
+        await client.post(routes.api(routes.AWARDS), json=body, headers={"Idempotency-Key": key()}),
+        422,
+        "invalid_input",
+        "points",
     )
 
 
@@ -131,7 +144,7 @@ async def test_occurred_at_must_be_a_real_past_moment(client, ledger, occurred_a
     """Work is dated with an offset, not in the future, not before 2000."""
     await tree(ledger)
     body = award_body(await member(ledger), occurred_at=occurred_at)
-    response = await client.post("/v1/awards", json=body, headers={"Idempotency-Key": key()})
+    response = await client.post(routes.api(routes.AWARDS), json=body, headers={"Idempotency-Key": key()})
     assert_problem(response, 422, "invalid_input", "occurred_at")
     assert 0 == await count_transactions(ledger)
 
@@ -139,14 +152,16 @@ async def test_occurred_at_must_be_a_real_past_moment(client, ledger, occurred_a
 async def test_awarding_an_unknown_member_is_404(client, ledger):
     """The member is named in the 404."""
     await tree(ledger)
-    response = await client.post("/v1/awards", json=award_body("ghost"), headers={"Idempotency-Key": key()})
+    response = await client.post(
+        routes.api(routes.AWARDS), json=award_body("ghost"), headers={"Idempotency-Key": key()}
+    )
     assert "ghost" == assert_problem(response, 404, "member_not_found", "member_id")["member_id"]
 
 
 async def test_the_idempotency_key_is_required(client, ledger):
     """Without the header nothing is posted and the header is named."""
     await tree(ledger)
-    response = await client.post("/v1/awards", json=award_body(await member(ledger)))
+    response = await client.post(routes.api(routes.AWARDS), json=award_body(await member(ledger)))
     assert_problem(response, 422, "invalid_input", "Idempotency-Key")
     assert 0 == await count_transactions(ledger)
 
@@ -156,9 +171,9 @@ async def test_a_retry_with_the_same_key_replays_the_first_response(client, ledg
     await tree(ledger)
     mid = await member(ledger)
     body, headers = award_body(mid, 9), {"Idempotency-Key": "retry-1"}
-    first = await client.post("/v1/awards", json=body, headers=headers)
+    first = await client.post(routes.api(routes.AWARDS), json=body, headers=headers)
     await award(client, mid, 1)  # the balance moves on meanwhile
-    again = await client.post("/v1/awards", json=body, headers=headers)
+    again = await client.post(routes.api(routes.AWARDS), json=body, headers=headers)
     assert (201, 201) == (first.status_code, again.status_code)
     assert first.json() == again.json()
     assert ("true", None) == (again.headers.get("idempotent-replayed"), first.headers.get("idempotent-replayed"))
@@ -169,10 +184,10 @@ async def test_the_same_key_with_another_body_is_409(client, ledger):
     """A key reused for a different award is refused and changes nothing."""
     await tree(ledger)
     mid = await member(ledger)
-    await client.post("/v1/awards", json=award_body(mid, 9), headers={"Idempotency-Key": "k"})
-    response = await client.post("/v1/awards", json=award_body(mid, 8), headers={"Idempotency-Key": "k"})
+    await client.post(routes.api(routes.AWARDS), json=award_body(mid, 9), headers={"Idempotency-Key": "k"})
+    response = await client.post(routes.api(routes.AWARDS), json=award_body(mid, 8), headers={"Idempotency-Key": "k"})
     assert_problem(response, 409, "exists_with_different_body", "Idempotency-Key")
-    assert 9 == (await client.get(f"/v1/members/{mid}/balance")).json()["available_points"]
+    assert 9 == (await client.get(routes.api(routes.MEMBER_BALANCE, member_id=mid))).json()["available_points"]
 
 
 async def test_a_key_used_by_another_principal_is_409_and_awards_nothing(ledger):
@@ -184,10 +199,10 @@ async def test_a_key_used_by_another_principal_is_409_and_awards_nothing(ledger)
     app = create_app(settings(ledger), ledger)
     body, headers = award_body(mid, 9), {"Idempotency-Key": "rotated-1"}
     async with http_client(app, first_token) as first_organizer, http_client(app, second_token) as second_organizer:
-        first = await first_organizer.post("/v1/awards", json=body, headers=headers)
-        same_body = await second_organizer.post("/v1/awards", json=body, headers=headers)
-        other_body = await second_organizer.post("/v1/awards", json=award_body(mid, 5), headers=headers)
-        retry = await first_organizer.post("/v1/awards", json=body, headers=headers)
+        first = await first_organizer.post(routes.api(routes.AWARDS), json=body, headers=headers)
+        same_body = await second_organizer.post(routes.api(routes.AWARDS), json=body, headers=headers)
+        other_body = await second_organizer.post(routes.api(routes.AWARDS), json=award_body(mid, 5), headers=headers)
+        retry = await first_organizer.post(routes.api(routes.AWARDS), json=body, headers=headers)
     problem = assert_problem(same_body, 409, "idempotency_key_taken", "Idempotency-Key")
     assert ("rotated-1", True) == (problem["idempotency_key"], "another principal" in problem["detail"])
     # Nothing of the first principal's answer is shown to the second.
@@ -238,7 +253,7 @@ async def test_a_transaction_shows_balanced_postings_and_its_hash(client, ledger
     await tree(ledger)
     mid = await member(ledger)
     result = await award(client, mid, 6, evidence_url="https://example.org/巡查/1.jpg")
-    txn = (await client.get(f"/v1/transactions/{result['transaction_id']}")).json()
+    txn = (await client.get(routes.api(routes.TRANSACTION, transaction_id=result["transaction_id"]))).json()
     assert 0 == sum(p["points"] for p in txn["postings"])
     assert {("issuance", -6), ("member", 6)} == {(p["account_kind"], p["points"]) for p in txn["postings"]}
     assert (result["hash"], 64, "admin") == (txn["hash"], len(txn["prev_hash"]), txn["recorded_by"])
@@ -247,4 +262,4 @@ async def test_a_transaction_shows_balanced_postings_and_its_hash(client, ledger
 
 async def test_an_unknown_transaction_is_404(client):
     """A transaction id that was never issued is a 404 problem."""
-    assert_problem(await client.get("/v1/transactions/999"), 404, "transaction_not_found")
+    assert_problem(await client.get(routes.api(routes.TRANSACTION, transaction_id=999)), 404, "transaction_not_found")

@@ -24,7 +24,7 @@ from ledger import AwardCommand, Category, Database, IdempotentRequest, Ledger, 
 from ledger.errors import BackupFailed, BackupToolMissing, RestoreTargetNotEmpty
 from ledger.storage import backup
 from ledger.storage.migrate import head_revision
-from tests.builders import CHECKPOINT_KEY, MICRO, TOKEN_SECRET, key, member, recently, tree
+from tests.builders import CHECKPOINT_KEY, MICRO, TOKEN_SECRET, key, member, principal, recently, tree
 from tests.conftest import POSTGRES_URL, Backend
 
 WRITERS = 4
@@ -195,15 +195,7 @@ async def test_tokens_of_a_restored_copy_work_only_under_the_same_token_secret(
     from ledger.errors import Unauthenticated
     from ledger.values import Access
 
-    _, token = await ledger.create_principal(
-        role=Access.AUDITOR,
-        label="审计",
-        org_unit=None,
-        member_id=None,
-        expires_at=None,
-        created_by="test",
-        key=TOKEN_SECRET.encode(),
-    )
+    _, token = await principal(ledger, "auditor")
     await backup.restore((await backup.backup(database_url, tmp_path / "b")).path, empty_database_url)
     restored = Ledger(Database(empty_database_url))
     try:

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
+from api import routes
 from api.app import checkpoint_every
 from api.cli import checkpoint_line
 from api.cli import main as cli
@@ -63,7 +64,7 @@ async def _all_three(client, ledger, capsys):
     problems = (await ledger.verify()).problems
     code = await asyncio.to_thread(cli, ["verify", "--database-url", ledger.db.url])
     printed = json.loads(capsys.readouterr().out)
-    answered = (await client.get("/v1/ledger/verify")).json()
+    answered = (await client.get(routes.api(routes.LEDGER_VERIFY))).json()
     assert problems == printed["problems"] == answered["problems"]
     return problems, code, answered["checkpoints"]
 
@@ -187,17 +188,19 @@ async def test_the_checkpoints_are_read_newest_first_in_pages(client, ledger):
     first = await ledger.checkpoint("test")
     await award(client, "m-张三", 4)
     second = await ledger.checkpoint("test")
-    page = (await client.get("/v1/checkpoints", params={"limit": 1})).json()
-    rest = (await client.get("/v1/checkpoints", params={"limit": 1, "cursor": page["next_cursor"]})).json()
+    page = (await client.get(routes.api(routes.CHECKPOINTS), params={"limit": 1})).json()
+    rest = (await client.get(routes.api(routes.CHECKPOINTS), params={"limit": 1, "cursor": page["next_cursor"]})).json()
     assert [second.id, first.id] == [c["id"] for c in page["checkpoints"] + rest["checkpoints"]]
     assert (first.transaction_id, first.hash, first.mac, "test") == tuple(
         rest["checkpoints"][0][k] for k in ("transaction_id", "hash", "mac", "sealed_by")
     )
     _, auditor = await token(ledger, "auditor")
     _, resident = await token(ledger, "member", member_id="m-张三")
-    assert 2 == len((await client.get("/v1/checkpoints", headers=auditor)).json()["checkpoints"])
-    assert_problem(await client.get("/v1/checkpoints", headers=resident), 403, "forbidden")
-    assert_problem(await client.get("/v1/checkpoints", params={"limit": 501}), 422, "invalid_input", "limit")
+    assert 2 == len((await client.get(routes.api(routes.CHECKPOINTS), headers=auditor)).json()["checkpoints"])
+    assert_problem(await client.get(routes.api(routes.CHECKPOINTS), headers=resident), 403, "forbidden")
+    assert_problem(
+        await client.get(routes.api(routes.CHECKPOINTS), params={"limit": 501}), 422, "invalid_input", "limit"
+    )
 
 
 async def test_the_timer_seals_only_when_the_head_moved(client, ledger):
@@ -223,7 +226,7 @@ async def test_the_timer_seals_only_when_the_head_moved(client, ledger):
 async def test_a_notice_names_the_checkpoint_it_opened_at(client, ledger):
     """The notice's checkpoint is stored with the notice, sealed under the key at the head its names rest on."""
     awards = await _awards(client, ledger, 3)
-    opened = (await client.post("/v1/notices", json={"org_unit": "s-东大街"})).json()
+    opened = (await client.post(routes.api(routes.NOTICES), json={"org_unit": "s-东大街"})).json()
     async with ledger.db.read() as conn:
         stored = (await conn.execute(text("SELECT checkpoint_id FROM notice WHERE id = :i"), {"i": opened["id"]})).one()
     [sealed] = await ledger.checkpoints(10, None)
@@ -239,7 +242,9 @@ async def test_a_notice_names_the_checkpoint_it_opened_at(client, ledger):
 async def test_a_refused_export_seals_nothing(client, ledger):
     """An export refused for its filter (an unknown unit) leaves no checkpoint behind."""
     assert_problem(
-        await client.get("/v1/exports/nominations", params={"org_unit": "nowhere"}), 404, "org_unit_not_found"
+        await client.get(routes.api(routes.EXPORT_NOMINATIONS), params={"org_unit": "nowhere"}),
+        404,
+        "org_unit_not_found",
     )
     assert [] == await ledger.checkpoints(10, None)
 

@@ -2,6 +2,7 @@
 
 import pytest
 
+from api import routes
 from api.app import create_app
 from ledger import MemberChanges, Role
 from tests.builders import MICRO, OTHER_MICRO, assert_problem, post, recently, rules, token, tree
@@ -31,10 +32,10 @@ def _claim(member_id="w-1", **change):
 async def test_a_pending_claim_counts_nowhere_until_approved(client, ledger):
     """Submitting changes no balance; approval awards by rule (with the 限时办理 bonus)."""
     await _setup(ledger)
-    claim = (await client.post("/v1/claims", json=_claim())).json()
+    claim = (await client.post(routes.api(routes.CLAIMS), json=_claim())).json()
     assert ("pending", None) == (claim["status"], claim["possible_duplicate_of"])
     assert 0 == (await ledger.balance("w-1")).period_earned_points
-    approved = (await post(client, f"/v1/claims/{claim['id']}/approve")).json()
+    approved = (await post(client, routes.api(routes.CLAIM_APPROVE, claim_id=claim["id"]))).json()
     assert ("approved", "admin", 5) == (
         approved["claim"]["status"],
         approved["claim"]["reviewed_by"],
@@ -47,10 +48,10 @@ async def test_a_pending_claim_counts_nowhere_until_approved(client, ledger):
 async def test_a_claim_is_reviewed_once(client, ledger):
     """A second approval or a decline after approval is 409; the award is made once."""
     await _setup(ledger)
-    claim = (await client.post("/v1/claims", json=_claim())).json()
-    await post(client, f"/v1/claims/{claim['id']}/approve")
-    assert_problem(await post(client, f"/v1/claims/{claim['id']}/approve"), 409, "claim_not_pending")
-    response = await client.post(f"/v1/claims/{claim['id']}/decline", json={"reason": "迟了"})
+    claim = (await client.post(routes.api(routes.CLAIMS), json=_claim())).json()
+    await post(client, routes.api(routes.CLAIM_APPROVE, claim_id=claim["id"]))
+    assert_problem(await post(client, routes.api(routes.CLAIM_APPROVE, claim_id=claim["id"])), 409, "claim_not_pending")
+    response = await client.post(routes.api(routes.CLAIM_DECLINE, claim_id=claim["id"]), json={"reason": "迟了"})
     assert_problem(response, 409, "claim_not_pending")
     assert 5 == (await ledger.balance("w-1")).available_points
 
@@ -58,14 +59,16 @@ async def test_a_claim_is_reviewed_once(client, ledger):
 async def test_a_declined_claim_is_kept_with_its_reason(client, ledger):
     """Declining records who, when and why; the claim stays in the queue's history."""
     await _setup(ledger)
-    claim = (await client.post("/v1/claims", json=_claim())).json()
-    declined = (await client.post(f"/v1/claims/{claim['id']}/decline", json={"reason": "照片不清楚"})).json()
+    claim = (await client.post(routes.api(routes.CLAIMS), json=_claim())).json()
+    declined = (
+        await client.post(routes.api(routes.CLAIM_DECLINE, claim_id=claim["id"]), json={"reason": "照片不清楚"})
+    ).json()
     assert ("declined", "照片不清楚", None) == (
         declined["status"],
         declined["decision_reason"],
         declined["transaction_id"],
     )
-    queue = (await client.get("/v1/claims", params={"status": "declined"})).json()
+    queue = (await client.get(routes.api(routes.CLAIMS), params={"status": "declined"})).json()
     assert [claim["id"]] == [c["id"] for c in queue["claims"]]
     assert 0 == (await ledger.balance("w-1")).available_points
 
@@ -73,9 +76,9 @@ async def test_a_declined_claim_is_kept_with_its_reason(client, ledger):
 async def test_a_likely_duplicate_is_flagged_to_the_reviewer(client, ledger):
     """Same member, rule, day and reference: the second claim points at the first."""
     await _setup(ledger)
-    first = (await client.post("/v1/claims", json=_claim())).json()
-    second = (await client.post("/v1/claims", json=_claim())).json()
-    other_ref = (await client.post("/v1/claims", json=_claim(reference="郑好办-002"))).json()
+    first = (await client.post(routes.api(routes.CLAIMS), json=_claim())).json()
+    second = (await client.post(routes.api(routes.CLAIMS), json=_claim())).json()
+    other_ref = (await client.post(routes.api(routes.CLAIMS), json=_claim(reference="郑好办-002"))).json()
     assert (first["id"], None) == (second["possible_duplicate_of"], other_ref["possible_duplicate_of"])
 
 
@@ -83,42 +86,48 @@ async def test_the_queue_filters_by_status_and_subtree_and_pages(client, ledger)
     """A reviewer sees the claims of members in their subtree, oldest first, a page at a time."""
     await _setup(ledger)
     ids = [
-        (await client.post("/v1/claims", json=_claim(m, reference=f"r{i}"))).json()["id"]
+        (await client.post(routes.api(routes.CLAIMS), json=_claim(m, reference=f"r{i}"))).json()["id"]
         for i, m in enumerate(["w-1", "w-2", "w-1"])
     ]
-    mine = (await client.get("/v1/claims", params={"org_unit": MICRO, "status": "pending"})).json()
+    mine = (await client.get(routes.api(routes.CLAIMS), params={"org_unit": MICRO, "status": "pending"})).json()
     assert [ids[0], ids[2]] == [c["id"] for c in mine["claims"]]
-    page = (await client.get("/v1/claims", params={"limit": 2})).json()
-    rest = (await client.get("/v1/claims", params={"limit": 2, "cursor": page["next_cursor"]})).json()
+    page = (await client.get(routes.api(routes.CLAIMS), params={"limit": 2})).json()
+    rest = (await client.get(routes.api(routes.CLAIMS), params={"limit": 2, "cursor": page["next_cursor"]})).json()
     assert ids == [c["id"] for c in page["claims"] + rest["claims"]]
-    assert_problem(await client.get("/v1/claims", params={"status": "lost"}), 422, "invalid_input", "status")
+    assert_problem(
+        await client.get(routes.api(routes.CLAIMS), params={"status": "lost"}), 422, "invalid_input", "status"
+    )
 
 
 async def test_approval_applies_caps(client, ledger):
     """A claim past the week cap is clipped to the room left; with no room it stays pending."""
     await _setup(ledger)
-    ids = [(await client.post("/v1/claims", json=_claim(reference=f"r{i}"))).json()["id"] for i in range(4)]
-    points = [(await post(client, f"/v1/claims/{i}/approve")).json() for i in ids[:3]]
+    ids = [
+        (await client.post(routes.api(routes.CLAIMS), json=_claim(reference=f"r{i}"))).json()["id"] for i in range(4)
+    ]
+    points = [(await post(client, routes.api(routes.CLAIM_APPROVE, claim_id=i))).json() for i in ids[:3]]
     assert [5, 5, 2] == [p["award"]["points"] for p in points]
-    assert_problem(await post(client, f"/v1/claims/{ids[3]}/approve"), 409, "cap_exceeded")
-    assert "pending" == (await client.get(f"/v1/claims/{ids[3]}")).json()["status"]
+    assert_problem(await post(client, routes.api(routes.CLAIM_APPROVE, claim_id=ids[3])), 409, "cap_exceeded")
+    assert "pending" == (await client.get(routes.api(routes.CLAIM, claim_id=ids[3]))).json()["status"]
 
 
 async def test_bad_claims_are_refused(client, ledger):
     """Unknown members and rules, and wrong types, are named."""
     await _setup(ledger)
-    assert_problem(await client.post("/v1/claims", json=_claim("nobody")), 404, "member_not_found")
-    assert_problem(await client.post("/v1/claims", json=_claim(rule="nope")), 404, "rule_not_found")
-    assert_problem(await client.post("/v1/claims", json=_claim(quantity="1")), 422, "invalid_input", "quantity")
-    assert_problem(await post(client, "/v1/claims/999/approve"), 404, "claim_not_found")
+    assert_problem(await client.post(routes.api(routes.CLAIMS), json=_claim("nobody")), 404, "member_not_found")
+    assert_problem(await client.post(routes.api(routes.CLAIMS), json=_claim(rule="nope")), 404, "rule_not_found")
+    assert_problem(
+        await client.post(routes.api(routes.CLAIMS), json=_claim(quantity="1")), 422, "invalid_input", "quantity"
+    )
+    assert_problem(await post(client, routes.api(routes.CLAIM_APPROVE, claim_id=999)), 404, "claim_not_found")
 
 
 async def test_claims_without_a_reference_on_one_day_are_not_duplicates(client, ledger):
     """Two patrols on one day are two patrols: only a repeated reference marks a likely duplicate."""
     await _setup(ledger)
     patrol = _claim(rule="patrol", steps=1500, reference=None, handled_within_limit=False)
-    first = (await client.post("/v1/claims", json=patrol)).json()
-    second = (await client.post("/v1/claims", json=patrol)).json()
+    first = (await client.post(routes.api(routes.CLAIMS), json=patrol)).json()
+    second = (await client.post(routes.api(routes.CLAIMS), json=patrol)).json()
     assert (None, None) == (first["possible_duplicate_of"], second["possible_duplicate_of"])
 
 
@@ -137,25 +146,25 @@ async def test_a_claim_no_reviewer_could_approve_is_refused_when_submitted(clien
     """Too few steps for a patrol, too short a diary, too many hours, a retired rule or one
     that does not pay the member's role: refused at once, naming why, and nothing queued."""
     await _setup(ledger)
-    assert_problem(await client.post("/v1/claims", json=_claim(**change)), status, code, field)
-    assert [] == (await client.get("/v1/claims")).json()["claims"]
+    assert_problem(await client.post(routes.api(routes.CLAIMS), json=_claim(**change)), status, code, field)
+    assert [] == (await client.get(routes.api(routes.CLAIMS))).json()["claims"]
 
 
 async def test_a_deactivated_member_cannot_submit_a_claim(client, ledger):
     """A deactivated member receives no new awards, so a claim of theirs could never be approved."""
     await _setup(ledger)
     await ledger.change_member("w-1", MemberChanges(active=False), "test")
-    assert_problem(await client.post("/v1/claims", json=_claim()), 409, "member_inactive", "member_id")
+    assert_problem(await client.post(routes.api(routes.CLAIMS), json=_claim()), 409, "member_inactive", "member_id")
 
 
 async def test_a_claim_read_says_what_its_approval_awarded(client, ledger):
     """Pending: no points; approved: the points awarded after caps, on every read of the claim."""
     await _setup(ledger)
-    claim = (await client.post("/v1/claims", json=_claim())).json()
+    claim = (await client.post(routes.api(routes.CLAIMS), json=_claim())).json()
     assert claim["awarded_points"] is None
-    await post(client, f"/v1/claims/{claim['id']}/approve")
-    assert 5 == (await client.get(f"/v1/claims/{claim['id']}")).json()["awarded_points"]
-    assert [5] == [c["awarded_points"] for c in (await client.get("/v1/claims")).json()["claims"]]
+    await post(client, routes.api(routes.CLAIM_APPROVE, claim_id=claim["id"]))
+    assert 5 == (await client.get(routes.api(routes.CLAIM, claim_id=claim["id"]))).json()["awarded_points"]
+    assert [5] == [c["awarded_points"] for c in (await client.get(routes.api(routes.CLAIMS))).json()["claims"]]
 
 
 def _review(*decisions):
@@ -166,11 +175,13 @@ async def test_a_bulk_review_answers_each_claim_by_itself(client, ledger):
     """Approve two, decline one, and one already decided is refused with its own problem,
     while the others are decided all the same."""
     await _setup(ledger)
-    ids = [(await client.post("/v1/claims", json=_claim(reference=f"r{i}"))).json()["id"] for i in range(4)]
-    await client.post(f"/v1/claims/{ids[3]}/decline", json={"reason": "重复上报"})
+    ids = [
+        (await client.post(routes.api(routes.CLAIMS), json=_claim(reference=f"r{i}"))).json()["id"] for i in range(4)
+    ]
+    await client.post(routes.api(routes.CLAIM_DECLINE, claim_id=ids[3]), json={"reason": "重复上报"})
     body = _review((ids[0], "approve", None), (ids[1], "approve", None), (ids[2], "decline", "照片不清楚"))
     body["decisions"].append({"claim_id": ids[3], "decision": "approve"})
-    response = await post(client, "/v1/claims/review", body)
+    response = await post(client, routes.api(routes.CLAIMS_REVIEW), body)
     assert 200 == response.status_code, response.text
     lines = response.json()["lines"]
     assert ["approved", "approved", "declined", "refused"] == [line["outcome"] for line in lines]
@@ -188,16 +199,20 @@ async def test_a_bulk_review_retried_with_its_key_replays_each_claim(client, led
     """The retry of a lost answer decides nothing twice: each claim replays its first answer,
     and a claim refused the first time (its cap full) is tried afresh."""
     await _setup(ledger)
-    ids = [(await client.post("/v1/claims", json=_claim(reference=f"r{i}"))).json()["id"] for i in range(3)]
+    ids = [
+        (await client.post(routes.api(routes.CLAIMS), json=_claim(reference=f"r{i}"))).json()["id"] for i in range(3)
+    ]
     body = _review((ids[0], "approve", None), (ids[1], "decline", "不属实"))
-    first = (await post(client, "/v1/claims/review", body, Idempotency_Key="review-1")).json()["lines"]
-    again = (await post(client, "/v1/claims/review", body, Idempotency_Key="review-1")).json()["lines"]
+    first = (await post(client, routes.api(routes.CLAIMS_REVIEW), body, Idempotency_Key="review-1")).json()["lines"]
+    again = (await post(client, routes.api(routes.CLAIMS_REVIEW), body, Idempotency_Key="review-1")).json()["lines"]
     assert [(False, "approved"), (False, "declined")] == [(line["replayed"], line["outcome"]) for line in first]
     assert [(True, "approved"), (True, "declined")] == [(line["replayed"], line["outcome"]) for line in again]
     assert first[0]["award"] == again[0]["award"]
     assert 5 == (await ledger.balance("w-1")).available_points
     changed = _review((ids[0], "decline", "改主意了"))
-    [refused] = (await post(client, "/v1/claims/review", changed, Idempotency_Key="review-1")).json()["lines"]
+    [refused] = (await post(client, routes.api(routes.CLAIMS_REVIEW), changed, Idempotency_Key="review-1")).json()[
+        "lines"
+    ]
     assert "exists_with_different_body" == refused["problem"]["code"]
 
 
@@ -215,16 +230,16 @@ async def test_a_bad_bulk_review_decides_nothing(client, ledger, body, field):
     """An empty or oversized batch, a claim named twice, a decline without its reason: the
     line is named and no claim is decided."""
     await _setup(ledger)
-    claim_id = (await client.post("/v1/claims", json=_claim())).json()["id"]
+    claim_id = (await client.post(routes.api(routes.CLAIMS), json=_claim())).json()["id"]
     assert 1 == claim_id
-    assert_problem(await post(client, "/v1/claims/review", body), 422, "invalid_input", field)
-    assert "pending" == (await client.get(f"/v1/claims/{claim_id}")).json()["status"]
+    assert_problem(await post(client, routes.api(routes.CLAIMS_REVIEW), body), 422, "invalid_input", field)
+    assert "pending" == (await client.get(routes.api(routes.CLAIM, claim_id=claim_id))).json()["status"]
 
 
 async def test_a_bulk_review_needs_an_idempotency_key(client, ledger):
     """Approvals move points, so the batch carries a key like a single approval does."""
     await _setup(ledger)
-    response = await client.post("/v1/claims/review", json=_review((1, "approve", None)))
+    response = await client.post(routes.api(routes.CLAIMS_REVIEW), json=_review((1, "approve", None)))
     assert_problem(response, 422, "invalid_input", "Idempotency-Key")
 
 
@@ -232,16 +247,22 @@ async def test_a_member_reads_their_own_claims_newest_first(client, ledger):
     """Each claim with its state, a page at a time; a member's token reads its own claims
     only, and an unknown member is named."""
     await _setup(ledger)
-    ids = [(await client.post("/v1/claims", json=_claim(reference=f"r{i}"))).json()["id"] for i in range(3)]
-    await client.post("/v1/claims", json=_claim("w-2"))
-    await client.post(f"/v1/claims/{ids[1]}/decline", json={"reason": "不属实"})
-    page = (await client.get("/v1/members/w-1/claims", params={"limit": 2})).json()
-    rest = (await client.get("/v1/members/w-1/claims", params={"limit": 2, "cursor": page["next_cursor"]})).json()
+    ids = [
+        (await client.post(routes.api(routes.CLAIMS), json=_claim(reference=f"r{i}"))).json()["id"] for i in range(3)
+    ]
+    await client.post(routes.api(routes.CLAIMS), json=_claim("w-2"))
+    await client.post(routes.api(routes.CLAIM_DECLINE, claim_id=ids[1]), json={"reason": "不属实"})
+    page = (await client.get(routes.api(routes.MEMBER_CLAIMS, member_id="w-1"), params={"limit": 2})).json()
+    rest = (
+        await client.get(
+            routes.api(routes.MEMBER_CLAIMS, member_id="w-1"), params={"limit": 2, "cursor": page["next_cursor"]}
+        )
+    ).json()
     assert [(ids[2], "pending"), (ids[1], "declined"), (ids[0], "pending")] == [
         (c["id"], c["status"]) for c in page["claims"] + rest["claims"]
     ]
     _, own = await token(ledger, "member", member_id="w-1")
     async with http_client(create_app(settings(ledger), ledger), headers=own) as me:
-        assert 3 == len((await me.get("/v1/members/w-1/claims")).json()["claims"])
-        assert_problem(await me.get("/v1/members/w-2/claims"), 403, "forbidden", "member_id")
-    assert_problem(await client.get("/v1/members/nobody/claims"), 404, "member_not_found")
+        assert 3 == len((await me.get(routes.api(routes.MEMBER_CLAIMS, member_id="w-1"))).json()["claims"])
+        assert_problem(await me.get(routes.api(routes.MEMBER_CLAIMS, member_id="w-2")), 403, "forbidden", "member_id")
+    assert_problem(await client.get(routes.api(routes.MEMBER_CLAIMS, member_id="nobody")), 404, "member_not_found")

@@ -19,6 +19,7 @@ import pytest
 from httpx import Response
 from sqlalchemy import text
 
+from api import routes
 from api.app import create_app
 from ledger import Database, Ledger
 from ledger.earning.activities import ActivityCommand
@@ -93,7 +94,7 @@ async def _after_a_lost_connection(client, ledger, response, before, member_ids)
     assert "1" == response.headers["Retry-After"]
     assert "retry with the same Idempotency-Key" in body["detail"]
     assert before == await _state(ledger, member_ids)
-    verified = await client.get("/v1/ledger/verify")
+    verified = await client.get(routes.api(routes.LEDGER_VERIFY))
     assert (200, True) == (verified.status_code, verified.json()["ok"])
 
 
@@ -107,7 +108,7 @@ async def test_a_settle_killed_midway_leaves_nothing_and_its_retry_settles_once(
     command = ActivityCommand("义剪", MICRO, "hour", ended - timedelta(hours=3), ended, roster[0])
     activity = await ledger.create_activity(command, "admin")
     await ledger.put_roster(activity["id"], [(m, 3) for m in roster])
-    path = f"/v1/activities/{activity['id']}/settle"
+    path = routes.api(routes.ACTIVITY_SETTLE, activity_id=activity["id"])
     before = await _state(ledger, roster)
 
     killed = await _killed_midway(database_url, lambda: post(client, path, Idempotency_Key=KEY))
@@ -133,14 +134,14 @@ async def test_a_hold_killed_midway_leaves_stock_and_points_and_its_retry_holds_
 
     killed = await _killed_midway(database_url, lambda: redeem(client, buyer, "r-油", Idempotency_Key=KEY))
     await _after_a_lost_connection(client, ledger, killed, before, [buyer])
-    stock = (await client.get("/v1/rewards/r-油")).json()
+    stock = (await client.get(routes.api(routes.REWARD, code="r-油"))).json()
     assert (0, 0, 1) == (stock["reserved"], stock["sold"], stock["available_stock"])
 
     held = await redeem(client, buyer, "r-油", Idempotency_Key=KEY)
     replayed = await redeem(client, buyer, "r-油", Idempotency_Key=KEY)
     assert (201, "held") == (held.status_code, held.json()["state"])
     assert ("true", held.json()) == (replayed.headers.get("Idempotent-Replayed"), replayed.json())
-    stock = (await client.get("/v1/rewards/r-油")).json()
+    stock = (await client.get(routes.api(routes.REWARD, code="r-油"))).json()
     assert (1, 0, 0) == (stock["reserved"], stock["sold"], stock["available_stock"])
     assert [(10, 20, 30)] == (await _state(ledger, [buyer]))["balances"]
     assert (await ledger.verify()).ok
@@ -151,6 +152,6 @@ async def test_a_database_that_cannot_be_reached_is_a_503_too():
     unreachable = Ledger(Database("postgresql+asyncpg://postgres@127.0.0.1:1/ledger"))
     try:
         async with http_client(create_app(settings(unreachable), unreachable)) as client:
-            assert_problem(await client.get("/v1/members/m-张三"), 503, "database_unavailable")
+            assert_problem(await client.get(routes.api(routes.MEMBER, member_id="m-张三")), 503, "database_unavailable")
     finally:
         await unreachable.db.dispose()

@@ -5,13 +5,12 @@ and a reward edited, restocked, emptied field by field, or refused with the fiel
 import pytest
 from sqlalchemy.exc import IntegrityError
 
+from api import routes
 from api.app import create_app
-from ledger import Ledger
 from ledger.shop import redemptions
 from tests.builders import (
     COMMUNITY,
     OTHER_COMMUNITY,
-    Clock,
     assert_problem,
     award,
     member,
@@ -26,19 +25,11 @@ from tests.builders import (
 )
 from tests.conftest import http_client, settings
 
-
-@pytest.fixture
-def clock():
-    return Clock()
-
-
-@pytest.fixture
-def ledger(db, clock):
-    return Ledger(db, clock=clock)
+pytestmark = pytest.mark.clocked
 
 
 async def _counter(client, org_unit=COMMUNITY, **query):
-    response = await client.get("/v1/redemptions", params={"org_unit": org_unit, **query})
+    response = await client.get(routes.api(routes.REDEMPTIONS), params={"org_unit": org_unit, **query})
     assert 200 == response.status_code, response.text
     return response.json()
 
@@ -63,7 +54,7 @@ async def test_a_hold_has_a_pickup_code_of_six_unambiguous_characters(client, le
     for hold in (towel, soap):
         assert 6 == len(hold["pickup_code"]) and set(hold["pickup_code"]) <= set(redemptions.PICKUP_ALPHABET)
     assert towel["pickup_code"] != soap["pickup_code"]
-    read = (await client.get(f"/v1/redemptions/{towel['id']}")).json()
+    read = (await client.get(routes.api(routes.REDEMPTION, redemption_id=towel["id"]))).json()
     assert towel["pickup_code"] == read["pickup_code"]
 
 
@@ -103,11 +94,11 @@ async def test_a_code_typed_in_lower_case_with_a_space_finds_its_hold_and_a_sett
     code = towel["pickup_code"]
     typed = f"{code[:3].lower()} {code[3:].lower()}"
     assert [towel["id"]] == [h["id"] for h in (await _counter(client, pickup_code=typed))["redemptions"]]
-    done = await post(client, f"/v1/redemptions/{towel['id']}/fulfil")
+    done = await post(client, routes.api(routes.REDEMPTION_FULFIL, redemption_id=towel["id"]))
     assert 201 == done.status_code, done.text
     assert [] == (await _counter(client, pickup_code=code))["redemptions"]
     assert [soap["id"]] == [h["id"] for h in (await _counter(client))["redemptions"]]
-    assert code == (await client.get(f"/v1/redemptions/{towel['id']}")).json()["pickup_code"]
+    assert code == (await client.get(routes.api(routes.REDEMPTION, redemption_id=towel["id"]))).json()["pickup_code"]
 
 
 async def test_a_code_held_already_is_drawn_again(client, ledger, clock, monkeypatch):
@@ -128,7 +119,7 @@ async def test_the_database_refuses_two_held_redemptions_with_one_code(client, l
             "redemption",
             [{"code": towel["pickup_code"], "id": soap["id"]}],
         )
-    await post(client, f"/v1/redemptions/{towel['id']}/cancel")
+    await post(client, routes.api(routes.REDEMPTION_CANCEL, redemption_id=towel["id"]))
     # A settled redemption keeps its code, and an open hold may now take it.
     await tamper(
         ledger,
@@ -145,33 +136,40 @@ async def test_an_organizer_of_another_community_never_sees_or_settles_these_hol
     _, organizer_b = await token(ledger, "organizer", org_unit=OTHER_COMMUNITY)
     async with http_client(create_app(settings(ledger), ledger), headers=organizer_b) as organizer:
         assert_problem(
-            await organizer.get("/v1/redemptions", params={"org_unit": COMMUNITY}), 403, "forbidden", "org_unit"
+            await organizer.get(routes.api(routes.REDEMPTIONS), params={"org_unit": COMMUNITY}),
+            403,
+            "forbidden",
+            "org_unit",
         )
         own = await _counter(organizer, OTHER_COMMUNITY, pickup_code=towel["pickup_code"])
         assert [] == own["redemptions"]
-        for action in ("fulfil", "cancel"):
-            refused = await post(organizer, f"/v1/redemptions/{towel['id']}/{action}")
+        for action in (routes.REDEMPTION_FULFIL, routes.REDEMPTION_CANCEL):
+            refused = await post(organizer, routes.api(action, redemption_id=towel["id"]))
             assert_problem(refused, 403, "forbidden", "redemption_id")
-    assert "held" == (await client.get(f"/v1/redemptions/{towel['id']}")).json()["state"]
+    assert "held" == (await client.get(routes.api(routes.REDEMPTION, redemption_id=towel["id"]))).json()["state"]
 
 
 async def test_a_member_may_not_list_the_counter(client, ledger, clock):
     await _two_holds(client, ledger, clock)
     _, member_token = await token(ledger, "member", member_id="m-张三")
     async with http_client(create_app(settings(ledger), ledger), headers=member_token) as resident:
-        assert_problem(await resident.get("/v1/redemptions", params={"org_unit": COMMUNITY}), 403, "forbidden")
+        assert_problem(
+            await resident.get(routes.api(routes.REDEMPTIONS), params={"org_unit": COMMUNITY}), 403, "forbidden"
+        )
 
 
 async def test_the_counter_names_a_bad_query(client, ledger, clock):
     await tree(ledger)
-    assert_problem(await client.get("/v1/redemptions", params={"org_unit": "c-无此社区"}), 404, "org_unit_not_found")
-    assert_problem(await client.get("/v1/redemptions"), 400, "malformed_request")
-    bad_cursor = await client.get("/v1/redemptions", params={"org_unit": COMMUNITY, "cursor": "12"})
+    assert_problem(
+        await client.get(routes.api(routes.REDEMPTIONS), params={"org_unit": "c-无此社区"}), 404, "org_unit_not_found"
+    )
+    assert_problem(await client.get(routes.api(routes.REDEMPTIONS)), 400, "malformed_request")
+    bad_cursor = await client.get(routes.api(routes.REDEMPTIONS), params={"org_unit": COMMUNITY, "cursor": "12"})
     assert_problem(bad_cursor, 422, "invalid_input", "cursor")
 
 
 async def _patch(client, body, code="r-毛巾"):
-    return await client.patch(f"/v1/rewards/{code}", json=body)
+    return await client.patch(routes.api(routes.REWARD, code=code), json=body)
 
 
 async def test_a_reward_is_edited_in_full_and_a_held_cost_stays_as_held(client, ledger, clock):
@@ -204,7 +202,7 @@ async def test_a_reward_is_edited_in_full_and_a_held_cost_stays_as_held(client, 
         body["reserved"],
         body["sold"],
     )
-    assert 20 == (await client.get(f"/v1/redemptions/{towel['id']}")).json()["cost_points"]
+    assert 20 == (await client.get(routes.api(routes.REDEMPTION, redemption_id=towel["id"]))).json()["cost_points"]
     cleared = (await _patch(client, {"clear": ["limit", "min_tier", "pickup_hours"]})).json()
     assert (None, None, None, None, "社区居委会") == (
         cleared["limit_count"],
@@ -224,7 +222,7 @@ async def test_restocking_adds_to_the_stock_and_counts_stay(client, ledger, cloc
         restocked["sold"],
         restocked["available_stock"],
     )
-    assert 15 == (await client.get("/v1/rewards/r-毛巾")).json()["stock"]
+    assert 15 == (await client.get(routes.api(routes.REWARD, code="r-毛巾"))).json()["stock"]
 
 
 @pytest.mark.parametrize(
@@ -245,9 +243,9 @@ async def test_an_edit_that_breaks_a_rule_is_refused_naming_the_field_and_change
 ):
     await _two_holds(client, ledger, clock)
     await tiers(ledger)
-    before = (await client.get("/v1/rewards/r-毛巾")).json()
+    before = (await client.get(routes.api(routes.REWARD, code="r-毛巾"))).json()
     assert_problem(await _patch(client, body), 422, "invalid_input", field)
-    assert before == (await client.get("/v1/rewards/r-毛巾")).json()
+    assert before == (await client.get(routes.api(routes.REWARD, code="r-毛巾"))).json()
 
 
 async def test_an_unlimited_reward_is_not_restocked_by_a_count(client, ledger, clock):

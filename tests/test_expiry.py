@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from ledger import Ledger
+from api import routes
 from ledger.errors import DataFileInvalid
 from ledger.journal.periods import zone
 from tests.builders import (
@@ -26,6 +26,8 @@ from tests.builders import (
     tree,
 )
 
+pytestmark = pytest.mark.clocked
+
 SHANGHAI = zone("Asia/Shanghai")
 POLICIES = f"""
 policies:
@@ -40,11 +42,6 @@ def clock():
     return Clock(datetime(2026, 11, 25, 10, 0, tzinfo=SHANGHAI))
 
 
-@pytest.fixture
-def ledger(db, clock):
-    return Ledger(db, clock=clock)
-
-
 async def _setup(ledger):
     await tree(ledger)
     await ledger.load_expiry_policies(POLICIES, "test")
@@ -56,11 +53,11 @@ def _when(clock):
 
 
 async def _balance(client, member_id):
-    return (await client.get(f"/v1/members/{member_id}/balance")).json()
+    return (await client.get(routes.api(routes.MEMBER_BALANCE, member_id=member_id))).json()
 
 
 async def _sweep(client):
-    return (await client.post("/v1/admin/sweep")).json()
+    return (await client.post(routes.api(routes.ADMIN_SWEEP))).json()
 
 
 async def test_points_are_dated_by_the_policy_of_the_unit_that_issued_them(client, ledger, clock):
@@ -97,16 +94,28 @@ async def test_the_sweep_expires_unspent_points_once_and_never_lowers_points_ear
         balance["expiring_points"],
     )
     [expiry] = [
-        line for line in (await client.get(f"/v1/members/{mid}/statement")).json()["lines"] if line["kind"] == "expiry"
+        line
+        for line in (await client.get(routes.api(routes.MEMBER_STATEMENT, member_id=mid))).json()["lines"]
+        if line["kind"] == "expiry"
     ]
     assert (-10, 5) == (expiry["points"], expiry["balance_after"])
-    body = (await post(client, f"/v1/transactions/{expiry['transaction_id']}/reversal", {"reason": "误"})).json()
+    body = (
+        await post(
+            client, routes.api(routes.TRANSACTION_REVERSAL, transaction_id=expiry["transaction_id"]), {"reason": "误"}
+        )
+    ).json()
     assert "not_reversible" == body["code"]
     # A reversal of the expired award finds nothing left of it: the member has spent nothing,
     # the points are gone by policy, so it is refused rather than taking the other lot.
     assert (
         409
-        == (await post(client, f"/v1/transactions/{first['transaction_id']}/reversal", {"reason": "误"})).status_code
+        == (
+            await post(
+                client,
+                routes.api(routes.TRANSACTION_REVERSAL, transaction_id=first["transaction_id"]),
+                {"reason": "误"},
+            )
+        ).status_code
     )
     report = await ledger.verify()
     assert report.ok, report.problems
@@ -118,7 +127,7 @@ async def test_spending_draws_on_the_soonest_expiring_points_so_expiry_takes_not
     await award(client, mid, 10, occurred_at=_when(clock))  # one month
     await reward(client, cost=10)
     hold = (await redeem(client, mid)).json()
-    await post(client, f"/v1/redemptions/{hold['id']}/fulfil")
+    await post(client, routes.api(routes.REDEMPTION_FULFIL, redemption_id=hold["id"]))
     assert 0 == (await _balance(client, mid))["expiring_points"]
     clock.advance(days=40)
     assert 0 == (await _sweep(client))["points_expired"]
@@ -133,7 +142,7 @@ async def test_a_cancelled_hold_refills_its_lots_and_an_overdue_lot_then_expires
     hold = (await redeem(client, mid)).json()
     clock.advance(days=2)  # the lot's date passes while the hold is open
     assert 2 == (await _sweep(client))["points_expired"]  # the 2 not held expire; held points are safe
-    cancelled = (await post(client, f"/v1/redemptions/{hold['id']}/cancel")).json()
+    cancelled = (await post(client, routes.api(routes.REDEMPTION_CANCEL, redemption_id=hold["id"]))).json()
     assert 8 == cancelled["available_points"]
     assert 8 == (await _balance(client, mid))["expiring_points"]  # back in their lot, which is overdue
     assert 8 == (await _sweep(client))["points_expired"]
@@ -147,7 +156,9 @@ async def test_a_reversal_takes_back_its_own_points_first(client, ledger, clock)
     mid = await _setup(ledger)
     await award(client, mid, 10, occurred_at=_when(clock))  # one month
     forever = await award(client, mid, 10, occurred_at=_when(clock), org_unit=COMMUNITY)
-    await post(client, f"/v1/transactions/{forever['transaction_id']}/reversal", {"reason": "录错"})
+    await post(
+        client, routes.api(routes.TRANSACTION_REVERSAL, transaction_id=forever["transaction_id"]), {"reason": "录错"}
+    )
     balance = await _balance(client, mid)
     assert (10, 10) == (balance["available_points"], balance["expiring_points"])
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
+from api import routes
 from ledger import Role
 from ledger.honours import exports
 from ledger.journal.checkpoints import Checkpoint
@@ -40,7 +41,7 @@ async def _forty_rows(client, ledger) -> str:
 
 async def _xlsx(client, period: str) -> bytes:
     params = {"org_unit": STREET, "period": period, "format": "xlsx"}
-    response = await client.get("/v1/exports/nominations", params=params)
+    response = await client.get(routes.api(routes.EXPORT_NOMINATIONS), params=params)
     assert 200 == response.status_code, response.text
     assert (XLSX, _disposition(period, "xlsx")) == (
         response.headers["content-type"],
@@ -78,7 +79,7 @@ async def test_the_xlsx_is_set_up_to_print(client, ledger):
     expected = first["flagged_at"].astimezone(ledger.tz).replace(tzinfo=None)
     assert (datetime, "yyyy-mm-dd hh:mm") == (type(flagged_at.value), flagged_at.number_format)
     assert abs((expected - flagged_at.value).total_seconds()) < 1
-    [checkpoint] = (await client.get("/v1/checkpoints")).json()["checkpoints"]
+    [checkpoint] = (await client.get(routes.api(routes.CHECKPOINTS))).json()["checkpoints"]
     sealed = list(workbook[exports.CHECKPOINT_SHEET].values)
     assert ([h for h, _ in exports.CHECKPOINT_COLUMNS], checkpoint["hash"]) == (list(sealed[0]), sealed[1][2])
 
@@ -87,8 +88,8 @@ async def test_the_csv_says_its_charset_once_and_carries_a_chinese_name(client, 
     """CSV: one charset (Litestar adds it to text types), the BOM, and the same file name as
     the XLSX; without a unit the name says it is the whole ledger."""
     period = await _forty_rows(client, ledger)
-    by_unit = await client.get("/v1/exports/nominations", params={"org_unit": STREET, "period": period})
-    whole = await client.get("/v1/exports/nominations", params={"period": period})
+    by_unit = await client.get(routes.api(routes.EXPORT_NOMINATIONS), params={"org_unit": STREET, "period": period})
+    whole = await client.get(routes.api(routes.EXPORT_NOMINATIONS), params={"period": period})
     assert ("text/csv; charset=utf-8", "text/csv; charset=utf-8") == (
         by_unit.headers["content-type"],
         whole.headers["content-type"],

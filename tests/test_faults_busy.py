@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
+from api import routes
 from api.app import create_app
 from ledger import Ledger
 from ledger.storage.database import POSTGRES_LOCK_TIMEOUT_MS, SQLITE_BUSY_TIMEOUT_MS, Database
@@ -68,13 +69,13 @@ async def test_an_award_behind_a_held_lock_is_a_503_and_its_retry_awards_once(cl
     body = award_body(someone)
     async with held_write_lock(database_url):
         started = time.monotonic()
-        busy = await post(client, "/v1/awards", body, Idempotency_Key="k-busy")
+        busy = await post(client, routes.api(routes.AWARDS), body, Idempotency_Key="k-busy")
         elapsed = time.monotonic() - started
     problem = assert_problem(busy, 503, "database_busy")
     assert "1" == busy.headers["Retry-After"] and "Idempotency-Key" in problem["detail"]
     assert elapsed < _wait_bound_seconds(ledger)
     assert 0 == (await ledger.balance(someone)).available_points
-    retried = await post(client, "/v1/awards", body, Idempotency_Key="k-busy")
+    retried = await post(client, routes.api(routes.AWARDS), body, Idempotency_Key="k-busy")
     assert 201 == retried.status_code and "idempotent-replayed" not in retried.headers
     assert 10 == (await ledger.balance(someone)).available_points
     assert (await ledger.verify()).ok
@@ -90,12 +91,14 @@ async def test_reads_answer_while_every_write_connection_is_stuck(database_url, 
     try:
         async with http_client(app) as http, held_write_lock(database_url):
             stuck = [
-                asyncio.create_task(post(http, "/v1/awards", award_body(someone), Idempotency_Key=f"k-stuck-{n}"))
+                asyncio.create_task(
+                    post(http, routes.api(routes.AWARDS), award_body(someone), Idempotency_Key=f"k-stuck-{n}")
+                )
                 for n in range(3)
             ]
             await asyncio.sleep(0.5)  # the awards reach the lock and hold their connections
             started = time.monotonic()
-            balance = await http.get(f"/v1/members/{someone}/balance")
+            balance = await http.get(routes.api(routes.MEMBER_BALANCE, member_id=someone))
             read_seconds = time.monotonic() - started
             outcomes = await asyncio.gather(*stuck)
     finally:
@@ -131,7 +134,7 @@ async def test_a_full_disk_is_a_503_and_changes_nothing(database_url, ledger):
         async with http_client(app) as http:
             for n in range(FULL_DISK_AWARDS_MAX):
                 body = award_body(someone, memo="日巡千步" * 100)
-                answer = await post(http, "/v1/awards", body, Idempotency_Key=f"k-full-{n}")
+                answer = await post(http, routes.api(routes.AWARDS), body, Idempotency_Key=f"k-full-{n}")
                 if answer.status_code != 201:
                     break
     finally:
@@ -140,7 +143,7 @@ async def test_a_full_disk_is_a_503_and_changes_nothing(database_url, ledger):
     assert "1" == answer.headers["Retry-After"] and "changed nothing" in problem["detail"]
     assert 10 * n == (await ledger.balance(someone)).available_points
     async with http_client(create_app(service_settings(database_url), ledger)) as http:
-        assert 201 == (await post(http, "/v1/awards", body, Idempotency_Key=f"k-full-{n}")).status_code
+        assert 201 == (await post(http, routes.api(routes.AWARDS), body, Idempotency_Key=f"k-full-{n}")).status_code
     assert 10 * (n + 1) == (await ledger.balance(someone)).available_points
     assert (await ledger.verify()).ok
 
@@ -151,8 +154,8 @@ async def test_a_pooled_connection_that_died_idle_is_replaced_unseen(client, led
     pg_terminate_backend): the next read and write answer as if nothing happened."""
     await tree(ledger)
     someone = await member(ledger)
-    assert 201 == (await post(client, "/v1/awards", award_body(someone))).status_code
-    assert 200 == (await client.get(f"/v1/members/{someone}/balance")).status_code
+    assert 201 == (await post(client, routes.api(routes.AWARDS), award_body(someone))).status_code
+    assert 200 == (await client.get(routes.api(routes.MEMBER_BALANCE, member_id=someone))).status_code
     killer = await asyncpg.connect(_asyncpg(database_url))
     try:
         killed = await killer.fetchval(
@@ -162,7 +165,7 @@ async def test_a_pooled_connection_that_died_idle_is_replaced_unseen(client, led
     finally:
         await killer.close()
     assert killed >= 2  # the write pool's connection and the read pool's
-    balance = await client.get(f"/v1/members/{someone}/balance")
+    balance = await client.get(routes.api(routes.MEMBER_BALANCE, member_id=someone))
     assert 200 == balance.status_code and 10 == balance.json()["available_points"]
-    assert 201 == (await post(client, "/v1/awards", award_body(someone))).status_code
+    assert 201 == (await post(client, routes.api(routes.AWARDS), award_body(someone))).status_code
     assert (await ledger.verify()).ok

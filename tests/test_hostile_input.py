@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 from sqlalchemy import text
 
+from api import routes
 from api.settings import REQUEST_BODY_BYTES_MAX
 from api.strict import JSON_DEPTH_MAX
 from ledger import Database, migrate
@@ -79,24 +80,24 @@ async def test_a_body_over_the_limit_is_413_and_changes_nothing(client, ledger):
     largest = head + b"x" * (REQUEST_BODY_BYTES_MAX - len(head) - len(tail)) + tail
     oversized = largest[: -len(tail)] + b"x" + tail
     headers = {"Idempotency-Key": key(), "Content-Type": "application/json"}
-    assert_problem(await client.post("/v1/awards", content=largest, headers=headers), 422, "invalid_input")
-    declared = await client.post("/v1/awards", content=oversized, headers=headers)
-    chunked = await client.post("/v1/awards", content=_chunks(oversized), headers=headers)
+    assert_problem(await client.post(routes.api(routes.AWARDS), content=largest, headers=headers), 422, "invalid_input")
+    declared = await client.post(routes.api(routes.AWARDS), content=oversized, headers=headers)
+    chunked = await client.post(routes.api(routes.AWARDS), content=_chunks(oversized), headers=headers)
     for response in (declared, chunked):
         assert_problem(response, 413, "body_too_large")
     assert before == await _rows(ledger)
 
 
 PAGES = [
-    ("/v1/members/m-张三/statement", "limit", STATEMENT_PAGE_SIZE_MAX),
-    ("/v1/members/m-张三/evidence", "limit", EVIDENCE_PAGE_SIZE_MAX),
-    ("/v1/members/m-张三/redemptions", "limit", REDEMPTION_PAGE_SIZE_MAX),
-    ("/v1/rewards/r-毛巾/redemptions", "limit", REDEMPTION_PAGE_SIZE_MAX),
-    ("/v1/rewards", "limit", REWARD_PAGE_SIZE_MAX),
-    ("/v1/claims", "limit", CLAIM_PAGE_SIZE_MAX),
-    ("/v1/tokens", "limit", PRINCIPAL_PAGE_SIZE_MAX),
-    ("/v1/audit", "limit", AUDIT_PAGE_SIZE_MAX),
-    (f"/v1/org-units/{COMMUNITY}/summary", "top", LEADERBOARD_SIZE_MAX),
+    (routes.api(routes.MEMBER_STATEMENT, member_id="m-张三"), "limit", STATEMENT_PAGE_SIZE_MAX),
+    (routes.api(routes.MEMBER_EVIDENCE, member_id="m-张三"), "limit", EVIDENCE_PAGE_SIZE_MAX),
+    (routes.api(routes.MEMBER_REDEMPTIONS, member_id="m-张三"), "limit", REDEMPTION_PAGE_SIZE_MAX),
+    (routes.api(routes.REWARD_REDEMPTIONS, code="r-毛巾"), "limit", REDEMPTION_PAGE_SIZE_MAX),
+    (routes.api(routes.REWARDS), "limit", REWARD_PAGE_SIZE_MAX),
+    (routes.api(routes.CLAIMS), "limit", CLAIM_PAGE_SIZE_MAX),
+    (routes.api(routes.TOKENS), "limit", PRINCIPAL_PAGE_SIZE_MAX),
+    (routes.api(routes.AUDIT), "limit", AUDIT_PAGE_SIZE_MAX),
+    (routes.api(routes.ORG_UNIT_SUMMARY, code=COMMUNITY), "top", LEADERBOARD_SIZE_MAX),
 ]
 
 
@@ -111,7 +112,7 @@ async def test_every_page_size_has_a_maximum(client, ledger):
 async def _activity(client) -> str:
     """An activity at the micro-grid organised by 张三: the roster's path."""
     activity = await client.post(
-        "/v1/activities",
+        routes.api(routes.ACTIVITIES),
         json={
             "name": "义剪",
             "org_unit": MICRO,
@@ -121,7 +122,7 @@ async def _activity(client) -> str:
             "organizer": "m-张三",
         },
     )
-    return f"/v1/activities/{activity.json()['id']}/roster"
+    return routes.api(routes.ACTIVITY_ROSTER, activity_id=activity.json()["id"])
 
 
 def _nested(depth: int) -> bytes:
@@ -134,7 +135,7 @@ async def test_a_body_nested_too_deeply_is_400_on_every_route_that_takes_one(cli
     import's body is a spreadsheet, refused by its own rules.)"""
     await _community(client, ledger)
     before = await _rows(ledger)
-    paths = (await client.get("/schema/openapi.json")).json()["paths"]
+    paths = (await client.get(f"{routes.OPENAPI}/openapi.json")).json()["paths"]
     operations = [
         (method, re.sub(r"\{[^}]+\}", "1", path))
         for path, items in paths.items()
@@ -150,7 +151,7 @@ async def test_a_body_nested_too_deeply_is_400_on_every_route_that_takes_one(cli
             assert f"deeper than {JSON_DEPTH_MAX}" in body["detail"], (method, path)
     assert before == await _rows(ledger)
     # At the limit the body is decoded and refused for its shape, not its depth.
-    response = await client.post("/v1/tiers", content=_nested(JSON_DEPTH_MAX), headers=headers)
+    response = await client.post(routes.api(routes.TIERS), content=_nested(JSON_DEPTH_MAX), headers=headers)
     assert "deeper" not in response.json()["detail"]
 
 
@@ -158,8 +159,8 @@ async def test_brackets_inside_text_are_not_nesting(client, ledger):
     """A memo of a hundred `[` and an escaped quote is text, awarded as sent."""
     await _community(client, ledger)
     memo = '"[{' * 100
-    assert 201 == (await post(client, "/v1/awards", award_body("m-张三", memo=memo))).status_code
-    lines = (await client.get(f"/v1/members/{quote('m-张三')}/statement")).json()["lines"]
+    assert 201 == (await post(client, routes.api(routes.AWARDS), award_body("m-张三", memo=memo))).status_code
+    lines = (await client.get(routes.api(routes.MEMBER_STATEMENT, member_id=quote("m-张三")))).json()["lines"]
     assert memo in [line["memo"] for line in lines]
 
 
@@ -169,7 +170,9 @@ async def test_a_key_sent_twice_is_400_naming_it(client, ledger):
     before = await _rows(ledger)
     body = json.dumps(award_body("m-张三", points=1)).replace('"points": 1', '"points": 1, "points": 30').encode()
     headers = {"Idempotency-Key": key(), "Content-Type": "application/json"}
-    problem = assert_problem(await client.post("/v1/awards", content=body, headers=headers), 400, "malformed_request")
+    problem = assert_problem(
+        await client.post(routes.api(routes.AWARDS), content=body, headers=headers), 400, "malformed_request"
+    )
     assert "`points`" in problem["detail"]
     assert before == await _rows(ledger)
 
@@ -179,7 +182,7 @@ async def test_a_memo_over_its_length_is_422_naming_it(client, ledger):
     await _community(client, ledger)
     before = await _rows(ledger)
     for length in (MEMO_LENGTH_MAX + 1, 1_000_000 // 4):
-        response = await post(client, "/v1/awards", award_body("m-张三", memo="长" * length))
+        response = await post(client, routes.api(routes.AWARDS), award_body("m-张三", memo="长" * length))
         assert_problem(response, 422, "invalid_input", "memo")
     assert before == await _rows(ledger)
 
@@ -198,18 +201,18 @@ async def test_a_roster_over_its_size_is_422_naming_it(client, ledger):
 
 DEDUCTION = {"member_id": "m-张三", "points": 5, "reason": "违规", "occurred_at": recently()}
 STRICT = [
-    ("/v1/deductions", DEDUCTION, "points", "5"),
-    ("/v1/deductions", DEDUCTION, "points", 5.0),
-    ("/v1/deductions", DEDUCTION, "points", True),
-    ("/v1/awards", award_body("m-张三"), "points", 5.5),
-    ("/v1/awards", award_body("m-张三"), "points", [5]),
-    ("/v1/rewards", reward_body("r-皂"), "cost_points", "20"),
-    ("/v1/rewards", reward_body("r-皂"), "cost_points", 20.0),
-    ("/v1/rewards", reward_body("r-皂"), "stock", "10"),
-    ("/v1/redemptions", {"reward": "r-毛巾", "member_id": "m-张三"}, "member_id", 1),
-    ("/v1/awards", award_body("m-张三"), "points_bonus", 5),
-    ("/v1/redemptions", {"reward": "r-毛巾", "member_id": "m-张三"}, "quantity", 2),
-    ("/v1/rewards", reward_body("r-皂"), "price", 20),
+    (routes.api(routes.DEDUCTIONS), DEDUCTION, "points", "5"),
+    (routes.api(routes.DEDUCTIONS), DEDUCTION, "points", 5.0),
+    (routes.api(routes.DEDUCTIONS), DEDUCTION, "points", True),
+    (routes.api(routes.AWARDS), award_body("m-张三"), "points", 5.5),
+    (routes.api(routes.AWARDS), award_body("m-张三"), "points", [5]),
+    (routes.api(routes.REWARDS), reward_body("r-皂"), "cost_points", "20"),
+    (routes.api(routes.REWARDS), reward_body("r-皂"), "cost_points", 20.0),
+    (routes.api(routes.REWARDS), reward_body("r-皂"), "stock", "10"),
+    (routes.api(routes.REDEMPTIONS), {"reward": "r-毛巾", "member_id": "m-张三"}, "member_id", 1),
+    (routes.api(routes.AWARDS), award_body("m-张三"), "points_bonus", 5),
+    (routes.api(routes.REDEMPTIONS), {"reward": "r-毛巾", "member_id": "m-张三"}, "quantity", 2),
+    (routes.api(routes.REWARDS), reward_body("r-皂"), "price", 20),
 ]
 
 
@@ -230,7 +233,7 @@ async def test_a_garbage_data_file_lists_the_first_errors_and_counts_the_rest(cl
     many more there are, and nothing is stored."""
     listed, more = DATA_FILE_ERRORS_LISTED_MAX, 50
     before = await _rows(ledger)
-    response = await client.post("/v1/tiers", json={"schemes": [7] * (listed + more)})
+    response = await client.post(routes.api(routes.TIERS), json={"schemes": [7] * (listed + more)})
     body = assert_problem(response, 422, "invalid_data_file")
     assert [{"path": f"/schemes/{i}", "reason": "7 is not of type 'object'"} for i in range(listed)] == body["errors"]
     assert (more, f"the file has {listed + more} error(s) and was not loaded; the first {listed} are listed") == (
@@ -273,16 +276,16 @@ async def _round_trip(client, name: str) -> None:
     id made of it too, and read each back as the bytes it was sent as."""
     ident = "id-" + "".join(name.split())
     unit = {"code": f"u-{ident}", "name": name, "level": "micro_grid", "parent": GRID}
-    assert 201 == (await client.post("/v1/org-units", json=unit)).status_code
+    assert 201 == (await client.post(routes.api(routes.ORG_UNITS), json=unit)).status_code
     person = {"id": ident, "name": name, "org_unit": unit["code"]}
-    assert 201 == (await client.post("/v1/members", json=person)).status_code
+    assert 201 == (await client.post(routes.api(routes.MEMBERS), json=person)).status_code
     await award(client, ident, 5, memo=name)
     await reward(client, f"r-{ident}", org_unit=unit["code"], name_zh=name, name_en=name)
     stored = [
-        (await client.get(f"/v1/org-units/{quote(unit['code'])}")).json()["name"],
-        (await client.get(f"/v1/members/{quote(ident)}")).json()["name"],
-        (await client.get(f"/v1/members/{quote(ident)}/statement")).json()["lines"][0]["memo"],
-        (await client.get(f"/v1/rewards/{quote('r-' + ident)}")).json()["name_en"],
+        (await client.get(routes.api(routes.ORG_UNIT, code=quote(unit["code"])))).json()["name"],
+        (await client.get(routes.api(routes.MEMBER, member_id=quote(ident)))).json()["name"],
+        (await client.get(routes.api(routes.MEMBER_STATEMENT, member_id=quote(ident)))).json()["lines"][0]["memo"],
+        (await client.get(routes.api(routes.REWARD, code=quote("r-" + ident)))).json()["name_en"],
     ]
     assert [name.encode()] * 4 == [s.encode() for s in stored]
 
@@ -299,9 +302,9 @@ async def test_a_name_is_measured_in_characters_not_bytes(client, ledger):
     """100 characters of four UTF-8 bytes each fit a name; the 101st is refused by name."""
     await tree(ledger)
     longest = {"id": "m-长", "name": "𠀀" * 100, "org_unit": MICRO}
-    assert "𠀀" * 100 == (await client.post("/v1/members", json=longest)).json()["name"]
+    assert "𠀀" * 100 == (await client.post(routes.api(routes.MEMBERS), json=longest)).json()["name"]
     too_long = {**longest, "id": "m-更长", "name": "𠀀" * 101}
-    assert_problem(await client.post("/v1/members", json=too_long), 422, "invalid_input", "name")
+    assert_problem(await client.post(routes.api(routes.MEMBERS), json=too_long), 422, "invalid_input", "name")
 
 
 # SQL's meta characters and NUL.
@@ -318,11 +321,13 @@ async def test_sql_meta_characters_are_stored_literally(client, ledger):
     people = [(f"{ident}{i}", name) for ident in SQL_IDS for i, name in enumerate(SQL_TEXT)]
     for person_id, name in people:
         person = {"id": person_id, "name": name, "org_unit": MICRO}
-        assert 201 == (await client.post("/v1/members", json=person)).status_code
+        assert 201 == (await client.post(routes.api(routes.MEMBERS), json=person)).status_code
         await award(client, person_id, 7, memo=name)
     for person_id, name in people:
-        stored = (await client.get(f"/v1/members/{quote(person_id, safe='')}")).json()
-        line = (await client.get(f"/v1/members/{quote(person_id, safe='')}/statement")).json()["lines"][0]
+        stored = (await client.get(routes.api(routes.MEMBER, member_id=quote(person_id, safe="")))).json()
+        line = (await client.get(routes.api(routes.MEMBER_STATEMENT, member_id=quote(person_id, safe="")))).json()[
+            "lines"
+        ][0]
         assert (name, name, 7) == (stored["name"], line["memo"], line["points"]), person_id
     rows = await _rows(ledger)
     assert (len(people), len(people)) == (rows["journal_txn"], rows["member"])
@@ -334,28 +339,38 @@ async def test_like_wildcards_in_a_unit_code_match_only_that_unit(client, ledger
     would match does not leak into its roll-up, and a wildcard query names no unit."""
     await tree(ledger)
     for code in ("g_1", "gX1", "G_1", "g%"):
-        await client.post("/v1/org-units", json={"code": code, "name": code, "level": "grid", "parent": COMMUNITY})
         await client.post(
-            "/v1/org-units", json={"code": f"{code}-m", "name": code, "level": "micro_grid", "parent": code}
+            routes.api(routes.ORG_UNITS), json={"code": code, "name": code, "level": "grid", "parent": COMMUNITY}
+        )
+        await client.post(
+            routes.api(routes.ORG_UNITS),
+            json={"code": f"{code}-m", "name": code, "level": "micro_grid", "parent": code},
         )
         await member(ledger, f"m-{code}", home=f"{code}-m")
         await award(client, f"m-{code}", 7)
     for code in ("g_1", "g%"):
-        summary = (await client.get(f"/v1/org-units/{quote(code, safe='')}/summary")).json()
+        summary = (await client.get(routes.api(routes.ORG_UNIT_SUMMARY, code=quote(code, safe="")))).json()
         assert (7, [f"m-{code}"]) == (summary["total_points"], [m["member_id"] for m in summary["top_members"]])
     for wildcard in ("%", "_", "g_"):
-        assert_problem(await client.get("/v1/rewards", params={"org_unit": wildcard}), 404, "org_unit_not_found")
-    assert [] == (await client.get("/v1/audit", params={"principal": "%"})).json()["entries"]
+        assert_problem(
+            await client.get(routes.api(routes.REWARDS), params={"org_unit": wildcard}), 404, "org_unit_not_found"
+        )
+    assert [] == (await client.get(routes.api(routes.AUDIT), params={"principal": "%"})).json()["entries"]
 
 
 NUL_INPUTS = [
-    ("POST", "/v1/members", {"id": "m-\x00", "name": "张三", "org_unit": MICRO}, "id"),
-    ("POST", "/v1/members", {"id": "m-王五", "name": "王\x00五", "org_unit": MICRO}, "name"),
-    ("POST", "/v1/awards", award_body("m-张三", memo="日巡\x00千步"), "memo"),
-    ("POST", "/v1/tiers", {"schemes": [{"tiers": [{"name": "优\x00秀", "points": 1}]}]}, "schemes[0].tiers[0].name"),
-    ("GET", "/v1/members/m-%00", None, "member_id"),
-    ("GET", "/v1/rewards?org_unit=%00", None, "org_unit"),
-    ("GET", "/v1/audit?principal=admin%00", None, "principal"),
+    ("POST", routes.api(routes.MEMBERS), {"id": "m-\x00", "name": "张三", "org_unit": MICRO}, "id"),
+    ("POST", routes.api(routes.MEMBERS), {"id": "m-王五", "name": "王\x00五", "org_unit": MICRO}, "name"),
+    ("POST", routes.api(routes.AWARDS), award_body("m-张三", memo="日巡\x00千步"), "memo"),
+    (
+        "POST",
+        routes.api(routes.TIERS),
+        {"schemes": [{"tiers": [{"name": "优\x00秀", "points": 1}]}]},
+        "schemes[0].tiers[0].name",
+    ),
+    ("GET", routes.api(routes.MEMBER, member_id="m-%00"), None, "member_id"),
+    ("GET", routes.api(routes.REWARDS) + "?org_unit=%00", None, "org_unit"),
+    ("GET", routes.api(routes.AUDIT) + "?principal=admin%00", None, "principal"),
 ]
 
 
@@ -374,33 +389,38 @@ async def test_nul_is_refused_wherever_it_is_sent(client, ledger):
 
 
 ID_PATHS = [
-    ("GET", "/v1/transactions/{}", "transaction_id"),
-    ("GET", "/v1/activities/{}", "activity_id"),
-    ("POST", "/v1/activities/{}/settle", "activity_id"),
-    ("POST", "/v1/redemptions/{}/fulfil", "redemption_id"),
-    ("POST", "/v1/claims/{}/approve", "claim_id"),
+    ("GET", routes.TRANSACTION, "transaction_id"),
+    ("GET", routes.ACTIVITY, "activity_id"),
+    ("POST", routes.ACTIVITY_SETTLE, "activity_id"),
+    ("POST", routes.REDEMPTION_FULFIL, "redemption_id"),
+    ("POST", routes.CLAIM_APPROVE, "claim_id"),
 ]
 
 
 async def test_an_id_too_large_for_the_database_is_422(client, ledger):
     """An id past 2^63 - 1 names nothing and is refused by name instead of overflowing;
     the largest id that fits is simply not found."""
-    for method, path, field in ID_PATHS:
-        response = await client.request(method, path.format(ID_MAX + 1), headers={"Idempotency-Key": key()})
+    for method, template, field in ID_PATHS:
+        path = routes.api(template, **{field: ID_MAX + 1})
+        response = await client.request(method, path, headers={"Idempotency-Key": key()})
         assert_problem(response, 422, "invalid_input", field)
-        fits = await client.request(method, path.format(ID_MAX), headers={"Idempotency-Key": key()})
-        assert 404 == fits.status_code, path
+        fits = await client.request(method, routes.api(template, **{field: ID_MAX}), headers={"Idempotency-Key": key()})
+        assert 404 == fits.status_code, template
 
 
 async def test_a_body_that_is_not_utf8_is_400(client, ledger):
     """Bytes that are not UTF-8 inside a JSON string make a malformed request, not a crash,
     whether the body has a declared shape (a member) or is a data file (tiers)."""
-    for path in ("/v1/members", "/v1/tiers"):
+    for path in (routes.api(routes.MEMBERS), routes.api(routes.TIERS)):
         response = await client.post(path, content=b'{"id": "\xff\xfe", "schemes": []}')
         assert_problem(response, 400, "malformed_request")
 
 
-RAW_CHINESE_URLS = ("/v1/nominations?flag=优秀共产党员", "/v1/members/张三", "/v1/org-units?under=塔湾社区")
+RAW_CHINESE_URLS = (
+    routes.api(routes.NOMINATIONS) + "?flag=优秀共产党员",
+    routes.api(routes.MEMBER, member_id="张三"),
+    routes.api(routes.ORG_UNITS) + "?under=塔湾社区",
+)
 """Request targets with raw UTF-8, as ``curl --path-as-is`` or a hand-written client sends them."""
 
 
@@ -434,12 +454,16 @@ async def test_a_url_with_raw_chinese_is_a_problem_from_the_server_itself(tmp_pa
 async def test_a_malformed_token_is_401_without_a_lookup(client, ledger):
     """A token whose principal part is not the hex id the ledger issues is simply not valid."""
     for token in ("glp_\x00.secret", "glp_zzzz.secret", "glp_" + "a" * 64 + ".secret"):
-        response = await client.get("/v1/rules", headers={"Authorization": f"Bearer {token}"})
+        response = await client.get(routes.api(routes.RULES), headers={"Authorization": f"Bearer {token}"})
         assert 401 == response.status_code
 
 
 async def test_the_audit_log_takes_since_only_as_an_iso_time_with_its_zone(client, ledger):
     """A bare number is not read as seconds from 1970, nor a time without its zone."""
     for since in ("-901", "1700000000", "2026-01-01T00:00:00", "yesterday"):
-        assert_problem(await client.get("/v1/audit", params={"since": since}), 422, "invalid_input", "since")
-    assert 200 == (await client.get("/v1/audit", params={"since": "2026-01-01T00:00:00+08:00"})).status_code
+        assert_problem(
+            await client.get(routes.api(routes.AUDIT), params={"since": since}), 422, "invalid_input", "since"
+        )
+    assert (
+        200 == (await client.get(routes.api(routes.AUDIT), params={"since": "2026-01-01T00:00:00+08:00"})).status_code
+    )

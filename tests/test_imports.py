@@ -10,6 +10,7 @@ import pytest
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select
 
+from api import routes
 from api.cli import main as cli
 from api.pages import zh
 from api.settings import IMPORT_BODY_BYTES_MAX
@@ -306,7 +307,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 async def test_http_imports_dry_run_by_default_then_apply(client, ledger):
     """The route reads the raw body, dry runs unless told otherwise, and answers the report."""
     body = as_csv(UNIT_HEADER, *TREE_ROWS).getvalue()
-    dry = await client.post("/v1/imports/org-units", content=body, headers={"Content-Type": "text/csv"})
+    dry = await client.post(routes.api(routes.IMPORT_ORG_UNITS), content=body, headers={"Content-Type": "text/csv"})
     assert 200 == dry.status_code, dry.text
     assert {"kind": "org_units", "dry_run": True, "applied": False, "rows": 5, "created": 5, "refused": 0} == {
         k: dry.json()[k] for k in ("kind", "dry_run", "applied", "rows", "created", "refused")
@@ -314,25 +315,27 @@ async def test_http_imports_dry_run_by_default_then_apply(client, ledger):
     assert {"row": 2, "key": "m-1", "outcome": "created", "changed": [], "column": None, "reason": None} == (
         dry.json()["outcomes"][0]
     )
-    applied = await client.post("/v1/imports/org-units?dry_run=false", content=body)
+    applied = await client.post(routes.api(routes.IMPORT_ORG_UNITS) + "?dry_run=false", content=body)
     assert (200, True) == (applied.status_code, applied.json()["applied"])
     members = as_xlsx(MEMBER_HEADER, ("p-1", "张三", "m-1", "是", "志愿者")).getvalue()
-    done = await client.post("/v1/imports/members?dry_run=false", content=members, headers={"Content-Type": XLSX})
+    done = await client.post(
+        routes.api(routes.IMPORT_MEMBERS) + "?dry_run=false", content=members, headers={"Content-Type": XLSX}
+    )
     assert (200, 1) == (done.status_code, done.json()["created"])
-    assert "张三" == (await client.get("/v1/members/p-1")).json()["name"]
+    assert "张三" == (await client.get(routes.api(routes.MEMBER, member_id="p-1"))).json()["name"]
 
 
 async def test_http_a_refused_apply_is_a_problem_listing_its_rows(client, ledger):
     """An apply with a refused row is a 422 import_refused naming the row, column and reason."""
     await tree(ledger)
     body = as_csv(MEMBER_HEADER, ("p-1", "张三", MICRO, "", "厨师")).getvalue()
-    response = await client.post("/v1/imports/members?dry_run=false", content=body)
+    response = await client.post(routes.api(routes.IMPORT_MEMBERS) + "?dry_run=false", content=body)
     problem = assert_problem(response, 422, "import_refused")
     assert (1, 1) == (problem["rows"], problem["refused"])
     [refusal] = problem["refusals"]
     assert (2, "角色", "p-1") == (refusal["row"], refusal["column"], refusal["key"])
     assert refusal["reason"].startswith("unknown role '厨师'")
-    assert 404 == (await client.get("/v1/members/p-1")).status_code
+    assert 404 == (await client.get(routes.api(routes.MEMBER, member_id="p-1"))).status_code
     assert "有 1 行未通过检查，整个文件都没有导入：请改正这些行后重新导入" == zh.message(problem)
 
 
@@ -344,19 +347,23 @@ async def test_http_an_organizer_imports_only_inside_its_subtree(client, ledger)
     await member(ledger, "m-西关", home=FAR_MICRO)
     _, organizer = await token(ledger, "organizer", org_unit=COMMUNITY)
     units = as_csv(UNIT_HEADER, ("m-新", "新微网格", "微网格", GRID), ("m-外", "外微网格", "微网格", "g-西关-1"))
-    report = (await client.post("/v1/imports/org-units", content=units.getvalue(), headers=organizer)).json()
+    report = (
+        await client.post(routes.api(routes.IMPORT_ORG_UNITS), content=units.getvalue(), headers=organizer)
+    ).json()
     assert [(3, "编码", "'m-外' lies outside the subtree this token covers")] == [
         (o["row"], o["column"], o["reason"]) for o in report["outcomes"] if o["outcome"] == "refused"
     ]
     rows = [("p-1", "张三", MICRO, "", ""), ("p-2", "李四", FAR_MICRO, "", ""), ("m-西关", "王五", MICRO, "", "")]
     body = as_csv(MEMBER_HEADER, *rows).getvalue()
-    report = (await client.post("/v1/imports/members", content=body, headers=organizer)).json()
+    report = (await client.post(routes.api(routes.IMPORT_MEMBERS), content=body, headers=organizer)).json()
     assert [
         (3, f"'{FAR_MICRO}' lies outside the subtree this token covers"),
         (4, f"member 'm-西关' lives in '{FAR_MICRO}', outside the subtree this token covers"),
     ] == [(o["row"], o["reason"]) for o in report["outcomes"] if o["outcome"] == "refused"]
     _, auditor = await token(ledger, "auditor")
-    assert_problem(await client.post("/v1/imports/members", content=body, headers=auditor), 403, "forbidden")
+    assert_problem(
+        await client.post(routes.api(routes.IMPORT_MEMBERS), content=body, headers=auditor), 403, "forbidden"
+    )
 
 
 async def test_http_an_import_body_may_pass_the_general_limit_but_not_its_own(client, ledger):
@@ -365,9 +372,9 @@ async def test_http_an_import_body_may_pass_the_general_limit_but_not_its_own(cl
     rows = [(f"p-{i:06d}", "居民" * 10, MICRO, "否", "志愿者") for i in range(30_000)]
     body = as_csv(MEMBER_HEADER, *rows).getvalue()
     assert len(body) > 1_048_576
-    response = await client.post("/v1/imports/members", content=body)
+    response = await client.post(routes.api(routes.IMPORT_MEMBERS), content=body)
     assert (200, 30_000) == (response.status_code, response.json()["created"])
-    too_big = await client.post("/v1/imports/members", content=b"x" * (IMPORT_BODY_BYTES_MAX + 1))
+    too_big = await client.post(routes.api(routes.IMPORT_MEMBERS), content=b"x" * (IMPORT_BODY_BYTES_MAX + 1))
     assert_problem(too_big, 413, "body_too_large")
 
 
@@ -376,7 +383,7 @@ async def test_http_an_import_body_may_pass_the_general_limit_but_not_its_own(cl
 async def test_http_the_templates_are_files_with_a_header_and_an_example(client, name):
     """Each template opens in Excel with the Chinese header and one example row, and an
     import of it finds that row's header well formed."""
-    response = await client.get(f"/v1/imports/templates/{name}")
+    response = await client.get(routes.api(routes.IMPORT_TEMPLATE, name=name))
     assert 200 == response.status_code
     assert f'attachment; filename="{name}"' == response.headers["content-disposition"]
     if name.endswith(".xlsx"):
@@ -386,10 +393,13 @@ async def test_http_the_templates_are_files_with_a_header_and_an_example(client,
         rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
     header = UNIT_HEADER if name.startswith("org") else (*MEMBER_HEADER, "在册")
     assert (header, 2) == (tuple(rows[0]), len(rows))
-    route = "org-units" if name.startswith("org") else "members"
-    report = (await client.post(f"/v1/imports/{route}", content=response.content)).json()
-    assert (1, "上级" if route == "org-units" else "微网格") == (report["refused"], report["outcomes"][0]["column"])
-    assert 404 == (await client.get("/v1/imports/templates/members.xls")).status_code
+    route = routes.IMPORT_ORG_UNITS if name.startswith("org") else routes.IMPORT_MEMBERS
+    report = (await client.post(routes.api(route), content=response.content)).json()
+    assert (1, "上级" if route == routes.IMPORT_ORG_UNITS else "微网格") == (
+        report["refused"],
+        report["outcomes"][0]["column"],
+    )
+    assert 404 == (await client.get(routes.api(routes.IMPORT_TEMPLATE, name="members.xls"))).status_code
 
 
 # The command line.

@@ -4,6 +4,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from api import routes
 from ledger import Level, MemberChanges, Role
 from tests.builders import (
     COMMUNITY,
@@ -25,10 +26,12 @@ ZHANG = {"id": "410105-0001", "name": "张秀英", "org_unit": MICRO, "party_mem
 async def test_register_read_and_change_a_member(client, ledger):
     """A member round-trips with Chinese text, and a PATCH changes only what it names."""
     await tree(ledger)
-    created = await client.post("/v1/members", json=ZHANG)
+    created = await client.post(routes.api(routes.MEMBERS), json=ZHANG)
     assert 201 == created.status_code
-    patched = await client.patch(f"/v1/members/{ZHANG['id']}", json={"org_unit": OTHER_MICRO, "roles": ["volunteer"]})
-    body = (await client.get(f"/v1/members/{ZHANG['id']}")).json()
+    patched = await client.patch(
+        routes.api(routes.MEMBER, member_id=ZHANG["id"]), json={"org_unit": OTHER_MICRO, "roles": ["volunteer"]}
+    )
+    body = (await client.get(routes.api(routes.MEMBER, member_id=ZHANG["id"]))).json()
     assert patched.json() == body
     assert ("张秀英", OTHER_MICRO, True, ["volunteer"], True) == (
         body["name"],
@@ -42,17 +45,26 @@ async def test_register_read_and_change_a_member(client, ledger):
 async def test_a_member_lives_in_a_micro_grid(client, ledger):
     """A home unit that is not a micro-grid is a 422 naming `org_unit`; an unknown one is a 404."""
     await tree(ledger)
-    assert_problem(await client.post("/v1/members", json={**ZHANG, "org_unit": GRID}), 422, "invalid_input", "org_unit")
-    assert_problem(await client.post("/v1/members", json={**ZHANG, "org_unit": "nowhere"}), 404, "org_unit_not_found")
-    assert_problem(await client.get(f"/v1/members/{ZHANG['id']}"), 404, "member_not_found", "id")
+    assert_problem(
+        await client.post(routes.api(routes.MEMBERS), json={**ZHANG, "org_unit": GRID}),
+        422,
+        "invalid_input",
+        "org_unit",
+    )
+    assert_problem(
+        await client.post(routes.api(routes.MEMBERS), json={**ZHANG, "org_unit": "nowhere"}), 404, "org_unit_not_found"
+    )
+    assert_problem(await client.get(routes.api(routes.MEMBER, member_id=ZHANG["id"])), 404, "member_not_found", "id")
 
 
 async def test_a_duplicate_member_is_409(client, ledger):
     """A member id is registered once; the second attempt changes nothing."""
     await tree(ledger)
-    await client.post("/v1/members", json=ZHANG)
-    assert_problem(await client.post("/v1/members", json={**ZHANG, "name": "别人"}), 409, "already_exists", "id")
-    assert "张秀英" == (await client.get(f"/v1/members/{ZHANG['id']}")).json()["name"]
+    await client.post(routes.api(routes.MEMBERS), json=ZHANG)
+    assert_problem(
+        await client.post(routes.api(routes.MEMBERS), json={**ZHANG, "name": "别人"}), 409, "already_exists", "id"
+    )
+    assert "张秀英" == (await client.get(routes.api(routes.MEMBER, member_id=ZHANG["id"]))).json()["name"]
 
 
 @pytest.mark.parametrize(
@@ -62,20 +74,24 @@ async def test_a_duplicate_member_is_409(client, ledger):
 async def test_bad_member_fields_are_422(client, ledger, change, field):
     """Unknown roles, wrong types, empty ids and unknown fields are refused by name."""
     await tree(ledger)
-    body = assert_problem(await client.post("/v1/members", json={**ZHANG, **change}), 422, "invalid_input")
+    body = assert_problem(await client.post(routes.api(routes.MEMBERS), json={**ZHANG, **change}), 422, "invalid_input")
     assert body["field"].startswith(field)
 
 
 async def test_a_deactivated_member_receives_no_awards_until_reactivated(client, ledger):
     """Deactivation refuses new awards with 409 member_inactive; reactivation allows them again."""
     await tree(ledger)
-    await client.post("/v1/members", json=ZHANG)
-    await client.patch(f"/v1/members/{ZHANG['id']}", json={"active": False})
-    refused = await client.post("/v1/awards", json=award_body(ZHANG["id"]), headers={"Idempotency-Key": key()})
+    await client.post(routes.api(routes.MEMBERS), json=ZHANG)
+    await client.patch(routes.api(routes.MEMBER, member_id=ZHANG["id"]), json={"active": False})
+    refused = await client.post(
+        routes.api(routes.AWARDS), json=award_body(ZHANG["id"]), headers={"Idempotency-Key": key()}
+    )
     assert_problem(refused, 409, "member_inactive", "member_id")
-    assert 0 == (await client.get(f"/v1/members/{ZHANG['id']}/balance")).json()["available_points"]
-    await client.patch(f"/v1/members/{ZHANG['id']}", json={"active": True})
-    accepted = await client.post("/v1/awards", json=award_body(ZHANG["id"], 4), headers={"Idempotency-Key": key()})
+    assert 0 == (await client.get(routes.api(routes.MEMBER_BALANCE, member_id=ZHANG["id"]))).json()["available_points"]
+    await client.patch(routes.api(routes.MEMBER, member_id=ZHANG["id"]), json={"active": True})
+    accepted = await client.post(
+        routes.api(routes.AWARDS), json=award_body(ZHANG["id"], 4), headers={"Idempotency-Key": key()}
+    )
     assert (201, 4) == (accepted.status_code, accepted.json()["available_points"])
 
 
@@ -86,20 +102,22 @@ async def test_a_units_members_are_listed_by_id_without_a_search_word(client, le
     for i in range(5):
         await ledger.register_member(f"r-{i}", "居民", MICRO if i != 2 else OTHER_MICRO, False, (Role.RESIDENT,))
     await ledger.change_member("r-3", MemberChanges(active=False), "test")
-    first = (await client.get("/v1/members", params={"org_unit": GRID, "limit": 3})).json()
-    rest = (await client.get("/v1/members", params={"org_unit": GRID, "limit": 3, "after": "r-2"})).json()
+    first = (await client.get(routes.api(routes.MEMBERS), params={"org_unit": GRID, "limit": 3})).json()
+    rest = (await client.get(routes.api(routes.MEMBERS), params={"org_unit": GRID, "limit": 3, "after": "r-2"})).json()
     assert (["r-0", "r-1", "r-2"], ["r-3", "r-4"]) == ([m["id"] for m in first], [m["id"] for m in rest])
-    micro = (await client.get("/v1/members", params={"org_unit": MICRO, "limit": 500})).json()
+    micro = (await client.get(routes.api(routes.MEMBERS), params={"org_unit": MICRO, "limit": 500})).json()
     assert ["r-0", "r-1", "r-3", "r-4"] == [m["id"] for m in micro]
-    assert_problem(await client.get("/v1/members", params={"org_unit": GRID, "limit": 501}), 422, "invalid_input")
-    searched = await client.get("/v1/members", params={"org_unit": GRID, "q": "r", "limit": 51})
+    assert_problem(
+        await client.get(routes.api(routes.MEMBERS), params={"org_unit": GRID, "limit": 501}), 422, "invalid_input"
+    )
+    searched = await client.get(routes.api(routes.MEMBERS), params={"org_unit": GRID, "q": "r", "limit": 51})
     assert_problem(searched, 422, "invalid_input", "limit")
-    paged_search = await client.get("/v1/members", params={"org_unit": GRID, "q": "r", "after": "r-1"})
+    paged_search = await client.get(routes.api(routes.MEMBERS), params={"org_unit": GRID, "q": "r", "after": "r-1"})
     assert_problem(paged_search, 422, "invalid_input", "after")
 
 
 async def _moves(client, member_id, **headers):
-    response = await client.get(f"/v1/members/{member_id}/moves", headers=headers)
+    response = await client.get(routes.api(routes.MEMBER_MOVES, member_id=member_id), headers=headers)
     assert 200 == response.status_code, response.text
     return [(m["from_unit"], m["to_unit"], m["moved_by"]) for m in response.json()["moves"]]
 
@@ -108,14 +126,16 @@ async def test_a_move_to_another_micro_grid_is_recorded_in_the_members_history(c
     """Each move says who moved the member, when, from where and to where, oldest first;
     a PATCH that names the member's own micro-grid moves nothing."""
     await tree(ledger)
-    await client.post("/v1/members", json=ZHANG)
+    await client.post(routes.api(routes.MEMBERS), json=ZHANG)
     member_id = ZHANG["id"]
-    await client.patch(f"/v1/members/{member_id}", json={"org_unit": OTHER_MICRO, "name": "张秀英"})
-    await client.patch(f"/v1/members/{member_id}", json={"org_unit": OTHER_MICRO})
-    await client.patch(f"/v1/members/{member_id}", json={"org_unit": MICRO})
+    await client.patch(routes.api(routes.MEMBER, member_id=member_id), json={"org_unit": OTHER_MICRO, "name": "张秀英"})
+    await client.patch(routes.api(routes.MEMBER, member_id=member_id), json={"org_unit": OTHER_MICRO})
+    await client.patch(routes.api(routes.MEMBER, member_id=member_id), json={"org_unit": MICRO})
     assert [(MICRO, OTHER_MICRO, "admin"), (OTHER_MICRO, MICRO, "admin")] == await _moves(client, member_id)
-    page = (await client.get(f"/v1/members/{member_id}/moves", params={"limit": 1})).json()
-    later = (await client.get(f"/v1/members/{member_id}/moves", params={"cursor": page["next_cursor"]})).json()
+    page = (await client.get(routes.api(routes.MEMBER_MOVES, member_id=member_id), params={"limit": 1})).json()
+    later = (
+        await client.get(routes.api(routes.MEMBER_MOVES, member_id=member_id), params={"cursor": page["next_cursor"]})
+    ).json()
     [second] = later["moves"]
     assert (OTHER_MICRO, MICRO, None) == (second["from_unit"], second["to_unit"], later["next_cursor"])
     assert page["moves"][0]["moved_at"] <= second["moved_at"]
@@ -126,27 +146,37 @@ async def test_a_move_to_another_micro_grid_is_recorded_in_the_members_history(c
 async def test_a_move_is_refused_to_anything_but_a_micro_grid(client, ledger):
     """A grid or an unknown unit is no home; the member stays and nothing is recorded."""
     await tree(ledger)
-    await client.post("/v1/members", json=ZHANG)
-    assert_problem(await client.patch(f"/v1/members/{ZHANG['id']}", json={"org_unit": GRID}), 422, "invalid_input")
-    refused = await client.patch(f"/v1/members/{ZHANG['id']}", json={"org_unit": "nowhere"})
+    await client.post(routes.api(routes.MEMBERS), json=ZHANG)
+    assert_problem(
+        await client.patch(routes.api(routes.MEMBER, member_id=ZHANG["id"]), json={"org_unit": GRID}),
+        422,
+        "invalid_input",
+    )
+    refused = await client.patch(routes.api(routes.MEMBER, member_id=ZHANG["id"]), json={"org_unit": "nowhere"})
     assert_problem(refused, 404, "org_unit_not_found", "org_unit")
-    assert MICRO == (await client.get(f"/v1/members/{ZHANG['id']}")).json()["org_unit"]
+    assert MICRO == (await client.get(routes.api(routes.MEMBER, member_id=ZHANG["id"]))).json()["org_unit"]
     assert [] == await _moves(client, ZHANG["id"])
-    assert_problem(await client.get("/v1/members/nobody/moves"), 404, "member_not_found", "member_id")
+    assert_problem(
+        await client.get(routes.api(routes.MEMBER_MOVES, member_id="nobody")), 404, "member_not_found", "member_id"
+    )
 
 
 async def test_an_organizer_moves_a_member_only_within_its_subtree(client, ledger):
     """The member's micro-grid and the new one must both lie in the organizer's subtree."""
     await tree(ledger)
     await other_community(ledger)
-    await client.post("/v1/members", json=ZHANG)
-    await client.post("/v1/members", json={**ZHANG, "id": "far", "org_unit": FAR_MICRO})
+    await client.post(routes.api(routes.MEMBERS), json=ZHANG)
+    await client.post(routes.api(routes.MEMBERS), json={**ZHANG, "id": "far", "org_unit": FAR_MICRO})
     organizer_id, organizer = await token(ledger, "organizer", COMMUNITY)
-    out = await client.patch(f"/v1/members/{ZHANG['id']}", json={"org_unit": FAR_MICRO}, headers=organizer)
+    out = await client.patch(
+        routes.api(routes.MEMBER, member_id=ZHANG["id"]), json={"org_unit": FAR_MICRO}, headers=organizer
+    )
     assert_problem(out, 403, "forbidden", "org_unit")
-    inward = await client.patch("/v1/members/far", json={"org_unit": MICRO}, headers=organizer)
+    inward = await client.patch(routes.api(routes.MEMBER, member_id="far"), json={"org_unit": MICRO}, headers=organizer)
     assert_problem(inward, 403, "forbidden", "member_id")
-    moved = await client.patch(f"/v1/members/{ZHANG['id']}", json={"org_unit": OTHER_MICRO}, headers=organizer)
+    moved = await client.patch(
+        routes.api(routes.MEMBER, member_id=ZHANG["id"]), json={"org_unit": OTHER_MICRO}, headers=organizer
+    )
     assert 200 == moved.status_code
     assert [(MICRO, OTHER_MICRO, organizer_id)] == await _moves(client, ZHANG["id"], **organizer)
     assert [] == await _moves(client, "far")
@@ -155,10 +185,10 @@ async def test_an_organizer_moves_a_member_only_within_its_subtree(client, ledge
 async def test_the_record_of_moves_cannot_be_edited(client, ledger):
     """member_move and unit_move are append-only in the database itself, like the journal."""
     await tree(ledger)
-    await client.post("/v1/members", json=ZHANG)
-    await client.patch(f"/v1/members/{ZHANG['id']}", json={"org_unit": OTHER_MICRO})
+    await client.post(routes.api(routes.MEMBERS), json=ZHANG)
+    await client.patch(routes.api(routes.MEMBER, member_id=ZHANG["id"]), json={"org_unit": OTHER_MICRO})
     await ledger.register_unit("g-2", "第二大网格", Level.GRID, COMMUNITY)
-    assert 200 == (await client.patch(f"/v1/org-units/{MICRO}", json={"parent": "g-2"})).status_code
+    assert 200 == (await client.patch(routes.api(routes.ORG_UNIT, code=MICRO), json={"parent": "g-2"})).status_code
     for sql in ("UPDATE member_move SET to_unit = 'x'", "DELETE FROM member_move", "DELETE FROM unit_move"):
         with pytest.raises(DBAPIError, match="append-only"):
             async with ledger.db.write() as conn:

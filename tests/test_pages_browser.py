@@ -15,14 +15,14 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
 
+from api import routes
 from ledger import AwardCommand, Category, IdempotentRequest, Ledger, Role
 from ledger.demo import load_demo
 from ledger.earning.rules import default_rules_text
 from ledger.honours.tiers import default_tiers_text
 from ledger.values import Access
-from tests.builders import rule_body
-from tests.conftest import TOKEN_SECRET
-from tests.site import PHONE, fresh_screenshots, launched_chromium, seeded_site
+from tests.builders import principal, rule_body
+from tests.site import fresh_screenshots, phone, screenshot, seeded_site
 
 UNIT, HOME, ELSEWHERE = "xinnan", "xinnan-g1-m1", "quetan-g1-m1"
 RESIDENT = "xn-01"
@@ -55,15 +55,7 @@ async def _seed(ledger: Ledger) -> dict[str, str]:
     await ledger.award(mistaken, "test", IdempotentRequest("test", "mistaken", "mistaken"))
     tokens = {}
     for role, org_unit, member_id in ((Access.MEMBER, None, RESIDENT), (Access.ORGANIZER, UNIT, None)):
-        _, tokens[role.value] = await ledger.create_principal(
-            role=role,
-            label=f"test {role.value}",
-            org_unit=org_unit,
-            member_id=member_id,
-            expires_at=None,
-            created_by="test",
-            key=TOKEN_SECRET.encode(),
-        )
+        _, tokens[role.value] = await principal(ledger, role.value, org_unit, member_id)
     return tokens
 
 
@@ -74,29 +66,12 @@ async def site(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[
 
 
 @pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with launched_chromium() as chromium:
-        yield chromium
-
-
-@pytest.fixture(scope="module")
 def screenshots() -> Path:
     return fresh_screenshots()
 
 
-async def _phone(browser: Browser, base_url: str) -> Page:
-    context = await browser.new_context(viewport=PHONE, base_url=base_url, locale="zh-CN", timezone_id="Asia/Shanghai")
-    return await context.new_page()
-
-
 async def _accept(dialog) -> None:
     await dialog.accept()
-
-
-async def _screenshot(page: Page, directory: Path, name: str) -> None:
-    """The whole page from the top (a sticky header would otherwise sit where it was scrolled)."""
-    await page.evaluate("window.scrollTo(0, 0)")
-    await page.screenshot(path=directory / f"{name}.png", full_page=True)
 
 
 async def test_a_resident_signs_in_by_link_and_sees_the_balance(site, browser, screenshots):
@@ -105,20 +80,20 @@ async def test_a_resident_signs_in_by_link_and_sees_the_balance(site, browser, s
     cookie, which a later link from elsewhere still finds; the page shows the balance, tier
     and statement."""
     base_url, tokens = site
-    page = await _phone(browser, base_url)
+    page = await phone(browser, base_url)
     # The link arrives from elsewhere (a chat message, a QR scanner): a cross-site navigation.
-    await page.set_content(f'<a href="{base_url}/me/signin?token={tokens["member"]}">查看我的积分</a>')
+    await page.set_content(f'<a href="{base_url}{routes.PAGE_ME_SIGNIN}?token={tokens["member"]}">查看我的积分</a>')
     await page.get_by_role("link").click()
-    await expect(page).to_have_url(f"{base_url}/me")
+    await expect(page).to_have_url(f"{base_url}{routes.PAGE_ME}")
     await expect(page.get_by_test_id("available")).to_have_text(str(STARTING_POINTS))
     await expect(page.get_by_text("社区清扫 7 小时")).to_be_visible()
     await expect(page.get_by_role("progressbar")).to_be_visible()
     [cookie] = await page.context.cookies()
     assert (True, "Strict") == (cookie["httpOnly"], cookie["sameSite"])
-    await page.set_content(f'<a href="{base_url}/me">我的积分</a>')
+    await page.set_content(f'<a href="{base_url}{routes.PAGE_ME}">我的积分</a>')
     await page.get_by_role("link").click()
     await expect(page.get_by_test_id("available")).to_have_text(str(STARTING_POINTS))
-    await _screenshot(page, screenshots, "me")
+    await screenshot(page, screenshots, "me")
     await page.context.close()
 
 
@@ -127,15 +102,15 @@ async def test_an_organizer_awards_settles_a_roster_and_the_resident_sees_it(sit
     roster of 30 pasted (a bad line named by its number), previewed and settled; the
     resident's page then shows every point, and spends two of them on a towel."""
     base_url, tokens = site
-    page = await _phone(browser, base_url)
+    page = await phone(browser, base_url)
     page.on("dialog", _accept)
-    await page.goto("/desk")
-    assert page.url.startswith(f"{base_url}/desk/signin")
-    await _screenshot(page, screenshots, "desk-signin")
+    await page.goto(routes.PAGE_DESK)
+    assert page.url.startswith(f"{base_url}{routes.PAGE_DESK_SIGNIN}")
+    await screenshot(page, screenshots, "desk-signin")
     await page.get_by_label("登录令牌").fill(tokens["organizer"])
     await page.get_by_role("button", name="登录").click()
-    await expect(page).to_have_url(f"{base_url}/desk")
-    await _screenshot(page, screenshots, "desk")
+    await expect(page).to_have_url(f"{base_url}{routes.PAGE_DESK}")
+    await screenshot(page, screenshots, "desk")
 
     await page.get_by_label("姓名或成员编号").fill(RESIDENT)
     await page.get_by_role("button", name="查找").click()
@@ -157,15 +132,15 @@ async def test_an_organizer_awards_settles_a_roster_and_the_resident_sees_it(sit
     await expect(rule.locator("option[value=patrol]")).to_have_text(re.compile("还可得 1 分"))
     await page.get_by_role("button", name="生成登录链接和二维码").click()
     await expect(page.locator("#signin-card .qr svg")).to_be_visible()
-    await expect(page.locator("#signin-card .link")).to_contain_text(f"{base_url}/me/signin?token=glp_")
-    await _screenshot(page, screenshots, "desk-member")
+    await expect(page.locator("#signin-card .link")).to_contain_text(f"{base_url}{routes.PAGE_ME_SIGNIN}?token=glp_")
+    await screenshot(page, screenshots, "desk-member")
 
     await page.get_by_role("link", name="返回工作台").click()
     await page.get_by_label("活动名称").fill("爱心义剪")
     await page.get_by_label("积分规则").select_option("volunteer-hour")
     await page.get_by_label("组织者成员编号").fill(RESIDENT)
     await page.get_by_role("button", name="创建活动，录入名单").click()
-    await expect(page).to_have_url(re.compile(r"/desk/activities/\d+$"))
+    await expect(page).to_have_url(re.compile(routes.path(routes.PAGE_DESK_ACTIVITY, activity_id=r"\d+") + "$"))
 
     roster = page.locator("textarea[name=participants]")
     await roster.fill(f"成员编号,小时\n{RESIDENT},{HOURS_EACH}\nxn-02,两小时\n")
@@ -178,7 +153,7 @@ async def test_an_organizer_awards_settles_a_roster_and_the_resident_sees_it(sit
     await expect(page.get_by_test_id("preview-total")).to_have_text(
         f"将有 {ROSTER_SIZE} 人获得积分，共 {ROSTER_SIZE * HOURS_EACH} 分。"
     )
-    await _screenshot(page, screenshots, "desk-activity")
+    await screenshot(page, screenshots, "desk-activity")
     await page.get_by_role("button", name="结算").click()
     await expect(page.get_by_test_id("settled")).to_contain_text(f"{ROSTER_SIZE} 人获得积分")
     await page.get_by_role("link", name="返回工作台").click()
@@ -187,9 +162,9 @@ async def test_an_organizer_awards_settles_a_roster_and_the_resident_sees_it(sit
     await expect(latest).to_contain_text("已结算")
     await page.context.close()
 
-    resident = await _phone(browser, base_url)
+    resident = await phone(browser, base_url)
     resident.on("dialog", _accept)  # 兑换 asks for confirmation
-    await resident.goto(f"/me/signin?token={tokens['member']}")
+    await resident.goto(f"{routes.PAGE_ME_SIGNIN}?token={tokens['member']}")
     await expect(resident.get_by_test_id("available")).to_have_text(str(STARTING_POINTS + 1 + HOURS_EACH))
     await expect(resident.get_by_text("爱心义剪", exact=True)).to_be_visible()
     towel = resident.locator("form", has_text="毛巾")
@@ -197,16 +172,16 @@ async def test_an_organizer_awards_settles_a_roster_and_the_resident_sees_it(sit
     await expect(resident.locator("#flash")).to_contain_text("已兑换“毛巾”，请凭取货码")
     await expect(resident.get_by_test_id("available")).to_have_text(str(STARTING_POINTS + 1 + HOURS_EACH - TOWEL))
     await expect(resident.get_by_test_id("held")).to_contain_text("毛巾")
-    await _screenshot(resident, screenshots, "me-after")
+    await screenshot(resident, screenshots, "me-after")
     await resident.context.close()
 
 
 async def _desk(browser: Browser, base_url: str, token: str) -> Page:
-    page = await _phone(browser, base_url)
-    await page.goto("/desk/signin")
+    page = await phone(browser, base_url)
+    await page.goto(routes.PAGE_DESK_SIGNIN)
     await page.get_by_label("登录令牌").fill(token)
     await page.get_by_role("button", name="登录").click()
-    await expect(page).to_have_url(f"{base_url}/desk")
+    await expect(page).to_have_url(f"{base_url}{routes.PAGE_DESK}")
     return page
 
 
@@ -218,9 +193,9 @@ async def test_a_member_outside_the_unit_cannot_be_found_from_the_desk(site, bro
     await page.get_by_label("姓名或成员编号").fill(OUTSIDER_NAME)
     await page.get_by_role("button", name="查找").click()
     await expect(page.get_by_test_id("not-found")).to_contain_text(f"没有找到“{OUTSIDER_NAME}”")
-    await page.goto(f"/desk/members/{OUTSIDER}")
+    await page.goto(routes.path(routes.PAGE_DESK_MEMBER, member_id=OUTSIDER))
     await expect(page.get_by_test_id("error-message")).to_have_text("该成员不在您的管辖范围内")
-    await _screenshot(page, screenshots, "desk-out-of-scope")
+    await screenshot(page, screenshots, "desk-out-of-scope")
     await page.context.close()
 
 
@@ -232,7 +207,7 @@ async def test_an_organizer_reverses_a_mistaken_award_and_downloads_the_nominati
     async with page.expect_download() as download:
         await page.get_by_role("button", name="下载 CSV").click()
     assert (await download.value).suggested_filename.endswith(".csv")
-    await page.goto(f"/desk/members/{MISTAKEN}")
+    await page.goto(routes.path(routes.PAGE_DESK_MEMBER, member_id=MISTAKEN))
     before = int(await page.get_by_test_id("available").inner_text())
     line = page.locator("li.line", has_text=MISTAKEN_MEMO)
     await line.get_by_text("撤销", exact=True).click()
@@ -262,7 +237,7 @@ async def test_the_api_docs_load_with_no_way_out_to_the_internet(site, browser, 
 
     await context.route("**/*", only_the_service)
     page = await context.new_page()
-    await page.goto("/schema/swagger")
+    await page.goto(f"{routes.OPENAPI}/swagger")
     awards = page.locator(".opblock-summary-path", has_text=re.compile(r"^/v1/awards$"))
     await expect(awards.first).to_be_visible()
     assert await page.locator(".opblock").count() >= 50
@@ -276,8 +251,8 @@ async def test_a_resident_reports_a_patrol_and_sees_it_approved(site, browser, s
     waits for anyone; a real one waits as 待审核, the desk approves it from its queue, and
     the resident's page then says it was approved with its point."""
     base_url, tokens = site
-    resident = await _phone(browser, base_url)
-    await resident.goto(f"/me/signin?token={tokens['member']}")
+    resident = await phone(browser, base_url)
+    await resident.goto(f"{routes.PAGE_ME_SIGNIN}?token={tokens['member']}")
     before = int(await resident.get_by_test_id("available").inner_text())
     report = resident.get_by_test_id("report").locator("form", has_text="步数")
     await report.get_by_label(re.compile("^步数")).fill("800")
@@ -290,7 +265,7 @@ async def test_a_resident_reports_a_patrol_and_sees_it_approved(site, browser, s
     mine = resident.get_by_test_id("claims").locator("li").first
     await expect(mine).to_contain_text("1600 步")
     await expect(mine.get_by_test_id("claim-state")).to_have_text("待审核")
-    await _screenshot(resident, screenshots, "me-report")
+    await screenshot(resident, screenshots, "me-report")
 
     desk = await _desk(browser, base_url, tokens["organizer"])
     await desk.get_by_test_id("review-link").click()
@@ -304,7 +279,7 @@ async def test_a_resident_reports_a_patrol_and_sees_it_approved(site, browser, s
     await resident.reload()
     await expect(mine.get_by_test_id("claim-state")).to_have_text("已通过 +1 分")
     await expect(resident.get_by_test_id("available")).to_have_text(str(before + 1))
-    await _screenshot(resident, screenshots, "me-claim-approved")
+    await screenshot(resident, screenshots, "me-claim-approved")
     await resident.context.close()
 
 
@@ -324,16 +299,16 @@ async def test_an_organizer_declines_one_claim_and_approves_the_ticked_ones_at_o
     ids = []
     for body in bodies:
         claim = body | {"occurred_at": _hour_ago()}
-        response = await desk.request.post(f"{base_url}/v1/claims", data=claim, headers=bearer)
+        response = await desk.request.post(f"{base_url}{routes.api(routes.CLAIMS)}", data=claim, headers=bearer)
         assert response.ok, await response.text()
         ids.append((await response.json())["id"])
     first, repeat, diary = ids
-    await desk.goto("/desk/claims")
+    await desk.goto(routes.PAGE_DESK_CLAIMS)
     twin = desk.get_by_test_id(f"twin-{repeat}")
     await expect(twin).to_contain_text(f"原上报 第 {first} 号 · 待审核")
     await expect(twin).to_contain_text("楼道堆物")
     await expect(desk.get_by_test_id(f"claim-{first}").get_by_role("link", name="查看照片")).to_be_visible()
-    await _screenshot(desk, screenshots, "desk-claims")
+    await screenshot(desk, screenshots, "desk-claims")
 
     repeated = desk.get_by_test_id(f"claim-{repeat}")
     await repeated.get_by_role("button", name="退回").click()
@@ -354,10 +329,10 @@ async def test_an_organizer_declines_one_claim_and_approves_the_ticked_ones_at_o
     await expect(desk.locator("#flash")).to_have_text("已通过 2 条，退回 0 条")
     for claim_id in ids:
         await expect(desk.get_by_test_id(f"claim-{claim_id}")).to_have_count(0)
-    await _screenshot(desk, screenshots, "desk-claims-after")
+    await screenshot(desk, screenshots, "desk-claims-after")
     states = []
     for claim_id in ids:
-        response = await desk.request.get(f"{base_url}/v1/claims/{claim_id}", headers=bearer)
+        response = await desk.request.get(f"{base_url}{routes.api(routes.CLAIM, claim_id=claim_id)}", headers=bearer)
         claim = await response.json()
         states.append((claim["status"], claim["awarded_points"]))
     assert [("approved", 2), ("declined", None), ("approved", 2)] == states
@@ -377,8 +352,8 @@ async def test_a_resident_confirms_a_redemption_and_the_counter_hands_it_over(si
     accepted, /me shows the pickup code and its QR code; the organizer types the code in
     lower case at the counter, sees who collects what, and fulfils it."""
     base_url, tokens = site
-    resident = await _phone(browser, base_url)
-    await resident.goto(f"/me/signin?token={tokens['member']}")
+    resident = await phone(browser, base_url)
+    await resident.goto(f"{routes.PAGE_ME_SIGNIN}?token={tokens['member']}")
     before = await resident.get_by_test_id("available").inner_text()
     asked: list[str] = []
 
@@ -401,7 +376,7 @@ async def test_a_resident_confirms_a_redemption_and_the_counter_hands_it_over(si
     assert re.fullmatch(r"[A-Z0-9]{6}", code), code
     await expect(held.locator(".qr svg")).to_be_visible()
     await expect(held).to_contain_text("领取地点：新南社区党群服务中心一楼")
-    await _screenshot(resident, screenshots, "me-pickup")
+    await screenshot(resident, screenshots, "me-pickup")
 
     desk = await _desk(browser, base_url, tokens["organizer"])
     await desk.get_by_test_id("to-counter").click()
@@ -412,7 +387,7 @@ async def test_a_resident_confirms_a_redemption_and_the_counter_hands_it_over(si
     await expect(pickup.get_by_test_id("pickup-reward")).to_have_text("洗衣液")
     await expect(pickup.get_by_test_id("pickup-member")).to_have_text(f"{NAMES[1]}新南01")
     await expect(pickup).to_contain_text("5 分")
-    await _screenshot(desk, screenshots, "desk-counter")
+    await screenshot(desk, screenshots, "desk-counter")
     await pickup.get_by_test_id("fulfil").click()
     await expect(desk.locator("#flash")).to_have_text(f"已核销：洗衣液 已交给{NAMES[1]}新南01")
     await expect(desk.get_by_test_id("held-list")).not_to_contain_text(code)
@@ -461,10 +436,10 @@ async def test_an_organizer_lists_a_reward_restocks_and_takes_it_down(site, brow
     await expect(desk.locator("#flash")).to_have_text("已保存“环保购物袋”")
     await expect(bag).to_contain_text("1 分")
     await expect(bag).not_to_contain_text("每周六上午")
-    await _screenshot(desk, screenshots, "desk-shop")
+    await screenshot(desk, screenshots, "desk-shop")
 
-    resident = await _phone(browser, base_url)
-    await resident.goto(f"/me/signin?token={tokens['member']}")
+    resident = await phone(browser, base_url)
+    await resident.goto(f"{routes.PAGE_ME_SIGNIN}?token={tokens['member']}")
     await expect(resident.get_by_test_id("shop")).to_contain_text("环保购物袋")
     await bag.get_by_role("button", name="下架").click()
     await expect(desk.locator("#flash")).to_have_text("已下架“环保购物袋”")
@@ -498,14 +473,14 @@ async def test_the_counter_reads_a_qr_code_with_the_camera_where_the_browser_can
     bearer = {"Authorization": f"Bearer {tokens['organizer']}"}
     async with httpx.AsyncClient(base_url=base_url, headers=bearer) as api:
         for path, body in (
-            ("/v1/awards", rule_body("xn-20", "volunteer-hour", 3)),
-            ("/v1/redemptions", {"reward": "xinnan-毛巾", "member_id": "xn-20"}),
+            (routes.api(routes.AWARDS), rule_body("xn-20", "volunteer-hour", 3)),
+            (routes.api(routes.REDEMPTIONS), {"reward": "xinnan-毛巾", "member_id": "xn-20"}),
         ):
             response = await api.post(path, json=body, headers={"Idempotency-Key": f"scan-{path}"})
             assert 201 == response.status_code, response.text
         code = response.json()["pickup_code"]
     desk = await _desk(browser, base_url, tokens["organizer"])
-    await desk.goto("/desk/counter")
+    await desk.goto(routes.PAGE_DESK_COUNTER)
     await expect(desk.get_by_role("button", name="用摄像头扫码")).to_be_hidden()
     await desk.context.add_init_script(FAKE_CAMERA % json.dumps(code))
     await desk.reload()
@@ -542,7 +517,7 @@ async def test_an_organizer_checks_a_member_file_then_imports_it(site, browser, 
     base_url, tokens = site
     page = await _desk(browser, base_url, tokens["organizer"])
     await page.get_by_test_id("to-import").click()
-    await expect(page).to_have_url(f"{base_url}/desk/import")
+    await expect(page).to_have_url(f"{base_url}{routes.PAGE_DESK_IMPORT}")
     report = page.get_by_test_id("import-report")
     confirm = page.get_by_role("button", name="确认导入")
     await expect(confirm).to_be_disabled()
@@ -564,16 +539,16 @@ async def test_an_organizer_checks_a_member_file_then_imports_it(site, browser, 
     await expect(report.get_by_test_id("import-absent")).to_contain_text("位成员不在文件里")
     await expect(report).to_contain_text("以下列不会保存：电话")
     await expect(confirm).to_be_enabled()
-    await _screenshot(page, screenshots, "desk-import")
+    await screenshot(page, screenshots, "desk-import")
 
     await confirm.click()
     await expect(report.get_by_role("heading")).to_have_text("导入完成")
     await expect(report.get_by_test_id("count-created")).to_have_text("2")
     await expect(confirm).to_be_disabled()
-    await _screenshot(page, screenshots, "desk-import-done")
+    await screenshot(page, screenshots, "desk-import-done")
     bearer = {"Authorization": f"Bearer {tokens['organizer']}"}
     async with httpx.AsyncClient(base_url=base_url, headers=bearer) as api:
-        imported = (await api.get("/v1/members/xn-im-01")).json()
+        imported = (await api.get(routes.api(routes.MEMBER, member_id="xn-im-01"))).json()
     assert ("陈导入", IMPORT_HOME, True) == (imported["name"], imported["org_unit"], imported["party_member"])
 
     await page.get_by_label("选择文件", exact=True).set_input_files(
@@ -592,7 +567,7 @@ async def test_an_organizer_checks_a_member_file_then_imports_it(site, browser, 
     await expect(rows.nth(1)).to_contain_text(f"“{ELSEWHERE}”不在您的管辖范围内")
     await expect(rows.nth(2)).to_have_text(re.compile(r"^2\s*xn-im-01\s*更新\s*党员$"))
     await expect(confirm).to_be_disabled()
-    await _screenshot(page, screenshots, "desk-import-refused")
+    await screenshot(page, screenshots, "desk-import-refused")
     async with httpx.AsyncClient(base_url=base_url, headers=bearer) as api:
-        assert 404 == (await api.get("/v1/members/xn-im-03")).status_code
+        assert 404 == (await api.get(routes.api(routes.MEMBER, member_id="xn-im-03"))).status_code
     await page.context.close()

@@ -13,6 +13,7 @@ import re
 import httpx
 import pytest
 
+from api import routes
 from api.app import create_app
 from ledger import Role
 from tests.builders import MICRO, OTHER_MICRO, post, recently, rules, tree
@@ -29,7 +30,7 @@ async def web(ledger) -> httpx.AsyncClient:
 
 
 async def _signed_in(client, web, path: str, **body) -> None:
-    response = await client.post("/v1/tokens", json={"label": "测试", **body})
+    response = await client.post(routes.api(routes.TOKENS), json={"label": "测试", **body})
     assert 201 == response.status_code, response.text
     await web.post(f"{path}/signin", data={"token": response.json()["token"]})
 
@@ -50,7 +51,7 @@ async def _claims(client, ledger) -> list[int]:
     ]
     ids = []
     for body in bodies:
-        response = await client.post("/v1/claims", json=body)
+        response = await client.post(routes.api(routes.CLAIMS), json=body)
         assert 200 <= response.status_code < 300, response.text
         ids.append(response.json()["id"])
     return ids
@@ -65,8 +66,8 @@ async def test_the_review_queue_shows_the_units_claims_with_evidence_and_duplica
     """An organizer of 1-1 sees its three claims with steps, reference and photo link, the
     repeated report beside the one it repeats, and nothing of 1-2."""
     first, repeat, patrol, elsewhere = await _claims(client, ledger)
-    await _signed_in(client, web, "/desk", role="organizer", org_unit=MICRO)
-    page = (await web.get("/desk/claims")).text
+    await _signed_in(client, web, routes.PAGE_DESK, role="organizer", org_unit=MICRO)
+    page = (await web.get(routes.PAGE_DESK_CLAIMS)).text
     assert "待审核的上报（3）" in page
     assert f'data-testid="claim-{elsewhere}"' not in page and "赵丽娟" not in page
     assert "1800 步" in _card(page, patrol) and "疑似重复" not in _card(page, patrol)
@@ -80,8 +81,8 @@ async def test_the_review_queue_shows_the_units_claims_with_evidence_and_duplica
 async def test_the_review_queue_of_another_unit_is_refused_in_chinese(client, ledger, web):
     """Naming a unit outside the organizer's is an error page, not its claims."""
     await _claims(client, ledger)
-    await _signed_in(client, web, "/desk", role="organizer", org_unit=MICRO)
-    refused = await web.get("/desk/claims", params={"unit": OTHER_MICRO})
+    await _signed_in(client, web, routes.PAGE_DESK, role="organizer", org_unit=MICRO)
+    refused = await web.get(routes.PAGE_DESK_CLAIMS, params={"unit": OTHER_MICRO})
     assert 403 == refused.status_code and "赵丽娟" not in refused.text and "超出您的权限或管辖范围" in refused.text
 
 
@@ -90,10 +91,10 @@ async def test_a_resident_reports_and_sees_each_claims_state(client, ledger, web
     patrols, writes a diary and reports events), and lists each claim: pending, approved with
     its points, declined with its reason."""
     first, repeat, patrol, _ = await _claims(client, ledger)
-    await post(client, f"/v1/claims/{first}/approve")
-    await client.post(f"/v1/claims/{repeat}/decline", json={"reason": "与第一条重复"})
-    await _signed_in(client, web, "/me", role="member", member_id="w-1")
-    page = (await web.get("/me")).text
+    await post(client, routes.api(routes.CLAIM_APPROVE, claim_id=first))
+    await client.post(routes.api(routes.CLAIM_DECLINE, claim_id=repeat), json={"reason": "与第一条重复"})
+    await _signed_in(client, web, routes.PAGE_ME, role="member", member_id="w-1")
+    page = (await web.get(routes.PAGE_ME)).text
     kinds = re.findall(r'<details class="report"[^>]*>\s*<summary>(.*?)</summary>', page)
     assert ["巡查", "民情日记", "事件上报"] == kinds
     assert "1000 步以上才计分" in page

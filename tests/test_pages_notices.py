@@ -12,6 +12,7 @@ import re
 import httpx
 import pytest
 
+from api import routes
 from api.app import create_app
 from tests.builders import COMMUNITY, FAR_MICRO, MICRO, OTHER_COMMUNITY, award, member, other_community, tiers, tree
 from tests.conftest import http_client, settings
@@ -34,12 +35,16 @@ async def _notices(client, ledger) -> dict[str, int]:
     await award(client, await member(ledger, "m-甲", MICRO), 40)
     await award(client, await member(ledger, "m-乙", FAR_MICRO), 40)
     units = (COMMUNITY, OTHER_COMMUNITY)
-    return {unit: (await client.post("/v1/notices", json={"org_unit": unit})).json()["id"] for unit in units}
+    return {
+        unit: (await client.post(routes.api(routes.NOTICES), json={"org_unit": unit})).json()["id"] for unit in units
+    }
 
 
 async def _sign_in_desk(client, web) -> None:
-    response = await client.post("/v1/tokens", json={"label": "测试", "role": "organizer", "org_unit": COMMUNITY})
-    await web.post("/desk/signin", data={"token": response.json()["token"]})
+    response = await client.post(
+        routes.api(routes.TOKENS), json={"label": "测试", "role": "organizer", "org_unit": COMMUNITY}
+    )
+    await web.post(routes.PAGE_DESK_SIGNIN, data={"token": response.json()["token"]})
 
 
 async def test_the_desk_shows_its_own_notice_and_refuses_another_in_chinese(client, ledger, web):
@@ -47,14 +52,14 @@ async def test_the_desk_shows_its_own_notice_and_refuses_another_in_chinese(clie
     community's notice is a Chinese error page, and the list holds only the own notice."""
     opened = await _notices(client, ledger)
     await _sign_in_desk(client, web)
-    own = await web.get(f"/desk/notices/{opened[COMMUNITY]}")
+    own = await web.get(routes.path(routes.PAGE_DESK_NOTICE, notice_id=opened[COMMUNITY]))
     assert 200 == own.status_code
     assert "m-甲" in own.text and "东关南里1-1微网格" in own.text
     [link] = re.findall(r'data-testid="public-link">([^<]+)<', own.text)
     assert link.startswith(f"http://ledger.test/notices/{opened[COMMUNITY]}/")
-    other = await web.get(f"/desk/notices/{opened[OTHER_COMMUNITY]}")
+    other = await web.get(routes.path(routes.PAGE_DESK_NOTICE, notice_id=opened[OTHER_COMMUNITY]))
     assert (403, True) == (other.status_code, "该公示不在您的管辖范围内" in other.text)
-    listing = await web.get("/desk/notices")
+    listing = await web.get(routes.PAGE_DESK_NOTICES)
     assert [str(opened[COMMUNITY])] == re.findall(r'href="/desk/notices/(\d+)"', listing.text)
 
 
@@ -63,11 +68,14 @@ async def test_the_public_page_needs_its_code_and_shows_no_member_id(client, led
     code of one notice does not open another, nor does a code in Chinese characters."""
     opened = await _notices(client, ledger)
     code = ledger.notice_public_code(opened[COMMUNITY])
-    public = await web.get(f"/notices/{opened[COMMUNITY]}/{code}")
+    public = await web.get(routes.path(routes.PAGE_NOTICE_PUBLIC, notice_id=opened[COMMUNITY], code=code))
     assert 200 == public.status_code
     assert "张三" in public.text and "东关南里1-1微网格" in public.text
     assert "m-甲" not in public.text
-    for wrong_path in (f"/notices/{opened[OTHER_COMMUNITY]}/{code}", f"/notices/{opened[COMMUNITY]}/公示"):
+    for wrong_path in (
+        routes.path(routes.PAGE_NOTICE_PUBLIC, notice_id=opened[OTHER_COMMUNITY], code=code),
+        routes.path(routes.PAGE_NOTICE_PUBLIC, notice_id=opened[COMMUNITY], code="公示"),
+    ):
         wrong = await web.get(wrong_path)
         assert (404, True) == (wrong.status_code, "找不到该公示" in wrong.text)
 

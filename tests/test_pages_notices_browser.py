@@ -14,13 +14,14 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, expect
 
+from api import routes
 from ledger import AwardCommand, Category, Database, IdempotentRequest, Ledger, Role
 from ledger.demo import load_demo
 from ledger.earning.rules import default_rules_text
 from ledger.honours.tiers import default_tiers_text
-from ledger.values import Access
-from tests.conftest import CHECKPOINT_KEY, TOKEN_SECRET
-from tests.site import PHONE, SCREENSHOTS, launched_chromium, seeded_site
+from tests.builders import principal
+from tests.conftest import CHECKPOINT_KEY
+from tests.site import SCREENSHOTS, phone, screenshot, seeded_site
 
 UNIT, HOME, EARLIER_HOME, OPEN_HOME = "xinnan", "xinnan-g1-m1", "xinnan-g2-m1", "xinnan-g2-m2"
 OPEN_UNIT_NAME = "新南社区2-2微网格"
@@ -60,15 +61,7 @@ async def _seed(ledger: Ledger, db: Database) -> str:
     await ledger.open_notice(None, OPEN_HOME, ADVANCED, None, "test")
     for i in range(1, NAMES_ON_NOTICE + 1):
         await _flagged(ledger, f"xn-{i:02d}", f"王新南{i:02d}", HOME)
-    _, token = await ledger.create_principal(
-        role=Access.ORGANIZER,
-        label="test organizer",
-        org_unit=UNIT,
-        member_id=None,
-        expires_at=None,
-        created_by="test",
-        key=TOKEN_SECRET.encode(),
-    )
+    _, token = await principal(ledger, "organizer", UNIT)
     return token
 
 
@@ -82,12 +75,6 @@ async def site(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[
 
 
 @pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with launched_chromium() as chromium:
-        yield chromium
-
-
-@pytest.fixture(scope="module")
 def screenshots() -> Path:
     """A folder of its own under the screenshots, so the other page tests' pictures stay."""
     folder = SCREENSHOTS / "notices"
@@ -97,23 +84,13 @@ def screenshots() -> Path:
     return folder
 
 
-async def _phone(browser: Browser, base_url: str) -> Page:
-    context = await browser.new_context(viewport=PHONE, base_url=base_url, locale="zh-CN", timezone_id="Asia/Shanghai")
-    return await context.new_page()
-
-
-async def _screenshot(page: Page, directory: Path, name: str) -> None:
-    await page.evaluate("window.scrollTo(0, 0)")
-    await page.screenshot(path=directory / f"{name}.png", full_page=True)
-
-
 async def _desk(browser: Browser, base_url: str, token: str) -> Page:
-    page = await _phone(browser, base_url)
+    page = await phone(browser, base_url)
     page.on("dialog", lambda dialog: dialog.accept())
-    await page.goto("/desk/signin")
+    await page.goto(routes.PAGE_DESK_SIGNIN)
     await page.get_by_label("登录令牌").fill(token)
     await page.get_by_role("button", name="登录").click()
-    await expect(page).to_have_url(f"{base_url}/desk")
+    await expect(page).to_have_url(f"{base_url}{routes.PAGE_DESK}")
     return page
 
 
@@ -129,16 +106,16 @@ async def test_an_organizer_opens_a_notice_and_prints_it_on_one_a4_page(site, br
     base_url, token = site
     page = await _desk(browser, base_url, token)
     await page.get_by_role("link", name="公示").click()
-    await expect(page).to_have_url(f"{base_url}/desk/notices")
+    await expect(page).to_have_url(f"{base_url}{routes.PAGE_DESK_NOTICES}")
     await page.get_by_label("推荐类别").select_option(ADVANCED)
-    await _screenshot(page, screenshots, "desk-notices")
+    await screenshot(page, screenshots, "desk-notices")
     await page.get_by_role("button", name="发起公示").click()
-    await expect(page).to_have_url(re.compile(r"/desk/notices/\d+$"))
+    await expect(page).to_have_url(re.compile(routes.path(routes.PAGE_DESK_NOTICE, notice_id=r"\d+") + "$"))
     sheet = page.get_by_test_id("notice-sheet")
     await expect(sheet.locator("tbody tr")).to_have_count(NAMES_ON_NOTICE)
     last = [str(NAMES_ON_NOTICE), "王新南30", "新南社区1-1微网格", ADVANCED]
     await expect(sheet.locator("tbody tr").last.locator("td")).to_have_text(last)
-    await _screenshot(page, screenshots, "desk-notice")
+    await screenshot(page, screenshots, "desk-notice")
 
     await page.emulate_media(media="print")
     for hidden in (page.locator(".bar"), page.get_by_test_id("notice-names"), page.get_by_test_id("public-link")):
@@ -160,7 +137,7 @@ async def test_objections_are_entered_and_names_decided_after_the_notice_ends(si
     reason; on the open notice an objection is entered and shows under the name."""
     base_url, token = site
     page = await _desk(browser, base_url, token)
-    await page.goto("/desk/notices")
+    await page.goto(routes.PAGE_DESK_NOTICES)
     await page.locator("[data-testid=notices] a", has_text="已期满").click()
     names = page.get_by_test_id("notice-names")
     first, second = names.locator("li", has_text="赵前1"), names.locator("li", has_text="赵前2")
@@ -174,9 +151,9 @@ async def test_objections_are_entered_and_names_decided_after_the_notice_ends(si
     await second.get_by_label("撤回原因").fill("经核查有误")
     await second.get_by_role("button", name="撤回推荐").click()
     await expect(second.locator(".tag")).to_have_text("已撤回")
-    await _screenshot(page, screenshots, "desk-notice-decided")
+    await screenshot(page, screenshots, "desk-notice-decided")
 
-    await page.goto("/desk/notices")
+    await page.goto(routes.PAGE_DESK_NOTICES)
     await page.locator("[data-testid=notices] a", has_text=OPEN_UNIT_NAME).click()
     name = page.get_by_test_id("notice-names").locator("li", has_text="李公示3")
     await name.get_by_text("登记异议或撤回").click()
@@ -193,13 +170,13 @@ async def test_the_public_notice_page_shows_no_member_id(site, browser, screensh
     flags only; a link with a changed code finds nothing."""
     base_url, token = site
     desk = await _desk(browser, base_url, token)
-    await desk.goto("/desk/notices")
+    await desk.goto(routes.PAGE_DESK_NOTICES)
     await desk.locator("[data-testid=notices] a", has_text=OPEN_UNIT_NAME).click()
     link = await desk.get_by_test_id("public-link").get_attribute("href")
     await desk.context.close()
     assert link is not None and link.startswith(f"{base_url}/notices/")
 
-    page = await _phone(browser, base_url)
+    page = await phone(browser, base_url)
     await page.goto(link)
     sheet = page.get_by_test_id("notice-sheet")
     rows = [[str(i), f"李公示{m[-1]}", OPEN_UNIT_NAME, ADVANCED] for i, m in enumerate(ON_NOTICE, 1)]
@@ -208,7 +185,7 @@ async def test_the_public_notice_page_shows_no_member_id(site, browser, screensh
     html = await page.content()
     assert not MEMBER_ID.search(html)
     assert "退出登录" not in html
-    await _screenshot(page, screenshots, "notice-public")
+    await screenshot(page, screenshots, "notice-public")
     forged = link[:-1] + ("0" if link[-1] != "0" else "1")
     response = await page.goto(forged)
     assert response is not None and 404 == response.status
@@ -219,12 +196,12 @@ async def test_the_public_notice_page_shows_no_member_id(site, browser, screensh
 async def test_the_landing_page_says_what_the_service_is_and_leads_to_both_pages(site, browser, screenshots):
     """``/`` says in Chinese what the service does and links to 我的积分 and the desk."""
     base_url, _ = site
-    page = await _phone(browser, base_url)
+    page = await phone(browser, base_url)
     await page.goto("/")
     await expect(page.locator("main")).to_contain_text("积分超市")
-    await expect(page.get_by_test_id("to-me")).to_have_attribute("href", "/me")
-    await expect(page.get_by_test_id("to-desk")).to_have_attribute("href", "/desk")
-    await _screenshot(page, screenshots, "landing")
+    await expect(page.get_by_test_id("to-me")).to_have_attribute("href", routes.PAGE_ME)
+    await expect(page.get_by_test_id("to-desk")).to_have_attribute("href", routes.PAGE_DESK)
+    await screenshot(page, screenshots, "landing")
     await page.get_by_test_id("to-me").click()
-    await expect(page).to_have_url(re.compile(r"/me/signin$"))
+    await expect(page).to_have_url(re.compile(re.escape(routes.PAGE_ME_SIGNIN) + "$"))
     await page.context.close()

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from api import routes
 from api.app import create_app
 from api.auth import PAGE_HEADER, SESSION_COOKIE
 from api.pages import STATIC, TEMPLATES, zh
@@ -34,7 +35,7 @@ async def web(ledger) -> httpx.AsyncClient:
 
 
 async def _token(client, **body) -> str:
-    response = await client.post("/v1/tokens", json={"label": "测试", **body})
+    response = await client.post(routes.api(routes.TOKENS), json={"label": "测试", **body})
     assert 201 == response.status_code, response.text
     return response.json()["token"]
 
@@ -57,14 +58,14 @@ async def test_the_printed_link_signs_in_and_moves_the_token_into_a_cookie(clien
     that moves on by itself, kept from caches and from Referer headers."""
     await tree(ledger)
     token = await _token(client, role="member", member_id=await member(ledger))
-    response = await web.get("/me/signin", params={"token": token})
-    assert "/me" == _moves_on_to(response)
+    response = await web.get(routes.PAGE_ME_SIGNIN, params={"token": token})
+    assert routes.PAGE_ME == _moves_on_to(response)
     cookie = _set_cookie(response)
     assert f"{SESSION_COOKIE}={token}" in cookie
     for flag in ("HttpOnly", "SameSite=strict", "Path=/", f"Max-Age={MEMBER_COOKIE_MAX_AGE_SECONDS}"):
         assert flag in cookie
     assert "Secure" not in cookie
-    page = await web.get("/me")
+    page = await web.get(routes.PAGE_ME)
     assert 200 == page.status_code and "可用积分" in page.text
     web.cookies.clear()
     secure = await web.get("https://ledger.test/me/signin", params={"token": token})
@@ -75,29 +76,29 @@ async def test_an_organizer_signs_in_with_the_form_for_a_working_day(client, led
     """The pasted token goes to the desk, and its cookie lasts twelve hours."""
     await tree(ledger)
     token = await _token(client, role="organizer", org_unit=COMMUNITY)
-    response = await web.post("/desk/signin", data={"token": token})
-    assert "/desk" == _moves_on_to(response)
+    response = await web.post(routes.PAGE_DESK_SIGNIN, data={"token": token})
+    assert routes.PAGE_DESK == _moves_on_to(response)
     assert f"Max-Age={DESK_COOKIE_MAX_AGE_SECONDS}" in _set_cookie(response)
-    desk = await web.get("/desk")
+    desk = await web.get(routes.PAGE_DESK)
     assert 200 == desk.status_code and "东关南里社区" in desk.text
 
 
 async def test_a_bad_or_revoked_token_gets_a_page_in_chinese(client, ledger, web):
     """No cookie is set; the form says what is wrong in Chinese."""
     await tree(ledger)
-    bad = await web.get("/me/signin", params={"token": "glp_nope.nope"})
+    bad = await web.get(routes.PAGE_ME_SIGNIN, params={"token": "glp_nope.nope"})
     assert 401 == bad.status_code and "set-cookie" not in bad.headers
     assert "登录链接无效" in bad.text and bad.headers["content-type"].startswith("text/html")
     assert "令牌" not in bad.text
     token = await _token(client, role="member", member_id=await member(ledger))
     principal_id = token.removeprefix("glp_").split(".")[0]
-    await client.post(f"/v1/tokens/{principal_id}/revoke")
-    revoked = await web.post("/me/signin", data={"token": token})
+    await client.post(routes.api(routes.TOKEN_REVOKE, principal_id=principal_id))
+    revoked = await web.post(routes.PAGE_ME_SIGNIN, data={"token": token})
     assert 401 == revoked.status_code and "已被收回" in revoked.text
     soon = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
     expiring = await _token(client, role="member", member_id="m-张三", expires_at=soon)
     ledger.clock = lambda: datetime.now(UTC) + timedelta(minutes=1)
-    expired = await web.get("/me/signin", params={"token": expiring})
+    expired = await web.get(routes.PAGE_ME_SIGNIN, params={"token": expiring})
     assert 401 == expired.status_code and "已过期" in expired.text
 
 
@@ -107,22 +108,25 @@ async def test_pages_send_whoever_is_not_signed_in_to_the_sign_in_form(client, l
     another site, whose navigation a browser sends without the SameSite=Strict cookie, is
     first tried once more from this site."""
     await tree(ledger)
-    assert "/me/signin" == (await web.get("/me")).headers["location"]
-    assert "/desk/signin" == (await web.get("/desk")).headers["location"]
-    assert "/me/signin" == (await web.get("/me/statement")).headers["location"]
-    from_elsewhere = await web.get("/me/statement?cursor=9", headers={"Sec-Fetch-Site": "cross-site"})
-    assert "/me/statement?cursor=9" == _moves_on_to(from_elsewhere)
-    assert "/me/signin" == (await web.get("/me", headers={"Sec-Fetch-Site": "same-origin"})).headers["location"]
+    assert routes.PAGE_ME_SIGNIN == (await web.get(routes.PAGE_ME)).headers["location"]
+    assert routes.PAGE_DESK_SIGNIN == (await web.get(routes.PAGE_DESK)).headers["location"]
+    assert routes.PAGE_ME_SIGNIN == (await web.get(routes.PAGE_ME_STATEMENT)).headers["location"]
+    from_elsewhere = await web.get(routes.PAGE_ME_STATEMENT + "?cursor=9", headers={"Sec-Fetch-Site": "cross-site"})
+    assert routes.PAGE_ME_STATEMENT + "?cursor=9" == _moves_on_to(from_elsewhere)
+    assert (
+        routes.PAGE_ME_SIGNIN
+        == (await web.get(routes.PAGE_ME, headers={"Sec-Fetch-Site": "same-origin"})).headers["location"]
+    )
     token = await _token(client, role="member", member_id=await member(ledger))
-    await web.get("/me/signin", params={"token": token})
-    wrong_role = await web.get("/desk")
-    assert (303, "/desk/signin?why=desk") == (wrong_role.status_code, wrong_role.headers["location"])
-    assert "工作台需要组织者的登录令牌" in (await web.get("/desk/signin?why=desk")).text
+    await web.get(routes.PAGE_ME_SIGNIN, params={"token": token})
+    wrong_role = await web.get(routes.PAGE_DESK)
+    assert (303, routes.PAGE_DESK_SIGNIN + "?why=desk") == (wrong_role.status_code, wrong_role.headers["location"])
+    assert "工作台需要组织者的登录令牌" in (await web.get(routes.PAGE_DESK_SIGNIN + "?why=desk")).text
     principal_id = token.removeprefix("glp_").split(".")[0]
     # Revoked through the same service, whose cache of the token then forgets it at once.
-    await web.post(f"/v1/tokens/{principal_id}/revoke", headers=AUTH)
-    expired = await web.get("/me")
-    assert "/me/signin?why=expired" == expired.headers["location"]
+    await web.post(routes.api(routes.TOKEN_REVOKE, principal_id=principal_id), headers=AUTH)
+    expired = await web.get(routes.PAGE_ME)
+    assert routes.PAGE_ME_SIGNIN + "?why=expired" == expired.headers["location"]
     assert f'{SESSION_COOKIE}=""' in _set_cookie(expired)
 
 
@@ -133,8 +137,8 @@ async def test_the_statement_comes_a_page_at_a_time(client, ledger, web):
     volunteer = await member(ledger)
     for points in range(1, STATEMENT_PAGE_SIZE + 6):
         await award(client, volunteer, points)
-    await web.get("/me/signin", params={"token": await _token(client, role="member", member_id=volunteer)})
-    first = (await web.get("/me")).text
+    await web.get(routes.PAGE_ME_SIGNIN, params={"token": await _token(client, role="member", member_id=volunteer)})
+    first = (await web.get(routes.PAGE_ME)).text
     assert STATEMENT_PAGE_SIZE == first.count('class="line"')
     [more] = re.findall(r'href="(/me/statement\?cursor=\d+)" data-more', first)
     rest = (await web.get(more)).text
@@ -146,11 +150,11 @@ async def test_the_statement_comes_a_page_at_a_time(client, ledger, web):
 async def test_signing_out_forgets_the_cookie(client, ledger, web):
     """The cookie is cleared and the form the page came from says so."""
     await tree(ledger)
-    await web.post("/desk/signin", data={"token": await _token(client, role="organizer", org_unit=COMMUNITY)})
-    response = await web.post("/signout", data={"to": "/desk/signin"})
-    assert (303, "/desk/signin?why=signed_out") == (response.status_code, response.headers["location"])
+    await web.post(routes.PAGE_DESK_SIGNIN, data={"token": await _token(client, role="organizer", org_unit=COMMUNITY)})
+    response = await web.post(routes.PAGE_SIGNOUT, data={"to": routes.PAGE_DESK_SIGNIN})
+    assert (303, routes.PAGE_DESK_SIGNIN + "?why=signed_out") == (response.status_code, response.headers["location"])
     assert f'{SESSION_COOKIE}=""' in _set_cookie(response)
-    assert "/desk/signin" == (await web.get("/desk")).headers["location"]
+    assert routes.PAGE_DESK_SIGNIN == (await web.get(routes.PAGE_DESK)).headers["location"]
 
 
 async def test_the_api_takes_the_cookie_and_wants_the_page_header_on_writes(client, ledger, web):
@@ -159,15 +163,17 @@ async def test_the_api_takes_the_cookie_and_wants_the_page_header_on_writes(clie
     await tree(ledger)
     volunteer = await member(ledger)
     await award(client, volunteer, 3)
-    await web.get("/me/signin", params={"token": await _token(client, role="member", member_id=volunteer)})
-    balance = await web.get(f"/v1/members/{volunteer}/balance")
+    await web.get(routes.PAGE_ME_SIGNIN, params={"token": await _token(client, role="member", member_id=volunteer)})
+    balance = await web.get(routes.api(routes.MEMBER_BALANCE, member_id=volunteer))
     assert (200, 3) == (balance.status_code, balance.json()["available_points"])
     hold = {"reward": "r-毛巾", "member_id": volunteer}
-    forged = await web.post("/v1/redemptions", json=hold, headers={"Idempotency-Key": "k1"})
+    forged = await web.post(routes.api(routes.REDEMPTIONS), json=hold, headers={"Idempotency-Key": "k1"})
     assert (403, "forbidden", PAGE_HEADER) == (forged.status_code, forged.json()["code"], forged.json()["field"])
-    from_page = await web.post("/v1/redemptions", json=hold, headers={"Idempotency-Key": "k1", PAGE_HEADER: "1"})
+    from_page = await web.post(
+        routes.api(routes.REDEMPTIONS), json=hold, headers={"Idempotency-Key": "k1", PAGE_HEADER: "1"}
+    )
     assert (404, "reward_not_found") == (from_page.status_code, from_page.json()["code"])
-    bearer = await web.get("/v1/ledger/verify", headers=AUTH)
+    bearer = await web.get(routes.api(routes.LEDGER_VERIFY), headers=AUTH)
     assert 200 == bearer.status_code
 
 
@@ -176,22 +182,30 @@ async def test_the_desk_refuses_members_outside_its_unit_in_chinese(client, ledg
     await tree(ledger)
     await member(ledger, "inside", MICRO)
     await member(ledger, "outside", OTHER_MICRO)
-    await web.post("/desk/signin", data={"token": await _token(client, role="organizer", org_unit=MICRO)})
-    assert 200 == (await web.get("/desk/members/inside")).status_code
-    refused = await web.get("/desk/members/outside")
+    await web.post(routes.PAGE_DESK_SIGNIN, data={"token": await _token(client, role="organizer", org_unit=MICRO)})
+    assert 200 == (await web.get(routes.path(routes.PAGE_DESK_MEMBER, member_id="inside"))).status_code
+    refused = await web.get(routes.path(routes.PAGE_DESK_MEMBER, member_id="outside"))
     assert 403 == refused.status_code and "该成员不在您的管辖范围内" in refused.text
-    found = await web.get("/desk", params={"q": "张三"})
-    assert "/desk/members/inside" in found.text and "/desk/members/outside" not in found.text
+    found = await web.get(routes.PAGE_DESK, params={"q": "张三"})
+    assert (
+        routes.path(routes.PAGE_DESK_MEMBER, member_id="inside") in found.text
+        and routes.path(routes.PAGE_DESK_MEMBER, member_id="outside") not in found.text
+    )
 
 
 async def test_the_desk_shows_a_members_moves(client, ledger, web):
     """A member's page lists each move between micro-grids, from where to where."""
     await tree(ledger)
     await member(ledger, "mover", MICRO)
-    await web.post("/desk/signin", data={"token": await _token(client, role="organizer", org_unit=GRID)})
-    assert "迁移记录" not in (await web.get("/desk/members/mover")).text
-    assert 200 == (await client.patch("/v1/members/mover", json={"org_unit": OTHER_MICRO})).status_code
-    page = (await web.get("/desk/members/mover")).text
+    await web.post(routes.PAGE_DESK_SIGNIN, data={"token": await _token(client, role="organizer", org_unit=GRID)})
+    assert "迁移记录" not in (await web.get(routes.path(routes.PAGE_DESK_MEMBER, member_id="mover"))).text
+    assert (
+        200
+        == (
+            await client.patch(routes.api(routes.MEMBER, member_id="mover"), json={"org_unit": OTHER_MICRO})
+        ).status_code
+    )
+    page = (await web.get(routes.path(routes.PAGE_DESK_MEMBER, member_id="mover"))).text
     assert "迁移记录" in page and f"{MICRO} → {OTHER_MICRO}" in page
 
 
@@ -234,14 +248,14 @@ def test_every_asset_is_served_by_the_service():
 
 async def test_pages_tell_the_browser_to_load_nothing_from_elsewhere(web):
     """Every page carries a policy that allows this service's own script and styles only."""
-    policy = (await web.get("/me/signin")).headers["content-security-policy"]
+    policy = (await web.get(routes.PAGE_ME_SIGNIN)).headers["content-security-policy"]
     assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy
 
 
 async def test_static_files_are_served_without_a_token(web):
     """The stylesheet and the script, cached for a while."""
     for name in ("pages.css", "pages.js"):
-        response = await web.get(f"/static/{name}")
+        response = await web.get(f"{routes.STATIC}/{name}")
         assert 200 == response.status_code and "max-age" in response.headers["cache-control"]
 
 
@@ -253,22 +267,22 @@ async def test_the_import_page_is_for_a_signed_in_organizer(client, ledger, web)
     kinds, each bound to its API route, the templates to download (by cookie), the reasons' Chinese
     patterns for the script, and a link to it from the desk."""
     await tree(ledger)
-    assert "/desk/signin" == (await web.get("/desk/import")).headers["location"]
-    await web.post("/desk/signin", data={"token": await _token(client, role="organizer", org_unit=GRID)})
-    page = await web.get("/desk/import")
+    assert routes.PAGE_DESK_SIGNIN == (await web.get(routes.PAGE_DESK_IMPORT)).headers["location"]
+    await web.post(routes.PAGE_DESK_SIGNIN, data={"token": await _token(client, role="organizer", org_unit=GRID)})
+    page = await web.get(routes.PAGE_DESK_IMPORT)
     assert 200 == page.status_code, page.text
     for text in ('data-api="/v1/imports/members"', 'data-api="/v1/imports/org-units"', "预检", "确认导入", "成员名单"):
         assert text in page.text
     for name in ("org-units.xlsx", "org-units.csv", "members.xlsx", "members.csv"):
         assert f'href="/v1/imports/templates/{name}"' in page.text
     # The links download with the page's cookie, as a signed-in browser follows them.
-    template = await web.get("/v1/imports/templates/members.csv")
+    template = await web.get(routes.api(routes.IMPORT_TEMPLATE, name="members.csv"))
     assert 200 == template.status_code and template.content.decode("utf-8-sig").startswith("成员编号,姓名,微网格")
     [script] = re.findall(r'<script type="application/json" id="import-zh">(.*?)</script>', page.text, re.S)
     words = json.loads(script)
     assert ["^unknown micro-grid '([^']*)'", "找不到微网格“{1}”：请先导入组织架构"] == words["reasons"][20]
     assert ("微网格", "名称") == (words["fields"]["members"]["org_unit"], words["fields"]["org-units"]["name"])
-    assert 'href="/desk/import"' in (await web.get("/desk")).text
+    assert 'href="/desk/import"' in (await web.get(routes.PAGE_DESK)).text
 
 
 def test_the_import_reasons_say_in_chinese_what_the_ledger_writes_in_english():

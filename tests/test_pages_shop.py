@@ -9,6 +9,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from api import routes
 from api.app import create_app
 from api.pages.resident import shelf
 from tests.builders import (
@@ -58,8 +59,10 @@ async def web(ledger) -> httpx.AsyncClient:
 
 
 async def _sign_in_desk(client, web, org_unit: str) -> None:
-    created = await client.post("/v1/tokens", json={"label": "测试", "role": "organizer", "org_unit": org_unit})
-    await web.post("/desk/signin", data={"token": created.json()["token"]})
+    created = await client.post(
+        routes.api(routes.TOKENS), json={"label": "测试", "role": "organizer", "org_unit": org_unit}
+    )
+    await web.post(routes.PAGE_DESK_SIGNIN, data={"token": created.json()["token"]})
 
 
 async def test_the_counter_finds_a_code_only_inside_the_organizers_unit(client, ledger, web):
@@ -74,17 +77,23 @@ async def test_the_counter_finds_a_code_only_inside_the_organizers_unit(client, 
     code = hold["pickup_code"]
 
     await _sign_in_desk(client, web, OTHER_COMMUNITY)
-    elsewhere = await web.get("/desk/counter", params={"code": code})
+    elsewhere = await web.get(routes.PAGE_DESK_COUNTER, params={"code": code})
     assert 200 == elsewhere.status_code
     assert f"没有找到取货码为“{code}”的待领取兑换" in elsewhere.text and "张三" not in elsewhere.text
-    refused = await web.get("/desk/counter", params={"unit": COMMUNITY, "code": code})
+    refused = await web.get(routes.PAGE_DESK_COUNTER, params={"unit": COMMUNITY, "code": code})
     assert 403 == refused.status_code and "张三" not in refused.text
 
     web.cookies.clear()
     await _sign_in_desk(client, web, COMMUNITY)
-    here = await web.get("/desk/counter", params={"code": code.lower()})
+    here = await web.get(routes.PAGE_DESK_COUNTER, params={"code": code.lower()})
     assert 200 == here.status_code
-    for shown in ("张三", "毛巾", "20 分", "东关南里社区服务站", f"/v1/redemptions/{hold['id']}/fulfil"):
+    for shown in (
+        "张三",
+        "毛巾",
+        "20 分",
+        "东关南里社区服务站",
+        routes.api(routes.REDEMPTION_FULFIL, redemption_id=hold["id"]),
+    ):
         assert shown in here.text
 
 
@@ -98,7 +107,7 @@ async def test_the_shelves_list_the_units_own_rewards_with_their_counts(client, 
     await reward(client, "r-街道茶叶", org_unit="s-东大街", name_zh="街道茶叶")
     await redeem(client, mid)
     await _sign_in_desk(client, web, COMMUNITY)
-    page = await web.get("/desk/shop")
+    page = await web.get(routes.PAGE_DESK_SHOP)
     assert 200 == page.status_code
     assert "库存 10 · 可兑 <strong>9</strong> · 待领取 1 · 已领取 0" in page.text
     assert "街道茶叶" not in page.text  # the street's shelves are the street's desk's

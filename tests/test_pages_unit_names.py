@@ -6,6 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from api import routes
 from api.app import create_app
 from tests.builders import COMMUNITY, GRID, MICRO, member, recently, rules, tree
 from tests.conftest import ADMIN_TOKEN, http_client, settings
@@ -27,12 +28,17 @@ async def test_the_desk_shows_unit_names_not_codes(client, ledger, web):
     await member(ledger, "m-张三", MICRO)
     activity = {"name": "爱心义剪", "org_unit": GRID, "rule": "hour", "starts_at": recently(120)}
     activity |= {"ends_at": recently(60), "organizer": "m-张三"}
-    assert 201 == (await client.post("/v1/activities", json=activity)).status_code
-    await web.post("/desk/signin", data={"token": ADMIN_TOKEN})
-    for page in ("/desk", "/desk/claims", "/desk/counter", "/desk/shop"):  # every desk page asks alike
+    assert 201 == (await client.post(routes.api(routes.ACTIVITIES), json=activity)).status_code
+    await web.post(routes.PAGE_DESK_SIGNIN, data={"token": ADMIN_TOKEN})
+    for page in (
+        routes.PAGE_DESK,
+        routes.PAGE_DESK_CLAIMS,
+        routes.PAGE_DESK_COUNTER,
+        routes.PAGE_DESK_SHOP,
+    ):  # every desk page asks alike
         chooser = (await web.get(page)).text
         assert '<option value="s-东大街">东大街街道</option>' in chooser, page
         assert f'<option value="{COMMUNITY}">　东关南里社区</option>' in chooser, page
-    desk = (await web.get("/desk", params={"unit": COMMUNITY, "q": "张三"})).text
+    desk = (await web.get(routes.PAGE_DESK, params={"unit": COMMUNITY, "q": "张三"})).text
     assert "东关南里1-1微网格" in desk and "东关南里第一大网格" in desk
     assert MICRO not in desk and GRID not in desk

@@ -1,11 +1,12 @@
 """Reversals: a wrong award is undone by its mirror image, never by an edit."""
 
+from api import routes
 from tests.builders import assert_problem, award, count_transactions, key, member, spend, tree
 
 
 async def reverse(client, transaction_id, reason="重复录入", idempotency_key=None):
     return await client.post(
-        f"/v1/transactions/{transaction_id}/reversal",
+        routes.api(routes.TRANSACTION_REVERSAL, transaction_id=transaction_id),
         json={"reason": reason},
         headers={"Idempotency-Key": idempotency_key or key()},
     )
@@ -21,8 +22,8 @@ async def test_a_reversal_mirrors_the_award_and_lowers_earned_points(client, led
     assert 201 == response.status_code
     result = response.json()
     assert (wrong["transaction_id"], -8, 5) == (result["reverses_id"], result["points"], result["available_points"])
-    original = (await client.get(f"/v1/transactions/{wrong['transaction_id']}")).json()
-    mirror = (await client.get(f"/v1/transactions/{result['transaction_id']}")).json()
+    original = (await client.get(routes.api(routes.TRANSACTION, transaction_id=wrong["transaction_id"]))).json()
+    mirror = (await client.get(routes.api(routes.TRANSACTION, transaction_id=result["transaction_id"]))).json()
     assert {(p["account_id"], -p["points"]) for p in original["postings"]} == {
         (p["account_id"], p["points"]) for p in mirror["postings"]
     }
@@ -32,7 +33,7 @@ async def test_a_reversal_mirrors_the_award_and_lowers_earned_points(client, led
         mirror["memo"],
         original["reversed_by_id"],
     )
-    balance = (await client.get(f"/v1/members/{mid}/balance")).json()
+    balance = (await client.get(routes.api(routes.MEMBER_BALANCE, member_id=mid))).json()
     assert (5, 5) == (balance["available_points"], balance["lifetime_earned_points"])
     assert keep["available_points"] == balance["period_earned_points"]  # 2026's earned points untouched
 
@@ -69,7 +70,7 @@ async def test_a_reversal_of_points_already_spent_is_refused(client, ledger):
     body = assert_problem(await reverse(client, wrong["transaction_id"]), 409, "insufficient_points")
     assert (2, 8) == (body["available_points"], body["needed_points"])
     assert "already spent" in body["detail"]
-    assert 2 == (await client.get(f"/v1/members/{mid}/balance")).json()["available_points"]
+    assert 2 == (await client.get(routes.api(routes.MEMBER_BALANCE, member_id=mid))).json()["available_points"]
 
 
 async def test_a_reversal_replays_under_its_key(client, ledger):

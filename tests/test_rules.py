@@ -2,6 +2,7 @@
 
 import pytest
 
+from api import routes
 from ledger import Role
 from ledger.earning.rules import default_rules_text
 from ledger.errors import DataFileInvalid
@@ -30,7 +31,7 @@ async def test_the_default_rules_load_once_and_are_listed(client, ledger):
     """The shipped rules file is valid; loading it twice creates no new versions."""
     first = await ledger.load_rules(default_rules_text(), "test")
     again = await ledger.load_rules(default_rules_text(), "test")
-    listed = (await client.get("/v1/rules")).json()
+    listed = (await client.get(routes.api(routes.RULES))).json()
     assert ([], len(first.created)) == (again.created, len(listed))
     patrol = next(r for r in listed if r["code"] == "patrol")
     assert (1, 1000, "网格巡查(日巡千步)") == (
@@ -54,11 +55,17 @@ async def test_a_bad_rules_file_is_refused_whole_with_every_error(ledger):
 async def test_changing_a_rule_makes_a_version_and_awards_record_it(client, ledger):
     """An award names the rule version it was computed from."""
     mid = await _setup(ledger)
-    before = (await post(client, "/v1/awards", rule_body(mid, "diary", 1000))).json()
+    before = (await post(client, routes.api(routes.AWARDS), rule_body(mid, "diary", 1000))).json()
     await rules(ledger, TEST_RULES.replace("points_per_unit: 1, caps: {day: 4}", "points_per_unit: 2, caps: {day: 8}"))
-    after = (await post(client, "/v1/awards", rule_body(mid, "diary", 1000))).json()
+    after = (await post(client, routes.api(routes.AWARDS), rule_body(mid, "diary", 1000))).json()
     assert [("diary", 1, 2), ("diary", 2, 4)] == [(a["rule"], a["rule_version"], a["points"]) for a in (before, after)]
-    assert 2 == (await client.get(f"/v1/transactions/{after['transaction_id']}")).json()["earned_points"] // 2
+    assert (
+        2
+        == (await client.get(routes.api(routes.TRANSACTION, transaction_id=after["transaction_id"]))).json()[
+            "earned_points"
+        ]
+        // 2
+    )
 
 
 @pytest.mark.parametrize(
@@ -74,7 +81,7 @@ async def test_changing_a_rule_makes_a_version_and_awards_record_it(client, ledg
 async def test_points_follow_the_rule(client, ledger, rule, quantity, extra, points):
     """Points per unit × whole units, plus a bonus for an event handled within its time limit."""
     mid = await _setup(ledger)
-    response = await post(client, "/v1/awards", rule_body(mid, rule, quantity, **extra))
+    response = await post(client, routes.api(routes.AWARDS), rule_body(mid, rule, quantity, **extra))
     body = response.json()
     assert (201, points, points) == (response.status_code, body["points"], body["available_points"])
 
@@ -92,33 +99,32 @@ async def test_work_that_does_not_count_is_refused_by_name(client, ledger, body_
     """Refusals name the field and post nothing."""
     mid = await _setup(ledger)
     body = rule_body(mid, "patrol", 1) | body_change
-    assert_problem(await post(client, "/v1/awards", body), 422, "invalid_input", field)
-    assert 0 == (await client.get(f"/v1/members/{mid}/balance")).json()["available_points"]
-
-
-async def test_a_diary_shorter_than_one_unit_earns_nothing(client, ledger):
-    """499 characters are less than one unit of 500."""
-    mid = await _setup(ledger)
-    assert_problem(await post(client, "/v1/awards", rule_body(mid, "diary", 499)), 422, "invalid_input", "quantity")
+    assert_problem(await post(client, routes.api(routes.AWARDS), body), 422, "invalid_input", field)
+    assert 0 == (await client.get(routes.api(routes.MEMBER_BALANCE, member_id=mid))).json()["available_points"]
 
 
 async def test_only_eligible_roles_earn_a_rule(client, ledger):
     """A task rule for grid workers refuses a micro-grid worker with the roles it rewards."""
     mid = await _setup(ledger)
-    body = assert_problem(await post(client, "/v1/awards", rule_body(mid, "task", 1)), 409, "not_eligible")
+    body = assert_problem(await post(client, routes.api(routes.AWARDS), rule_body(mid, "task", 1)), 409, "not_eligible")
     assert ["grid_worker"] == body["eligible_roles"]
 
 
-async def test_a_rule_outside_its_active_dates_is_refused(client, ledger):
-    """A retired rule pays nothing for work done after it ended."""
+@pytest.mark.parametrize(
+    "rule, quantity, status, code, field",
+    [
+        ("diary", 499, 422, "invalid_input", "quantity"),  # 499 characters are less than one unit of 500
+        ("old", 1, 409, "rule_inactive", "rule"),  # a retired rule pays nothing for work done after it ended
+        ("nope", 1, 404, "rule_not_found", "rule"),
+    ],
+    ids=["part-unit", "retired", "unknown"],
+)
+async def test_a_rule_award_that_earns_nothing_is_refused_naming_why(
+    client, ledger, rule, quantity, status, code, field
+):
+    """A part unit, a rule past its active dates and an unknown rule each name the field at fault."""
     mid = await _setup(ledger)
-    assert_problem(await post(client, "/v1/awards", rule_body(mid, "old", 1)), 409, "rule_inactive", "rule")
-
-
-async def test_an_unknown_rule_is_404(client, ledger):
-    """The rule is named."""
-    mid = await _setup(ledger)
-    assert_problem(await post(client, "/v1/awards", rule_body(mid, "nope", 1)), 404, "rule_not_found", "rule")
+    assert_problem(await post(client, routes.api(routes.AWARDS), rule_body(mid, rule, quantity)), status, code, field)
 
 
 @pytest.mark.parametrize(
@@ -131,7 +137,7 @@ async def test_each_cap_refuses_then_clips(client, ledger, rule, per_award, extr
     mid = await _setup(ledger, roles=(Role.MICRO_GRID_WORKER, Role.GRID_WORKER))
     earned = 0
     while True:
-        response = await post(client, "/v1/awards", rule_body(mid, rule, 2, **extra))
+        response = await post(client, routes.api(routes.AWARDS), rule_body(mid, rule, 2, **extra))
         if response.status_code != 201:
             break
         earned += response.json()["points"]
@@ -142,7 +148,7 @@ async def test_each_cap_refuses_then_clips(client, ledger, rule, per_award, extr
         body["used_points"],
         body["room_points"],
     )
-    clipped = await post(client, "/v1/awards", rule_body(mid, rule, 2, clip=True, **extra))
+    clipped = await post(client, routes.api(routes.AWARDS), rule_body(mid, rule, 2, clip=True, **extra))
     if cap_points - earned == 0:
         assert_problem(clipped, 409, "cap_exceeded")
     else:
@@ -150,24 +156,30 @@ async def test_each_cap_refuses_then_clips(client, ledger, rule, per_award, extr
             clipped.json()["points"],
             clipped.json()["clipped_from_points"],
         )
-    assert cap_points == (await client.get(f"/v1/members/{mid}/balance")).json()["available_points"]
+    assert cap_points == (await client.get(routes.api(routes.MEMBER_BALANCE, member_id=mid))).json()["available_points"]
 
 
 async def test_caps_count_per_local_day(client, ledger):
     """The day cap restarts at midnight in Shanghai, not UTC."""
     mid = await _setup(ledger)
     for when in ("2026-11-20T23:30:00+08:00", "2026-11-21T00:30:00+08:00"):
-        response = await post(client, "/v1/awards", rule_body(mid, "patrol", 2, steps=2000, occurred_at=when))
+        response = await post(
+            client, routes.api(routes.AWARDS), rule_body(mid, "patrol", 2, steps=2000, occurred_at=when)
+        )
         assert 201 == response.status_code, response.text
 
 
 async def test_reversing_a_rule_award_gives_its_cap_room_back(client, ledger):
     """After a reversal the same work can be awarded again within the cap."""
     mid = await _setup(ledger)
-    first = (await post(client, "/v1/awards", rule_body(mid, "patrol", 2, steps=1500))).json()
-    assert_problem(await post(client, "/v1/awards", rule_body(mid, "patrol", 1, steps=1500)), 409, "cap_exceeded")
-    await post(client, f"/v1/transactions/{first['transaction_id']}/reversal", {"reason": "记错了"})
-    assert 201 == (await post(client, "/v1/awards", rule_body(mid, "patrol", 2, steps=1500))).status_code
+    first = (await post(client, routes.api(routes.AWARDS), rule_body(mid, "patrol", 2, steps=1500))).json()
+    assert_problem(
+        await post(client, routes.api(routes.AWARDS), rule_body(mid, "patrol", 1, steps=1500)), 409, "cap_exceeded"
+    )
+    await post(
+        client, routes.api(routes.TRANSACTION_REVERSAL, transaction_id=first["transaction_id"]), {"reason": "记错了"}
+    )
+    assert 201 == (await post(client, routes.api(routes.AWARDS), rule_body(mid, "patrol", 2, steps=1500))).status_code
     assert (await ledger.verify()).ok
 
 
@@ -176,7 +188,9 @@ async def test_manual_awards_still_work_beside_rules(client, ledger):
     mid = await _setup(ledger)
     body = (
         await post(
-            client, "/v1/awards", {"member_id": mid, "points": 4, "category": "other", "occurred_at": recently()}
+            client,
+            routes.api(routes.AWARDS),
+            {"member_id": mid, "points": 4, "category": "other", "occurred_at": recently()},
         )
     ).json()
     assert (4, None, None) == (body["points"], body["rule"], body["rule_version"])

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from api import routes
 from api.access import ROLES
 from api.app import create_app
 from ledger import Ledger
@@ -61,7 +62,7 @@ async def _world(ledger: Ledger, admin) -> World:
     txn_b = (await award(admin, b, 40))["transaction_id"]
     await reward(admin, "r-A", org_unit=COMMUNITY)
     await reward(admin, "r-B", org_unit=OTHER_COMMUNITY)
-    redemption_b = (await post(admin, "/v1/redemptions", {"reward": "r-B", "member_id": b})).json()["id"]
+    redemption_b = (await post(admin, routes.api(routes.REDEMPTIONS), {"reward": "r-B", "member_id": b})).json()["id"]
     activities = []
     for unit in (COMMUNITY, OTHER_COMMUNITY):
         body = {
@@ -72,11 +73,11 @@ async def _world(ledger: Ledger, admin) -> World:
             "ends_at": recently(60),
             "organizer": a,
         }
-        activities.append((await admin.post("/v1/activities", json=body)).json()["id"])
+        activities.append((await admin.post(routes.api(routes.ACTIVITIES), json=body)).json()["id"])
     claims = []
     for m in (a, b):
         claim = {"member_id": m, "rule": "report", "quantity": 1, "occurred_at": recently()}
-        claims.append((await admin.post("/v1/claims", json=claim)).json()["id"])
+        claims.append((await admin.post(routes.api(routes.CLAIMS), json=claim)).json()["id"])
     claim_a, claim_b = claims
     token_b, _ = await token(ledger, "member", member_id=b)
     return World(a, b, txn_b, *activities, claim_a, claim_b, redemption_b, token_b, ledger.current_period())
@@ -89,18 +90,23 @@ def _refused_writes(w: World) -> list[tuple[str, str, object, str]]:
     claim = {"member_id": w.b, "rule": "report", "quantity": 1, "occurred_at": recently()}
     unit = {"code": "g-新", "name": "新网格", "level": "grid", "parent": OTHER_COMMUNITY}
     return [
-        ("POST", "/v1/awards", award_body(w.b), "member_id"),
-        ("POST", "/v1/awards", award_body(w.a, org_unit=OTHER_COMMUNITY), "org_unit"),
+        ("POST", routes.api(routes.AWARDS), award_body(w.b), "member_id"),
+        ("POST", routes.api(routes.AWARDS), award_body(w.a, org_unit=OTHER_COMMUNITY), "org_unit"),
         (
             "POST",
-            "/v1/deductions",
+            routes.api(routes.DEDUCTIONS),
             {"member_id": w.b, "points": 1, "reason": "虚报", "occurred_at": recently()},
             "member_id",
         ),
-        ("POST", f"/v1/transactions/{w.txn_b}/reversal", {"reason": "重复录入"}, "transaction_id"),
         (
             "POST",
-            "/v1/activities",
+            routes.api(routes.TRANSACTION_REVERSAL, transaction_id=w.txn_b),
+            {"reason": "重复录入"},
+            "transaction_id",
+        ),
+        (
+            "POST",
+            routes.api(routes.ACTIVITIES),
             {
                 "name": "茶艺",
                 "org_unit": OTHER_COMMUNITY,
@@ -113,28 +119,28 @@ def _refused_writes(w: World) -> list[tuple[str, str, object, str]]:
         ),
         (
             "PUT",
-            f"/v1/activities/{w.activity_a}/roster",
+            routes.api(routes.ACTIVITY_ROSTER, activity_id=w.activity_a),
             {"participants": [{"member_id": w.b, "quantity": 1}]},
             "participants",
         ),
         (
             "PUT",
-            f"/v1/activities/{w.activity_b}/roster",
+            routes.api(routes.ACTIVITY_ROSTER, activity_id=w.activity_b),
             {"participants": [{"member_id": w.a, "quantity": 1}]},
             "activity_id",
         ),
-        ("POST", f"/v1/activities/{w.activity_b}/settle", None, "activity_id"),
+        ("POST", routes.api(routes.ACTIVITY_SETTLE, activity_id=w.activity_b), None, "activity_id"),
         (
             "POST",
-            "/v1/claims",
+            routes.api(routes.CLAIMS),
             claim,
             "member_id",
         ),
-        ("POST", f"/v1/claims/{w.claim_b}/approve", None, "claim_id"),
-        ("POST", f"/v1/claims/{w.claim_b}/decline", {"reason": "照片不清楚"}, "claim_id"),
+        ("POST", routes.api(routes.CLAIM_APPROVE, claim_id=w.claim_b), None, "claim_id"),
+        ("POST", routes.api(routes.CLAIM_DECLINE, claim_id=w.claim_b), {"reason": "照片不清楚"}, "claim_id"),
         (
             "POST",
-            "/v1/claims/review",
+            routes.api(routes.CLAIMS_REVIEW),
             {
                 "decisions": [
                     {"claim_id": w.claim_a, "decision": "approve"},
@@ -143,54 +149,54 @@ def _refused_writes(w: World) -> list[tuple[str, str, object, str]]:
             },
             "decisions[1].claim_id",
         ),
-        ("POST", "/v1/rewards", reward_body("r-new", org_unit=OTHER_COMMUNITY), "org_unit"),
-        ("PATCH", "/v1/rewards/r-B", {"stock": 50}, "code"),
-        ("POST", "/v1/redemptions", {"reward": "r-B", "member_id": w.b}, "member_id"),
-        ("POST", f"/v1/redemptions/{w.redemption_b}/fulfil", None, "redemption_id"),
-        ("POST", f"/v1/redemptions/{w.redemption_b}/cancel", None, "redemption_id"),
-        ("POST", "/v1/members", {"id": "m-新", "name": "新人", "org_unit": FAR_MICRO}, "org_unit"),
-        ("PATCH", f"/v1/members/{w.b}", {"name": "改名"}, "member_id"),
-        ("PATCH", f"/v1/members/{w.a}", {"org_unit": FAR_MICRO}, "org_unit"),
+        ("POST", routes.api(routes.REWARDS), reward_body("r-new", org_unit=OTHER_COMMUNITY), "org_unit"),
+        ("PATCH", routes.api(routes.REWARD, code="r-B"), {"stock": 50}, "code"),
+        ("POST", routes.api(routes.REDEMPTIONS), {"reward": "r-B", "member_id": w.b}, "member_id"),
+        ("POST", routes.api(routes.REDEMPTION_FULFIL, redemption_id=w.redemption_b), None, "redemption_id"),
+        ("POST", routes.api(routes.REDEMPTION_CANCEL, redemption_id=w.redemption_b), None, "redemption_id"),
+        ("POST", routes.api(routes.MEMBERS), {"id": "m-新", "name": "新人", "org_unit": FAR_MICRO}, "org_unit"),
+        ("PATCH", routes.api(routes.MEMBER, member_id=w.b), {"name": "改名"}, "member_id"),
+        ("PATCH", routes.api(routes.MEMBER, member_id=w.a), {"org_unit": FAR_MICRO}, "org_unit"),
         (
             "POST",
-            "/v1/org-units",
+            routes.api(routes.ORG_UNITS),
             unit,
             "parent",
         ),
-        ("PATCH", f"/v1/org-units/{FAR_MICRO}", {"name": "改名"}, "code"),
-        ("PATCH", f"/v1/org-units/{MICRO}", {"parent": OTHER_GRID}, "parent"),
-        ("POST", "/v1/notices", {"org_unit": OTHER_COMMUNITY}, "org_unit"),
-        ("POST", "/v1/nominations/objections", nomination, "member_id"),
-        ("POST", "/v1/nominations/decisions", {**nomination, "decision": "withdraw"}, "member_id"),
-        ("POST", "/v1/tokens", {"role": "member", "label": "乙", "member_id": w.b}, "member_id"),
-        ("POST", f"/v1/tokens/{w.token_b}/revoke", None, "principal_id"),
+        ("PATCH", routes.api(routes.ORG_UNIT, code=FAR_MICRO), {"name": "改名"}, "code"),
+        ("PATCH", routes.api(routes.ORG_UNIT, code=MICRO), {"parent": OTHER_GRID}, "parent"),
+        ("POST", routes.api(routes.NOTICES), {"org_unit": OTHER_COMMUNITY}, "org_unit"),
+        ("POST", routes.api(routes.NOMINATION_OBJECTIONS), nomination, "member_id"),
+        ("POST", routes.api(routes.NOMINATION_DECISIONS), {**nomination, "decision": "withdraw"}, "member_id"),
+        ("POST", routes.api(routes.TOKENS), {"role": "member", "label": "乙", "member_id": w.b}, "member_id"),
+        ("POST", routes.api(routes.TOKEN_REVOKE, principal_id=w.token_b), None, "principal_id"),
     ]
 
 
 def _refused_reads(w: World) -> list[tuple[str, str]]:
     return [
-        (f"/v1/members/{w.b}", "member_id"),
-        (f"/v1/members/{w.b}/balance", "member_id"),
-        (f"/v1/members/{w.b}/statement", "member_id"),
-        (f"/v1/members/{w.b}/tier", "member_id"),
-        (f"/v1/members/{w.b}/evidence", "member_id"),
-        (f"/v1/members/{w.b}/redemptions", "member_id"),
-        (f"/v1/members/{w.b}/moves", "member_id"),
-        (f"/v1/members?org_unit={OTHER_COMMUNITY}", "org_unit"),
-        (f"/v1/org-units?under={OTHER_COMMUNITY}", "under"),
-        (f"/v1/org-units/{FAR_MICRO}/moves", "code"),
-        (f"/v1/members/{w.b}/claims", "member_id"),
-        (f"/v1/transactions/{w.txn_b}", "transaction_id"),
-        (f"/v1/activities/{w.activity_b}", "activity_id"),
-        (f"/v1/claims/{w.claim_b}", "claim_id"),
-        (f"/v1/claims?org_unit={OTHER_COMMUNITY}", "org_unit"),
-        (f"/v1/redemptions/{w.redemption_b}", "redemption_id"),
-        ("/v1/rewards/r-B/redemptions", "code"),
-        (f"/v1/org-units/{OTHER_COMMUNITY}/summary", "code"),
-        (f"/v1/nominations?org_unit={OTHER_COMMUNITY}", "org_unit"),
-        (f"/v1/exports/nominations?org_unit={OTHER_COMMUNITY}", "org_unit"),
-        (f"/v1/exports/nominations?org_unit={OTHER_COMMUNITY}&format=xlsx", "org_unit"),
-        (f"/v1/tokens/{w.token_b}", "principal_id"),
+        (routes.api(routes.MEMBER, member_id=w.b), "member_id"),
+        (routes.api(routes.MEMBER_BALANCE, member_id=w.b), "member_id"),
+        (routes.api(routes.MEMBER_STATEMENT, member_id=w.b), "member_id"),
+        (routes.api(routes.MEMBER_TIER, member_id=w.b), "member_id"),
+        (routes.api(routes.MEMBER_EVIDENCE, member_id=w.b), "member_id"),
+        (routes.api(routes.MEMBER_REDEMPTIONS, member_id=w.b), "member_id"),
+        (routes.api(routes.MEMBER_MOVES, member_id=w.b), "member_id"),
+        (f"{routes.api(routes.MEMBERS)}?org_unit={OTHER_COMMUNITY}", "org_unit"),
+        (f"{routes.api(routes.ORG_UNITS)}?under={OTHER_COMMUNITY}", "under"),
+        (routes.api(routes.ORG_UNIT_MOVES, code=FAR_MICRO), "code"),
+        (routes.api(routes.MEMBER_CLAIMS, member_id=w.b), "member_id"),
+        (routes.api(routes.TRANSACTION, transaction_id=w.txn_b), "transaction_id"),
+        (routes.api(routes.ACTIVITY, activity_id=w.activity_b), "activity_id"),
+        (routes.api(routes.CLAIM, claim_id=w.claim_b), "claim_id"),
+        (f"{routes.api(routes.CLAIMS)}?org_unit={OTHER_COMMUNITY}", "org_unit"),
+        (routes.api(routes.REDEMPTION, redemption_id=w.redemption_b), "redemption_id"),
+        (routes.api(routes.REWARD_REDEMPTIONS, code="r-B"), "code"),
+        (routes.api(routes.ORG_UNIT_SUMMARY, code=OTHER_COMMUNITY), "code"),
+        (f"{routes.api(routes.NOMINATIONS)}?org_unit={OTHER_COMMUNITY}", "org_unit"),
+        (f"{routes.api(routes.EXPORT_NOMINATIONS)}?org_unit={OTHER_COMMUNITY}", "org_unit"),
+        (f"{routes.api(routes.EXPORT_NOMINATIONS)}?org_unit={OTHER_COMMUNITY}&format=xlsx", "org_unit"),
+        (routes.api(routes.TOKEN, principal_id=w.token_b), "principal_id"),
     ]
 
 
@@ -200,18 +206,22 @@ async def _books(ledger: Ledger, admin, w: World) -> tuple:
     assert report.ok, report.problems
     return (
         report.transactions,
-        {k: v for k, v in (await admin.get(f"/v1/members/{w.b}/balance")).json().items() if k != "expiring_before"},
-        (await admin.get(f"/v1/members/{w.b}")).json(),
-        (await admin.get(f"/v1/members/{w.a}")).json(),
-        (await admin.get("/v1/rewards/r-B")).json(),
-        (await admin.get(f"/v1/redemptions/{w.redemption_b}")).json()["state"],
-        (await admin.get(f"/v1/claims/{w.claim_a}")).json()["status"],
-        (await admin.get(f"/v1/claims/{w.claim_b}")).json()["status"],
-        (await admin.get(f"/v1/activities/{w.activity_a}")).json()["roster"],
-        (await admin.get(f"/v1/activities/{w.activity_b}")).json()["roster"],
-        (await admin.get(f"/v1/tokens/{w.token_b}")).json()["revoked_at"],
-        (await admin.get("/v1/tokens")).json()["principals"].__len__(),
-        (await admin.get("/v1/org-units")).json(),
+        {
+            k: v
+            for k, v in (await admin.get(routes.api(routes.MEMBER_BALANCE, member_id=w.b))).json().items()
+            if k != "expiring_before"
+        },
+        (await admin.get(routes.api(routes.MEMBER, member_id=w.b))).json(),
+        (await admin.get(routes.api(routes.MEMBER, member_id=w.a))).json(),
+        (await admin.get(routes.api(routes.REWARD, code="r-B"))).json(),
+        (await admin.get(routes.api(routes.REDEMPTION, redemption_id=w.redemption_b))).json()["state"],
+        (await admin.get(routes.api(routes.CLAIM, claim_id=w.claim_a))).json()["status"],
+        (await admin.get(routes.api(routes.CLAIM, claim_id=w.claim_b))).json()["status"],
+        (await admin.get(routes.api(routes.ACTIVITY, activity_id=w.activity_a))).json()["roster"],
+        (await admin.get(routes.api(routes.ACTIVITY, activity_id=w.activity_b))).json()["roster"],
+        (await admin.get(routes.api(routes.TOKEN, principal_id=w.token_b))).json()["revoked_at"],
+        (await admin.get(routes.api(routes.TOKENS))).json()["principals"].__len__(),
+        (await admin.get(routes.api(routes.ORG_UNITS))).json(),
     )
 
 
@@ -242,7 +252,7 @@ async def test_every_write_an_organizer_may_make_is_in_the_scope_table(client, l
     writes = {
         (method, re.sub(r"\{[^}]+\}", "{}", route.path))
         for route in app.routes
-        if route.path.startswith("/v1")
+        if route.path.startswith(routes.API_PREFIX)
         for handler in route.route_handlers
         for method in handler.http_methods & {"POST", "PUT", "PATCH", "DELETE"}
         if Access.ORGANIZER in handler.opt[ROLES]
@@ -250,7 +260,7 @@ async def test_every_write_an_organizer_may_make_is_in_the_scope_table(client, l
     assert writes == tested | ROW_BY_ROW
 
 
-ROW_BY_ROW = {("POST", "/v1/imports/org-units"), ("POST", "/v1/imports/members")}
+ROW_BY_ROW = {("POST", routes.api(routes.IMPORT_ORG_UNITS)), ("POST", routes.api(routes.IMPORT_MEMBERS))}
 """Writes that refuse each row outside the organizer's subtree instead of the request
 (a sheet of a street office's units may hold a few of another community's):
 tests/test_imports.py checks those rows are refused and nothing is written."""
@@ -262,23 +272,28 @@ async def test_an_organizer_works_inside_their_subtree(client, ledger):
     async with http_client(create_app(settings(ledger), ledger), headers=organizer_a) as organizer:
         awarded = await award(organizer, w.a, 5)
         assert awarded["available_points"] == 45
-        created = await organizer.post("/v1/members", json={"id": "m-丙", "name": "丙", "org_unit": MICRO})
+        created = await organizer.post(routes.api(routes.MEMBERS), json={"id": "m-丙", "name": "丙", "org_unit": MICRO})
         assert created.status_code == 201, created.text
         roster = await organizer.put(
-            f"/v1/activities/{w.activity_a}/roster", json={"participants": [{"member_id": w.a, "quantity": 2}]}
+            routes.api(routes.ACTIVITY_ROSTER, activity_id=w.activity_a),
+            json={"participants": [{"member_id": w.a, "quantity": 2}]},
         )
         assert roster.json()["roster"] == [{"member_id": w.a, "quantity": 2}]
-        settled = await post(organizer, f"/v1/activities/{w.activity_a}/settle")
+        settled = await post(organizer, routes.api(routes.ACTIVITY_SETTLE, activity_id=w.activity_a))
         assert settled.status_code == 201, settled.text
-        assert (await organizer.get(f"/v1/members/{w.a}/balance")).json()["available_points"] == 47
+        assert (await organizer.get(routes.api(routes.MEMBER_BALANCE, member_id=w.a))).json()["available_points"] == 47
         # Lists without a unit show the organizer's own subtree, not everyone's.
-        claims = (await organizer.get("/v1/claims")).json()["claims"]
+        claims = (await organizer.get(routes.api(routes.CLAIMS))).json()["claims"]
         assert [w.claim_a] == [c["id"] for c in claims]
         [line] = (
-            await post(organizer, "/v1/claims/review", {"decisions": [{"claim_id": w.claim_a, "decision": "approve"}]})
+            await post(
+                organizer,
+                routes.api(routes.CLAIMS_REVIEW),
+                {"decisions": [{"claim_id": w.claim_a, "decision": "approve"}]},
+            )
         ).json()["lines"]
         assert ("approved", 2) == (line["outcome"], line["claim"]["awarded_points"])
-        export = await organizer.get("/v1/exports/nominations")
+        export = await organizer.get(routes.api(routes.EXPORT_NOMINATIONS))
         assert export.status_code == 200, export.text
         rows = list(csv.reader(io.StringIO(export.content.decode("utf-8-sig"))))
         exported = {cell for row in rows[1:] for cell in row}
@@ -290,20 +305,29 @@ async def test_a_member_sees_and_redeems_only_for_themselves(client, ledger):
     await award(client, w.a, 1)
     _, member_a = await token(ledger, "member", member_id=w.a)
     async with http_client(create_app(settings(ledger), ledger), headers=member_a) as me:
-        assert (await me.get(f"/v1/members/{w.a}/balance")).json()["available_points"] == 41
-        assert (await me.get(f"/v1/members/{w.a}/statement")).status_code == 200
-        assert_problem(await me.get(f"/v1/members/{w.b}/balance"), 403, "forbidden", "member_id")
-        assert_problem(await me.get(f"/v1/transactions/{w.txn_b}"), 403, "forbidden", "transaction_id")
-        assert_problem(await me.get(f"/v1/redemptions/{w.redemption_b}"), 403, "forbidden", "redemption_id")
+        assert (await me.get(routes.api(routes.MEMBER_BALANCE, member_id=w.a))).json()["available_points"] == 41
+        assert (await me.get(routes.api(routes.MEMBER_STATEMENT, member_id=w.a))).status_code == 200
+        assert_problem(await me.get(routes.api(routes.MEMBER_BALANCE, member_id=w.b)), 403, "forbidden", "member_id")
         assert_problem(
-            await post(me, "/v1/redemptions", {"reward": "r-A", "member_id": w.b}), 403, "forbidden", "member_id"
+            await me.get(routes.api(routes.TRANSACTION, transaction_id=w.txn_b)), 403, "forbidden", "transaction_id"
         )
-        assert_problem(await post(me, f"/v1/redemptions/{w.redemption_b}/cancel"), 403, "forbidden")
-        mine = await post(me, "/v1/redemptions", {"reward": "r-A", "member_id": w.a})
+        assert_problem(
+            await me.get(routes.api(routes.REDEMPTION, redemption_id=w.redemption_b)), 403, "forbidden", "redemption_id"
+        )
+        assert_problem(
+            await post(me, routes.api(routes.REDEMPTIONS), {"reward": "r-A", "member_id": w.b}),
+            403,
+            "forbidden",
+            "member_id",
+        )
+        assert_problem(
+            await post(me, routes.api(routes.REDEMPTION_CANCEL, redemption_id=w.redemption_b)), 403, "forbidden"
+        )
+        mine = await post(me, routes.api(routes.REDEMPTIONS), {"reward": "r-A", "member_id": w.a})
         assert mine.status_code == 201, mine.text
-        cancelled = await post(me, f"/v1/redemptions/{mine.json()['id']}/cancel")
+        cancelled = await post(me, routes.api(routes.REDEMPTION_CANCEL, redemption_id=mine.json()["id"]))
         assert cancelled.json()["state"] == "cancelled"
-        assert (await me.get(f"/v1/members/{w.a}/balance")).json()["available_points"] == 41
+        assert (await me.get(routes.api(routes.MEMBER_BALANCE, member_id=w.a))).json()["available_points"] == 41
 
 
 @pytest.mark.parametrize("unit", [COMMUNITY, None])
@@ -311,12 +335,12 @@ async def test_an_auditor_reads_but_never_writes(client, ledger, unit):
     w = await _world(ledger, client)
     _, auditor = await token(ledger, "auditor", org_unit=unit)
     async with http_client(create_app(settings(ledger), ledger), headers=auditor) as reader:
-        assert (await reader.get(f"/v1/members/{w.a}/statement")).status_code == 200
-        assert (await reader.get("/v1/ledger/verify")).json()["ok"] is True
-        b_balance = await reader.get(f"/v1/members/{w.b}/balance")
+        assert (await reader.get(routes.api(routes.MEMBER_STATEMENT, member_id=w.a))).status_code == 200
+        assert (await reader.get(routes.api(routes.LEDGER_VERIFY))).json()["ok"] is True
+        b_balance = await reader.get(routes.api(routes.MEMBER_BALANCE, member_id=w.b))
         if unit is None:
             assert b_balance.json()["available_points"] == 20
         else:
             assert_problem(b_balance, 403, "forbidden", "member_id")
-        refused = await post(reader, "/v1/awards", award_body(w.a))
+        refused = await post(reader, routes.api(routes.AWARDS), award_body(w.a))
         assert_problem(refused, 403, "forbidden")

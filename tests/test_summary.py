@@ -2,6 +2,7 @@
 
 from alembic import command
 
+from api import routes
 from ledger import migrate
 from ledger.storage.migrate import alembic_config
 from tests.builders import COMMUNITY, GRID, MICRO, OTHER_MICRO, STREET, assert_problem, award, member, tree
@@ -16,29 +17,37 @@ async def test_a_subtree_sums_its_units_and_ranks_its_members(client, ledger):
     await award(client, a, 2, category="diary")
     await award(client, b, 9)
     await award(client, b, 4, occurred_at="2025-05-01T10:00:00+08:00")
-    grid = (await client.get(f"/v1/org-units/{GRID}/summary", params={"period": "2026"})).json()
+    grid = (await client.get(routes.api(routes.ORG_UNIT_SUMMARY, code=GRID), params={"period": "2026"})).json()
     assert ({"diary": 2, "patrol": 14}, 16) == (grid["by_category"], grid["total_points"])
     assert [("b", 9, 1), ("a", 7, 2)] == [(m["member_id"], m["earned_points"], m["rank"]) for m in grid["top_members"]]
-    micro = (await client.get(f"/v1/org-units/{MICRO}/summary", params={"period": "2026", "top": 1})).json()
+    micro = (
+        await client.get(routes.api(routes.ORG_UNIT_SUMMARY, code=MICRO), params={"period": "2026", "top": 1})
+    ).json()
     assert (7, ["a"]) == (micro["total_points"], [m["member_id"] for m in micro["top_members"]])
-    old = (await client.get(f"/v1/org-units/{STREET}/summary", params={"period": "2025"})).json()
+    old = (await client.get(routes.api(routes.ORG_UNIT_SUMMARY, code=STREET), params={"period": "2025"})).json()
     assert {"patrol": 4} == old["by_category"]
 
 
 async def test_summary_input_is_checked(client, ledger):
     """Unknown units are 404; periods are years; the leaderboard is bounded."""
     await tree(ledger)
-    assert_problem(await client.get("/v1/org-units/nowhere/summary"), 404, "org_unit_not_found")
+    assert_problem(await client.get(routes.api(routes.ORG_UNIT_SUMMARY, code="nowhere")), 404, "org_unit_not_found")
     assert_problem(
-        await client.get(f"/v1/org-units/{COMMUNITY}/summary", params={"period": "26"}), 422, "invalid_input", "period"
+        await client.get(routes.api(routes.ORG_UNIT_SUMMARY, code=COMMUNITY), params={"period": "26"}),
+        422,
+        "invalid_input",
+        "period",
     )
     assert_problem(
-        await client.get(f"/v1/org-units/{COMMUNITY}/summary", params={"top": 101}), 422, "invalid_input", "top"
+        await client.get(routes.api(routes.ORG_UNIT_SUMMARY, code=COMMUNITY), params={"top": 101}),
+        422,
+        "invalid_input",
+        "top",
     )
 
 
 async def _summary(client, code):
-    body = (await client.get(f"/v1/org-units/{code}/summary", params={"period": "2026"})).json()
+    body = (await client.get(routes.api(routes.ORG_UNIT_SUMMARY, code=code), params={"period": "2026"})).json()
     return body["total_points"], [(m["member_id"], m["org_unit"], m["earned_points"]) for m in body["top_members"]]
 
 
@@ -50,13 +59,13 @@ async def test_points_stay_in_the_unit_where_they_were_earned(client, ledger):
     b = await member(ledger, "b", MICRO)
     await award(client, a, 5)
     await award(client, b, 3)
-    moved = await client.patch(f"/v1/members/{a}", json={"org_unit": OTHER_MICRO})
+    moved = await client.patch(routes.api(routes.MEMBER, member_id=a), json={"org_unit": OTHER_MICRO})
     assert (200, OTHER_MICRO) == (moved.status_code, moved.json()["org_unit"])
     await award(client, a, 7)
     assert (8, [("a", OTHER_MICRO, 5), ("b", MICRO, 3)]) == await _summary(client, MICRO)
     assert (7, [("a", OTHER_MICRO, 7)]) == await _summary(client, OTHER_MICRO)
     assert (15, [("a", OTHER_MICRO, 12), ("b", MICRO, 3)]) == await _summary(client, GRID)
-    assert [] == (await client.get("/v1/ledger/verify")).json()["problems"]
+    assert [] == (await client.get(routes.api(routes.LEDGER_VERIFY))).json()["problems"]
 
 
 async def test_points_an_activity_of_a_community_issues_count_in_the_community_only(client, ledger):
@@ -76,7 +85,7 @@ async def test_the_migration_fills_the_top_lists_from_the_journal(client, ledger
     await tree(ledger)
     a = await member(ledger, "a", MICRO)
     await award(client, a, 5)
-    await client.patch(f"/v1/members/{a}", json={"org_unit": OTHER_MICRO})
+    await client.patch(routes.api(routes.MEMBER, member_id=a), json={"org_unit": OTHER_MICRO})
     await award(client, a, 2)
     await award(client, a, 1, org_unit=GRID)
 
@@ -88,4 +97,4 @@ async def test_the_migration_fills_the_top_lists_from_the_journal(client, ledger
     await migrate(db)
     assert (5, [("a", OTHER_MICRO, 5)]) == await _summary(client, MICRO)
     assert (8, [("a", OTHER_MICRO, 8)]) == await _summary(client, GRID)
-    assert [] == (await client.get("/v1/ledger/verify")).json()["problems"]
+    assert [] == (await client.get(routes.api(routes.LEDGER_VERIFY))).json()["problems"]

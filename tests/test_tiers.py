@@ -10,6 +10,7 @@ import pytest
 import yaml
 from sqlalchemy import text
 
+from api import routes
 from ledger import AwardCommand, Category, IdempotentRequest, Ledger, Role
 from ledger.earning.award_batch import AwardRequest, award_many
 from ledger.earning.awards import prepare_reversal
@@ -44,7 +45,7 @@ async def _setup(ledger, party=True, roles=(Role.MICRO_GRID_WORKER,), home=MICRO
 
 
 async def _flags(client, member_id, period="2026"):
-    view = (await client.get(f"/v1/members/{member_id}/tier", params={"period": period})).json()
+    view = (await client.get(routes.api(routes.MEMBER_TIER, member_id=member_id), params={"period": period})).json()
     return {f["flag"]: f["state"] for f in view["flags"]}
 
 
@@ -60,7 +61,7 @@ async def test_the_threshold_edges(client, ledger, points, tier, flags):
     """One point below 优秀 raises nothing; exactly at or above raises both flags."""
     mid = await _setup(ledger)
     await award(client, mid, points)
-    view = (await client.get(f"/v1/members/{mid}/tier")).json()
+    view = (await client.get(routes.api(routes.MEMBER_TIER, member_id=mid))).json()
     assert (points, tier) == (view["earned_points"], view["tier"])
     assert flags == {f["flag"]: f["state"] for f in view["flags"]}
 
@@ -69,7 +70,7 @@ async def test_the_tier_view_shows_the_next_threshold(client, ledger):
     """Between tiers the view names the next one and the points to go."""
     mid = await _setup(ledger)
     await award(client, mid, 12)
-    view = (await client.get(f"/v1/members/{mid}/tier")).json()
+    view = (await client.get(routes.api(routes.MEMBER_TIER, member_id=mid))).json()
     assert ("合格", "良好", 20, 8) == (view["tier"], view["next_tier"], view["next_threshold"], view["points_to_next"])
 
 
@@ -95,9 +96,13 @@ async def test_a_reversal_revokes_and_a_later_award_raises_again(client, ledger)
     """Dropping below revokes with the reversal's transaction; crossing again re-flags."""
     mid = await _setup(ledger)
     first = await award(client, mid, 30)
-    reversal = (await post(client, f"/v1/transactions/{first['transaction_id']}/reversal", {"reason": "录错"})).json()
+    reversal = (
+        await post(
+            client, routes.api(routes.TRANSACTION_REVERSAL, transaction_id=first["transaction_id"]), {"reason": "录错"}
+        )
+    ).json()
     assert {ADVANCED: "revoked", PARTY: "revoked"} == await _flags(client, mid)
-    assert [] == (await client.get("/v1/nominations", params={"org_unit": STREET})).json()
+    assert [] == (await client.get(routes.api(routes.NOMINATIONS), params={"org_unit": STREET})).json()
     again = await award(client, mid, 35)
     assert {ADVANCED: "flagged", PARTY: "flagged"} == await _flags(client, mid)
     assert [
@@ -112,7 +117,7 @@ async def test_spending_does_not_lower_a_tier(client, ledger):
     mid = await _setup(ledger)
     await award(client, mid, 30)
     await spend(ledger, mid, 25)
-    view = (await client.get(f"/v1/members/{mid}/tier")).json()
+    view = (await client.get(routes.api(routes.MEMBER_TIER, member_id=mid))).json()
     assert ("优秀", 30) == (view["tier"], view["earned_points"])
     assert {ADVANCED: "flagged", PARTY: "flagged"} == await _flags(client, mid)
 
@@ -130,7 +135,7 @@ async def test_a_unit_scheme_overrides_the_default_for_its_subtree(client, ledge
 """,
     )
     await award(client, mid, 8)
-    view = (await client.get(f"/v1/members/{mid}/tier")).json()
+    view = (await client.get(routes.api(routes.MEMBER_TIER, member_id=mid))).json()
     assert ("优秀", COMMUNITY) == (view["tier"], view["scheme_org_unit"])
     assert {ADVANCED: "flagged", PARTY: "flagged"} == await _flags(client, mid)
 
@@ -170,7 +175,7 @@ async def test_leaving_out_roles_and_an_empty_list_are_different_versions(client
     show each unit's roles as they apply."""
     await _setup(ledger)
     await tiers(ledger, _unit_schemes(""))
-    roles = {s["org_unit"]: s["advanced_worker_roles"] for s in (await client.get("/v1/tiers")).json()}
+    roles = {s["org_unit"]: s["advanced_worker_roles"] for s in (await client.get(routes.api(routes.TIERS))).json()}
     default = ["grid_leader", "grid_worker", "micro_grid_worker", "volunteer"]
     assert {None: default, MICRO: default, OTHER_MICRO: []} == roles
     assert [(MICRO, 2)] == await ledger.load_tiers(_unit_schemes("advanced_worker_roles: []"), "test")
@@ -192,7 +197,7 @@ async def _flag_events(ledger, member_id, flag):
 
 async def _flagged_by(client, member_id):
     """The transaction each live flag of the member names, by flag."""
-    listed = (await client.get("/v1/nominations", params={"org_unit": STREET})).json()
+    listed = (await client.get(routes.api(routes.NOMINATIONS), params={"org_unit": STREET})).json()
     return {n["flag"]: n["transaction_id"] for n in listed if n["member_id"] == member_id}
 
 
@@ -210,7 +215,7 @@ async def test_a_batch_flag_names_the_award_that_crossed_not_the_last(client, le
         requests = [_award_request(mid, 2) for _ in range(10)]
         outcomes = await award_many(conn, requests, ledger.clock(), ledger.journal)
     ids = [result["transaction_id"] for result, _ in outcomes]
-    assert 40 == (await client.get(f"/v1/members/{mid}/tier")).json()["earned_points"]
+    assert 40 == (await client.get(routes.api(routes.MEMBER_TIER, member_id=mid))).json()["earned_points"]
     assert {ADVANCED: ids[4], PARTY: ids[4]} == await _flagged_by(client, mid)
     assert ([("raised", ids[4])], [("raised", ids[4])]) == (
         await _flag_events(ledger, mid, ADVANCED),
@@ -233,7 +238,7 @@ async def test_a_batch_revocation_names_the_reversal_that_took_the_member_below(
     ids = [(await award(client, mid, points))["transaction_id"] for points in (20, 6, 5)]
     reversals = await _reverse_in_one_batch(ledger, [ids[2], ids[1]])
     assert (20, {ADVANCED: "revoked", PARTY: "revoked"}) == (
-        (await client.get(f"/v1/members/{mid}/tier")).json()["earned_points"],
+        (await client.get(routes.api(routes.MEMBER_TIER, member_id=mid))).json()["earned_points"],
         await _flags(client, mid),
     )
     expected = [("raised", ids[2]), ("revoked", reversals[0])]
@@ -253,34 +258,39 @@ async def test_a_bad_tiers_file_lists_every_error(ledger):
 async def test_a_bad_tiers_file_posted_gets_every_error_in_one_problem(client, ledger):
     """POST /v1/tiers answers one 422 problem listing each error with its JSON pointer."""
     await tree(ledger)
-    response = await client.post("/v1/tiers", json=yaml.safe_load(BAD_TIERS))
+    response = await client.post(routes.api(routes.TIERS), json=yaml.safe_load(BAD_TIERS))
     body = assert_problem(response, 422, "invalid_data_file")
     assert [{"path": path, "reason": reason} for path, reason in BAD_TIERS_ERRORS] == body["errors"]
     assert ("the file has 6 error(s) and was not loaded", 0) == (body["detail"], body["errors_omitted"])
-    assert [] == (await client.get("/v1/tiers")).json()
+    assert [] == (await client.get(routes.api(routes.TIERS))).json()
 
 
 async def test_the_notice_lifecycle(client, ledger, db):
     """Open a notice, object, refuse to confirm early, confirm after it ends, withdraw another."""
     mid = await _setup(ledger)
     awarded = await award(client, mid, 40)
-    opened = (await client.post("/v1/notices", json={"org_unit": STREET, "period": "2026"})).json()
+    opened = (await client.post(routes.api(routes.NOTICES), json={"org_unit": STREET, "period": "2026"})).json()
     assert (2, 5) == (opened["names"], opened["working_days"])
-    [sealed] = (await client.get("/v1/checkpoints")).json()["checkpoints"]
+    [sealed] = (await client.get(routes.api(routes.CHECKPOINTS))).json()["checkpoints"]
     assert (sealed, awarded["transaction_id"]) == (opened["checkpoint"], sealed["transaction_id"])
     objection = {"member_id": mid, "period": "2026", "flag": PARTY, "reason": "记录存疑"}
-    assert 1 == (await client.post("/v1/nominations/objections", json=objection)).json()["objections"]
+    assert 1 == (await client.post(routes.api(routes.NOMINATION_OBJECTIONS), json=objection)).json()["objections"]
     decision = {"member_id": mid, "period": "2026", "flag": ADVANCED, "decision": "confirm", "reason": "公示无异议"}
-    assert_problem(await client.post("/v1/nominations/decisions", json=decision), 409, "nomination_state_conflict")
+    assert_problem(
+        await client.post(routes.api(routes.NOMINATION_DECISIONS), json=decision), 409, "nomination_state_conflict"
+    )
     later = Ledger(db, clock=lambda: datetime.now(UTC) + timedelta(days=10))
     confirmed = await later.decide(mid, "2026", ADVANCED, True, "公示无异议", "street-office")
     withdrawn = (
         await client.post(
-            "/v1/nominations/decisions", json=decision | {"flag": PARTY, "decision": "withdraw", "reason": "核查属实"}
+            routes.api(routes.NOMINATION_DECISIONS),
+            json=decision | {"flag": PARTY, "decision": "withdraw", "reason": "核查属实"},
         )
     ).json()
     assert ("confirmed", "withdrawn") == (confirmed["state"], withdrawn["state"])
-    assert_problem(await client.post("/v1/nominations/objections", json=objection), 409, "nomination_state_conflict")
+    assert_problem(
+        await client.post(routes.api(routes.NOMINATION_OBJECTIONS), json=objection), 409, "nomination_state_conflict"
+    )
     async with ledger.db.read() as conn:
         actions = [
             r[0]
@@ -297,7 +307,7 @@ async def test_the_export_reads_back_as_the_ledger_says(client, ledger):
     mid = await _setup(ledger)
     await award(client, mid, 20)
     last = await award(client, mid, 12, category="diary")
-    csv_response = await client.get("/v1/exports/nominations", params={"org_unit": STREET, "format": "csv"})
+    csv_response = await client.get(routes.api(routes.EXPORT_NOMINATIONS), params={"org_unit": STREET, "format": "csv"})
     assert csv_response.content.startswith("\ufeff".encode())
     names, sealed = csv_response.content.decode("utf-8-sig").split("\r\n\r\n")
     rows = list(csv.DictReader(io.StringIO(names)))
@@ -324,16 +334,18 @@ async def test_the_export_reads_back_as_the_ledger_says(client, ledger):
         row["民情日记"],
         row["佐证交易数"],
     )
-    [checkpoint] = (await client.get("/v1/checkpoints")).json()["checkpoints"]
+    [checkpoint] = (await client.get(routes.api(routes.CHECKPOINTS))).json()["checkpoints"]
     assert last["transaction_id"] == checkpoint["transaction_id"]
     assert [list(CHECKPOINT_HEADERS), _printed(checkpoint)] == list(csv.reader(io.StringIO(sealed)))
-    xlsx = await client.get("/v1/exports/nominations", params={"org_unit": STREET, "format": "xlsx", "flag": PARTY})
+    xlsx = await client.get(
+        routes.api(routes.EXPORT_NOMINATIONS), params={"org_unit": STREET, "format": "xlsx", "flag": PARTY}
+    )
     workbook = openpyxl.load_workbook(io.BytesIO(xlsx.content))
     sheet = workbook.active
     values = list(sheet.values)
     assert (("序号", "姓名"), (1, "王秀英")) == (values[1][:2], values[2][:2])
     assert 3 == len(values) and sheet.column_dimensions["D"].width >= 40
-    newest = (await client.get("/v1/checkpoints")).json()["checkpoints"][0]
+    newest = (await client.get(routes.api(routes.CHECKPOINTS))).json()["checkpoints"][0]
     assert checkpoint["id"] < newest["id"]
     sealed_sheet = [[str(cell) for cell in row] for row in workbook["账本检查点"].values]
     assert [list(CHECKPOINT_HEADERS), _printed(newest)] == sealed_sheet
@@ -352,8 +364,12 @@ async def test_the_evidence_lists_the_transactions_behind_the_points(client, led
     """Every earning transaction of the period, oldest first, paged."""
     mid = await _setup(ledger)
     ids = [(await award(client, mid, p))["transaction_id"] for p in (3, 4, 5)]
-    page = (await client.get(f"/v1/members/{mid}/evidence", params={"limit": 2})).json()
-    rest = (await client.get(f"/v1/members/{mid}/evidence", params={"limit": 2, "cursor": page["next_cursor"]})).json()
+    page = (await client.get(routes.api(routes.MEMBER_EVIDENCE, member_id=mid), params={"limit": 2})).json()
+    rest = (
+        await client.get(
+            routes.api(routes.MEMBER_EVIDENCE, member_id=mid), params={"limit": 2, "cursor": page["next_cursor"]}
+        )
+    ).json()
     assert ids == [t["id"] for t in page["transactions"] + rest["transactions"]]
 
 
@@ -361,11 +377,19 @@ async def test_bad_nomination_queries_are_refused(client, ledger):
     """Periods are years, flags are the two honours, units exist."""
     await _setup(ledger)
     assert_problem(
-        await client.get("/v1/nominations", params={"org_unit": STREET, "period": "26"}), 422, "invalid_input", "period"
+        await client.get(routes.api(routes.NOMINATIONS), params={"org_unit": STREET, "period": "26"}),
+        422,
+        "invalid_input",
+        "period",
     )
     assert_problem(
-        await client.get("/v1/nominations", params={"org_unit": STREET, "flag": "劳模"}), 422, "invalid_input", "flag"
+        await client.get(routes.api(routes.NOMINATIONS), params={"org_unit": STREET, "flag": "劳模"}),
+        422,
+        "invalid_input",
+        "flag",
     )
     assert_problem(
-        await client.get("/v1/exports/nominations", params={"org_unit": "nowhere"}), 404, "org_unit_not_found"
+        await client.get(routes.api(routes.EXPORT_NOMINATIONS), params={"org_unit": "nowhere"}),
+        404,
+        "org_unit_not_found",
     )

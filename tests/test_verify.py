@@ -5,6 +5,7 @@ from unittest.mock import ANY
 
 import pytest
 
+from api import routes
 from api.cli import main as cli
 from tests.builders import award, member, redeem, reward, tamper, tree
 
@@ -18,7 +19,7 @@ async def _three_awards(client, ledger):
 async def test_a_clean_ledger_verifies(client, ledger):
     """Every count is reported and there are no problems."""
     awards = await _three_awards(client, ledger)
-    body = (await client.get("/v1/ledger/verify")).json()
+    body = (await client.get(routes.api(routes.LEDGER_VERIFY))).json()
     assert (True, 3, 6, []) == (body["ok"], body["transactions"], body["postings"], body["problems"])
     assert awards[-1]["hash"] == body["last_hash"]
 
@@ -28,7 +29,7 @@ async def test_an_edited_memo_is_named_by_transaction(client, ledger):
     awards = await _three_awards(client, ledger)
     target = awards[1]["transaction_id"]
     await tamper(ledger, f"UPDATE journal_txn SET memo = 'edited' WHERE id = {target}", "journal_txn")
-    body = (await client.get("/v1/ledger/verify")).json()
+    body = (await client.get(routes.api(routes.LEDGER_VERIFY))).json()
     assert False is body["ok"]
     assert [("hash_mismatch", target)] == [(p["problem"], p["transaction_id"]) for p in body["problems"]]
 
@@ -38,7 +39,7 @@ async def test_an_edited_posting_is_unbalanced_and_breaks_the_balances(client, l
     awards = await _three_awards(client, ledger)
     target = awards[0]["transaction_id"]
     await tamper(ledger, f"UPDATE posting SET amount = amount + 100 WHERE txn_id = {target} AND amount > 0", "posting")
-    problems = (await client.get("/v1/ledger/verify")).json()["problems"]
+    problems = (await client.get(routes.api(routes.LEDGER_VERIFY))).json()["problems"]
     kinds = {p["problem"] for p in problems}
     assert {"hash_mismatch", "unbalanced", "balance_mismatch", "balance_after_mismatch"} <= kinds
     assert {target} == {p["transaction_id"] for p in problems if p["problem"] in ("hash_mismatch", "unbalanced")}
@@ -52,7 +53,7 @@ async def test_an_edited_materialized_balance_is_named_by_account(client, ledger
     await tamper(
         ledger, f"UPDATE account_period SET earned = 1 WHERE account_id = {holder.account_id}", "account_period"
     )
-    problems = (await client.get("/v1/ledger/verify")).json()["problems"]
+    problems = (await client.get(routes.api(routes.LEDGER_VERIFY))).json()["problems"]
     assert {
         "problem": "balance_mismatch",
         "account_id": holder.account_id,
@@ -73,7 +74,7 @@ async def test_a_deleted_transaction_breaks_the_chain(client, ledger):
     await tamper(ledger, f"DELETE FROM lot WHERE txn_id = {target}", "lot")
     await tamper(ledger, f"DELETE FROM posting WHERE txn_id = {target}", "posting")
     await tamper(ledger, f"DELETE FROM journal_txn WHERE id = {target}", "journal_txn")
-    kinds = {p["problem"] for p in (await client.get("/v1/ledger/verify")).json()["problems"]}
+    kinds = {p["problem"] for p in (await client.get(routes.api(routes.LEDGER_VERIFY))).json()["problems"]}
     assert {"chain_gap", "prev_hash_mismatch", "balance_mismatch"} <= kinds
 
 
@@ -182,7 +183,7 @@ async def test_each_tamper_is_named_alike_by_the_ledger_the_command_and_http(cli
     problems = (await ledger.verify()).problems
     code = await _run_cli(["verify", "--database-url", ledger.db.url])
     printed = json.loads(capsys.readouterr().out)["problems"]
-    answered = (await client.get("/v1/ledger/verify")).json()["problems"]
+    answered = (await client.get(routes.api(routes.LEDGER_VERIFY))).json()["problems"]
     expected = _expected(kind, awards, account)
     assert (expected, 1, expected, expected) == (problems, code, printed, answered)
     assert [] == [(p["problem"], k, v) for p in problems for k, v in p.items() if type(v) not in (int, str)]
