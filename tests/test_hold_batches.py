@@ -68,7 +68,8 @@ async def test_holds_beyond_the_stock_are_refused_in_arrival_order_each_with_its
 
     assert max(sizes) > 1, sizes  # the holds did share database transactions
     assert (RewardNotFound, "reward") == (type(unknown), unknown.fields()["field"])
-    assert (InsufficientPoints, 5, 10) == (type(poor), poor.fields()["available_points"], poor.fields()["needed_points"])
+    short = poor.fields()
+    assert (InsufficientPoints, 5, 10) == (type(poor), short["available_points"], short["needed_points"])
     held, refused = holds[:STOCK], holds[STOCK:]
     assert shoppers[:STOCK] == [result["member_id"] for result, replayed in held if not replayed]
     assert [OutOfStock] * (SHOPPERS - STOCK) == [type(r) for r in refused]
