@@ -1,9 +1,11 @@
-"""One command for every benchmark figure: ``python -m bench [--quick] [sizes…]``.
+"""One command for every benchmark figure: ``python -m bench [--quick] [--repeat N] [sizes…]``.
 
 For each database it creates a fresh database, loads a synthetic community, starts the
 real service the way the README does (``ledger serve``, uvicorn workers), drives it from a
 separate load-generator process over HTTP, runs the in-process measurements, and prints
-one table with ratios against baselines measured in the same run.
+one table with ratios against baselines measured in the same run. ``--repeat N`` does the
+whole run N times and prints each figure's median and spread (min–max); every ratio is
+taken within one run, before the runs are compared.
 """
 
 from __future__ import annotations
@@ -61,6 +63,9 @@ WARM_UP_REQUESTS = 200
 its pooled connections and prepares and compiles its statements on its first requests,
 which would be charged to whichever figure came first (the empty ledger's)."""
 
+REPEAT_MAX = 10
+"""Runs one command repeats: ten full runs are over two hours; a spread needs three to five."""
+
 RAW_WRITES = 3_000
 """Writes of each raw-database baseline, whatever the size of the run: a second or two of
 writing at its rate, long enough that the rate is the writes', not the first moments'."""
@@ -77,7 +82,13 @@ def _args() -> argparse.Namespace:
     p.add_argument(
         "--workers", type=int, default=1, help="uvicorn worker processes (1 is fastest for writes on 2 cores)"
     )
-    return p.parse_args()
+    p.add_argument(
+        "--repeat", type=int, default=1, help="runs of every figure: the table shows each one's median and min–max"
+    )
+    args = p.parse_args()
+    if not 1 <= args.repeat <= REPEAT_MAX:
+        p.error(f"--repeat is between 1 and {REPEAT_MAX}")
+    return args
 
 
 @contextmanager
@@ -320,42 +331,68 @@ async def _serve(
     ledger: Ledger,
     community: Community,
     workdir: Path,
-) -> dict[int, dict]:
-    """The figures measured over HTTP on the loaded ledger; the awards' results."""
+) -> tuple[dict[int, dict], dict]:
+    """The figures measured over HTTP on the loaded ledger; the awards' results by
+    concurrency, and the holds'."""
     service = Service(url, args.workers, workdir / f"service-{backend}.log")
     try:
         awards = _http(table, backend, service, members_file, requests, "")
         _reads(table, backend, service, members_file, requests)
         table.add(backend, "settle a roster", *_settle(service, community.member_ids, community.micro_grids[0]))
-        r = service.drive("redeem", 32, requests, await _shoppers(ledger, workdir, requests))
+        holds = service.drive("redeem", 32, requests, await _shoppers(ledger, workdir, requests))
         table.add(
             backend,
             "redemption holds/s, 32 clients, one reward",
-            r["per_second"],
+            holds["per_second"],
             "/s",
-            f"{_latency(r)}, errors {r['errors'] or 0}",
+            f"{_latency(holds)}, errors {holds['errors'] or 0}",
         )
     finally:
         service.stop()
-    return awards
+    return awards, holds
 
 
-def _ratios(table: Table, backend: str, empty: dict, loaded: dict, raw: tuple[float, str], transactions: int) -> None:
-    """The awards of the loaded ledger against the empty one and against the raw database."""
+def _ratios(
+    table: Table,
+    backend: str,
+    runs: tuple[dict, dict[int, dict], dict],
+    raws: dict[int, baselines.Raw],
+    transactions: int,
+) -> None:
+    """Every ratio the targets name, each between figures of this one run: the loaded
+    ledger's awards against the empty one's, against the raw database at as many
+    connections as clients (SQLite has one writer: its one connection), a lone award's p50
+    against one raw write's, and holds on one reward against awards."""
+    empty, loaded, holds = runs
     table.add(
         backend,
         "awards/s at 32 clients, loaded ÷ empty ledger",
-        loaded["per_second"] / empty["per_second"],
+        loaded[32]["per_second"] / empty["per_second"],
         "x",
-        f"{loaded['per_second']:,.0f} /s with {transactions:,} transactions vs {empty['per_second']:,.0f} /s",
+        f"{loaded[32]['per_second']:,.0f} /s with {transactions:,} transactions vs {empty['per_second']:,.0f} /s",
     )
-    rate, what = raw
+    for clients in (32, 8):
+        raw = raws.get(clients, raws[1])
+        table.add(
+            backend,
+            f"awards/s at {clients} clients ÷ baseline (a)",
+            loaded[clients]["per_second"] / raw.per_second,
+            "x",
+            f"{loaded[clients]['per_second']:,.0f} /s through HTTP vs {raw.per_second:,.0f} /s raw, {raw.what}",
+        )
     table.add(
         backend,
-        "awards/s at 32 clients ÷ baseline (a)",
-        loaded["per_second"] / rate,
+        "award p50 at 1 client ÷ baseline (a) p50 at 1 connection",
+        loaded[1]["p50_ms"] / raws[1].p50_ms,
         "x",
-        f"{loaded['per_second']:,.0f} /s through HTTP vs {rate:,.0f} /s raw, {what}",
+        f"{loaded[1]['p50_ms']:.1f} ms through HTTP vs {raws[1].p50_ms:.2f} ms raw",
+    )
+    table.add(
+        backend,
+        "holds/s at 32 clients on one reward ÷ awards/s at 32 clients",
+        holds["per_second"] / loaded[32]["per_second"],
+        "x",
+        f"{holds['per_second']:,.0f} holds/s vs {loaded[32]['per_second']:,.0f} awards/s",
     )
 
 
@@ -402,7 +439,7 @@ async def _run_backend(backend: str, shape: Shape, args: argparse.Namespace, tab
             f"{shape.transactions:,} transactions in {load_seconds:.1f} s",
         )
         with _phase(backend, "service: awards, reads, settle, holds"):
-            loaded = await _serve(table, backend, args, url, requests, members_file, ledger, community, workdir)
+            loaded, holds = await _serve(table, backend, args, url, requests, members_file, ledger, community, workdir)
         with _phase(backend, "exports"):
             for fmt in ("csv", "xlsx"):
                 table.add(backend, f"nomination export ({fmt}), whole ledger", *_export(url, fmt, workdir))
@@ -421,8 +458,8 @@ async def _run_backend(backend: str, shape: Shape, args: argparse.Namespace, tab
         }
         with _phase(backend, "baselines"):
             await baselines.balance_vs_sum(db, groups, table, backend)
-            raw = await baselines.raw_writes(url, table, backend, RAW_WRITES)
-        _ratios(table, backend, empty[32], loaded[32], raw, shape.transactions)
+            raws = await baselines.raw_writes(url, table, backend, RAW_WRITES)
+        _ratios(table, backend, (empty[32], loaded, holds), raws, shape.transactions)
     finally:
         await db.dispose()
         await _drop_database(url)
@@ -439,8 +476,10 @@ async def main() -> None:
     # bench database is thrown away, and no key file is left in the working directory.
     os.environ["LEDGER_CHECKPOINT_KEY"] = secrets.token_urlsafe(32)
     with tempfile.TemporaryDirectory(prefix="ledger-bench-") as tmp, _phase(args.backends, "whole run"):
-        for backend in args.backends.split(","):
-            await _run_backend(backend, shape, args, table, Path(tmp))
+        for run in range(args.repeat):
+            for backend in args.backends.split(","):
+                with _phase(backend, f"run {run + 1} of {args.repeat}"):
+                    await _run_backend(backend, shape, args, table, Path(tmp))
     print(table.render(shape))
 
 

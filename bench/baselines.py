@@ -3,7 +3,9 @@
 (a) ``raw_writes``: the database's own rate for the same writes without the service —
     per award, one database transaction that updates the two account rows and inserts the
     transaction row and its two postings, into scratch copies of the ledger's tables, from
-    plain asyncpg (PostgreSQL) or sqlite3 (SQLite) with prepared statements.
+    plain asyncpg (PostgreSQL) or sqlite3 (SQLite) with prepared statements — and the p50
+    of one such write, at 1 connection (the lone award's yardstick) and, on PostgreSQL, at
+    8 and 32 (the service's clients).
 (b) ``balance_vs_sum``: reading a materialized balance versus summing the journal for it.
 """
 
@@ -13,6 +15,7 @@ import asyncio
 import random
 import sqlite3
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import asyncpg
@@ -37,6 +40,19 @@ async def admin_sql(url: str, sql: str) -> None:
         await conn.execute(sql)
     finally:
         await conn.close()
+
+
+RAW_CONNECTIONS = (1, 8, 32)
+"""PostgreSQL connections the raw baseline writes from: as many as the service's clients."""
+
+
+@dataclass(frozen=True, slots=True)
+class Raw:
+    """A raw baseline: writes per second, the p50 of one write, and how it was written."""
+
+    per_second: float
+    p50_ms: float
+    what: str
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -76,7 +92,7 @@ _TXN_COLUMNS = (
 )
 
 
-async def _pg_raw(dsn: str, connections: int, writes: int) -> float:
+async def _pg_raw(dsn: str, connections: int, writes: int) -> Raw:
     setup = await asyncpg.connect(dsn)
     await setup.execute("""
         DROP TABLE IF EXISTS bench_posting, bench_txn, bench_account;
@@ -107,16 +123,20 @@ async def _pg_raw(dsn: str, connections: int, writes: int) -> float:
         ]
         return conn, statements
 
+    latencies: list[float] = []
+
     async def writer(conn: asyncpg.Connection, statements: list[asyncpg.PreparedStatement]) -> None:
         debit, credit, txn, posting = statements
         rng = random.Random()
         for n in counter:
             pair = rng.choice(pairs)
+            began = time.perf_counter()
             async with conn.transaction():
                 await debit.fetch(pair["source"], 5)
                 await credit.fetch(pair["target"], 5)
                 await txn.fetch(n, now, 5, "0" * 64)
                 await posting.fetch(n, pair["source"], -5, pair["target"], 5)
+            latencies.append(time.perf_counter() - began)
 
     # Connections are opened and statements prepared before the clock starts, as the
     # service's pool is warm before its awards are timed.
@@ -129,10 +149,11 @@ async def _pg_raw(dsn: str, connections: int, writes: int) -> float:
     cleanup = await asyncpg.connect(dsn)
     await cleanup.execute("DROP TABLE bench_posting, bench_txn, bench_account")
     await cleanup.close()
-    return writes / seconds
+    what = f"asyncpg, {connections} connection{'s' if connections > 1 else ''}"
+    return Raw(writes / seconds, _percentile(latencies, 0.5) * 1000, what)
 
 
-def _sqlite_raw(path: str, writes: int) -> float:
+def _sqlite_raw(path: str, writes: int) -> Raw:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
@@ -147,9 +168,11 @@ def _sqlite_raw(path: str, writes: int) -> float:
     ).fetchall()
     rng = random.Random()
     now = datetime.now(UTC).isoformat()
+    latencies = []
     started = time.perf_counter()
     for n in range(1, writes + 1):
         source, target = rng.choice(pairs)
+        began = time.perf_counter()
         conn.execute("BEGIN IMMEDIATE")
         conn.execute("UPDATE bench_account SET available = available - 5 WHERE id = ?", (source,))
         conn.execute("UPDATE bench_account SET available = available + 5 WHERE id = ?", (target,))
@@ -160,28 +183,26 @@ def _sqlite_raw(path: str, writes: int) -> float:
         )
         conn.execute("INSERT INTO bench_posting VALUES (?,?,?,0),(?,?,?,0)", (n, source, -5, n, target, 5))
         conn.execute("COMMIT")
+        latencies.append(time.perf_counter() - began)
     seconds = time.perf_counter() - started
     conn.executescript("DROP TABLE bench_posting; DROP TABLE bench_txn; DROP TABLE bench_account;")
     conn.close()
-    return writes / seconds
+    return Raw(writes / seconds, _percentile(latencies, 0.5) * 1000, "sqlite3, 1 connection")
 
 
-async def raw_writes(url: str, table: Table, backend: str, writes: int) -> tuple[float, str]:
-    """The raw rates; the one the service's 32 clients compare with, and what it is:
-    32 connections on PostgreSQL, SQLite's one writer."""
+async def raw_writes(url: str, table: Table, backend: str, writes: int) -> dict[int, Raw]:
+    """The raw baselines by connections: 1, 8 and 32 on PostgreSQL; SQLite's one writer."""
     if backend == "sqlite":
-        rate = await asyncio.to_thread(_sqlite_raw, url.split("///", 1)[1], writes)
-        table.add(backend, "baseline (a): raw writes/s, one transaction per award", rate, "/s", "sqlite3, 1 connection")
-        return rate, "sqlite3, 1 connection"
-    dsn = asyncpg_dsn(url)
-    rates = {}
-    for connections in (8, 32):
-        rates[connections] = await _pg_raw(dsn, connections, writes)
+        raws = {1: await asyncio.to_thread(_sqlite_raw, url.split("///", 1)[1], writes)}
+    else:
+        raws = {connections: await _pg_raw(asyncpg_dsn(url), connections, writes) for connections in RAW_CONNECTIONS}
+    for connections, raw in raws.items():
         table.add(
             backend,
-            f"baseline (a): raw writes/s, one transaction per award, {connections} connections",
-            rates[connections],
+            f"baseline (a): raw writes/s, one transaction per award, {connections} connection"
+            + ("s" if connections > 1 else ""),
+            raw.per_second,
             "/s",
-            "asyncpg",
+            f"p50 {raw.p50_ms:.2f} ms, {raw.what}",
         )
-    return rates[32], "asyncpg, 32 connections"
+    return raws

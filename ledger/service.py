@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -19,13 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ledger import verify
 from ledger.access import audit, principals, scopes
 from ledger.earning import activities, awards, claims, deductions, rules, summary
-from ledger.earning.award_batch import AWARD_BATCH_MAX, AwardOutcome, AwardRequest, award_many
+from ledger.earning.award_batch import AWARD_BATCH_MAX, AwardRequest, award_many
 from ledger.errors import AlreadyReversed, DatabaseUnavailable, InsufficientPoints, LedgerError, NoticeNotFound
 from ledger.honours import nominations, notice_board, notices, reports, tiers
 from ledger.honours.exports import NominationExport
 from ledger.journal import checkpoints, queries
 from ledger.journal.group_commit import GroupCommit
-from ledger.journal.idempotency import IdempotentRequest, item_request, once
+from ledger.journal.idempotency import IdempotentRequest, Outcome, item_request, once
 from ledger.journal.periods import DEFAULT_TIMEZONE, period_of, zone
 from ledger.journal.posting import Journal, post
 from ledger.org import imports, members, units
@@ -40,8 +40,12 @@ AUDIT_BATCH_MAX = 500
 of 500 short rows is a few milliseconds, well under one commit's wait."""
 
 
-ServedAward = tuple[AwardRequest, audit.Pending | None]
-"""An award and the audit row of the request asking for it."""
+Request = TypeVar("Request")
+Served = tuple[Request, audit.Pending | None]
+"""A request of a group-committed write and the audit row of the HTTP request asking for it."""
+
+BatchWrite = Callable[[AsyncConnection, Sequence[Request], datetime], Awaitable[Sequence[Outcome | LedgerError]]]
+"""How a group-committed write does a batch inside its database transaction."""
 
 
 def utc_now() -> datetime:
@@ -90,7 +94,10 @@ class Ledger:
         self.clock = clock
         self.hold_ttl = hold_ttl
         self.checkpoint_key = checkpoint_key
-        self._awards: GroupCommit[ServedAward, AwardOutcome] = GroupCommit(self._award_batch, AWARD_BATCH_MAX)
+        self._awards: GroupCommit[Served[AwardRequest], Outcome] = GroupCommit(self._award_batch, AWARD_BATCH_MAX)
+        self._holds: GroupCommit[Served[redemptions.HoldRequest], Outcome] = GroupCommit(
+            self._hold_batch, redemptions.HOLD_BATCH_MAX
+        )
         self._audit: GroupCommit[audit.Entry, None] = GroupCommit(self._audit_batch, AUDIT_BATCH_MAX)
 
     @asynccontextmanager
@@ -204,26 +211,35 @@ class Ledger:
 
     # Moving points.
 
-    async def award(self, command: awards.AwardCommand, recorded_by: str, request: IdempotentRequest) -> AwardOutcome:
+    async def award(self, command: awards.AwardCommand, recorded_by: str, request: IdempotentRequest) -> Outcome:
         """Award points; concurrent awards share a database transaction (group commit)."""
         return await self._awards.submit((AwardRequest(command, recorded_by, request), audit.current()))
 
-    async def _award_batch(self, batch: Sequence[ServedAward]) -> list[AwardOutcome | Exception]:
+    async def _award_batch(self, batch: Sequence[Served[AwardRequest]]) -> list[Outcome | Exception]:
+        async def write(
+            conn: AsyncConnection, requests: Sequence[AwardRequest], now: datetime
+        ) -> list[Outcome | LedgerError]:
+            return await award_many(conn, requests, now, self.journal)
+
+        return await self._batch(write, batch)
+
+    async def _batch(self, write: BatchWrite[Request], batch: Sequence[Served[Request]]) -> list[Outcome | Exception]:
+        """One group-committed batch in one database transaction; each request's outcome."""
         try:
             async with self.db.write() as conn:
                 now = self.clock()
-                outcomes = await award_many(conn, [r for r, _ in batch], now, self.journal)
+                outcomes = await write(conn, [r for r, _ in batch], now)
                 # The batch runs in the task of whichever request started it: each request
-                # brings its own audit row, stored only if its award is in this commit.
+                # brings its own audit row, stored only if its write is in this commit.
                 served = [p for (_, p), o in zip(batch, outcomes, strict=True) if not isinstance(o, Exception)]
                 stored = await audit.store(conn, served, now)
             audit.committed(stored)
-            return outcomes
+            return list(outcomes)
         except Exception as error:
             if len(batch) == 1:
                 return [error]
             # Whatever broke the batch must not become every request's error: retry alone.
-            return [outcome for served in batch for outcome in await self._award_batch([served])]
+            return [outcome for served in batch for outcome in await self._batch(write, [served])]
 
     async def reverse(
         self, transaction_id: int, reason: str, recorded_by: str, request: IdempotentRequest
@@ -505,13 +521,18 @@ class Ledger:
         async with self.db.read() as conn:
             return await rewards.catalog(conn, org_unit, self.clock(), limit, after)
 
-    async def redeem(self, reward: str, member_id: str, by: str, request: IdempotentRequest) -> tuple[dict, bool]:
-        """Place a hold on one unit of ``reward`` for the member (Idempotency-Key)."""
+    async def redeem(self, reward: str, member_id: str, by: str, request: IdempotentRequest) -> Outcome:
+        """Place a hold on one unit of ``reward`` for the member (Idempotency-Key); concurrent
+        holds share a database transaction (group commit), as awards do."""
+        return await self._holds.submit((redemptions.HoldRequest(reward, member_id, by, request), audit.current()))
 
-        async def work(conn: AsyncConnection, now: datetime) -> dict[str, Any]:
-            return await redemptions.hold(conn, reward, member_id, by, now, self.hold_ttl, self.journal)
+    async def _hold_batch(self, batch: Sequence[Served[redemptions.HoldRequest]]) -> list[Outcome | Exception]:
+        async def write(
+            conn: AsyncConnection, requests: Sequence[redemptions.HoldRequest], now: datetime
+        ) -> list[Outcome | LedgerError]:
+            return await redemptions.hold_many(conn, requests, now, self.hold_ttl, self.journal)
 
-        return await self._write_once(request, work)
+        return await self._batch(write, batch)
 
     async def fulfil(self, redemption_id: int, by: str, request: IdempotentRequest) -> tuple[dict, bool]:
         async def work(conn: AsyncConnection, now: datetime) -> dict[str, Any]:

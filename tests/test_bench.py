@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bench.report import Table
 from tests.conftest import MANY_CONNECTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,10 +22,13 @@ FIGURES = (
     "nomination export (csv), whole ledger",
     "nomination export (xlsx), whole ledger",
     "verify, seconds per million transactions",
-    "baseline (a): raw writes/s",
+    "baseline (a): raw writes/s, one transaction per award, 1 connection",
     "baseline (b): member balance p99",
     "awards/s at 32 clients, loaded ÷ empty ledger",
     "awards/s at 32 clients ÷ baseline (a)",
+    "awards/s at 8 clients ÷ baseline (a)",
+    "award p50 at 1 client ÷ baseline (a) p50 at 1 connection",
+    "holds/s at 32 clients on one reward ÷ awards/s at 32 clients",
 )
 TINY = ["--quick", "--members", "300", "--transactions", "2000", "--requests", "40"]
 BENCH_SECONDS_MAX = 300  # a tiny run takes ~10 s per backend; this only stops a hang
@@ -62,3 +66,12 @@ def test_the_import_benchmark_prints_its_figures(backend):
     figures = [line for line in done.stdout.splitlines() if line.startswith("| member import")]
     assert 2 == len(figures), done.stdout
     assert all(" rows/s (200 rows in " in line and "s of CPU" in line and "peak memory" in line for line in figures)
+
+
+def test_a_repeated_figure_shows_its_median_and_spread_with_the_median_runs_note():
+    table = Table()
+    for value, note in ((300.0, "slow"), (500.0, "middle"), (900.0, "fast")):
+        table.add("postgres", "awards/s", value, "/s", note)
+    table.add("sqlite", "awards/s", 42.0, "/s", "once")
+    [row] = [line for line in table.render("shape").splitlines() if line.startswith("| awards/s")]
+    assert "| awards/s | 500 /s (median of 3, 300–900; middle) | 42.00 /s (once) |" == row

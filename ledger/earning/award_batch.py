@@ -2,13 +2,11 @@
 by ``award_many`` inside one database transaction.
 
 The steps, each one statement for the whole batch wherever the database allows:
-claim the idempotency keys (replays, reused and taken keys are answered from what is stored);
-load the members and units; refuse, one by one, the requests the ledger's state refuses
-(and give back their key claims, since nothing was done for them); post the rest in one
-``journal.post``; store each result under its key. A key sent twice in one batch is
-claimed once, by the first request with it; each later one is answered as a retry of
-the first (``idempotency.refusal``): a replay, or refused when it comes from another
-principal or asks something else. Either way it never writes.
+claim the idempotency keys (``idempotency.once_many``: replays, reused and taken keys,
+and a key sent twice in one batch, are answered from what is stored or claimed); load
+the members and units; refuse, one by one, the requests the ledger's state refuses (their
+key claims are given back, since nothing was done for them); post the rest in one
+``journal.post``; store each result under its key.
 """
 
 from __future__ import annotations
@@ -29,15 +27,7 @@ from ledger.errors import (
     OrgUnitNotFound,
     RuleNotFound,
 )
-from ledger.journal.idempotency import (
-    Held,
-    IdempotentRequest,
-    answer,
-    claim_many,
-    complete_many,
-    refusal,
-    release_many,
-)
+from ledger.journal.idempotency import IdempotentRequest, Outcome, once_many
 from ledger.journal.posting import Journal, lock_member_accounts, post
 from ledger.org.members import Member, find_members
 from ledger.org.units import Unit, find_units
@@ -54,9 +44,6 @@ class AwardRequest:
     command: AwardCommand
     recorded_by: str
     idempotency: IdempotentRequest
-
-
-AwardOutcome = tuple[dict[str, Any], bool]  # (result, replayed)
 
 
 @dataclass
@@ -146,47 +133,13 @@ async def _drafts(
     return drafts
 
 
-def _replayed(first: AwardOutcome | LedgerError) -> AwardOutcome | LedgerError:
-    return (first[0], True) if isinstance(first, tuple) else first
-
-
-def _answered(held: Held, request: AwardRequest) -> AwardOutcome | LedgerError:
-    answered = answer(held, request.idempotency)
-    return answered if isinstance(answered, LedgerError) else (answered, True)
-
-
 async def award_many(
     conn: AsyncConnection, requests: Sequence[AwardRequest], now: datetime, journal: Journal
-) -> list[AwardOutcome | LedgerError]:
-    outcomes: list[AwardOutcome | LedgerError | None] = [None] * len(requests)
-    first_index: dict[str, int] = {}
-    for i, request in enumerate(requests):
-        first_index.setdefault(request.idempotency.key, i)
-    unique = sorted(first_index.values())
-    claims = await claim_many(conn, [requests[i].idempotency for i in unique], now)
-    held = {requests[i].idempotency.key: claim for i, claim in zip(unique, claims, strict=True) if claim is not None}
-    fresh = [i for i in unique if requests[i].idempotency.key not in held]
-    drafts = await _drafts(conn, [requests[i] for i in fresh], now, journal)
-    refused = [(i, d) for i, d in zip(fresh, drafts, strict=True) if isinstance(d, LedgerError)]
-    accepted = [(i, d) for i, d in zip(fresh, drafts, strict=True) if not isinstance(d, LedgerError)]
-    for i, error in refused:
-        outcomes[i] = error
-    await release_many(conn, [requests[i].idempotency for i, _ in refused])
-    if accepted:
-        posted = await post(conn, [d for _, d in accepted], now, journal)
-        results = [award_result(d, p) for (_, d), p in zip(accepted, posted, strict=True)]
-        await complete_many(conn, [(requests[i].idempotency, r) for (i, _), r in zip(accepted, results, strict=True)])
-        for (i, _), result in zip(accepted, results, strict=True):
-            outcomes[i] = (result, False)
-    for i, request in enumerate(requests):
-        first = first_index[request.idempotency.key]
-        if request.idempotency.key in held:
-            outcomes[i] = _answered(held[request.idempotency.key], request)
-        elif first != i:
-            # The key's holder is the batch's first request with it: the others are its
-            # retries or are refused, as they would be in a later transaction.
-            holder = outcomes[first]
-            assert holder is not None, "the first request with a key is answered before the others"
-            outcomes[i] = refusal(requests[first].idempotency, request.idempotency) or _replayed(holder)
-    assert all(o is not None for o in outcomes)
-    return outcomes  # type: ignore[return-value]
+) -> list[Outcome | LedgerError]:
+    async def work(fresh: Sequence[int]) -> list[dict[str, Any] | LedgerError]:
+        drafts = await _drafts(conn, [requests[i] for i in fresh], now, journal)
+        accepted = [d for d in drafts if not isinstance(d, LedgerError)]
+        posted = iter(await post(conn, accepted, now, journal) if accepted else [])
+        return [d if isinstance(d, LedgerError) else award_result(d, next(posted)) for d in drafts]
+
+    return await once_many(conn, [r.idempotency for r in requests], now, work)

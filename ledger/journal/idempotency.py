@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger.errors import Conflict, IdempotencyKeyReused, IdempotencyKeyTaken
+from ledger.errors import Conflict, IdempotencyKeyReused, IdempotencyKeyTaken, LedgerError
 from ledger.storage.tables import IdempotencyRecord, table_of
 from ledger.storage.upsert import insert_if_absent
 
@@ -131,6 +131,52 @@ async def release_many(conn: AsyncConnection, requests: Sequence[IdempotentReque
     done for them, so a retry must be evaluated afresh, as a lone refused request is."""
     if requests:
         await conn.execute(delete(_table).where(_table.c.key.in_([r.key for r in requests])))
+
+
+Outcome = tuple[dict[str, Any], bool]
+"""A request's result and whether it was replayed from the one stored under its key."""
+
+BatchWork = Callable[[Sequence[int]], Awaitable[Sequence[dict[str, Any] | LedgerError]]]
+"""The work of a batch: given the positions of the requests that claimed their keys, in
+arrival order, each one's result, or the ledger error that refuses it."""
+
+
+async def once_many(
+    conn: AsyncConnection, requests: Sequence[IdempotentRequest], now: datetime, work: BatchWork
+) -> list[Outcome | LedgerError]:
+    """``once`` for a batch of requests sharing one database transaction (group commit).
+
+    A key sent twice in one batch is claimed once, by the first request with it; each
+    later one is answered as a retry of the first (``refusal``): a replay, or refused when
+    it comes from another principal or asks something else. Either way it never works.
+    The claims of refused requests are given back, as a lone refused request's roll back."""
+    first_index: dict[str, int] = {}
+    for i, request in enumerate(requests):
+        first_index.setdefault(request.key, i)
+    unique = sorted(first_index.values())
+    claims = await claim_many(conn, [requests[i] for i in unique], now)
+    held = {requests[i].key: claim for i, claim in zip(unique, claims, strict=True) if claim is not None}
+    fresh = [i for i in unique if requests[i].key not in held]
+    outcomes: dict[int, Outcome | LedgerError] = {}
+    done = await work(fresh) if fresh else []
+    assert len(done) == len(fresh), "one result or refusal per claimed request"
+    for i, result in zip(fresh, done, strict=True):
+        outcomes[i] = result if isinstance(result, LedgerError) else (result, False)
+    await release_many(
+        conn, [requests[i] for i, result in zip(fresh, done, strict=True) if isinstance(result, LedgerError)]
+    )
+    await complete_many(
+        conn, [(requests[i], r) for i, r in zip(fresh, done, strict=True) if not isinstance(r, LedgerError)]
+    )
+    for i, request in enumerate(requests):
+        if request.key in held:
+            answered = answer(held[request.key], request)
+            outcomes[i] = answered if isinstance(answered, LedgerError) else (answered, True)
+        elif first_index[request.key] != i:
+            first = outcomes[first_index[request.key]]
+            retry = first if isinstance(first, LedgerError) else (first[0], True)
+            outcomes[i] = refusal(requests[first_index[request.key]], request) or retry
+    return [outcomes[i] for i in range(len(requests))]
 
 
 async def once(
