@@ -25,6 +25,8 @@ FIGURES = (
     "baseline (b): member balance p99",
     "awards/s at 32 clients, loaded ÷ empty ledger",
     "awards/s at 32 clients ÷ baseline (a)",
+    "statements per award batch, 1 award",
+    "statements per award batch, 128 awards",
 )
 TINY = ["--quick", "--members", "300", "--transactions", "2000", "--requests", "40"]
 BENCH_SECONDS_MAX = 300  # a tiny run takes ~10 s per backend; this only stops a hang
