@@ -11,6 +11,9 @@ acknowledged apart). Here rows are handed over as tuples in a stated column orde
 * SQLite gets its driver's ``executemany``, which steps one prepared statement through
   the rows in C (SQLite runs in-process: a statement per row costs no round trip).
 
+``Writes`` gathers the writes of one step of a batch and sends them together: on
+PostgreSQL one statement for all of them (see its docstring for what keeps that safe).
+
 Values still pass through each column type's own bind processing (UTC timestamps, JSON
 text), so rows are stored exactly as SQLAlchemy itself would store them.
 """
