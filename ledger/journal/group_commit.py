@@ -31,7 +31,7 @@ BatchFunction = Callable[[Sequence[Item]], Awaitable[Sequence[Result | Exception
 
 
 class GroupCommit(Generic[Item, Result]):
-    def __init__(self, run: BatchFunction, batch_max: int) -> None:
+    def __init__(self, run: BatchFunction[Item, Result], batch_max: int) -> None:
         assert batch_max >= 1
         self._run = run
         self._batch_max = batch_max

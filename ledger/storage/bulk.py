@@ -219,17 +219,11 @@ async def insert_returning(
 
 
 async def update(
-    conn: AsyncConnection,
-    table: Table,
-    keys: tuple[str, ...],
-    rows: Sequence[Row],
-    *,
-    set_: tuple[str, ...] = (),
-    add: tuple[str, ...] = (),
+    conn: AsyncConnection, table: Table, keys: tuple[str, ...], rows: Sequence[Row], **changes: tuple[str, ...]
 ) -> None:
-    """``Writes.update``, sent at once."""
+    """``Writes.update`` (its ``set_`` and ``add``), sent at once."""
     async with writing(conn) as writes:
-        await writes.update(table, keys, rows, set_=set_, add=add)
+        await writes.update(table, keys, rows, **changes)
 
 
 class OneOf(ColumnElement[bool]):
