@@ -29,7 +29,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from bench import baselines
+from bench import baselines, statements
 from bench.community import Community, Shape, load, load_transactions
 from bench.loadgen import HOT_REWARD
 from bench.report import Table
@@ -406,6 +406,8 @@ async def _run_backend(backend: str, shape: Shape, args: argparse.Namespace, tab
             ledger = Ledger(db, checkpoint_key=os.environ["LEDGER_CHECKPOINT_KEY"].encode())
             community = await load(ledger, shape)
             await ledger.load_tiers(default_tiers_text(), "bench")  # awards pay for tier evaluation, as in production
+        with _phase(backend, "statements per award batch"):
+            await statements.measure(table, backend, ledger, community)
         members_file = workdir / f"members-{backend}.txt"
         members_file.write_text("\n".join(community.member_ids))
         with _phase(backend, "awards on the empty ledger"):

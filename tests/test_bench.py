@@ -29,6 +29,8 @@ FIGURES = (
     "awards/s at 8 clients ÷ baseline (a)",
     "award p50 at 1 client ÷ baseline (a) p50 at 1 connection",
     "holds/s at 32 clients on one reward ÷ awards/s at 32 clients",
+    "statements per award batch, 1 award",
+    "statements per award batch, 128 awards",
 )
 TINY = ["--quick", "--members", "300", "--transactions", "2000", "--requests", "40"]
 BENCH_SECONDS_MAX = 300  # a tiny run takes ~10 s per backend; this only stops a hang

@@ -3,11 +3,11 @@ client gets a 503 problem, nothing of the killed transaction remains, the ledger
 verifies, and a retry with the same Idempotency-Key succeeds exactly once.
 
 The write is stopped at a known point. Another connection holds the ``lot`` table in
-EXCLUSIVE mode; ``journal.post`` books lots after it has updated the balances and
-inserted the transactions and postings, so the request waits there with most of its
-rows written. Once PostgreSQL shows its backend waiting on that lock, a third
-connection terminates it, as a server restart, a failover or an operator would. A
-database that cannot be reached at all is answered the same way."""
+EXCLUSIVE mode; ``journal.post`` sends a batch's balances, transactions, postings and
+lots together after it has claimed the key and locked the accounts and the chain head,
+so the request waits there with its claim written and its locks taken. Once PostgreSQL
+shows its backend waiting on that lock, a third connection terminates it, as a server
+restart, a failover or an operator would. A database that cannot be reached at all is answered the same way."""
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -54,8 +54,9 @@ async def _lots_locked(database_url: str) -> AsyncIterator[int]:
         await conn.close()
 
 
-_WAITING_ON = """SELECT pid, query FROM pg_stat_activity
-    WHERE wait_event_type = 'Lock' AND $1 = ANY(pg_blocking_pids(pid))"""
+_WAITING_ON = """SELECT a.pid, a.query, l.relation::regclass::text AS waits_for
+    FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid AND NOT l.granted
+    WHERE a.wait_event_type = 'Lock' AND $1 = ANY(pg_blocking_pids(a.pid))"""
 
 
 async def _terminate_the_waiter(database_url: str, blocker: int, request: asyncio.Task) -> None:
@@ -66,7 +67,7 @@ async def _terminate_the_waiter(database_url: str, blocker: int, request: asynci
             while (waiter := await admin.fetchrow(_WAITING_ON, blocker)) is None:
                 assert not request.done(), f"the request ended without waiting on the lock: {request.result()}"
                 await asyncio.sleep(0.01)
-        assert " lot " in waiter["query"], waiter["query"]  # past the journal rows, booking lots
+        assert "lot" == waiter["waits_for"], waiter["query"]  # in the batch's writes, which book lots
         assert await admin.fetchval("SELECT pg_terminate_backend($1)", waiter["pid"])
     finally:
         await admin.close()

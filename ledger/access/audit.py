@@ -44,10 +44,10 @@ class Entry:
 @dataclass(slots=True)
 class Pending:
     """A write request being served. ``entry.status`` is the status its success answers;
-    ``stored_id`` is set once a committed transaction holds its row."""
+    ``stored`` is set once a committed transaction holds its row."""
 
     entry: Entry
-    stored_id: int | None = None
+    stored: bool = False
 
 
 _serving: ContextVar[Pending | None] = ContextVar("audit_serving", default=None)
@@ -73,13 +73,12 @@ def answered(pending: Pending, status: int) -> Entry | None:
     transaction already holds a row with this status. When the answer differs from the
     committed row (the write committed, then answering it failed) a second row says how
     it ended; the log is append-only, so the first is never rewritten."""
-    if pending.stored_id is not None and pending.entry.status == status:
+    if pending.stored and pending.entry.status == status:
         return None
     return replace(pending.entry, status=status)
 
 
 _INSERT = insert(_audit)
-_INSERT_RETURNING_ID = insert(_audit).returning(_audit.c.id, sort_by_parameter_order=True)
 
 
 def _row(e: Entry, now: datetime) -> dict[str, Any]:
@@ -99,19 +98,20 @@ async def record(conn: AsyncConnection, entries: list[Entry], now: datetime) -> 
     await conn.execute(_INSERT, [_row(e, now) for e in entries])
 
 
-async def store(conn: AsyncConnection, requests: Sequence[Pending | None], now: datetime) -> list[tuple[Pending, int]]:
+async def store(conn: AsyncConnection, requests: Sequence[Pending | None], now: datetime) -> list[Pending]:
     """Store the rows of the requests a transaction is about to commit, once each; hand the
-    result to ``committed`` after the commit, so a rolled-back row is not taken as stored."""
-    unstored = [p for p in requests if p is not None and p.stored_id is None]
-    if not unstored:
-        return []
-    result = await conn.execute(_INSERT_RETURNING_ID, [_row(p.entry, now) for p in unstored])
-    return list(zip(unstored, result.scalars(), strict=True))
+    result to ``committed`` after the commit, so a rolled-back row is not taken as stored.
+    No ids are asked back: SQLite returns them for a batch of rows only row by row, one
+    statement each."""
+    unstored = [p for p in requests if p is not None and not p.stored]
+    if unstored:
+        await conn.execute(_INSERT, [_row(p.entry, now) for p in unstored])
+    return unstored
 
 
-def committed(stored: list[tuple[Pending, int]]) -> None:
-    for pending, row_id in stored:
-        pending.stored_id = row_id
+def committed(stored: list[Pending]) -> None:
+    for pending in stored:
+        pending.stored = True
 
 
 async def entries(

@@ -109,7 +109,7 @@ async def award_context(
     codes |= {m.org_unit for m in members.values()}
     units = await find_units(conn, codes)
     by_rule = [r.command for r in requests if r.command.rule is not None]
-    rules = await current_rules(conn, {c.rule for c in by_rule}) if by_rule else {}
+    rules = await current_rules(conn, {c.rule for c in by_rule if c.rule is not None}) if by_rule else {}
     accounts = {members[c.member_id].account_id for c in by_rule if c.member_id in members}
     if accounts:
         # Caps are read-then-written: hold the members' account locks first (the order

@@ -74,10 +74,10 @@ def tally(entries: Iterable[tuple[str, Key, int]], into: Tallies | None = None) 
     return tallies
 
 
-async def write(conn: AsyncConnection, tallies: Tallies) -> None:
+async def write(writes: bulk.Writes, tallies: Tallies) -> None:
     for name, rows in tallies.items():
         table, keys, counter = COUNTERS[name]
-        await bulk.add_to_counters(conn, table, keys, counter, [(*key, points) for key, points in sorted(rows.items())])
+        await writes.add_to_counters(table, keys, counter, [(*key, points) for key, points in sorted(rows.items())])
 
 
 async def mismatches(conn: AsyncConnection, computed: Tallies) -> Iterator[dict[str, Any]]:

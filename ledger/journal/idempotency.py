@@ -28,10 +28,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.errors import Conflict, IdempotencyKeyReused, IdempotencyKeyTaken, LedgerError
+from ledger.storage import bulk
 from ledger.storage.tables import IdempotencyRecord, table_of
 from ledger.storage.upsert import insert_if_absent
 
@@ -90,9 +91,6 @@ def _claim_statement(dialect: str) -> Any:
     return insert_if_absent(dialect, _table, ("key",)).returning(_table.c.key)
 
 
-_COMPLETE = update(_table).where(_table.c.key == bindparam("b_key")).values(result=bindparam("b_result"))
-
-
 async def claim_many(conn: AsyncConnection, requests: Sequence[IdempotentRequest], now: datetime) -> list[Held | None]:
     """Claim every key in one statement. Per request: None when it claimed its key (do
     the work), else what holds the key (``answer`` says what the request is told).
@@ -122,8 +120,8 @@ async def claim_many(conn: AsyncConnection, requests: Sequence[IdempotentRequest
 
 async def complete_many(conn: AsyncConnection, results: Sequence[tuple[IdempotentRequest, dict[str, Any]]]) -> None:
     """Store the results of the requests that claimed their keys."""
-    if results:
-        await conn.execute(_COMPLETE, [{"b_key": r.key, "b_result": result} for r, result in results])
+    # One statement for the batch on PostgreSQL too (not one execution per row).
+    await bulk.update(conn, _table, ("key",), [(r.key, result) for r, result in results], set_=("result",))
 
 
 async def release_many(conn: AsyncConnection, requests: Sequence[IdempotentRequest]) -> None:

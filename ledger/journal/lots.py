@@ -43,14 +43,16 @@ ExpiryDates = Callable[[AsyncConnection, Sequence[str], datetime], Awaitable[Map
 
 async def book(
     conn: AsyncConnection,
+    writes: bulk.Writes,
     drafts: Sequence[TxnDraft],
     txn_ids: Sequence[int],
     kinds: dict[int, str],
     recorded_at: datetime,
     expiry_dates: ExpiryDates,
 ) -> list[Drawn]:
-    """Book the member-account postings of ``drafts`` (posted as ``txn_ids``) on lots;
-    per draft, the lots its debit drew on. ``kinds`` maps each account to its kind."""
+    """Book the member-account postings of ``drafts`` (posted as ``txn_ids``) on lots,
+    adding the writes to ``writes``; per draft, the lots its debit drew on. ``kinds``
+    maps each account to its kind."""
     member_postings = [
         [p for p in draft.postings if kinds[p.account_id] == AccountKind.MEMBER.value] for draft in drafts
     ]
@@ -77,7 +79,7 @@ async def book(
         drawn_per_draft.append(tuple(drawn))
     drawn_from = {lot_id for drawn in drawn_per_draft for lot_id, _ in drawn}
     remaining = {lot[0]: lot[1] for lots in spendable.values() for lot in lots if lot[0] in drawn_from}
-    await _write(conn, remaining, refills, opened, recorded_at, expiry_dates)
+    await _write(conn, writes, remaining, refills, opened, recorded_at, expiry_dates)
     return drawn_per_draft
 
 
@@ -99,16 +101,17 @@ def _draw(lots: list[list[int]], need: int, first: tuple[int, ...]) -> list[tupl
 
 async def _write(
     conn: AsyncConnection,
+    writes: bulk.Writes,
     remaining: dict[int, int],
     refills: dict[int, int],
     opened: list[tuple[int, int, int, str]],
     recorded_at: datetime,
     expiry_dates: ExpiryDates,
 ) -> None:
-    await bulk.update(conn, _lots, ("id",), sorted(remaining.items()), set_=("remaining",))
-    await bulk.update(conn, _lots, ("id",), sorted(refills.items()), add=("remaining",))
+    await writes.update(_lots, ("id",), sorted(remaining.items()), set_=("remaining",))
+    await writes.update(_lots, ("id",), sorted(refills.items()), add=("remaining",))
     if opened:
-        await bulk.insert(conn, _lots, _NEW_LOT_COLUMNS, await _new_lots(conn, opened, recorded_at, expiry_dates))
+        await writes.insert(_lots, _NEW_LOT_COLUMNS, await _new_lots(conn, opened, recorded_at, expiry_dates))
 
 
 async def _new_lots(

@@ -11,6 +11,9 @@ acknowledged apart). Here rows are handed over as tuples in a stated column orde
 * SQLite gets its driver's ``executemany``, which steps one prepared statement through
   the rows in C (SQLite runs in-process: a statement per row costs no round trip).
 
+``Writes`` gathers the writes of one step of a batch and sends them together: on
+PostgreSQL one statement for all of them (see its docstring for what keeps that safe).
+
 Values still pass through each column type's own bind processing (UTC timestamps, JSON
 text), so rows are stored exactly as SQLAlchemy itself would store them.
 """
@@ -18,7 +21,8 @@ text), so rows are stored exactly as SQLAlchemy itself would store them.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import Boolean, ColumnElement, Table, any_, bindparam
@@ -66,19 +70,21 @@ def _names(dialect: Dialect, names: Sequence[str]) -> list[str]:
     return [dialect.identifier_preparer.quote(name) for name in names]
 
 
-def _unnest(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> str:
-    """PostgreSQL: the rows of one array parameter per column."""
+def _unnest(dialect: Dialect, table: Table, columns: tuple[str, ...], first: int) -> str:
+    """PostgreSQL: the rows of one array parameter per column, numbered from ``first``."""
     arrays = ", ".join(
-        f"CAST(${i} AS {table.c[c].type.compile(dialect=dialect)}[])" for i, c in enumerate(columns, start=1)
+        f"CAST(${i} AS {table.c[c].type.compile(dialect=dialect)}[])" for i, c in enumerate(columns, start=first)
     )
     return f"unnest({arrays})"
 
 
 @functools.cache
-def _insert_sql(dialect: Dialect, table: Table, columns: tuple[str, ...], add_on_conflict: tuple[str, ...]) -> str:
+def _insert_sql(
+    dialect: Dialect, table: Table, columns: tuple[str, ...], add_on_conflict: tuple[str, ...], first: int = 1
+) -> str:
     name = dialect.identifier_preparer.format_table(table)
     source = (
-        f"SELECT * FROM {_unnest(dialect, table, columns)}"
+        f"SELECT * FROM {_unnest(dialect, table, columns, first)}"
         if dialect.name == "postgresql"
         else f"VALUES ({', '.join('?' for _ in columns)})"
     )
@@ -90,17 +96,113 @@ def _insert_sql(dialect: Dialect, table: Table, columns: tuple[str, ...], add_on
     return sql
 
 
-async def _run(conn: AsyncConnection, sql: str, columns: list[Sequence[Any]]) -> None:
-    if conn.dialect.name == "postgresql":
-        await conn.exec_driver_sql(sql, tuple(columns))
-    else:
-        await conn.exec_driver_sql(sql, list(zip(*columns, strict=True)))
+@functools.cache
+def _update_sql(
+    dialect: Dialect, table: Table, keys: tuple[str, ...], set_: tuple[str, ...], add: tuple[str, ...], first: int = 1
+) -> str:
+    name = dialect.identifier_preparer.format_table(table)
+    if dialect.name == "postgresql":
+        columns = (*keys, *set_, *add)
+        values = dict(zip(columns, _names(dialect, columns), strict=True))
+        changes = [f"{values[c]} = v.{values[c]}" for c in set_]
+        changes += [f"{values[c]} = {name}.{values[c]} + v.{values[c]}" for c in add]
+        match = " AND ".join(f"{name}.{values[c]} = v.{values[c]}" for c in keys)
+        source = f"{_unnest(dialect, table, columns, first)} AS v({', '.join(values.values())})"
+        return f"UPDATE {name} SET {', '.join(changes)} FROM {source} WHERE {match}"
+    changes = [f"{c} = ?" for c in _names(dialect, set_)] + [f"{c} = {c} + ?" for c in _names(dialect, add)]
+    match = " AND ".join(f"{c} = ?" for c in _names(dialect, keys))
+    return f"UPDATE {name} SET {', '.join(changes)} WHERE {match}"
+
+
+Statement = Callable[[int], str]
+"""A write's SQL, its PostgreSQL parameters numbered from the given one."""
+
+
+class Writes:
+    """The writes of one step of a batch, sent together by ``send`` (or at the end of
+    ``writing``), in the order they were added.
+
+    On PostgreSQL every statement is a round trip, and a batch's writes are a dozen
+    statements (balances, each counter, transactions, postings, lots, the chain head)
+    that read nothing of each other: they go as one statement, each a data-modifying
+    ``WITH`` of its own. Such sub-statements all see the database as it was before the
+    statement, and a row changed twice in one statement keeps only one of the changes,
+    so a second write to a table already pending sends the pending ones first. SQLite
+    runs them one by one, each an ``executemany`` of its driver.
+    """
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+        self._pending: list[tuple[Table, Statement, list[Sequence[Any]]]] = []
+
+    async def insert(self, table: Table, columns: tuple[str, ...], rows: Sequence[Row]) -> None:
+        """Insert ``rows``, each a tuple of the values of ``columns``."""
+        if rows:
+            sql = functools.partial(_insert_sql, self._conn.dialect, table, columns, ())
+            await self._add(table, sql, _columns(self._conn, table, columns, rows))
+
+    async def add_to_counters(self, table: Table, keys: tuple[str, ...], counter: str, rows: Sequence[Row]) -> None:
+        """Insert each row (its ``keys``, then its ``counter``), or add its counter to the
+        row already there. The keys of ``rows`` are distinct: PostgreSQL refuses to change
+        one row twice in a statement."""
+        if rows:
+            columns = (*keys, counter)
+            sql = functools.partial(_insert_sql, self._conn.dialect, table, columns, (counter,))
+            await self._add(table, sql, _columns(self._conn, table, columns, rows))
+
+    async def update(
+        self,
+        table: Table,
+        keys: tuple[str, ...],
+        rows: Sequence[Row],
+        *,
+        set_: tuple[str, ...] = (),
+        add: tuple[str, ...] = (),
+    ) -> None:
+        """Change the row named by each row's ``keys``: set the ``set_`` columns and add to
+        the ``add`` columns. Each row is a tuple of its keys, then the ``set_`` values, then
+        the ``add`` values; the rows name distinct table rows."""
+        if not rows:
+            return
+        columns = _columns(self._conn, table, (*keys, *set_, *add), rows)
+        if self._conn.dialect.name != "postgresql":
+            columns = columns[len(keys) :] + columns[: len(keys)]  # the keys come last in SQLite's WHERE
+        await self._add(table, functools.partial(_update_sql, self._conn.dialect, table, keys, set_, add), columns)
+
+    async def _add(self, table: Table, sql: Statement, columns: list[Sequence[Any]]) -> None:
+        if any(pending is table for pending, _, _ in self._pending):
+            await self.send()
+        self._pending.append((table, sql, columns))
+
+    async def send(self) -> None:
+        pending, self._pending = self._pending, []
+        if self._conn.dialect.name != "postgresql":
+            for _, sql, columns in pending:
+                await self._conn.exec_driver_sql(sql(1), list(zip(*columns, strict=True)))
+        elif len(pending) == 1:
+            [(_, sql, columns)] = pending
+            await self._conn.exec_driver_sql(sql(1), tuple(columns))
+        elif pending:
+            parts: list[str] = []
+            parameters: list[Sequence[Any]] = []
+            for i, (_, sql, columns) in enumerate(pending):
+                parts.append(f"w{i} AS ({sql(len(parameters) + 1)})")
+                parameters += columns
+            await self._conn.exec_driver_sql(f"WITH {', '.join(parts)} SELECT 1", tuple(parameters))
+
+
+@asynccontextmanager
+async def writing(conn: AsyncConnection) -> AsyncIterator[Writes]:
+    """Writes sent together when the block ends without an error."""
+    writes = Writes(conn)
+    yield writes
+    await writes.send()
 
 
 async def insert(conn: AsyncConnection, table: Table, columns: tuple[str, ...], rows: Sequence[Row]) -> None:
     """Insert ``rows``, each a tuple of the values of ``columns``."""
-    if rows:
-        await _run(conn, _insert_sql(conn.dialect, table, columns, ()), _columns(conn, table, columns, rows))
+    async with writing(conn) as writes:
+        await writes.insert(table, columns, rows)
 
 
 async def insert_returning(
@@ -116,54 +218,12 @@ async def insert_returning(
     return [tuple(row) for row in result]
 
 
-async def add_to_counters(
-    conn: AsyncConnection, table: Table, keys: tuple[str, ...], counter: str, rows: Sequence[Row]
-) -> None:
-    """Insert each row (its ``keys``, then its ``counter``), or add its counter to the row
-    already there. The keys of ``rows`` are distinct: PostgreSQL refuses to change one row
-    twice in a statement."""
-    if rows:
-        columns = (*keys, counter)
-        sql = _insert_sql(conn.dialect, table, columns, (counter,))
-        await _run(conn, sql, _columns(conn, table, columns, rows))
-
-
-@functools.cache
-def _update_sql(
-    dialect: Dialect, table: Table, keys: tuple[str, ...], set_: tuple[str, ...], add: tuple[str, ...]
-) -> str:
-    name = dialect.identifier_preparer.format_table(table)
-    if dialect.name == "postgresql":
-        columns = (*keys, *set_, *add)
-        values = dict(zip(columns, _names(dialect, columns), strict=True))
-        changes = [f"{values[c]} = v.{values[c]}" for c in set_]
-        changes += [f"{values[c]} = {name}.{values[c]} + v.{values[c]}" for c in add]
-        match = " AND ".join(f"{name}.{values[c]} = v.{values[c]}" for c in keys)
-        source = f"{_unnest(dialect, table, columns)} AS v({', '.join(values.values())})"
-        return f"UPDATE {name} SET {', '.join(changes)} FROM {source} WHERE {match}"
-    changes = [f"{c} = ?" for c in _names(dialect, set_)] + [f"{c} = {c} + ?" for c in _names(dialect, add)]
-    match = " AND ".join(f"{c} = ?" for c in _names(dialect, keys))
-    return f"UPDATE {name} SET {', '.join(changes)} WHERE {match}"
-
-
 async def update(
-    conn: AsyncConnection,
-    table: Table,
-    keys: tuple[str, ...],
-    rows: Sequence[Row],
-    *,
-    set_: tuple[str, ...] = (),
-    add: tuple[str, ...] = (),
+    conn: AsyncConnection, table: Table, keys: tuple[str, ...], rows: Sequence[Row], **changes: tuple[str, ...]
 ) -> None:
-    """Change the row named by each row's ``keys``: set the ``set_`` columns and add to the
-    ``add`` columns. Each row is a tuple of its keys, then the ``set_`` values, then the
-    ``add`` values; the rows name distinct table rows."""
-    if not rows:
-        return
-    columns = _columns(conn, table, (*keys, *set_, *add), rows)
-    if conn.dialect.name != "postgresql":
-        columns = columns[len(keys) :] + columns[: len(keys)]  # the keys come last in SQLite's WHERE
-    await _run(conn, _update_sql(conn.dialect, table, keys, set_, add), columns)
+    """``Writes.update`` (its ``set_`` and ``add``), sent at once."""
+    async with writing(conn) as writes:
+        await writes.update(table, keys, rows, **changes)
 
 
 class OneOf(ColumnElement[bool]):
