@@ -869,8 +869,9 @@ class ProblemRead(msgspec.Struct):
     programs; ``field`` names the offending input when there is one; other members
     depend on the code (``available_points`` and ``cost_points`` of insufficient_points,
     ``errors`` of invalid_input, ``errors`` (each a ``path`` and a ``reason``) and
-    ``errors_omitted`` of invalid_data_file, ``refusals`` (each a ``row``, ``column``, ``key``, ``code``,
-    ``reason`` and ``reason_zh``) and ``refusals_omitted`` of import_refused, ``retry_after_seconds`` of rate_limited …)."""
+    ``errors_omitted`` of invalid_data_file, ``refusals`` (each a ``row``, ``column``, ``key``,
+    ``code``, ``reason`` and ``reason_zh``) and ``refusals_omitted`` of import_refused,
+    ``attempts`` of import_conflict, ``retry_after_seconds`` of rate_limited …)."""
 
     type: str
     title: str

@@ -185,12 +185,13 @@ _DESCRIPTIONS: dict[int, str] = {
     HTTP_404_NOT_FOUND: "A record the request names does not exist (member_not_found …, naming its field)",
     HTTP_409_CONFLICT: "The ledger's state refuses the request (insufficient_points, already_exists, "
     "exists_with_different_body: the key was sent before with another body, idempotency_key_taken: another "
-    "principal used the key first …); nothing changed",
+    "principal used the key first, import_conflict: other imports of the same rows kept committing first …); "
+    "nothing changed",
     HTTP_413_REQUEST_ENTITY_TOO_LARGE: "body_too_large: the body is over the service's limit; nothing changed",
     HTTP_422_UNPROCESSABLE_ENTITY: "invalid_input: a value breaks a rule or has the wrong type; `field` names it. "
     "invalid_data_file: a data file is refused whole; `errors` lists each error's `path` and `reason`. "
-    "import_refused: an import with a refused row wrote nothing; `refusals` lists each row's `row`, `column` and "
-    "`reason`",
+    "import_refused: an import with a refused row wrote nothing; `refusals` lists each row's `row`, `column`, "
+    "`key`, `code` and `reason` (`reason_zh`: in Chinese)",
     HTTP_429_TOO_MANY_REQUESTS: "rate_limited: this token writes too fast; retry after Retry-After seconds",
     HTTP_500_INTERNAL_SERVER_ERROR: "internal_error: the request failed and changed nothing",
     HTTP_503_SERVICE_UNAVAILABLE: "database_unavailable or database_busy: the database connection was lost or the "

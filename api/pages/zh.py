@@ -262,5 +262,6 @@ MESSAGES.update(
         "body_too_large": "文件太大，没有导入任何内容：请把文件拆成几个再分别导入",
         "import_no_file": "请先选择要导入的文件",
         "import_changed": "文件或类型已更改，请重新预检",
+        "import_conflict": "其他同事同时导入了相同的成员，本次什么都没有导入：请重新预检后再导入",
     }
 )
