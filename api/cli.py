@@ -237,7 +237,7 @@ async def _import(args: argparse.Namespace) -> int:
         with args.file.open("rb") as file:
             if args.sub == "org":
                 return await ledger.import_units(file, dry_run=args.dry_run)
-            return await ledger.import_members(file, dry_run=args.dry_run, progress=progress)
+            return await ledger.import_members(file, dry_run=args.dry_run, by=CLI_PRINCIPAL, progress=progress)
 
     try:
         report = await _with_ledger(args.database_url, work)

@@ -829,14 +829,19 @@ class AuditPage(msgspec.Struct):
 
 class ImportRowRead(msgspec.Struct):
     """One row's outcome: ``row`` as the sheet numbers it (the header is row 1), ``changed``
-    the fields an update changes, ``column`` and ``reason`` why a row is refused."""
+    the fields an update changes. A refused row has the ``column`` (its header as the file
+    writes it), a stable ``code`` (``ledger.org.imports.Refusal``: column_missing,
+    cell_empty, yes_no_unknown, micro_grid_unknown …) and the ``reason`` in English and,
+    for a clerk at the desk, in Chinese (``reason_zh``)."""
 
     row: int
     key: str
     outcome: Literal["created", "updated", "unchanged", "refused"]
     changed: list[str]
     column: str | None
+    code: str | None
     reason: str | None
+    reason_zh: str | None
 
 
 class ImportReportRead(msgspec.Struct):
@@ -864,8 +869,9 @@ class ProblemRead(msgspec.Struct):
     programs; ``field`` names the offending input when there is one; other members
     depend on the code (``available_points`` and ``cost_points`` of insufficient_points,
     ``errors`` of invalid_input, ``errors`` (each a ``path`` and a ``reason``) and
-    ``errors_omitted`` of invalid_data_file, ``refusals`` (each a ``row``, ``column``, ``key`` and
-    ``reason``) and ``refusals_omitted`` of import_refused, ``retry_after_seconds`` of rate_limited …)."""
+    ``errors_omitted`` of invalid_data_file, ``refusals`` (each a ``row``, ``column``, ``key``,
+    ``code``, ``reason`` and ``reason_zh``) and ``refusals_omitted`` of import_refused,
+    ``attempts`` of import_conflict, ``retry_after_seconds`` of rate_limited …)."""
 
     type: str
     title: str

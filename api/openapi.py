@@ -39,7 +39,8 @@ CODES: dict[str, str] = {
     "invalid_input": "a value breaks a rule or has the wrong type; `field` names it",
     "invalid_data_file": "the file is refused whole; `errors` lists each error's `path` and `reason`",
     "import_refused": "a row was refused and nothing was written; `refusals` lists each row's `row`, `column`, "
-    "`reason`",
+    "`key`, `code` and `reason` (`reason_zh`: in Chinese)",
+    "import_conflict": "other imports of the same rows kept committing first; nothing was written, send it again",
     "org_unit_not_found": "no org unit has that code",
     "member_not_found": "no member has that id",
     "transaction_not_found": "no transaction has that id",
@@ -537,6 +538,7 @@ OPERATIONS: dict[tuple[str, str], OperationDoc] = {
         body_file=routes.API_PREFIX + "/imports/templates/org-units.xlsx",
         parameters={"dry_run": True},
         refused=("import_refused",),
+        conflicts=("import_conflict",),
     ),
     ("POST", routes.IMPORT_MEMBERS): OperationDoc(
         "Imports members (成员编号, 姓名, 微网格 …) from an XLSX or CSV file sent as the body. A dry run (the "
@@ -545,6 +547,7 @@ OPERATIONS: dict[tuple[str, str], OperationDoc] = {
         body_file=routes.API_PREFIX + "/imports/templates/members.xlsx",
         parameters={"dry_run": True},
         refused=("import_refused",),
+        conflicts=("import_conflict",),
     ),
     ("GET", routes.IMPORT_TEMPLATE): OperationDoc(
         "Downloads a file to fill in for an import, with its header row: org-units.xlsx, org-units.csv, "

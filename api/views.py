@@ -121,7 +121,16 @@ def import_report_read(report: ImportReport) -> dto.ImportReportRead:
         **{
             **_fields(report),
             "outcomes": [
-                dto.ImportRowRead(o.row, o.key, o.outcome.value, list(o.changed), o.column, o.reason)
+                dto.ImportRowRead(
+                    o.row,
+                    o.key,
+                    o.outcome.value,
+                    list(o.changed),
+                    o.column,
+                    o.code,
+                    o.reason,
+                    o.reason_zh,
+                )
                 for o in report.outcomes
             ],
             "absent_ids": list(report.absent_ids),

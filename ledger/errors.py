@@ -28,6 +28,7 @@
     │   └── PrincipalNotFound
     └── Conflict                     (various)       the request is valid but the ledger's state refuses it
         ├── AlreadyExists            already_exists  a unit or member with that key is registered already
+        ├── ImportConflict           import_conflict  other imports of the same rows kept winning the race
         ├── MemberInactive           member_inactive a deactivated member receives no new awards
         ├── AlreadyReversed          already_reversed a transaction is reversed at most once
         ├── NotReversible            not_reversible  only awards and deductions are reversed
@@ -226,6 +227,20 @@ class AlreadyExists(Conflict):
     code = "already_exists"
 
 
+class ImportConflict(Conflict):
+    """An import rolled back, run again and rolled back each time by other imports of the
+    same rows committing first: it wrote nothing, and a later run finds their rows."""
+
+    code = "import_conflict"
+
+    def __init__(self, attempts: int) -> None:
+        super().__init__(
+            f"other imports of the same rows committed first, {attempts} times: nothing of this file was imported; "
+            "import it again, and it reports the rows they wrote as unchanged or updated",
+            attempts=attempts,
+        )
+
+
 class MemberInactive(Conflict):
     code = "member_inactive"
 
@@ -360,7 +375,14 @@ class ImportRefused(LedgerError):
             rows=report.rows,
             refused=report.refused,
             refusals=[
-                {"row": o.row, "column": o.column, "key": o.key, "reason": o.reason}
+                {
+                    "row": o.row,
+                    "column": o.column,
+                    "key": o.key,
+                    "code": o.code,
+                    "reason": o.reason,
+                    "reason_zh": o.reason_zh,
+                }
                 for o in refusals[:IMPORT_REFUSALS_LISTED_MAX]
             ],
             refusals_omitted=report.refused - min(len(refusals), IMPORT_REFUSALS_LISTED_MAX),

@@ -13,14 +13,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO, TypeVar
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger import verify
 from ledger.access import audit, principals, scopes
 from ledger.earning import activities, awards, claims, deductions, rules, summary
 from ledger.earning.award_batch import AWARD_BATCH_MAX, AwardRequest, award_many
-from ledger.errors import AlreadyReversed, DatabaseUnavailable, InsufficientPoints, LedgerError, NoticeNotFound
+from ledger.errors import (
+    AlreadyReversed,
+    DatabaseUnavailable,
+    ImportConflict,
+    InsufficientPoints,
+    LedgerError,
+    NoticeNotFound,
+)
 from ledger.honours import nominations, notice_board, notices, reports, tiers
 from ledger.honours.exports import NominationExport
 from ledger.journal import checkpoints, queries
@@ -30,7 +37,7 @@ from ledger.journal.periods import DEFAULT_TIMEZONE, period_of, zone
 from ledger.journal.posting import Journal, post
 from ledger.org import imports, members, units
 from ledger.shop import expiry, expiry_policies, redemptions, rewards
-from ledger.storage.database import Database
+from ledger.storage.database import Database, is_write_conflict
 from ledger.values import Access, Balance, Level, Role
 
 Clock = Callable[[], datetime]
@@ -39,6 +46,11 @@ AUDIT_BATCH_MAX = 500
 """Audit rows written per database transaction when writes arrive together: one insert
 of 500 short rows is a few milliseconds, well under one commit's wait."""
 
+
+IMPORT_ATTEMPTS = 3
+"""Runs of one import file that may each lose a race with another import of the same rows
+(``Ledger._import``). Each lost race means the other import committed, so a second run finds
+its rows; three cover three offices' clerks importing the same file at once."""
 
 Request = TypeVar("Request")
 Served = tuple[Request, audit.Pending | None]
@@ -192,22 +204,48 @@ class Ledger:
         """Import an org unit file (see ``ledger.org.imports``): a dry run reads, an apply
         writes the whole file in one transaction or, with a refused row, raises
         ImportRefused and writes nothing. ``principal`` None: the command line."""
-        async with self.db.read() if dry_run else self._write() as conn:
-            return await imports.import_units(conn, file, scope=_scope(principal), dry_run=dry_run, now=self.clock())
+        scope = _scope(principal)
+        return await self._import(
+            file, dry_run, lambda conn: imports.import_units(conn, file, scope=scope, dry_run=dry_run, now=self.clock())
+        )
 
     async def import_members(
         self,
         file: BinaryIO,
         *,
         dry_run: bool,
+        by: str,
         principal: principals.Principal | None = None,
         progress: imports.Progress | None = None,
     ) -> imports.ImportReport:
-        """Import a member file, as ``import_units`` does; ``progress`` hears of each chunk."""
-        async with self.db.read() if dry_run else self._write() as conn:
-            return await imports.import_members(
-                conn, file, scope=_scope(principal), dry_run=dry_run, now=self.clock(), progress=progress
-            )
+        """Import a member file, as ``import_units`` does; ``progress`` hears of each chunk.
+        A move it makes is recorded as ``by``'s, who does the import."""
+        return await self._import(
+            file,
+            dry_run,
+            lambda conn: imports.import_members(
+                conn, file, scope=_scope(principal), dry_run=dry_run, now=self.clock(), by=by, progress=progress
+            ),
+        )
+
+    async def _import(
+        self, file: BinaryIO, dry_run: bool, work: Callable[[AsyncConnection], Awaitable[imports.ImportReport]]
+    ) -> imports.ImportReport:
+        """Run an import; an apply that lost a race on PostgreSQL with another import of
+        the same rows (the same new member twice: a unique violation; the same members in
+        another order: a deadlock) is rolled back whole and run again from the file's
+        start, when it finds the other import's rows and reports them unchanged or updated."""
+        for attempt in range(1, IMPORT_ATTEMPTS + 1):
+            file.seek(0)
+            try:
+                async with self.db.read() if dry_run else self._write() as conn:
+                    return await work(conn)
+            except DBAPIError as error:
+                if not is_write_conflict(error):
+                    raise
+                if attempt == IMPORT_ATTEMPTS:
+                    raise ImportConflict(IMPORT_ATTEMPTS) from error
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     # Moving points.
 

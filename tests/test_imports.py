@@ -9,6 +9,7 @@ import io
 import pytest
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from api import routes
 from api.cli import main as cli
@@ -16,7 +17,9 @@ from api.pages import zh
 from api.settings import IMPORT_BODY_BYTES_MAX
 from ledger import Ledger, Level, Role
 from ledger.errors import ImportRefused, InvalidInput, OrgUnitNotFound
+from ledger.org import imports
 from ledger.org.imports import IMPORT_OUTCOMES_LISTED_MAX, ImportReport, Outcome
+from ledger.service import IMPORT_ATTEMPTS
 from ledger.storage.tables import Account, Member
 from tests.builders import (
     COMMUNITY,
@@ -31,6 +34,7 @@ from tests.builders import (
     token,
     tree,
 )
+from tests.conftest import MANY_CONNECTIONS
 
 UNIT_HEADER = ("编码", "名称", "层级", "上级")
 MEMBER_HEADER = ("成员编号", "姓名", "微网格", "党员", "角色")
@@ -63,8 +67,17 @@ def outcomes(report: ImportReport) -> list[tuple[int, str, str]]:
     return [(o.row, o.key, o.outcome.value) for o in report.outcomes]
 
 
-def refusals(report: ImportReport) -> list[tuple[int, str | None, str]]:
-    return [(o.row, o.column, o.reason or "") for o in report.outcomes if o.outcome is Outcome.REFUSED]
+def refusals(report: ImportReport) -> list[tuple[int, str | None, str, str, str]]:
+    """Each refused row: its number, column, code and reason in English and Chinese."""
+    return [
+        (o.row, o.column, o.code or "", o.reason or "", o.reason_zh or "")
+        for o in report.outcomes
+        if o.outcome is Outcome.REFUSED
+    ]
+
+
+async def import_members(ledger: Ledger, file: io.BytesIO, *, dry_run: bool, by: str = "importer") -> ImportReport:
+    return await ledger.import_members(file, dry_run=dry_run, by=by)
 
 
 async def count_members(ledger: Ledger) -> tuple[int, int]:
@@ -96,7 +109,7 @@ async def test_members_are_created_then_found_unchanged_and_updated_by_field(led
     all unchanged, and a changed row names the fields it changes."""
     await ledger.import_units(as_csv(UNIT_HEADER, *TREE_ROWS), dry_run=False)
     rows = [("p-1", "张三", "m-1", "是", "志愿者、居民"), ("p-2", "李四", "m-2", "否", "grid_worker; 网格长")]
-    created = await ledger.import_members(as_csv(MEMBER_HEADER, *rows), dry_run=False)
+    created = await import_members(ledger, as_csv(MEMBER_HEADER, *rows), dry_run=False)
     assert (2, 2, 0) == (created.rows, created.created, created.refused)
     first, second = await ledger.member("p-1"), await ledger.member("p-2")
     assert ("张三", "m-1", True, (Role.RESIDENT, Role.VOLUNTEER), True) == (
@@ -107,10 +120,10 @@ async def test_members_are_created_then_found_unchanged_and_updated_by_field(led
         first.active,
     )
     assert (False, (Role.GRID_LEADER, Role.GRID_WORKER)) == (second.party_member, second.roles)
-    again = await ledger.import_members(as_csv(MEMBER_HEADER, *rows), dry_run=False)
+    again = await import_members(ledger, as_csv(MEMBER_HEADER, *rows), dry_run=False)
     assert (0, 0, 2) == (again.created, again.updated, again.unchanged)
     changed = [("p-1", "张三丰", "m-2", "是", "居民、志愿者"), rows[1]]
-    updated = await ledger.import_members(as_csv(MEMBER_HEADER, *changed), dry_run=False)
+    updated = await import_members(ledger, as_csv(MEMBER_HEADER, *changed), dry_run=False)
     assert [("p-1", ("name", "org_unit"))] == [(o.key, o.changed) for o in updated.outcomes if o.changed]
     assert ("张三丰", "m-2") == ((await ledger.member("p-1")).name, (await ledger.member("p-1")).org_unit)
     assert (await ledger.verify()).ok
@@ -120,7 +133,7 @@ async def test_a_dry_run_of_members_writes_nothing(ledger):
     """A dry run of a member file reports each row and leaves the ledger as it was."""
     await tree(ledger)
     before = await count_members(ledger)
-    report = await ledger.import_members(as_csv(MEMBER_HEADER, ("p-1", "张三", MICRO, "", "")), dry_run=True)
+    report = await import_members(ledger, as_csv(MEMBER_HEADER, ("p-1", "张三", MICRO, "", "")), dry_run=True)
     assert ([(2, "p-1", "created")], True, False) == (outcomes(report), report.dry_run, report.applied)
     assert before == await count_members(ledger)
 
@@ -133,41 +146,86 @@ async def test_a_refused_row_leaves_the_whole_file_unwritten(ledger):
     rows = [(f"p-{i}", f"居民{i}", MICRO, "否", "") for i in range(2_500)]
     rows[2_400] = ("p-2400", "居民", MICRO, "也许", "")
     with pytest.raises(ImportRefused) as refused:
-        await ledger.import_members(as_csv(MEMBER_HEADER, *rows), dry_run=False)
+        await import_members(ledger, as_csv(MEMBER_HEADER, *rows), dry_run=False)
     report = refused.value.report
     assert (2_500, 2_499, 1, False) == (report.rows, report.created, report.refused, report.applied)
-    assert [(2_402, "党员", "'也许' is not one of 是/否, yes/no, true/false, 1/0")] == refusals(report)
-    assert [{"row": 2_402, "column": "党员", "key": "p-2400", "reason": refusals(report)[0][2]}] == (
-        refused.value.fields()["refusals"]
-    )
+    reason, reason_zh = "'也许' is not one of 是/否, yes/no, true/false, 1/0", "“也许”无法识别，请填写“是”或“否”"
+    assert [(2_402, "党员", "yes_no_unknown", reason, reason_zh)] == refusals(report)
+    refusal = {"row": 2_402, "column": "党员", "key": "p-2400", "code": "yes_no_unknown"}
+    assert [{**refusal, "reason": reason, "reason_zh": reason_zh}] == refused.value.fields()["refusals"]
     assert before == await count_members(ledger)
     assert (await ledger.verify()).ok
 
 
 UNIT_REFUSALS = [
-    (("m-x", "微网格", "微网格", "g-no"), "上级", "unknown parent 'g-no': neither in this file nor in the ledger"),
+    (
+        ("m-x", "微网格", "微网格", "g-no"),
+        "上级",
+        "parent_unknown",
+        "unknown parent 'g-no': neither in this file nor in the ledger",
+        "找不到上级“g-no”：本文件和系统中都没有",
+    ),
     (
         ("m-x", "微网格", "微网格", COMMUNITY),
         "上级",
+        "parent_wrong_level",
         f"'{COMMUNITY}' is a community; the parent of a micro_grid is a grid",
+        f"“{COMMUNITY}”是社区，而微网格的上级须是大网格",
     ),
-    (("s-x", "街道", "街道", STREET), "上级", "a street office (街道) is the top of the tree and has no parent"),
-    (("c-x", "社区", "社区", ""), "上级", "a community needs a parent street"),
-    (("m-x", "微网格", "小区", GRID), "层级", "unknown level '小区' (街道, 社区, 大网格 or 网格, 微网格)"),
-    ((GRID, "大网格", "微网格", GRID), "层级", f"'{GRID}' is a grid; a level never changes"),
-    (("m x", "微网格", "微网格", GRID), "编码", "'m x': a code or id has no spaces and no '/'"),
-    (("", "微网格", "微网格", GRID), "编码", "this cell is empty and is required"),
-    (("m-x", "名" * 101, "微网格", GRID), "名称", "at most 100 characters (101 here)"),
+    (
+        ("s-x", "街道", "街道", STREET),
+        "上级",
+        "street_has_parent",
+        "a street office (街道) is the top of the tree and has no parent",
+        "街道是最高一级，不填上级",
+    ),
+    (
+        ("c-x", "社区", "社区", ""),
+        "上级",
+        "parent_missing",
+        "a community needs a parent street",
+        "社区须填写所属的街道",
+    ),
+    (
+        ("m-x", "微网格", "小区", GRID),
+        "层级",
+        "level_unknown",
+        "unknown level '小区' (街道, 社区, 大网格 or 网格, 微网格)",
+        "没有“小区”这个层级，请填写 街道、社区、大网格 或 微网格",
+    ),
+    (
+        (GRID, "大网格", "微网格", GRID),
+        "层级",
+        "level_changed",
+        f"'{GRID}' is a grid; a level never changes",
+        f"“{GRID}”已是大网格，层级不能更改",
+    ),
+    (
+        ("m x", "微网格", "微网格", GRID),
+        "编码",
+        "code_malformed",
+        "'m x': a code or id has no spaces and no '/'",
+        "“m x”：编码和编号中不能有空格或“/”",
+    ),
+    (("", "微网格", "微网格", GRID), "编码", "cell_empty", "this cell is empty and is required", "此格必须填写"),
+    (
+        ("m-x", "名" * 101, "微网格", GRID),
+        "名称",
+        "text_too_long",
+        "at most 100 characters (101 here)",
+        "最多 100 个字（此格有 101 个字）",
+    ),
 ]
 
 
-@pytest.mark.parametrize("row,column,reason", UNIT_REFUSALS)
-async def test_each_unit_refusal_names_its_row_column_and_reason(ledger, row, column, reason):
-    """A bad unit row is refused with the row number the sheet shows, its column and why."""
+@pytest.mark.parametrize("row,column,code,reason,reason_zh", UNIT_REFUSALS)
+async def test_each_unit_refusal_names_its_row_column_code_and_reason(ledger, row, column, code, reason, reason_zh):
+    """A bad unit row is refused with the row number the sheet shows, its column, a stable
+    code and why, in English and in Chinese."""
     await tree(ledger)
     unchanged = (OTHER_MICRO, "东关南里1-2微网格", "微网格", GRID)
     report = await ledger.import_units(as_csv(UNIT_HEADER, unchanged, row), dry_run=True)
-    assert [(3, column, reason)] == refusals(report)
+    assert [(3, column, code, reason, reason_zh)] == refusals(report)
     assert [(2, OTHER_MICRO, "unchanged")] == [t for t in outcomes(report) if t[2] != "refused"]
 
 
@@ -184,50 +242,137 @@ async def test_a_unit_is_not_moved_and_a_refused_parent_refuses_its_children(led
     ]
     report = await ledger.import_units(as_csv(UNIT_HEADER, *rows), dry_run=True)
     assert [
-        (3, "上级", f"'{OTHER_MICRO}' is under '{GRID}'; an import does not move a unit"),
-        (4, "上级", "unknown parent 'c-nowhere': neither in this file nor in the ledger"),
-        (5, "上级", "the parent 'g-新' (row 4) is refused"),
-        (6, "编码", "'m-新' is on row 5 too"),
+        (
+            3,
+            "上级",
+            "unit_moved",
+            f"'{OTHER_MICRO}' is under '{GRID}'; an import does not move a unit",
+            f"“{OTHER_MICRO}”现属“{GRID}”：导入不能改变单位的上级，请在单位页面调整",
+        ),
+        (
+            4,
+            "上级",
+            "parent_unknown",
+            "unknown parent 'c-nowhere': neither in this file nor in the ledger",
+            "找不到上级“c-nowhere”：本文件和系统中都没有",
+        ),
+        (5, "上级", "parent_refused", "the parent 'g-新' (row 4) is refused", "上级“g-新”（第 4 行）未通过检查"),
+        (6, "编码", "duplicate", "'m-新' is on row 5 too", "“m-新”在第 5 行也出现了"),
     ] == refusals(report)
     assert [(MICRO, ("name",))] == [(o.key, o.changed) for o in report.outcomes if o.outcome is Outcome.UPDATED]
 
 
 MEMBER_REFUSALS = [
-    (("p-1", "张三", MICRO, "maybe", ""), "党员", "'maybe' is not one of 是/否, yes/no, true/false, 1/0"),
-    (("p-1", "张三", MICRO, "", "志愿者、厨师"), "角色", "unknown role '厨师'"),
-    (("p-1", "张三", "m-nowhere", "", ""), "微网格", "unknown micro-grid 'm-nowhere': import the org tree first"),
-    (("p-1", "张三", GRID, "", ""), "微网格", f"'{GRID}' is a grid; a member belongs to a micro_grid"),
-    (("p 1", "张三", MICRO, "", ""), "成员编号", "'p 1': a code or id has no spaces and no '/'"),
-    (("p-1", "", MICRO, "", ""), "姓名", "this cell is empty and is required"),
-    (("p-1", "张\x00三", MICRO, "", ""), "姓名", "text may not contain NUL (U+0000)"),
-    (("p-0", "重复", MICRO, "", ""), "成员编号", "'p-0' is on row 2 too"),
+    (
+        ("p-1", "张三", MICRO, "maybe", ""),
+        "党员",
+        "yes_no_unknown",
+        "'maybe' is not one of 是/否, yes/no, true/false, 1/0",
+        "“maybe”无法识别，请填写“是”或“否”",
+    ),
+    (
+        ("p-1", "张三", MICRO, "", "志愿者、厨师"),
+        "角色",
+        "role_unknown",
+        "unknown role '厨师' (roles are 志愿者、网格员、微网格员、网格长、居民, or their codes)",
+        "没有“厨师”这个角色，角色可填：志愿者、网格员、微网格员、网格长、居民",
+    ),
+    (
+        ("p-1", "张三", "m-nowhere", "", ""),
+        "微网格",
+        "micro_grid_unknown",
+        "unknown micro-grid 'm-nowhere': import the org tree first",
+        "找不到微网格“m-nowhere”：请先导入组织架构",
+    ),
+    (
+        ("p-1", "张三", GRID, "", ""),
+        "微网格",
+        "not_micro_grid",
+        f"'{GRID}' is a grid; a member belongs to a micro_grid",
+        f"“{GRID}”是大网格，成员须属于微网格",
+    ),
+    (
+        ("p 1", "张三", MICRO, "", ""),
+        "成员编号",
+        "code_malformed",
+        "'p 1': a code or id has no spaces and no '/'",
+        "“p 1”：编码和编号中不能有空格或“/”",
+    ),
+    (("p-1", "", MICRO, "", ""), "姓名", "cell_empty", "this cell is empty and is required", "此格必须填写"),
+    (
+        ("p-1", "张\x00三", MICRO, "", ""),
+        "姓名",
+        "text_nul",
+        "text may not contain NUL (U+0000)",
+        "此格含有无法识别的空字符，请重新输入",
+    ),
+    (("p-0", "重复", MICRO, "", ""), "成员编号", "duplicate", "'p-0' is on row 2 too", "“p-0”在第 2 行也出现了"),
 ]
 
 
-@pytest.mark.parametrize("row,column,reason", MEMBER_REFUSALS)
-async def test_each_member_refusal_names_its_row_column_and_reason(ledger, row, column, reason):
-    """A bad member row is refused with its row, column and reason; the others still get
-    their outcome."""
+@pytest.mark.parametrize("row,column,code,reason,reason_zh", MEMBER_REFUSALS)
+async def test_each_member_refusal_names_its_row_column_code_and_reason(ledger, row, column, code, reason, reason_zh):
+    """A bad member row is refused with its row, column, code and reason in English and
+    Chinese; the others still get their outcome."""
     await tree(ledger)
-    report = await ledger.import_members(as_csv(MEMBER_HEADER, ("p-0", "王五", MICRO, "否", "居民"), row), dry_run=True)
-    [(number, refused_column, refused_reason)] = refusals(report)
-    assert (3, column) == (number, refused_column)
-    assert refused_reason.startswith(reason), refused_reason
+    file = as_csv(MEMBER_HEADER, ("p-0", "王五", MICRO, "否", "居民"), row)
+    report = await import_members(ledger, file, dry_run=True)
+    assert [(3, column, code, reason, reason_zh)] == refusals(report)
     assert [(2, "p-0", "created")] == [t for t in outcomes(report) if t[2] != "refused"]
 
 
-@pytest.mark.parametrize(
-    "header,column,reason",
-    [
-        (("成员编号", "姓名", "党员"), "微网格", "the header row has no 微网格 or org_unit column, which is required"),
-        (("id", "姓名", "微网格", "name"), "name", "the column name appears twice (also as 姓名)"),
-    ],
-)
-async def test_a_header_without_a_required_column_refuses_the_file_at_row_1(ledger, header, column, reason):
+HEADER_REFUSALS = [
+    (
+        ("成员编号", "姓名", "党员"),
+        "微网格",
+        "column_missing",
+        "the header row has no 微网格 or org_unit column, which is required",
+        "表头缺少必填的“微网格”列，请按模板填写表头",
+    ),
+    (
+        ("id", "姓名", "微网格", "name"),
+        "name",
+        "column_repeated",
+        "the column name appears twice (also as 姓名)",
+        "“name”列与“姓名”列重复",
+    ),
+]
+
+
+@pytest.mark.parametrize("header,column,code,reason,reason_zh", HEADER_REFUSALS)
+async def test_a_header_without_a_required_column_refuses_the_file_at_row_1(
+    ledger, header, column, code, reason, reason_zh
+):
     """A header missing a required column, or naming one twice, is refused at row 1."""
     await tree(ledger)
-    report = await ledger.import_members(as_csv(header, ("p-1", "张三", MICRO, "否")), dry_run=True)
-    assert ([(1, column, reason)], 1) == (refusals(report), report.rows)
+    report = await import_members(ledger, as_csv(header, ("p-1", "张三", MICRO, "否")), dry_run=True)
+    assert ([(1, column, code, reason, reason_zh)], 1) == (refusals(report), report.rows)
+
+
+async def test_a_file_past_its_row_limit_is_refused_where_it_stops_being_read(ledger, monkeypatch):
+    """Rows past a file's limit are not read: the first of them is refused, naming the limit."""
+    await tree(ledger)
+    monkeypatch.setattr(imports, "UNIT_ROWS_MAX", 1)
+    rows = [(MICRO, "东关南里1-1微网格", "微网格", GRID), (OTHER_MICRO, "东关南里1-2微网格", "微网格", GRID)]
+    report = await ledger.import_units(as_csv(UNIT_HEADER, *rows), dry_run=True)
+    assert [
+        (
+            3,
+            "",
+            "rows_too_many",
+            "a unit file has at most 1 rows: the file from row 3 on was not read",
+            "一个文件最多 1 行：从第 3 行起没有读取，请把文件拆开分别导入",
+        )
+    ] == refusals(report)
+
+
+def test_every_refusal_kind_is_worded_in_both_languages_and_tested():
+    """Each refusal code has its English and Chinese wording, and a test above refuses a
+    row with it (the two scope codes: the organizer's test over HTTP)."""
+    tested = {case[2] for case in UNIT_REFUSALS + MEMBER_REFUSALS + HEADER_REFUSALS}
+    tested |= {"unit_moved", "parent_refused", "rows_too_many", "outside_scope", "member_outside_scope"}
+    assert set(imports.Refusal) == tested
+    assert set(imports.Refusal) == set(imports.REFUSAL_WORDING)
 
 
 async def test_gb18030_and_bom_csv_and_english_headers_read_the_same(ledger):
@@ -235,14 +380,16 @@ async def test_gb18030_and_bom_csv_and_english_headers_read_the_same(ledger):
     English headers work as the Chinese ones, and a phone column is read and not stored."""
     await tree(ledger)
     header = ("id", "name", "org_unit", "party_member", "roles", "电话")
-    gb = await ledger.import_members(
-        as_csv(header, ("p-1", "张三", MICRO, "yes", "volunteer", "13800000000"), encoding="gb18030"), dry_run=False
+    gb = await import_members(
+        ledger,
+        as_csv(header, ("p-1", "张三", MICRO, "yes", "volunteer", "13800000000"), encoding="gb18030"),
+        dry_run=False,
     )
     assert (1, ("电话",)) == (gb.created, gb.ignored_columns)
     assert "张三" == (await ledger.member("p-1")).name
     bom_file = as_csv(header, ("p-2", "李四·明", MICRO, "0", ""), encoding="utf-8-sig")
     assert bom_file.getvalue().startswith(b"\xef\xbb\xbf")
-    bom = await ledger.import_members(bom_file, dry_run=False)
+    bom = await import_members(ledger, bom_file, dry_run=False)
     assert 1 == bom.created
     assert ("李四·明", False) == ((await ledger.member("p-2")).name, (await ledger.member("p-2")).party_member)
 
@@ -250,7 +397,8 @@ async def test_gb18030_and_bom_csv_and_english_headers_read_the_same(ledger):
 async def test_an_xlsx_sheet_with_numbers_and_booleans_is_read_as_typed(ledger):
     """An XLSX where the id is a number and 党员 a TRUE cell reads as the person typed it."""
     await tree(ledger)
-    report = await ledger.import_members(
+    report = await import_members(
+        ledger,
         as_xlsx(MEMBER_HEADER, (110101, "张三", MICRO, True, "网格员"), (None, None), (2.0, "李四", MICRO, "否")),
         dry_run=False,
     )
@@ -267,7 +415,7 @@ async def test_absent_members_are_reported_and_kept_and_active_deactivates(ledge
     await member(ledger, "m-别处", home=OTHER_MICRO)
     rows = [("p-1", "张三", MICRO, "否"), ("m-别处", "张三", OTHER_MICRO, "否")]
     header = ("成员编号", "姓名", "微网格", "在册")
-    report = await ledger.import_members(as_csv(header, *rows), dry_run=False)
+    report = await import_members(ledger, as_csv(header, *rows), dry_run=False)
     assert (1, ("m-老户",)) == (report.absent, report.absent_ids)
     assert (await ledger.member("m-老户")).active
     assert [("m-别处", ("active",))] == [(o.key, o.changed) for o in report.outcomes if o.changed]
@@ -279,7 +427,7 @@ async def test_a_long_report_lists_the_refused_rows_first_and_counts_them_all(le
     await tree(ledger)
     rows = [(f"p-{i}", "居民", MICRO, "", "") for i in range(IMPORT_OUTCOMES_LISTED_MAX + 10)]
     rows.append(("p-bad", "居民", "m-nowhere", "", ""))
-    report = await ledger.import_members(as_csv(MEMBER_HEADER, *rows), dry_run=True)
+    report = await import_members(ledger, as_csv(MEMBER_HEADER, *rows), dry_run=True)
     assert (IMPORT_OUTCOMES_LISTED_MAX + 11, 1) == (report.rows, report.refused)
     assert ("p-bad", 11) == (report.outcomes[0].key, report.outcomes_omitted)
     assert IMPORT_OUTCOMES_LISTED_MAX == len(report.outcomes)
@@ -295,7 +443,7 @@ async def test_a_long_report_lists_the_refused_rows_first_and_counts_them_all(le
 async def test_a_file_that_is_not_a_sheet_is_invalid_input(ledger, body, reason):
     """An old .xls or a broken XLSX is refused as invalid input naming the file."""
     with pytest.raises(InvalidInput, match=reason) as refused:
-        await ledger.import_members(io.BytesIO(body), dry_run=True)
+        await import_members(ledger, io.BytesIO(body), dry_run=True)
     assert "file" == refused.value.field
 
 
@@ -312,9 +460,8 @@ async def test_http_imports_dry_run_by_default_then_apply(client, ledger):
     assert {"kind": "org_units", "dry_run": True, "applied": False, "rows": 5, "created": 5, "refused": 0} == {
         k: dry.json()[k] for k in ("kind", "dry_run", "applied", "rows", "created", "refused")
     }
-    assert {"row": 2, "key": "m-1", "outcome": "created", "changed": [], "column": None, "reason": None} == (
-        dry.json()["outcomes"][0]
-    )
+    created = {"row": 2, "key": "m-1", "outcome": "created", "changed": [], "column": None}
+    assert {**created, "code": None, "reason": None, "reason_zh": None} == dry.json()["outcomes"][0]
     applied = await client.post(routes.api(routes.IMPORT_ORG_UNITS) + "?dry_run=false", content=body)
     assert (200, True) == (applied.status_code, applied.json()["applied"])
     members = as_xlsx(MEMBER_HEADER, ("p-1", "张三", "m-1", "是", "志愿者")).getvalue()
@@ -333,8 +480,9 @@ async def test_http_a_refused_apply_is_a_problem_listing_its_rows(client, ledger
     problem = assert_problem(response, 422, "import_refused")
     assert (1, 1) == (problem["rows"], problem["refused"])
     [refusal] = problem["refusals"]
-    assert (2, "角色", "p-1") == (refusal["row"], refusal["column"], refusal["key"])
+    assert (2, "角色", "p-1", "role_unknown") == (refusal["row"], refusal["column"], refusal["key"], refusal["code"])
     assert refusal["reason"].startswith("unknown role '厨师'")
+    assert refusal["reason_zh"].startswith("没有“厨师”这个角色")
     assert 404 == (await client.get(routes.api(routes.MEMBER, member_id="p-1"))).status_code
     assert "有 1 行未通过检查，整个文件都没有导入：请改正这些行后重新导入" == zh.message(problem)
 
@@ -350,16 +498,30 @@ async def test_http_an_organizer_imports_only_inside_its_subtree(client, ledger)
     report = (
         await client.post(routes.api(routes.IMPORT_ORG_UNITS), content=units.getvalue(), headers=organizer)
     ).json()
-    assert [(3, "编码", "'m-外' lies outside the subtree this token covers")] == [
-        (o["row"], o["column"], o["reason"]) for o in report["outcomes"] if o["outcome"] == "refused"
+    assert [
+        (3, "编码", "outside_scope", "'m-外' lies outside the subtree this token covers", "“m-外”不在您的管辖范围内")
+    ] == [
+        (o["row"], o["column"], o["code"], o["reason"], o["reason_zh"])
+        for o in report["outcomes"]
+        if o["outcome"] == "refused"
     ]
     rows = [("p-1", "张三", MICRO, "", ""), ("p-2", "李四", FAR_MICRO, "", ""), ("m-西关", "王五", MICRO, "", "")]
     body = as_csv(MEMBER_HEADER, *rows).getvalue()
     report = (await client.post(routes.api(routes.IMPORT_MEMBERS), content=body, headers=organizer)).json()
     assert [
-        (3, f"'{FAR_MICRO}' lies outside the subtree this token covers"),
-        (4, f"member 'm-西关' lives in '{FAR_MICRO}', outside the subtree this token covers"),
-    ] == [(o["row"], o["reason"]) for o in report["outcomes"] if o["outcome"] == "refused"]
+        (
+            3,
+            "outside_scope",
+            f"'{FAR_MICRO}' lies outside the subtree this token covers",
+            f"“{FAR_MICRO}”不在您的管辖范围内",
+        ),
+        (
+            4,
+            "member_outside_scope",
+            f"member 'm-西关' lives in '{FAR_MICRO}', outside the subtree this token covers",
+            f"成员“m-西关”现属“{FAR_MICRO}”，不在您的管辖范围内",
+        ),
+    ] == [(o["row"], o["code"], o["reason"], o["reason_zh"]) for o in report["outcomes"] if o["outcome"] == "refused"]
     _, auditor = await token(ledger, "auditor")
     assert_problem(
         await client.post(routes.api(routes.IMPORT_MEMBERS), content=body, headers=auditor), 403, "forbidden"
@@ -435,3 +597,104 @@ async def test_the_cli_imports_and_summarizes(ledger, tmp_path, capsys):
 async def _cli(argv: list[str]) -> int:
     """The command in a thread: it runs its own event loop, as from a shell."""
     return await asyncio.to_thread(cli, argv)
+
+
+# Moves.
+
+
+async def _moves(ledger: Ledger, member_id: str) -> list[tuple[str, str, str]]:
+    return [(m.from_unit, m.to_unit, m.moved_by) for m in await ledger.member_moves(member_id, 10, None)]
+
+
+async def test_an_import_that_changes_a_micro_grid_records_the_move_as_a_patch_does(ledger):
+    """A dry run records no move; an apply records one per member whose micro-grid changes
+    (who imported, when, from, to), none for the others; the same file again records none."""
+    await tree(ledger)
+    rows = [(f"p-{i}", "居民", MICRO, "", "") for i in range(3)]
+    await import_members(ledger, as_csv(MEMBER_HEADER, *rows), dry_run=False)
+    moved = [(f"p-{i}", "居民", OTHER_MICRO if i < 2 else MICRO, "", "") for i in range(3)]
+    dry = await import_members(ledger, as_csv(MEMBER_HEADER, *moved), dry_run=True, by="clerk")
+    assert (2, []) == (dry.updated, await _moves(ledger, "p-0"))
+    before = ledger.clock()
+    applied = await import_members(ledger, as_csv(MEMBER_HEADER, *moved), dry_run=False, by="clerk")
+    assert [("p-0", ("org_unit",)), ("p-1", ("org_unit",))] == [
+        (o.key, o.changed) for o in applied.outcomes if o.changed
+    ]
+    assert [(MICRO, OTHER_MICRO, "clerk")] == await _moves(ledger, "p-0") == await _moves(ledger, "p-1")
+    assert [] == await _moves(ledger, "p-2")
+    [move] = await ledger.member_moves("p-0", 10, None)
+    assert before <= move.moved_at <= ledger.clock()
+    again = await import_members(ledger, as_csv(MEMBER_HEADER, *moved), dry_run=False, by="clerk")
+    assert (3, [(MICRO, OTHER_MICRO, "clerk")]) == (again.unchanged, await _moves(ledger, "p-0"))
+    assert OTHER_MICRO == (await ledger.member("p-0")).org_unit
+
+
+async def test_http_an_import_move_is_in_the_members_history_as_the_importers(client, ledger):
+    """Over HTTP the move is the principal's, read from the member's history as a PATCH's is."""
+    await tree(ledger)
+    await member(ledger, "p-1")
+    principal, organizer = await token(ledger, "organizer", org_unit=COMMUNITY)
+    body = as_csv(MEMBER_HEADER, ("p-1", "张三", OTHER_MICRO, "", "")).getvalue()
+    response = await client.post(routes.api(routes.IMPORT_MEMBERS) + "?dry_run=false", content=body, headers=organizer)
+    assert (200, 1) == (response.status_code, response.json()["updated"])
+    moves = (await client.get(routes.api(routes.MEMBER_MOVES, member_id="p-1"))).json()["moves"]
+    assert [(MICRO, OTHER_MICRO, principal)] == [(m["from_unit"], m["to_unit"], m["moved_by"]) for m in moves]
+
+
+# Two imports at once.
+
+
+@pytest.mark.postgres_only
+@MANY_CONNECTIONS
+async def test_two_concurrent_imports_of_the_same_new_members_both_succeed_once(ledger, ledgers, monkeypatch):
+    """Two imports on their own connections both find the same members new; the one that
+    commits second hits the first's unique keys, is rolled back whole and run again, and then
+    reports every member unchanged. Each member and account is written once."""
+    await tree(ledger)
+    looked_up: list[asyncio.Event] = [asyncio.Event(), asyncio.Event()]
+    runs = 0
+    find_members = imports.find_members
+
+    async def both_look_first(conn, ids):
+        # The first lookup of each import waits for the other's: both read before either writes.
+        found = await find_members(conn, ids)
+        nonlocal runs
+        runs += 1
+        if runs <= 2:
+            looked_up[runs - 1].set()
+            await asyncio.gather(*(e.wait() for e in looked_up))
+        return found
+
+    monkeypatch.setattr(imports, "find_members", both_look_first)
+    before = await count_members(ledger)
+    rows = [(f"p-{i}", "居民", MICRO, "否", "") for i in range(1_500)]
+    body = as_csv(MEMBER_HEADER, *rows).getvalue()
+    reports = await asyncio.gather(
+        *(other.import_members(io.BytesIO(body), dry_run=False, by=f"clerk-{n}") for n, other in enumerate(ledgers[:2]))
+    )
+    assert [(0, 0, 1_500), (1_500, 0, 0)] == sorted((r.created, r.updated, r.unchanged) for r in reports)
+    assert runs > 4  # each import looked up its two chunks, and the loser did so again
+    assert (before[0] + 1_500, before[1] + 3_000) == await count_members(ledger)
+    assert (await ledger.verify()).ok
+
+
+@pytest.mark.sqlite_only
+async def test_http_an_import_that_keeps_losing_the_race_is_a_409_and_writes_nothing(client, ledger, monkeypatch):
+    """When every run of an import loses to another import's commit, the answer is a 409
+    import_conflict saying to import again, and nothing of the file is written."""
+    await tree(ledger)
+
+    class UniqueViolation(Exception):
+        sqlstate = "23505"
+
+    async def always_beaten(conn, *args, **kwargs):
+        await conn.execute(select(1))
+        raise IntegrityError("INSERT INTO account …", {}, UniqueViolation())
+
+    monkeypatch.setattr(imports, "import_members", always_beaten)
+    body = as_csv(MEMBER_HEADER, ("p-1", "张三", MICRO, "", "")).getvalue()
+    problem = assert_problem(
+        await client.post(routes.api(routes.IMPORT_MEMBERS) + "?dry_run=false", content=body), 409, "import_conflict"
+    )
+    assert (IMPORT_ATTEMPTS, True) == (problem["attempts"], "import it again" in problem["detail"])
+    assert 404 == (await client.get(routes.api(routes.MEMBER, member_id="p-1"))).status_code

@@ -264,8 +264,8 @@ async def test_static_files_are_served_without_a_token(web):
 
 async def test_the_import_page_is_for_a_signed_in_organizer(client, ledger, web):
     """Without a cookie the page sends to the desk's sign-in; an organizer gets the two
-    kinds, each bound to its API route, the templates to download (by cookie), the reasons' Chinese
-    patterns for the script, and a link to it from the desk."""
+    kinds, each bound to its API route, the templates to download (by cookie), the words for the
+    script, and a link to it from the desk."""
     await tree(ledger)
     assert routes.PAGE_DESK_SIGNIN == (await web.get(routes.PAGE_DESK_IMPORT)).headers["location"]
     await web.post(routes.PAGE_DESK_SIGNIN, data={"token": await _token(client, role="organizer", org_unit=GRID)})
@@ -280,23 +280,5 @@ async def test_the_import_page_is_for_a_signed_in_organizer(client, ledger, web)
     assert 200 == template.status_code and template.content.decode("utf-8-sig").startswith("成员编号,姓名,微网格")
     [script] = re.findall(r'<script type="application/json" id="import-zh">(.*?)</script>', page.text, re.S)
     words = json.loads(script)
-    assert ["^unknown micro-grid '([^']*)'", "找不到微网格“{1}”：请先导入组织架构"] == words["reasons"][20]
     assert ("微网格", "名称") == (words["fields"]["members"]["org_unit"], words["fields"]["org-units"]["name"])
     assert 'href="/desk/import"' in (await web.get(routes.PAGE_DESK)).text
-
-
-def test_the_import_reasons_say_in_chinese_what_the_ledger_writes_in_english():
-    """Each pattern is tried on a reason as the ledger words it: the first that matches is
-    filled from its groups, levels in Chinese."""
-
-    def say(reason: str) -> str:
-        for pattern, template in zh.IMPORT_REASONS:
-            if found := re.search(pattern, reason):
-                return re.sub(r"\{(\d)\}", lambda m: zh.IMPORT_LEVELS.get(found[int(m[1])], found[int(m[1])]), template)
-        return zh.IMPORT_REASON_LEAD + reason
-
-    assert "找不到微网格“nowhere”：请先导入组织架构" == say("unknown micro-grid 'nowhere': import the org tree first")
-    assert "“xinnan”是社区，成员须属于微网格" == say("'xinnan' is a community; a member belongs to a micro_grid")
-    assert "“xinnan”已是社区，层级不能更改" == say("'xinnan' is a community; a level never changes")
-    assert "“m-1”在第 2 行也出现了" == say("'m-1' is on row 2 too")
-    assert zh.IMPORT_REASON_LEAD + "something new" == say("something new")

@@ -60,7 +60,8 @@ class ImportController(Controller):
     @_post(routes.IMPORT_MEMBERS, "Import members (成员编号, 姓名, 微网格 …) from XLSX or CSV; dry run by default")
     async def members(self, request: Req, ledger: LedgerDep, dry_run: DryRun = True) -> dto.ImportReportRead:
         file = io.BytesIO(await request.body())
-        return views.import_report_read(await ledger.import_members(file, dry_run=dry_run, principal=request.user))
+        report = await ledger.import_members(file, dry_run=dry_run, by=request.user.id, principal=request.user)
+        return views.import_report_read(report)
 
     @get(
         routes.IMPORT_TEMPLATE,

@@ -72,9 +72,6 @@ class ImportDeskController(Controller):
             "script": {
                 "bytes_max": IMPORT_BODY_BYTES_MAX,
                 "outcomes": zh.IMPORT_OUTCOMES,
-                "levels": zh.IMPORT_LEVELS,
-                "reasons": zh.IMPORT_REASONS,
-                "lead": zh.IMPORT_REASON_LEAD,
                 "fields": {kind.name: kind.headers for kind in KINDS},
             },
         }

@@ -252,52 +252,16 @@ MESSAGES.update(
 )
 
 
-# Imports on the desk (导入): the outcome of each row, and the ledger's reasons in Chinese.
+# Imports on the desk (导入): the outcome of each row (the ledger words its refusals in Chinese itself).
 
 IMPORT_OUTCOMES = {"created": "新增", "updated": "更新", "unchanged": "不变", "refused": "拒绝"}
 
-IMPORT_LEVELS = {"street": "街道", "community": "社区", "grid": "网格", "micro_grid": "微网格"}
-"""A level a reason names (``'xinnan' is a community``), as the page quotes it."""
-
-IMPORT_REASONS = [
-    (r"^this cell is empty and is required$", "此格必须填写"),
-    (r"^the header row has no (\S+) or \S+ column, which is required$", "表头缺少必填的“{1}”列，请使用模板"),
-    (r"^the column (.+) appears twice \(also as (.+)\)$", "“{1}”列与“{2}”列重复"),
-    (r"^text may not contain NUL \(U\+0000\)$", "含有无法识别的空字符，请重新输入此格"),
-    (r"^at most (\d+) characters \((\d+) here\)$", "最多 {1} 个字（此格有 {2} 个字）"),
-    (r"^'([^']*)': a code or id has no spaces and no '/'$", "“{1}”：编码和编号中不能有空格或“/”"),
-    (r"^'([^']*)' is not one of ", "“{1}”无法识别，请填写 是 或 否"),
-    (r"^unknown role '([^']*)'", "没有“{1}”这个角色，请按模板填写角色"),
-    (r"^at most (\d+) roles$", "最多填写 {1} 个角色"),
-    (
-        r"^a \S+ file has at most ([\d,]+) rows: the file from row (\d+) on was not read$",
-        "文件最多 {1} 行：第 {2} 行起没有读取",
-    ),
-    (r"^unknown level '([^']*)'", "没有“{1}”这个层级，请填写 街道、社区、网格 或 微网格"),
-    (r"^unknown parent '([^']*)'", "找不到上级“{1}”：本文件和系统中都没有"),
-    (r"^'([^']*)' is a (\w+); the parent of a (\w+) is a (\w+)$", "“{1}”是{2}，而{3}的上级须为{4}"),
-    (r"^the parent '([^']*)' \(row (\d+)\) is refused$", "上级“{1}”（第 {2} 行）未通过检查"),
-    (r"^a street office .* has no parent$", "街道是最高一级，不填上级"),
-    (r"^a (\w+) needs a parent (\w+)$", "{1}须填写所属的{2}"),
-    (r"^'([^']*)' is a (\w+); a level never changes$", "“{1}”已是{2}，层级不能更改"),
-    (r"^'([^']*)' is under '([^']*)'; an import does not move a unit$", "“{1}”属于“{2}”：导入不能改变单位的上级"),
-    (r"^'([^']*)' is on row (\d+) too$", "“{1}”在第 {2} 行也出现了"),
-    (r"^'([^']*)' lies outside the subtree this token covers$", "“{1}”不在您的管辖范围内"),
-    (r"^unknown micro-grid '([^']*)'", "找不到微网格“{1}”：请先导入组织架构"),
-    (r"^'([^']*)' is a (\w+); a member belongs to a micro_grid$", "“{1}”是{2}，成员须属于微网格"),
-    (r"^member '([^']*)' lives in '([^']*)', outside the subtree", "成员“{1}”现属“{2}”，不在您的管辖范围内"),
-]
-"""The ledger's reasons for refusing a row (English, ``ledger/org/imports.py``) as patterns
-the page's script matches in order, each ``{n}`` filled from the n-th group (a level in
-``IMPORT_LEVELS`` words). A reason no pattern knows is shown as the ledger writes it,
-after ``IMPORT_REASON_LEAD``. The patterns use only what JavaScript and Python share."""
-
-IMPORT_REASON_LEAD = "未通过检查（系统原文）："
 
 MESSAGES.update(
     {
         "body_too_large": "文件太大，没有导入任何内容：请把文件拆成几个再分别导入",
         "import_no_file": "请先选择要导入的文件",
         "import_changed": "文件或类型已更改，请重新预检",
+        "import_conflict": "其他同事同时导入了相同的成员，本次什么都没有导入：请重新预检后再导入",
     }
 )

@@ -320,11 +320,10 @@
   // Imports on the desk (desk/import): the chosen file is read once and its bytes sent as
   // the body of a dry run (预检), whose report is drawn row by row; 确认导入 sends the same
   // bytes with dry_run=false, offered only while the dry run refused nothing and neither the
-  // file nor the kind has changed. The ledger's reasons are English: the page's patterns
-  // (api/pages/zh.py, IMPORT_REASONS) say the common ones in Chinese, the rest after a lead.
+  // file nor the kind has changed. A refused row is shown by its reason in Chinese, which
+  // the ledger writes beside the English one (reason_zh).
   document.querySelectorAll("form[data-import]").forEach(function (form) {
     var words = JSON.parse(document.getElementById("import-zh").textContent);
-    var reasons = words.reasons.map(function (pair) { return [new RegExp(pair[0]), pair[1]]; });
     var input = form.querySelector("input[type=file]");
     var apply = form.querySelector("[data-import-apply]");
     var hint = form.querySelector("[data-import-hint]");
@@ -332,14 +331,6 @@
     var checked = null;  // { kind, url, bytes } of the dry run that refused nothing
 
     function kind() { return form.querySelector("input[name=kind]:checked"); }
-
-    function reason(text) {
-      for (var i = 0; i < reasons.length; i++) {
-        var match = reasons[i][0].exec(text);
-        if (match) return reasons[i][1].replace(/\{(\d)\}/g, function (_, n) { return words.levels[match[n]] || match[n]; });
-      }
-      return words.lead + text;
-    }
 
     function cell(row, text) {
       var td = document.createElement("td");
@@ -349,7 +340,7 @@
     }
 
     function detail(line, fields) {
-      if (line.outcome === "refused") return (line.column ? "“" + line.column + "”列：" : "") + reason(line.reason);
+      if (line.outcome === "refused") return (line.column ? "“" + line.column + "”列：" : "") + line.reason_zh;
       return (line.changed || []).map(function (f) { return fields[f] || f; }).join("、");
     }
 
@@ -452,7 +443,7 @@
       }).catch(function (problem) {
         // Refused now though the dry run passed: the ledger changed in between.
         if (problem && problem.code === "import_refused") {
-          var lines = (problem.refusals || []).map(function (r) { return { row: r.row, key: r.key, outcome: "refused", column: r.column, reason: r.reason }; });
+          var lines = (problem.refusals || []).map(function (r) { return { row: r.row, key: r.key, outcome: "refused", column: r.column, reason_zh: r.reason_zh }; });
           draw("未导入", { refused: problem.refused, omitted: problem.refusals_omitted }, lines, words.fields[chosen.value]);
           checked = null;
         }

@@ -48,7 +48,7 @@ from ledger.org.members import Member, find_members
 from ledger.org.units import PATH_SEPARATOR, Unit, find_units
 from ledger.storage import bulk
 from ledger.storage.bulk import OneOf
-from ledger.storage.tables import Account, OrgUnit, table_of
+from ledger.storage.tables import Account, MemberMove, OrgUnit, table_of
 from ledger.storage.tables import Member as MemberRow
 from ledger.values import CODE_LENGTH_MAX, NAME_LENGTH_MAX, ROLES_MAX, AccountKind, Level, Role, parent_level
 
@@ -96,7 +96,10 @@ class RowOutcome:
     changed: tuple[str, ...] = ()
     column: str | None = None
     """The header of the refused cell, as the file writes it."""
+    code: Refusal | None = None
     reason: str | None = None
+    """Why the row is refused, in English (``reason_zh``: in Chinese, for the desk)."""
+    reason_zh: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,13 +172,129 @@ YES_NO: dict[str, bool] = {
 ROLE_SEPARATORS = "、，,;；"
 
 
+class Refusal(enum.StrEnum):
+    """Why a row is refused: a stable code for programs, worded in English for the API
+    and the command line and in Chinese for the desk's clerk (``REFUSAL_WORDING``)."""
+
+    COLUMN_MISSING = "column_missing"
+    COLUMN_REPEATED = "column_repeated"
+    CELL_EMPTY = "cell_empty"
+    TEXT_NUL = "text_nul"
+    TEXT_TOO_LONG = "text_too_long"
+    CODE_MALFORMED = "code_malformed"
+    YES_NO_UNKNOWN = "yes_no_unknown"
+    ROLE_UNKNOWN = "role_unknown"
+    ROWS_TOO_MANY = "rows_too_many"
+    LEVEL_UNKNOWN = "level_unknown"
+    LEVEL_CHANGED = "level_changed"
+    PARENT_UNKNOWN = "parent_unknown"
+    PARENT_WRONG_LEVEL = "parent_wrong_level"
+    PARENT_REFUSED = "parent_refused"
+    PARENT_MISSING = "parent_missing"
+    STREET_HAS_PARENT = "street_has_parent"
+    UNIT_MOVED = "unit_moved"
+    DUPLICATE = "duplicate"
+    OUTSIDE_SCOPE = "outside_scope"
+    MEMBER_OUTSIDE_SCOPE = "member_outside_scope"
+    MICRO_GRID_UNKNOWN = "micro_grid_unknown"
+    NOT_MICRO_GRID = "not_micro_grid"
+
+
+REFUSAL_WORDING: dict[Refusal, tuple[str, str]] = {
+    # English, then Chinese: each is formatted with the refusal's values, a level in the
+    # words of its language (``LEVEL_ZH``), a quoted value in its language's quotes.
+    Refusal.COLUMN_MISSING: (
+        "the header row has no {names} column, which is required",
+        "表头缺少必填的“{header}”列，请按模板填写表头",
+    ),
+    Refusal.COLUMN_REPEATED: ("the column {column} appears twice (also as {other})", "“{column}”列与“{other}”列重复"),
+    Refusal.CELL_EMPTY: ("this cell is empty and is required", "此格必须填写"),
+    Refusal.TEXT_NUL: ("text may not contain NUL (U+0000)", "此格含有无法识别的空字符，请重新输入"),
+    Refusal.TEXT_TOO_LONG: ("at most {limit} characters ({length} here)", "最多 {limit} 个字（此格有 {length} 个字）"),
+    Refusal.CODE_MALFORMED: (
+        "{value}: a code or id has no spaces and no {separator}",
+        "{value}：编码和编号中不能有空格或{separator}",
+    ),
+    Refusal.YES_NO_UNKNOWN: (
+        "{value} is not one of 是/否, yes/no, true/false, 1/0",
+        "{value}无法识别，请填写“是”或“否”",
+    ),
+    Refusal.ROLE_UNKNOWN: (
+        "unknown role {value} (roles are {known}, or their codes)",
+        "没有{value}这个角色，角色可填：{known}",
+    ),
+    Refusal.ROWS_TOO_MANY: (
+        "a {what} file has at most {limit} rows: the file from row {row} on was not read",
+        "一个文件最多 {limit} 行：从第 {row} 行起没有读取，请把文件拆开分别导入",
+    ),
+    Refusal.LEVEL_UNKNOWN: (
+        "unknown level {value} (街道, 社区, 大网格 or 网格, 微网格)",
+        "没有{value}这个层级，请填写 街道、社区、大网格 或 微网格",
+    ),
+    Refusal.LEVEL_CHANGED: ("{code} is a {level}; a level never changes", "{code}已是{level}，层级不能更改"),
+    Refusal.PARENT_UNKNOWN: (
+        "unknown parent {parent}: neither in this file nor in the ledger",
+        "找不到上级{parent}：本文件和系统中都没有",
+    ),
+    Refusal.PARENT_WRONG_LEVEL: (
+        "{parent} is a {level}; the parent of a {child} is a {expected}",
+        "{parent}是{level}，而{child}的上级须是{expected}",
+    ),
+    Refusal.PARENT_REFUSED: ("the parent {parent} (row {row}) is refused", "上级{parent}（第 {row} 行）未通过检查"),
+    Refusal.PARENT_MISSING: ("a {level} needs a parent {expected}", "{level}须填写所属的{expected}"),
+    Refusal.STREET_HAS_PARENT: (
+        "a street office (街道) is the top of the tree and has no parent",
+        "街道是最高一级，不填上级",
+    ),
+    Refusal.UNIT_MOVED: (
+        "{code} is under {parent}; an import does not move a unit",
+        "{code}现属{parent}：导入不能改变单位的上级，请在单位页面调整",
+    ),
+    Refusal.DUPLICATE: ("{key} is on row {row} too", "{key}在第 {row} 行也出现了"),
+    Refusal.OUTSIDE_SCOPE: ("{code} lies outside the subtree this token covers", "{code}不在您的管辖范围内"),
+    Refusal.MEMBER_OUTSIDE_SCOPE: (
+        "member {id} lives in {code}, outside the subtree this token covers",
+        "成员{id}现属{code}，不在您的管辖范围内",
+    ),
+    Refusal.MICRO_GRID_UNKNOWN: (
+        "unknown micro-grid {code}: import the org tree first",
+        "找不到微网格{code}：请先导入组织架构",
+    ),
+    Refusal.NOT_MICRO_GRID: (
+        "{code} is a {level}; a member belongs to a micro_grid",
+        "{code}是{level}，成员须属于微网格",
+    ),
+}
+
+LEVEL_ZH = {Level.STREET: "街道", Level.COMMUNITY: "社区", Level.GRID: "大网格", Level.MICRO_GRID: "微网格"}
+"""A level as a refusal in Chinese names it: in the words of the template's 层级 column."""
+
+
+@dataclass(frozen=True, slots=True)
+class Quoted:
+    """A value from the file or the ledger, which a refusal puts in quotes: 'm-1' in
+    English, “m-1” in Chinese."""
+
+    text: str
+
+
+def _word(value: object, chinese: bool) -> str:
+    if isinstance(value, Level):
+        return LEVEL_ZH[value] if chinese else value.value
+    if isinstance(value, Quoted):
+        return f"“{value.text}”" if chinese else repr(value.text)
+    return str(value)
+
+
 class _Refused(Exception):
     """A row's fault, found while reading or resolving it."""
 
-    def __init__(self, column: str, reason: str) -> None:
-        super().__init__(reason)
-        self.column = column
-        self.reason = reason
+    def __init__(self, column: str, refusal: Refusal, /, **values: object) -> None:
+        english, chinese = REFUSAL_WORDING[refusal]
+        self.column, self.code = column, refusal
+        self.reason = english.format(**{k: _word(v, False) for k, v in values.items()})
+        self.reason_zh = chinese.format(**{k: _word(v, True) for k, v in values.items()})
+        super().__init__(self.reason)
 
 
 # Reading rows.
@@ -211,14 +330,14 @@ def _header(cells: tuple[str, ...], columns: Sequence[Column]) -> _Header:
                 ignored.append(text)
             continue
         if column.key in index:
-            raise _Refused(text, f"the column {text} appears twice (also as {written[column.key]})")
+            raise _Refused(text, Refusal.COLUMN_REPEATED, column=text, other=written[column.key])
         index[column.key], written[column.key] = i, text
         if column.key in NOT_STORED:
             ignored.append(text)
     for column in columns:
         if column.required and column.key not in index:
             names = " or ".join(column.headers)
-            raise _Refused(column.headers[0], f"the header row has no {names} column, which is required")
+            raise _Refused(column.headers[0], Refusal.COLUMN_MISSING, names=names, header=column.headers[0])
     return _Header(index, written, tuple(ignored))
 
 
@@ -230,18 +349,19 @@ def _data_rows(rows: Iterator[sheets.Row]) -> Iterator[sheets.Row]:
 def _text(header: _Header, cells: tuple[str, ...], key: str, limit: int) -> str:
     value = header.cell(cells, key) or ""
     if not value:
-        raise _Refused(header.column(key), "this cell is empty and is required")
+        raise _Refused(header.column(key), Refusal.CELL_EMPTY)
     if "\x00" in value:
-        raise _Refused(header.column(key), "text may not contain NUL (U+0000)")
+        raise _Refused(header.column(key), Refusal.TEXT_NUL)
     if len(value) > limit:
-        raise _Refused(header.column(key), f"at most {limit} characters ({len(value)} here)")
+        raise _Refused(header.column(key), Refusal.TEXT_TOO_LONG, limit=limit, length=len(value))
     return value
 
 
 def _code(header: _Header, cells: tuple[str, ...], key: str) -> str:
     value = _text(header, cells, key, CODE_LENGTH_MAX)
     if PATH_SEPARATOR in value or any(c.isspace() for c in value):
-        raise _Refused(header.column(key), f"{value!r}: a code or id has no spaces and no {PATH_SEPARATOR!r}")
+        separator = Quoted(PATH_SEPARATOR)
+        raise _Refused(header.column(key), Refusal.CODE_MALFORMED, value=Quoted(value), separator=separator)
     return value
 
 
@@ -250,7 +370,7 @@ def _yes_no(header: _Header, cells: tuple[str, ...], key: str) -> bool | None:
     if not value:
         return None
     if value.lower() not in YES_NO:
-        raise _Refused(header.column(key), f"{value!r} is not one of 是/否, yes/no, true/false, 1/0")
+        raise _Refused(header.column(key), Refusal.YES_NO_UNKNOWN, value=Quoted(value))
     return YES_NO[value.lower()]
 
 
@@ -264,10 +384,9 @@ def _roles(header: _Header, cells: tuple[str, ...]) -> tuple[Role, ...] | None:
     unknown = [n for n in names if n.lower() not in ROLE_NAMES]
     if unknown:
         known = "、".join(list(ROLE_NAMES)[: len(Role)])
-        raise _Refused(header.column("roles"), f"unknown role {unknown[0]!r} (roles are {known}, or their codes)")
+        raise _Refused(header.column("roles"), Refusal.ROLE_UNKNOWN, value=Quoted(unknown[0]), known=known)
     roles = tuple(sorted({ROLE_NAMES[n.lower()] for n in names}))
-    if len(roles) > ROLES_MAX:
-        raise _Refused(header.column("roles"), f"at most {ROLES_MAX} roles")
+    assert len(roles) <= ROLES_MAX, "each role counts once, and there are fewer roles than the limit"
     return roles
 
 
@@ -290,7 +409,17 @@ class _Tally:
             kept.append(outcome)
 
     def refuse(self, row: int, key: str, refused: _Refused) -> None:
-        self.add(RowOutcome(row, key, Outcome.REFUSED, column=refused.column, reason=refused.reason))
+        self.add(
+            RowOutcome(
+                row,
+                key,
+                Outcome.REFUSED,
+                column=refused.column,
+                code=refused.code,
+                reason=refused.reason,
+                reason_zh=refused.reason_zh,
+            )
+        )
 
     @property
     def refused(self) -> int:
@@ -346,8 +475,12 @@ def _finish(tally: _Tally, report: ImportReport) -> ImportReport:
     return report
 
 
+def _duplicate(column: str, key: str, first: int) -> _Refused:
+    return _Refused(column, Refusal.DUPLICATE, key=Quoted(key), row=first)
+
+
 def _too_many(number: int, limit: int, what: str) -> _Refused:
-    return _Refused("", f"a {what} file has at most {limit:,} rows: the file from row {number} on was not read")
+    return _Refused("", Refusal.ROWS_TOO_MANY, what=what, limit=f"{limit:,}", row=number)
 
 
 # Accounts, opened in bulk.
@@ -355,6 +488,7 @@ def _too_many(number: int, limit: int, what: str) -> _Refused:
 _accounts = table_of(Account)
 _units = table_of(OrgUnit)
 _members = table_of(MemberRow)
+_moves = table_of(MemberMove)
 
 
 def _chunks(items: Iterable[T], size: int = IMPORT_CHUNK_ROWS) -> Iterator[list[T]]:
@@ -381,7 +515,7 @@ def _unit_row(number: int, cells: tuple[str, ...], header: _Header) -> _UnitRow:
     level_text = _text(header, cells, "level", NAME_LENGTH_MAX)
     level = LEVEL_NAMES.get(level_text.lower())
     if level is None:
-        raise _Refused(header.column("level"), f"unknown level {level_text!r} (街道, 社区, 大网格 or 网格, 微网格)")
+        raise _Refused(header.column("level"), Refusal.LEVEL_UNKNOWN, value=Quoted(level_text))
     parent = _code(header, cells, "parent") if header.cell(cells, "parent") else None
     return _UnitRow(number, code, name, level, parent)
 
@@ -411,30 +545,31 @@ class _Tree:
         listed, known = self.rows.get(row.parent), self.existing.get(row.parent)
         level = listed.level if listed is not None else known.level if known is not None else None
         if level is None:
-            raise _Refused(column, f"unknown parent {row.parent!r}: neither in this file nor in the ledger")
+            raise _Refused(column, Refusal.PARENT_UNKNOWN, parent=Quoted(row.parent))
         if level is not expected:
+            parent = Quoted(row.parent)
             raise _Refused(
-                column, f"{row.parent!r} is a {level.value}; the parent of a {row.level.value} is a {expected.value}"
+                column, Refusal.PARENT_WRONG_LEVEL, parent=parent, level=level, child=row.level, expected=expected
             )
         if listed is None:
             return known.path  # type: ignore[union-attr]
         try:
             return self.path(row.parent)
         except _Refused as refused:
-            raise _Refused(column, f"the parent {row.parent!r} (row {listed.row}) is refused") from refused
+            raise _Refused(column, Refusal.PARENT_REFUSED, parent=Quoted(row.parent), row=listed.row) from refused
 
     def _resolve(self, row: _UnitRow) -> str:
         expected = parent_level(row.level)
         column = self.header.column("parent")
         if expected is None and row.parent is not None:
-            raise _Refused(column, "a street office (街道) is the top of the tree and has no parent")
+            raise _Refused(column, Refusal.STREET_HAS_PARENT)
         if expected is not None and row.parent is None:
-            raise _Refused(column, f"a {row.level.value} needs a parent {expected.value}")
+            raise _Refused(column, Refusal.PARENT_MISSING, level=row.level, expected=expected)
         known = self.existing.get(row.code)
         if known is not None and known.level is not row.level:
-            raise _Refused(self.header.column("level"), f"{row.code!r} is a {known.level.value}; a level never changes")
+            raise _Refused(self.header.column("level"), Refusal.LEVEL_CHANGED, code=Quoted(row.code), level=known.level)
         if known is not None and known.parent_code != row.parent:
-            raise _Refused(column, f"{row.code!r} is under {known.parent_code!r}; an import does not move a unit")
+            raise _Refused(column, Refusal.UNIT_MOVED, code=Quoted(row.code), parent=Quoted(str(known.parent_code)))
         if known is not None:
             return known.path
         parent_path = PATH_SEPARATOR if row.parent is None else self._parent_path(row, expected)  # type: ignore[arg-type]
@@ -459,7 +594,7 @@ def _read_units(header: _Header, rows: Iterator[sheets.Row], tally: _Tally) -> d
             continue
         if row.code in listed:
             first = listed[row.code].row
-            tally.refuse(number, row.code, _Refused(header.column("code"), f"{row.code!r} is on row {first} too"))
+            tally.refuse(number, row.code, _duplicate(header.column("code"), row.code, first))
             continue
         listed[row.code] = row
     return listed
@@ -487,7 +622,7 @@ async def import_units(
         try:
             path = tree.path(row.code)
             if _outside(scope, path):
-                raise _Refused(header.column("code"), f"{row.code!r} lies outside the subtree this token covers")
+                raise _Refused(header.column("code"), Refusal.OUTSIDE_SCOPE, code=Quoted(row.code))
         except _Refused as refused:
             tally.refuse(row.row, row.code, refused)
             continue
@@ -595,7 +730,7 @@ class _Members:
             return None
         first = self.seen.setdefault(row.id, number)
         if first != number:
-            self.tally.refuse(number, row.id, _Refused(self.header.column("id"), f"{row.id!r} is on row {first} too"))
+            self.tally.refuse(number, row.id, _duplicate(self.header.column("id"), row.id, first))
             return None
         return row
 
@@ -603,14 +738,14 @@ class _Members:
         column = self.header.column("org_unit")
         home = self.units.get(row.org_unit)
         if home is None:
-            raise _Refused(column, f"unknown micro-grid {row.org_unit!r}: import the org tree first")
+            raise _Refused(column, Refusal.MICRO_GRID_UNKNOWN, code=Quoted(row.org_unit))
         if home.level is not Level.MICRO_GRID:
-            raise _Refused(column, f"{row.org_unit!r} is a {home.level.value}; a member belongs to a micro_grid")
+            raise _Refused(column, Refusal.NOT_MICRO_GRID, code=Quoted(row.org_unit), level=home.level)
         if _outside(self.scope, home.path):
-            raise _Refused(column, f"{row.org_unit!r} lies outside the subtree this token covers")
+            raise _Refused(column, Refusal.OUTSIDE_SCOPE, code=Quoted(row.org_unit))
         was = None if known is None else self.units.get(known.org_unit)
         if was is not None and _outside(self.scope, was.path):
-            raise _Refused(column, f"member {row.id!r} lives in {was.code!r}, outside the subtree this token covers")
+            raise _Refused(column, Refusal.MEMBER_OUTSIDE_SCOPE, id=Quoted(row.id), code=Quoted(was.code))
 
     def plan(self, row: _MemberRow, known: Member | None) -> None:
         try:
@@ -643,10 +778,12 @@ async def import_members(
     scope: str | None,
     dry_run: bool,
     now: datetime,
+    by: str,
     progress: Progress | None = None,
 ) -> ImportReport:
     """Read a member file (成员编号, 姓名, 微网格, and 党员, 角色, 在册 if it has them) and,
-    unless ``dry_run``, write it whole, chunk by chunk in the caller's transaction."""
+    unless ``dry_run``, write it whole, chunk by chunk in the caller's transaction. A row
+    that changes a member's micro-grid is a move, recorded as ``by``'s as a PATCH records it."""
     tally = _Tally()
     started = _start(file, MEMBER_COLUMNS, tally)
     if started is None:
@@ -661,12 +798,17 @@ async def import_members(
             chunk = chunk[: MEMBER_ROWS_MAX - read]
         read += len(chunk)
         parsed = [row for row in (members.read(number, cells) for number, cells in chunk) if row is not None]
-        known = await find_members(conn, [row.id for row in parsed])
+        ids = [row.id for row in parsed]
+        if not dry_run and conn.dialect.name == "postgresql":
+            # As a PATCH does: a move records where the member was, so no other write may
+            # move them between this read and the import's commit.
+            await conn.execute(_LOCK_MEMBERS, {"ids": ids})
+        known = await find_members(conn, ids)
         await _load_homes(conn, members.units, [r.org_unit for r in parsed] + [m.org_unit for m in known.values()])
         for row in parsed:
             members.plan(row, known.get(row.id))
         if not dry_run and not tally.refused:
-            await _write_members(conn, members.created, members.updated, now)
+            await _write_members(conn, members.created, members.updated, now, by)
         members.created, members.updated = [], []
         if progress is not None:
             progress(read)
@@ -676,6 +818,7 @@ async def import_members(
     return _finish(tally, tally.report("members", dry_run, absent, absent_count))
 
 
+_LOCK_MEMBERS = select(_members.c.id).where(OneOf(_members.c.id, "ids")).order_by(_members.c.id).with_for_update()
 _MEMBERS_OF_UNITS = select(_members.c.id).where(OneOf(_members.c.org_unit, "units"))
 
 
@@ -689,10 +832,15 @@ async def _absent(conn: AsyncConnection, touched: set[str], seen: dict[str, int]
 
 
 _MEMBER_INSERT = ("id", "name", "org_unit", "party_member", "roles", "active", "account_id", "created_at")
+_MOVE_INSERT = ("member_id", "from_unit", "to_unit", "moved_by", "moved_at")
 
 
 async def _write_members(
-    conn: AsyncConnection, created: list[_MemberRow], updated: list[tuple[_MemberRow, Member]], now: datetime
+    conn: AsyncConnection,
+    created: list[_MemberRow],
+    updated: list[tuple[_MemberRow, Member]],
+    now: datetime,
+    by: str,
 ) -> None:
     if created:
         ids = [row.id for row in created]
@@ -724,6 +872,9 @@ async def _write_members(
         for r, m in updated
     ]
     await bulk.update(conn, _members, ("id",), changes, set_=_MEMBER_FIELDS)
+    # The member's history, as ``ledger.org.members.change_member`` keeps it for one move.
+    moved = [(r.id, m.org_unit, r.org_unit, by, now) for r, m in updated if r.org_unit != m.org_unit]
+    await bulk.insert(conn, _moves, _MOVE_INSERT, moved)
 
 
 # Templates to download.
@@ -751,9 +902,8 @@ def template(kind: Kind, format: TemplateFormat) -> bytes:
         text = io.StringIO()
         csv.writer(text).writerows([header, example])
         return b"\xef\xbb\xbf" + text.getvalue().encode("utf-8")
-    workbook = Workbook()
-    sheet = workbook.active
-    assert sheet is not None  # a new workbook has one sheet
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet()
     sheet.append(header)
     sheet.append(example)
     workbook.save(out)

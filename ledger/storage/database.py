@@ -73,6 +73,10 @@ _NO_CONNECTION_SQLSTATES = frozenset({"3D000", "28000", "28P01"})
 role, or pg_hba refuses it), invalid_password: the server answered, and the connection
 was never made."""
 
+_CONFLICT_SQLSTATES = frozenset({"23505", "40P01"})
+"""unique_violation and deadlock_detected: what PostgreSQL answers the loser of two
+transactions writing the same new keys, or locking the same rows in opposite orders."""
+
 _BUSY_SQLITE_MESSAGES = ("database is locked", "database or disk is full")
 
 
@@ -103,6 +107,12 @@ def _sqlstate(error: DBAPIError) -> str | None:
     # SQLAlchemy's asyncpg adapter keeps asyncpg's error, which carries the SQLSTATE, as the cause.
     cause = getattr(error.orig, "__cause__", None)
     return getattr(error.orig, "sqlstate", None) or getattr(cause, "sqlstate", None)
+
+
+def is_write_conflict(error: DBAPIError) -> bool:
+    """Whether ``error`` says another transaction wrote the same rows first: the work,
+    rolled back, can be run again and finds them."""
+    return _sqlstate(error) in _CONFLICT_SQLSTATES
 
 
 def _is_busy(error: DBAPIError) -> bool:
