@@ -16,11 +16,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger.earning.awards import AwardCommand, award_draft, award_result, check_form, check_occurred_at, check_points
+from ledger.earning.awards import (
+    AwardCommand,
+    AwardResult,
+    award_draft,
+    award_result,
+    check_form,
+    check_occurred_at,
+    check_points,
+)
 from ledger.earning.rules import Rule, Usage, base_points, cap_windows, check_applies, current_rules, held_to_caps
 from ledger.errors import (
     LedgerError,
@@ -56,7 +63,7 @@ class AwardRequest:
     idempotency: IdempotentRequest
 
 
-AwardOutcome = tuple[dict[str, Any], bool]  # (result, replayed)
+AwardOutcome = tuple[AwardResult, bool]  # (result, replayed)
 
 
 @dataclass
@@ -152,7 +159,7 @@ def _replayed(first: AwardOutcome | LedgerError) -> AwardOutcome | LedgerError:
 
 def _answered(held: Held, request: AwardRequest) -> AwardOutcome | LedgerError:
     answered = answer(held, request.idempotency)
-    return answered if isinstance(answered, LedgerError) else (answered, True)
+    return answered if isinstance(answered, LedgerError) else (AwardResult.replayed(answered), True)
 
 
 async def award_many(
@@ -175,7 +182,8 @@ async def award_many(
     if accepted:
         posted = await post(conn, [d for _, d in accepted], now, journal)
         results = [award_result(d, p) for (_, d), p in zip(accepted, posted, strict=True)]
-        await complete_many(conn, [(requests[i].idempotency, r) for (i, _), r in zip(accepted, results, strict=True)])
+        stored = [(requests[i].idempotency, r.stored()) for (i, _), r in zip(accepted, results, strict=True)]
+        await complete_many(conn, stored)
         for (i, _), result in zip(accepted, results, strict=True):
             outcomes[i] = (result, False)
     for i, request in enumerate(requests):

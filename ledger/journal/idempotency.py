@@ -23,10 +23,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, Self, TypeVar, get_args, get_type_hints
 
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -49,6 +49,53 @@ class Held:
 
     holder: IdempotentRequest
     result: dict[str, Any]
+
+
+class Reply:
+    """A typed result that an exactly-once write stores with its key and a retry replays.
+
+    Subclasses are frozen dataclasses of JSON values and timestamps (or of nested ``Reply``
+    values, which override ``replayed``). A field added in a later release must have a
+    default: a reply stored before it then replays with the default, and a field that a
+    release dropped is ignored, so a retry that spans an upgrade is answered, not refused.
+    """
+
+    __slots__ = ()
+
+    def stored(self) -> dict[str, Any]:
+        """The reply as the JSON column keeps it: timestamps as ISO 8601 text."""
+        stored: dict[str, Any] = _json(asdict(self))  # type: ignore[call-overload]  # subclasses are dataclasses
+        return stored
+
+    @classmethod
+    def replayed(cls, stored: Mapping[str, Any]) -> Self:
+        known = _timestamp_fields(cls)  # type: ignore[arg-type]  # a class is hashable
+        values = {
+            name: datetime.fromisoformat(value) if known.get(name) and isinstance(value, str) else value
+            for name, value in stored.items()
+            if name in known
+        }
+        return cls(**values)  # a subclass's dataclass constructor
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json(v) for v in value]
+    return value
+
+
+@functools.cache
+def _timestamp_fields(reply: type[Reply]) -> dict[str, bool]:
+    """Each field of ``reply`` by name: whether it holds a timestamp (stored as text)."""
+    hints = get_type_hints(reply)
+    return {f.name: datetime in (hints[f.name], *get_args(hints[f.name])) for f in fields(reply)}  # type: ignore[arg-type]
+
+
+R = TypeVar("R", bound=Reply)
 
 
 def fingerprint(*parts: Any) -> str:
@@ -137,15 +184,16 @@ async def once(
     conn: AsyncConnection,
     request: IdempotentRequest,
     now: datetime,
-    work: Callable[[], Awaitable[dict[str, Any]]],
-) -> tuple[dict[str, Any], bool]:
+    work: Callable[[], Awaitable[R]],
+    reply: type[R],
+) -> tuple[R, bool]:
     """Run ``work`` once per key; returns (result, replayed)."""
     [held] = await claim_many(conn, [request], now)
     if held is not None:
         answered = answer(held, request)
         if isinstance(answered, Conflict):
             raise answered
-        return answered, True
+        return reply.replayed(answered), True
     result = await work()
-    await complete_many(conn, [(request, result)])
+    await complete_many(conn, [(request, result.stored())])
     return result, False
