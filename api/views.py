@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import fields
-from typing import Any
+from typing import Any, TypeVar
+
+import msgspec
 
 from api import dto
 from ledger import (
@@ -21,6 +23,14 @@ from ledger import (
     UnitCount,
     VerifyReport,
 )
+
+Shape = TypeVar("Shape", bound=msgspec.Struct)
+
+
+def read(value: object, shape: type[Shape]) -> Shape:
+    """The response shape of a ledger value, field by field by name (nested values too).
+    A field the ledger renamed fails here, in every test that reads it, not silently."""
+    return msgspec.convert(value, shape, from_attributes=True)
 
 
 def _fields(value: Any) -> dict[str, Any]:

@@ -10,13 +10,28 @@ from ledger.access import audit, scopes
 from ledger.access.audit import AUDIT_PAGE_SIZE_MAX
 from ledger.access.principals import NOT_VALID, PRINCIPAL_PAGE_SIZE_MAX, TOKEN_LENGTH_MAX, Principal, check_current
 from ledger.demo import guide, load_demo
-from ledger.earning.activities import ACTIVITY_PAGE_SIZE_MAX, ROSTER_SIZE_MAX, ActivityCommand
-from ledger.earning.awards import AwardCommand
-from ledger.earning.claims import CLAIM_PAGE_SIZE_MAX, CLAIM_REVIEW_BATCH_MAX, PENDING, ClaimCommand, Reviewed
+from ledger.earning.activities import (
+    ACTIVITY_PAGE_SIZE_MAX,
+    ROSTER_SIZE_MAX,
+    Activity,
+    ActivityCommand,
+    Settlement,
+    SettlementLine,
+)
+from ledger.earning.awards import AwardCommand, AwardResult, Reversal
+from ledger.earning.claims import (
+    CLAIM_PAGE_SIZE_MAX,
+    CLAIM_REVIEW_BATCH_MAX,
+    PENDING,
+    Claim,
+    ClaimCommand,
+    Decided,
+    Reviewed,
+)
 from ledger.earning.claims import Decision as ClaimDecision
-from ledger.earning.deductions import DeductionCommand
-from ledger.earning.rules import Rule, WorkDone, active_on, default_rules_text, rewards_roles
-from ledger.earning.summary import LEADERBOARD_SIZE_MAX
+from ledger.earning.deductions import Deduction, DeductionCommand
+from ledger.earning.rules import CapRoom, Rule, WorkDone, active_on, default_rules_text, rewards_roles
+from ledger.earning.summary import LEADERBOARD_SIZE_MAX, Month, UnitMonths, UnitSummary
 from ledger.errors import (
     AccessDenied,
     AlreadyExists,
@@ -45,7 +60,8 @@ from ledger.errors import (
 )
 from ledger.honours import exports, tiers
 from ledger.honours.notice_board import NOTICE_PAGE_SIZE_MAX, NoticeSummary, NoticeView
-from ledger.honours.reports import EVIDENCE_PAGE_SIZE_MAX
+from ledger.honours.notices import NominationState, OpenedNotice
+from ledger.honours.reports import EVIDENCE_PAGE_SIZE_MAX, EvidenceLine, MemberTier, Nomination
 from ledger.honours.tiers import FLAGS, default_tiers_text
 from ledger.journal.checkpoints import CHECKPOINT_PAGE_SIZE_MAX, Checkpoint, sealed_at_text
 from ledger.journal.idempotency import IdempotentRequest, fingerprint
@@ -77,6 +93,7 @@ from ledger.shop.redemptions import (
     PICKUP_CODE_TYPED_LENGTH_MAX,
     REDEMPTION_PAGE_SIZE_MAX,
     HeldRedemption,
+    Redemption,
     normal_pickup_code,
 )
 from ledger.shop.redemptions import STATES as REDEMPTION_STATES
@@ -90,6 +107,7 @@ from ledger.shop.rewards import (
     STOCK_MAX,
     RewardChanges,
     RewardCommand,
+    RewardView,
 )
 from ledger.storage import backup
 from ledger.storage.database import DEFAULT_DATABASE_URL, Database, database_url
@@ -120,17 +138,21 @@ __all__ = [
     "AWARD_POINTS_MAX",
     "Access",
     "AccessDenied",
+    "Activity",
     "ActivityCommand",
     "AlreadyExists",
     "AlreadyReversed",
     "AwardCommand",
+    "AwardResult",
     "Balance",
     "CHECKPOINT_PAGE_SIZE_MAX",
     "CLAIM_PAGE_SIZE_MAX",
     "CLAIM_REVIEW_BATCH_MAX",
     "CODE_LENGTH_MAX",
+    "CapRoom",
     "Category",
     "Checkpoint",
+    "Claim",
     "ClaimCommand",
     "ClaimDecision",
     "Conflict",
@@ -143,8 +165,11 @@ __all__ = [
     "DatabaseMissing",
     "DatabaseNotMigrated",
     "DatabaseUnavailable",
+    "Decided",
+    "Deduction",
     "DeductionCommand",
     "EVIDENCE_PAGE_SIZE_MAX",
+    "EvidenceLine",
     "FLAGS",
     "HELD",
     "HOLD_TTL_DEFAULT",
@@ -173,14 +198,19 @@ __all__ = [
     "MemberChanges",
     "MemberInactive",
     "MemberNotFound",
+    "MemberTier",
+    "Month",
     "Move",
     "NAME_LENGTH_MAX",
     "NOTICE_PAGE_SIZE_MAX",
     "NOT_VALID",
+    "Nomination",
+    "NominationState",
     "NotFound",
     "NotReversible",
     "NoticeSummary",
     "NoticeView",
+    "OpenedNotice",
     "OrgUnitNotFound",
     "Outcome",
     "PENDING",
@@ -198,14 +228,19 @@ __all__ = [
     "REWARD_PAGE_SIZE_MAX",
     "ROLES_MAX",
     "ROSTER_SIZE_MAX",
+    "Redemption",
+    "Reversal",
     "Reviewed",
     "RewardChanges",
     "RewardCommand",
+    "RewardView",
     "Role",
     "Rule",
     "STATEMENT_PAGE_SIZE_DEFAULT",
     "STATEMENT_PAGE_SIZE_MAX",
     "STOCK_MAX",
+    "Settlement",
+    "SettlementLine",
     "StatementLine",
     "StatementPage",
     "TOKEN_LENGTH_MAX",
@@ -218,6 +253,8 @@ __all__ = [
     "Unit",
     "UnitChanges",
     "UnitCount",
+    "UnitMonths",
+    "UnitSummary",
     "VerifyReport",
     "WorkDone",
     "active_on",

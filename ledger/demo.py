@@ -154,7 +154,7 @@ async def _desk_work(ledger: Ledger) -> None:
         "冬季消防安全宣传", "tawan", "volunteer-hour", starts, starts + timedelta(hours=3), STARS[0]
     )
     created = await ledger.create_activity(activity, DEMO_RECORDER)
-    await ledger.put_roster(created["id"], list(ACTIVITY_ROSTER))
+    await ledger.put_roster(created.id, list(ACTIVITY_ROSTER))
     report = ClaimCommand(
         CLAIMANT,
         "event-report",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO, TypeVar
 
@@ -19,7 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ledger import verify
 from ledger.access import audit, principals, scopes
 from ledger.earning import activities, awards, claims, deductions, rules, summary
-from ledger.earning.award_batch import AWARD_BATCH_MAX, AwardRequest, award_many
+from ledger.earning.activities import Activity, Settlement
+from ledger.earning.award_batch import AWARD_BATCH_MAX, AwardOutcome, AwardRequest, award_many
+from ledger.earning.claims import Claim, Decided, Decision, Reviewed
+from ledger.earning.rules import CapRoom
 from ledger.errors import (
     AlreadyReversed,
     DatabaseUnavailable,
@@ -32,11 +35,13 @@ from ledger.honours import nominations, notice_board, notices, reports, tiers
 from ledger.honours.exports import NominationExport
 from ledger.journal import checkpoints, queries
 from ledger.journal.group_commit import GroupCommit
-from ledger.journal.idempotency import IdempotentRequest, Outcome, item_request, once
+from ledger.journal.idempotency import IdempotentRequest, R, item_request, once
 from ledger.journal.periods import DEFAULT_TIMEZONE, period_of, zone
 from ledger.journal.posting import Journal, post
 from ledger.org import imports, members, units
 from ledger.shop import expiry, expiry_policies, redemptions, rewards
+from ledger.shop.redemptions import Redemption
+from ledger.shop.rewards import RewardView
 from ledger.storage.database import Database, is_write_conflict
 from ledger.values import Access, Balance, Level, Role
 
@@ -53,11 +58,13 @@ IMPORT_ATTEMPTS = 3
 its rows; three cover three offices' clerks importing the same file at once."""
 
 Request = TypeVar("Request")
+Result = TypeVar("Result")
 Served = tuple[Request, audit.Pending | None]
 """A request of a group-committed write and the audit row of the HTTP request asking for it."""
 
-BatchWrite = Callable[[AsyncConnection, Sequence[Request], datetime], Awaitable[Sequence[Outcome | LedgerError]]]
-"""How a group-committed write does a batch inside its database transaction."""
+BatchWrite = Callable[[AsyncConnection, Sequence[Request], datetime], Awaitable[Sequence[Result | LedgerError]]]
+"""How a group-committed write does a batch inside its database transaction: each request's
+result, or the ledger error that refuses it."""
 
 
 def utc_now() -> datetime:
@@ -106,8 +113,8 @@ class Ledger:
         self.clock = clock
         self.hold_ttl = hold_ttl
         self.checkpoint_key = checkpoint_key
-        self._awards: GroupCommit[Served[AwardRequest], Outcome] = GroupCommit(self._award_batch, AWARD_BATCH_MAX)
-        self._holds: GroupCommit[Served[redemptions.HoldRequest], Outcome] = GroupCommit(
+        self._awards: GroupCommit[Served[AwardRequest], AwardOutcome] = GroupCommit(self._award_batch, AWARD_BATCH_MAX)
+        self._holds: GroupCommit[Served[redemptions.HoldRequest], tuple[Redemption, bool]] = GroupCommit(
             self._hold_batch, redemptions.HOLD_BATCH_MAX
         )
         self._audit: GroupCommit[audit.Entry, None] = GroupCommit(self._audit_batch, AUDIT_BATCH_MAX)
@@ -125,11 +132,12 @@ class Ledger:
     async def _write_once(
         self,
         request: IdempotentRequest,
-        work: Callable[[AsyncConnection, datetime], Awaitable[dict[str, Any]]],
-    ) -> tuple[dict[str, Any], bool]:
+        work: Callable[[AsyncConnection, datetime], Awaitable[R]],
+        reply: type[R],
+    ) -> tuple[R, bool]:
         async with self._write() as conn:
             now = self.clock()
-            return await once(conn, request, now, lambda: work(conn, now))
+            return await once(conn, request, now, lambda: work(conn, now), reply)
 
     # Org tree and members.
 
@@ -249,19 +257,21 @@ class Ledger:
 
     # Moving points.
 
-    async def award(self, command: awards.AwardCommand, recorded_by: str, request: IdempotentRequest) -> Outcome:
+    async def award(self, command: awards.AwardCommand, recorded_by: str, request: IdempotentRequest) -> AwardOutcome:
         """Award points; concurrent awards share a database transaction (group commit)."""
         return await self._awards.submit((AwardRequest(command, recorded_by, request), audit.current()))
 
-    async def _award_batch(self, batch: Sequence[Served[AwardRequest]]) -> list[Outcome | Exception]:
+    async def _award_batch(self, batch: Sequence[Served[AwardRequest]]) -> list[AwardOutcome | Exception]:
         async def write(
             conn: AsyncConnection, requests: Sequence[AwardRequest], now: datetime
-        ) -> list[Outcome | LedgerError]:
+        ) -> list[AwardOutcome | LedgerError]:
             return await award_many(conn, requests, now, self.journal)
 
         return await self._batch(write, batch)
 
-    async def _batch(self, write: BatchWrite[Request], batch: Sequence[Served[Request]]) -> list[Outcome | Exception]:
+    async def _batch(
+        self, write: BatchWrite[Request, Result], batch: Sequence[Served[Request]]
+    ) -> list[Result | Exception]:
         """One group-committed batch in one database transaction; each request's outcome."""
         try:
             async with self.db.write() as conn:
@@ -281,22 +291,14 @@ class Ledger:
 
     async def reverse(
         self, transaction_id: int, reason: str, recorded_by: str, request: IdempotentRequest
-    ) -> tuple[dict[str, Any], bool]:
-        async def work(conn: AsyncConnection, now: datetime) -> dict[str, Any]:
+    ) -> tuple[awards.Reversal, bool]:
+        async def work(conn: AsyncConnection, now: datetime) -> awards.Reversal:
             draft = await awards.prepare_reversal(conn, transaction_id, reason, recorded_by)
             [posted] = await post(conn, [draft], now, self.journal)
-            member_balance = posted.balance_after.get(draft.member_account_id or -1)
-            return {
-                "transaction_id": posted.id,
-                "reverses_id": transaction_id,
-                "member_id": draft.member_id,
-                "points": draft.earned_points,
-                "available_points": member_balance,
-                "hash": posted.hash,
-            }
+            return awards.reversal_result(transaction_id, draft, posted)
 
         try:
-            return await self._write_once(request, work)
+            return await self._write_once(request, work, awards.Reversal)
         except (InsufficientPoints, IntegrityError) as error:
             # A concurrent reversal of the same transaction may have won the race: say so,
             # rather than report the overdraft or the unique violation it caused.
@@ -310,11 +312,11 @@ class Ledger:
 
     async def deduct(
         self, command: deductions.DeductionCommand, recorded_by: str, request: IdempotentRequest
-    ) -> tuple[dict[str, Any], bool]:
-        async def work(conn: AsyncConnection, now: datetime) -> dict[str, Any]:
+    ) -> tuple[deductions.Deduction, bool]:
+        async def work(conn: AsyncConnection, now: datetime) -> deductions.Deduction:
             return await deductions.deduct(conn, command, recorded_by, now, self.journal)
 
-        return await self._write_once(request, work)
+        return await self._write_once(request, work, deductions.Deduction)
 
     # Earning rules, activities, claims.
 
@@ -327,57 +329,57 @@ class Ledger:
         async with self.db.read() as conn:
             return sorted((await rules.current_rules(conn)).values(), key=lambda r: r.code)
 
-    async def create_activity(self, command: activities.ActivityCommand, created_by: str) -> dict[str, Any]:
+    async def create_activity(self, command: activities.ActivityCommand, created_by: str) -> Activity:
         async with self._write() as conn:
             return await activities.create_activity(conn, command, created_by, self.clock())
 
-    async def activity(self, activity_id: int) -> dict[str, Any]:
+    async def activity(self, activity_id: int) -> Activity:
         async with self.db.read() as conn:
             return await activities.get_activity(conn, activity_id)
 
-    async def activities(self, org_unit: str, limit: int, before: int | None) -> list[dict[str, Any]]:
+    async def activities(self, org_unit: str, limit: int, before: int | None) -> list[Activity]:
         async with self.db.read() as conn:
             return await activities.list_activities(conn, org_unit, limit, before)
 
-    async def put_roster(self, activity_id: int, participants: list[tuple[str, int]]) -> dict[str, Any]:
+    async def put_roster(self, activity_id: int, participants: list[tuple[str, int]]) -> Activity:
         async with self._write() as conn:
             return await activities.put_roster(conn, activity_id, participants)
 
-    async def preview_settlement(self, activity_id: int) -> dict[str, Any]:
+    async def preview_settlement(self, activity_id: int) -> Settlement:
         async with self.db.read() as conn:
             return await activities.preview(conn, activity_id, self.clock(), self.journal)
 
-    async def settle(self, activity_id: int, settled_by: str, request: IdempotentRequest) -> tuple[dict, bool]:
-        async def work(conn: AsyncConnection, now: datetime) -> dict[str, Any]:
+    async def settle(self, activity_id: int, settled_by: str, request: IdempotentRequest) -> tuple[Settlement, bool]:
+        async def work(conn: AsyncConnection, now: datetime) -> Settlement:
             return await activities.settle(conn, activity_id, settled_by, now, self.journal)
 
-        return await self._write_once(request, work)
+        return await self._write_once(request, work, Settlement)
 
-    async def submit_claim(self, command: claims.ClaimCommand, created_by: str) -> dict[str, Any]:
+    async def submit_claim(self, command: claims.ClaimCommand, created_by: str) -> Claim:
         async with self._write() as conn:
             return await claims.submit(conn, command, created_by, self.clock(), self.tz)
 
-    async def claim(self, claim_id: int) -> dict[str, Any]:
+    async def claim(self, claim_id: int) -> Claim:
         async with self.db.read() as conn:
             return await claims.get_claim(conn, claim_id)
 
-    async def claims(self, status: str | None, org_unit: str | None, limit: int, after: int | None) -> list[dict]:
+    async def claims(self, status: str | None, org_unit: str | None, limit: int, after: int | None) -> list[Claim]:
         async with self.db.read() as conn:
             return await claims.queue(conn, status, org_unit, limit, after)
 
-    async def approve_claim(self, claim_id: int, reviewer: str, request: IdempotentRequest) -> tuple[dict, bool]:
-        async def work(conn: AsyncConnection, now: datetime) -> dict[str, Any]:
+    async def approve_claim(self, claim_id: int, reviewer: str, request: IdempotentRequest) -> tuple[Decided, bool]:
+        async def work(conn: AsyncConnection, now: datetime) -> Decided:
             return await claims.approve(conn, claim_id, reviewer, now, self.journal)
 
-        return await self._write_once(request, work)
+        return await self._write_once(request, work, Decided)
 
-    async def decline_claim(self, claim_id: int, reason: str, reviewer: str) -> dict[str, Any]:
+    async def decline_claim(self, claim_id: int, reason: str, reviewer: str) -> Claim:
         async with self._write() as conn:
             return await claims.decline(conn, claim_id, reason, reviewer, self.clock())
 
     async def review_claims(
-        self, decisions: Sequence[claims.Decision], reviewer: str, request: IdempotentRequest
-    ) -> list[claims.Reviewed]:
+        self, decisions: Sequence[Decision], reviewer: str, request: IdempotentRequest
+    ) -> list[Reviewed]:
         """Decide each claim by itself, in its own database transaction under its own key
         (``idempotency.item_request``): one refused claim leaves the others decided, and a
         retry with the batch's key replays what was done. A lost database fails the whole
@@ -393,34 +395,34 @@ class Ledger:
             except DatabaseUnavailable:
                 raise
             except LedgerError as refused:
-                reviewed.append(claims.Reviewed(decision, None, refused=refused))
+                reviewed.append(Reviewed(decision, None, refused=refused))
                 continue
-            reviewed.append(claims.Reviewed(decision, result, replayed))
+            reviewed.append(Reviewed(decision, result, replayed))
         return reviewed
 
-    async def _review(self, decision: claims.Decision, reviewer: str, request: IdempotentRequest) -> tuple[dict, bool]:
-        async def work(conn: AsyncConnection, now: datetime) -> dict[str, Any]:
+    async def _review(self, decision: Decision, reviewer: str, request: IdempotentRequest) -> tuple[Decided, bool]:
+        async def work(conn: AsyncConnection, now: datetime) -> Decided:
             if decision.approve:
                 return await claims.approve(conn, decision.claim_id, reviewer, now, self.journal)
             assert decision.reason is not None, "check_decisions gives every decline its reason"
             await claims.decline(conn, decision.claim_id, decision.reason, reviewer, now)
-            return {"claim_id": decision.claim_id}
+            return Decided(decision.claim_id)
 
-        return await self._write_once(request, work)
+        return await self._write_once(request, work, Decided)
 
-    async def member_claims(self, member_id: str, limit: int, before: int | None) -> list[dict[str, Any]]:
+    async def member_claims(self, member_id: str, limit: int, before: int | None) -> list[Claim]:
         async with self.db.read() as conn:
             return await claims.member_claims(conn, member_id, limit, before)
 
-    async def unit_summary(self, code: str, period: str | None, top: int) -> dict[str, Any]:
+    async def unit_summary(self, code: str, period: str | None, top: int) -> summary.UnitSummary:
         async with self.db.read() as conn:
             return await summary.unit_summary(conn, code, period or self.current_period(), top)
 
-    async def unit_months(self, code: str, period: str | None) -> dict[str, Any]:
+    async def unit_months(self, code: str, period: str | None) -> summary.UnitMonths:
         async with self.db.read() as conn:
             return await summary.monthly_by_category(conn, code, period or self.current_period(), self.tz)
 
-    async def cap_room(self, member_id: str) -> list[dict[str, Any]]:
+    async def cap_room(self, member_id: str) -> list[CapRoom]:
         """Each rule's room left for the member in today's day, week and year."""
         async with self.db.read() as conn:
             member = await members.get_member(conn, member_id, field="id")
@@ -437,15 +439,17 @@ class Ledger:
         async with self.db.read() as conn:
             return sorted((await tiers.current_schemes(conn)).values(), key=lambda s: s.org_unit)
 
-    async def member_tier(self, member_id: str, period: str | None) -> dict[str, Any]:
+    async def member_tier(self, member_id: str, period: str | None) -> reports.MemberTier:
         async with self.db.read() as conn:
             return await reports.member_tier(conn, member_id, period or self.current_period())
 
-    async def nominations(self, period: str | None, org_unit: str, flag: str | None) -> list[dict[str, Any]]:
+    async def nominations(self, period: str | None, org_unit: str, flag: str | None) -> list[reports.Nomination]:
         async with self.db.read() as conn:
             return await reports.nominations(conn, period or self.current_period(), org_unit, flag)
 
-    async def evidence(self, member_id: str, period: str | None, limit: int, after: int | None) -> list[dict]:
+    async def evidence(
+        self, member_id: str, period: str | None, limit: int, after: int | None
+    ) -> list[reports.EvidenceLine]:
         async with self.db.read() as conn:
             return await reports.evidence(conn, member_id, period or self.current_period(), limit, after)
 
@@ -485,7 +489,7 @@ class Ledger:
 
     async def open_notice(
         self, period: str | None, org_unit: str, flag: str | None, working_days: int | None, by: str
-    ) -> dict[str, Any]:
+    ) -> notices.OpenedNotice:
         """Open the notice and, in the same transaction, seal the checkpoint its names rest on."""
         async with self._write() as conn:
             now = self.clock()
@@ -494,16 +498,16 @@ class Ledger:
             )
             # After the names were read: every transaction they rest on is at or before the head.
             checkpoint = await checkpoints.seal(conn, self._key(), await checkpoints.head(conn), now, by)
-            await notices.record_checkpoint(conn, opened["id"], checkpoint.id)
-            return {**opened, "checkpoint": checkpoint}
+            await notices.record_checkpoint(conn, opened.id, checkpoint.id)
+            return replace(opened, checkpoint=checkpoint)
 
-    async def object_to(self, member_id: str, period: str, flag: str, reason: str, by: str) -> dict[str, Any]:
+    async def object_to(self, member_id: str, period: str, flag: str, reason: str, by: str) -> notices.NominationState:
         async with self._write() as conn:
             return await notices.object_to(conn, member_id, period, flag, reason, by, self.clock())
 
     async def decide(
         self, member_id: str, period: str, flag: str, confirm: bool, reason: str, by: str
-    ) -> dict[str, Any]:
+    ) -> notices.NominationState:
         async with self._write() as conn:
             return await notices.decide(conn, member_id, period, flag, confirm, reason, by, self.clock(), self.tz)
 
@@ -543,52 +547,54 @@ class Ledger:
         async with self.db.read() as conn:
             return sorted((await expiry_policies.current_policies(conn)).values(), key=lambda p: p.org_unit)
 
-    async def create_reward(self, command: rewards.RewardCommand, created_by: str) -> dict[str, Any]:
+    async def create_reward(self, command: rewards.RewardCommand, created_by: str) -> RewardView:
         async with self._write() as conn:
             return await rewards.create_reward(conn, command, created_by, self.clock())
 
-    async def change_reward(self, code: str, changes: rewards.RewardChanges) -> dict[str, Any]:
+    async def change_reward(self, code: str, changes: rewards.RewardChanges) -> RewardView:
         async with self._write() as conn:
             return await rewards.change_reward(conn, code, changes, self.clock(), self.journal.for_update)
 
-    async def reward(self, code: str) -> dict[str, Any]:
+    async def reward(self, code: str) -> RewardView:
         async with self.db.read() as conn:
             return rewards.view(await rewards.get_reward(conn, code), self.clock())
 
-    async def rewards(self, org_unit: str | None, limit: int, after: str | None) -> list[dict[str, Any]]:
+    async def rewards(self, org_unit: str | None, limit: int, after: str | None) -> list[RewardView]:
         async with self.db.read() as conn:
             return await rewards.catalog(conn, org_unit, self.clock(), limit, after)
 
-    async def redeem(self, reward: str, member_id: str, by: str, request: IdempotentRequest) -> Outcome:
+    async def redeem(self, reward: str, member_id: str, by: str, request: IdempotentRequest) -> tuple[Redemption, bool]:
         """Place a hold on one unit of ``reward`` for the member (Idempotency-Key); concurrent
         holds share a database transaction (group commit), as awards do."""
         return await self._holds.submit((redemptions.HoldRequest(reward, member_id, by, request), audit.current()))
 
-    async def _hold_batch(self, batch: Sequence[Served[redemptions.HoldRequest]]) -> list[Outcome | Exception]:
+    async def _hold_batch(
+        self, batch: Sequence[Served[redemptions.HoldRequest]]
+    ) -> list[tuple[Redemption, bool] | Exception]:
         async def write(
             conn: AsyncConnection, requests: Sequence[redemptions.HoldRequest], now: datetime
-        ) -> list[Outcome | LedgerError]:
+        ) -> list[tuple[Redemption, bool] | LedgerError]:
             return await redemptions.hold_many(conn, requests, now, self.hold_ttl, self.journal)
 
         return await self._batch(write, batch)
 
-    async def fulfil(self, redemption_id: int, by: str, request: IdempotentRequest) -> tuple[dict, bool]:
-        async def work(conn: AsyncConnection, now: datetime) -> dict[str, Any]:
+    async def fulfil(self, redemption_id: int, by: str, request: IdempotentRequest) -> tuple[Redemption, bool]:
+        async def work(conn: AsyncConnection, now: datetime) -> Redemption:
             return await redemptions.fulfil(conn, redemption_id, by, now, self.journal)
 
-        return await self._write_once(request, work)
+        return await self._write_once(request, work, Redemption)
 
-    async def cancel(self, redemption_id: int, by: str, request: IdempotentRequest) -> tuple[dict, bool]:
-        async def work(conn: AsyncConnection, now: datetime) -> dict[str, Any]:
+    async def cancel(self, redemption_id: int, by: str, request: IdempotentRequest) -> tuple[Redemption, bool]:
+        async def work(conn: AsyncConnection, now: datetime) -> Redemption:
             return await redemptions.cancel(conn, redemption_id, by, now, self.journal)
 
-        return await self._write_once(request, work)
+        return await self._write_once(request, work, Redemption)
 
-    async def redemption(self, redemption_id: int) -> dict[str, Any]:
+    async def redemption(self, redemption_id: int) -> Redemption:
         async with self.db.read() as conn:
             return await redemptions.get_redemption(conn, redemption_id)
 
-    async def redemptions(self, limit: int, before: int | None, **of: str | None) -> list[dict[str, Any]]:
+    async def redemptions(self, limit: int, before: int | None, **of: str | None) -> list[Redemption]:
         """A member's (``member_id=``) or a reward's (``reward_code=``, ``state=``) redemptions."""
         async with self.db.read() as conn:
             return await redemptions.listing(conn, limit=limit, before=before, **of)
@@ -689,7 +695,7 @@ class Ledger:
 
     async def audit(
         self, principal: str | None, since: datetime | None, limit: int, after: int | None
-    ) -> list[dict[str, Any]]:
+    ) -> list[audit.Recorded]:
         async with self.db.read() as conn:
             return await audit.entries(conn, principal, since, limit, after)
 

@@ -57,7 +57,7 @@ class Writer:
         while not self.stop.is_set():
             command = AwardCommand(self.member_id, 1, Category.PATROL, occurred_at, "日巡千步")
             result, _ = await self.ledger.award(command, "writer", IdempotentRequest("writer", key(), key()))
-            self.acknowledged.append((time.monotonic(), result["transaction_id"]))
+            self.acknowledged.append((time.monotonic(), result.transaction_id))
 
     async def until(self, count: int, after: float = 0.0) -> None:
         while sum(1 for at, _ in self.acknowledged if at > after) < count:

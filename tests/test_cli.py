@@ -59,12 +59,12 @@ async def test_the_demo_gives_every_walk_through_something_to_show(ledger):
     await _demo(ledger)
     communities = {code for _name, units in STREETS.values() for code in units}
     assert communities == {command.org_unit for command in DEMO_REWARDS}
-    catalog = {reward["code"] for reward in await ledger.rewards("xinnan-g1-m1", 100, None)}
+    catalog = {reward.code for reward in await ledger.rewards("xinnan-g1-m1", 100, None)}
     assert "xinnan-毛巾" in catalog and (await ledger.balance(RESIDENT)).available_points >= 2
-    flags = [(n["member_id"], n["flag"]) for n in await ledger.nominations("2026", "dongdajie", None)]
+    flags = [(n.member_id, n.flag) for n in await ledger.nominations("2026", "dongdajie", None)]
     assert [(STARS[0], "优秀共产党员"), (STARS[0], "先进工作者"), (STARS[1], "先进工作者")] == flags
     [pending] = await ledger.claims("pending", "tawan", 10, None)
-    assert (1, None) == (pending["id"], (await ledger.activity(1))["settled_at"])
+    assert (1, None) == (pending.id, (await ledger.activity(1)).settled_at)
 
 
 @pytest.mark.sqlite_only

@@ -83,7 +83,7 @@ async def test_concurrent_awards_on_one_hot_unit_all_land(ledger, ledgers):
     for i in range(50):
         expected[members[i % 10]] += 1 + i % 7
     assert expected == {m: (await ledger.balance(m)).available_points for m in members}
-    assert list(range(1, 51)) == sorted(result["transaction_id"] for result, _ in results)
+    assert list(range(1, 51)) == sorted(result.transaction_id for result, _ in results)
     unit = await ledger.unit(MICRO)
     assert -sum(expected.values()) == await _count(
         ledger, f"SELECT available FROM account WHERE id = {unit.issuance_account_id}"
@@ -98,9 +98,7 @@ async def test_concurrent_reversals_of_one_transaction_have_one_winner(ledger, l
     mid = await member(ledger)
     result, _ = await ledger.award(_command(mid, 9), "admin", IdempotentRequest("admin", "a", "a"))
     attempts = [
-        ledgers[i % PROCESSES].reverse(
-            result["transaction_id"], "重复", "admin", IdempotentRequest("admin", f"r{i}", "r")
-        )
+        ledgers[i % PROCESSES].reverse(result.transaction_id, "重复", "admin", IdempotentRequest("admin", f"r{i}", "r"))
         for i in range(10)
     ]
     outcomes = await asyncio.gather(*attempts, return_exceptions=True)

@@ -108,13 +108,13 @@ async def test_a_settle_killed_midway_leaves_nothing_and_its_retry_settles_once(
     ended = datetime.now(UTC) - timedelta(hours=1)
     command = ActivityCommand("义剪", MICRO, "hour", ended - timedelta(hours=3), ended, roster[0])
     activity = await ledger.create_activity(command, "admin")
-    await ledger.put_roster(activity["id"], [(m, 3) for m in roster])
-    path = routes.api(routes.ACTIVITY_SETTLE, activity_id=activity["id"])
+    await ledger.put_roster(activity.id, [(m, 3) for m in roster])
+    path = routes.api(routes.ACTIVITY_SETTLE, activity_id=activity.id)
     before = await _state(ledger, roster)
 
     killed = await _killed_midway(database_url, lambda: post(client, path, Idempotency_Key=KEY))
     await _after_a_lost_connection(client, ledger, killed, before, roster)
-    assert None is (await ledger.activity(activity["id"]))["settled_at"]
+    assert None is (await ledger.activity(activity.id)).settled_at
 
     settled = await post(client, path, Idempotency_Key=KEY)
     replayed = await post(client, path, Idempotency_Key=KEY)

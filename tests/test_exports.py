@@ -75,8 +75,8 @@ async def test_the_xlsx_is_set_up_to_print(client, ledger):
 
     org_path, flagged_at = sheet.cell(3, HEADERS.index("组织路径(街道/社区/网格/微网格)") + 1), sheet.cell(3, 15)
     assert org_path.alignment.wrap_text and 2 * exports.LINE_HEIGHT_POINTS == sheet.row_dimensions[3].height
-    [first] = [n for n in await ledger.nominations(period, STREET, None) if n["member_id"] == rows[2][2]][:1]
-    expected = first["flagged_at"].astimezone(ledger.tz).replace(tzinfo=None)
+    [first] = [n for n in await ledger.nominations(period, STREET, None) if n.member_id == rows[2][2]][:1]
+    expected = first.flagged_at.astimezone(ledger.tz).replace(tzinfo=None)
     assert (datetime, "yyyy-mm-dd hh:mm") == (type(flagged_at.value), flagged_at.number_format)
     assert abs((expected - flagged_at.value).total_seconds()) < 1
     [checkpoint] = (await client.get(routes.api(routes.CHECKPOINTS))).json()["checkpoints"]

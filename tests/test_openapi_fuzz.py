@@ -84,7 +84,7 @@ async def _seed(ledger: Ledger) -> dict[str, list[Any]]:
     held, _ = await ledger.redeem("r-毛巾", members[0], "admin", IdempotentRequest("admin", "h", "h"))
     command = ActivityCommand("义剪", MICRO, "hour", when - timedelta(hours=3), when, members[0])
     activity = await ledger.create_activity(command, "admin")
-    await ledger.put_roster(activity["id"], [(m, 2) for m in members])
+    await ledger.put_roster(activity.id, [(m, 2) for m in members])
     units = [STREET, COMMUNITY, GRID, MICRO, OTHER_MICRO]
     return {
         "member_id": members,
@@ -95,9 +95,9 @@ async def _seed(ledger: Ledger) -> dict[str, list[Any]]:
         "reward": ["r-毛巾"],
         "rule": ["hour", "patrol", "report", "diary", "task"],
         "occurred_at": [when.isoformat()],
-        "transaction_id": [award["transaction_id"]],
-        "redemption_id": [held["id"]],
-        "activity_id": [activity["id"]],
+        "transaction_id": [award.transaction_id],
+        "redemption_id": [held.id],
+        "activity_id": [activity.id],
     }
 
 

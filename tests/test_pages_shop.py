@@ -6,12 +6,15 @@ databases through the API (``test_counter.py``)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import httpx
 import pytest
 
 from api import routes
 from api.app import create_app
 from api.pages.resident import shelf
+from ledger import RewardView
 from tests.builders import (
     COMMUNITY,
     OTHER_COMMUNITY,
@@ -27,8 +30,27 @@ from tests.conftest import http_client, settings
 pytestmark = pytest.mark.sqlite_only
 
 
-def _reward(name: str, cost: int, free: int | None = 5, active: bool = True) -> dict:
-    return {"name_zh": name, "cost_points": cost, "available_stock": free, "active": active}
+LISTED_AT = datetime(2026, 1, 5, tzinfo=UTC)
+
+
+def _reward(name: str, cost: int, free: int | None = 5, active: bool = True) -> RewardView:
+    return RewardView(
+        **dict.fromkeys(("name_en", "limit_count", "limit_period", "active_from", "active_until", "min_tier")),
+        **dict.fromkeys(("pickup_place", "pickup_hours")),
+        code=name,
+        org_unit=COMMUNITY,
+        name_zh=name,
+        kind="goods",
+        cost_points=cost,
+        stock=free,
+        reserved=0,
+        sold=0,
+        available_stock=free,
+        active=active,
+        created_by="admin",
+        created_at=LISTED_AT,
+        updated_at=LISTED_AT,
+    )
 
 
 def test_a_community_without_rewards_on_offer_says_it_has_no_shop():
@@ -44,12 +66,12 @@ def test_too_few_points_name_the_cheapest_reward_in_stock_and_the_points_missing
     offered = [_reward("洗衣液", 50), _reward("毛巾", 20), _reward("香皂", 5, free=0)]
     seen = shelf(offered, 8)
     assert "积分还不够兑换奖品：最便宜的“毛巾”需要 20 分，还差 12 分，继续加油！" == seen.why_empty
-    assert (["毛巾", "洗衣液"], []) == ([r["name_zh"] for r in seen.out_of_reach], seen.redeemable)
+    assert (["毛巾", "洗衣液"], []) == ([r.name_zh for r in seen.out_of_reach], seen.redeemable)
 
 
 def test_a_resident_who_can_redeem_is_given_no_reason():
     seen = shelf([_reward("毛巾", 2), _reward("不限量服务", 1, free=None), _reward("洗衣液", 50)], 2)
-    assert (None, ["毛巾", "不限量服务"]) == (seen.why_empty, [r["name_zh"] for r in seen.redeemable])
+    assert (None, ["毛巾", "不限量服务"]) == (seen.why_empty, [r.name_zh for r in seen.redeemable])
 
 
 @pytest.fixture

@@ -58,8 +58,8 @@ async def test_fifty_holds_on_a_stock_of_ten_make_exactly_ten(ledger, ledgers):
     held, refused = await _attempts(jobs)
     assert (10, Counter({"OutOfStock": 40})) == (len(held), refused)
     stock = await ledger.reward("r-油")
-    assert (10, 0, 0) == (stock["reserved"], stock["sold"], stock["available_stock"])
-    winners = {result["member_id"] for result, _ in held}
+    assert (10, 0, 0) == (stock.reserved, stock.sold, stock.available_stock)
+    winners = {result.member_id for result, _ in held}
     for m in members:
         balance = await ledger.balance(m)
         assert ((0, 10) if m in winners else (10, 0)) == (balance.available_points, balance.held_points)
@@ -87,7 +87,7 @@ async def test_fulfil_cancel_and_expiry_racing_settle_each_hold_exactly_once(dat
     for m in members:
         await _fund(ledger, m, 10)
     await ledger.create_reward(RewardCommand("r-皂", COMMUNITY, "肥皂", "goods", 10, stock=20), "admin")
-    holds = [(await ledger.redeem("r-皂", m, "admin", _key(f"hold-{m}")))[0]["id"] for m in members]
+    holds = [(await ledger.redeem("r-皂", m, "admin", _key(f"hold-{m}")))[0].id for m in members]
     # A sweeper whose clock is past every hold's time races fulfils and cancels made in time.
     later = Clock(datetime.now(UTC) + timedelta(hours=100))
     sweepers = [Ledger(Database(database_url, pool_size=PROCESS_POOL_SIZE), clock=later) for _ in range(2)]
@@ -104,16 +104,16 @@ async def test_fulfil_cancel_and_expiry_racing_settle_each_hold_exactly_once(dat
     settled, refused = outcomes[: len(jobs)], outcomes[len(jobs) :]
     assert all(isinstance(o, tuple) or isinstance(o, RedemptionNotHeld) for o in settled), settled
     expired_by_sweep = sum(report.holds_expired for report in refused)
-    won = Counter(o[0]["state"] for o in settled if isinstance(o, tuple))
+    won = Counter(o[0].state for o in settled if isinstance(o, tuple))
     assert len(holds) == won["fulfilled"] + won["cancelled"] + expired_by_sweep
-    states = Counter([(await ledger.redemption(rid))["state"] for rid in holds])
+    states = Counter([(await ledger.redemption(rid)).state for rid in holds])
     assert (won["fulfilled"], won["cancelled"], expired_by_sweep) == (
         states["fulfilled"],
         states["cancelled"],
         states["expired"],
     )
     stock = await ledger.reward("r-皂")
-    assert (0, won["fulfilled"]) == (stock["reserved"], stock["sold"])
+    assert (0, won["fulfilled"]) == (stock.reserved, stock.sold)
     await _books(ledger)
 
 

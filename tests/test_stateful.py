@@ -109,8 +109,8 @@ class LedgerMachine(DatabaseMachine):
             assert not isinstance(refused, MemberInactive) or not self.active[member_id]
             return
         assert self.active[member_id]
-        self._credit(member_id, result["points"], result["transaction_id"])
-        assert self.available[member_id] == result["available_points"]
+        self._credit(member_id, result.points, result.transaction_id)
+        assert self.available[member_id] == result.available_points
 
     @rule(hours=st.lists(st.integers(1, 12), min_size=1, max_size=len(MEMBERS)))
     def settle_an_activity(self, hours):
@@ -118,18 +118,18 @@ class LedgerMachine(DatabaseMachine):
             ends = datetime.now(UTC) - timedelta(minutes=1)
             command = ActivityCommand("义剪", MICRO, "hour", ends - timedelta(hours=3), ends, MEMBERS[0])
             activity = await self.ledger.create_activity(command, "admin")
-            await self.ledger.put_roster(activity["id"], list(zip(MEMBERS, hours, strict=False)))
-            return await self.ledger.settle(activity["id"], "admin", self._request(f"settle {activity['id']}"))
+            await self.ledger.put_roster(activity.id, list(zip(MEMBERS, hours, strict=False)))
+            return await self.ledger.settle(activity.id, "admin", self._request(f"settle {activity.id}"))
 
         result, _ = self.run(settle())
-        for line in result["lines"]:
-            if line["status"] == "awarded":
-                self._credit(line["member_id"], line["points"], line["transaction_id"])
+        for line in result.lines:
+            if line.status == "awarded":
+                self._credit(line.member_id, line.points, line.transaction_id)
             else:
                 assert (
-                    "member_inactive" == line["reason"]
-                    and not self.active[line["member_id"]]
-                    or ("cap_exceeded" == line["reason"])
+                    "member_inactive" == line.reason
+                    and not self.active[line.member_id]
+                    or ("cap_exceeded" == line.reason)
                 )
 
     def _request(self, body: str) -> IdempotentRequest:
@@ -154,8 +154,8 @@ class LedgerMachine(DatabaseMachine):
         assert self.active[member_id] and not replayed
         self.available[member_id] += points
         self.earned[member_id] += points
-        assert self.available[member_id] == result["available_points"]
-        self.awards[result["transaction_id"]] = (member_id, points)
+        assert self.available[member_id] == result.available_points
+        self.awards[result.transaction_id] = (member_id, points)
         self.requests.append((request, command, result))
 
     @precondition(lambda self: self.awards or self.reversals)
@@ -177,10 +177,10 @@ class LedgerMachine(DatabaseMachine):
         member_id, points = self.awards[target]
         assert target not in self.reversed and target not in self.reversals
         self.reversed.add(target)
-        self.reversals.add(result["transaction_id"])
+        self.reversals.add(result.transaction_id)
         self.available[member_id] -= points
         self.earned[member_id] -= points
-        assert self.available[member_id] == result["available_points"]
+        assert self.available[member_id] == result.available_points
 
     @precondition(lambda self: self.requests)
     @rule(data=st.data(), same_body=st.booleans(), same_principal=st.booleans())

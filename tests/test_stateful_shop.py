@@ -91,7 +91,7 @@ class ShopMachine(DatabaseMachine):
         command = AwardCommand(member_id, points, Category.PATROL, self.clock(), "巡查", org_unit=unit)
         result, _ = self.run(self.ledger.award(command, "admin", self._key()))
         self.earned[member_id] += points
-        self.awards[result["transaction_id"]] = (member_id, points)
+        self.awards[result.transaction_id] = (member_id, points)
 
     @rule(member_id=st.sampled_from(MEMBERS), code=st.sampled_from(sorted(REWARDS)))
     def hold(self, member_id, code):
@@ -100,22 +100,20 @@ class ShopMachine(DatabaseMachine):
         except (InsufficientPoints, OutOfStock, OverLimit) as refused:
             self._check_refusal(refused, member_id, code)
             return
-        assert (result["state"], result["cost_points"]) == ("held", COST[code])
-        self.holds[result["id"]] = result
+        assert (result.state, result.cost_points) == ("held", COST[code])
+        self.holds[result.id] = result
 
     def _check_refusal(self, refused, member_id, code):
-        live = [
-            h for i, h in self.holds.items() if h["reward_code"] == code and self._state(i) in ("held", "fulfilled")
-        ]
+        live = [h for i, h in self.holds.items() if h.reward_code == code and self._state(i) in ("held", "fulfilled")]
         if isinstance(refused, OutOfStock):
             assert REWARDS[code] is not None and len(live) >= REWARDS[code]
         elif isinstance(refused, OverLimit):
-            assert code == LIMITED and sum(h["member_id"] == member_id for h in live) >= 2
+            assert code == LIMITED and sum(h.member_id == member_id for h in live) >= 2
         else:
             assert refused.fields()["available_points"] < COST[code]
 
     def _state(self, redemption_id):
-        return self.run(self.ledger.redemption(redemption_id))["state"]
+        return self.run(self.ledger.redemption(redemption_id)).state
 
     @precondition(lambda self: self.holds)
     @rule(data=st.data(), fulfil=st.booleans())
@@ -126,13 +124,13 @@ class ShopMachine(DatabaseMachine):
         try:
             result, _ = self.run(action(redemption_id, "shop", self._key()))
         except RedemptionNotHeld:
-            assert before["state"] != "held"
+            assert before.state != "held"
             return
         except HoldExpired:
-            assert fulfil and before["state"] == "held" and self.clock().isoformat() >= before["expires_at"]
+            assert fulfil and before.state == "held" and self.clock() >= before.expires_at
             return
-        assert before["state"] == "held"
-        assert result["state"] == ("fulfilled" if fulfil else "cancelled")
+        assert before.state == "held"
+        assert result.state == ("fulfilled" if fulfil else "cancelled")
 
     @precondition(lambda self: self.awards)
     @rule(data=st.data())

@@ -214,7 +214,7 @@ async def test_a_batch_flag_names_the_award_that_crossed_not_the_last(client, le
     async with ledger.db.write() as conn:
         requests = [_award_request(mid, 2) for _ in range(10)]
         outcomes = await award_many(conn, requests, ledger.clock(), ledger.journal)
-    ids = [result["transaction_id"] for result, _ in outcomes]
+    ids = [result.transaction_id for result, _ in outcomes]
     assert 40 == (await client.get(routes.api(routes.MEMBER_TIER, member_id=mid))).json()["earned_points"]
     assert {ADVANCED: ids[4], PARTY: ids[4]} == await _flagged_by(client, mid)
     assert ([("raised", ids[4])], [("raised", ids[4])]) == (
@@ -287,7 +287,7 @@ async def test_the_notice_lifecycle(client, ledger, db):
             json=decision | {"flag": PARTY, "decision": "withdraw", "reason": "核查属实"},
         )
     ).json()
-    assert ("confirmed", "withdrawn") == (confirmed["state"], withdrawn["state"])
+    assert ("confirmed", "withdrawn") == (confirmed.state, withdrawn["state"])
     assert_problem(
         await client.post(routes.api(routes.NOMINATION_OBJECTIONS), json=objection), 409, "nomination_state_conflict"
     )

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import msgspec
 from litestar import Controller, Request, Response, get, post, put
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from api import dto, routes
+from api import dto, routes, views
 from api.access import ADMIN, EVERYONE, MEMBER, ORGANIZER, OVERSEERS, READERS, WRITERS, allow, unit_or_own
 from api.dependencies import LedgerDep
 from api.idempotency import IdempotencyKey, created, idempotent_request
@@ -77,7 +76,7 @@ class DeductionController(Controller):
         result, replayed = await ledger.deduct(
             command, request.user.id, idempotent_request(request, data, idempotency_key)
         )
-        return created(dto.DeductionRead(**result), replayed)
+        return created(views.read(result, dto.DeductionRead), replayed)
 
 
 class ActivityController(Controller):
@@ -87,7 +86,7 @@ class ActivityController(Controller):
     async def create(self, data: JSONBody[dto.ActivityCreate], ledger: LedgerDep, request: Req) -> dto.ActivityRead:
         await ledger.authorize(request.user, scopes.unit(data.org_unit))
         command = ActivityCommand(data.name, data.org_unit, data.rule, data.starts_at, data.ends_at, data.organizer)
-        return dto.ActivityRead(**await ledger.create_activity(command, request.user.id))
+        return views.read(await ledger.create_activity(command, request.user.id), dto.ActivityRead)
 
     @get(routes.ACTIVITIES, summary="A subtree's activities, newest first, without rosters", opt=OVERSEERS)
     async def list(
@@ -103,13 +102,13 @@ class ActivityController(Controller):
             raise InvalidInput("org_unit", "name the unit whose activities to list")
         await ledger.authorize(request.user, scopes.unit(unit))
         found = await ledger.activities(unit, limit, _cursor(cursor))
-        next_cursor = str(found[-1]["id"]) if len(found) == limit else None
-        return dto.ActivityPage([dto.ActivityRead(**a) for a in found], next_cursor)
+        next_cursor = str(found[-1].id) if len(found) == limit else None
+        return dto.ActivityPage([views.read(a, dto.ActivityRead) for a in found], next_cursor)
 
     @get(routes.ACTIVITY, summary="An activity with its roster and, once settled, its settlement", opt=OVERSEERS)
     async def read(self, activity_id: FromPath[int], ledger: LedgerDep, request: Req) -> dto.ActivityRead:
         await ledger.authorize(request.user, _activity(activity_id))
-        return dto.ActivityRead(**await ledger.activity(activity_id))
+        return views.read(await ledger.activity(activity_id), dto.ActivityRead)
 
     @put(routes.ACTIVITY_ROSTER, summary="Replace the roster (idempotent)", opt=WRITERS)
     async def roster(
@@ -118,12 +117,12 @@ class ActivityController(Controller):
         participants = [(p.member_id, p.quantity) for p in data.participants]
         await ledger.authorize(request.user, _activity(activity_id))
         await ledger.authorize_members(request.user, [m for m, _ in participants], "participants")
-        return dto.ActivityRead(**await ledger.put_roster(activity_id, participants))
+        return views.read(await ledger.put_roster(activity_id, participants), dto.ActivityRead)
 
     @get(routes.ACTIVITY_PREVIEW, summary="What settling now would award each participant (no write)", opt=OVERSEERS)
     async def preview(self, activity_id: FromPath[int], ledger: LedgerDep, request: Req) -> dto.SettlementRead:
         await ledger.authorize(request.user, _activity(activity_id))
-        return msgspec.convert(await ledger.preview_settlement(activity_id), dto.SettlementRead)
+        return views.read(await ledger.preview_settlement(activity_id), dto.SettlementRead)
 
     @post(
         routes.ACTIVITY_SETTLE,
@@ -135,12 +134,12 @@ class ActivityController(Controller):
         self, activity_id: FromPath[int], ledger: LedgerDep, request: Req, idempotency_key: IdempotencyKey = None
     ) -> Response[dto.SettlementRead]:
         await ledger.authorize(request.user, _activity(activity_id))
-        roster = (await ledger.activity(activity_id))["roster"]
-        await ledger.authorize_members(request.user, [line["member_id"] for line in roster], "participants")
+        roster = (await ledger.activity(activity_id)).roster
+        await ledger.authorize_members(request.user, [line.member_id for line in roster], "participants")
         result, replayed = await ledger.settle(
             activity_id, request.user.id, idempotent_request(request, None, idempotency_key)
         )
-        return created(dto.SettlementRead(**result), replayed)
+        return created(views.read(result, dto.SettlementRead), replayed)
 
 
 class ClaimController(Controller):
@@ -162,7 +161,7 @@ class ClaimController(Controller):
             data.reference,
             data.evidence_url,
         )
-        return dto.ClaimRead(**await ledger.submit_claim(command, request.user.id))
+        return views.read(await ledger.submit_claim(command, request.user.id), dto.ClaimRead)
 
     @get(
         routes.CLAIMS,
@@ -182,13 +181,13 @@ class ClaimController(Controller):
         if org_unit is not None:
             await ledger.authorize(request.user, scopes.unit(org_unit))
         found = await ledger.claims(status, org_unit, limit, _cursor(cursor))
-        next_cursor = str(found[-1]["id"]) if len(found) == limit else None
-        return dto.ClaimPage([dto.ClaimRead(**c) for c in found], next_cursor)
+        next_cursor = str(found[-1].id) if len(found) == limit else None
+        return dto.ClaimPage([views.read(c, dto.ClaimRead) for c in found], next_cursor)
 
     @get(routes.CLAIM, summary="One claim", opt=READERS)
     async def read(self, claim_id: FromPath[int], ledger: LedgerDep, request: Req) -> dto.ClaimRead:
         await ledger.authorize(request.user, _claim(claim_id))
-        return dto.ClaimRead(**await ledger.claim(claim_id))
+        return views.read(await ledger.claim(claim_id), dto.ClaimRead)
 
     @get(routes.MEMBER_CLAIMS, summary="A member's claims, newest first, with their states", opt=READERS)
     async def of_member(
@@ -201,8 +200,8 @@ class ClaimController(Controller):
     ) -> dto.ClaimPage:
         await ledger.authorize(request.user, scopes.member(member_id))
         found = await ledger.member_claims(member_id, limit, _cursor(cursor))
-        next_cursor = str(found[-1]["id"]) if len(found) == limit else None
-        return dto.ClaimPage([dto.ClaimRead(**c) for c in found], next_cursor)
+        next_cursor = str(found[-1].id) if len(found) == limit else None
+        return dto.ClaimPage([views.read(c, dto.ClaimRead) for c in found], next_cursor)
 
     @post(
         routes.CLAIM_APPROVE,
@@ -217,8 +216,8 @@ class ClaimController(Controller):
         result, replayed = await ledger.approve_claim(
             claim_id, request.user.id, idempotent_request(request, None, idempotency_key)
         )
-        claim = dto.ClaimRead(**await ledger.claim(result["claim_id"]))
-        return created(dto.ClaimApproval(claim, dto.AwardRead(**result["award"])), replayed)
+        claim = views.read(await ledger.claim(result.claim_id), dto.ClaimRead)
+        return created(dto.ClaimApproval(claim, views.read(result.award, dto.AwardRead)), replayed)
 
     @post(
         routes.CLAIMS_REVIEW,
@@ -245,7 +244,7 @@ class ClaimController(Controller):
         self, claim_id: FromPath[int], data: JSONBody[dto.ClaimDecline], ledger: LedgerDep, request: Req
     ) -> dto.ClaimRead:
         await ledger.authorize(request.user, _claim(claim_id))
-        return dto.ClaimRead(**await ledger.decline_claim(claim_id, data.reason, request.user.id))
+        return views.read(await ledger.decline_claim(claim_id, data.reason, request.user.id), dto.ClaimRead)
 
 
 async def _review_line(ledger: Ledger, reviewed: Reviewed) -> dto.ClaimReviewLine:
@@ -254,9 +253,9 @@ async def _review_line(ledger: Ledger, reviewed: Reviewed) -> dto.ClaimReviewLin
         problem = problem_document(from_ledger_error(reviewed.refused))
         return dto.ClaimReviewLine(claim_id, "refused", False, None, None, problem)
     assert reviewed.result is not None
-    claim = dto.ClaimRead(**await ledger.claim(claim_id))
+    claim = views.read(await ledger.claim(claim_id), dto.ClaimRead)
     if reviewed.decision.approve:
-        award = dto.AwardRead(**reviewed.result["award"])
+        award = views.read(reviewed.result.award, dto.AwardRead)
         return dto.ClaimReviewLine(claim_id, "approved", reviewed.replayed, claim, award, None)
     return dto.ClaimReviewLine(claim_id, "declined", reviewed.replayed, claim, None, None)
 
@@ -274,7 +273,7 @@ class SummaryController(Controller):
         top: Annotated[int, QueryParameter(ge=1, le=LEADERBOARD_SIZE_MAX)] = LEADERBOARD_SIZE_DEFAULT,
     ) -> dto.SummaryRead:
         await ledger.authorize(request.user, scopes.unit(code, field="code"))
-        return dto.SummaryRead(**await ledger.unit_summary(code, period, top))
+        return views.read(await ledger.unit_summary(code, period, top), dto.SummaryRead)
 
     @get(routes.ORG_UNIT_MONTHS, summary="Points earned in a subtree per month and category", opt=OVERSEERS)
     async def months(
@@ -285,4 +284,4 @@ class SummaryController(Controller):
         period: Annotated[str | None, QueryParameter(pattern=r"^[0-9]{4}$")] = None,
     ) -> dto.MonthsRead:
         await ledger.authorize(request.user, scopes.unit(code, field="code"))
-        return msgspec.convert(await ledger.unit_months(code, period), dto.MonthsRead)
+        return views.read(await ledger.unit_months(code, period), dto.MonthsRead)

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import msgspec
 from litestar import Controller, Request, get, patch, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
@@ -121,4 +120,4 @@ class MemberController(Controller):
     @get(routes.MEMBER_CAPS, summary="Each rule's room left for the member today, this week and this year", opt=READERS)
     async def caps(self, member_id: FromPath[str], ledger: LedgerDep, request: Req) -> list[dto.CapRoomRead]:
         await ledger.authorize(request.user, scopes.member(member_id))
-        return [msgspec.convert(room, dto.CapRoomRead) for room in await ledger.cap_room(member_id)]
+        return [views.read(room, dto.CapRoomRead) for room in await ledger.cap_room(member_id)]

@@ -56,12 +56,6 @@ def _scheme(s: Any) -> dto.SchemeRead:
     )
 
 
-def _state(row: dict[str, Any]) -> dto.NominationStateRead:
-    return dto.NominationStateRead(
-        row["member_id"], row["period"], row["flag"], row["state"], row["objections"], row["notice_id"], row["ends_on"]
-    )
-
-
 class TierController(Controller):
     tags = ["tiers and nominations"]
 
@@ -83,14 +77,7 @@ class TierController(Controller):
         self, member_id: FromPath[str], ledger: LedgerDep, request: Req, period: PeriodParam = None
     ) -> dto.MemberTierRead:
         await ledger.authorize(request.user, scopes.member(member_id))
-        view = await ledger.member_tier(member_id, period)
-        return dto.MemberTierRead(
-            **{
-                **view,
-                "tiers": [dto.TierRead(**t) for t in view["tiers"]],
-                "flags": [dto.FlagStateRead(**f) for f in view["flags"]],
-            }
-        )
+        return views.read(await ledger.member_tier(member_id, period), dto.MemberTierRead)
 
     @get(routes.MEMBER_EVIDENCE, summary="The transactions behind a member's points in a period", opt=READERS)
     async def evidence(
@@ -104,23 +91,22 @@ class TierController(Controller):
     ) -> dto.EvidencePage:
         await ledger.authorize(request.user, scopes.member(member_id))
         rows = await ledger.evidence(member_id, period, limit, int(cursor) if cursor else None)
-        next_cursor = str(rows[-1]["id"]) if len(rows) == limit else None
-        return dto.EvidencePage(
-            member_id, period or ledger.current_period(), [dto.EvidenceRead(**r) for r in rows], next_cursor
-        )
+        next_cursor = str(rows[-1].id) if len(rows) == limit else None
+        lines = [views.read(r, dto.EvidenceRead) for r in rows]
+        return dto.EvidencePage(member_id, period or ledger.current_period(), lines, next_cursor)
 
     @get(routes.NOMINATIONS, summary="Current flags in a subtree", opt=OVERSEERS)
     async def nominations(
         self, ledger: LedgerDep, request: Req, org_unit: UnitParam, period: PeriodParam = None, flag: FlagParam = None
     ) -> list[dto.NominationRead]:
         await ledger.authorize(request.user, scopes.unit(org_unit))
-        return [dto.NominationRead(**row) for row in await ledger.nominations(period, org_unit, flag)]
+        return [views.read(row, dto.NominationRead) for row in await ledger.nominations(period, org_unit, flag)]
 
     @post(routes.NOTICES, summary="Open a public notice (公示) for the flags of a subtree", opt=WRITERS)
     async def notice(self, data: JSONBody[dto.NoticeCreate], ledger: LedgerDep, request: Req) -> dto.NoticeRead:
         await ledger.authorize(request.user, scopes.unit(data.org_unit))
         opened = await ledger.open_notice(data.period, data.org_unit, data.flag, data.working_days, request.user.id)
-        return dto.NoticeRead(**{**opened, "checkpoint": views.checkpoint_read(opened["checkpoint"])})
+        return views.read(opened, dto.NoticeRead)
 
     @get(
         routes.NOTICES,
@@ -156,7 +142,8 @@ class TierController(Controller):
         self, data: JSONBody[dto.ObjectionCreate], ledger: LedgerDep, request: Req
     ) -> dto.NominationStateRead:
         await ledger.authorize(request.user, scopes.member(data.member_id))
-        return _state(await ledger.object_to(data.member_id, data.period, data.flag, data.reason, request.user.id))
+        objected = await ledger.object_to(data.member_id, data.period, data.flag, data.reason, request.user.id)
+        return views.read(objected, dto.NominationStateRead)
 
     @post(
         routes.NOMINATION_DECISIONS, summary="Confirm (after the notice) or withdraw a flag, with a reason", opt=WRITERS
@@ -168,7 +155,7 @@ class TierController(Controller):
         row = await ledger.decide(
             data.member_id, data.period, data.flag, data.decision == "confirm", data.reason, request.user.id
         )
-        return _state(row)
+        return views.read(row, dto.NominationStateRead)
 
     @get(
         routes.EXPORT_NOMINATIONS,

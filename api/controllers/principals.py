@@ -112,5 +112,5 @@ class AuditController(Controller):
         if request.user.unit_path is not None:
             raise AccessDenied("the audit log is read by admins and by auditors of the whole tree")
         found = await ledger.audit(principal, _instant(since), limit, int(cursor) if cursor else None)
-        next_cursor = str(found[-1]["id"]) if len(found) == limit else None
-        return dto.AuditPage([dto.AuditRead(**row) for row in found], next_cursor)
+        next_cursor = str(found[-1].id) if len(found) == limit else None
+        return dto.AuditPage([views.read(row, dto.AuditRead) for row in found], next_cursor)

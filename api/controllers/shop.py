@@ -3,7 +3,6 @@ sweep that releases holds past their time and expires points past their date."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -11,7 +10,7 @@ import msgspec
 from litestar import Controller, Request, Response, get, patch, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from api import dto, routes
+from api import dto, routes, views
 from api.access import ADMIN, ADMIN_ONLY, EVERYONE, MEMBER, ORGANIZER, OVERSEERS, READERS, WRITERS, allow
 from api.dependencies import LedgerDep
 from api.idempotency import IdempotencyKey, created, idempotent_request
@@ -21,6 +20,7 @@ from ledger import (
     REDEMPTION_PAGE_SIZE_MAX,
     REWARD_PAGE_SIZE_MAX,
     HeldRedemption,
+    Redemption,
     RewardChanges,
     RewardCommand,
     scopes,
@@ -47,8 +47,8 @@ def _reward(code: str) -> scopes.Subject:
     return scopes.Subject("reward", code, "code")
 
 
-def _redemption(result: dict[str, Any]) -> dto.RedemptionRead:
-    return msgspec.convert(result, dto.RedemptionRead)
+def _redemption(result: Redemption) -> dto.RedemptionRead:
+    return views.read(result, dto.RedemptionRead)
 
 
 def _counter_cursor(held: HeldRedemption) -> str:
@@ -61,8 +61,8 @@ def _after(cursor: str) -> tuple[datetime, int]:
     return EPOCH + timedelta(microseconds=int(micros)), int(redemption_id)
 
 
-def _page(found: list[dict[str, Any]], limit: int) -> dto.RedemptionPage:
-    next_cursor = str(found[-1]["id"]) if len(found) == limit else None
+def _page(found: list[Redemption], limit: int) -> dto.RedemptionPage:
+    next_cursor = str(found[-1].id) if len(found) == limit else None
     return dto.RedemptionPage([_redemption(r) for r in found], next_cursor)
 
 
@@ -73,7 +73,7 @@ class RewardController(Controller):
     async def create(self, data: JSONBody[dto.RewardCreate], ledger: LedgerDep, request: Req) -> dto.RewardRead:
         await ledger.authorize(request.user, scopes.unit(data.org_unit))
         command = RewardCommand(**msgspec.structs.asdict(data))
-        return dto.RewardRead(**await ledger.create_reward(command, request.user.id))
+        return views.read(await ledger.create_reward(command, request.user.id), dto.RewardRead)
 
     @get(routes.REWARDS, summary="The catalog: with org_unit, what that unit's members may redeem", opt=EVERYONE)
     async def catalog(
@@ -84,12 +84,12 @@ class RewardController(Controller):
         cursor: Annotated[str | None, QueryParameter(max_length=CODE_LENGTH_MAX)] = None,
     ) -> dto.RewardPage:
         found = await ledger.rewards(org_unit, limit, cursor)
-        next_cursor = found[-1]["code"] if len(found) == limit else None
-        return dto.RewardPage([dto.RewardRead(**r) for r in found], next_cursor)
+        next_cursor = found[-1].code if len(found) == limit else None
+        return dto.RewardPage([views.read(r, dto.RewardRead) for r in found], next_cursor)
 
     @get(routes.REWARD, summary="One reward, with its free stock", opt=EVERYONE)
     async def read(self, code: FromPath[str], ledger: LedgerDep) -> dto.RewardRead:
-        return dto.RewardRead(**await ledger.reward(code))
+        return views.read(await ledger.reward(code), dto.RewardRead)
 
     @patch(
         routes.REWARD,
@@ -101,7 +101,7 @@ class RewardController(Controller):
     ) -> dto.RewardRead:
         await ledger.authorize(request.user, _reward(code))
         changes = RewardChanges(**msgspec.structs.asdict(data) | {"clear": tuple(data.clear)})
-        return dto.RewardRead(**await ledger.change_reward(code, changes))
+        return views.read(await ledger.change_reward(code, changes), dto.RewardRead)
 
     @get(routes.REWARD_REDEMPTIONS, summary="A reward's redemptions, newest first", opt=OVERSEERS)
     async def redemptions(
@@ -160,7 +160,7 @@ class RedemptionController(Controller):
         after = _after(cursor) if cursor else None
         found = await ledger.held_at_counter(org_unit, limit, after, pickup_code)
         next_cursor = _counter_cursor(found[-1]) if len(found) == limit else None
-        return dto.HeldRedemptionPage([dto.HeldRedemptionRead(**asdict(h)) for h in found], next_cursor)
+        return dto.HeldRedemptionPage([views.read(h, dto.HeldRedemptionRead) for h in found], next_cursor)
 
     @get(routes.REDEMPTION, summary="One redemption", opt=READERS)
     async def read(self, redemption_id: FromPath[int], ledger: LedgerDep, request: Req) -> dto.RedemptionRead:

@@ -47,7 +47,7 @@ class AwardController(Controller):
         result, replayed = await ledger.award(
             command, request.user.id, idempotent_request(request, data, idempotency_key)
         )
-        return created(dto.AwardRead(**result), replayed)
+        return created(views.read(result, dto.AwardRead), replayed)
 
 
 class TransactionController(Controller):
@@ -78,7 +78,7 @@ class TransactionController(Controller):
         result, replayed = await ledger.reverse(
             transaction_id, data.reason, request.user.id, idempotent_request(request, data, idempotency_key)
         )
-        return created(dto.ReversalRead(**result), replayed)
+        return created(views.read(result, dto.ReversalRead), replayed)
 
 
 class LedgerController(Controller):

@@ -100,10 +100,7 @@ def static_router() -> Router:
 def template_config(tz: tzinfo) -> TemplateConfig[JinjaTemplateEngine]:
     """Templates with the filters the pages format with, in the ledger's time zone."""
 
-    def local(moment: datetime | str | None, pattern: str = "%Y-%m-%d %H:%M") -> str:
-        # Redemptions come as they are stored for replays, with times in ISO 8601 text.
-        if isinstance(moment, str):
-            moment = datetime.fromisoformat(moment)
+    def local(moment: datetime | None, pattern: str = "%Y-%m-%d %H:%M") -> str:
         return "" if moment is None else moment.astimezone(tz).strftime(pattern)
 
     def configure(engine: JinjaTemplateEngine) -> None:

@@ -9,10 +9,11 @@ figure beside the chart keeps the exact totals).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from api.pages.zh import CATEGORIES
+from ledger import Month
 
 WIDTH, HEIGHT = 360, 220
 """The viewBox: a phone's width in CSS pixels, so text drawn at 10 reads at 10 there."""
@@ -77,9 +78,8 @@ def nice_step(top: int) -> int:
         step *= 10
 
 
-def monthly_chart(months: Sequence[Mapping[str, object]]) -> Chart:
-    """``months`` as ``ledger.summary.monthly_by_category`` returns them."""
-    stacks = [{c: max(0, int(p)) for c, p in m["by_category"].items()} for m in months]  # type: ignore[union-attr]
+def monthly_chart(months: Sequence[Month]) -> Chart:
+    stacks = [{c: max(0, p) for c, p in m.by_category.items()} for m in months]
     highest = max((sum(s.values()) for s in stacks), default=0)
     step = nice_step(max(highest, 1))
     top = step * -(-max(highest, 1) // step)
@@ -96,13 +96,13 @@ def monthly_chart(months: Sequence[Mapping[str, object]]) -> Chart:
             if points:
                 height = points * scale
                 y -= height
-                title = f"{month['month']} {CATEGORIES[category]} {points} 分"
+                title = f"{month.month} {CATEGORIES[category]} {points} 分"
                 bars.append(
                     Bar(round(x, 1), round(y, 1), round(band * BAR_SHARE, 1), round(height, 1), COLORS[category], title)
                 )
-        labels.append(Tick(round(LEFT + (i + 0.5) * band, 1), str(int(str(month["month"])[-2:]))))
+        labels.append(Tick(round(LEFT + (i + 0.5) * band, 1), str(int(month.month[-2:]))))
     ticks = [Tick(round(axis_y - v * scale, 1), str(v)) for v in range(0, top + 1, step)]
     seen = {c for s in stacks for c, p in s.items() if p}
     legend = [(COLORS[c], CATEGORIES[c]) for c in COLORS if c in seen]
-    total = sum(int(p) for m in months for p in m["by_category"].values())  # type: ignore[union-attr]
+    total = sum(p for m in months for p in m.by_category.values())
     return Chart(WIDTH, HEIGHT, bars, labels, ticks, legend, total, axis_y, LEFT, WIDTH - RIGHT)

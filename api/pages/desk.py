@@ -28,7 +28,18 @@ from api.pages.forms import form_time
 from api.pages.resident import MEMO_KINDS, line_titles
 from api.pages.session import Me, organizer
 from api.problems import from_ledger_error, problem_members
-from ledger import CODE_LENGTH_MAX, NAME_LENGTH_MAX, InvalidInput, Ledger, LedgerError, TxnKind, Unit, scopes
+from ledger import (
+    CODE_LENGTH_MAX,
+    NAME_LENGTH_MAX,
+    InvalidInput,
+    Ledger,
+    LedgerError,
+    Settlement,
+    SettlementLine,
+    TxnKind,
+    Unit,
+    scopes,
+)
 
 SEARCH_RESULTS_MAX = 20
 """Members a desk search lists: a screenful; typing more of the name narrows it."""
@@ -108,7 +119,7 @@ class DeskController(Controller):
         found = await ledger.search_members(code, query, SEARCH_RESULTS_MAX) if query else None
         months = await ledger.unit_months(code, None)
         activities = await ledger.activities(code, RECENT_ACTIVITIES_SHOWN, None)
-        shown_units = [m.org_unit for m in found or []] + [a["org_unit"] for a in activities]
+        shown_units = [m.org_unit for m in found or []] + [a.org_unit for a in activities]
         context = {
             "me": me,
             "unit": where,
@@ -117,8 +128,8 @@ class DeskController(Controller):
             "rules": await ledger.rules(),
             "activities": activities,
             "unit_names": await ledger.unit_names(shown_units),
-            "chart": monthly_chart(months["months"]),
-            "period": months["period"],
+            "chart": monthly_chart(months.months),
+            "period": months.period,
             "now": form_time(ledger.clock(), ledger),
             "earlier": form_time(ledger.clock() - timedelta(hours=ACTIVITY_HOURS_DEFAULT), ledger),
         }
@@ -162,23 +173,23 @@ class DeskController(Controller):
         await ledger.authorize(me, scopes.Subject("activity", activity_id, "activity_id"))
         activity = await ledger.activity(activity_id)
         preview, preview_error = None, None
-        if activity["settled_at"] is None and activity["roster"]:
+        if activity.settled_at is None and activity.roster:
             try:
                 preview = await ledger.preview_settlement(activity_id)
             except LedgerError as error:
                 preview_error = _problem_message(error)
-        rule = next((r for r in await ledger.rules() if r.code == activity["rule_code"]), None)
+        rule = next((r for r in await ledger.rules() if r.code == activity.rule_code), None)
         context = {
             "me": me,
             "activity": activity,
-            "rule_name": rule.definition["name_zh"] if rule else activity["rule_code"],
-            "unit": await ledger.unit(activity["org_unit"]),
-            "roster_text": "\n".join(f"{p['member_id']},{p['quantity']}" for p in activity["roster"]),
-            "names": await _names(ledger, [p["member_id"] for p in activity["roster"]]),
+            "rule_name": rule.definition["name_zh"] if rule else activity.rule_code,
+            "unit": await ledger.unit(activity.org_unit),
+            "roster_text": "\n".join(f"{p.member_id},{p.quantity}" for p in activity.roster),
+            "names": await _names(ledger, [p.member_id for p in activity.roster]),
             "preview": preview,
             "preview_rows": _preview_rows(preview),
             "preview_error": preview_error,
-            "ended": activity["ends_at"] <= ledger.clock(),
+            "ended": activity.ends_at <= ledger.clock(),
         }
         return Template(template_name="desk_activity.html", context=context)
 
@@ -195,9 +206,9 @@ class DeskController(Controller):
         return Response(svg, media_type="image/svg+xml")
 
 
-def _preview_rows(preview: dict[str, Any] | None) -> list[dict[str, Any]]:
+def _preview_rows(preview: Settlement | None) -> list[SettlementLine]:
     if preview is None:
         return []
-    lines = preview["lines"]
-    shown = lines[:PREVIEW_ROWS_SHOWN]
-    return shown + [line for line in lines[PREVIEW_ROWS_SHOWN:] if line["status"] != "awarded"]
+    lines = preview.lines
+    shown = list(lines[:PREVIEW_ROWS_SHOWN])
+    return shown + [line for line in lines[PREVIEW_ROWS_SHOWN:] if line.status != "awarded"]

@@ -25,7 +25,7 @@ from api.dependencies import LedgerDep
 from api.pages import zh
 from api.pages.forms import form_time
 from api.pages.session import Me, resident
-from ledger import HELD, Ledger, Member, Rule, StatementLine, TxnKind, active_on, rewards_roles
+from ledger import HELD, Ledger, Member, MemberTier, RewardView, Rule, StatementLine, TxnKind, active_on, rewards_roles
 
 STATEMENT_PAGE_SIZE = 20
 """Statement lines per page: a phone screen and a half; scrolling loads the next page."""
@@ -47,18 +47,18 @@ reads off a phone screen at arm's length."""
 Cursor = Annotated[str | None, QueryParameter(pattern=r"^[0-9]{1,19}$")]
 
 
-def progress(tier: dict[str, Any]) -> dict[str, Any]:
+def progress(tier: MemberTier) -> dict[str, Any]:
     """The tier bar: how far the points earned are from the last threshold to the next."""
-    thresholds = [t["points"] for t in tier["tiers"]]
-    earned = tier["earned_points"]
-    if tier["next_threshold"] is None:
+    thresholds = [t.points for t in tier.tiers]
+    earned = tier.earned_points
+    if tier.next_threshold is None:
         return {"percent": 100 if thresholds else 0, "to_next": 0, "next": None}
     floor = max((p for p in thresholds if p <= earned), default=0)
-    span = tier["next_threshold"] - floor
+    span = tier.next_threshold - floor
     return {
         "percent": int(100 * (earned - floor) / span),
-        "to_next": tier["points_to_next"],
-        "next": tier["next_tier"],
+        "to_next": tier.points_to_next,
+        "next": tier.next_tier,
     }
 
 
@@ -102,16 +102,16 @@ class Shelf:
     """The shop as one resident sees it: what they can redeem now, what costs more than
     they have, and when nothing can be redeemed, the sentence that says why."""
 
-    redeemable: list[dict[str, Any]]
-    out_of_reach: list[dict[str, Any]]
+    redeemable: list[RewardView]
+    out_of_reach: list[RewardView]
     why_empty: str | None
 
 
-def shelf(offered: list[dict[str, Any]], available_points: int) -> Shelf:
-    on_offer = [r for r in offered if r["active"]]
-    in_stock = [r for r in on_offer if r["available_stock"] is None or r["available_stock"] > 0]
-    redeemable = [r for r in in_stock if r["cost_points"] <= available_points]
-    out_of_reach = sorted((r for r in in_stock if r["cost_points"] > available_points), key=lambda r: r["cost_points"])
+def shelf(offered: list[RewardView], available_points: int) -> Shelf:
+    on_offer = [r for r in offered if r.active]
+    in_stock = [r for r in on_offer if r.available_stock is None or r.available_stock > 0]
+    redeemable = [r for r in in_stock if r.cost_points <= available_points]
+    out_of_reach = sorted((r for r in in_stock if r.cost_points > available_points), key=lambda r: r.cost_points)
     why = None
     if not on_offer:
         why = zh.SHOP_EMPTY["no_shop"]
@@ -120,7 +120,7 @@ def shelf(offered: list[dict[str, Any]], available_points: int) -> Shelf:
     elif not redeemable:
         cheapest = out_of_reach[0]
         why = zh.SHOP_EMPTY["short"].format(
-            name=cheapest["name_zh"], cost=cheapest["cost_points"], short=cheapest["cost_points"] - available_points
+            name=cheapest.name_zh, cost=cheapest.cost_points, short=cheapest.cost_points - available_points
         )
     return Shelf(redeemable, out_of_reach, why)
 
@@ -151,9 +151,7 @@ class ResidentController(Controller):
         balance = await ledger.balance(member.id)
         tier = await ledger.member_tier(member.id, None)
         offered = await ledger.rewards(member.org_unit, REWARDS_SHOWN_MAX, None)
-        held = [
-            r for r in await ledger.redemptions(OPEN_REDEMPTIONS_MAX, None, member_id=member.id) if r["state"] == HELD
-        ]
+        held = [r for r in await ledger.redemptions(OPEN_REDEMPTIONS_MAX, None, member_id=member.id) if r.state == HELD]
         rules = await ledger.rules()
         context = {
             "member": member,
@@ -163,8 +161,8 @@ class ResidentController(Controller):
             "progress": progress(tier),
             "shelf": shelf(offered, balance.available_points),
             "held": held,
-            "qr": {r["id"]: pickup_qr(r["pickup_code"]) for r in held},
-            "rewards_by_code": {r["code"]: r for r in offered},
+            "qr": {r.id: pickup_qr(r.pickup_code) for r in held},
+            "rewards_by_code": {r.code: r for r in offered},
             "deadline": ledger.clock() + ledger.hold_ttl,
             "statement": await statement_page(ledger, member.id, None),
             "statement_path": routes.PAGE_ME_STATEMENT,

@@ -9,8 +9,6 @@ single claim's approve or decline route, or the bulk review, which answers per c
 
 from __future__ import annotations
 
-from typing import Any
-
 from litestar import Controller, get
 from litestar.di import Provide
 from litestar.response import Template
@@ -19,18 +17,18 @@ from api import routes
 from api.dependencies import LedgerDep
 from api.pages.desk import UnitParam, choose_unit, unit_of
 from api.pages.session import Me, organizer
-from ledger import CLAIM_REVIEW_BATCH_MAX, PENDING, Ledger
+from ledger import CLAIM_REVIEW_BATCH_MAX, PENDING, Claim, Ledger
 
 CLAIMS_SHOWN = CLAIM_REVIEW_BATCH_MAX
 """Pending claims the queue lists, oldest first: as many as one bulk review decides, so
 "tick all" on the page is always one batch; the next ones appear once these are decided."""
 
 
-async def _earlier(ledger: Ledger, pending: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+async def _earlier(ledger: Ledger, pending: list[Claim]) -> dict[int, Claim]:
     """The claims that pending ones repeat, by id, whatever their state: the reviewer
     compares the two before deciding."""
-    listed = {c["id"]: c for c in pending}
-    wanted = {c["possible_duplicate_of"] for c in pending if c["possible_duplicate_of"] is not None}
+    listed = {c.id: c for c in pending}
+    wanted = {c.possible_duplicate_of for c in pending if c.possible_duplicate_of is not None}
     return {i: listed[i] if i in listed else await ledger.claim(i) for i in sorted(wanted)}
 
 
@@ -46,11 +44,11 @@ class ReviewController(Controller):
         code = where.code
         pending = await ledger.claims(PENDING, code, CLAIMS_SHOWN, None)
         earlier = await _earlier(ledger, pending)
-        members = await ledger.find_members(sorted({c["member_id"] for c in [*pending, *earlier.values()]}))
+        members = await ledger.find_members(sorted({c.member_id for c in [*pending, *earlier.values()]}))
         repeated_by: dict[int, list[int]] = {}
         for claim in pending:
-            if claim["possible_duplicate_of"] is not None:
-                repeated_by.setdefault(claim["possible_duplicate_of"], []).append(claim["id"])
+            if claim.possible_duplicate_of is not None:
+                repeated_by.setdefault(claim.possible_duplicate_of, []).append(claim.id)
         context = {
             "me": me,
             "unit": where,

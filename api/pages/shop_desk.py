@@ -85,7 +85,7 @@ class ShopDeskController(Controller):
         context = {
             "me": me,
             "unit": where,
-            "rewards": [r for r in offered if r["org_unit"] == where.code],
+            "rewards": [r for r in offered if r.org_unit == where.code],
             "tier_names": await _tier_names(ledger, where),
             "limit_periods": LIMIT_PERIODS,
             "zh_kinds": zh.REWARD_KINDS,

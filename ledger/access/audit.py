@@ -114,9 +114,23 @@ def committed(stored: list[Pending]) -> None:
         pending.stored = True
 
 
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """A write request as the audit log keeps it."""
+
+    id: int
+    at: datetime
+    principal: str
+    role: str
+    method: str
+    path: str
+    status: int
+    idempotency_key: str | None
+
+
 async def entries(
     conn: AsyncConnection, principal: str | None, since: datetime | None, limit: int, after: int | None
-) -> list[dict[str, Any]]:
+) -> list[Recorded]:
     """Oldest first from ``since`` (or the beginning), ``after`` an id for the next page."""
     query = select(_audit).order_by(_audit.c.id).limit(limit)
     if principal is not None:
@@ -125,4 +139,4 @@ async def entries(
         query = query.where(_audit.c.at >= since)
     if after is not None:
         query = query.where(_audit.c.id > after)
-    return [dict(row._mapping) for row in await conn.execute(query)]
+    return [Recorded(**row._mapping) for row in await conn.execute(query)]

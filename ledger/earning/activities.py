@@ -10,9 +10,10 @@ activity row is locked while it settles, so two settles cannot both pass the che
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -21,11 +22,12 @@ from ledger.earning.award_batch import AwardRequest, award_context, draft_award
 from ledger.earning.awards import AwardCommand, check_occurred_at
 from ledger.earning.rules import WorkDone, check_quantity, get_rule
 from ledger.errors import ActivityNotFound, AlreadySettled, InvalidInput, LedgerError, MemberNotFound
-from ledger.journal.idempotency import IdempotentRequest
+from ledger.journal.idempotency import IdempotentRequest, Reply
 from ledger.journal.posting import Journal, post
 from ledger.org.members import find_members, get_member
 from ledger.org.units import get_unit, in_subtree
-from ledger.storage.tables import Activity, ActivityParticipant, OrgUnit, table_of
+from ledger.storage.tables import Activity as ActivityRow
+from ledger.storage.tables import ActivityParticipant, OrgUnit, table_of
 from ledger.values import QUANTITY_MAX, TxnDraft
 
 ROSTER_SIZE_MAX = 10_000
@@ -35,9 +37,69 @@ database transaction (20,000 postings) and the request body (~500 KB)."""
 ACTIVITY_PAGE_SIZE_MAX = 100
 """Activities listed at once: a community holds a few a week, so a page is months of them."""
 
-_activities = table_of(Activity)
+_activities = table_of(ActivityRow)
 _participants = table_of(ActivityParticipant)
 _units = table_of(OrgUnit)
+
+
+@dataclass(frozen=True, slots=True)
+class Participant:
+    member_id: str
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    """An activity with its roster (empty in a listing); ``settlement`` its totals once
+    settled (``activity_id``, ``awarded``, ``skipped``, ``points``), as stored with it."""
+
+    id: int
+    name: str
+    org_unit: str
+    rule_code: str
+    starts_at: datetime
+    ends_at: datetime
+    organizer: str
+    created_by: str
+    created_at: datetime
+    settled_at: datetime | None
+    settled_by: str | None
+    settlement: dict[str, int] | None
+    roster: tuple[Participant, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementLine(Reply):
+    """One participant's outcome: awarded (with its transaction once posted) or skipped
+    with the refusal's code as ``reason`` and its ``detail``."""
+
+    member_id: str
+    status: str
+    points: int
+    reason: str | None = None
+    detail: str | None = None
+    clipped_from_points: int | None = None
+    transaction_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement(Reply):
+    """A settlement (or its preview: no transactions) and its totals."""
+
+    activity_id: int
+    awarded: int
+    skipped: int
+    points: int
+    lines: tuple[SettlementLine, ...]
+
+    @classmethod
+    def replayed(cls, stored: Mapping[str, Any]) -> Self:
+        lines = tuple(SettlementLine.replayed(line) for line in stored["lines"])
+        return cls(stored["activity_id"], stored["awarded"], stored["skipped"], stored["points"], lines)
+
+    def totals(self) -> dict[str, int]:
+        """What the activity keeps of its settlement: everything but the lines."""
+        return {name: value for name, value in self.stored().items() if name != "lines"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +112,7 @@ class ActivityCommand:
     organizer: str  # the member who organized it
 
 
-async def create_activity(conn: AsyncConnection, command: ActivityCommand, created_by: str, now: datetime) -> dict:
+async def create_activity(conn: AsyncConnection, command: ActivityCommand, created_by: str, now: datetime) -> Activity:
     if command.ends_at < command.starts_at:
         raise InvalidInput("ends_at", "an activity ends after it starts")
     for field in ("starts_at", "ends_at"):
@@ -73,7 +135,7 @@ async def create_activity(conn: AsyncConnection, command: ActivityCommand, creat
     return await get_activity(conn, activity_id)
 
 
-async def get_activity(conn: AsyncConnection, activity_id: int, lock: bool = False) -> dict[str, Any]:
+async def get_activity(conn: AsyncConnection, activity_id: int, lock: bool = False) -> Activity:
     query = select(_activities).where(_activities.c.id == activity_id)
     row = (await conn.execute(query.with_for_update() if lock else query)).first()
     if row is None:
@@ -85,10 +147,10 @@ async def get_activity(conn: AsyncConnection, activity_id: int, lock: bool = Fal
             .order_by(_participants.c.member_id)
         )
     ).all()
-    return {**row._mapping, "roster": [{"member_id": m, "quantity": q} for m, q in roster]}
+    return Activity(**row._mapping, roster=tuple(Participant(m, q) for m, q in roster))
 
 
-async def list_activities(conn: AsyncConnection, org_unit: str, limit: int, before: int | None) -> list[dict]:
+async def list_activities(conn: AsyncConnection, org_unit: str, limit: int, before: int | None) -> list[Activity]:
     """The activities of ``org_unit``'s subtree, newest first, without their rosters: where
     an organizer finds an activity again to finish its roster or see its settlement."""
     if not 1 <= limit <= ACTIVITY_PAGE_SIZE_MAX:
@@ -103,20 +165,20 @@ async def list_activities(conn: AsyncConnection, org_unit: str, limit: int, befo
     )
     if before is not None:
         query = query.where(_activities.c.id < before)
-    return [{**row._mapping, "roster": []} for row in await conn.execute(query)]
+    return [Activity(**row._mapping, roster=()) for row in await conn.execute(query)]
 
 
-async def put_roster(conn: AsyncConnection, activity_id: int, participants: list[tuple[str, int]]) -> dict:
+async def put_roster(conn: AsyncConnection, activity_id: int, participants: list[tuple[str, int]]) -> Activity:
     """Replace the roster. Every member must exist and appear once, and every quantity lie
     within the activity's rule (``rules.check_quantity``)."""
     activity = await get_activity(conn, activity_id, lock=True)
-    if activity["settled_at"] is not None:
+    if activity.settled_at is not None:
         raise AlreadySettled(activity_id)
     if len(participants) > ROSTER_SIZE_MAX:
         raise InvalidInput("participants", f"a roster has at most {ROSTER_SIZE_MAX} participants")
     # Each line is held to the rule's own maximum now, not at settle: the organizer fixes
     # the line named while the roster is in hand, instead of finding it skipped later.
-    rule = await get_rule(conn, activity["rule_code"])
+    rule = await get_rule(conn, activity.rule_code)
     seen: set[str] = set()
     for i, (member_id, quantity) in enumerate(participants):
         if member_id in seen:
@@ -143,64 +205,50 @@ async def put_roster(conn: AsyncConnection, activity_id: int, participants: list
 
 
 async def _outcomes(
-    conn: AsyncConnection, activity: dict[str, Any], settled_by: str, now: datetime, journal: Journal
-) -> tuple[list[dict[str, Any]], list[TxnDraft]]:
+    conn: AsyncConnection, activity: Activity, settled_by: str, now: datetime, journal: Journal
+) -> tuple[list[SettlementLine], list[TxnDraft]]:
     """Each participant's line (awarded with the points, or skipped with the reason) and
     the drafts to post: what a settle would do now, decided before anything is written."""
-    if activity["settled_at"] is not None:
-        raise AlreadySettled(activity["id"])
-    check_occurred_at(activity["ends_at"], now)
-    if activity["ends_at"] > now:
+    if activity.settled_at is not None:
+        raise AlreadySettled(activity.id)
+    check_occurred_at(activity.ends_at, now)
+    if activity.ends_at > now:
         raise InvalidInput("ends_at", "an activity is settled after it ends")
     requests = [
         AwardRequest(
             AwardCommand(
-                p["member_id"],
+                p.member_id,
                 None,
                 None,
-                activity["ends_at"],
-                activity["name"],
-                org_unit=activity["org_unit"],
-                rule=activity["rule_code"],
-                work=WorkDone(p["quantity"]),
+                activity.ends_at,
+                activity.name,
+                org_unit=activity.org_unit,
+                rule=activity.rule_code,
+                work=WorkDone(p.quantity),
                 clip=True,
             ),
             settled_by,
-            IdempotentRequest(settled_by, f"activity:{activity['id']}:{p['member_id']}", ""),
+            IdempotentRequest(settled_by, f"activity:{activity.id}:{p.member_id}", ""),
         )
-        for p in activity["roster"]
+        for p in activity.roster
     ]
     ctx = await award_context(conn, requests, now, journal)
-    lines, drafts = [], []
+    lines: list[SettlementLine] = []
+    drafts: list[TxnDraft] = []
     for request in requests:
         try:
             draft = draft_award(request, ctx)
         except LedgerError as refused:
-            lines.append(
-                {
-                    "member_id": request.command.member_id,
-                    "status": "skipped",
-                    "reason": refused.code,
-                    "detail": refused.detail,
-                    "points": 0,
-                }
-            )
+            lines.append(SettlementLine(request.command.member_id, "skipped", 0, refused.code, refused.detail))
             continue
         drafts.append(draft)
-        lines.append(
-            {
-                "member_id": draft.member_id,
-                "status": "awarded",
-                "reason": None,
-                "detail": None,
-                "points": draft.earned_points,
-                "clipped_from_points": draft.extra.get("clipped_from_points"),
-            }
-        )
+        clipped = draft.extra.get("clipped_from_points")
+        assert isinstance(clipped, int | None)
+        lines.append(SettlementLine(request.command.member_id, "awarded", draft.earned_points, None, None, clipped))
     return lines, drafts
 
 
-async def preview(conn: AsyncConnection, activity_id: int, now: datetime, journal: Journal) -> dict[str, Any]:
+async def preview(conn: AsyncConnection, activity_id: int, now: datetime, journal: Journal) -> Settlement:
     """The settlement as it would be if settled now, written nowhere: an organizer checks
     the roster's points, caps and refusals before the one step that cannot be undone."""
     activity = await get_activity(conn, activity_id)
@@ -211,15 +259,14 @@ async def preview(conn: AsyncConnection, activity_id: int, now: datetime, journa
 
 async def settle(
     conn: AsyncConnection, activity_id: int, settled_by: str, now: datetime, journal: Journal
-) -> dict[str, Any]:
+) -> Settlement:
     activity = await get_activity(conn, activity_id, lock=True)
     lines, drafts = await _outcomes(conn, activity, settled_by, now, journal)
-    await _post_and_number(conn, drafts, lines, now, journal)
-    summary = _summary(activity_id, lines)
+    summary = _summary(activity_id, await _post_and_number(conn, drafts, lines, now, journal))
     await conn.execute(
         update(_activities)
         .where(_activities.c.id == activity_id)
-        .values(settled_at=now, settled_by=settled_by, settlement={k: v for k, v in summary.items() if k != "lines"})
+        .values(settled_at=now, settled_by=settled_by, settlement=summary.totals())
     )
     return summary
 
@@ -227,24 +274,18 @@ async def settle(
 async def _post_and_number(
     conn: AsyncConnection,
     drafts: list[TxnDraft],
-    lines: list[dict[str, Any]],
+    lines: list[SettlementLine],
     now: datetime,
     journal: Journal,
-) -> None:
+) -> list[SettlementLine]:
+    """The lines, each awarded one numbered with the transaction posted for it."""
     if not drafts:
-        return
+        return lines
     posted = iter(await post(conn, drafts, now, journal))
-    for line in lines:
-        if line["status"] == "awarded":
-            line["transaction_id"] = next(posted).id
+    return [replace(line, transaction_id=next(posted).id) if line.status == "awarded" else line for line in lines]
 
 
-def _summary(activity_id: int, lines: list[dict[str, Any]]) -> dict[str, Any]:
-    awarded = [line for line in lines if line["status"] == "awarded"]
-    return {
-        "activity_id": activity_id,
-        "awarded": len(awarded),
-        "skipped": len(lines) - len(awarded),
-        "points": sum(line["points"] for line in awarded),
-        "lines": lines,
-    }
+def _summary(activity_id: int, lines: list[SettlementLine]) -> Settlement:
+    awarded = [line for line in lines if line.status == "awarded"]
+    points = sum(line.points for line in awarded)
+    return Settlement(activity_id, len(awarded), len(lines) - len(awarded), points, tuple(lines))

@@ -14,11 +14,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger.earning.awards import AwardCommand, award_draft, award_result, check_form, check_occurred_at, check_points
+from ledger.earning.awards import (
+    AwardCommand,
+    AwardResult,
+    award_draft,
+    award_result,
+    check_form,
+    check_occurred_at,
+    check_points,
+)
 from ledger.earning.rules import Rule, Usage, base_points, cap_windows, check_applies, current_rules, held_to_caps
 from ledger.errors import (
     LedgerError,
@@ -27,7 +34,7 @@ from ledger.errors import (
     OrgUnitNotFound,
     RuleNotFound,
 )
-from ledger.journal.idempotency import IdempotentRequest, Outcome, once_many
+from ledger.journal.idempotency import IdempotentRequest, once_many
 from ledger.journal.posting import Journal, lock_member_accounts, post
 from ledger.org.members import Member, find_members
 from ledger.org.units import Unit, find_units
@@ -44,6 +51,9 @@ class AwardRequest:
     command: AwardCommand
     recorded_by: str
     idempotency: IdempotentRequest
+
+
+AwardOutcome = tuple[AwardResult, bool]  # (result, replayed)
 
 
 @dataclass
@@ -135,11 +145,11 @@ async def _drafts(
 
 async def award_many(
     conn: AsyncConnection, requests: Sequence[AwardRequest], now: datetime, journal: Journal
-) -> list[Outcome | LedgerError]:
-    async def work(fresh: Sequence[int]) -> list[dict[str, Any] | LedgerError]:
+) -> list[AwardOutcome | LedgerError]:
+    async def work(fresh: Sequence[int]) -> list[AwardResult | LedgerError]:
         drafts = await _drafts(conn, [requests[i] for i in fresh], now, journal)
         accepted = [d for d in drafts if not isinstance(d, LedgerError)]
         posted = iter(await post(conn, accepted, now, journal) if accepted else [])
         return [d if isinstance(d, LedgerError) else award_result(d, next(posted)) for d in drafts]
 
-    return await once_many(conn, [r.idempotency for r in requests], now, work)
+    return await once_many(conn, [r.idempotency for r in requests], now, work, AwardResult)

@@ -23,6 +23,7 @@ from ledger.errors import (
     NotReversible,
     TransactionNotFound,
 )
+from ledger.journal.idempotency import Reply
 from ledger.journal.periods import period_of
 from ledger.journal.posting import Posted
 from ledger.org.members import Member, get_member
@@ -88,20 +89,60 @@ def check_points(points: int) -> None:
         raise InvalidInput("points", f"points must be between 1 and {AWARD_POINTS_MAX}", points=points)
 
 
-def award_result(draft: TxnDraft, posted: Posted) -> dict[str, object]:
+@dataclass(frozen=True, slots=True)
+class AwardResult(Reply):
     """What an award request answers, and what a replay of it answers again."""
-    assert draft.member_account_id is not None
-    return {
-        "transaction_id": posted.id,
-        "member_id": draft.member_id,
-        "points": draft.earned_points,
-        "available_points": posted.balance_after[draft.member_account_id],
-        "hash": posted.hash,
-        "category": draft.category.value,
-        "rule": draft.extra.get("rule"),
-        "rule_version": draft.extra.get("rule_version"),
-        "clipped_from_points": draft.extra.get("clipped_from_points"),
-    }
+
+    transaction_id: int
+    member_id: str
+    points: int
+    category: str
+    available_points: int
+    hash: str
+    rule: str | None = None
+    rule_version: int | None = None
+    clipped_from_points: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reversal(Reply):
+    """A reversal posted: ``points`` is what the original earned (the reversal takes it
+    back); the member's ``available_points`` after it, None for a member-less original."""
+
+    transaction_id: int
+    reverses_id: int
+    member_id: str | None
+    points: int
+    available_points: int | None
+    hash: str
+
+
+def award_result(draft: TxnDraft, posted: Posted) -> AwardResult:
+    assert draft.member_account_id is not None and draft.member_id is not None
+    rule, version, clipped = (draft.extra.get(k) for k in ("rule", "rule_version", "clipped_from_points"))
+    assert isinstance(rule, str | None) and isinstance(version, int | None) and isinstance(clipped, int | None)
+    return AwardResult(
+        transaction_id=posted.id,
+        member_id=draft.member_id,
+        points=draft.earned_points,
+        available_points=posted.balance_after[draft.member_account_id],
+        hash=posted.hash,
+        category=draft.category.value,
+        rule=rule,
+        rule_version=version,
+        clipped_from_points=clipped,
+    )
+
+
+def reversal_result(transaction_id: int, draft: TxnDraft, posted: Posted) -> Reversal:
+    return Reversal(
+        transaction_id=posted.id,
+        reverses_id=transaction_id,
+        member_id=draft.member_id,
+        points=draft.earned_points,
+        available_points=posted.balance_after.get(draft.member_account_id or -1),
+        hash=posted.hash,
+    )
 
 
 def award_draft(

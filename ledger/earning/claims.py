@@ -20,22 +20,24 @@ day are real, and nothing tells them apart but the reviewer's eye.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from typing import Any
+from typing import Any, Self
 
 from sqlalchemy import and_, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.earning.award_batch import AwardRequest, award_context, draft_award
-from ledger.earning.awards import AwardCommand, award_result, check_occurred_at
+from ledger.earning.awards import AwardCommand, AwardResult, award_result, check_occurred_at
 from ledger.earning.rules import WorkDone, base_points, check_applies, get_rule
 from ledger.errors import ClaimNotFound, ClaimNotPending, InvalidInput, LedgerError, MemberInactive
-from ledger.journal.idempotency import IdempotentRequest
+from ledger.journal.idempotency import IdempotentRequest, Reply
 from ledger.journal.posting import Journal, post
 from ledger.org.members import get_member
 from ledger.org.units import get_unit, in_subtree
-from ledger.storage.tables import Claim, JournalTxn, Member, OrgUnit, table_of
+from ledger.storage.tables import Claim as ClaimRow
+from ledger.storage.tables import JournalTxn, Member, OrgUnit, table_of
 
 CLAIM_PAGE_SIZE_MAX = 200
 """A reviewer's queue page: a screenful of claims with room to spare."""
@@ -47,7 +49,7 @@ own database transaction, so a batch takes about a hundred short commits at most
 PENDING, APPROVED, DECLINED = "pending", "approved", "declined"
 STATUSES = (PENDING, APPROVED, DECLINED)
 
-_claims = table_of(Claim)
+_claims = table_of(ClaimRow)
 _members = table_of(Member)
 _units = table_of(OrgUnit)
 _txns = table_of(JournalTxn)
@@ -80,13 +82,51 @@ class Decision:
 
 
 @dataclass(frozen=True, slots=True)
+class Claim:
+    id: int
+    member_id: str
+    rule_code: str
+    quantity: int
+    steps: int | None
+    handled_within_limit: bool
+    reference: str | None
+    occurred_at: datetime
+    day: str
+    memo: str
+    evidence_url: str | None
+    possible_duplicate_of: int | None
+    status: str
+    created_by: str
+    created_at: datetime
+    reviewed_by: str | None
+    reviewed_at: datetime | None
+    decision_reason: str | None
+    transaction_id: int | None
+    awarded_points: int | None
+    """What the approval awarded (caps applied); None until approved."""
+
+
+@dataclass(frozen=True, slots=True)
+class Decided(Reply):
+    """The stored answer to a decision on a claim: an approval's award, none for a
+    decline (the claim itself is final and re-read)."""
+
+    claim_id: int
+    award: AwardResult | None = None
+
+    @classmethod
+    def replayed(cls, stored: Mapping[str, Any]) -> Self:
+        award = stored.get("award")
+        return cls(stored["claim_id"], None if award is None else AwardResult.replayed(award))
+
+
+@dataclass(frozen=True, slots=True)
 class Reviewed:
-    """How one decision of a bulk review ended: its stored answer (an approval's
-    ``{claim_id, award}``, a decline's ``{claim_id}``) and whether it was replayed, or why
-    the ledger refused it."""
+    """How one decision of a bulk review ended: its stored answer and whether it was
+    replayed, or why the ledger refused it."""
 
     decision: Decision
-    result: dict[str, Any] | None
+    result: Decided | None
     replayed: bool = False
     refused: LedgerError | None = None
 
@@ -105,7 +145,7 @@ def check_decisions(decisions: list[Decision]) -> None:
         seen.add(decision.claim_id)
 
 
-async def submit(conn: AsyncConnection, command: ClaimCommand, created_by: str, now: datetime, tz: tzinfo) -> dict:
+async def submit(conn: AsyncConnection, command: ClaimCommand, created_by: str, now: datetime, tz: tzinfo) -> Claim:
     check_occurred_at(command.occurred_at, now)
     member = await get_member(conn, command.member_id)
     if not member.active:
@@ -150,18 +190,18 @@ async def submit(conn: AsyncConnection, command: ClaimCommand, created_by: str, 
     return await get_claim(conn, claim_id)
 
 
-async def get_claim(conn: AsyncConnection, claim_id: int, lock: bool = False) -> dict[str, Any]:
+async def get_claim(conn: AsyncConnection, claim_id: int, lock: bool = False) -> Claim:
     query = _READ.where(_claims.c.id == claim_id)
     # FOR UPDATE OF claim: the journal row joined in is append-only and needs no lock.
     row = (await conn.execute(query.with_for_update(of=_claims) if lock else query)).first()
     if row is None:
         raise ClaimNotFound(claim_id)
-    return dict(row._mapping)
+    return Claim(**row._mapping)
 
 
 async def queue(
     conn: AsyncConnection, status: str | None, org_unit: str | None, limit: int, after: int | None
-) -> list[dict[str, Any]]:
+) -> list[Claim]:
     """Claims by id, optionally of one status and one subtree (the home units of their members)."""
     if status is not None and status not in STATUSES:
         raise InvalidInput("status", f"status is one of {', '.join(STATUSES)}")
@@ -177,10 +217,10 @@ async def queue(
         query = query.join(_members, _members.c.id == _claims.c.member_id).join(
             _units, and_(_units.c.code == _members.c.org_unit, in_subtree(_units.c.path, unit.path))
         )
-    return [dict(row._mapping) for row in await conn.execute(query)]
+    return [Claim(**row._mapping) for row in await conn.execute(query)]
 
 
-async def member_claims(conn: AsyncConnection, member_id: str, limit: int, before: int | None) -> list[dict[str, Any]]:
+async def member_claims(conn: AsyncConnection, member_id: str, limit: int, before: int | None) -> list[Claim]:
     """A member's own claims, newest first (``before`` an id for the next page): what the
     resident follows, each with its state, the points awarded or the reason declined."""
     if not 1 <= limit <= CLAIM_PAGE_SIZE_MAX:
@@ -189,24 +229,21 @@ async def member_claims(conn: AsyncConnection, member_id: str, limit: int, befor
     query = _READ.where(_claims.c.member_id == member_id).order_by(_claims.c.id.desc()).limit(limit)
     if before is not None:
         query = query.where(_claims.c.id < before)
-    return [dict(row._mapping) for row in await conn.execute(query)]
+    return [Claim(**row._mapping) for row in await conn.execute(query)]
 
 
-async def approve(
-    conn: AsyncConnection, claim_id: int, reviewer: str, now: datetime, journal: Journal
-) -> dict[str, Any]:
+async def approve(conn: AsyncConnection, claim_id: int, reviewer: str, now: datetime, journal: Journal) -> Decided:
     claim = await _pending(conn, claim_id)
-    work = WorkDone(claim["quantity"], claim["steps"], claim["handled_within_limit"])
+    work = WorkDone(claim.quantity, claim.steps, claim.handled_within_limit)
     # The statement names the award by its rule; the claim keeps the transaction's id.
-    memo = claim["memo"]
     command = AwardCommand(
-        claim["member_id"],
+        claim.member_id,
         None,
         None,
-        claim["occurred_at"],
-        memo,
-        evidence_url=claim["evidence_url"],
-        rule=claim["rule_code"],
+        claim.occurred_at,
+        claim.memo,
+        evidence_url=claim.evidence_url,
+        rule=claim.rule_code,
         work=work,
         clip=True,
     )
@@ -214,20 +251,19 @@ async def approve(
     draft = draft_award(request, await award_context(conn, [request], now, journal))
     [posted] = await post(conn, [draft], now, journal)
     await _decide(conn, claim_id, APPROVED, reviewer, now, None, posted.id)
-    # Stored as the idempotent result, so plain JSON: the claim itself is final and re-read.
-    return {"claim_id": claim_id, "award": award_result(draft, posted)}
+    return Decided(claim_id, award_result(draft, posted))
 
 
-async def decline(conn: AsyncConnection, claim_id: int, reason: str, reviewer: str, now: datetime) -> dict:
+async def decline(conn: AsyncConnection, claim_id: int, reason: str, reviewer: str, now: datetime) -> Claim:
     await _pending(conn, claim_id)
     await _decide(conn, claim_id, DECLINED, reviewer, now, reason, None)
     return await get_claim(conn, claim_id)
 
 
-async def _pending(conn: AsyncConnection, claim_id: int) -> dict[str, Any]:
+async def _pending(conn: AsyncConnection, claim_id: int) -> Claim:
     claim = await get_claim(conn, claim_id, lock=True)
-    if claim["status"] != PENDING:
-        raise ClaimNotPending(claim_id, claim["status"])
+    if claim.status != PENDING:
+        raise ClaimNotPending(claim_id, claim.status)
     return claim
 
 

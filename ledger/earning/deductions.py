@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.earning.awards import check_occurred_at, check_points
 from ledger.errors import NothingToDeduct
+from ledger.journal.idempotency import Reply
 from ledger.journal.periods import period_of
 from ledger.journal.posting import Journal, lock_member_accounts, post
 from ledger.org.members import get_member
@@ -32,9 +32,22 @@ class DeductionCommand:
     category: Category = Category.OTHER
 
 
+@dataclass(frozen=True, slots=True)
+class Deduction(Reply):
+    """A deduction posted: what was asked, what the balance allowed, and the balance after."""
+
+    transaction_id: int
+    member_id: str
+    requested_points: int
+    deducted_points: int
+    clipped_points: int
+    available_points: int
+    hash: str
+
+
 async def deduct(
     conn: AsyncConnection, command: DeductionCommand, recorded_by: str, now: datetime, journal: Journal
-) -> dict[str, Any]:
+) -> Deduction:
     check_points(command.points)
     check_occurred_at(command.occurred_at, now)
     member = await get_member(conn, command.member_id)
@@ -57,12 +70,12 @@ async def deduct(
         earned_points=-points,
     )
     [posted] = await post(conn, [draft], now, journal)
-    return {
-        "transaction_id": posted.id,
-        "member_id": member.id,
-        "requested_points": command.points,
-        "deducted_points": points,
-        "clipped_points": command.points - points,
-        "available_points": posted.balance_after[member.account_id],
-        "hash": posted.hash,
-    }
+    return Deduction(
+        transaction_id=posted.id,
+        member_id=member.id,
+        requested_points=command.points,
+        deducted_points=points,
+        clipped_points=command.points - points,
+        available_points=posted.balance_after[member.account_id],
+        hash=posted.hash,
+    )

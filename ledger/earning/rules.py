@@ -248,9 +248,31 @@ class Usage:
             self._rows[(account_id, rule, key)] = self._rows.get((account_id, rule, key), 0) + points
 
 
+@dataclass(frozen=True, slots=True)
+class CapWindow:
+    window: str
+    """day, week or year"""
+    cap_points: int
+    used_points: int
+    room_points: int
+
+
+@dataclass(frozen=True, slots=True)
+class CapRoom:
+    """One rule's room left for a member now; ``room_points`` None when nothing caps it."""
+
+    rule: str
+    name_zh: str
+    category: str
+    eligible: bool
+    active: bool
+    caps: tuple[CapWindow, ...]
+    room_points: int | None
+
+
 async def cap_room(
     conn: AsyncConnection, account_id: int, roles: Iterable[str], at: datetime, tz: tzinfo
-) -> list[dict[str, Any]]:
+) -> list[CapRoom]:
     """Per current rule, how many more points it may pay this member in the windows that
     contain ``at``: each capped window's cap, the points already earned in it and the
     room left, and the room overall (the tightest window; None when nothing caps it).
@@ -262,25 +284,20 @@ async def cap_room(
     rooms = []
     for rule in rules:
         used = usage.used(account_id, rule.code, windows)
-        caps = [
-            {
-                "window": kind,
-                "cap_points": rule.caps[kind],
-                "used_points": used[kind],
-                "room_points": max(0, rule.caps[kind] - used[kind]),
-            }
+        caps = tuple(
+            CapWindow(kind, rule.caps[kind], used[kind], max(0, rule.caps[kind] - used[kind]))
             for kind in CAP_WINDOWS
             if kind in rule.caps
-        ]
+        )
         rooms.append(
-            {
-                "rule": rule.code,
-                "name_zh": rule.definition["name_zh"],
-                "category": rule.category.value,
-                "eligible": rewards_roles(rule, roles),
-                "active": active_on(rule, day),
-                "caps": caps,
-                "room_points": min((c["room_points"] for c in caps), default=None),
-            }
+            CapRoom(
+                rule=rule.code,
+                name_zh=rule.definition["name_zh"],
+                category=rule.category.value,
+                eligible=rewards_roles(rule, roles),
+                active=active_on(rule, day),
+                caps=caps,
+                room_points=min((c.room_points for c in caps), default=None),
+            )
         )
     return rooms

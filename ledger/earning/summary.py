@@ -24,8 +24,8 @@ a few thousand rows, read when an organizer opens the desk, not on every award.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from typing import Any
 
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -46,7 +46,42 @@ _txns = table_of(JournalTxn)
 MONTHS = 12
 
 
-async def unit_summary(conn: AsyncConnection, code: str, period: str, top: int) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class Leader:
+    rank: int
+    member_id: str
+    name: str
+    org_unit: str
+    """Where the member lives now (the points counted are the subtree's, wherever earned)."""
+    earned_points: int
+
+
+@dataclass(frozen=True, slots=True)
+class UnitSummary:
+    org_unit: str
+    name: str
+    period: str
+    total_points: int
+    by_category: dict[str, int]
+    top_members: tuple[Leader, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Month:
+    month: str
+    """The month as ``YYYY-MM``."""
+    by_category: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class UnitMonths:
+    org_unit: str
+    name: str
+    period: str
+    months: tuple[Month, ...]
+
+
+async def unit_summary(conn: AsyncConnection, code: str, period: str, top: int) -> UnitSummary:
     if not 1 <= top <= LEADERBOARD_SIZE_MAX:
         raise InvalidInput("top", f"top must be between 1 and {LEADERBOARD_SIZE_MAX}")
     unit = await get_unit(conn, code, field="code")
@@ -73,20 +108,11 @@ async def unit_summary(conn: AsyncConnection, code: str, period: str, top: int) 
         .order_by(earned.c.points.desc(), _members.c.id)
         .limit(top)
     )
-    return {
-        "org_unit": unit.code,
-        "name": unit.name,
-        "period": period,
-        "total_points": sum(by_category.values()),
-        "by_category": by_category,
-        "top_members": [
-            {"rank": rank, "member_id": m, "name": n, "org_unit": u, "earned_points": int(e)}
-            for rank, (m, n, u, e) in enumerate(leaders, start=1)
-        ],
-    }
+    top_members = tuple(Leader(rank, m, n, u, int(e)) for rank, (m, n, u, e) in enumerate(leaders, start=1))
+    return UnitSummary(unit.code, unit.name, period, sum(by_category.values()), by_category, top_members)
 
 
-async def monthly_by_category(conn: AsyncConnection, code: str, period: str, tz: tzinfo) -> dict[str, Any]:
+async def monthly_by_category(conn: AsyncConnection, code: str, period: str, tz: tzinfo) -> UnitMonths:
     """Points earned in a subtree per calendar month (in ``tz``) of the work and category:
     awards less reversals and deductions, as the roll-up counts them, dated by when the
     work happened. Months without points are present with no categories."""
@@ -112,12 +138,9 @@ async def monthly_by_category(conn: AsyncConnection, code: str, period: str, tz:
     for number, category, points in rows:
         if points:
             months[number - 1][category] = int(points)
-    return {
-        "org_unit": unit.code,
-        "name": unit.name,
-        "period": period,
-        "months": [
-            {"month": f"{year}-{m + 1:02d}", "by_category": dict(sorted(categories.items()))}
-            for m, categories in enumerate(months)
-        ],
-    }
+    return UnitMonths(
+        unit.code,
+        unit.name,
+        period,
+        tuple(Month(f"{year}-{m + 1:02d}", dict(sorted(categories.items()))) for m, categories in enumerate(months)),
+    )

@@ -10,6 +10,7 @@ event with who and when.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
@@ -25,6 +26,7 @@ from ledger.honours.nominations import (
     record_step,
 )
 from ledger.honours.tiers import FLAGS, current_schemes, scheme_for
+from ledger.journal.checkpoints import Checkpoint
 from ledger.org.units import get_unit, in_subtree
 from ledger.storage.tables import Member, NominationCurrent, Notice, OrgUnit, table_of
 
@@ -53,6 +55,35 @@ def _check_flag(flag: str | None) -> None:
         raise InvalidInput("flag", f"flag is one of {', '.join(FLAGS)}")
 
 
+@dataclass(frozen=True, slots=True)
+class OpenedNotice:
+    """A notice just opened: ``names`` put on it, the last day ``ends_on`` (inclusive)."""
+
+    id: int
+    period: str
+    org_unit: str
+    flag: str | None
+    working_days: int
+    ends_on: str
+    names: int
+    checkpoint: Checkpoint | None = None
+    """Sealed as the notice opened, in its transaction, after its names were read."""
+
+
+@dataclass(frozen=True, slots=True)
+class NominationState:
+    """Where a member's flag stands after an objection or a decision (``ends_on`` the last
+    day of the notice it is on, None when on none)."""
+
+    member_id: str
+    period: str
+    flag: str
+    state: str
+    objections: int
+    notice_id: int | None
+    ends_on: str | None
+
+
 async def open_notice(
     conn: AsyncConnection,
     period: str,
@@ -62,7 +93,7 @@ async def open_notice(
     by: str,
     now: datetime,
     tz: tzinfo,
-) -> dict[str, Any]:
+) -> OpenedNotice:
     """Put every flagged name of the subtree (and flag) on notice."""
     _check_flag(flag)
     unit = await get_unit(conn, org_unit)
@@ -99,15 +130,7 @@ async def open_notice(
     names = (await conn.execute(query)).all()
     for member_id, member_flag in names:
         await record_step(conn, member_id, period, member_flag, IN_NOTICE, "noticed", now, by, notice_id=notice_id)
-    return {
-        "id": notice_id,
-        "period": period,
-        "org_unit": org_unit,
-        "flag": flag,
-        "working_days": working_days,
-        "ends_on": ends_on,
-        "names": len(names),
-    }
+    return OpenedNotice(notice_id, period, org_unit, flag, working_days, ends_on, len(names))
 
 
 async def record_checkpoint(conn: AsyncConnection, notice_id: int, checkpoint_id: int) -> None:
@@ -130,14 +153,21 @@ async def _state(conn: AsyncConnection, member_id: str, period: str, flag: str) 
     return dict(row._mapping)
 
 
+async def _nomination(conn: AsyncConnection, member_id: str, period: str, flag: str) -> NominationState:
+    row = await _state(conn, member_id, period, flag)
+    return NominationState(
+        row["member_id"], row["period"], row["flag"], row["state"], row["objections"], row["notice_id"], row["ends_on"]
+    )
+
+
 async def object_to(
     conn: AsyncConnection, member_id: str, period: str, flag: str, reason: str, by: str, now: datetime
-) -> dict[str, Any]:
+) -> NominationState:
     current = await _state(conn, member_id, period, flag)
     if current["state"] != IN_NOTICE:
         raise NominationStateConflict(member_id, flag, current["state"], "objections are taken while on notice")
     await record_step(conn, member_id, period, flag, None, "objection", now, by, reason=reason, objection=True)
-    return await _state(conn, member_id, period, flag)
+    return await _nomination(conn, member_id, period, flag)
 
 
 async def decide(
@@ -150,7 +180,7 @@ async def decide(
     by: str,
     now: datetime,
     tz: tzinfo,
-) -> dict[str, Any]:
+) -> NominationState:
     current = await _state(conn, member_id, period, flag)
     if confirm:
         if current["state"] != IN_NOTICE:
@@ -164,4 +194,4 @@ async def decide(
         if current["state"] not in (FLAGGED, IN_NOTICE):
             raise NominationStateConflict(member_id, flag, current["state"], "only an open flag is withdrawn")
         await record_step(conn, member_id, period, flag, WITHDRAWN, "withdrawn", now, by, reason=reason)
-    return await _state(conn, member_id, period, flag)
+    return await _nomination(conn, member_id, period, flag)

@@ -9,6 +9,8 @@ evidence count come from counters kept by ``journal.post``, never from the journ
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, case, func, select
@@ -47,7 +49,72 @@ _evidence = table_of(MemberPeriodEvidence)
 _txns = table_of(JournalTxn)
 
 
-async def member_tier(conn: AsyncConnection, member_id: str, period: str) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    name: str
+    points: int
+
+
+@dataclass(frozen=True, slots=True)
+class FlagState:
+    flag: str
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class MemberTier:
+    """A member's tier in a period, the scheme's thresholds, and how far the next one is
+    (``next_tier`` None at the top, ``points_to_next`` then 0)."""
+
+    member_id: str
+    period: str
+    earned_points: int
+    tier: str | None
+    tiers: tuple[Threshold, ...]
+    next_tier: str | None
+    next_threshold: int | None
+    points_to_next: int
+    scheme_org_unit: str | None
+    flags: tuple[FlagState, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Nomination:
+    """A flag of a member in a period as it stands now (revoked ones are not listed)."""
+
+    member_id: str
+    name: str
+    org_unit: str
+    party_member: bool
+    period: str
+    flag: str
+    state: str
+    flagged_at: datetime
+    transaction_id: int
+    notice_id: int | None
+    objections: int
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceLine:
+    """A transaction behind a member's points earned in a period."""
+
+    id: int
+    kind: str
+    category: str
+    earned_points: int
+    occurred_at: datetime
+    recorded_at: datetime
+    recorded_by: str
+    memo: str
+    evidence_url: str | None
+    reverses_id: int | None
+    extra: dict[str, Any]
+    """The transaction's own record (rule, quantity, windows …), as the journal keeps it."""
+
+
+async def member_tier(conn: AsyncConnection, member_id: str, period: str) -> MemberTier:
     check_period(period)
     member = await get_member(conn, member_id, field="id")
     unit = await get_unit(conn, member.org_unit)
@@ -65,18 +132,18 @@ async def member_tier(conn: AsyncConnection, member_id: str, period: str) -> dic
         )
     ).all()
     following = scheme.next_after(earned) if scheme else None
-    return {
-        "member_id": member_id,
-        "period": period,
-        "earned_points": earned,
-        "tier": scheme.tier_of(earned) if scheme else None,
-        "tiers": [{"name": n, "points": p} for n, p in scheme.tiers] if scheme else [],
-        "next_tier": following[0] if following else None,
-        "next_threshold": following[1] if following else None,
-        "points_to_next": following[1] - earned if following else 0,
-        "scheme_org_unit": (scheme.org_unit or None) if scheme else None,
-        "flags": [{"flag": f, "state": s} for f, s in flags],
-    }
+    return MemberTier(
+        member_id=member_id,
+        period=period,
+        earned_points=earned,
+        tier=scheme.tier_of(earned) if scheme else None,
+        tiers=tuple(Threshold(n, p) for n, p in scheme.tiers) if scheme else (),
+        next_tier=following[0] if following else None,
+        next_threshold=following[1] if following else None,
+        points_to_next=following[1] - earned if following else 0,
+        scheme_org_unit=(scheme.org_unit or None) if scheme else None,
+        flags=tuple(FlagState(f, s) for f, s in flags),
+    )
 
 
 def _flags_query(unit_path: str, period: str, flag: str | None) -> Any:
@@ -103,14 +170,16 @@ def _check_filters(period: str, flag: str | None) -> None:
         raise InvalidInput("flag", f"flag is one of {', '.join(FLAGS)}")
 
 
-async def nominations(conn: AsyncConnection, period: str, org_unit: str, flag: str | None) -> list[dict[str, Any]]:
+async def nominations(conn: AsyncConnection, period: str, org_unit: str, flag: str | None) -> list[Nomination]:
     _check_filters(period, flag)
     unit = await get_unit(conn, org_unit)
     rows = await conn.execute(_flags_query(unit.path, period, flag))
-    return [{k: v for k, v in row._mapping.items() if k not in ("account_id", "path")} for row in rows]
+    return [Nomination(**{k: v for k, v in row._mapping.items() if k not in ("account_id", "path")}) for row in rows]
 
 
-async def evidence(conn: AsyncConnection, member_id: str, period: str, limit: int, after: int | None) -> list[dict]:
+async def evidence(
+    conn: AsyncConnection, member_id: str, period: str, limit: int, after: int | None
+) -> list[EvidenceLine]:
     """The transactions behind the member's points earned in the period, oldest first."""
     check_period(period)
     if not 1 <= limit <= EVIDENCE_PAGE_SIZE_MAX:
@@ -136,7 +205,7 @@ async def evidence(conn: AsyncConnection, member_id: str, period: str, limit: in
     )
     if after is not None:
         query = query.where(_txns.c.id > after)
-    return [dict(row._mapping) for row in await conn.execute(query)]
+    return [EvidenceLine(**row._mapping) for row in await conn.execute(query)]
 
 
 CATEGORY_COLUMNS = tuple(c.value for c in Category)

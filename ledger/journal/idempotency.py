@@ -23,10 +23,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, Self, TypeVar, get_args, get_type_hints
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -50,6 +50,53 @@ class Held:
 
     holder: IdempotentRequest
     result: dict[str, Any]
+
+
+class Reply:
+    """A typed result that an exactly-once write stores with its key and a retry replays.
+
+    Subclasses are frozen dataclasses of JSON values and timestamps (or of nested ``Reply``
+    values, which override ``replayed``). A field added in a later release must have a
+    default: a reply stored before it then replays with the default, and a field that a
+    release dropped is ignored, so a retry that spans an upgrade is answered, not refused.
+    """
+
+    __slots__ = ()
+
+    def stored(self) -> dict[str, Any]:
+        """The reply as the JSON column keeps it: timestamps as ISO 8601 text."""
+        stored: dict[str, Any] = _json(asdict(self))  # type: ignore[call-overload]  # subclasses are dataclasses
+        return stored
+
+    @classmethod
+    def replayed(cls, stored: Mapping[str, Any]) -> Self:
+        known = _timestamp_fields(cls)  # type: ignore[arg-type]  # a class is hashable
+        values = {
+            name: datetime.fromisoformat(value) if known.get(name) and isinstance(value, str) else value
+            for name, value in stored.items()
+            if name in known
+        }
+        return cls(**values)  # a subclass's dataclass constructor
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json(v) for v in value]
+    return value
+
+
+@functools.cache
+def _timestamp_fields(reply: type[Reply]) -> dict[str, bool]:
+    """Each field of ``reply`` by name: whether it holds a timestamp (stored as text)."""
+    hints = get_type_hints(reply)
+    return {f.name: datetime in (hints[f.name], *get_args(hints[f.name])) for f in fields(reply)}  # type: ignore[arg-type]
+
+
+R = TypeVar("R", bound=Reply)
 
 
 def fingerprint(*parts: Any) -> str:
@@ -131,18 +178,19 @@ async def release_many(conn: AsyncConnection, requests: Sequence[IdempotentReque
         await conn.execute(delete(_table).where(_table.c.key.in_([r.key for r in requests])))
 
 
-Outcome = tuple[dict[str, Any], bool]
-"""A request's result and whether it was replayed from the one stored under its key."""
-
-BatchWork = Callable[[Sequence[int]], Awaitable[Sequence[dict[str, Any] | LedgerError]]]
-"""The work of a batch: given the positions of the requests that claimed their keys, in
-arrival order, each one's result, or the ledger error that refuses it."""
-
-
 async def once_many(
-    conn: AsyncConnection, requests: Sequence[IdempotentRequest], now: datetime, work: BatchWork
-) -> list[Outcome | LedgerError]:
+    conn: AsyncConnection,
+    requests: Sequence[IdempotentRequest],
+    now: datetime,
+    work: Callable[[Sequence[int]], Awaitable[Sequence[R | LedgerError]]],
+    reply: type[R],
+) -> list[tuple[R, bool] | LedgerError]:
     """``once`` for a batch of requests sharing one database transaction (group commit).
+
+    ``work`` is given the positions of the requests that claimed their keys, in arrival
+    order, and answers each with its result or the ledger error that refuses it; each
+    request's outcome is its result and whether it was replayed from the one stored
+    under its key.
 
     A key sent twice in one batch is claimed once, by the first request with it; each
     later one is answered as a retry of the first (``refusal``): a replay, or refused when
@@ -155,7 +203,7 @@ async def once_many(
     claims = await claim_many(conn, [requests[i] for i in unique], now)
     held = {requests[i].key: claim for i, claim in zip(unique, claims, strict=True) if claim is not None}
     fresh = [i for i in unique if requests[i].key not in held]
-    outcomes: dict[int, Outcome | LedgerError] = {}
+    outcomes: dict[int, tuple[R, bool] | LedgerError] = {}
     done = await work(fresh) if fresh else []
     assert len(done) == len(fresh), "one result or refusal per claimed request"
     for i, result in zip(fresh, done, strict=True):
@@ -164,12 +212,12 @@ async def once_many(
         conn, [requests[i] for i, result in zip(fresh, done, strict=True) if isinstance(result, LedgerError)]
     )
     await complete_many(
-        conn, [(requests[i], r) for i, r in zip(fresh, done, strict=True) if not isinstance(r, LedgerError)]
+        conn, [(requests[i], r.stored()) for i, r in zip(fresh, done, strict=True) if not isinstance(r, LedgerError)]
     )
     for i, request in enumerate(requests):
         if request.key in held:
             answered = answer(held[request.key], request)
-            outcomes[i] = answered if isinstance(answered, LedgerError) else (answered, True)
+            outcomes[i] = answered if isinstance(answered, LedgerError) else (reply.replayed(answered), True)
         elif first_index[request.key] != i:
             first = outcomes[first_index[request.key]]
             retry = first if isinstance(first, LedgerError) else (first[0], True)
@@ -181,15 +229,16 @@ async def once(
     conn: AsyncConnection,
     request: IdempotentRequest,
     now: datetime,
-    work: Callable[[], Awaitable[dict[str, Any]]],
-) -> tuple[dict[str, Any], bool]:
+    work: Callable[[], Awaitable[R]],
+    reply: type[R],
+) -> tuple[R, bool]:
     """Run ``work`` once per key; returns (result, replayed)."""
     [held] = await claim_many(conn, [request], now)
     if held is not None:
         answered = answer(held, request)
         if isinstance(answered, Conflict):
             raise answered
-        return answered, True
+        return reply.replayed(answered), True
     result = await work()
-    await complete_many(conn, [(request, result)])
+    await complete_many(conn, [(request, result.stored())])
     return result, False

@@ -41,14 +41,15 @@ from ledger.errors import (
     TierTooLow,
 )
 from ledger.honours import tiers
-from ledger.journal.idempotency import IdempotentRequest, Outcome, once_many
+from ledger.journal.idempotency import IdempotentRequest, Reply, once_many
 from ledger.journal.periods import period_of
 from ledger.journal.posting import Journal, lock_member_accounts, post
 from ledger.org.members import Member, find_members, get_member
 from ledger.org.units import Unit, find_units, get_unit, in_subtree
 from ledger.shop import rewards
-from ledger.storage.tables import Account, AccountPeriod, OrgUnit, Redemption, RedemptionLot, Reward, table_of
+from ledger.storage.tables import Account, AccountPeriod, OrgUnit, RedemptionLot, Reward, table_of
 from ledger.storage.tables import Member as MemberRow
+from ledger.storage.tables import Redemption as RedemptionRow
 from ledger.values import PICKUP_CODE_LENGTH, AccountKind, Category, Posting, TxnDraft, TxnKind
 
 HELD, FULFILLED, CANCELLED, EXPIRED = "held", "fulfilled", "cancelled", "expired"
@@ -76,7 +77,7 @@ PICKUP_CODE_ATTEMPTS = 8
 """Fresh codes drawn before giving up: with at most thousands of holds open among 113
 million codes, eight collisions in a row do not happen; the unique index is the guard."""
 
-_redemptions = table_of(Redemption)
+_redemptions = table_of(RedemptionRow)
 _allocations = table_of(RedemptionLot)
 _rewards = table_of(Reward)
 _accounts = table_of(Account)
@@ -134,11 +135,35 @@ async def held_account_id(conn: AsyncConnection, member_id: str) -> int:
     return int((await conn.execute(query)).scalar_one())
 
 
-def view(row: dict[str, Any], balances: dict[str, int] | None = None) -> dict[str, Any]:
-    """A redemption as plain JSON (it is also the stored answer to a retried request)."""
-    values = {name: row.get(name) for name in _redemptions.c.keys()}
-    result = {name: value.isoformat() if isinstance(value, datetime) else value for name, value in values.items()}
-    return result | (balances or {})
+@dataclass(frozen=True, slots=True)
+class Redemption(Reply):
+    """A redemption, also the stored answer to a retried hold, fulfil or cancel: then with
+    the member's balances right after it (``available_points``, ``held_points``)."""
+
+    id: int
+    reward_code: str
+    member_id: str
+    org_unit: str
+    cost_points: int
+    state: str
+    window: str
+    """The reward's limit window the redemption counts against ("y:2026", "ever" …)."""
+    held_at: datetime
+    expires_at: datetime
+    held_by: str
+    hold_txn_id: int | None = None
+    settled_at: datetime | None = None
+    settled_by: str | None = None
+    settle_txn_id: int | None = None
+    available_points: int | None = None
+    held_points: int | None = None
+    pickup_code: str | None = None
+    """None for a hold placed before holds had codes (and in answers stored before then)."""
+
+
+def view(row: dict[str, Any], available_points: int | None = None, held_points: int | None = None) -> Redemption:
+    values: dict[str, Any] = {name: row.get(name) for name in _redemptions.c.keys()}
+    return Redemption(**values, available_points=available_points, held_points=held_points)
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,7 +340,7 @@ _RESERVE = (
 
 async def _write_holds(
     conn: AsyncConnection, rows: list[dict[str, Any]], shop: _Shop, now: datetime, journal: Journal
-) -> list[dict[str, Any]]:
+) -> list[Redemption]:
     """Insert the admitted holds and post their transactions in one ``journal.post``; each
     hold's answer, with the member's balances just after it."""
     for row, code in zip(rows, await _fresh_pickup_codes(conn, len(rows)), strict=True):
@@ -350,23 +375,20 @@ async def _write_holds(
     # In code order, as the rewards were locked.
     await conn.execute(_RESERVE, [{"b_code": c, "b_count": n, "b_at": now} for c, n in sorted(reserved.items())])
     return [
-        view(
-            row | {"hold_txn_id": p.id},
-            {"available_points": p.balance_after[account], "held_points": p.balance_after[held]},
-        )
+        view(row | {"hold_txn_id": p.id}, p.balance_after[account], p.balance_after[held])
         for row, p, (account, held) in zip(rows, posted, accounts, strict=True)
     ]
 
 
 async def hold_many(
     conn: AsyncConnection, requests: Sequence[HoldRequest], now: datetime, ttl: timedelta, journal: Journal
-) -> list[Outcome | LedgerError]:
+) -> list[tuple[Redemption, bool] | LedgerError]:
     """Place holds, each exactly-once under its own key, in one database transaction. The
     rewards' row locks order concurrent batches, so the stock and limit counts read here
     stay true until this transaction commits; within the batch the requests are admitted
     one by one in arrival order, and a refused request refuses nothing else."""
 
-    async def work(fresh: Sequence[int]) -> list[dict[str, Any] | LedgerError]:
+    async def work(fresh: Sequence[int]) -> list[Redemption | LedgerError]:
         asked = [requests[i] for i in fresh]
         shop = await _open_shop(conn, asked, now, journal)
         admitted: list[dict[str, Any] | LedgerError] = []
@@ -379,7 +401,7 @@ async def hold_many(
         answers = iter(await _write_holds(conn, rows, shop, now, journal) if rows else [])
         return [row if isinstance(row, LedgerError) else next(answers) for row in admitted]
 
-    return await once_many(conn, [r.idempotency for r in requests], now, work)
+    return await once_many(conn, [r.idempotency for r in requests], now, work, Redemption)
 
 
 def _draft(
@@ -418,7 +440,7 @@ async def _locked(conn: AsyncConnection, redemption_id: int, for_update: bool) -
     return dict(row._mapping)
 
 
-async def fulfil(conn: AsyncConnection, redemption_id: int, by: str, now: datetime, journal: Journal) -> dict[str, Any]:
+async def fulfil(conn: AsyncConnection, redemption_id: int, by: str, now: datetime, journal: Journal) -> Redemption:
     """Hand the reward over: the held points go to the unit's redemption account."""
     redemption = await _locked(conn, redemption_id, journal.for_update)
     if redemption["expires_at"] <= now:
@@ -434,10 +456,10 @@ async def fulfil(conn: AsyncConnection, redemption_id: int, by: str, now: dateti
     draft = _draft(TxnKind.FULFIL, redemption, by, now, journal.tz, (held_id, -cost), (shop, cost))
     [posted] = await post(conn, [draft], now, journal)
     settled = await _settle(conn, [redemption], FULFILLED, by, now, [posted.id])
-    return view(settled[0], {"held_points": posted.balance_after[held_id]})
+    return view(settled[0], held_points=posted.balance_after[held_id])
 
 
-async def cancel(conn: AsyncConnection, redemption_id: int, by: str, now: datetime, journal: Journal) -> dict[str, Any]:
+async def cancel(conn: AsyncConnection, redemption_id: int, by: str, now: datetime, journal: Journal) -> Redemption:
     """Call a hold off (the member changed their mind, the shop cannot supply it)."""
     redemption = await _locked(conn, redemption_id, journal.for_update)
     [result] = await _release(conn, [redemption], CANCELLED, by, now, journal)
@@ -477,7 +499,7 @@ async def _release(
     by: str,
     now: datetime,
     journal: Journal,
-) -> list[dict[str, Any]]:
+) -> list[Redemption]:
     """Give locked holds back: points to the member's lots they came from, stock freed."""
     freed: dict[str, int] = {}
     for r in redemptions:
@@ -501,7 +523,7 @@ async def _release(
     posted = await post(conn, drafts, now, journal)
     settled = await _settle(conn, redemptions, state, by, now, [p.id for p in posted])
     return [
-        view(row, {"available_points": p.balance_after[holders[row["member_id"]].account_id]})
+        view(row, available_points=p.balance_after[holders[row["member_id"]].account_id])
         for row, p in zip(settled, posted, strict=True)
     ]
 
@@ -539,7 +561,7 @@ async def _settle(
     ]
 
 
-async def get_redemption(conn: AsyncConnection, redemption_id: int) -> dict[str, Any]:
+async def get_redemption(conn: AsyncConnection, redemption_id: int) -> Redemption:
     row = (await conn.execute(select(_redemptions).where(_redemptions.c.id == redemption_id))).first()
     if row is None:
         raise RedemptionNotFound(redemption_id)
@@ -554,7 +576,7 @@ async def listing(
     state: str | None = None,
     limit: int,
     before: int | None,
-) -> list[dict[str, Any]]:
+) -> list[Redemption]:
     """A member's or a reward's redemptions, newest first; ``before`` continues a page."""
     if not 1 <= limit <= REDEMPTION_PAGE_SIZE_MAX:
         raise InvalidInput("limit", f"limit must be between 1 and {REDEMPTION_PAGE_SIZE_MAX}")

@@ -108,10 +108,38 @@ def is_active(reward: RowMapping | Mapping[str, Any], now: datetime) -> bool:
     return (starts is None or starts <= now) and (ends is None or now < ends)
 
 
-def view(row: RowMapping | Mapping[str, Any], now: datetime) -> dict[str, Any]:
-    """A reward as the shop shows it, with the stock still free to hold."""
+@dataclass(frozen=True, slots=True)
+class RewardView:
+    """A reward as the shop shows it: ``available_stock`` is what is still free to hold
+    (None: unlimited), ``active`` whether it may be held now."""
+
+    code: str
+    org_unit: str
+    name_zh: str
+    name_en: str | None
+    kind: str
+    cost_points: int
+    stock: int | None
+    reserved: int
+    sold: int
+    available_stock: int | None
+    limit_count: int | None
+    limit_period: str | None
+    active_from: datetime | None
+    active_until: datetime | None
+    active: bool
+    min_tier: str | None
+    pickup_place: str | None
+    pickup_hours: str | None
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+
+
+def view(row: RowMapping | Mapping[str, Any], now: datetime) -> RewardView:
     free = None if row["stock"] is None else row["stock"] - row["reserved"] - row["sold"]
-    return {name: row[name] for name in _rewards.c.keys()} | {"available_stock": free, "active": is_active(row, now)}
+    columns = {name: row[name] for name in _rewards.c.keys()}
+    return RewardView(**columns, available_stock=free, active=is_active(row, now))
 
 
 def _check_window(active_from: datetime | None, active_until: datetime | None) -> None:
@@ -149,7 +177,7 @@ def _check(reward: Mapping[str, Any]) -> None:
     _check_window(reward["active_from"], reward["active_until"])
 
 
-async def create_reward(conn: AsyncConnection, command: RewardCommand, by: str, now: datetime) -> dict[str, Any]:
+async def create_reward(conn: AsyncConnection, command: RewardCommand, by: str, now: datetime) -> RewardView:
     if command.stock is not None and not 0 <= command.stock <= STOCK_MAX:
         raise InvalidInput("stock", f"stock must be between 0 and {STOCK_MAX}, or null for unlimited")
     _check(asdict(command))
@@ -205,7 +233,7 @@ def _changed_values(reward: Mapping[str, Any], changes: RewardChanges) -> dict[s
 
 async def change_reward(
     conn: AsyncConnection, code: str, changes: RewardChanges, now: datetime, for_update: bool
-) -> dict[str, Any]:
+) -> RewardView:
     """Change a listed reward; holds already placed keep the cost they were placed at. The
     row lock orders a restock after the holds in flight, so the counts it checks are true."""
     reward = await get_reward(conn, code, lock=for_update)
@@ -229,7 +257,7 @@ async def change_reward(
 
 async def catalog(
     conn: AsyncConnection, org_unit: str | None, now: datetime, limit: int, after: str | None
-) -> list[dict[str, Any]]:
+) -> list[RewardView]:
     """Rewards by code: those offered to ``org_unit`` (its own and its ancestors'), or all."""
     if not 1 <= limit <= REWARD_PAGE_SIZE_MAX:
         raise InvalidInput("limit", f"limit must be between 1 and {REWARD_PAGE_SIZE_MAX}")
@@ -239,7 +267,7 @@ async def catalog(
         query = query.where(_rewards.c.org_unit.in_(unit.ancestry))
     if after is not None:
         query = query.where(_rewards.c.code > after)
-    return [view(row._mapping, now) for row in await conn.execute(query)]
+    return [view(dict(row._mapping), now) for row in await conn.execute(query)]
 
 
 async def reward_names(conn: AsyncConnection, codes: Iterable[str]) -> dict[str, str]:
