@@ -71,15 +71,15 @@ async def test_holds_beyond_the_stock_are_refused_in_arrival_order_each_with_its
     short = poor.fields()
     assert (InsufficientPoints, 5, 10) == (type(poor), short["available_points"], short["needed_points"])
     held, refused = holds[:STOCK], holds[STOCK:]
-    assert shoppers[:STOCK] == [result["member_id"] for result, replayed in held if not replayed]
+    assert shoppers[:STOCK] == [result.member_id for result, replayed in held if not replayed]
     assert [OutOfStock] * (SHOPPERS - STOCK) == [type(r) for r in refused]
-    assert len({result["id"] for result, _ in held}) == STOCK
-    assert all((0, 10) == (r["available_points"], r["held_points"]) for r, _ in held)
+    assert len({result.id for result, _ in held}) == STOCK
+    assert all((0, 10) == (r.available_points, r.held_points) for r, _ in held)
     assert (held[0][0], True) == retry
     assert (tea, True) == replay
     assert isinstance(reused, IdempotencyKeyReused)
     stock = await ledger.reward(HOT)
-    assert (STOCK, 0) == (stock["reserved"], stock["available_stock"])
+    assert (STOCK, 0) == (stock.reserved, stock.available_stock)
     for m in shoppers:
         balance = await ledger.balance(m)
         assert ((0, 10) if m in shoppers[:STOCK] else (10, 0)) == (balance.available_points, balance.held_points)
@@ -93,7 +93,7 @@ async def test_a_refused_hold_leaves_its_key_free_so_a_retry_is_decided_afresh(l
     outcomes = await asyncio.gather(*jobs, return_exceptions=True)
     first, late = outcomes[0], shoppers[STOCK]
     assert isinstance(outcomes[STOCK], OutOfStock)
-    await ledger.cancel(first[0]["id"], "admin", _key("cancel"))
+    await ledger.cancel(first[0].id, "admin", _key("cancel"))
     result, replayed = await ledger.redeem(HOT, late, "admin", _key(f"hold-{late}"))
-    assert (late, False) == (result["member_id"], replayed)
-    assert STOCK == (await ledger.reward(HOT))["reserved"]
+    assert (late, False) == (result.member_id, replayed)
+    assert STOCK == (await ledger.reward(HOT)).reserved

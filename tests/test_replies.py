@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
 
+from api import routes
 from ledger import AwardResult, Redemption
 from ledger.storage.tables import IdempotencyRecord, table_of
 from tests.builders import award_body, member, post, redeem, reward, tree
@@ -30,7 +31,7 @@ async def _awarded(client, ledger, key="award-1"):
     await tree(ledger)
     mid = await member(ledger)
     body = award_body(mid, 30)
-    first = await post(client, "/v1/awards", body, Idempotency_Key=key)
+    first = await post(client, routes.api(routes.AWARDS), body, Idempotency_Key=key)
     assert 201 == first.status_code, first.text
     return body, first.json()
 
@@ -38,14 +39,14 @@ async def _awarded(client, ledger, key="award-1"):
 async def test_an_award_replays_as_first_answered(client, ledger):
     """A retried award answers the body of the first, marked as a replay."""
     body, first = await _awarded(client, ledger)
-    again = await post(client, "/v1/awards", body, Idempotency_Key="award-1")
+    again = await post(client, routes.api(routes.AWARDS), body, Idempotency_Key="award-1")
     assert (first, "true") == (again.json(), again.headers.get("idempotent-replayed"))
 
 
 async def test_a_reversal_replays_as_first_answered(client, ledger):
     """A retried reversal answers the body of the first, marked as a replay."""
     _, awarded = await _awarded(client, ledger)
-    path = f"/v1/transactions/{awarded['transaction_id']}/reversal"
+    path = routes.api(routes.TRANSACTION_REVERSAL, transaction_id=awarded["transaction_id"])
     first = await post(client, path, {"reason": "重复录入"}, Idempotency_Key="undo-1")
     again = await post(client, path, {"reason": "重复录入"}, Idempotency_Key="undo-1")
     assert 201 == first.status_code, first.text
@@ -72,7 +73,7 @@ async def test_an_award_stored_before_fields_were_added_replays_with_their_defau
     stored = await _stored(ledger, "award-1")
     older = {k: v for k, v in stored.items() if k not in ("rule", "rule_version", "clipped_from_points")}
     await _restore(ledger, "award-1", older | {"a_field_since_dropped": 1})
-    again = await post(client, "/v1/awards", body, Idempotency_Key="award-1")
+    again = await post(client, routes.api(routes.AWARDS), body, Idempotency_Key="award-1")
     assert (first, "true") == (again.json(), again.headers.get("idempotent-replayed"))
 
 
