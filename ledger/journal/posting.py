@@ -35,7 +35,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.errors import InsufficientPoints
-from ledger.journal import chain, counters, lots
+from ledger.journal import chain, counters, lots, personal
 from ledger.storage import bulk
 from ledger.storage.tables import Account, ChainHead, JournalTxn, PostingRow, table_of
 from ledger.values import MEMBER_SIDE_KINDS, AccountKind, TxnDraft
@@ -196,7 +196,8 @@ async def post(
     assert len(locked) == len(account_ids), "every posting names an existing account"
     balances_after = _replay(drafts, locked)
     await _write_balances(conn, drafts, locked)
-    sealed = await _append_to_chain(conn, drafts, balances_after, recorded_at, head)
+    # The chain holds digests of memos and evidence URLs, their text erasable apart (journal.personal).
+    sealed = await _append_to_chain(conn, await personal.sealed(conn, drafts), balances_after, recorded_at, head)
     txn_ids = [txn_id for txn_id, _ in sealed]
     kinds = {account_id: account.kind for account_id, account in locked.items()}
     drawn = await lots.book(conn, drafts, txn_ids, kinds, recorded_at, journal.expiry_dates)
