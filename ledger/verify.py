@@ -146,7 +146,9 @@ def _check_txn(
     if checked.hashed is None:
         report.erased_verbatim += 1
     else:
-        computed = chain.link(txn.prev_hash, checked.hashed, [(account_id, amount) for account_id, amount, _ in postings])
+        computed = chain.link(
+            txn.prev_hash, checked.hashed, [(account_id, amount) for account_id, amount, _ in postings]
+        )
         if computed != txn.hash:
             report.problem("hash_mismatch", transaction_id=txn.id, stored=txn.hash, computed=computed)
     if len(postings) < 2:
@@ -190,7 +192,9 @@ async def _walk_journal(conn: AsyncConnection, report: Report, totals: _Totals) 
             _POSTING_CHUNK, {"after": after, "last": last}
         ):
             by_txn[txn_id].append((account_id, amount, balance_after))
-        values = await personal.stored(conn, (t._mapping[k] for t in txns for k in personal.KINDS if t._mapping[k] is not None))
+        values = await personal.stored(
+            conn, (t._mapping[k] for t in txns for k in personal.KINDS if t._mapping[k] is not None)
+        )
         for txn in txns:
             postings = by_txn.pop(txn.id, [])
             report.transactions += 1

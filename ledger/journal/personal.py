@@ -108,7 +108,10 @@ async def stored(conn: AsyncConnection, digests: Iterable[str]) -> dict[str, Sto
     query = select(_values.c.digest, _values.c.value, _values.c.salt, _values.c.chained_verbatim).where(
         bulk.OneOf(_values.c.digest, "digests")
     )
-    return {row.digest: Stored(row.value, row.salt, row.chained_verbatim) for row in await conn.execute(query, {"digests": wanted})}
+    return {
+        row.digest: Stored(row.value, row.salt, row.chained_verbatim)
+        for row in await conn.execute(query, {"digests": wanted})
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,4 +157,3 @@ async def erase(conn: AsyncConnection, member_id: str, now: datetime) -> list[st
         .values(value=None, salt=None, erased_at=now)
     )
     return texts
-

@@ -77,14 +77,12 @@ def _move_text_out() -> None:
         op.execute(statement)
     after = 0
     while rows := bind.execute(
-        sa.text(
-            "SELECT id, member_id, memo, evidence_url FROM journal_txn WHERE id > :after ORDER BY id LIMIT :limit"
-        ),
+        sa.text("SELECT id, member_id, memo, evidence_url FROM journal_txn WHERE id > :after ORDER BY id LIMIT :limit"),
         {"after": after, "limit": CHUNK_ROWS},
     ).all():
         values, changes = [], []
         for txn_id, member_id, memo, evidence_url in rows:
-            digests = {}
+            digests: dict[str, str | None] = {}
             for kind, text in (("memo", memo), ("evidence_url", evidence_url)):
                 if text is None:
                     digests[kind] = None
@@ -100,7 +98,9 @@ def _move_text_out() -> None:
             ),
             values,
         )
-        bind.execute(sa.text("UPDATE journal_txn SET memo = :memo, evidence_url = :evidence_url WHERE id = :id"), changes)
+        bind.execute(
+            sa.text("UPDATE journal_txn SET memo = :memo, evidence_url = :evidence_url WHERE id = :id"), changes
+        )
         after = rows[-1].id
     for statement in append_only_triggers(dialect, _JOURNAL):
         op.execute(statement)
