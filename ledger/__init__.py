@@ -17,6 +17,7 @@ from ledger.earning.claims import Decision as ClaimDecision
 from ledger.earning.deductions import DeductionCommand
 from ledger.earning.rules import Rule, WorkDone, active_on, default_rules_text, rewards_roles
 from ledger.earning.summary import LEADERBOARD_SIZE_MAX
+from ledger.erasure import Erased
 from ledger.errors import (
     AccessDenied,
     AlreadyExists,
@@ -27,6 +28,7 @@ from ledger.errors import (
     DatabaseNotMigrated,
     DatabaseUnavailable,
     DataFileInvalid,
+    ErasureBlocked,
     IdempotencyKeyReused,
     IdempotencyKeyTaken,
     ImportRefused,
@@ -99,6 +101,7 @@ from ledger.values import (
     IDEMPOTENCY_KEY_LENGTH_MAX,
     MEMO_LENGTH_MAX,
     NAME_LENGTH_MAX,
+    PHONE_LENGTH_MAX,
     PICKUP_TEXT_LENGTH_MAX,
     QUANTITY_MAX,
     ROLES_MAX,
@@ -142,6 +145,8 @@ __all__ = [
     "DatabaseUnavailable",
     "DeductionCommand",
     "EVIDENCE_PAGE_SIZE_MAX",
+    "Erased",
+    "ErasureBlocked",
     "FLAGS",
     "HELD",
     "HOLD_TTL_DEFAULT",
@@ -180,6 +185,7 @@ __all__ = [
     "OrgUnitNotFound",
     "Outcome",
     "PENDING",
+    "PHONE_LENGTH_MAX",
     "PICKUP_CODE_TYPED_LENGTH_MAX",
     "PICKUP_TEXT_LENGTH_MAX",
     "PRINCIPAL_PAGE_SIZE_MAX",
