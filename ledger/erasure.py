@@ -136,7 +136,7 @@ def _names(value: Any, member_id: str) -> bool:
         return any(_names(item, member_id) for item in value.values())
     if isinstance(value, list):
         return any(_names(item, member_id) for item in value)
-    return value == member_id
+    return isinstance(value, str) and value == member_id
 
 
 async def _scrub_replies(conn: AsyncConnection, member_id: str, replacements: dict[str, str]) -> int:
