@@ -297,6 +297,7 @@ async def _verify(url: str) -> int:
                 "accounts": report.accounts,
                 "last_hash": report.last_hash,
                 "checkpoints": report.checkpoints,
+                "erased_verbatim": report.erased_verbatim,
                 "problems": report.problems,
             },
             ensure_ascii=False,

@@ -273,6 +273,8 @@ class VerifyRead(msgspec.Struct):
     last_hash: str
     checkpoints: int
     """How many checkpoints were checked against the key and the journal."""
+    erased_verbatim: int
+    """Transactions from before digests whose erased text leaves their hash linked, not recomputed."""
     problems: list[dict[str, Any]]
 
 
