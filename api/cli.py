@@ -39,18 +39,21 @@ from ledger import (
     DatabaseNotMigrated,
     DatabaseUnavailable,
     DataFileInvalid,
+    IdempotentRequest,
     ImportRefused,
     ImportReport,
     Ledger,
     LedgerError,
     Outcome,
     Principal,
+    audit,
     backup,
     check_schema,
     default_policies_text,
     default_rules_text,
     default_tiers_text,
     exports,
+    fingerprint,
     guide,
     head_revision,
     load_demo,
@@ -295,6 +298,7 @@ async def _verify(url: str) -> int:
                 "accounts": report.accounts,
                 "last_hash": report.last_hash,
                 "checkpoints": report.checkpoints,
+                "erased_verbatim": report.erased_verbatim,
                 "problems": report.problems,
             },
             ensure_ascii=False,
@@ -395,6 +399,25 @@ async def _token(args: argparse.Namespace) -> int:
     return await _with_ledger(args.database_url, work)
 
 
+async def _erase(args: argparse.Namespace) -> int:
+    """Erase a member's personal information; one line says what was erased."""
+    path = f"member erase {args.id}"
+    # Each run is its own request: an erasure asked for twice erases what arrived between.
+    request = IdempotentRequest(CLI_PRINCIPAL, f"cli:{path}:{secrets.token_hex(8)}", fingerprint(path, args.reason))
+
+    async def work(ledger: Ledger) -> int:
+        with audit.serving(audit.Entry(CLI_PRINCIPAL, Access.ADMIN.value, "CLI", path, 201)):
+            erased, _ = await ledger.erase_member(args.id, args.reason, CLI_PRINCIPAL, request)
+        print(
+            f"member {erased.member_id} is now {erased.pseudonym}: {erased.values_erased} memos and evidence links "
+            f"and {erased.claims_cleared} claims erased, {erased.replies_scrubbed} stored replies scrubbed "
+            f"(erasure {erased.erasure_id}); points, tiers and flags are kept"
+        )
+        return 0
+
+    return await _with_ledger(args.database_url, work)
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -473,7 +496,14 @@ def parser() -> argparse.ArgumentParser:
     revoke = tokens.add_parser("revoke", help="revoke a token by its principal id; it stops working at once")
     revoke.add_argument("id", help="the principal id, as token list or token create prints it")
     token_list = tokens.add_parser("list", help="every token's principal (never the token itself)")
+    member = commands.add_parser("member", help="members' personal information").add_subparsers(
+        dest="sub", required=True
+    )
+    erase = member.add_parser("erase", help="erase a member's name, phone, memos and evidence; points stay")
+    erase.add_argument("id", help="the member id")
+    erase.add_argument("--reason", required=True, help="why, e.g. the resident's request of 2026-12-01")
     for command in (
+        erase,
         create,
         revoke,
         token_list,
@@ -569,6 +599,8 @@ def _run(args: argparse.Namespace) -> int:
         return asyncio.run(_import(args))
     if args.command == "token":
         return asyncio.run(_token(args))
+    if args.command == "member":
+        return asyncio.run(_erase(args))
     if args.command == "backup":
         return asyncio.run(_backup(args))
     if args.command == "restore":

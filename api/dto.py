@@ -20,6 +20,7 @@ from ledger import (
     LIMIT_PERIODS,
     MEMO_LENGTH_MAX,
     NAME_LENGTH_MAX,
+    PHONE_LENGTH_MAX,
     PICKUP_TEXT_LENGTH_MAX,
     QUANTITY_MAX,
     REDEMPTION_LIMIT_MAX,
@@ -107,6 +108,7 @@ class MemberCreate(Write):
     org_unit: Code
     party_member: bool = False
     roles: Roles = msgspec.field(default_factory=list)
+    phone: Annotated[str, msgspec.Meta(min_length=1, max_length=PHONE_LENGTH_MAX)] | None = None
 
 
 class MemberPatch(Write):
@@ -178,6 +180,19 @@ class AwardRead(msgspec.Struct):
 
 class ReversalCreate(Write):
     reason: Reason
+
+
+class ErasureCreate(Write):
+    reason: Reason
+
+
+class ErasureRead(msgspec.Struct):
+    member_id: str
+    pseudonym: str
+    values_erased: int
+    claims_cleared: int
+    replies_scrubbed: int
+    erasure_id: int
 
 
 class ReversalRead(msgspec.Struct):
@@ -258,6 +273,8 @@ class VerifyRead(msgspec.Struct):
     last_hash: str
     checkpoints: int
     """How many checkpoints were checked against the key and the journal."""
+    erased_verbatim: int
+    """Transactions from before digests whose erased text leaves their hash linked, not recomputed."""
     problems: list[dict[str, Any]]
 
 

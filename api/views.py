@@ -104,6 +104,7 @@ def verify_read(report: VerifyReport) -> dto.VerifyRead:
         accounts=report.accounts,
         last_hash=report.last_hash,
         checkpoints=report.checkpoints,
+        erased_verbatim=report.erased_verbatim,
         problems=report.problems,
     )
 

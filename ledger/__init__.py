@@ -32,6 +32,7 @@ from ledger.earning.claims import Decision as ClaimDecision
 from ledger.earning.deductions import Deduction, DeductionCommand
 from ledger.earning.rules import CapRoom, Rule, WorkDone, active_on, default_rules_text, rewards_roles
 from ledger.earning.summary import LEADERBOARD_SIZE_MAX, Month, UnitMonths, UnitSummary
+from ledger.erasure import Erased
 from ledger.errors import (
     AccessDenied,
     AlreadyExists,
@@ -43,6 +44,7 @@ from ledger.errors import (
     DatabaseNotMigrated,
     DatabaseUnavailable,
     DataFileInvalid,
+    ErasureBlocked,
     IdempotencyKeyReused,
     IdempotencyKeyTaken,
     ImportConflict,
@@ -119,6 +121,7 @@ from ledger.values import (
     IDEMPOTENCY_KEY_LENGTH_MAX,
     MEMO_LENGTH_MAX,
     NAME_LENGTH_MAX,
+    PHONE_LENGTH_MAX,
     PICKUP_TEXT_LENGTH_MAX,
     QUANTITY_MAX,
     ROLES_MAX,
@@ -169,6 +172,8 @@ __all__ = [
     "Deduction",
     "DeductionCommand",
     "EVIDENCE_PAGE_SIZE_MAX",
+    "Erased",
+    "ErasureBlocked",
     "EvidenceLine",
     "FLAGS",
     "HELD",
@@ -214,6 +219,7 @@ __all__ = [
     "OrgUnitNotFound",
     "Outcome",
     "PENDING",
+    "PHONE_LENGTH_MAX",
     "PICKUP_CODE_TYPED_LENGTH_MAX",
     "PICKUP_TEXT_LENGTH_MAX",
     "PRINCIPAL_PAGE_SIZE_MAX",

@@ -48,7 +48,8 @@
         ├── OverLimit                over_limit      the member's limit per period is used up
         ├── TierTooLow               tier_too_low    the reward asks for a tier the member has not reached
         ├── RedemptionNotHeld        redemption_not_held  fulfil or cancel of a redemption already settled
-        └── HoldExpired              hold_expired    a hold past its time is not fulfilled
+        ├── HoldExpired              hold_expired    a hold past its time is not fulfilled
+        └── ErasureBlocked           erasure_blocked a member on an open notice or with a held redemption
 
 Every error carries structured fields (``fields()``) so that the one boundary that
 turns errors into HTTP (``api.problems``) needs no knowledge of any particular error.
@@ -601,3 +602,20 @@ class PrincipalNotFound(NotFound):
 
     def __init__(self, principal_id: str) -> None:
         super().__init__(f"no principal {principal_id!r}", principal_id=principal_id, field="principal_id")
+
+
+class ErasureBlocked(Conflict):
+    """A member's personal information is not erased while a public notice shows their name
+    or a hold waits at the counter: both need the person to be known until they end."""
+
+    code = "erasure_blocked"
+
+    def __init__(self, member_id: str, notice_ids: Sequence[int], redemption_ids: Sequence[int]) -> None:
+        blockers = [f"open notice {n}" for n in notice_ids] + [f"held redemption {r}" for r in redemption_ids]
+        super().__init__(
+            f"member {member_id!r} is not erased while {', '.join(blockers)} names them; "
+            "end the notice or settle the redemption first",
+            member_id=member_id,
+            notice_ids=list(notice_ids),
+            redemption_ids=list(redemption_ids),
+        )

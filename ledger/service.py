@@ -7,6 +7,7 @@ exactly-once through ``idempotency.once``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
@@ -16,7 +17,7 @@ from typing import Any, BinaryIO, TypeVar
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger import verify
+from ledger import erasure, verify
 from ledger.access import audit, principals, scopes
 from ledger.earning import activities, awards, claims, deductions, rules, summary
 from ledger.earning.activities import Activity, Settlement
@@ -176,10 +177,29 @@ class Ledger:
             return await units.offices(conn, limit)
 
     async def register_member(
-        self, member_id: str, name: str, org_unit: str, party_member: bool, roles: tuple[Role, ...]
+        self,
+        member_id: str,
+        name: str,
+        org_unit: str,
+        party_member: bool,
+        roles: tuple[Role, ...],
+        phone: str | None = None,
     ) -> members.Member:
         async with self._write() as conn:
-            return await members.register_member(conn, member_id, name, org_unit, party_member, roles, self.clock())
+            return await members.register_member(
+                conn, member_id, name, org_unit, party_member, roles, self.clock(), phone
+            )
+
+    async def erase_member(
+        self, member_id: str, reason: str, by: str, request: IdempotentRequest
+    ) -> tuple[erasure.Erased, bool]:
+        """Erase the member's personal information on request (``ledger.erasure``)."""
+
+        async def work(conn: AsyncConnection, now: datetime) -> dict[str, Any]:
+            return dataclasses.asdict(await erasure.erase(conn, member_id, reason, by, now))
+
+        result, replayed = await self._write_once(request, work)
+        return erasure.Erased(**result), replayed
 
     async def member(self, member_id: str) -> members.Member:
         async with self.db.read() as conn:

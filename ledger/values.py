@@ -95,6 +95,9 @@ MEMO_LENGTH_MAX = 500
 NAME_LENGTH_MAX = 100
 """Names of people and org units; the longest official unit names are ~30 characters."""
 
+PHONE_LENGTH_MAX = 32
+"""A phone number with its country code, extension and separators fits in 32 characters."""
+
 CODE_LENGTH_MAX = 64
 """Unit codes and member ids are identifiers from other systems (ID numbers, UUIDs)."""
 

@@ -36,13 +36,15 @@ async def test_the_demo_holds_the_seed_streets_and_events(ledger):
     assert not await load_demo(ledger)
     async with ledger.db.read() as conn:
         streets = {row[0] for row in await conn.execute(text("SELECT name FROM org_unit WHERE level = 'street'"))}
-        memos = [row[0] for row in await conn.execute(text("SELECT memo FROM journal_txn"))]
+        # The journal holds each memo's digest; the text is kept apart (ledger.journal.personal).
+        kept = "SELECT p.value FROM journal_txn t JOIN personal_value p ON p.digest = t.memo"
+        memos = [row[0] for row in await conn.execute(text(kept))]
         haircut_units = {
             row[0]
             for row in await conn.execute(
                 text(
                     "SELECT m.org_unit FROM journal_txn t JOIN member m ON m.id = t.member_id"
-                    " WHERE t.memo LIKE '%义剪%'"
+                    " JOIN personal_value p ON p.digest = t.memo WHERE p.value LIKE '%义剪%'"
                 )
             )
         }

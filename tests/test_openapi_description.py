@@ -56,6 +56,7 @@ MOVES_POINTS = {
     ("post", "/v1/awards"),
     ("post", "/v1/deductions"),
     ("post", "/v1/transactions/{transaction_id}/reversal"),
+    ("post", "/v1/members/{member_id}/erasure"),  # moves none, but is exactly-once like them
     ("post", "/v1/activities/{activity_id}/settle"),
     ("post", "/v1/claims/{claim_id}/approve"),
     ("post", "/v1/claims/review"),

@@ -25,13 +25,15 @@ async def test_a_clean_ledger_verifies(client, ledger):
 
 
 async def test_an_edited_memo_is_named_by_transaction(client, ledger):
-    """Changing content breaks that transaction's hash, and verify names it."""
+    """Changing the memo's digest in the journal breaks that transaction's hash and loses
+    its text, and verify names both."""
     awards = await _three_awards(client, ledger)
     target = awards[1]["transaction_id"]
     await tamper(ledger, f"UPDATE journal_txn SET memo = 'edited' WHERE id = {target}", "journal_txn")
     body = (await client.get(routes.api(routes.LEDGER_VERIFY))).json()
     assert False is body["ok"]
-    assert [("hash_mismatch", target)] == [(p["problem"], p["transaction_id"]) for p in body["problems"]]
+    expected = [("personal_value_missing", target), ("hash_mismatch", target)]
+    assert expected == [(p["problem"], p["transaction_id"]) for p in body["problems"]]
 
 
 async def test_an_edited_posting_is_unbalanced_and_breaks_the_balances(client, ledger):
@@ -113,7 +115,11 @@ async def _tampered_books(client, ledger):
 
 
 _LOTS = ("UPDATE lot SET remaining = points", "lot")  # as if the hold had spent none of them
-_MEMO = ("UPDATE journal_txn SET memo = 'edited' WHERE id = {a1}", "journal_txn")
+# The memo's text, kept apart from the chain, edited where the statement reads it.
+_MEMO = (
+    "UPDATE personal_value SET value = 'edited' WHERE digest = (SELECT memo FROM journal_txn WHERE id = {a1})",
+    "personal_value",
+)
 TAMPERS = {
     "posting_amount": [("UPDATE posting SET amount = amount + 100 WHERE txn_id = {a0} AND amount > 0", "posting")],
     "memo": [_MEMO],
@@ -129,7 +135,7 @@ def _expected(kind, awards, account):
     """The problems each tamper must be named by; a hash verify computes is not known here."""
     (a0, h0), (a1, h1), (a2, _) = awards
     hold = a2 + 1
-    memo = [{"problem": "hash_mismatch", "transaction_id": a1, "stored": h1, "computed": ANY}]
+    memo = [{"problem": "personal_value_altered", "transaction_id": a1, "field": "memo"}]
     lots = [{"problem": "lots_mismatch", "account_id": account, "available": 7, "in_lots": 12}]
     member = {"account_id": account, "owner": "m-张三", "kind": "member"}
 
@@ -154,7 +160,7 @@ def _expected(kind, awards, account):
         ],
         "memo": memo,
         "deleted_posting": [
-            *memo,
+            {"problem": "hash_mismatch", "transaction_id": a1, "stored": h1, "computed": ANY},
             {"problem": "too_few_postings", "transaction_id": a1, "postings": 1},
             {"problem": "unbalanced", "transaction_id": a1, "sum": -4},
             after(a2, 12, 8),

@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Controller, Request, get, patch, post
+from litestar import Controller, Request, Response, get, patch, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from api import dto, routes, views
-from api.access import OVERSEERS, READERS, WRITERS, unit_or_own
+from api.access import ADMIN_ONLY, OVERSEERS, READERS, WRITERS, unit_or_own
 from api.dependencies import LedgerDep
+from api.idempotency import IdempotencyKey, created, idempotent_request
 from ledger import (
     CODE_LENGTH_MAX,
     MEMBER_PAGE_SIZE_MAX,
@@ -32,7 +33,9 @@ class MemberController(Controller):
     @post(routes.MEMBERS, summary="Register a member in a micro-grid", opt=WRITERS)
     async def create(self, data: JSONBody[dto.MemberCreate], ledger: LedgerDep, request: Req) -> dto.MemberRead:
         await ledger.authorize(request.user, scopes.unit(data.org_unit))
-        member = await ledger.register_member(data.id, data.name, data.org_unit, data.party_member, tuple(data.roles))
+        member = await ledger.register_member(
+            data.id, data.name, data.org_unit, data.party_member, tuple(data.roles), data.phone
+        )
         return views.member_read(member)
 
     @get(
@@ -121,3 +124,22 @@ class MemberController(Controller):
     async def caps(self, member_id: FromPath[str], ledger: LedgerDep, request: Req) -> list[dto.CapRoomRead]:
         await ledger.authorize(request.user, scopes.member(member_id))
         return [views.read(room, dto.CapRoomRead) for room in await ledger.cap_room(member_id)]
+
+    @post(
+        routes.MEMBER_ERASURE,
+        summary="Erase a member's personal information on request (Idempotency-Key required)",
+        status_code=201,
+        opt=ADMIN_ONLY,
+    )
+    async def erase(
+        self,
+        member_id: FromPath[str],
+        data: JSONBody[dto.ErasureCreate],
+        ledger: LedgerDep,
+        request: Req,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[dto.ErasureRead]:
+        erased, replayed = await ledger.erase_member(
+            member_id, data.reason, request.user.id, idempotent_request(request, data, idempotency_key)
+        )
+        return created(views.read(erased, dto.ErasureRead), replayed)

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ledger.errors import InvalidInput
 from ledger.honours.nominations import REVOKED
 from ledger.honours.tiers import FLAGS, current_schemes, scheme_for
+from ledger.journal import personal
 from ledger.journal.periods import check_period
 from ledger.org.members import get_member
 from ledger.org.units import get_unit, in_subtree
@@ -194,8 +195,8 @@ async def evidence(
             _txns.c.occurred_at,
             _txns.c.recorded_at,
             _txns.c.recorded_by,
-            _txns.c.memo,
-            _txns.c.evidence_url,
+            personal.shown(_txns.c.memo, personal.MEMO),
+            personal.shown(_txns.c.evidence_url, personal.EVIDENCE),
             _txns.c.reverses_id,
             _txns.c.extra,
         )

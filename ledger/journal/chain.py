@@ -4,6 +4,8 @@
 keys, no whitespace, UTC timestamps with microseconds and postings sorted by account,
 so the same transaction always serializes to the same bytes whichever database stored
 it. Changing any field, posting or the order of transactions breaks every later hash.
+``memo`` and ``evidence_url`` hold salted digests of the text, which is kept apart so it
+can be erased (``ledger.journal.personal``).
 
 Sealing costs one hash per transaction and one row lock per database transaction (the
 chain head), so a batch of transactions seals under a single lock.

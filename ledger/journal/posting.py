@@ -50,7 +50,7 @@ from sqlalchemy import Select, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.errors import InsufficientPoints
-from ledger.journal import chain, counters, lots
+from ledger.journal import chain, counters, lots, personal
 from ledger.storage import bulk
 from ledger.storage.tables import Account, ChainHead, JournalTxn, PostingRow, table_of
 from ledger.values import MEMBER_SIDE_KINDS, AccountKind, TxnDraft
@@ -230,7 +230,10 @@ async def post(
     # PostgreSQL), before the steps after posting, which read what they wrote.
     async with bulk.writing(conn) as writes:
         await _write_balances(writes, drafts, locked)
-        sealed = await _append_to_chain(writes, drafts, balances_after, recorded_at, head)
+        # The chain holds digests of memos and evidence URLs, their text erasable apart
+        # (``journal.personal``).
+        chained = await personal.sealed(writes, drafts)
+        sealed = await _append_to_chain(writes, chained, balances_after, recorded_at, head)
         txn_ids = [txn_id for txn_id, _ in sealed]
         kinds = {account_id: account.kind for account_id, account in locked.items()}
         drawn = await lots.book(conn, writes, drafts, txn_ids, kinds, recorded_at, journal.expiry_dates)

@@ -12,6 +12,7 @@ from sqlalchemy import BigInteger, bindparam, case, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.errors import InvalidInput, MemberNotFound, TransactionNotFound
+from ledger.journal import personal
 from ledger.storage.tables import Account, AccountPeriod, JournalTxn, Lot, PostingRow, table_of
 from ledger.storage.tables import Member as MemberRow
 from ledger.values import Balance
@@ -123,7 +124,7 @@ _STATEMENT = (
         _txns.c.category,
         _txns.c.occurred_at,
         _txns.c.recorded_at,
-        _txns.c.memo,
+        personal.shown(_txns.c.memo, personal.MEMO),
         _postings.c.balance_after,
         _txns.c.reverses_id,
         _txns.c.extra,
@@ -193,8 +194,14 @@ class TransactionView:
     postings: Sequence[tuple[int, str, str, int]]  # account id, kind, owner, amount
 
 
+_TRANSACTION = select(
+    *(c for c in _txns.c if c.name not in personal.KINDS),
+    *(personal.shown(_txns.c[kind], kind) for kind in personal.KINDS),
+).where(_txns.c.id == bindparam("id"))
+
+
 async def transaction(conn: AsyncConnection, transaction_id: int) -> TransactionView:
-    row = (await conn.execute(select(_txns).where(_txns.c.id == transaction_id))).first()
+    row = (await conn.execute(_TRANSACTION, {"id": transaction_id})).first()
     if row is None:
         raise TransactionNotFound(transaction_id)
     postings = (

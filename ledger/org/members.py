@@ -7,6 +7,7 @@ earned before the move stay with the old unit's roll-up (ledger.earning.summary)
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,7 +22,30 @@ from ledger.org.units import Move, get_unit, in_subtree, moves
 from ledger.storage.bulk import OneOf
 from ledger.storage.tables import Member as MemberRow
 from ledger.storage.tables import MemberMove, OrgUnit, table_of
-from ledger.values import AccountKind, Level, Role
+from ledger.values import PHONE_LENGTH_MAX, AccountKind, Level, Role
+
+PSEUDONYM_PREFIX = "已注销-"
+"""An erased member's name: "deregistered" and a short tag, so lists stay readable."""
+
+PSEUDONYM_HEX_DIGITS = 4
+"""Hex digits of the id's digest in a pseudonym: enough to tell apart the erased members a
+list shows together, too few to find the id again from a digest among millions."""
+
+_PHONE_CHARACTERS = frozenset("0123456789+- ()")
+
+
+def pseudonym(member_id: str) -> str:
+    """The stable name an erased member is shown by: ``已注销-7f3a``."""
+    return PSEUDONYM_PREFIX + hashlib.sha256(member_id.encode()).hexdigest()[:PSEUDONYM_HEX_DIGITS]
+
+
+def check_phone(phone: str | None) -> None:
+    if phone is None:
+        return
+    if not phone.strip() or len(phone) > PHONE_LENGTH_MAX or not set(phone) <= _PHONE_CHARACTERS:
+        raise InvalidInput(
+            "phone", f"a phone number is up to {PHONE_LENGTH_MAX} digits, spaces, '+', '-' and parentheses"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +58,7 @@ class Member:
     active: bool
     account_id: int
     created_at: datetime
+    phone: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +119,9 @@ async def register_member(
     party_member: bool,
     roles: tuple[Role, ...],
     now: datetime,
+    phone: str | None = None,
 ) -> Member:
+    check_phone(phone)
     await _check_home(conn, org_unit)
     if await find_member(conn, member_id) is not None:
         raise AlreadyExists(f"member {member_id!r} already exists", member_id=member_id, field="id")
@@ -102,6 +129,7 @@ async def register_member(
         "id": member_id,
         "name": name,
         "org_unit": org_unit,
+        "phone": phone,
         "party_member": party_member,
         "roles": sorted({r.value for r in roles}),
         "active": True,
@@ -133,6 +161,14 @@ async def change_member(
     if values:
         await conn.execute(update(_members).where(_members.c.id == member_id).values(**values))
     return await get_member(conn, member_id)
+
+
+async def replace_with_pseudonym(conn: AsyncConnection, member_id: str) -> tuple[str, str | None]:
+    """Erase the member's name and phone: the name becomes the member's pseudonym. The name
+    and phone that were (copies of them elsewhere are scrubbed too)."""
+    member = await get_member(conn, member_id, field="id")
+    await conn.execute(update(_members).where(_members.c.id == member_id).values(name=pseudonym(member_id), phone=None))
+    return member.name, member.phone
 
 
 async def _move(conn: AsyncConnection, member: Member, to: str, by: str, now: datetime) -> None:

@@ -37,6 +37,7 @@ from ledger.values import (
     IDEMPOTENCY_KEY_LENGTH_MAX,
     MEMO_LENGTH_MAX,
     NAME_LENGTH_MAX,
+    PHONE_LENGTH_MAX,
     PICKUP_CODE_LENGTH,
     PICKUP_TEXT_LENGTH_MAX,
     URL_LENGTH_MAX,
@@ -101,6 +102,8 @@ class Member(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=CODE_LENGTH_MAX)
     name: str = Field(max_length=NAME_LENGTH_MAX)
     org_unit: str = Field(foreign_key="org_unit.code", index=True)
+    # Personal information outside the chain: erasure overwrites it (``ledger.erasure``).
+    phone: str | None = Field(default=None, max_length=PHONE_LENGTH_MAX)
     party_member: bool = False
     roles: list[str] = Field(default_factory=list, sa_type=JSON)
     active: bool = True
@@ -218,6 +221,38 @@ class IdempotencyRecord(SQLModel, table=True):
     fingerprint: str = Field(max_length=64)
     result: dict[str, Any] | None = Field(default=None, sa_type=JSON)
     created_at: datetime = _when()
+
+
+class PersonalValue(SQLModel, table=True):
+    """A memo or evidence URL of a transaction, kept apart from the chain so it can be
+    erased (``ledger.journal.personal``). The transaction row holds ``digest`` where the
+    text was; erasure clears ``value`` and ``salt`` and keeps the digest the chain covers."""
+
+    __tablename__ = "personal_value"
+    __table_args__ = (Index("ix_personal_value_member", "member_id"),)
+
+    digest: str = Field(primary_key=True, max_length=64)
+    kind: str = Field(max_length=16)
+    member_id: str | None = Field(default=None, max_length=CODE_LENGTH_MAX)
+    value: str | None = Field(default=None, max_length=URL_LENGTH_MAX)
+    salt: str | None = Field(default=None, max_length=64)
+    # True for values written before the chain hashed digests: their transaction's hash
+    # covers the text itself (see ``ledger.journal.personal``).
+    chained_verbatim: bool = False
+    erased_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+class Erasure(SQLModel, table=True):
+    """A member's personal information erased on request: who asked it done, why, when."""
+
+    __tablename__ = "erasure"
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=AUTO_ID)
+    member_id: str = Field(foreign_key="member.id", index=True)
+    reason: str = Field(max_length=MEMO_LENGTH_MAX)
+    erased_by: str = Field(max_length=CODE_LENGTH_MAX)
+    erased_at: datetime = _when()
+    values_erased: int = Field(sa_type=BigInteger)
 
 
 class RuleVersion(SQLModel, table=True):
