@@ -54,6 +54,8 @@ CODES: dict[str, str] = {
     "principal_not_found": "no token has that principal id",
     "not_found": "the file asked for is not one the service offers",
     "already_exists": "a record with that code or id is registered already",
+    "erasure_blocked": "an open notice or a held redemption names the member; `notice_ids` and "
+    "`redemption_ids` list them",
     "member_inactive": "the member is deactivated and receives no new awards, claims or holds",
     "already_reversed": "the transaction was reversed already (a transaction is reversed once)",
     "not_reversible": "only awards and deductions are reversed",
@@ -207,6 +209,16 @@ OPERATIONS: dict[tuple[str, str], OperationDoc] = {
         "get no new awards. Points already earned stay.",
         body={"org_unit": "tawan-g1-m2", "roles": ["volunteer", "micro_grid_worker"]},
         not_found=(*_MEMBER, *_UNIT),
+    ),
+    ("POST", routes.MEMBER_ERASURE): OperationDoc(
+        "Erases a member's personal information on their request: the name becomes a pseudonym (已注销-…), the "
+        "phone, memos and evidence links of their transactions are erased for good; points, tiers and flags "
+        "stay, and the books still verify. Refused while an open notice or a held redemption names them. Once "
+        "per Idempotency-Key.",
+        body={"reason": "本人申请注销个人信息(2026-12-01 书面申请)"},
+        parameters={"member_id": "demo-042"},
+        not_found=_MEMBER,
+        conflicts=("erasure_blocked",),
     ),
     ("GET", routes.MEMBER_MOVES): OperationDoc(
         "Lists a member's moves between micro-grids, oldest first.", not_found=_MEMBER

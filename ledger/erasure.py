@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ledger.errors import ErasureBlocked, InvalidInput
 from ledger.honours.nominations import IN_NOTICE
 from ledger.journal import personal
+from ledger.journal.idempotency import Reply
 from ledger.org import members
 from ledger.shop.redemptions import HELD
 from ledger.storage.tables import Claim, Erasure, IdempotencyRecord, NominationCurrent, Redemption, table_of
@@ -52,7 +53,7 @@ _redemptions = table_of(Redemption)
 
 
 @dataclass(frozen=True, slots=True)
-class Erased:
+class Erased(Reply):
     """What an erasure did: the member's new name and how many things it cleared."""
 
     member_id: str

@@ -7,7 +7,6 @@ exactly-once through ``idempotency.once``.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
@@ -19,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger import erasure, verify
 from ledger.access import audit, principals, scopes
+from ledger.access.principals import Principal
 from ledger.earning import activities, awards, claims, deductions, rules, summary
 from ledger.earning.activities import Activity, Settlement
 from ledger.earning.award_batch import AWARD_BATCH_MAX, AwardOutcome, AwardRequest, award_many
@@ -40,8 +40,10 @@ from ledger.journal.idempotency import IdempotentRequest, R, item_request, once
 from ledger.journal.periods import DEFAULT_TIMEZONE, period_of, zone
 from ledger.journal.posting import Journal, post
 from ledger.org import imports, members, units
+from ledger.org.members import Member, MemberChanges
+from ledger.org.units import Move, Unit, UnitChanges, UnitCount
 from ledger.shop import expiry, expiry_policies, redemptions, rewards
-from ledger.shop.redemptions import Redemption
+from ledger.shop.redemptions import HeldRedemption, HoldRequest, Redemption
 from ledger.shop.rewards import RewardView
 from ledger.storage.database import Database, is_write_conflict
 from ledger.values import Access, Balance, Level, Role
@@ -115,7 +117,7 @@ class Ledger:
         self.hold_ttl = hold_ttl
         self.checkpoint_key = checkpoint_key
         self._awards: GroupCommit[Served[AwardRequest], AwardOutcome] = GroupCommit(self._award_batch, AWARD_BATCH_MAX)
-        self._holds: GroupCommit[Served[redemptions.HoldRequest], tuple[Redemption, bool]] = GroupCommit(
+        self._holds: GroupCommit[Served[HoldRequest], tuple[Redemption, bool]] = GroupCommit(
             self._hold_batch, redemptions.HOLD_BATCH_MAX
         )
         self._audit: GroupCommit[audit.Entry, None] = GroupCommit(self._audit_batch, AUDIT_BATCH_MAX)
@@ -142,23 +144,23 @@ class Ledger:
 
     # Org tree and members.
 
-    async def register_unit(self, code: str, name: str, level: Level, parent: str | None) -> units.Unit:
+    async def register_unit(self, code: str, name: str, level: Level, parent: str | None) -> Unit:
         async with self._write() as conn:
             return await units.register_unit(conn, code, name, level, parent, self.clock())
 
-    async def unit(self, code: str) -> units.Unit:
+    async def unit(self, code: str) -> Unit:
         async with self.db.read() as conn:
             return await units.get_unit(conn, code, field="code")
 
-    async def units(self, under: str | None, limit: int, after: str | None) -> list[units.UnitCount]:
+    async def units(self, under: str | None, limit: int, after: str | None) -> list[UnitCount]:
         async with self.db.read() as conn:
             return await units.list_units(conn, under, limit, after)
 
-    async def change_unit(self, code: str, changes: units.UnitChanges, by: str) -> units.Unit:
+    async def change_unit(self, code: str, changes: UnitChanges, by: str) -> Unit:
         async with self._write() as conn:
             return await units.change_unit(conn, code, changes, by, self.clock())
 
-    async def unit_moves(self, code: str, limit: int, after: int | None) -> list[units.Move]:
+    async def unit_moves(self, code: str, limit: int, after: int | None) -> list[Move]:
         async with self.db.read() as conn:
             return await units.unit_moves(conn, code, limit, after)
 
@@ -172,7 +174,7 @@ class Ledger:
         async with self.db.read() as conn:
             return await rewards.reward_names(conn, codes)
 
-    async def offices(self, limit: int) -> list[units.Unit]:
+    async def offices(self, limit: int) -> list[Unit]:
         async with self.db.read() as conn:
             return await units.offices(conn, limit)
 
@@ -184,7 +186,7 @@ class Ledger:
         party_member: bool,
         roles: tuple[Role, ...],
         phone: str | None = None,
-    ) -> members.Member:
+    ) -> Member:
         async with self._write() as conn:
             return await members.register_member(
                 conn, member_id, name, org_unit, party_member, roles, self.clock(), phone
@@ -195,39 +197,38 @@ class Ledger:
     ) -> tuple[erasure.Erased, bool]:
         """Erase the member's personal information on request (``ledger.erasure``)."""
 
-        async def work(conn: AsyncConnection, now: datetime) -> dict[str, Any]:
-            return dataclasses.asdict(await erasure.erase(conn, member_id, reason, by, now))
+        async def work(conn: AsyncConnection, now: datetime) -> erasure.Erased:
+            return await erasure.erase(conn, member_id, reason, by, now)
 
-        result, replayed = await self._write_once(request, work)
-        return erasure.Erased(**result), replayed
+        return await self._write_once(request, work, erasure.Erased)
 
-    async def member(self, member_id: str) -> members.Member:
+    async def member(self, member_id: str) -> Member:
         async with self.db.read() as conn:
             return await members.get_member(conn, member_id, field="id")
 
-    async def change_member(self, member_id: str, changes: members.MemberChanges, by: str) -> members.Member:
+    async def change_member(self, member_id: str, changes: MemberChanges, by: str) -> Member:
         async with self._write() as conn:
             return await members.change_member(conn, member_id, changes, by, self.clock())
 
-    async def member_moves(self, member_id: str, limit: int, after: int | None) -> list[units.Move]:
+    async def member_moves(self, member_id: str, limit: int, after: int | None) -> list[Move]:
         async with self.db.read() as conn:
             return await members.member_moves(conn, member_id, limit, after)
 
-    async def members(self, org_unit: str, limit: int, after: str | None) -> list[members.Member]:
+    async def members(self, org_unit: str, limit: int, after: str | None) -> list[Member]:
         async with self.db.read() as conn:
             return await members.list_members(conn, org_unit, limit, after)
 
-    async def find_members(self, member_ids: Sequence[str]) -> dict[str, members.Member]:
+    async def find_members(self, member_ids: Sequence[str]) -> dict[str, Member]:
         """The members of ``member_ids`` that exist, by id."""
         async with self.db.read() as conn:
             return await members.find_members(conn, member_ids)
 
-    async def search_members(self, org_unit: str, text: str, limit: int) -> list[members.Member]:
+    async def search_members(self, org_unit: str, text: str, limit: int) -> list[Member]:
         async with self.db.read() as conn:
             return await members.search_members(conn, org_unit, text, limit)
 
     async def import_units(
-        self, file: BinaryIO, *, dry_run: bool, principal: principals.Principal | None = None
+        self, file: BinaryIO, *, dry_run: bool, principal: Principal | None = None
     ) -> imports.ImportReport:
         """Import an org unit file (see ``ledger.org.imports``): a dry run reads, an apply
         writes the whole file in one transaction or, with a refused row, raises
@@ -243,7 +244,7 @@ class Ledger:
         *,
         dry_run: bool,
         by: str,
-        principal: principals.Principal | None = None,
+        principal: Principal | None = None,
         progress: imports.Progress | None = None,
     ) -> imports.ImportReport:
         """Import a member file, as ``import_units`` does; ``progress`` hears of each chunk.
@@ -586,13 +587,11 @@ class Ledger:
     async def redeem(self, reward: str, member_id: str, by: str, request: IdempotentRequest) -> tuple[Redemption, bool]:
         """Place a hold on one unit of ``reward`` for the member (Idempotency-Key); concurrent
         holds share a database transaction (group commit), as awards do."""
-        return await self._holds.submit((redemptions.HoldRequest(reward, member_id, by, request), audit.current()))
+        return await self._holds.submit((HoldRequest(reward, member_id, by, request), audit.current()))
 
-    async def _hold_batch(
-        self, batch: Sequence[Served[redemptions.HoldRequest]]
-    ) -> list[tuple[Redemption, bool] | Exception]:
+    async def _hold_batch(self, batch: Sequence[Served[HoldRequest]]) -> list[tuple[Redemption, bool] | Exception]:
         async def write(
-            conn: AsyncConnection, requests: Sequence[redemptions.HoldRequest], now: datetime
+            conn: AsyncConnection, requests: Sequence[HoldRequest], now: datetime
         ) -> list[tuple[Redemption, bool] | LedgerError]:
             return await redemptions.hold_many(conn, requests, now, self.hold_ttl, self.journal)
 
@@ -625,7 +624,7 @@ class Ledger:
         limit: int,
         after: tuple[datetime, int] | None = None,
         pickup_code: str | None = None,
-    ) -> list[redemptions.HeldRedemption]:
+    ) -> list[HeldRedemption]:
         """The unit's open holds, soonest to expire first; with ``pickup_code``, the one shown."""
         async with self.db.read() as conn:
             return await redemptions.held_at_counter(conn, org_unit, pickup_code=pickup_code, limit=limit, after=after)
@@ -660,7 +659,7 @@ class Ledger:
         expires_at: datetime | None,
         created_by: str,
         key: bytes,
-    ) -> tuple[principals.Principal, str]:
+    ) -> tuple[Principal, str]:
         async with self._write() as conn:
             return await principals.create_principal(
                 conn,
@@ -674,30 +673,30 @@ class Ledger:
                 key=key,
             )
 
-    async def authenticate(self, token: str, key: bytes) -> principals.Principal:
+    async def authenticate(self, token: str, key: bytes) -> Principal:
         async with self.db.read() as conn:
             return await principals.authenticate(conn, token, key, self.clock())
 
-    async def principal(self, principal_id: str) -> principals.Principal:
+    async def principal(self, principal_id: str) -> Principal:
         async with self.db.read() as conn:
             return await principals.get_principal(conn, principal_id)
 
-    async def principals(self, limit: int, after: str | None) -> list[principals.Principal]:
+    async def principals(self, limit: int, after: str | None) -> list[Principal]:
         async with self.db.read() as conn:
             return await principals.list_principals(conn, limit, after)
 
-    async def revoke_principal(self, principal_id: str, by: str) -> principals.Principal:
+    async def revoke_principal(self, principal_id: str, by: str) -> Principal:
         async with self._write() as conn:
             return await principals.revoke_principal(conn, principal_id, by, self.clock())
 
-    async def authorize(self, principal: principals.Principal, *subjects: scopes.Subject) -> None:
+    async def authorize(self, principal: Principal, *subjects: scopes.Subject) -> None:
         """Refuse unless the principal's scope covers every subject (see ``ledger.access.scopes``)."""
         if principal.role is Access.ADMIN:
             return  # the whole tree: not even a lookup (an unknown subject fails in the write)
         async with self.db.read() as conn:
             await scopes.authorize(conn, principal, subjects)
 
-    async def authorize_members(self, principal: principals.Principal, member_ids: Sequence[str], field: str) -> None:
+    async def authorize_members(self, principal: Principal, member_ids: Sequence[str], field: str) -> None:
         if principal.role is Access.ADMIN:
             return
         async with self.db.read() as conn:

@@ -10,6 +10,7 @@ import json
 from sqlalchemy import select, text
 from sqlmodel import SQLModel
 
+from api import routes
 from api.app import create_app
 from api.cli import main as cli
 from ledger import Role
@@ -47,7 +48,7 @@ async def _history(client, ledger) -> None:
     await award(client, MEMBER_ID, 40, memo=MEMO, evidence_url=EVIDENCE)
     await reward(client)
     held = (await redeem(client, MEMBER_ID)).json()
-    assert 201 == (await post(client, f"/v1/redemptions/{held['id']}/fulfil")).status_code
+    assert 201 == (await post(client, routes.api(routes.REDEMPTION_FULFIL, redemption_id=held["id"]))).status_code
     claim = {
         "member_id": MEMBER_ID,
         "rule": "report",
@@ -56,8 +57,8 @@ async def _history(client, ledger) -> None:
         "memo": CLAIM_MEMO,
         "evidence_url": CLAIM_EVIDENCE,
     }
-    claimed = (await client.post("/v1/claims", json=claim)).json()
-    assert 201 == (await post(client, f"/v1/claims/{claimed['id']}/approve")).status_code
+    claimed = (await client.post(routes.api(routes.CLAIMS), json=claim)).json()
+    assert 201 == (await post(client, routes.api(routes.CLAIM_APPROVE, claim_id=claimed["id"]))).status_code
 
 
 async def _reply_with_text(ledger) -> None:
@@ -89,15 +90,17 @@ async def _everything_kept(client, ledger) -> str:
 
 async def _standing(client) -> tuple:
     """What the member earned and is flagged for, without the name."""
-    balance = (await client.get(f"/v1/members/{MEMBER_ID}/balance")).json()
+    balance = (await client.get(routes.api(routes.MEMBER_BALANCE, member_id=MEMBER_ID))).json()
     balance.pop("expiring_before")  # a window from now, not a figure of the member's
-    tier = (await client.get(f"/v1/members/{MEMBER_ID}/tier")).json()
-    flags = (await client.get("/v1/nominations", params={"org_unit": STREET})).json()
+    tier = (await client.get(routes.api(routes.MEMBER_TIER, member_id=MEMBER_ID))).json()
+    flags = (await client.get(routes.api(routes.NOMINATIONS), params={"org_unit": STREET})).json()
     return balance, tier, [{k: v for k, v in f.items() if k != "name"} for f in flags]
 
 
 async def _erase(client, member_id=MEMBER_ID, **headers):
-    return await post(client, f"/v1/members/{member_id}/erasure", {"reason": "本人申请删除个人信息"}, **headers)
+    return await post(
+        client, routes.api(routes.MEMBER_ERASURE, member_id=member_id), {"reason": "本人申请删除个人信息"}, **headers
+    )
 
 
 async def test_an_erased_member_keeps_points_tiers_and_flags_and_none_of_their_text(client, ledger):
@@ -124,12 +127,14 @@ async def test_an_erased_member_keeps_points_tiers_and_flags_and_none_of_their_t
     assert [] == [s for s in SECRETS if s in kept]
     assert '"修水管"' in kept  # another member's reply is not theirs to scrub
     assert before == await _standing(client)
-    assert PSEUDONYM == (await client.get(f"/v1/members/{MEMBER_ID}")).json()["name"]
-    export = await client.get("/v1/exports/nominations", params={"org_unit": STREET, "period": ledger.current_period()})
+    assert PSEUDONYM == (await client.get(routes.api(routes.MEMBER, member_id=MEMBER_ID))).json()["name"]
+    export = await client.get(
+        routes.api(routes.EXPORT_NOMINATIONS), params={"org_unit": STREET, "period": ledger.current_period()}
+    )
     rows = list(csv.reader(io.StringIO(export.text.lstrip("\ufeff"))))
     names = [row[0] for row in rows[1 : rows.index([])]]  # the names, down to the checkpoint's table
     assert [PSEUDONYM, PSEUDONYM] == names  # flagged 先进工作者 and 优秀共产党员
-    statement = (await client.get(f"/v1/members/{MEMBER_ID}/statement")).json()
+    statement = (await client.get(routes.api(routes.MEMBER_STATEMENT, member_id=MEMBER_ID))).json()
     assert {""} == {line["memo"] for line in statement["lines"]}
 
 
@@ -142,7 +147,7 @@ async def test_an_erasure_is_an_audit_event_and_replays_by_its_key(client, ledge
     async with ledger.db.read() as conn:
         rows = (await conn.execute(text("SELECT method, path, status FROM audit WHERE path LIKE '%erasure'"))).all()
         reasons = (await conn.execute(text("SELECT reason, erased_by FROM erasure"))).all()
-    assert ("POST", f"/v1/members/{MEMBER_ID}/erasure", 201) == tuple(rows[0])
+    assert ("POST", routes.api(routes.MEMBER_ERASURE, member_id=MEMBER_ID), 201) == tuple(rows[0])
     assert [("本人申请删除个人信息", "admin")] == [tuple(r) for r in reasons]
 
 
@@ -152,7 +157,7 @@ async def test_an_erasure_is_refused_while_a_notice_or_a_hold_names_the_member(c
     await tiers(ledger)
     await ledger.register_member(MEMBER_ID, NAME, MICRO, True, (Role.VOLUNTEER,), PHONE)
     await award(client, MEMBER_ID, 40, memo=MEMO)
-    notice = (await client.post("/v1/notices", json={"org_unit": STREET})).json()
+    notice = (await client.post(routes.api(routes.NOTICES), json={"org_unit": STREET})).json()
     await reward(client)
     held = (await redeem(client, MEMBER_ID)).json()
     body = assert_problem(await _erase(client), 409, "erasure_blocked")
@@ -166,7 +171,7 @@ async def test_an_erasure_of_an_unknown_member_or_without_a_reason_is_a_problem(
     """An unknown id is a 404 naming the id; an empty reason a 400 naming the reason."""
     await tree(ledger)
     assert_problem(await _erase(client, "m-无此人"), 404, "member_not_found", "id")
-    response = await post(client, f"/v1/members/{MEMBER_ID}/erasure", {"reason": ""})
+    response = await post(client, routes.api(routes.MEMBER_ERASURE, member_id=MEMBER_ID), {"reason": ""})
     assert_problem(response, 422, "invalid_input", "reason")
 
 

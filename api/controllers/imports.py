@@ -38,7 +38,7 @@ class ImportOperation(Operation):
         self.request_body = RequestBody(content=content, required=True)
 
 
-def _post(path: str, summary: str) -> Any:
+def _post(path: str, summary: str) -> post:
     return post(
         path,
         summary=summary,

@@ -68,7 +68,7 @@ class TierController(Controller):
         summary="Load tier schemes (the tiers file as JSON); changed schemes get a new version",
         opt=ADMIN_ONLY,
     )
-    async def load(self, data: JSONBody[dict[str, Any]], ledger: LedgerDep, request: Req) -> dict:
+    async def load(self, data: JSONBody[dict[str, Any]], ledger: LedgerDep, request: Req) -> dict[str, Any]:
         created = await ledger.load_tiers(json.dumps(data, ensure_ascii=False), request.user.id)
         return {"created": [{"org_unit": unit or None, "version": v} for unit, v in created]}
 

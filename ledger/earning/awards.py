@@ -84,7 +84,9 @@ def check_occurred_at(occurred_at: datetime, now: datetime) -> None:
         raise InvalidInput("occurred_at", "occurred_at is before 2000")
 
 
-def check_points(points: int) -> None:
+def check_points(points: int | None) -> None:
+    if points is None:
+        raise InvalidInput("points", "an award names its points, or a rule that computes them")
     if not 1 <= points <= AWARD_POINTS_MAX:
         raise InvalidInput("points", f"points must be between 1 and {AWARD_POINTS_MAX}", points=points)
 
