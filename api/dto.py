@@ -776,6 +776,8 @@ class SweepRead(msgspec.Struct):
     holds_expired: int
     lots_expired: int
     points_expired: int
+    audit_rows_purged: int
+    tokens_purged: int
 
 
 class TokenCreate(Write):
@@ -820,6 +822,13 @@ class AuditRead(msgspec.Struct):
     path: str
     status: int
     idempotency_key: str | None
+    kind: Literal["write", "read"]
+    subject: str | None
+    """The member whose data a read showed."""
+    detail: str | None
+    """A read's filter."""
+    rows: int | None
+    """How many rows a read showed."""
 
 
 class AuditPage(msgspec.Struct):
