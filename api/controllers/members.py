@@ -8,6 +8,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from api import dto, routes, views
 from api.access import OVERSEERS, READERS, WRITERS, unit_or_own
+from api.audit import record_read
 from api.dependencies import LedgerDep
 from ledger import (
     CODE_LENGTH_MAX,
@@ -62,6 +63,7 @@ class MemberController(Controller):
             raise InvalidInput("after", "a search is not paged: type more of the name or id to narrow it")
         else:
             found = await ledger.search_members(unit, q, limit)
+        await record_read(request, ledger, len(found), org_unit=unit, q=q, after=after, limit=limit)
         return [views.member_read(m) for m in found]
 
     @get(routes.MEMBER, summary="One member", opt=READERS)

@@ -58,7 +58,9 @@ class Entry:
     """How many rows a read showed."""
 
 
-def read(principal: str, role: str, path: str, rows: int, subject: str | None = None, **filters: object) -> Entry:
+def read(
+    principal: str, role: str, path: str, rows: int | None, subject: str | None = None, **filters: object
+) -> Entry:
     """The row of a read of personal data: the filters that are set, in a stable order."""
     detail = " ".join(f"{k}={v}" for k, v in sorted(filters.items()) if v is not None) or None
     return Entry(principal, role, "GET", path, 200, kind=READ, subject=subject, detail=detail, rows=rows)
