@@ -16,6 +16,7 @@ from typing import Any, BinaryIO
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ledger import member_copy as copies
 from ledger import verify
 from ledger.access import audit, principals, retention, scopes
 from ledger.earning import activities, awards, claims, deductions, rules, summary
@@ -179,6 +180,11 @@ class Ledger:
         """The members of ``member_ids`` that exist, by id."""
         async with self.db.read() as conn:
             return await members.find_members(conn, member_ids)
+
+    async def member_copy(self, member_id: str) -> copies.MemberCopy:
+        """Everything kept about the member, read from one snapshot (``ledger.member_copy``)."""
+        async with self.db.snapshot() as conn:
+            return await copies.member_copy(conn, member_id, self.clock())
 
     async def search_members(self, org_unit: str, text: str, limit: int) -> list[members.Member]:
         async with self.db.read() as conn:

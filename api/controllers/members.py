@@ -1,14 +1,15 @@
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
-from litestar import Controller, Request, get, patch, post
+from litestar import Controller, MediaType, Request, Response, get, patch, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from api import dto, routes, views
-from api.access import OVERSEERS, READERS, WRITERS, unit_or_own
+from api.access import ADMIN, MEMBER, ORGANIZER, OVERSEERS, READERS, WRITERS, allow, unit_or_own
 from api.audit import record_read
+from api.controllers.nominations import MEDIA_TYPES, attachment
 from api.dependencies import LedgerDep
 from ledger import (
     CODE_LENGTH_MAX,
@@ -20,6 +21,7 @@ from ledger import (
     STATEMENT_PAGE_SIZE_MAX,
     InvalidInput,
     MemberChanges,
+    member_copy,
     scopes,
 )
 
@@ -124,3 +126,29 @@ class MemberController(Controller):
     async def caps(self, member_id: FromPath[str], ledger: LedgerDep, request: Req) -> list[dto.CapRoomRead]:
         await ledger.authorize(request.user, scopes.member(member_id))
         return [msgspec.convert(room, dto.CapRoomRead) for room in await ledger.cap_room(member_id)]
+
+    @get(
+        routes.MEMBER_EXPORT,
+        summary="Everything kept about a member (the member's own copy), as JSON or XLSX (?format=xlsx)",
+        opt=allow(ADMIN, ORGANIZER, MEMBER),
+    )
+    async def export(
+        self,
+        member_id: FromPath[str],
+        ledger: LedgerDep,
+        request: Req,
+        format: Annotated[Literal["json", "xlsx"] | None, QueryParameter()] = None,
+    ) -> Response[bytes | dict[str, Any]]:
+        """The member itself, an organizer whose subtree holds the member, or an admin.
+        Without ``format``, an Accept header naming the XLSX type asks for the workbook;
+        the copy's reading is itself recorded, and listed in the next copy."""
+        await ledger.authorize(request.user, scopes.member(member_id))
+        if format is None:
+            format = "xlsx" if MEDIA_TYPES["xlsx"] in request.headers.get("accept", "") else "json"
+        copy = await ledger.member_copy(member_id)
+        await record_read(request, ledger, copy.rows, member_id, format=format)
+        if format == "json":
+            return Response(member_copy.json_value(copy), media_type=MediaType.JSON)
+        name = member_copy.filename(copy, ledger.tz, format)
+        headers = {"Content-Disposition": attachment(name, f"member-copy.{format}")}
+        return Response(member_copy.xlsx_bytes(copy, ledger.tz), media_type=MEDIA_TYPES[format], headers=headers)
