@@ -121,10 +121,12 @@ class MemberRead(msgspec.Struct):
     id: str
     name: str
     org_unit: str
-    party_member: bool
     roles: list[Role]
     active: bool
     created_at: datetime
+    party_member: bool | msgspec.UnsetType = msgspec.UNSET
+    """Sensitive personal information: present only to an admin, an organizer in scope
+    and the member itself (``api.views.SEES_PARTY_MEMBERSHIP``)."""
 
 
 class CapRead(msgspec.Struct):
@@ -507,7 +509,6 @@ class NominationRead(msgspec.Struct):
     member_id: str
     name: str
     org_unit: str
-    party_member: bool
     period: str
     flag: str
     state: str
@@ -516,6 +517,8 @@ class NominationRead(msgspec.Struct):
     notice_id: int | None
     objections: int
     updated_at: datetime
+    party_member: bool | msgspec.UnsetType = msgspec.UNSET
+    """As ``MemberRead.party_member``: absent to an auditor."""
 
 
 class EvidenceRead(msgspec.Struct):

@@ -37,7 +37,7 @@ class MemberController(Controller):
     async def create(self, data: JSONBody[dto.MemberCreate], ledger: LedgerDep, request: Req) -> dto.MemberRead:
         await ledger.authorize(request.user, scopes.unit(data.org_unit))
         member = await ledger.register_member(data.id, data.name, data.org_unit, data.party_member, tuple(data.roles))
-        return views.member_read(member)
+        return views.member_read(member, request.user)
 
     @get(
         routes.MEMBERS,
@@ -66,12 +66,12 @@ class MemberController(Controller):
         else:
             found = await ledger.search_members(unit, q, limit)
         await record_read(request, ledger, len(found), org_unit=unit, q=q, after=after, limit=limit)
-        return [views.member_read(m) for m in found]
+        return [views.member_read(m, request.user) for m in found]
 
     @get(routes.MEMBER, summary="One member", opt=READERS)
     async def read(self, member_id: FromPath[str], ledger: LedgerDep, request: Req) -> dto.MemberRead:
         await ledger.authorize(request.user, scopes.member(member_id))
-        return views.member_read(await ledger.member(member_id))
+        return views.member_read(await ledger.member(member_id), request.user)
 
     @patch(
         routes.MEMBER,
@@ -91,7 +91,7 @@ class MemberController(Controller):
             roles=None if data.roles is None else tuple(data.roles),
             active=data.active,
         )
-        return views.member_read(await ledger.change_member(member_id, changes, request.user.id))
+        return views.member_read(await ledger.change_member(member_id, changes, request.user.id), request.user)
 
     @get(routes.MEMBER_MOVES, summary="A member's moves between micro-grids, oldest first", opt=READERS)
     async def moves(

@@ -118,7 +118,10 @@ class TierController(Controller):
         await ledger.authorize(request.user, scopes.unit(org_unit))
         rows = await ledger.nominations(period, org_unit, flag)
         await record_read(request, ledger, len(rows), org_unit=org_unit, period=period, flag=flag)
-        return [dto.NominationRead(**row) for row in rows]
+        return [
+            dto.NominationRead(**{**row, "party_member": views.party_membership(request.user, row["party_member"])})
+            for row in rows
+        ]
 
     @post(routes.NOTICES, summary="Open a public notice (公示) for the flags of a subtree", opt=WRITERS)
     async def notice(self, data: JSONBody[dto.NoticeCreate], ledger: LedgerDep, request: Req) -> dto.NoticeRead:
