@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, MediaType, Request, Response, get, patch, post
+from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, Operation, Schema
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from api import dto, routes, views
@@ -28,6 +30,18 @@ from ledger import (
 MEMBER_SEARCH_SIZE_DEFAULT = 20
 
 Req = Request[Any, Any, Any]
+
+
+@dataclass
+class CopyOperation(Operation):
+    """The copy answers JSON (its schema is in ``schemas/``) or XLSX: both are described."""
+
+    def __post_init__(self) -> None:
+        assert self.responses is not None
+        self.responses["200"].content = {  # type: ignore[union-attr]
+            MediaType.JSON: OpenAPIMediaType(schema=Schema(type=OpenAPIType.OBJECT)),
+            MEDIA_TYPES["xlsx"]: OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)),
+        }
 
 
 class MemberController(Controller):
@@ -131,6 +145,7 @@ class MemberController(Controller):
         routes.MEMBER_EXPORT,
         summary="Everything kept about a member (the member's own copy), as JSON or XLSX (?format=xlsx)",
         opt=allow(ADMIN, ORGANIZER, MEMBER),
+        operation_class=CopyOperation,
     )
     async def export(
         self,
