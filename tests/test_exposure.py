@@ -23,39 +23,21 @@ MEMBER = f"/v1/members/{SELF}"
 MEMBERS = f"/v1/members?org_unit={COMMUNITY}"
 SEARCH = f"/v1/members?org_unit={COMMUNITY}&q=m-党"
 NOMINATIONS = f"/v1/nominations?org_unit={COMMUNITY}"
+UNIT_LIST = {
+    "admin": (200, True),
+    "organizer_in": (200, True),
+    "organizer_out": (403, False),
+    "self": (403, False),
+    "other_member": (403, False),
+    "auditor": (200, False),
+}
+"""A subtree's list: an overseer's, never a member's."""
+
 TABLE = {
-    MEMBER: {
-        "admin": (200, True),
-        "organizer_in": (200, True),
-        "organizer_out": (403, False),
-        "self": (200, True),
-        "other_member": (403, False),
-        "auditor": (200, False),
-    },
-    MEMBERS: {
-        "admin": (200, True),
-        "organizer_in": (200, True),
-        "organizer_out": (403, False),
-        "self": (403, False),
-        "other_member": (403, False),
-        "auditor": (200, False),
-    },
-    SEARCH: {
-        "admin": (200, True),
-        "organizer_in": (200, True),
-        "organizer_out": (403, False),
-        "self": (403, False),
-        "other_member": (403, False),
-        "auditor": (200, False),
-    },
-    NOMINATIONS: {
-        "admin": (200, True),
-        "organizer_in": (200, True),
-        "organizer_out": (403, False),
-        "self": (403, False),
-        "other_member": (403, False),
-        "auditor": (200, False),
-    },
+    MEMBER: {**UNIT_LIST, "self": (200, True)},
+    MEMBERS: UNIT_LIST,
+    SEARCH: UNIT_LIST,
+    NOMINATIONS: UNIT_LIST,
 }
 
 
