@@ -1,4 +1,5 @@
-"""Every write under ``/v1`` leaves an audit row naming its principal and its outcome.
+"""Every write under ``/v1`` leaves an audit row naming its principal and its outcome,
+and every read of personal data in bulk a row saying who read what (``record_read``).
 
 A write that commits stores its row in its own database transaction (see
 ``ledger.access.audit``): the middleware names the request before the handler runs, with
@@ -12,14 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
+from typing import Any, TypeVar
 
+from litestar import Request
 from litestar.enums import ScopeType
 from litestar.handlers import HTTPRouteHandler
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from api.ratelimit import WRITE_METHODS
-from ledger import Ledger, audit
+from ledger import Ledger, Principal, audit
 
 _log = logging.getLogger("api.audit")
 _IDEMPOTENCY = IDEMPOTENCY_HEADER.lower().encode()
@@ -64,3 +68,37 @@ async def _store(ledger: Ledger, row: audit.Entry) -> None:
         await ledger.record_audit(row)
     except Exception:
         _log.exception("a write was answered but its audit row was not stored: %s", row)
+
+
+T = TypeVar("T")
+
+
+async def record_read(
+    request: Request[Any, Any, Any],
+    ledger: Ledger,
+    rows: int | None,
+    subject: str | None = None,
+    by: Principal | None = None,
+    **filters: object,
+) -> None:
+    """Store the row of a read of personal data before the data is answered: a row
+    that cannot be stored fails the read, for nothing is shown unrecorded. ``by``: the
+    principal of a page, signed in by cookie (``request.user`` under ``/v1``)."""
+    principal = by or request.user
+    await ledger.record_audit(
+        audit.read(principal.id, principal.role.value, request.url.path, rows, subject, **filters)
+    )
+
+
+async def counted(
+    rows: AsyncIterator[T], request: Request[Any, Any, Any], ledger: Ledger, **filters: object
+) -> AsyncIterator[T]:
+    """A streamed read's rows, recorded once the stream ends (or is dropped) with the
+    number of rows actually sent: a streamed export's length is known only then."""
+    sent = 0
+    try:
+        async for row in rows:
+            sent += 1
+            yield row
+    finally:
+        await record_read(request, ledger, sent, None, None, **filters)

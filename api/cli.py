@@ -57,6 +57,7 @@ from ledger import (
     guide,
     head_revision,
     load_demo,
+    member_copy,
     migrate,
     sealed_at_text,
 )
@@ -166,6 +167,35 @@ async def _export(args: argparse.Namespace) -> int:
 
     await _with_ledger(args.database_url, work, checkpoint_key())
     print(f"wrote {args.output}")
+    return 0
+
+
+COPY_FORMATS = {".json": "json", ".xlsx": "xlsx"}
+"""A member's copy is written as its file's extension says."""
+
+
+async def _member_export(args: argparse.Namespace) -> int:
+    """Write a member's copy of their data (JSON or XLSX, from the extension), and record
+    the reading in the audit log as the API does."""
+    form = COPY_FORMATS.get(args.output.suffix.lower())
+    if form is None:
+        raise CommandRefused(f"{args.output}: name a .json or .xlsx file for --output (nothing was exported)")
+    if not args.output.parent.is_dir():
+        raise CommandRefused(f"{args.output.parent}: no such folder for --output (nothing was exported)")
+
+    async def work(ledger: Ledger) -> int:
+        copy = await ledger.member_copy(args.id)
+        path = f"/v1/members/{args.id}/export"
+        entry = audit.read(CLI_PRINCIPAL, Access.ADMIN.value, path, copy.rows, args.id, format=form)
+        await ledger.record_audit(entry)
+        if form == "json":
+            args.output.write_text(json.dumps(member_copy.json_value(copy), ensure_ascii=False, indent=2) + "\n")
+        else:
+            args.output.write_bytes(member_copy.xlsx_bytes(copy, ledger.tz))
+        return copy.rows
+
+    rows = await _with_ledger(args.database_url, work)
+    print(f"wrote {args.output}: {rows} rows about member {args.id}")
     return 0
 
 
@@ -518,7 +548,16 @@ def parser() -> argparse.ArgumentParser:
     ):
         command.add_argument("--database-url", default=url, help="SQLAlchemy URL (default: %(default)s)")
     _backup_parsers(commands, url)
+    _member_parsers(commands, url)
     return top
+
+
+def _member_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser], url: str) -> None:
+    members = commands.add_parser("member", help="one member's personal data").add_subparsers(dest="sub", required=True)
+    copy = members.add_parser("export", help="everything kept about a member, the copy a resident may ask for")
+    copy.add_argument("id", help="the member's id")
+    copy.add_argument("--output", type=Path, required=True, help="the file to write: .json or .xlsx")
+    copy.add_argument("--database-url", default=url, help="SQLAlchemy URL (default: %(default)s)")
 
 
 def _backup_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser], url: str) -> None:
@@ -603,6 +642,8 @@ def _run(args: argparse.Namespace) -> int:
         return asyncio.run(_erase(args))
     if args.command == "backup":
         return asyncio.run(_backup(args))
+    if args.command == "member":
+        return asyncio.run(_member_export(args))
     if args.command == "restore":
         return asyncio.run(_restore(args))
     if args.command == "migrate":

@@ -123,10 +123,12 @@ class MemberRead(msgspec.Struct):
     id: str
     name: str
     org_unit: str
-    party_member: bool
     roles: list[Role]
     active: bool
     created_at: datetime
+    party_member: bool | msgspec.UnsetType = msgspec.UNSET
+    """Sensitive personal information: present only to an admin, an organizer in scope
+    and the member itself (``api.views.SEES_PARTY_MEMBERSHIP``)."""
 
 
 class CapRead(msgspec.Struct):
@@ -524,7 +526,6 @@ class NominationRead(msgspec.Struct):
     member_id: str
     name: str
     org_unit: str
-    party_member: bool
     period: str
     flag: str
     state: str
@@ -533,6 +534,8 @@ class NominationRead(msgspec.Struct):
     notice_id: int | None
     objections: int
     updated_at: datetime
+    party_member: bool | msgspec.UnsetType = msgspec.UNSET
+    """As ``MemberRead.party_member``: absent to an auditor."""
 
 
 class EvidenceRead(msgspec.Struct):
@@ -793,6 +796,8 @@ class SweepRead(msgspec.Struct):
     holds_expired: int
     lots_expired: int
     points_expired: int
+    audit_rows_purged: int
+    tokens_purged: int
 
 
 class TokenCreate(Write):
@@ -837,6 +842,13 @@ class AuditRead(msgspec.Struct):
     path: str
     status: int
     idempotency_key: str | None
+    kind: Literal["write", "read"]
+    subject: str | None
+    """The member whose data a read showed."""
+    detail: str | None
+    """A read's filter."""
+    rows: int | None
+    """How many rows a read showed."""
 
 
 class AuditPage(msgspec.Struct):

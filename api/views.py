@@ -9,6 +9,7 @@ import msgspec
 
 from api import dto
 from ledger import (
+    Access,
     Balance,
     Checkpoint,
     ImportReport,
@@ -64,12 +65,22 @@ def move_page(moves: list[Move], limit: int) -> dto.MovePage:
     return dto.MovePage([dto.MoveRead(**_fields(m)) for m in moves], next_cursor)
 
 
-def member_read(member: Member) -> dto.MemberRead:
+SEES_PARTY_MEMBERSHIP = frozenset({Access.ADMIN, Access.ORGANIZER, Access.MEMBER})
+"""Party membership is sensitive personal information (PIPL art. 28): it is shown to an
+admin, to an organizer (whose scope the handler has checked: it nominates 优秀共产党员)
+and to a member (who reads only their own), never to an auditor, who checks the books."""
+
+
+def party_membership(viewer: Principal, party_member: bool) -> bool | msgspec.UnsetType:
+    return party_member if viewer.role in SEES_PARTY_MEMBERSHIP else msgspec.UNSET
+
+
+def member_read(member: Member, viewer: Principal) -> dto.MemberRead:
     return dto.MemberRead(
         id=member.id,
         name=member.name,
         org_unit=member.org_unit,
-        party_member=member.party_member,
+        party_member=party_membership(viewer, member.party_member),
         roles=list(member.roles),
         active=member.active,
         created_at=member.created_at,

@@ -6,6 +6,7 @@ What is named here is the web layer's only way in (a test holds ``api`` to it): 
 modules behind it may be rearranged without the web layer noticing.
 """
 
+from ledger import member_copy
 from ledger.access import audit, scopes
 from ledger.access.audit import AUDIT_PAGE_SIZE_MAX
 from ledger.access.principals import NOT_VALID, PRINCIPAL_PAGE_SIZE_MAX, TOKEN_LENGTH_MAX, Principal, check_current
@@ -75,6 +76,7 @@ from ledger.journal.queries import (
     StatementPage,
     TransactionView,
 )
+from ledger.member_copy import MemberCopy
 from ledger.org import imports
 from ledger.org.imports import ImportReport, Outcome
 from ledger.org.members import MEMBER_PAGE_SIZE_MAX, MEMBER_SEARCH_SIZE_MAX, Member, MemberChanges
@@ -201,6 +203,7 @@ __all__ = [
     "MOVE_PAGE_SIZE_MAX",
     "Member",
     "MemberChanges",
+    "MemberCopy",
     "MemberInactive",
     "MemberNotFound",
     "MemberTier",
@@ -278,6 +281,7 @@ __all__ = [
     "head_revision",
     "imports",
     "load_demo",
+    "member_copy",
     "migrate",
     "normal_pickup_code",
     "revision",

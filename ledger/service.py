@@ -17,7 +17,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger import erasure, verify
-from ledger.access import audit, principals, scopes
+from ledger import member_copy as copies
+from ledger.access import audit, principals, retention, scopes
 from ledger.access.principals import Principal
 from ledger.earning import activities, awards, claims, deductions, rules, summary
 from ledger.earning.activities import Activity, Settlement
@@ -83,6 +84,8 @@ class SweepReport:
     holds_expired: int = 0
     lots_expired: int = 0
     points_expired: int = 0
+    audit_rows_purged: int = 0
+    tokens_purged: int = 0
 
 
 def _scope(principal: principals.Principal | None) -> str | None:
@@ -98,10 +101,12 @@ class Ledger:
         clock: Clock = utc_now,
         hold_ttl: timedelta = redemptions.HOLD_TTL_DEFAULT,
         checkpoint_key: bytes | None = None,
+        keep: retention.Retention | None = None,
     ):
         """``checkpoint_key`` seals and checks checkpoints; a ledger without one seals
         none (a notice or export asks for one: a programmer error) and verify says the
-        checkpoints went unchecked."""
+        checkpoints went unchecked. ``keep`` says how long the sweep keeps audit rows and
+        dead tokens (by default the environment's ``LEDGER_*_RETENTION_DAYS``)."""
         self.db = db
         self.tz = zone(timezone_name)
         tz = self.tz
@@ -116,6 +121,7 @@ class Ledger:
         self.clock = clock
         self.hold_ttl = hold_ttl
         self.checkpoint_key = checkpoint_key
+        self.retention = keep or retention.Retention.from_environment()
         self._awards: GroupCommit[Served[AwardRequest], AwardOutcome] = GroupCommit(self._award_batch, AWARD_BATCH_MAX)
         self._holds: GroupCommit[Served[HoldRequest], tuple[Redemption, bool]] = GroupCommit(
             self._hold_batch, redemptions.HOLD_BATCH_MAX
@@ -222,6 +228,11 @@ class Ledger:
         """The members of ``member_ids`` that exist, by id."""
         async with self.db.read() as conn:
             return await members.find_members(conn, member_ids)
+
+    async def member_copy(self, member_id: str) -> copies.MemberCopy:
+        """Everything kept about the member, read from one snapshot (``ledger.member_copy``)."""
+        async with self.db.snapshot() as conn:
+            return await copies.member_copy(conn, member_id, self.clock())
 
     async def search_members(self, org_unit: str, text: str, limit: int) -> list[Member]:
         async with self.db.read() as conn:
@@ -630,8 +641,10 @@ class Ledger:
             return await redemptions.held_at_counter(conn, org_unit, pickup_code=pickup_code, limit=limit, after=after)
 
     async def sweep(self) -> SweepReport:
-        """Release the holds past their time, then expire the lots past their date, each in
-        batches of short transactions until none is left. Safe to run concurrently."""
+        """Release the holds past their time, expire the lots past their date, then purge
+        the audit rows and tokens past their retention, each in batches of short
+        transactions until none is left. Safe to run concurrently. The purge touches
+        neither the journal nor anything a balance rests on."""
         holds = lots = points = 0
         while True:
             async with self._write() as conn:
@@ -645,7 +658,23 @@ class Ledger:
             lots, points = lots + expired, points + taken
             if seen < expiry.EXPIRY_BATCH:
                 break
-        return SweepReport(holds, lots, points)
+        return SweepReport(
+            holds,
+            lots,
+            points,
+            await self._purged(retention.purge_audit),
+            await self._purged(retention.purge_tokens),
+        )
+
+    async def _purged(self, purge: Callable[[AsyncConnection, retention.Retention, datetime], Awaitable[int]]) -> int:
+        total = 0
+        while True:
+            # Not a request's write: the purge leaves no audit row of its own.
+            async with self.db.write() as conn:
+                purged = await purge(conn, self.retention, self.clock())
+            total += purged
+            if purged < retention.PURGE_BATCH:
+                return total
 
     # Principals, scopes and the audit log.
 
@@ -704,7 +733,9 @@ class Ledger:
 
     async def record_audit(self, entry: audit.Entry) -> None:
         """The row of a request whose answer no committed transaction recorded (a refused
-        write). Concurrent rows share a database transaction, as awards do."""
+        write), or of a read of personal data, stored before the data is shown.
+        Concurrent rows share a database transaction, as awards do, so a busy member list
+        costs one commit per batch of reads, not one per read."""
         await self._audit.submit(entry)
 
     async def _audit_batch(self, entries: Sequence[audit.Entry]) -> list[None]:
@@ -713,10 +744,10 @@ class Ledger:
         return [None] * len(entries)
 
     async def audit(
-        self, principal: str | None, since: datetime | None, limit: int, after: int | None
+        self, principal: str | None, since: datetime | None, limit: int, after: int | None, subject: str | None = None
     ) -> list[audit.Recorded]:
         async with self.db.read() as conn:
-            return await audit.entries(conn, principal, since, limit, after)
+            return await audit.entries(conn, principal, since, limit, after, subject)
 
     # Reads.
 

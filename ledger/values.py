@@ -119,6 +119,10 @@ AUDIT_PATH_LENGTH_MAX = 512
 """A request path as the audit log keeps it: every route of the API is far shorter; a
 longer path (only a hostile client sends one) is cut, not refused, so it is still logged."""
 
+AUDIT_DETAIL_LENGTH_MAX = 512
+"""The filter of an audited read as the log keeps it ("org_unit=tawan q=王"): a filter is
+a few query parameters, each bounded far below this; a longer one is cut, not refused."""
+
 ID_MAX = 2**63 - 1
 """Transactions, activities, claims and redemptions are numbered in BIGINT columns: a
 larger number names nothing, and no database query can take it as a parameter."""

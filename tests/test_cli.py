@@ -153,4 +153,11 @@ def test_expiry_policies_load_from_a_file_and_the_sweep_runs_from_the_command_li
     assert 0 == cli(["expiry", "load", str(good), "--database-url", url])
     assert "loaded default version 1" in capsys.readouterr().out
     assert 0 == cli(["sweep", "--database-url", url])
-    assert {"holds_expired": 0, "lots_expired": 0, "points_expired": 0} == json.loads(capsys.readouterr().out)
+    report = json.loads(capsys.readouterr().out)
+    assert {
+        "holds_expired": 0,
+        "lots_expired": 0,
+        "points_expired": 0,
+        "audit_rows_purged": 0,
+        "tokens_purged": 0,
+    } == report

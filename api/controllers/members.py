@@ -1,12 +1,16 @@
 from __future__ import annotations
 
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
-from litestar import Controller, Request, Response, get, patch, post
+from litestar import Controller, MediaType, Request, Response, get, patch, post
+from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, Operation, Schema
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from api import dto, routes, views
-from api.access import ADMIN_ONLY, OVERSEERS, READERS, WRITERS, unit_or_own
+from api.access import ADMIN, ADMIN_ONLY, MEMBER, ORGANIZER, OVERSEERS, READERS, WRITERS, allow, unit_or_own
+from api.audit import record_read
+from api.controllers.nominations import MEDIA_TYPES, attachment
 from api.dependencies import LedgerDep
 from api.idempotency import IdempotencyKey, created, idempotent_request
 from ledger import (
@@ -19,12 +23,25 @@ from ledger import (
     STATEMENT_PAGE_SIZE_MAX,
     InvalidInput,
     MemberChanges,
+    member_copy,
     scopes,
 )
 
 MEMBER_SEARCH_SIZE_DEFAULT = 20
 
 Req = Request[Any, Any, Any]
+
+
+@dataclass
+class CopyOperation(Operation):
+    """The copy answers JSON (its schema is in ``schemas/``) or XLSX: both are described."""
+
+    def __post_init__(self) -> None:
+        assert self.responses is not None
+        self.responses["200"].content = {  # type: ignore[union-attr]
+            MediaType.JSON: OpenAPIMediaType(schema=Schema(type=OpenAPIType.OBJECT)),
+            MEDIA_TYPES["xlsx"]: OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)),
+        }
 
 
 class MemberController(Controller):
@@ -36,7 +53,7 @@ class MemberController(Controller):
         member = await ledger.register_member(
             data.id, data.name, data.org_unit, data.party_member, tuple(data.roles), data.phone
         )
-        return views.member_read(member)
+        return views.member_read(member, request.user)
 
     @get(
         routes.MEMBERS,
@@ -64,12 +81,13 @@ class MemberController(Controller):
             raise InvalidInput("after", "a search is not paged: type more of the name or id to narrow it")
         else:
             found = await ledger.search_members(unit, q, limit)
-        return [views.member_read(m) for m in found]
+        await record_read(request, ledger, len(found), org_unit=unit, q=q, after=after, limit=limit)
+        return [views.member_read(m, request.user) for m in found]
 
     @get(routes.MEMBER, summary="One member", opt=READERS)
     async def read(self, member_id: FromPath[str], ledger: LedgerDep, request: Req) -> dto.MemberRead:
         await ledger.authorize(request.user, scopes.member(member_id))
-        return views.member_read(await ledger.member(member_id))
+        return views.member_read(await ledger.member(member_id), request.user)
 
     @patch(
         routes.MEMBER,
@@ -89,7 +107,7 @@ class MemberController(Controller):
             roles=None if data.roles is None else tuple(data.roles),
             active=data.active,
         )
-        return views.member_read(await ledger.change_member(member_id, changes, request.user.id))
+        return views.member_read(await ledger.change_member(member_id, changes, request.user.id), request.user)
 
     @get(routes.MEMBER_MOVES, summary="A member's moves between micro-grids, oldest first", opt=READERS)
     async def moves(
@@ -143,3 +161,30 @@ class MemberController(Controller):
             member_id, data.reason, request.user.id, idempotent_request(request, data, idempotency_key)
         )
         return created(views.read(erased, dto.ErasureRead), replayed)
+
+    @get(
+        routes.MEMBER_EXPORT,
+        summary="Everything kept about a member (the member's own copy), as JSON or XLSX (?format=xlsx)",
+        opt=allow(ADMIN, ORGANIZER, MEMBER),
+        operation_class=CopyOperation,
+    )
+    async def export(
+        self,
+        member_id: FromPath[str],
+        ledger: LedgerDep,
+        request: Req,
+        format: Annotated[Literal["json", "xlsx"] | None, QueryParameter()] = None,
+    ) -> Response[bytes | dict[str, Any]]:
+        """The member itself, an organizer whose subtree holds the member, or an admin.
+        Without ``format``, an Accept header naming the XLSX type asks for the workbook;
+        the copy's reading is itself recorded, and listed in the next copy."""
+        await ledger.authorize(request.user, scopes.member(member_id))
+        if format is None:
+            format = "xlsx" if MEDIA_TYPES["xlsx"] in request.headers.get("accept", "") else "json"
+        copy = await ledger.member_copy(member_id)
+        await record_read(request, ledger, copy.rows, member_id, format=format)
+        if format == "json":
+            return Response(member_copy.json_value(copy), media_type=MediaType.JSON)
+        name = member_copy.filename(copy, ledger.tz, format)
+        headers = {"Content-Disposition": attachment(name, f"member-copy.{format}")}
+        return Response(member_copy.xlsx_bytes(copy, ledger.tz), media_type=MEDIA_TYPES[format], headers=headers)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
+import msgspec
 from litestar import Controller, Request, get, post
 from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, Operation, Schema
 from litestar.params import FromPath, JSONBody, QueryParameter
@@ -14,6 +15,7 @@ from litestar.response import Stream
 
 from api import dto, routes, views
 from api.access import ADMIN_ONLY, EVERYONE, OVERSEERS, READERS, WRITERS, unit_or_own
+from api.audit import counted, record_read
 from api.dependencies import LedgerDep
 from ledger import CODE_LENGTH_MAX, EVIDENCE_PAGE_SIZE_MAX, NOTICE_PAGE_SIZE_MAX, exports, scopes
 
@@ -91,6 +93,7 @@ class TierController(Controller):
     ) -> dto.EvidencePage:
         await ledger.authorize(request.user, scopes.member(member_id))
         rows = await ledger.evidence(member_id, period, limit, int(cursor) if cursor else None)
+        await record_read(request, ledger, len(rows), member_id, period=period, cursor=cursor)
         next_cursor = str(rows[-1].id) if len(rows) == limit else None
         lines = [views.read(r, dto.EvidenceRead) for r in rows]
         return dto.EvidencePage(member_id, period or ledger.current_period(), lines, next_cursor)
@@ -100,7 +103,15 @@ class TierController(Controller):
         self, ledger: LedgerDep, request: Req, org_unit: UnitParam, period: PeriodParam = None, flag: FlagParam = None
     ) -> list[dto.NominationRead]:
         await ledger.authorize(request.user, scopes.unit(org_unit))
-        return [views.read(row, dto.NominationRead) for row in await ledger.nominations(period, org_unit, flag)]
+        rows = await ledger.nominations(period, org_unit, flag)
+        await record_read(request, ledger, len(rows), org_unit=org_unit, period=period, flag=flag)
+        return [
+            msgspec.structs.replace(
+                views.read(row, dto.NominationRead),
+                party_member=views.party_membership(request.user, row.party_member),
+            )
+            for row in rows
+        ]
 
     @post(routes.NOTICES, summary="Open a public notice (公示) for the flags of a subtree", opt=WRITERS)
     async def notice(self, data: JSONBody[dto.NoticeCreate], ledger: LedgerDep, request: Req) -> dto.NoticeRead:
@@ -177,6 +188,8 @@ class TierController(Controller):
             await ledger.authorize(request.user, scopes.unit(org_unit))
         # Errors (unknown unit, bad period) surface here, before the body starts.
         export = await ledger.export_nominations(period, org_unit, flag, request.user.id)
+        filters = {"org_unit": org_unit, "period": export.period, "flag": flag, "format": format}
+        export = replace(export, rows=counted(export.rows, request, ledger, **filters))
         chunks = (
             exports.csv_with_bom(export, ledger.tz)
             if format == "csv"

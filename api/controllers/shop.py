@@ -214,10 +214,10 @@ class SweepController(Controller):
 
     @post(
         routes.ADMIN_SWEEP,
-        summary="Release overdue holds, expire points past their date",
+        summary="Release overdue holds, expire points past their date, purge old audit rows and dead tokens",
         status_code=200,
         opt=ADMIN_ONLY,
     )
     async def sweep(self, ledger: LedgerDep) -> dto.SweepRead:
         report = await ledger.sweep()
-        return dto.SweepRead(report.holds_expired, report.lots_expired, report.points_expired)
+        return views.read(report, dto.SweepRead)

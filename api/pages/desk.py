@@ -21,6 +21,7 @@ from litestar.params import Body, FromPath, QueryParameter
 from litestar.response import Template
 
 from api import routes
+from api.audit import record_read
 from api.dependencies import LedgerDep
 from api.pages import zh
 from api.pages.chart import monthly_chart
@@ -107,6 +108,7 @@ class DeskController(Controller):
         self,
         me: Me,
         ledger: LedgerDep,
+        request: Request[Any, Any, Any],
         unit: UnitParam = None,
         q: Annotated[str | None, QueryParameter(max_length=NAME_LENGTH_MAX)] = None,
     ) -> Template:
@@ -117,6 +119,8 @@ class DeskController(Controller):
         code = where.code
         query = (q or "").strip()
         found = await ledger.search_members(code, query, SEARCH_RESULTS_MAX) if query else None
+        if found is not None:
+            await record_read(request, ledger, len(found), by=me, org_unit=code, q=query)
         months = await ledger.unit_months(code, None)
         activities = await ledger.activities(code, RECENT_ACTIVITIES_SHOWN, None)
         shown_units = [m.org_unit for m in found or []] + [a.org_unit for a in activities]

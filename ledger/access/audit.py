@@ -3,6 +3,13 @@ ended. The journal already names who recorded each transaction; the audit log al
 covers the writes that move no points (members, rewards, rosters, tokens) and the
 writes that were refused.
 
+Reads of personal data in bulk (member lists and searches, evidence, nomination
+exports, a resident's copy) leave a row too (``kind`` "read"): who read, which route,
+with which filter, how many rows, and about whom when it is one member's data. A read
+must not become a write on its path, so its row goes through the ledger's audit group
+commit, shared with the other rows arriving at the same moment, and is stored before
+the answer leaves: no personal data is shown without its row.
+
 A write's row is stored in the same database transaction as the write, so no committed
 write is ever without its row, even when the process dies right after the commit. The
 HTTP layer names the request it serves with ``serving`` before the handler runs; every
@@ -24,9 +31,12 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.storage.tables import AuditEntry, table_of
-from ledger.values import AUDIT_PATH_LENGTH_MAX, IDEMPOTENCY_KEY_LENGTH_MAX
+from ledger.values import AUDIT_DETAIL_LENGTH_MAX, AUDIT_PATH_LENGTH_MAX, IDEMPOTENCY_KEY_LENGTH_MAX
 
 AUDIT_PAGE_SIZE_MAX = 1_000
+
+WRITE, READ = "write", "read"
+"""The kinds of row: a write request, or a read of personal data."""
 
 _audit = table_of(AuditEntry)
 
@@ -39,6 +49,21 @@ class Entry:
     path: str
     status: int
     idempotency_key: str | None = None
+    kind: str = WRITE
+    subject: str | None = None
+    """The member whose data a read showed; None for a read of many, or a write."""
+    detail: str | None = None
+    """A read's filter, as ``key=value`` pairs."""
+    rows: int | None = None
+    """How many rows a read showed."""
+
+
+def read(
+    principal: str, role: str, path: str, rows: int | None, subject: str | None = None, **filters: object
+) -> Entry:
+    """The row of a read of personal data: the filters that are set, in a stable order."""
+    detail = " ".join(f"{k}={v}" for k, v in sorted(filters.items()) if v is not None) or None
+    return Entry(principal, role, "GET", path, 200, kind=READ, subject=subject, detail=detail, rows=rows)
 
 
 @dataclass(slots=True)
@@ -91,6 +116,10 @@ def _row(e: Entry, now: datetime) -> dict[str, Any]:
         "status": e.status,
         # A refused key may be too long to store whole; the row still says which request.
         "idempotency_key": None if e.idempotency_key is None else e.idempotency_key[:IDEMPOTENCY_KEY_LENGTH_MAX],
+        "kind": e.kind,
+        "subject": e.subject,
+        "detail": None if e.detail is None else e.detail[:AUDIT_DETAIL_LENGTH_MAX],
+        "rows": e.rows,
     }
 
 
@@ -116,7 +145,7 @@ def committed(stored: list[Pending]) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Recorded:
-    """A write request as the audit log keeps it."""
+    """A request as the audit log keeps it: a write, or a read of personal data in bulk."""
 
     id: int
     at: datetime
@@ -126,15 +155,27 @@ class Recorded:
     path: str
     status: int
     idempotency_key: str | None
+    kind: str
+    subject: str | None  # the member whose data a read showed
+    detail: str | None  # a read's filter
+    rows: int | None  # how many rows a read showed
 
 
 async def entries(
-    conn: AsyncConnection, principal: str | None, since: datetime | None, limit: int, after: int | None
+    conn: AsyncConnection,
+    principal: str | None,
+    since: datetime | None,
+    limit: int,
+    after: int | None,
+    subject: str | None = None,
 ) -> list[Recorded]:
-    """Oldest first from ``since`` (or the beginning), ``after`` an id for the next page."""
+    """Oldest first from ``since`` (or the beginning), ``after`` an id for the next page;
+    ``subject`` the reads of one member's data."""
     query = select(_audit).order_by(_audit.c.id).limit(limit)
     if principal is not None:
         query = query.where(_audit.c.principal == principal)
+    if subject is not None:
+        query = query.where(_audit.c.subject == subject)
     if since is not None:
         query = query.where(_audit.c.at >= since)
     if after is not None:

@@ -32,6 +32,7 @@ from sqlalchemy import (
 from sqlmodel import Field, SQLModel
 
 from ledger.values import (
+    AUDIT_DETAIL_LENGTH_MAX,
     AUDIT_PATH_LENGTH_MAX,
     CODE_LENGTH_MAX,
     IDEMPOTENCY_KEY_LENGTH_MAX,
@@ -622,10 +623,15 @@ class UnitMove(Move, table=True):
 
 
 class AuditEntry(SQLModel, table=True):
-    """One write request: who, what, and how it ended. Append-only."""
+    """One write request, or one read of personal data: who, what, and how it ended.
+    Append-only; only rows past their retention are purged (ledger.access.retention)."""
 
     __tablename__ = "audit"
-    __table_args__ = (Index("ix_audit_principal_id", "principal", "id"),)
+    __table_args__ = (
+        Index("ix_audit_principal_id", "principal", "id"),
+        # A resident's copy lists the reads of their own data.
+        Index("ix_audit_subject_id", "subject", "id"),
+    )
 
     id: int | None = Field(default=None, sa_column=Column(AUTO_ID, primary_key=True, autoincrement=True))
     at: datetime = _when(index=True)
@@ -635,3 +641,8 @@ class AuditEntry(SQLModel, table=True):
     path: str = Field(max_length=AUDIT_PATH_LENGTH_MAX)
     status: int
     idempotency_key: str | None = Field(default=None, max_length=128)
+    kind: str = Field(default="write", max_length=8, sa_column_kwargs={"server_default": "write"})
+    # A read's member (None: a read of many members, or a write), filter and row count.
+    subject: str | None = Field(default=None, max_length=CODE_LENGTH_MAX)
+    detail: str | None = Field(default=None, max_length=AUDIT_DETAIL_LENGTH_MAX)
+    rows: int | None = None
