@@ -526,14 +526,7 @@ def parser() -> argparse.ArgumentParser:
     revoke = tokens.add_parser("revoke", help="revoke a token by its principal id; it stops working at once")
     revoke.add_argument("id", help="the principal id, as token list or token create prints it")
     token_list = tokens.add_parser("list", help="every token's principal (never the token itself)")
-    member = commands.add_parser("member", help="members' personal information").add_subparsers(
-        dest="sub", required=True
-    )
-    erase = member.add_parser("erase", help="erase a member's name, phone, memos and evidence; points stay")
-    erase.add_argument("id", help="the member id")
-    erase.add_argument("--reason", required=True, help="why, e.g. the resident's request of 2026-12-01")
     for command in (
-        erase,
         create,
         revoke,
         token_list,
@@ -557,7 +550,11 @@ def _member_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser
     copy = members.add_parser("export", help="everything kept about a member, the copy a resident may ask for")
     copy.add_argument("id", help="the member's id")
     copy.add_argument("--output", type=Path, required=True, help="the file to write: .json or .xlsx")
-    copy.add_argument("--database-url", default=url, help="SQLAlchemy URL (default: %(default)s)")
+    erase = members.add_parser("erase", help="erase a member's name, phone, memos and evidence; points stay")
+    erase.add_argument("id", help="the member's id")
+    erase.add_argument("--reason", required=True, help="why, e.g. the resident's request of 2026-12-01")
+    for command in (copy, erase):
+        command.add_argument("--database-url", default=url, help="SQLAlchemy URL (default: %(default)s)")
 
 
 def _backup_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser], url: str) -> None:
@@ -639,11 +636,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "token":
         return asyncio.run(_token(args))
     if args.command == "member":
-        return asyncio.run(_erase(args))
+        return asyncio.run(_member_export(args) if args.sub == "export" else _erase(args))
     if args.command == "backup":
         return asyncio.run(_backup(args))
-    if args.command == "member":
-        return asyncio.run(_member_export(args))
     if args.command == "restore":
         return asyncio.run(_restore(args))
     if args.command == "migrate":

@@ -210,6 +210,15 @@ OPERATIONS: dict[tuple[str, str], OperationDoc] = {
         body={"org_unit": "tawan-g1-m2", "roles": ["volunteer", "micro_grid_worker"]},
         not_found=(*_MEMBER, *_UNIT),
     ),
+    ("GET", routes.MEMBER_EXPORT): OperationDoc(
+        "A resident's copy of everything the ledger keeps about them: profile, every transaction with its "
+        "postings, redemptions, claims, tiers and flags per period, notices, moves, and who read or exported "
+        "their data. JSON by default; format=xlsx (or an Accept header naming XLSX) gives a workbook with a sheet "
+        "per section. The member's own token, an organizer whose subtree holds the member, or an admin; the "
+        "reading is itself recorded.",
+        parameters={"member_id": "demo-021", "format": "json"},
+        not_found=_MEMBER,
+    ),
     ("POST", routes.MEMBER_ERASURE): OperationDoc(
         "Erases a member's personal information on their request: the name becomes a pseudonym (已注销-…), the "
         "phone, memos and evidence links of their transactions are erased for good; points, tiers and flags "

@@ -27,6 +27,7 @@ from sqlalchemy import ColumnElement, Table, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.honours import reports
+from ledger.journal import personal
 from ledger.org.members import get_member
 from ledger.storage.tables import (
     Account,
@@ -263,7 +264,15 @@ async def _rows(conn: AsyncConnection, query: Any) -> tuple[tuple[Cell, ...], ..
 
 
 def _of(table: Table, columns: Sequence[Column], where: ColumnElement[bool], *order: Any) -> Any:
-    return select(*(table.c[c.key] for c in columns)).where(where).order_by(*order)
+    return select(*(_read(table, c.key) for c in columns)).where(where).order_by(*order)
+
+
+def _read(table: Table, column: str) -> ColumnElement[Any]:
+    """A column as the copy shows it: a transaction's memo and evidence URL are kept apart
+    from the chain, which holds their digests (``ledger.journal.personal``)."""
+    if table is _txn and column in personal.KINDS:
+        return personal.shown(table.c[column], column)
+    return table.c[column]
 
 
 async def member_copy(conn: AsyncConnection, member_id: str, now: datetime) -> MemberCopy:

@@ -11,6 +11,7 @@ import re
 
 import pytest
 
+from api import routes
 from api.app import create_app
 from tests.builders import COMMUNITY, FAR_MICRO, MICRO, award, member, other_community, tiers, token, tree
 from tests.conftest import http_client, settings
@@ -19,10 +20,10 @@ SELF, OTHER = "m-党员甲", "m-邻居乙"
 ROLES = ("admin", "organizer_in", "organizer_out", "self", "other_member", "auditor")
 
 # route → role → (status, party_member shown?)  (None: the route answers no member object)
-MEMBER = f"/v1/members/{SELF}"
-MEMBERS = f"/v1/members?org_unit={COMMUNITY}"
-SEARCH = f"/v1/members?org_unit={COMMUNITY}&q=m-党"
-NOMINATIONS = f"/v1/nominations?org_unit={COMMUNITY}"
+MEMBER = routes.api(routes.MEMBER, member_id=SELF)
+MEMBERS = routes.api(routes.MEMBERS) + f"?org_unit={COMMUNITY}"
+SEARCH = routes.api(routes.MEMBERS) + f"?org_unit={COMMUNITY}&q=m-党"
+NOMINATIONS = routes.api(routes.NOMINATIONS) + f"?org_unit={COMMUNITY}"
 UNIT_LIST = {
     "admin": (200, True),
     "organizer_in": (200, True),
@@ -83,10 +84,10 @@ async def test_each_role_sees_party_membership_exactly_as_the_rule_says(client, 
 async def test_the_public_notice_shows_no_party_membership_phone_or_member_id(client, ledger):
     """The public 公示 page: the name, the unit and the honour; no id, no 党员, no phone."""
     await _world(client, ledger)
-    opened = (await client.post("/v1/notices", json={"org_unit": COMMUNITY, "flag": "先进工作者"})).json()
+    opened = (await client.post(routes.api(routes.NOTICES), json={"org_unit": COMMUNITY, "flag": "先进工作者"})).json()
     code = ledger.notice_public_code(opened["id"])
     async with http_client(create_app(settings(ledger), ledger), headers={}) as public:
-        page = await public.get(f"/notices/{opened['id']}/{code}")
+        page = await public.get(routes.path(routes.PAGE_NOTICE_PUBLIC, notice_id=opened["id"], code=code))
     assert 200 == page.status_code
     assert "张三" in page.text
     for hidden in (SELF, "党员", "party_member"):
@@ -100,9 +101,11 @@ async def test_the_members_own_page_shows_their_party_membership(client, ledger)
     async with http_client(app, headers={}) as browser:
         for mid, shown in ((SELF, True), (OTHER, False)):
             principal, _ = await token(ledger, "member", member_id=mid)
-            signin = await client.post("/v1/tokens", json={"role": "member", "label": "x", "member_id": mid})
-            await browser.get("/me/signin", params={"token": signin.json()["token"]})
-            page = await browser.get("/me")
+            signin = await client.post(
+                routes.api(routes.TOKENS), json={"role": "member", "label": "x", "member_id": mid}
+            )
+            await browser.get(routes.PAGE_ME_SIGNIN, params={"token": signin.json()["token"]})
+            page = await browser.get(routes.PAGE_ME)
             assert 200 == page.status_code
             assert shown == ('data-testid="party-member"' in page.text)
     assert headers
@@ -114,24 +117,30 @@ async def test_reads_in_bulk_leave_an_audit_row_with_who_what_filter_and_rows(cl
     async with http_client(app, headers=headers["organizer_in"]) as desk:
         assert 2 == len((await desk.get(MEMBERS)).json())
         assert 1 == len((await desk.get(SEARCH)).json())
-        assert 200 == (await desk.get(f"/v1/members/{SELF}/evidence")).status_code
+        assert 200 == (await desk.get(routes.api(routes.MEMBER_EVIDENCE, member_id=SELF))).status_code
         assert 200 == (await desk.get(NOMINATIONS)).status_code
-        exported = await desk.get("/v1/exports/nominations", params={"org_unit": COMMUNITY})
+        exported = await desk.get(routes.api(routes.EXPORT_NOMINATIONS), params={"org_unit": COMMUNITY})
         assert 200 == exported.status_code
     period = ledger.current_period()
     reads = [
-        (e["path"], e["detail"], e["rows"], e["subject"], e["role"])
+        (e.path, e.detail, e.rows, e.subject, e.role)
         for e in await ledger.audit(None, None, 100, None)
-        if e["kind"] == "read"
+        if e.kind == "read"
     ]
     assert [
-        ("/v1/members", f"limit=20 org_unit={COMMUNITY}", 2, None, "organizer"),
-        ("/v1/members", f"limit=20 org_unit={COMMUNITY} q=m-党", 1, None, "organizer"),
-        (f"/v1/members/{SELF}/evidence", None, 1, SELF, "organizer"),
+        (routes.api(routes.MEMBERS), f"limit=20 org_unit={COMMUNITY}", 2, None, "organizer"),
+        (routes.api(routes.MEMBERS), f"limit=20 org_unit={COMMUNITY} q=m-党", 1, None, "organizer"),
+        (routes.api(routes.MEMBER_EVIDENCE, member_id=SELF), None, 1, SELF, "organizer"),
         # Two flags: 先进工作者, and 优秀共产党员 for a party member.
-        ("/v1/nominations", f"org_unit={COMMUNITY}", 2, None, "organizer"),
-        ("/v1/exports/nominations", f"format=csv org_unit={COMMUNITY} period={period}", 2, None, "organizer"),
+        (routes.api(routes.NOMINATIONS), f"org_unit={COMMUNITY}", 2, None, "organizer"),
+        (
+            routes.api(routes.EXPORT_NOMINATIONS),
+            f"format=csv org_unit={COMMUNITY} period={period}",
+            2,
+            None,
+            "organizer",
+        ),
     ] == reads
     async with http_client(app, headers=headers["organizer_in"]) as desk:
         assert 200 == (await desk.get(MEMBER)).status_code  # one member's own record: not a bulk read
-    assert 5 == len([e for e in await ledger.audit(None, None, 100, None) if e["kind"] == "read"])
+    assert 5 == len([e for e in await ledger.audit(None, None, 100, None) if e.kind == "read"])

@@ -10,7 +10,7 @@ from pathlib import Path
 import jsonschema
 import openpyxl
 
-from api import cli
+from api import cli, routes
 from api.app import create_app
 from ledger import member_copy
 from tests.builders import (
@@ -51,20 +51,29 @@ async def _history(client, ledger) -> str:
     wrong = await award(client, mid, 3)
     assert (
         201
-        == (await post(client, f"/v1/transactions/{wrong['transaction_id']}/reversal", {"reason": "记错"})).status_code
+        == (
+            await post(
+                client,
+                routes.api(routes.TRANSACTION_REVERSAL, transaction_id=wrong["transaction_id"]),
+                {"reason": "记错"},
+            )
+        ).status_code
     )
     _, own = await token(ledger, "member", member_id=mid)
     async with _as(ledger, own) as resident:
-        claimed = await resident.post("/v1/claims", json=rule_body(mid, "hour", 2, memo="义剪"))
+        claimed = await resident.post(routes.api(routes.CLAIMS), json=rule_body(mid, "hour", 2, memo="义剪"))
         assert 201 == claimed.status_code, claimed.text
     await reward(client, cost=5)
     assert 201 == (await redeem(client, mid)).status_code
-    opened = await client.post("/v1/notices", json={"org_unit": COMMUNITY})
+    opened = await client.post(routes.api(routes.NOTICES), json={"org_unit": COMMUNITY})
     assert 201 == opened.status_code, opened.text
-    assert 200 == (await client.patch(f"/v1/members/{mid}", json={"org_unit": OTHER_MICRO})).status_code
+    assert (
+        200
+        == (await client.patch(routes.api(routes.MEMBER, member_id=mid), json={"org_unit": OTHER_MICRO})).status_code
+    )
     _, organizer = await token(ledger, "organizer", COMMUNITY)
     async with _as(ledger, organizer) as desk:
-        assert 200 == (await desk.get(f"/v1/members/{mid}/evidence")).status_code
+        assert 200 == (await desk.get(routes.api(routes.MEMBER_EVIDENCE, member_id=mid))).status_code
     return mid
 
 
@@ -72,7 +81,7 @@ async def test_the_copy_lists_every_record_kept_about_the_member_and_fits_its_sc
     mid = await _history(client, ledger)
     _, own = await token(ledger, "member", member_id=mid)
     async with _as(ledger, own) as resident:
-        response = await resident.get(f"/v1/members/{mid}/export")
+        response = await resident.get(routes.api(routes.MEMBER_EXPORT, member_id=mid))
     assert 200 == response.status_code, response.text
     copy = response.json()
     jsonschema.validate(copy, SCHEMA, format_checker=jsonschema.FormatChecker())
@@ -95,13 +104,13 @@ async def test_the_copy_lists_every_record_kept_about_the_member_and_fits_its_sc
     assert [("m-东关南里-1-1", OTHER_MICRO)] == [(m["from_unit"], m["to_unit"]) for m in copy["moves"]]
     assert 2 == len(copy["tokens"]) and all("token_hash" not in t for t in copy["tokens"])
     reads = [(a["kind"], a["path"], a["role"]) for a in copy["audit"] if a["kind"] == "read"]
-    assert [("read", f"/v1/members/{mid}/evidence", "organizer")] == reads
+    assert [("read", routes.api(routes.MEMBER_EVIDENCE, member_id=mid), "organizer")] == reads
     assert any(a["method"] == "PATCH" for a in copy["audit"]), "the write that moved them is about them too"
 
 
 async def test_the_copy_as_a_workbook_has_a_sheet_per_section_with_chinese_headers(client, ledger):
     mid = await _history(client, ledger)
-    response = await client.get(f"/v1/members/{mid}/export", headers={"Accept": XLSX})
+    response = await client.get(routes.api(routes.MEMBER_EXPORT, member_id=mid), headers={"Accept": XLSX})
     assert 200 == response.status_code, response.text
     assert response.headers["content-type"].startswith(XLSX)
     assert (
@@ -113,18 +122,18 @@ async def test_the_copy_as_a_workbook_has_a_sheet_per_section_with_chinese_heade
     profile = list(book["基本信息"].values)
     assert ("成员编号", "姓名") == profile[0][:2] and ("m-李四", "张三") == profile[1][:2]
     assert 1 + 3 <= book["积分流水"].max_row  # the header, two awards and a reversal at least
-    same = await client.get(f"/v1/members/{mid}/export", params={"format": "xlsx"})
+    same = await client.get(routes.api(routes.MEMBER_EXPORT, member_id=mid), params={"format": "xlsx"})
     assert same.headers["content-type"].startswith(XLSX)
 
 
 async def test_each_reading_of_the_copy_is_audited_and_shows_in_the_next(client, ledger):
     await tree(ledger)
     mid = await member(ledger)
-    first = (await client.get(f"/v1/members/{mid}/export")).json()
+    first = (await client.get(routes.api(routes.MEMBER_EXPORT, member_id=mid))).json()
     assert [] == [a for a in first["audit"] if a["kind"] == "read"]
-    second = (await client.get(f"/v1/members/{mid}/export")).json()
+    second = (await client.get(routes.api(routes.MEMBER_EXPORT, member_id=mid))).json()
     [read] = [a for a in second["audit"] if a["kind"] == "read"]
-    assert ("admin", f"/v1/members/{mid}/export", "format=json", first_rows(first)) == (
+    assert ("admin", routes.api(routes.MEMBER_EXPORT, member_id=mid), "format=json", first_rows(first)) == (
         read["principal"],
         read["path"],
         read["detail"],
@@ -147,11 +156,14 @@ async def test_only_the_member_an_organizer_in_scope_or_an_admin_gets_the_copy(c
     _, auditor = await token(ledger, "auditor")
     for headers, status in ((other_member, 403), (far_organizer, 403), (auditor, 403), (near_organizer, 200)):
         async with _as(ledger, headers) as caller:
-            response = await caller.get(f"/v1/members/{mid}/export")
+            response = await caller.get(routes.api(routes.MEMBER_EXPORT, member_id=mid))
         assert status == response.status_code, response.text
-    assert_problem(await client.get("/v1/members/nobody/export"), 404, "member_not_found")
+    assert_problem(await client.get(routes.api(routes.MEMBER_EXPORT, member_id="nobody")), 404, "member_not_found")
     assert_problem(
-        await client.get(f"/v1/members/{mid}/export", params={"format": "pdf"}), 422, "invalid_input", "format"
+        await client.get(routes.api(routes.MEMBER_EXPORT, member_id=mid), params={"format": "pdf"}),
+        422,
+        "invalid_input",
+        "format",
     )
 
 

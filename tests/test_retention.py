@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from api import routes
 from ledger import Ledger, audit
 from ledger.access.retention import AUDIT_DAYS_VARIABLE, Retention
 from ledger.errors import InvalidInput
@@ -14,16 +15,18 @@ from tests.builders import COMMUNITY, Clock, award, count_transactions, member, 
 
 DAY = timedelta(days=1)
 
+AWARDS = routes.api(routes.AWARDS)  # the path the fabricated audit rows name
+
 
 async def _audit_rows_at(ledger: Ledger, *ages_days: int) -> None:
     async with ledger.db.write() as conn:
         for age in ages_days:
-            entry = audit.Entry("old-principal", "organizer", "POST", f"/v1/awards#{age}", 201)
+            entry = audit.Entry("old-principal", "organizer", "POST", f"{AWARDS}#{age}", 201)
             await audit.record(conn, [entry], datetime.now(UTC) - age * DAY)
 
 
 async def _paths(ledger: Ledger) -> list[str]:
-    return [row["path"] for row in await ledger.audit("old-principal", None, 100, None)]
+    return [row.path for row in await ledger.audit("old-principal", None, 100, None)]
 
 
 async def test_the_sweep_purges_audit_rows_past_their_retention_and_never_the_journal(client, ledger):
@@ -36,7 +39,7 @@ async def test_the_sweep_purges_audit_rows_past_their_retention_and_never_the_jo
     report = await ledger.sweep()
 
     assert (report.audit_rows_purged, report.tokens_purged) == (2, 0)
-    assert ["/v1/awards#1000", "/v1/awards#10"] == await _paths(ledger)
+    assert [f"{AWARDS}#1000", f"{AWARDS}#10"] == await _paths(ledger)
     assert transactions == await count_transactions(ledger)
     assert (await ledger.verify()).ok
     assert 0 == (await ledger.sweep()).audit_rows_purged
@@ -47,7 +50,7 @@ async def test_a_longer_retention_keeps_more(db):
     ledger = Ledger(db, keep=Retention(audit_days=1150))
     await _audit_rows_at(ledger, 1200, 1100)
     assert 1 == (await ledger.sweep()).audit_rows_purged
-    assert ["/v1/awards#1100"] == await _paths(ledger)
+    assert [f"{AWARDS}#1100"] == await _paths(ledger)
 
 
 @pytest.mark.parametrize("sql", ["DELETE FROM audit", "UPDATE audit SET principal = 'someone-else'"])
@@ -57,7 +60,7 @@ async def test_the_database_refuses_to_change_or_delete_a_recent_audit_row(ledge
     with pytest.raises(DBAPIError, match="append-only"):
         async with ledger.db.write() as conn:
             await conn.execute(text(sql))
-    assert ["/v1/awards#300"] == await _paths(ledger)
+    assert [f"{AWARDS}#300"] == await _paths(ledger)
 
 
 async def test_the_sweep_purges_tokens_expired_or_revoked_past_their_retention(db):
@@ -86,7 +89,7 @@ async def test_the_sweep_purges_tokens_expired_or_revoked_past_their_retention(d
 
 async def test_the_sweep_over_http_says_what_it_purged(client, ledger):
     await _audit_rows_at(ledger, 2000)
-    response = await client.post("/v1/admin/sweep")
+    response = await client.post(routes.api(routes.ADMIN_SWEEP))
     assert 200 == response.status_code, response.text
     body = response.json()
     assert (1, 0) == (body["audit_rows_purged"], body["tokens_purged"])
