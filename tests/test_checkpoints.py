@@ -18,7 +18,7 @@ from api.app import checkpoint_every
 from api.cli import checkpoint_line
 from api.cli import main as cli
 from ledger import Ledger
-from ledger.journal import chain, checkpoints
+from ledger.journal import chain, checkpoints, personal
 from ledger.storage.tables import JournalTxn, PostingRow
 from tests.builders import CHECKPOINT_KEY, assert_problem, award, member, tamper, token, tree
 from tests.conftest import MANY_CONNECTIONS
@@ -38,9 +38,20 @@ async def _awards(client, ledger, *points):
 
 
 async def _rewrite_from(ledger, transaction_id: int, memo: str) -> None:
-    """What a database writer without the key does: edit one transaction, recompute every
-    hash from it to the end with the chain's own code, and move the chain head to match."""
-    edit = [{"memo": memo, "id": transaction_id}]
+    """What a database writer without the key does: edit one transaction's memo (its text
+    kept apart, under a digest of its own, as the journal keeps it), recompute every hash
+    from it to the end with the chain's own code, and move the chain head to match."""
+    salt = personal.new_salt()
+    digest = personal.salted_digest(salt, memo)
+    async with ledger.db.write() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO personal_value (digest, kind, member_id, value, salt, chained_verbatim) "
+                "SELECT :digest, 'memo', member_id, :memo, :salt, FALSE FROM journal_txn WHERE id = :id"
+            ),
+            {"digest": digest, "memo": memo, "salt": salt, "id": transaction_id},
+        )
+    edit = [{"memo": digest, "id": transaction_id}]
     await tamper(ledger, "UPDATE journal_txn SET memo = :memo WHERE id = :id", "journal_txn", edit)
     txns = JournalTxn.__table__
     postings = PostingRow.__table__

@@ -84,8 +84,20 @@ async def test_the_sweep_expires_unspent_points_once_and_never_lowers_points_ear
     first = await award(client, mid, 10, occurred_at=_when(clock))
     await award(client, mid, 5, occurred_at=_when(clock), org_unit=COMMUNITY)
     clock.advance(days=31)
-    assert {"holds_expired": 0, "lots_expired": 1, "points_expired": 10} == await _sweep(client)
-    assert {"holds_expired": 0, "lots_expired": 0, "points_expired": 0} == await _sweep(client)
+    assert {
+        "holds_expired": 0,
+        "lots_expired": 1,
+        "points_expired": 10,
+        "audit_rows_purged": 0,
+        "tokens_purged": 0,
+    } == await _sweep(client)
+    assert {
+        "holds_expired": 0,
+        "lots_expired": 0,
+        "points_expired": 0,
+        "audit_rows_purged": 0,
+        "tokens_purged": 0,
+    } == await _sweep(client)
     balance = await _balance(client, mid)
     assert (5, 15, 15, 0) == (
         balance["available_points"],

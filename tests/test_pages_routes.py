@@ -21,6 +21,7 @@ from api.pages import STATIC, TEMPLATES, zh
 from api.pages.chart import monthly_chart, nice_step
 from api.pages.resident import STATEMENT_PAGE_SIZE
 from api.pages.session import DESK_COOKIE_MAX_AGE_SECONDS, MEMBER_COOKIE_MAX_AGE_SECONDS
+from ledger import Month
 from tests.builders import COMMUNITY, GRID, MICRO, OTHER_MICRO, award, member, tree
 from tests.conftest import AUTH, http_client, settings
 
@@ -225,10 +226,8 @@ def test_the_chart_stacks_categories_on_a_readable_scale():
     """Bars stand on the axis in proportion; ticks step by 1, 2 or 5 × 10ⁿ; reversals that
     outweigh a month's awards draw nothing."""
     assert [1, 2, 5, 10, 20] == [nice_step(n) for n in (3, 10, 21, 50, 51)]
-    months = [{"month": f"2026-{m:02d}", "by_category": {}} for m in range(1, 13)]
-    months[2]["by_category"] = {"activity": 24, "patrol": 6}
-    months[3]["by_category"] = {"patrol": -2}
-    chart = monthly_chart(months)
+    shown = {3: {"activity": 24, "patrol": 6}, 4: {"patrol": -2}}
+    chart = monthly_chart([Month(f"2026-{m:02d}", shown.get(m, {})) for m in range(1, 13)])
     assert ["0", "10", "20", "30"] == [t.label for t in chart.ticks]
     patrol, activity = chart.bars
     assert (pytest.approx(patrol.height * 4), chart.axis_y) == (activity.height, patrol.y + patrol.height)

@@ -122,5 +122,7 @@ def downgrade() -> None:
     op.drop_table("erasure")
     op.drop_index("ix_personal_value_member", table_name="personal_value")
     op.drop_table("personal_value")
-    with op.batch_alter_table("member", schema=None) as batch_op:
-        batch_op.drop_column("phone")
+    # Not a batch: on SQLite a batch copies the table and drops the old one, which the
+    # tables that reference members refuse while foreign keys are on (SQLite 3.35+ drops
+    # a column in place, as PostgreSQL does).
+    op.execute("ALTER TABLE member DROP COLUMN phone")
