@@ -93,7 +93,7 @@ _MOMENTS = st.datetimes(min_value=datetime(2000, 1, 1), timezones=st.sampled_fro
     reverses_id=st.none() | st.integers(1, 2**63 - 1),
     moments=st.tuples(_MOMENTS, _MOMENTS),
     extra=st.dictionaries(_TEXT, _JSON, max_size=4),
-    postings=st.lists(st.tuples(st.integers(1, 2**40), st.integers(-(10**6), 10**6)), min_size=2, max_size=4),
+    postings=st.lists(st.tuples(st.integers(1, 2**63 - 1), st.integers(-(2**63), 2**63 - 1)), min_size=2, max_size=6),
 )
 def test_canonical_form_is_the_sorted_compact_json_of_the_transaction(
     text, maybe_text, numbers, reverses_id, moments, extra, postings

@@ -11,7 +11,7 @@ activity row is locked while it settles, so two settles cannot both pass the che
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any, Self
 
@@ -98,8 +98,9 @@ class Settlement(Reply):
         return cls(stored["activity_id"], stored["awarded"], stored["skipped"], stored["points"], lines)
 
     def totals(self) -> dict[str, int]:
-        """What the activity keeps of its settlement: everything but the lines."""
-        return {name: value for name, value in self.stored().items() if name != "lines"}
+        """What the activity keeps of its settlement: everything but the lines (read field by
+        field: storing the whole reply would encode every line only to drop it)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "lines"}
 
 
 @dataclass(frozen=True, slots=True)

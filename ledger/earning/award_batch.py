@@ -12,8 +12,8 @@ key claims are given back, since nothing was done for them); post the rest in on
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime, tzinfo
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, tzinfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -66,6 +66,23 @@ class AwardContext:
     usage: Usage
     now: datetime
     tz: tzinfo
+    # A settle awards thousands of members for the same instant by the same rule: its
+    # local day and capped windows are worked out once, not once per member.
+    days: dict[datetime, date] = field(default_factory=dict)
+    windows: dict[tuple[datetime, str], dict[str, str]] = field(default_factory=dict)
+
+    def day(self, at: datetime) -> date:
+        if at not in self.days:
+            self.days[at] = at.astimezone(self.tz).date()
+        return self.days[at]
+
+    def capped_windows(self, at: datetime, rule: Rule) -> dict[str, str]:
+        """The windows ``rule`` caps that ``at`` falls in (the others would be rows nobody
+        reads). Shared by the drafts of a batch, so never changed once made."""
+        if (at, rule.code) not in self.windows:
+            windows = cap_windows(at, self.tz)
+            self.windows[at, rule.code] = {kind: key for kind, key in windows.items() if kind in rule.caps}
+        return self.windows[at, rule.code]
 
 
 def draft_award(request: AwardRequest, ctx: AwardContext) -> TxnDraft:
@@ -94,10 +111,9 @@ def _by_rule(command: AwardCommand, member: Member, ctx: AwardContext) -> tuple[
     rule = ctx.rules.get(command.rule)
     if rule is None:
         raise RuleNotFound(command.rule)
-    check_applies(rule, member.id, [r.value for r in member.roles], command.occurred_at.astimezone(ctx.tz).date())
+    check_applies(rule, member.id, [r.value for r in member.roles], ctx.day(command.occurred_at))
     asked = base_points(rule, command.work)
-    # Only the windows the rule caps are counted: the others would be rows nobody reads.
-    windows = {kind: key for kind, key in cap_windows(command.occurred_at, ctx.tz).items() if kind in rule.caps}
+    windows = ctx.capped_windows(command.occurred_at, rule)
     points = held_to_caps(rule, asked, ctx.usage.used(member.account_id, rule.code, windows), command.clip)
     ctx.usage.add(member.account_id, rule.code, windows, points)
     extra: dict[str, object] = {
@@ -126,7 +142,7 @@ async def award_context(
         # journal.post takes them in), so a concurrent batch waits instead of reading
         # the same room twice.
         await lock_member_accounts(conn, accounts, journal.for_update)
-    windows = {w for c in by_rule for w in cap_windows(c.occurred_at, journal.tz).values()}
+    windows = {w for at in {c.occurred_at for c in by_rule} for w in cap_windows(at, journal.tz).values()}
     return AwardContext(members, units, rules, await Usage.load(conn, accounts, windows), now, journal.tz)
 
 
