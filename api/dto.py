@@ -459,8 +459,9 @@ class ClaimApproval(msgspec.Struct):
 
 
 class LeaderRead(msgspec.Struct):
+    """A leaderboard line: no member id, party membership or phone, whoever reads it."""
+
     rank: int
-    member_id: str
     name: str
     org_unit: str
     earned_points: int
