@@ -129,6 +129,9 @@ class MemberRead(msgspec.Struct):
     party_member: bool | msgspec.UnsetType = msgspec.UNSET
     """Sensitive personal information: present only to an admin, an organizer in scope
     and the member itself (``api.views.SEES_PARTY_MEMBERSHIP``)."""
+    phone: str | None | msgspec.UnsetType = msgspec.UNSET
+    """Personal information, present to the same readers as ``party_member`` (null: none
+    is on record)."""
 
 
 class CapRead(msgspec.Struct):
