@@ -129,6 +129,9 @@ class MemberRead(msgspec.Struct):
     party_member: bool | msgspec.UnsetType = msgspec.UNSET
     """Sensitive personal information: present only to an admin, an organizer in scope
     and the member itself (``api.views.SEES_PARTY_MEMBERSHIP``)."""
+    phone: str | None | msgspec.UnsetType = msgspec.UNSET
+    """Personal information, present to the same readers as ``party_member`` (null: none
+    is on record)."""
 
 
 class CapRead(msgspec.Struct):
@@ -459,8 +462,9 @@ class ClaimApproval(msgspec.Struct):
 
 
 class LeaderRead(msgspec.Struct):
+    """A leaderboard line: no member id, party membership or phone, whoever reads it."""
+
     rank: int
-    member_id: str
     name: str
     org_unit: str
     earned_points: int

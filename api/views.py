@@ -26,6 +26,7 @@ from ledger import (
 )
 
 Shape = TypeVar("Shape", bound=msgspec.Struct)
+Personal = TypeVar("Personal")
 
 
 def read(value: object, shape: type[Shape]) -> Shape:
@@ -68,11 +69,13 @@ def move_page(moves: list[Move], limit: int) -> dto.MovePage:
 SEES_PARTY_MEMBERSHIP = frozenset({Access.ADMIN, Access.ORGANIZER, Access.MEMBER})
 """Party membership is sensitive personal information (PIPL art. 28): it is shown to an
 admin, to an organizer (whose scope the handler has checked: it nominates 优秀共产党员)
-and to a member (who reads only their own), never to an auditor, who checks the books."""
+and to a member (who reads only their own), never to an auditor, who checks the books.
+A phone number is shown to the same readers: an organizer calls the member, an auditor never."""
 
 
-def party_membership(viewer: Principal, party_member: bool) -> bool | msgspec.UnsetType:
-    return party_member if viewer.role in SEES_PARTY_MEMBERSHIP else msgspec.UNSET
+def personal(viewer: Principal, value: Personal) -> Personal | msgspec.UnsetType:
+    """Party membership or a phone number, to a reader in ``SEES_PARTY_MEMBERSHIP``."""
+    return value if viewer.role in SEES_PARTY_MEMBERSHIP else msgspec.UNSET
 
 
 def member_read(member: Member, viewer: Principal) -> dto.MemberRead:
@@ -80,7 +83,8 @@ def member_read(member: Member, viewer: Principal) -> dto.MemberRead:
         id=member.id,
         name=member.name,
         org_unit=member.org_unit,
-        party_member=party_membership(viewer, member.party_member),
+        party_member=personal(viewer, member.party_member),
+        phone=personal(viewer, member.phone),
         roles=list(member.roles),
         active=member.active,
         created_at=member.created_at,

@@ -94,6 +94,7 @@ _AT: Kind = "date-time"
 PROFILE = (
     _c("id", "成员编号", nullable=False),
     _c("name", "姓名", nullable=False),
+    _c("phone", "电话"),
     _c("org_unit", "所属微网格", nullable=False),
     _c("party_member", "党员", "boolean", False),
     _c("roles", "身份", nullable=False),
@@ -288,6 +289,7 @@ async def member_copy(conn: AsyncConnection, member_id: str, now: datetime) -> M
         (
             member.id,
             member.name,
+            member.phone,
             member.org_unit,
             member.party_member,
             "、".join(member.roles),

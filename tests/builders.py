@@ -46,8 +46,10 @@ async def tree(ledger: Ledger) -> None:
     await ledger.register_unit(OTHER_MICRO, "东关南里1-2微网格", Level.MICRO_GRID, GRID)
 
 
-async def member(ledger: Ledger, member_id: str = "m-张三", home: str = MICRO, party: bool = False) -> str:
-    await ledger.register_member(member_id, "张三", home, party, (Role.VOLUNTEER,))
+async def member(
+    ledger: Ledger, member_id: str = "m-张三", home: str = MICRO, party: bool = False, name: str = "张三"
+) -> str:
+    await ledger.register_member(member_id, name, home, party, (Role.VOLUNTEER,))
     return member_id
 
 

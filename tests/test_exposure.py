@@ -1,9 +1,10 @@
 """Least exposure: each route that returns member data, for each role, shows party
 membership, phone and member id exactly as the rule says: party membership to an admin,
 an organizer in scope and the member itself; never to an auditor, another member, an
-organizer out of scope (refused whole) or the public notice page; no phone anywhere (none
-is stored); no member id on the public page. Reads of personal data in bulk leave an
-audit row with who, which route, which filter and how many rows."""
+organizer out of scope (refused whole) or the public notice page; a phone to the same
+readers, in a member's record only (never a nomination, a leaderboard or a public page);
+no member id on the public page nor on a leaderboard. Reads of personal data in bulk
+leave an audit row with who, which route, which filter and how many rows."""
 
 from __future__ import annotations
 
@@ -13,10 +14,13 @@ import pytest
 
 from api import routes
 from api.app import create_app
+from ledger import Role
 from tests.builders import COMMUNITY, FAR_MICRO, MICRO, award, member, other_community, tiers, token, tree
 from tests.conftest import http_client, settings
 
 SELF, OTHER = "m-党员甲", "m-邻居乙"
+PHONE = "13800138000"
+"""SELF's: a mobile number as the public page's check for one would find it."""
 ROLES = ("admin", "organizer_in", "organizer_out", "self", "other_member", "auditor")
 
 # route → role → (status, party_member shown?)  (None: the route answers no member object)
@@ -24,6 +28,7 @@ MEMBER = routes.api(routes.MEMBER, member_id=SELF)
 MEMBERS = routes.api(routes.MEMBERS) + f"?org_unit={COMMUNITY}"
 SEARCH = routes.api(routes.MEMBERS) + f"?org_unit={COMMUNITY}&q=m-党"
 NOMINATIONS = routes.api(routes.NOMINATIONS) + f"?org_unit={COMMUNITY}"
+SUMMARY = routes.api(routes.ORG_UNIT_SUMMARY, code=COMMUNITY)
 UNIT_LIST = {
     "admin": (200, True),
     "organizer_in": (200, True),
@@ -39,7 +44,11 @@ TABLE = {
     MEMBERS: UNIT_LIST,
     SEARCH: UNIT_LIST,
     NOMINATIONS: UNIT_LIST,
+    # A leaderboard is an overseer's too, and shows no one's party membership.
+    SUMMARY: {role: (status, False) for role, (status, _) in UNIT_LIST.items()},
 }
+RECORDS = frozenset({MEMBER, MEMBERS, SEARCH})
+"""The routes answering member records: where a phone is shown, to whom party membership is."""
 
 
 async def _world(client, ledger) -> dict[str, dict[str, str]]:
@@ -47,7 +56,7 @@ async def _world(client, ledger) -> dict[str, dict[str, str]]:
     await tree(ledger)
     await other_community(ledger)
     await tiers(ledger)
-    await member(ledger, SELF, MICRO, party=True)
+    await ledger.register_member(SELF, "张三", MICRO, True, (Role.VOLUNTEER,), PHONE)
     await member(ledger, OTHER, MICRO)
     await award(client, SELF, 40)
     headers = {"admin": dict(client.headers)}
@@ -60,7 +69,15 @@ async def _world(client, ledger) -> dict[str, dict[str, str]]:
 
 
 def _objects(body) -> list[dict]:
-    return body if isinstance(body, list) else [body]
+    """The member objects of a reply: a list's items, a leaderboard's lines, or the reply."""
+    if isinstance(body, list):
+        return body
+    return body.get("top_members", [body])
+
+
+def _is_self(o: dict) -> bool:
+    """A leaderboard line names no member id: SELF is its rank 1, the only one awarded."""
+    return SELF in (o.get("id"), o.get("member_id")) or o.get("rank") == 1
 
 
 @pytest.mark.parametrize("route", list(TABLE))
@@ -72,11 +89,15 @@ async def test_each_role_sees_party_membership_exactly_as_the_rule_says(client, 
         async with http_client(app, headers=headers[role]) as caller:
             response = await caller.get(route)
         objects = _objects(response.json()) if response.status_code == 200 else []
-        assert all("phone" not in o for o in objects), (route, role)
-        own = [o for o in objects if SELF in (o.get("id"), o.get("member_id"))]
+        if route == SUMMARY and response.status_code == 200:
+            assert objects and all("member_id" not in o for o in objects), (role, response.text)
+        own = [o for o in objects if _is_self(o)]
         if response.status_code == 200:
             assert own, (route, role, response.text)
             assert all(o["party_member"] is True for o in own if "party_member" in o)
+        for o in objects:
+            shown = route in RECORDS and "party_member" in o
+            assert (shown, PHONE if shown and o in own else None) == ("phone" in o, o.get("phone")), (route, role)
         seen[role] = (response.status_code, any("party_member" in o for o in own))
     assert TABLE[route] == seen
 

@@ -129,6 +129,30 @@ async def test_members_are_created_then_found_unchanged_and_updated_by_field(led
     assert (await ledger.verify()).ok
 
 
+async def test_a_phone_is_stored_created_and_updated_as_the_other_fields(ledger):
+    """电话 is kept: a new member's is stored, the same file again is unchanged (a trailing
+    space is no change), a new number is reported as "phone" changed, an empty cell
+    leaves the number as it is, and a number no one could dial is refused naming 电话."""
+    await tree(ledger)
+    header = (*MEMBER_HEADER, "电话")
+    first = await import_members(ledger, as_csv(header, ("p-1", "张三", MICRO, "", "", "138 0013 8000")), dry_run=False)
+    assert (1, "138 0013 8000") == (first.created, (await ledger.member("p-1")).phone)
+    again = await import_members(
+        ledger, as_csv(header, ("p-1", "张三", MICRO, "", "", "138 0013 8000 ")), dry_run=False
+    )
+    assert (0, 1) == (again.updated, again.unchanged)
+    moved = await import_members(
+        ledger, as_csv(header, ("p-1", "张三", MICRO, "", "", "+86 139-0000-0000")), dry_run=False
+    )
+    assert [("p-1", ("phone",))] == [(o.key, o.changed) for o in moved.outcomes]
+    kept = await import_members(ledger, as_csv(header, ("p-1", "张三丰", MICRO, "", "", "")), dry_run=False)
+    assert [("p-1", ("name",))] == [(o.key, o.changed) for o in kept.outcomes]
+    assert ("张三丰", "+86 139-0000-0000") == ((await ledger.member("p-1")).name, (await ledger.member("p-1")).phone)
+    bad = await import_members(ledger, as_csv(header, ("p-2", "李四", MICRO, "", "", "一三八")), dry_run=True)
+    assert [(2, "电话", "phone_malformed")] == [r[:3] for r in refusals(bad)]
+    assert "“一三八”：电话最多 32 位，只能有数字、空格、+、- 和括号" == refusals(bad)[0][4]
+
+
 async def test_a_dry_run_of_members_writes_nothing(ledger):
     """A dry run of a member file reports each row and leaves the ledger as it was."""
     await tree(ledger)
@@ -368,24 +392,31 @@ async def test_a_file_past_its_row_limit_is_refused_where_it_stops_being_read(le
 
 def test_every_refusal_kind_is_worded_in_both_languages_and_tested():
     """Each refusal code has its English and Chinese wording, and a test above refuses a
-    row with it (the two scope codes: the organizer's test over HTTP)."""
+    row with it (the two scope codes: the organizer's test over HTTP; the phone's: its own test)."""
     tested = {case[2] for case in UNIT_REFUSALS + MEMBER_REFUSALS + HEADER_REFUSALS}
-    tested |= {"unit_moved", "parent_refused", "rows_too_many", "outside_scope", "member_outside_scope"}
+    tested |= {
+        "phone_malformed",
+        "unit_moved",
+        "parent_refused",
+        "rows_too_many",
+        "outside_scope",
+        "member_outside_scope",
+    }
     assert set(imports.Refusal) == tested
     assert set(imports.Refusal) == set(imports.REFUSAL_WORDING)
 
 
 async def test_gb18030_and_bom_csv_and_english_headers_read_the_same(ledger):
     """CSV in GB18030 (Excel on Chinese Windows) and UTF-8 with a BOM read the same names;
-    English headers work as the Chinese ones, and a phone column is read and not stored."""
+    English headers work as the Chinese ones, and a column no one knows is read and not stored."""
     await tree(ledger)
-    header = ("id", "name", "org_unit", "party_member", "roles", "电话")
+    header = ("id", "name", "org_unit", "party_member", "roles", "备注")
     gb = await import_members(
         ledger,
-        as_csv(header, ("p-1", "张三", MICRO, "yes", "volunteer", "13800000000"), encoding="gb18030"),
+        as_csv(header, ("p-1", "张三", MICRO, "yes", "volunteer", "楼长"), encoding="gb18030"),
         dry_run=False,
     )
-    assert (1, ("电话",)) == (gb.created, gb.ignored_columns)
+    assert (1, ("备注",)) == (gb.created, gb.ignored_columns)
     assert "张三" == (await ledger.member("p-1")).name
     bom_file = as_csv(header, ("p-2", "李四·明", MICRO, "0", ""), encoding="utf-8-sig")
     assert bom_file.getvalue().startswith(b"\xef\xbb\xbf")
@@ -553,7 +584,7 @@ async def test_http_the_templates_are_files_with_a_header_and_an_example(client,
     else:
         assert response.content.startswith(b"\xef\xbb\xbf")
         rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
-    header = UNIT_HEADER if name.startswith("org") else (*MEMBER_HEADER, "在册")
+    header = UNIT_HEADER if name.startswith("org") else (*MEMBER_HEADER, "在册", "电话")
     assert (header, 2) == (tuple(rows[0]), len(rows))
     route = routes.IMPORT_ORG_UNITS if name.startswith("org") else routes.IMPORT_MEMBERS
     report = (await client.post(routes.api(route), content=response.content)).json()

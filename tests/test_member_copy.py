@@ -12,10 +12,11 @@ import openpyxl
 
 from api import cli, routes
 from api.app import create_app
-from ledger import member_copy
+from ledger import Role, member_copy
 from tests.builders import (
     COMMUNITY,
     FAR_MICRO,
+    MICRO,
     OTHER_MICRO,
     assert_problem,
     award,
@@ -32,6 +33,9 @@ from tests.builders import (
 )
 from tests.conftest import http_client, settings
 
+PHONE = "13900000000"
+"""The member's own number, which their copy holds as the ledger keeps it."""
+
 SCHEMA = json.loads((Path(__file__).parent.parent / "schemas" / "member-copy.schema.json").read_text())
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -46,7 +50,7 @@ async def _history(client, ledger) -> str:
     await tree(ledger)
     await rules(ledger)
     await tiers(ledger)
-    mid = await member(ledger, "m-李四")
+    mid = (await ledger.register_member("m-李四", "张三", MICRO, False, (Role.VOLUNTEER,), PHONE)).id
     await award(client, mid, 40, memo="巡查 电话13800000000")
     wrong = await award(client, mid, 3)
     assert (
@@ -86,9 +90,10 @@ async def test_the_copy_lists_every_record_kept_about_the_member_and_fits_its_sc
     copy = response.json()
     jsonschema.validate(copy, SCHEMA, format_checker=jsonschema.FormatChecker())
 
-    assert ("m-李四", "张三", OTHER_MICRO) == (
+    assert ("m-李四", "张三", PHONE, OTHER_MICRO) == (
         copy["profile"]["id"],
         copy["profile"]["name"],
+        copy["profile"]["phone"],
         copy["profile"]["org_unit"],
     )
     assert [40, 3, -3] == [t["earned_points"] for t in copy["transactions"] if t["kind"] in ("award", "reversal")]
@@ -120,7 +125,7 @@ async def test_the_copy_as_a_workbook_has_a_sheet_per_section_with_chinese_heade
     book = openpyxl.load_workbook(io.BytesIO(response.content))
     assert [title for _, title, _ in member_copy.SECTIONS] == book.sheetnames
     profile = list(book["基本信息"].values)
-    assert ("成员编号", "姓名") == profile[0][:2] and ("m-李四", "张三") == profile[1][:2]
+    assert ("成员编号", "姓名", "电话") == profile[0][:3] and ("m-李四", "张三", PHONE) == profile[1][:3]
     assert 1 + 3 <= book["积分流水"].max_row  # the header, two awards and a reversal at least
     same = await client.get(routes.api(routes.MEMBER_EXPORT, member_id=mid), params={"format": "xlsx"})
     assert same.headers["content-type"].startswith(XLSX)

@@ -500,7 +500,7 @@ IMPORT_HOME = "xinnan-g2-m2"
 """A demo micro-grid of 新南社区 the other tests leave alone: the imported members join its
 demo residents, whom the file does not name (they are counted absent, and kept)."""
 
-IMPORT_HEADER = "成员编号,姓名,微网格,党员,角色,电话"
+IMPORT_HEADER = "成员编号,姓名,微网格,党员,角色,电话,备注"
 
 
 def _csv(*rows: str) -> dict[str, object]:
@@ -511,7 +511,7 @@ def _csv(*rows: str) -> dict[str, object]:
 
 async def test_an_organizer_checks_a_member_file_then_imports_it(site, browser, screenshots):
     """The dry run counts two new members and lists them, names the demo residents the file
-    leaves out and the phone column it does not keep; 确认导入 writes them, and the API finds
+    leaves out and the 备注 column it does not know; 确认导入 writes them, and the API finds
     them. A second file with an unknown micro-grid and one outside the community shows each
     reason in Chinese beside the row that would change 党员, and 确认导入 stays off."""
     base_url, tokens = site
@@ -537,7 +537,7 @@ async def test_an_organizer_checks_a_member_file_then_imports_it(site, browser, 
     await expect(rows).to_have_count(2)
     await expect(rows.nth(0)).to_have_text(re.compile(r"^2\s*xn-im-01\s*新增"))
     await expect(report.get_by_test_id("import-absent")).to_contain_text("位成员不在文件里")
-    await expect(report).to_contain_text("以下列不会保存：电话")
+    await expect(report).to_contain_text("以下列不会保存：备注")
     await expect(confirm).to_be_enabled()
     await screenshot(page, screenshots, "desk-import")
 

@@ -108,7 +108,7 @@ class TierController(Controller):
         return [
             msgspec.structs.replace(
                 views.read(row, dto.NominationRead),
-                party_member=views.party_membership(request.user, row.party_member),
+                party_member=views.personal(request.user, row.party_member),
             )
             for row in rows
         ]

@@ -54,7 +54,12 @@ KINDS = (
     ImportKind(
         "org-units", "组织架构", "街道、社区、网格、微网格，每行一个单位，上级可以写在本文件中", imports.UNIT_COLUMNS
     ),
-    ImportKind("members", "成员名单", "每行一位成员，微网格须已在系统中；电话一列不会保存", imports.MEMBER_COLUMNS),
+    ImportKind(
+        "members",
+        "成员名单",
+        "每行一位成员，微网格须已在系统中；电话仅管理员、本辖区组织者和本人可见",
+        imports.MEMBER_COLUMNS,
+    ),
 )
 
 

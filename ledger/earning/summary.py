@@ -48,8 +48,10 @@ MONTHS = 12
 
 @dataclass(frozen=True, slots=True)
 class Leader:
+    """One line of a leaderboard: a rank, a name and points, never a member id (a
+    leaderboard is shown to anyone; two members of one name are told apart by rank)."""
+
     rank: int
-    member_id: str
     name: str
     org_unit: str
     """Where the member lives now (the points counted are the subtree's, wherever earned)."""
@@ -102,13 +104,13 @@ async def unit_summary(conn: AsyncConnection, code: str, period: str, top: int) 
         .subquery()
     )
     leaders = await conn.execute(
-        select(_members.c.id, _members.c.name, _members.c.org_unit, earned.c.points)
+        select(_members.c.name, _members.c.org_unit, earned.c.points)
         .join(earned, earned.c.account_id == _members.c.account_id)
         .where(earned.c.points > 0)
         .order_by(earned.c.points.desc(), _members.c.id)
         .limit(top)
     )
-    top_members = tuple(Leader(rank, m, n, u, int(e)) for rank, (m, n, u, e) in enumerate(leaders, start=1))
+    top_members = tuple(Leader(rank, n, u, int(e)) for rank, (n, u, e) in enumerate(leaders, start=1))
     return UnitSummary(unit.code, unit.name, period, sum(by_category.values()), by_category, top_members)
 
 

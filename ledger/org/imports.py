@@ -44,13 +44,22 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ledger.errors import ImportRefused
 from ledger.journal import accounts
 from ledger.org import sheets
-from ledger.org.members import Member, find_members
+from ledger.org.members import Member, find_members, phone_well_formed
 from ledger.org.units import PATH_SEPARATOR, Unit, find_units
 from ledger.storage import bulk
 from ledger.storage.bulk import OneOf
 from ledger.storage.tables import Account, MemberMove, OrgUnit, table_of
 from ledger.storage.tables import Member as MemberRow
-from ledger.values import CODE_LENGTH_MAX, NAME_LENGTH_MAX, ROLES_MAX, AccountKind, Level, Role, parent_level
+from ledger.values import (
+    CODE_LENGTH_MAX,
+    NAME_LENGTH_MAX,
+    PHONE_LENGTH_MAX,
+    ROLES_MAX,
+    AccountKind,
+    Level,
+    Role,
+    parent_level,
+)
 
 Kind = Literal["org_units", "members"]
 T = TypeVar("T")
@@ -118,7 +127,7 @@ class ImportReport:
     absent: int = 0
     absent_ids: tuple[str, ...] = ()
     ignored_columns: tuple[str, ...] = ()
-    """Headers read and not stored: unknown ones, and 电话/phone (see ``NOT_STORED``)."""
+    """Headers read and not stored: the ones no column is known by."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,10 +153,6 @@ MEMBER_COLUMNS = (
     Column("active", ("在册", "active"), False),
     Column("phone", ("电话", "phone"), False),
 )
-NOT_STORED = frozenset({"phone"})
-"""Columns accepted and ignored: a member's phone number is personal information the
-ledger does not keep; an office's sheet has the column, and refusing it would only make
-every office delete it first."""
 
 LEVEL_NAMES: dict[str, Level] = {
     "街道": Level.STREET,
@@ -198,6 +203,7 @@ class Refusal(enum.StrEnum):
     MEMBER_OUTSIDE_SCOPE = "member_outside_scope"
     MICRO_GRID_UNKNOWN = "micro_grid_unknown"
     NOT_MICRO_GRID = "not_micro_grid"
+    PHONE_MALFORMED = "phone_malformed"
 
 
 REFUSAL_WORDING: dict[Refusal, tuple[str, str]] = {
@@ -263,6 +269,10 @@ REFUSAL_WORDING: dict[Refusal, tuple[str, str]] = {
     Refusal.NOT_MICRO_GRID: (
         "{code} is a {level}; a member belongs to a micro_grid",
         "{code}是{level}，成员须属于微网格",
+    ),
+    Refusal.PHONE_MALFORMED: (
+        "{value}: a phone number is up to {limit} digits, spaces, '+', '-' and parentheses",
+        "{value}：电话最多 {limit} 位，只能有数字、空格、+、- 和括号",
     ),
 }
 
@@ -332,8 +342,6 @@ def _header(cells: tuple[str, ...], columns: Sequence[Column]) -> _Header:
         if column.key in index:
             raise _Refused(text, Refusal.COLUMN_REPEATED, column=text, other=written[column.key])
         index[column.key], written[column.key] = i, text
-        if column.key in NOT_STORED:
-            ignored.append(text)
     for column in columns:
         if column.required and column.key not in index:
             names = " or ".join(column.headers)
@@ -388,6 +396,17 @@ def _roles(header: _Header, cells: tuple[str, ...]) -> tuple[Role, ...] | None:
     roles = tuple(sorted({ROLE_NAMES[n.lower()] for n in names}))
     assert len(roles) <= ROLES_MAX, "each role counts once, and there are fewer roles than the limit"
     return roles
+
+
+def _phone(header: _Header, cells: tuple[str, ...]) -> str | None:
+    # Stripped: a spreadsheet's cell often keeps the space typed after the number, which
+    # would otherwise make the same number read as a change on the next import.
+    value = (header.cell(cells, "phone") or "").strip()
+    if not value:
+        return None
+    if not phone_well_formed(value):
+        raise _Refused(header.column("phone"), Refusal.PHONE_MALFORMED, value=Quoted(value), limit=PHONE_LENGTH_MAX)
+    return value
 
 
 # Counting outcomes.
@@ -679,8 +698,9 @@ class _MemberRow:
     party_member: bool | None
     roles: tuple[Role, ...] | None
     active: bool | None
+    phone: str | None
     """None: the file leaves the field as it is (a new member: not a party member, no
-    roles, active)."""
+    roles, active, no phone)."""
 
 
 def _member_row(number: int, cells: tuple[str, ...], header: _Header) -> _MemberRow:
@@ -692,10 +712,11 @@ def _member_row(number: int, cells: tuple[str, ...], header: _Header) -> _Member
         party_member=_yes_no(header, cells, "party_member"),
         roles=_roles(header, cells),
         active=_yes_no(header, cells, "active"),
+        phone=_phone(header, cells),
     )
 
 
-_MEMBER_FIELDS = ("name", "org_unit", "party_member", "roles", "active")
+_MEMBER_FIELDS = ("name", "org_unit", "party_member", "roles", "active", "phone")
 
 
 def _member_changes(row: _MemberRow, known: Member) -> list[str]:
@@ -705,6 +726,7 @@ def _member_changes(row: _MemberRow, known: Member) -> list[str]:
         "party_member": row.party_member,
         "roles": row.roles,
         "active": row.active,
+        "phone": row.phone,
     }
     return [f for f in _MEMBER_FIELDS if wanted[f] is not None and wanted[f] != getattr(known, f)]
 
@@ -781,7 +803,7 @@ async def import_members(
     by: str,
     progress: Progress | None = None,
 ) -> ImportReport:
-    """Read a member file (成员编号, 姓名, 微网格, and 党员, 角色, 在册 if it has them) and,
+    """Read a member file (成员编号, 姓名, 微网格, and 党员, 角色, 在册, 电话 if it has them) and,
     unless ``dry_run``, write it whole, chunk by chunk in the caller's transaction. A row
     that changes a member's micro-grid is a move, recorded as ``by``'s as a PATCH records it."""
     tally = _Tally()
@@ -831,7 +853,7 @@ async def _absent(conn: AsyncConnection, touched: set[str], seen: dict[str, int]
     return sorted(absent)[:ABSENT_LISTED_MAX], len(absent)
 
 
-_MEMBER_INSERT = ("id", "name", "org_unit", "party_member", "roles", "active", "account_id", "created_at")
+_MEMBER_INSERT = ("id", "name", "org_unit", "party_member", "roles", "active", "phone", "account_id", "created_at")
 _MOVE_INSERT = ("member_id", "from_unit", "to_unit", "moved_by", "moved_at")
 
 
@@ -854,6 +876,7 @@ async def _write_members(
                 bool(r.party_member),
                 [role.value for role in r.roles or ()],
                 True if r.active is None else r.active,
+                r.phone,
                 opened[r.id],
                 now,
             )
@@ -868,6 +891,7 @@ async def _write_members(
             m.party_member if r.party_member is None else r.party_member,
             [role.value for role in (m.roles if r.roles is None else r.roles)],
             m.active if r.active is None else r.active,
+            m.phone if r.phone is None else r.phone,
         )
         for r, m in updated
     ]
@@ -887,8 +911,8 @@ TEMPLATES: dict[Kind, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("m-东关南里-1-1", "东关南里1-1微网格", "微网格", "g-东关南里-1"),
     ),
     "members": (
-        tuple(c.headers[0] for c in MEMBER_COLUMNS if c.key not in NOT_STORED),
-        ("m-0001", "张三", "m-东关南里-1-1", "否", "志愿者、居民", "是"),
+        tuple(c.headers[0] for c in MEMBER_COLUMNS),
+        ("m-0001", "张三", "m-东关南里-1-1", "否", "志愿者、居民", "是", "13800000000"),
     ),
 }
 

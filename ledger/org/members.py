@@ -39,10 +39,13 @@ def pseudonym(member_id: str) -> str:
     return PSEUDONYM_PREFIX + hashlib.sha256(member_id.encode()).hexdigest()[:PSEUDONYM_HEX_DIGITS]
 
 
+def phone_well_formed(phone: str) -> bool:
+    """Up to ``PHONE_LENGTH_MAX`` digits and the marks a number is written with."""
+    return bool(phone.strip()) and len(phone) <= PHONE_LENGTH_MAX and set(phone) <= _PHONE_CHARACTERS
+
+
 def check_phone(phone: str | None) -> None:
-    if phone is None:
-        return
-    if not phone.strip() or len(phone) > PHONE_LENGTH_MAX or not set(phone) <= _PHONE_CHARACTERS:
+    if phone is not None and not phone_well_formed(phone):
         raise InvalidInput(
             "phone", f"a phone number is up to {PHONE_LENGTH_MAX} digits, spaces, '+', '-' and parentheses"
         )
