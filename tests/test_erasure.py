@@ -7,13 +7,14 @@ import hashlib
 import io
 import json
 
+import pytest
 from sqlalchemy import select, text
 from sqlmodel import SQLModel
 
 from api import routes
 from api.app import create_app
 from api.cli import main as cli
-from ledger import Role
+from ledger import ImportRefused, Role
 from tests.builders import (
     MICRO,
     STREET,
@@ -202,3 +203,21 @@ async def test_the_command_line_erases_in_one_line_and_refuses_with_exit_2(clien
     async with ledger.db.read() as conn:
         rows = (await conn.execute(text("SELECT principal, method FROM audit WHERE path LIKE 'member erase%'"))).all()
     assert [("cli", "CLI")] == [tuple(r) for r in rows]
+
+
+async def test_an_old_sheet_does_not_write_an_erased_member_back(client, ledger):
+    """Importing the office's old member sheet after an erasure refuses the erased member's
+    row, naming it, and writes nothing: the name and phone stay erased."""
+    await _history(client, ledger)
+    assert 201 == (await _erase(client)).status_code
+    sheet = io.BytesIO(
+        "\ufeff成员编号,姓名,微网格,党员,角色,电话\n".encode()
+        + f"{MEMBER_ID},{NAME},{MICRO},否,volunteer,{PHONE}\n".encode()
+    )
+    with pytest.raises(ImportRefused) as refused:
+        await ledger.import_members(sheet, dry_run=False, by="admin")
+    [row] = refused.value.fields()["refusals"]
+    assert ("member_erased", "成员编号", MEMBER_ID) == (row["code"], row["column"], row["key"])
+    assert "已应本人要求注销" in row["reason_zh"]
+    kept = await _everything_kept(client, ledger)
+    assert [] == [secret for secret in (NAME, PHONE) if secret in kept]

@@ -392,7 +392,8 @@ async def test_a_file_past_its_row_limit_is_refused_where_it_stops_being_read(le
 
 def test_every_refusal_kind_is_worded_in_both_languages_and_tested():
     """Each refusal code has its English and Chinese wording, and a test above refuses a
-    row with it (the two scope codes: the organizer's test over HTTP; the phone's: its own test)."""
+    row with it (the two scope codes: the organizer's test over HTTP; the phone's: its own test;
+    an erased member's: tests/test_erasure.py)."""
     tested = {case[2] for case in UNIT_REFUSALS + MEMBER_REFUSALS + HEADER_REFUSALS}
     tested |= {
         "phone_malformed",
@@ -401,6 +402,7 @@ def test_every_refusal_kind_is_worded_in_both_languages_and_tested():
         "rows_too_many",
         "outside_scope",
         "member_outside_scope",
+        "member_erased",
     }
     assert set(imports.Refusal) == tested
     assert set(imports.Refusal) == set(imports.REFUSAL_WORDING)

@@ -44,7 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ledger.errors import ImportRefused
 from ledger.journal import accounts
 from ledger.org import sheets
-from ledger.org.members import Member, find_members, phone_well_formed
+from ledger.org.members import PSEUDONYM_PREFIX, Member, find_members, phone_well_formed
 from ledger.org.units import PATH_SEPARATOR, Unit, find_units
 from ledger.storage import bulk
 from ledger.storage.bulk import OneOf
@@ -204,6 +204,7 @@ class Refusal(enum.StrEnum):
     MICRO_GRID_UNKNOWN = "micro_grid_unknown"
     NOT_MICRO_GRID = "not_micro_grid"
     PHONE_MALFORMED = "phone_malformed"
+    MEMBER_ERASED = "member_erased"
 
 
 REFUSAL_WORDING: dict[Refusal, tuple[str, str]] = {
@@ -273,6 +274,10 @@ REFUSAL_WORDING: dict[Refusal, tuple[str, str]] = {
     Refusal.PHONE_MALFORMED: (
         "{value}: a phone number is up to {limit} digits, spaces, '+', '-' and parentheses",
         "{value}：电话最多 {limit} 位，只能有数字、空格、+、- 和括号",
+    ),
+    Refusal.MEMBER_ERASED: (
+        "member {id}'s personal information was erased on request; an import does not write it back",
+        "成员{id}的个人信息已应本人要求注销，导入不会写回",
     ),
 }
 
@@ -771,6 +776,9 @@ class _Members:
 
     def plan(self, row: _MemberRow, known: Member | None) -> None:
         try:
+            if known is not None and known.name.startswith(PSEUDONYM_PREFIX):
+                # An old sheet still holds the name and phone erased on the resident's request.
+                raise _Refused(self.header.column("id"), Refusal.MEMBER_ERASED, id=Quoted(row.id))
             self._check_home(row, known)
         except _Refused as refused:
             self.tally.refuse(row.row, row.id, refused)
