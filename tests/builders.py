@@ -29,6 +29,10 @@ CHECKPOINT_KEY = "test-checkpoint-key"
 _keys = itertools.count()
 
 
+NOTHING_SWEPT = {"holds_expired": 0, "lots_expired": 0, "points_expired": 0, "audit_rows_purged": 0, "tokens_purged": 0}
+"""The sweep's report when nothing was due: no hold, lot, audit row or token past its time."""
+
+
 def key() -> str:
     return f"k-{next(_keys)}-{uuid.uuid4().hex[:8]}"
 

@@ -16,6 +16,7 @@ from tests.builders import (
     COMMUNITY,
     GRID,
     MICRO,
+    NOTHING_SWEPT,
     Clock,
     award,
     file_errors,
@@ -91,13 +92,7 @@ async def test_the_sweep_expires_unspent_points_once_and_never_lowers_points_ear
         "audit_rows_purged": 0,
         "tokens_purged": 0,
     } == await _sweep(client)
-    assert {
-        "holds_expired": 0,
-        "lots_expired": 0,
-        "points_expired": 0,
-        "audit_rows_purged": 0,
-        "tokens_purged": 0,
-    } == await _sweep(client)
+    assert NOTHING_SWEPT == await _sweep(client)
     balance = await _balance(client, mid)
     assert (5, 15, 15, 0) == (
         balance["available_points"],
