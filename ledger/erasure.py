@@ -118,12 +118,11 @@ async def erase(conn: AsyncConnection, member_id: str, reason: str, by: str, now
 
 
 def _scrubbed(value: Any, replacements: dict[str, str]) -> Any:
-    """``value`` (a stored reply, as JSON) with every erased text replaced, longest first so
-    a text within another is not left half-replaced."""
+    """``value`` (a stored reply, as JSON) with every field that holds an erased text
+    replaced. Whole values only: a reply's fields are its memo, name and phone, and a short
+    memo ("1", "held") replaced inside other fields would corrupt ids, times and states."""
     if isinstance(value, str):
-        for text in sorted(replacements, key=len, reverse=True):
-            value = value.replace(text, replacements[text])
-        return value
+        return replacements.get(value, value)
     if isinstance(value, list):
         return [_scrubbed(item, replacements) for item in value]
     if isinstance(value, dict):

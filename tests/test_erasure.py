@@ -14,7 +14,7 @@ from sqlmodel import SQLModel
 from api import routes
 from api.app import create_app
 from api.cli import main as cli
-from ledger import ImportRefused, Role
+from ledger import ImportRefused, Role, erasure
 from tests.builders import (
     MICRO,
     STREET,
@@ -221,3 +221,11 @@ async def test_an_old_sheet_does_not_write_an_erased_member_back(client, ledger)
     assert "已应本人要求注销" in row["reason_zh"]
     kept = await _everything_kept(client, ledger)
     assert [] == [secret for secret in (NAME, PHONE) if secret in kept]
+
+
+def test_scrubbing_a_stored_reply_replaces_whole_fields_only():
+    """A short erased memo ("1") empties the field that holds it and leaves the ids, times
+    and states that merely contain it as they were, so the reply still replays."""
+    stored = {"id": 1, "member_id": "m-100", "memo": "1", "held_at": "2026-12-01T10:00:00+00:00", "name": NAME}
+    scrubbed = erasure._scrubbed(stored, {"1": "", NAME: PSEUDONYM})
+    assert {**stored, "memo": "", "name": PSEUDONYM} == scrubbed
