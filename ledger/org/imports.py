@@ -44,11 +44,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ledger.errors import ImportRefused
 from ledger.journal import accounts
 from ledger.org import sheets
-from ledger.org.members import PSEUDONYM_PREFIX, Member, find_members, phone_well_formed
+from ledger.org.members import Member, find_members, phone_well_formed
 from ledger.org.units import PATH_SEPARATOR, Unit, find_units
 from ledger.storage import bulk
 from ledger.storage.bulk import OneOf
-from ledger.storage.tables import Account, MemberMove, OrgUnit, table_of
+from ledger.storage.tables import Account, Erasure, MemberMove, OrgUnit, table_of
 from ledger.storage.tables import Member as MemberRow
 from ledger.values import (
     CODE_LENGTH_MAX,
@@ -512,6 +512,7 @@ def _too_many(number: int, limit: int, what: str) -> _Refused:
 _accounts = table_of(Account)
 _units = table_of(OrgUnit)
 _members = table_of(MemberRow)
+_erasures = table_of(Erasure)
 _moves = table_of(MemberMove)
 
 
@@ -774,9 +775,9 @@ class _Members:
         if was is not None and _outside(self.scope, was.path):
             raise _Refused(column, Refusal.MEMBER_OUTSIDE_SCOPE, id=Quoted(row.id), code=Quoted(was.code))
 
-    def plan(self, row: _MemberRow, known: Member | None) -> None:
+    def plan(self, row: _MemberRow, known: Member | None, *, erased: bool) -> None:
         try:
-            if known is not None and known.name.startswith(PSEUDONYM_PREFIX):
+            if erased:
                 # An old sheet still holds the name and phone erased on the resident's request.
                 raise _Refused(self.header.column("id"), Refusal.MEMBER_ERASED, id=Quoted(row.id))
             self._check_home(row, known)
@@ -834,9 +835,10 @@ async def import_members(
             # move them between this read and the import's commit.
             await conn.execute(_LOCK_MEMBERS, {"ids": ids})
         known = await find_members(conn, ids)
+        erased = set((await conn.execute(_ERASED, {"ids": list(known)})).scalars()) if known else set()
         await _load_homes(conn, members.units, [r.org_unit for r in parsed] + [m.org_unit for m in known.values()])
         for row in parsed:
-            members.plan(row, known.get(row.id))
+            members.plan(row, known.get(row.id), erased=row.id in erased)
         if not dry_run and not tally.refused:
             await _write_members(conn, members.created, members.updated, now, by)
         members.created, members.updated = [], []
@@ -848,6 +850,8 @@ async def import_members(
     return _finish(tally, tally.report("members", dry_run, absent, absent_count))
 
 
+_ERASED = select(_erasures.c.member_id).where(OneOf(_erasures.c.member_id, "ids"))
+"""Which of a chunk's known members were erased on request (``ledger.erasure``)."""
 _LOCK_MEMBERS = select(_members.c.id).where(OneOf(_members.c.id, "ids")).order_by(_members.c.id).with_for_update()
 _MEMBERS_OF_UNITS = select(_members.c.id).where(OneOf(_members.c.org_unit, "units"))
 
