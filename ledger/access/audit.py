@@ -58,11 +58,20 @@ class Entry:
     """How many rows a read showed."""
 
 
+SEARCH_FILTERS = frozenset({"q"})
+"""Filters that carry what a reader typed (a name, a phone) rather than a unit or a period."""
+
+
 def read(
     principal: str, role: str, path: str, rows: int | None, subject: str | None = None, **filters: object
 ) -> Entry:
-    """The row of a read of personal data: the filters that are set, in a stable order."""
-    detail = " ".join(f"{k}={v}" for k, v in sorted(filters.items()) if v is not None) or None
+    """The row of a read of personal data: the filters that are set, in a stable order. A
+    search's words are not kept, only their length: they are often the very name or phone
+    a resident may have erased, and the audit row outlives an erasure."""
+    shown = {
+        k: f"({len(str(v))} characters)" if k in SEARCH_FILTERS and v is not None else v for k, v in filters.items()
+    }
+    detail = " ".join(f"{k}={v}" for k, v in sorted(shown.items()) if v is not None) or None
     return Entry(principal, role, "GET", path, 200, kind=READ, subject=subject, detail=detail, rows=rows)
 
 
