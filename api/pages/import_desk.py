@@ -39,10 +39,10 @@ class ImportKind:
 
     @property
     def api(self) -> str:
-        return routes.API_PREFIX + {"org-units": routes.IMPORT_ORG_UNITS, "members": routes.IMPORT_MEMBERS}[self.name]
+        return routes.api({"org-units": routes.IMPORT_ORG_UNITS, "members": routes.IMPORT_MEMBERS}[self.name])
 
     def template(self, extension: str) -> str:
-        return routes.API_PREFIX + routes.IMPORT_TEMPLATE.replace("{name:str}", f"{self.name}.{extension}")
+        return routes.api(routes.IMPORT_TEMPLATE, name=f"{self.name}.{extension}")
 
     @property
     def headers(self) -> dict[str, str]:

@@ -42,9 +42,7 @@ Req = Request[Any, Any, Any]
 
 def public_link(request: Req, ledger: Ledger, notice_id: int) -> str:
     """The public page's address as the browser reached this service."""
-    path = routes.PAGE_NOTICE_PUBLIC.replace("{notice_id:int}", str(notice_id)).replace(
-        "{code:str}", ledger.notice_public_code(notice_id)
-    )
+    path = routes.path(routes.PAGE_NOTICE_PUBLIC, notice_id=notice_id, code=ledger.notice_public_code(notice_id))
     return str(request.base_url).rstrip("/") + path
 
 
