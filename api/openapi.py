@@ -556,7 +556,7 @@ OPERATIONS: dict[tuple[str, str], OperationDoc] = {
         "Imports org units (编码, 名称, 层级, 上级) from an XLSX or CSV file sent as the body. A dry run (the "
         "default) reports every row and writes nothing; dry_run=false writes all rows or, if one is refused, "
         "none.",
-        body_file=routes.API_PREFIX + "/imports/templates/org-units.xlsx",
+        body_file=routes.api(routes.IMPORT_TEMPLATE, name="org-units.xlsx"),
         parameters={"dry_run": True},
         refused=("import_refused",),
         conflicts=("import_conflict",),
@@ -565,7 +565,7 @@ OPERATIONS: dict[tuple[str, str], OperationDoc] = {
         "Imports members (成员编号, 姓名, 微网格 …) from an XLSX or CSV file sent as the body. A dry run (the "
         "default) reports every row and writes nothing; dry_run=false writes all rows or, if one is refused, "
         "none.",
-        body_file=routes.API_PREFIX + "/imports/templates/members.xlsx",
+        body_file=routes.api(routes.IMPORT_TEMPLATE, name="members.xlsx"),
         parameters={"dry_run": True},
         refused=("import_refused",),
         conflicts=("import_conflict",),
