@@ -3,8 +3,9 @@
 A handler says ``opt=allow(Access.ADMIN, Access.ORGANIZER)``; one guard on the API
 router refuses every other role with 403, and ``check_declared`` refuses to build an
 app in which a handler forgot to say. Whether the principal's org subtree covers the
-member or unit a request touches is the ledger's question (``Ledger.authorize``),
-asked by the handler, which knows what the request touches.
+member or unit a request touches is the ledger's question: each ``Ledger`` method takes
+the acting principal (``actor``, here ``request.user``) and checks its scope inside the
+method's own transaction, so a handler makes one ledger call.
 """
 
 from __future__ import annotations

@@ -78,13 +78,13 @@ async def record_read(
     ledger: Ledger,
     rows: int | None,
     subject: str | None = None,
-    by: Principal | None = None,
+    actor: Principal | None = None,
     **filters: object,
 ) -> None:
     """Store the row of a read of personal data before the data is answered: a row
-    that cannot be stored fails the read, for nothing is shown unrecorded. ``by``: the
+    that cannot be stored fails the read, for nothing is shown unrecorded. ``actor``: the
     principal of a page, signed in by cookie (``request.user`` under ``/v1``)."""
-    principal = by or request.user
+    principal = actor or request.user
     await ledger.record_audit(
         audit.read(principal.id, principal.role.value, request.url.path, rows, subject, **filters)
     )

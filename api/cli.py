@@ -25,8 +25,8 @@ from typing import TypeVar
 import msgspec
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
+from api import dto, views
 from api.settings import checkpoint_key, token_secret
-from api.views import principal_read
 from ledger import (
     DEFAULT_DATABASE_URL,
     FLAGS,
@@ -67,7 +67,7 @@ DEFAULT_PORT = 8000
 T = TypeVar("T")
 EXIT_PROBLEMS = 1  # the command ran and found something wrong (verify's problems)
 EXIT_REFUSED = 2  # the command could not do its work: a missing file, an unreachable database, a bad argument
-CLI_PRINCIPAL = "cli"  # who the journal and rule versions say wrote what the command line writes
+CLI_ACTOR = Principal.admin("cli")  # who the journal and rule versions say wrote what the command line writes
 DEBUG_VARIABLE = "LEDGER_DEBUG"  # set to 1: an unexpected error shows its traceback instead of a file's name
 EXPORT_FORMATS = ("csv", "xlsx")
 PACKAGE = "grid-points-ledger"  # the distribution whose version --version prints
@@ -112,10 +112,10 @@ async def _load(url: str, what: str, text: str) -> int:
 
     async def work(ledger: Ledger) -> Sequence[tuple[str | None, int]]:
         if what == "rules":
-            return (await ledger.load_rules(text, CLI_PRINCIPAL)).created
+            return (await ledger.load_rules(CLI_ACTOR, text)).created
         if what == "tiers":
-            return await ledger.load_tiers(text, CLI_PRINCIPAL)
-        return await ledger.load_expiry_policies(text, CLI_PRINCIPAL)
+            return await ledger.load_tiers(CLI_ACTOR, text)
+        return await ledger.load_expiry_policies(CLI_ACTOR, text)
 
     try:
         created = await _with_ledger(url, work)
@@ -149,7 +149,7 @@ async def _export(args: argparse.Namespace) -> int:
         raise CommandRefused(f"{folder}: no such folder for --output (nothing was exported)")
 
     async def work(ledger: Ledger) -> None:
-        export = await ledger.export_nominations(args.period, args.org_unit, args.flag, CLI_PRINCIPAL)
+        export = await ledger.export_nominations(CLI_ACTOR, args.period, args.org_unit, args.flag)
         try:
             if form == "csv":
                 with args.output.open("wb") as out:
@@ -184,9 +184,9 @@ async def _member_export(args: argparse.Namespace) -> int:
         raise CommandRefused(f"{args.output.parent}: no such folder for --output (nothing was exported)")
 
     async def work(ledger: Ledger) -> int:
-        copy = await ledger.member_copy(args.id)
+        copy = await ledger.member_copy(CLI_ACTOR, args.id)
         path = f"/v1/members/{args.id}/export"
-        entry = audit.read(CLI_PRINCIPAL, Access.ADMIN.value, path, copy.rows, args.id, format=form)
+        entry = audit.read(CLI_ACTOR.id, Access.ADMIN.value, path, copy.rows, args.id, format=form)
         await ledger.record_audit(entry)
         if form == "json":
             args.output.write_text(json.dumps(member_copy.json_value(copy), ensure_ascii=False, indent=2) + "\n")
@@ -269,8 +269,8 @@ async def _import(args: argparse.Namespace) -> int:
     async def work(ledger: Ledger) -> ImportReport:
         with args.file.open("rb") as file:
             if args.sub == "org":
-                return await ledger.import_units(file, dry_run=args.dry_run)
-            return await ledger.import_members(file, dry_run=args.dry_run, by=CLI_PRINCIPAL, progress=progress)
+                return await ledger.import_units(CLI_ACTOR, file, dry_run=args.dry_run)
+            return await ledger.import_members(CLI_ACTOR, file, dry_run=args.dry_run, progress=progress)
 
     try:
         report = await _with_ledger(args.database_url, work)
@@ -290,13 +290,13 @@ async def _prepare(url: str, demo: bool, base_url: str) -> None:
         await migrate(db)
         ledger = Ledger(db)
         if not await ledger.rules():
-            await ledger.load_rules(default_rules_text(), CLI_PRINCIPAL)
+            await ledger.load_rules(CLI_ACTOR, default_rules_text())
             print("loaded the default earning rules")
         if not await ledger.tier_schemes():
-            await ledger.load_tiers(default_tiers_text(), CLI_PRINCIPAL)
+            await ledger.load_tiers(CLI_ACTOR, default_tiers_text())
             print("loaded the default tier scheme")
         if not await ledger.expiry_policies():
-            await ledger.load_expiry_policies(default_policies_text(), CLI_PRINCIPAL)
+            await ledger.load_expiry_policies(CLI_ACTOR, default_policies_text())
             print("loaded the default expiry policy (points never expire)")
         if demo:
             if await load_demo(ledger):
@@ -347,7 +347,7 @@ def checkpoint_line(checkpoint: Checkpoint) -> str:
 
 
 async def _checkpoint(url: str) -> int:
-    checkpoint = await _with_ledger(url, lambda ledger: ledger.checkpoint(CLI_PRINCIPAL), checkpoint_key())
+    checkpoint = await _with_ledger(url, lambda ledger: ledger.checkpoint(CLI_ACTOR), checkpoint_key())
     print(checkpoint_line(checkpoint))
     return 0
 
@@ -396,7 +396,7 @@ async def _restore(args: argparse.Namespace) -> int:
 
 
 def _principal_json(principal: Principal) -> str:
-    return json.dumps(msgspec.to_builtins(principal_read(principal)), ensure_ascii=False)
+    return json.dumps(msgspec.to_builtins(views.read(principal, dto.PrincipalRead)), ensure_ascii=False)
 
 
 async def _token(args: argparse.Namespace) -> int:
@@ -406,18 +406,18 @@ async def _token(args: argparse.Namespace) -> int:
         if args.sub == "create":
             expires_at = None if args.expires_in_days is None else ledger.clock() + timedelta(days=args.expires_in_days)
             principal, token = await ledger.create_principal(
+                CLI_ACTOR,
                 role=Access(args.role),
                 label=args.label,
                 org_unit=args.org_unit,
                 member_id=args.member,
                 expires_at=expires_at,
-                created_by=CLI_PRINCIPAL,
                 key=token_secret().encode(),
             )
             print(_principal_json(principal))
             print(f"token (shown once, keep it safe):\n  {token}")
         elif args.sub == "revoke":
-            print(_principal_json(await ledger.revoke_principal(args.id, CLI_PRINCIPAL)))
+            print(_principal_json(await ledger.revoke_principal(CLI_ACTOR, args.id)))
         else:
             after = None
             while found := await ledger.principals(PRINCIPAL_PAGE_SIZE_MAX, after):
@@ -433,11 +433,11 @@ async def _erase(args: argparse.Namespace) -> int:
     """Erase a member's personal information; one line says what was erased."""
     path = f"member erase {args.id}"
     # Each run is its own request: an erasure asked for twice erases what arrived between.
-    request = IdempotentRequest(CLI_PRINCIPAL, f"cli:{path}:{secrets.token_hex(8)}", fingerprint(path, args.reason))
+    request = IdempotentRequest(CLI_ACTOR.id, f"cli:{path}:{secrets.token_hex(8)}", fingerprint(path, args.reason))
 
     async def work(ledger: Ledger) -> int:
-        with audit.serving(audit.Entry(CLI_PRINCIPAL, Access.ADMIN.value, "CLI", path, 201)):
-            erased, _ = await ledger.erase_member(args.id, args.reason, CLI_PRINCIPAL, request)
+        with audit.serving(audit.Entry(CLI_ACTOR.id, Access.ADMIN.value, "CLI", path, 201)):
+            erased, _ = await ledger.erase_member(CLI_ACTOR, args.id, args.reason, request)
         print(
             f"member {erased.member_id} is now {erased.pseudonym}: {erased.values_erased} memos and evidence links "
             f"and {erased.claims_cleared} claims erased, {erased.replies_scrubbed} stored replies scrubbed "

@@ -508,6 +508,17 @@ class SchemeRead(msgspec.Struct):
     notice_working_days: int
 
 
+class SchemeVersionRead(msgspec.Struct):
+    org_unit: str | None
+    """None: the default scheme."""
+    version: int
+
+
+class SchemesLoaded(msgspec.Struct):
+    created: list[SchemeVersionRead]
+    """The schemes the file changed, each with its new version; an unchanged one is not listed."""
+
+
 class FlagStateRead(msgspec.Struct):
     flag: str
     state: str

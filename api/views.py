@@ -10,18 +10,39 @@ import msgspec
 from api import dto
 from ledger import (
     Access,
+    Activity,
+    AwardResult,
     Balance,
+    CapRoom,
     Checkpoint,
+    Claim,
+    Deduction,
+    Erased,
+    EvidenceLine,
+    HeldRedemption,
     ImportReport,
     Member,
+    MemberTier,
     Move,
+    Nomination,
+    NominationState,
     NoticeSummary,
     NoticeView,
+    OpenedNotice,
     Principal,
+    Recorded,
+    Redemption,
+    Reversal,
+    RewardView,
+    Settlement,
+    StatementLine,
     StatementPage,
+    SweepReport,
     TransactionView,
     Unit,
     UnitCount,
+    UnitMonths,
+    UnitSummary,
     VerifyReport,
 )
 
@@ -29,9 +50,44 @@ Shape = TypeVar("Shape", bound=msgspec.Struct)
 Personal = TypeVar("Personal")
 
 
+READ_FROM: dict[type[msgspec.Struct], type] = {
+    dto.ActivityRead: Activity,
+    dto.AuditRead: Recorded,
+    dto.AwardRead: AwardResult,
+    dto.BalanceRead: Balance,
+    dto.CapRoomRead: CapRoom,
+    dto.CheckpointRead: Checkpoint,
+    dto.ClaimRead: Claim,
+    dto.DeductionRead: Deduction,
+    dto.ErasureRead: Erased,
+    dto.EvidenceRead: EvidenceLine,
+    dto.HeldRedemptionRead: HeldRedemption,
+    dto.MemberTierRead: MemberTier,
+    dto.MonthsRead: UnitMonths,
+    dto.MoveRead: Move,
+    dto.NominationRead: Nomination,
+    dto.NominationStateRead: NominationState,
+    dto.NoticeRead: OpenedNotice,
+    dto.NoticeSummaryRead: NoticeSummary,
+    dto.PrincipalRead: Principal,
+    dto.RedemptionRead: Redemption,
+    dto.ReversalRead: Reversal,
+    dto.RewardRead: RewardView,
+    dto.SettlementRead: Settlement,
+    dto.StatementLineRead: StatementLine,
+    dto.SummaryRead: UnitSummary,
+    dto.SweepRead: SweepReport,
+    dto.VerifyRead: VerifyReport,
+}
+"""The ledger value each response shape is read from, field by field by name.
+``tests/test_views.py`` checks every pair without a request: each field of the shape
+(nested shapes too) names a field of its value, so a field the ledger renames fails the
+test command the day it is renamed, whether or not a test reads that reply."""
+
+
 def read(value: object, shape: type[Shape]) -> Shape:
-    """The response shape of a ledger value, field by field by name (nested values too).
-    A field the ledger renamed fails here, in every test that reads it, not silently."""
+    """The response shape of a ledger value (``READ_FROM``), field by field by name."""
+    assert isinstance(value, READ_FROM[shape]), f"{shape.__name__} is read from {READ_FROM[shape].__name__}"
     return msgspec.convert(value, shape, from_attributes=True)
 
 
@@ -63,7 +119,7 @@ def unit_listed(counted: UnitCount) -> dto.OrgUnitListed:
 
 def move_page(moves: list[Move], limit: int) -> dto.MovePage:
     next_cursor = str(moves[-1].id) if len(moves) == limit else None
-    return dto.MovePage([dto.MoveRead(**_fields(m)) for m in moves], next_cursor)
+    return dto.MovePage([read(m, dto.MoveRead) for m in moves], next_cursor)
 
 
 SEES_PARTY_MEMBERSHIP = frozenset({Access.ADMIN, Access.ORGANIZER, Access.MEMBER})
@@ -91,16 +147,8 @@ def member_read(member: Member, viewer: Principal) -> dto.MemberRead:
     )
 
 
-def balance_read(balance: Balance) -> dto.BalanceRead:
-    return dto.BalanceRead(**_fields(balance))
-
-
 def statement_read(member_id: str, page: StatementPage) -> dto.StatementRead:
-    return dto.StatementRead(
-        member_id=member_id,
-        lines=[dto.StatementLineRead(**_fields(line)) for line in page.lines],
-        next_cursor=page.next_cursor,
-    )
+    return dto.StatementRead(member_id, [read(line, dto.StatementLineRead) for line in page.lines], page.next_cursor)
 
 
 def transaction_read(view: TransactionView) -> dto.TransactionRead:
@@ -109,37 +157,6 @@ def transaction_read(view: TransactionView) -> dto.TransactionRead:
         dto.PostingRead(account_id=a, account_kind=k, account_owner=o, points=p) for a, k, o, p in view.postings
     ]
     return dto.TransactionRead(**read)
-
-
-def verify_read(report: VerifyReport) -> dto.VerifyRead:
-    return dto.VerifyRead(
-        ok=report.ok,
-        transactions=report.transactions,
-        postings=report.postings,
-        accounts=report.accounts,
-        last_hash=report.last_hash,
-        checkpoints=report.checkpoints,
-        erased_verbatim=report.erased_verbatim,
-        problems=report.problems,
-    )
-
-
-def checkpoint_read(checkpoint: Checkpoint) -> dto.CheckpointRead:
-    return dto.CheckpointRead(**_fields(checkpoint))
-
-
-def principal_read(principal: Principal) -> dto.PrincipalRead:
-    return dto.PrincipalRead(
-        id=principal.id,
-        role=principal.role,
-        label=principal.label,
-        org_unit=principal.org_unit,
-        member_id=principal.member_id,
-        created_at=principal.created_at,
-        created_by=principal.created_by,
-        expires_at=principal.expires_at,
-        revoked_at=principal.revoked_at,
-    )
 
 
 def import_report_read(report: ImportReport) -> dto.ImportReportRead:
@@ -165,11 +182,6 @@ def import_report_read(report: ImportReport) -> dto.ImportReportRead:
     )
 
 
-def notice_summary_read(summary: NoticeSummary) -> dto.NoticeSummaryRead:
-    checkpoint = checkpoint_read(summary.checkpoint) if summary.checkpoint else None
-    return dto.NoticeSummaryRead(**{**_fields(summary), "checkpoint": checkpoint})
-
-
 def notice_read(view: NoticeView, today: str) -> dto.NoticeDetailRead:
     names = [
         dto.NoticeNameRead(
@@ -177,4 +189,5 @@ def notice_read(view: NoticeView, today: str) -> dto.NoticeDetailRead:
         )
         for name in view.names
     ]
-    return dto.NoticeDetailRead(notice_summary_read(view.notice), view.office, today > view.notice.ends_on, names)
+    summary = read(view.notice, dto.NoticeSummaryRead)
+    return dto.NoticeDetailRead(summary, view.office, today > view.notice.ends_on, names)

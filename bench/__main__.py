@@ -33,7 +33,7 @@ from bench import baselines, statements
 from bench.community import Community, Shape, load, load_transactions
 from bench.loadgen import HOT_REWARD
 from bench.report import Table
-from ledger import Database, Ledger, migrate
+from ledger import Database, Ledger, Principal, migrate
 from ledger.earning.activities import ROSTER_SIZE_MAX
 from ledger.honours.tiers import default_tiers_text
 from ledger.shop.rewards import RewardCommand
@@ -306,7 +306,7 @@ async def _shoppers(ledger: Ledger, workdir: Path, holds: int) -> Path:
     and write the file of that street's members with points to spend."""
     street = "s0"
     command = RewardCommand(HOT_REWARD, street, "洗衣液", "goods", 1, stock=holds)
-    await ledger.create_reward(command, "bench")
+    await ledger.create_reward(Principal.admin("bench"), command)
     async with ledger.db.read() as conn:
         rows = await conn.execute(
             text(
@@ -405,7 +405,9 @@ async def _run_backend(backend: str, shape: Shape, args: argparse.Namespace, tab
             await migrate(db)
             ledger = Ledger(db, checkpoint_key=os.environ["LEDGER_CHECKPOINT_KEY"].encode())
             community = await load(ledger, shape)
-            await ledger.load_tiers(default_tiers_text(), "bench")  # awards pay for tier evaluation, as in production
+            await ledger.load_tiers(
+                Principal.admin("bench"), default_tiers_text()
+            )  # awards pay for tier evaluation, as in production
         with _phase(backend, "statements per award batch"):
             await statements.measure(table, backend, ledger, community)
         members_file = workdir / f"members-{backend}.txt"
@@ -418,12 +420,12 @@ async def _run_backend(backend: str, shape: Shape, args: argparse.Namespace, tab
                 service.stop()
         # While the journal loads, a one-point scheme flags every member who earns, so the
         # export lists everyone; the default scheme is back for everything measured after.
-        await ledger.load_tiers(BENCH_TIERS, "bench")
+        await ledger.load_tiers(Principal.admin("bench"), BENCH_TIERS)
         with _phase(backend, "journal load"):
             started = time.perf_counter()
             await load_transactions(ledger, community, shape.transactions)
             load_seconds = time.perf_counter() - started
-        await ledger.load_tiers(default_tiers_text(), "bench")
+        await ledger.load_tiers(Principal.admin("bench"), default_tiers_text())
         if backend == "postgres":
             # A million transactions loaded in minutes leave PostgreSQL's autovacuum and
             # checkpointer minutes of work, which would share the two cores with the

@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from bench.community import Community
 from bench.report import Table
-from ledger import AwardCommand, Category, IdempotentRequest, Ledger
+from ledger import AwardCommand, Category, IdempotentRequest, Ledger, Principal
 from ledger.access import audit
 from ledger.earning.award_batch import AWARD_BATCH_MAX
 from ledger.storage.statements import counting
@@ -27,7 +27,7 @@ async def measure(table: Table, backend: str, ledger: Ledger, community: Communi
             community.member_ids[i % len(community.member_ids)], 1, Category.PATROL, now - timedelta(hours=1), "bench"
         )
         with audit.serving(audit.Entry("bench", "admin", "POST", "/v1/awards", 201)):
-            await ledger.award(command, "bench", IdempotentRequest("bench", uuid.uuid4().hex, "bench"))
+            await ledger.award(Principal.admin("bench"), command, IdempotentRequest("bench", uuid.uuid4().hex, "bench"))
 
     with counting(ledger.db.engine) as count:
         await award(0)

@@ -8,7 +8,7 @@ modules behind it may be rearranged without the web layer noticing.
 
 from ledger import member_copy
 from ledger.access import audit, scopes
-from ledger.access.audit import AUDIT_PAGE_SIZE_MAX
+from ledger.access.audit import AUDIT_PAGE_SIZE_MAX, Recorded
 from ledger.access.principals import NOT_VALID, PRINCIPAL_PAGE_SIZE_MAX, TOKEN_LENGTH_MAX, Principal, check_current
 from ledger.demo import guide, load_demo
 from ledger.earning.activities import (
@@ -24,6 +24,7 @@ from ledger.earning.claims import (
     CLAIM_PAGE_SIZE_MAX,
     CLAIM_REVIEW_BATCH_MAX,
     PENDING,
+    Approved,
     Claim,
     ClaimCommand,
     Decided,
@@ -89,7 +90,7 @@ from ledger.org.units import (
     UnitChanges,
     UnitCount,
 )
-from ledger.service import Ledger
+from ledger.service import Ledger, SweepReport
 from ledger.shop.expiry_policies import default_policies_text
 from ledger.shop.redemptions import (
     HELD,
@@ -147,6 +148,7 @@ __all__ = [
     "ActivityCommand",
     "AlreadyExists",
     "AlreadyReversed",
+    "Approved",
     "AwardCommand",
     "AwardResult",
     "Balance",
@@ -237,6 +239,7 @@ __all__ = [
     "REWARD_PAGE_SIZE_MAX",
     "ROLES_MAX",
     "ROSTER_SIZE_MAX",
+    "Recorded",
     "Redemption",
     "Reversal",
     "Reviewed",
@@ -252,6 +255,7 @@ __all__ = [
     "SettlementLine",
     "StatementLine",
     "StatementPage",
+    "SweepReport",
     "TOKEN_LENGTH_MAX",
     "TransactionNotFound",
     "TransactionView",

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
+from ledger.access.principals import Principal
 from ledger.earning.activities import ActivityCommand
 from ledger.earning.awards import AwardCommand
 from ledger.earning.claims import ClaimCommand
@@ -47,6 +48,7 @@ GIVEN = ["建国", "秀英", "桂兰", "志强", "丽娟", "文华", "海燕", "
 
 DEMO_MEMBERS = 54  # a few dozen: one to two per micro-grid
 DEMO_RECORDER = "demo"
+DEMO_ACTOR = Principal.admin(DEMO_RECORDER)  # who the demo's records say wrote them
 SHANGHAI = zone("Asia/Shanghai")
 
 DEMO_YEAR = 2026
@@ -90,22 +92,24 @@ def _name_of(member_id: str) -> str:
 async def _tree(ledger: Ledger) -> list[str]:
     micro_grids = []
     for street, (street_name, communities) in STREETS.items():
-        await ledger.register_unit(street, street_name, Level.STREET, None)
+        await ledger.register_unit(DEMO_ACTOR, street, street_name, Level.STREET, None)
         for community, community_name in communities.items():
-            await ledger.register_unit(community, community_name, Level.COMMUNITY, street)
+            await ledger.register_unit(DEMO_ACTOR, community, community_name, Level.COMMUNITY, street)
             for g in range(1, GRIDS_PER_COMMUNITY + 1):
                 grid = f"{community}-g{g}"
-                await ledger.register_unit(grid, f"{community_name}第{g}大网格", Level.GRID, community)
+                await ledger.register_unit(DEMO_ACTOR, grid, f"{community_name}第{g}大网格", Level.GRID, community)
                 for m in range(1, MICRO_GRIDS_PER_GRID + 1):
                     micro = f"{grid}-m{m}"
-                    await ledger.register_unit(micro, f"{community_name}{g}-{m}微网格", Level.MICRO_GRID, grid)
+                    await ledger.register_unit(
+                        DEMO_ACTOR, micro, f"{community_name}{g}-{m}微网格", Level.MICRO_GRID, grid
+                    )
                     micro_grids.append(micro)
     return micro_grids
 
 
 async def _award(ledger: Ledger, member_id: str, points: int, category: Category, when: datetime, memo: str) -> None:
     command = AwardCommand(member_id, points, category, when, memo)
-    await ledger.award(command, DEMO_RECORDER, IdempotentRequest(DEMO_RECORDER, f"{member_id}:{memo}", memo))
+    await ledger.award(DEMO_ACTOR, command, IdempotentRequest(DEMO_RECORDER, f"{member_id}:{memo}", memo))
 
 
 async def load_demo(ledger: Ledger) -> bool:
@@ -119,7 +123,7 @@ async def load_demo(ledger: Ledger) -> bool:
         home = micro_grids[i % len(micro_grids)]
         roles = (Role.MICRO_GRID_WORKER,) if i % 3 == 0 else (Role.VOLUNTEER, Role.RESIDENT)
         member_id = _member_id(i)
-        await ledger.register_member(member_id, _name(i), home, i % 2 == 0, roles)
+        await ledger.register_member(DEMO_ACTOR, member_id, _name(i), home, i % 2 == 0, roles)
         people.append((member_id, home))
     haircut = datetime(DEMO_YEAR, 3, 6, 14, 0, tzinfo=SHANGHAI)
     for member_id, _home in [p for p in people if p[1].startswith("xinnan")]:
@@ -153,8 +157,8 @@ async def _desk_work(ledger: Ledger) -> None:
     activity = ActivityCommand(
         "冬季消防安全宣传", "tawan", "volunteer-hour", starts, starts + timedelta(hours=3), STARS[0]
     )
-    created = await ledger.create_activity(activity, DEMO_RECORDER)
-    await ledger.put_roster(created.id, list(ACTIVITY_ROSTER))
+    created = await ledger.create_activity(DEMO_ACTOR, activity)
+    await ledger.put_roster(DEMO_ACTOR, created.id, list(ACTIVITY_ROSTER))
     report = ClaimCommand(
         CLAIMANT,
         "event-report",
@@ -163,7 +167,7 @@ async def _desk_work(ledger: Ledger) -> None:
         memo="楼道堆放杂物，已清理",
         reference="郑好办-20261125-017",
     )
-    await ledger.submit_claim(report, DEMO_RECORDER)
+    await ledger.submit_claim(DEMO_ACTOR, report)
 
 
 DEMO_EXPIRY = "policies: [{valid: forever}, {org_unit: xinnan, valid: end_of_year}]"
@@ -217,9 +221,9 @@ DEMO_REWARDS = (
 
 
 async def _shops(ledger: Ledger) -> None:
-    await ledger.load_expiry_policies(DEMO_EXPIRY, DEMO_RECORDER)
+    await ledger.load_expiry_policies(DEMO_ACTOR, DEMO_EXPIRY)
     for command in DEMO_REWARDS:
-        await ledger.create_reward(command, DEMO_RECORDER)
+        await ledger.create_reward(DEMO_ACTOR, command)
 
 
 def guide(base_url: str) -> str:

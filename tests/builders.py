@@ -11,13 +11,16 @@ from httpx import AsyncClient
 from sqlalchemy import text
 
 from api import routes
-from ledger import Category, Ledger, Level, Role
+from ledger import Category, Ledger, Level, Principal, Role
 from ledger.errors import DataFileInvalid
 from ledger.journal import posting
 from ledger.values import Access, Posting, TxnDraft, TxnKind
 
 STREET, COMMUNITY, GRID, MICRO = "s-东大街", "c-东关南里", "g-东关南里-1", "m-东关南里-1-1"
 OTHER_MICRO = "m-东关南里-1-2"
+
+ADMIN = Principal.admin("admin")
+"""The acting principal of a test that calls the ledger directly: the whole tree in scope."""
 
 TOKEN_SECRET = "test-token-secret"
 """The key stored tokens are hashed with in tests (the app's settings use the same)."""
@@ -43,17 +46,17 @@ def recently(minutes: int = 60) -> str:
 
 async def tree(ledger: Ledger) -> None:
     """街道 → 社区 → 大网格 → two 微网格, with Chinese names."""
-    await ledger.register_unit(STREET, "东大街街道", Level.STREET, None)
-    await ledger.register_unit(COMMUNITY, "东关南里社区", Level.COMMUNITY, STREET)
-    await ledger.register_unit(GRID, "东关南里第一大网格", Level.GRID, COMMUNITY)
-    await ledger.register_unit(MICRO, "东关南里1-1微网格", Level.MICRO_GRID, GRID)
-    await ledger.register_unit(OTHER_MICRO, "东关南里1-2微网格", Level.MICRO_GRID, GRID)
+    await ledger.register_unit(ADMIN, STREET, "东大街街道", Level.STREET, None)
+    await ledger.register_unit(ADMIN, COMMUNITY, "东关南里社区", Level.COMMUNITY, STREET)
+    await ledger.register_unit(ADMIN, GRID, "东关南里第一大网格", Level.GRID, COMMUNITY)
+    await ledger.register_unit(ADMIN, MICRO, "东关南里1-1微网格", Level.MICRO_GRID, GRID)
+    await ledger.register_unit(ADMIN, OTHER_MICRO, "东关南里1-2微网格", Level.MICRO_GRID, GRID)
 
 
 async def member(
     ledger: Ledger, member_id: str = "m-张三", home: str = MICRO, party: bool = False, name: str = "张三"
 ) -> str:
-    await ledger.register_member(member_id, name, home, party, (Role.VOLUNTEER,))
+    await ledger.register_member(ADMIN, member_id, name, home, party, (Role.VOLUNTEER,))
     return member_id
 
 
@@ -112,7 +115,7 @@ rules:
 
 
 async def rules(ledger: Ledger, text: str = TEST_RULES) -> None:
-    await ledger.load_rules(text, "test")
+    await ledger.load_rules(Principal.admin("test"), text)
 
 
 def rule_body(member_id: str, rule: str, quantity: int, **overrides: Any) -> dict[str, Any]:
@@ -137,7 +140,7 @@ schemes:
 
 
 async def tiers(ledger: Ledger, text: str = TEST_TIERS) -> None:
-    await ledger.load_tiers(text, "test")
+    await ledger.load_tiers(Principal.admin("test"), text)
 
 
 NOWHERE = "m-无此网格"
@@ -212,7 +215,7 @@ async def spend(ledger: Ledger, member_id: str, points: int) -> None:
     """Spend points at the member's unit shop. The points shop has its own transactions;
     this posts the plain movement (member → the unit's redemption account, nothing earned)
     straight through journal.post, for tests of what spending must not change."""
-    holder = await ledger.member(member_id)
+    holder = await ledger.member(ADMIN, member_id)
     unit = await ledger.unit(holder.org_unit)
     draft = TxnDraft(
         kind=TxnKind.AWARD,
@@ -263,9 +266,9 @@ OTHER_COMMUNITY, OTHER_GRID, FAR_MICRO = "c-西关", "g-西关-1", "m-西关-1-1
 
 async def other_community(ledger: Ledger) -> None:
     """A second community under the same street: outside an organizer of the first."""
-    await ledger.register_unit(OTHER_COMMUNITY, "西关社区", Level.COMMUNITY, STREET)
-    await ledger.register_unit(OTHER_GRID, "西关第一大网格", Level.GRID, OTHER_COMMUNITY)
-    await ledger.register_unit(FAR_MICRO, "西关1-1微网格", Level.MICRO_GRID, OTHER_GRID)
+    await ledger.register_unit(ADMIN, OTHER_COMMUNITY, "西关社区", Level.COMMUNITY, STREET)
+    await ledger.register_unit(ADMIN, OTHER_GRID, "西关第一大网格", Level.GRID, OTHER_COMMUNITY)
+    await ledger.register_unit(ADMIN, FAR_MICRO, "西关1-1微网格", Level.MICRO_GRID, OTHER_GRID)
 
 
 async def principal(
@@ -273,12 +276,12 @@ async def principal(
 ) -> tuple[str, str]:
     """A stored principal of this role: its id and the token it signs in with."""
     stored, secret = await ledger.create_principal(
+        Principal.admin("test"),
         role=Access(role),
         label=f"{role} {org_unit or member_id or ''}",
         org_unit=org_unit,
         member_id=member_id,
         expires_at=fields.get("expires_at"),
-        created_by="test",
         key=TOKEN_SECRET.encode(),
     )
     return stored.id, secret

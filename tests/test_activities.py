@@ -6,9 +6,9 @@ import pytest
 from sqlalchemy import text
 
 from api import routes
-from ledger import MemberChanges, Role
+from ledger import MemberChanges, Principal, Role
 from ledger.earning import activities as ledger_activities
-from tests.builders import COMMUNITY, MICRO, TEST_RULES, assert_problem, post, rules, tree
+from tests.builders import ADMIN, COMMUNITY, MICRO, TEST_RULES, assert_problem, post, rules, tree
 
 
 def _ago(hours: float) -> str:
@@ -20,7 +20,7 @@ async def _haircut_day(client, ledger, volunteers=5):
     await tree(ledger)
     await rules(ledger)
     for i in range(volunteers):
-        await ledger.register_member(f"v-{i}", f"志愿者{i}", MICRO, False, (Role.VOLUNTEER,))
+        await ledger.register_member(ADMIN, f"v-{i}", f"志愿者{i}", MICRO, False, (Role.VOLUNTEER,))
     activity = (
         await client.post(
             routes.api(routes.ACTIVITIES),
@@ -70,7 +70,7 @@ async def test_putting_the_roster_again_replaces_it(client, ledger):
 async def test_skipped_participants_are_reported_with_the_reason(client, ledger):
     """Inactive members are skipped, a day cap is clipped, and the others are awarded."""
     activity_id = await _haircut_day(client, ledger)
-    await ledger.change_member("v-1", MemberChanges(active=False), "test")
+    await ledger.change_member(Principal.admin("test"), "v-1", MemberChanges(active=False))
     await _roster(client, activity_id, [("v-0", 3), ("v-1", 3), ("v-2", 12)])
     lines = {
         line["member_id"]: line
@@ -92,7 +92,7 @@ async def test_an_activity_is_settled_once(client, ledger):
         await post(client, routes.api(routes.ACTIVITY_SETTLE, activity_id=activity_id)), 409, "already_settled"
     )
     assert_problem(await _roster(client, activity_id, [("v-1", 1)]), 409, "already_settled")
-    assert 3 == (await ledger.balance("v-0")).available_points
+    assert 3 == (await ledger.balance(ADMIN, "v-0")).available_points
 
 
 async def test_a_failure_midway_leaves_no_award_behind(client, ledger, monkeypatch):

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from api import routes
 from ledger import Ledger
 from ledger.storage.tables import AuditEntry, IdempotencyRecord, JournalTxn
-from tests.builders import award_body, member, tree
+from tests.builders import ADMIN, award_body, member, tree
 from tests.conftest import ADMIN_TOKEN, TOKEN_SECRET
 from tests.site import STARTUP_SECONDS_MAX, free_socket
 
@@ -112,6 +112,6 @@ async def test_a_killed_server_leaves_every_committed_award_with_its_audit_row(d
     assert set(acknowledged) <= set(keys)  # nothing acknowledged was lost
     assert sorted(result["transaction_id"] for result in keys.values()) == sorted(awards)  # once each
     assert set(keys) <= audited  # every committed award has its row, even the ones never answered
-    assert (await ledger.balance(mid)).available_points == len(awards)
+    assert (await ledger.balance(ADMIN, mid)).available_points == len(awards)
     report = await ledger.verify()
     assert report.ok, report.problems

@@ -8,7 +8,18 @@ from api import routes
 from api.app import create_app
 from ledger import AwardCommand, Category, IdempotencyKeyTaken, IdempotentRequest, Ledger
 from ledger.earning.award_batch import AwardRequest, award_many
-from tests.builders import COMMUNITY, assert_problem, award, award_body, count_transactions, key, member, token, tree
+from tests.builders import (
+    ADMIN,
+    COMMUNITY,
+    assert_problem,
+    award,
+    award_body,
+    count_transactions,
+    key,
+    member,
+    token,
+    tree,
+)
 from tests.conftest import http_client, settings
 
 
@@ -210,7 +221,7 @@ async def test_a_key_used_by_another_principal_is_409_and_awards_nothing(ledger)
     assert first.json()["hash"] not in same_body.text
     assert_problem(other_body, 409, "idempotency_key_taken", "Idempotency-Key")
     assert (first.json(), "true") == (retry.json(), retry.headers.get("idempotent-replayed"))
-    assert (9, 1) == ((await ledger.balance(mid)).available_points, await count_transactions(ledger))
+    assert (9, 1) == ((await ledger.balance(ADMIN, mid)).available_points, await count_transactions(ledger))
 
 
 def _batched(member_id: str, *principals: str) -> list[AwardRequest]:
@@ -233,7 +244,7 @@ async def test_one_key_from_two_principals_in_one_batch_awards_once(ledger):
     (result, replayed), taken, (again, replayed_again) = await _award_together(ledger, _batched(mid, "a", "b", "a"))
     assert (False, True, result) == (replayed, replayed_again, again)
     assert isinstance(taken, IdempotencyKeyTaken) and "batched-1" == taken.fields()["idempotency_key"]
-    assert (9, 1) == ((await ledger.balance(mid)).available_points, await count_transactions(ledger))
+    assert (9, 1) == ((await ledger.balance(ADMIN, mid)).available_points, await count_transactions(ledger))
 
 
 async def test_a_batch_answers_each_request_by_the_key_s_stored_holder(ledger):
@@ -245,7 +256,7 @@ async def test_a_batch_answers_each_request_by_the_key_s_stored_holder(ledger):
     taken, (again, replayed) = await _award_together(ledger, _batched(mid, "b", "a"))
     assert isinstance(taken, IdempotencyKeyTaken)
     assert (True, result) == (replayed, again)
-    assert (9, 1) == ((await ledger.balance(mid)).available_points, await count_transactions(ledger))
+    assert (9, 1) == ((await ledger.balance(ADMIN, mid)).available_points, await count_transactions(ledger))
 
 
 async def test_a_transaction_shows_balanced_postings_and_its_hash(client, ledger):

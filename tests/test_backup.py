@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import text
 
 from api.cli import main as cli
-from ledger import AwardCommand, Category, Database, IdempotentRequest, Ledger, migrate
+from ledger import AwardCommand, Category, Database, IdempotentRequest, Ledger, Principal, migrate
 from ledger.errors import BackupFailed, BackupToolMissing, RestoreTargetNotEmpty
 from ledger.storage import backup
 from ledger.storage.migrate import head_revision
@@ -56,7 +56,9 @@ class Writer:
         occurred_at = datetime.fromisoformat(recently())
         while not self.stop.is_set():
             command = AwardCommand(self.member_id, 1, Category.PATROL, occurred_at, "日巡千步")
-            result, _ = await self.ledger.award(command, "writer", IdempotentRequest("writer", key(), key()))
+            result, _ = await self.ledger.award(
+                Principal.admin("writer"), command, IdempotentRequest("writer", key(), key())
+            )
             self.acknowledged.append((time.monotonic(), result.transaction_id))
 
     async def until(self, count: int, after: float = 0.0) -> None:
@@ -123,7 +125,7 @@ async def test_a_backup_made_while_awards_are_written_restores_to_a_consistent_p
     """Awards go on through the backup; the restored copy verifies, holds every award
     acknowledged before the backup began, and its journal is the source's up to one point."""
     await writer.until(ACKNOWLEDGED_BEFORE)
-    await ledger.checkpoint("test")  # the copy's checkpoints are checked too
+    await ledger.checkpoint(Principal.admin("test"))  # the copy's checkpoints are checked too
     before = {txn for _, txn in writer.acknowledged}
     started = time.monotonic()
     made = await backup.backup(database_url, tmp_path / "ledger.backup")
@@ -160,7 +162,7 @@ async def test_the_commands_back_up_restore_and_verify_in_one_line_each(
     """`ledger backup` and `ledger restore` print one line per outcome, the last being verify's."""
     await tree(ledger)
     await member(ledger)
-    await ledger.checkpoint("test")
+    await ledger.checkpoint(Principal.admin("test"))
     file = tmp_path / "ledger.backup"
     assert 0 == await asyncio.to_thread(cli, ["backup", str(file), "--database-url", database_url])
     assert 0 == await asyncio.to_thread(cli, ["restore", str(file), "--database-url", empty_database_url])
@@ -177,7 +179,7 @@ async def test_a_copy_checked_under_another_checkpoint_key_fails_verify(
 ):
     """The checkpoint key is in no backup: a restore checked without the original key says
     its checkpoints are forged, and exits 1."""
-    await ledger.checkpoint("test")
+    await ledger.checkpoint(Principal.admin("test"))
     file = tmp_path / "ledger.backup"
     await backup.backup(database_url, file)
     monkeypatch.setenv("LEDGER_CHECKPOINT_KEY", "another-key")

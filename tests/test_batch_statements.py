@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import event, select
 
-from ledger import AwardCommand, Category, IdempotentRequest, Ledger
+from ledger import AwardCommand, Category, IdempotentRequest, Ledger, Principal
 from ledger.storage import bulk
 from ledger.storage.statements import counting
 from ledger.storage.tables import AccountPeriod, table_of
-from tests.builders import key, member, tree
+from tests.builders import ADMIN, key, member, tree
 
 BURST = 40
 
@@ -26,7 +26,9 @@ async def test_a_batch_sends_as_many_statements_alone_as_with_forty_awards(ledge
     members = [await member(ledger, f"m-{i}") for i in range(4)]
 
     async def award(i: int) -> None:
-        await ledger.award(_award(members[i % 4], 1 + i % 3), "organizer", IdempotentRequest("admin", key(), "f"))
+        await ledger.award(
+            Principal.admin("organizer"), _award(members[i % 4], 1 + i % 3), IdempotentRequest("admin", key(), "f")
+        )
 
     with counting(ledger.db.engine) as count:
         await award(0)
@@ -34,7 +36,7 @@ async def test_a_batch_sends_as_many_statements_alone_as_with_forty_awards(ledge
     alone, second_alone, burst = count.per_transaction
     assert (alone, alone) == (second_alone, burst)
     expected = sum(1 + i % 3 for i in range(BURST + 2) if i % 4 == 0)
-    assert expected == (await ledger.balance(members[0])).available_points
+    assert expected == (await ledger.balance(ADMIN, members[0])).available_points
 
 
 async def test_on_postgresql_the_writes_of_a_posting_go_as_one_statement(ledger: Ledger):
@@ -42,7 +44,7 @@ async def test_on_postgresql_the_writes_of_a_posting_go_as_one_statement(ledger:
     on PostgreSQL; SQLite, where a statement costs no round trip, runs them one by one."""
     await tree(ledger)
     mid = await member(ledger)
-    await ledger.award(_award(mid, 1), "organizer", IdempotentRequest("admin", key(), "f"))
+    await ledger.award(Principal.admin("organizer"), _award(mid, 1), IdempotentRequest("admin", key(), "f"))
     sent: list[str] = []
 
     def seen(_conn, _cursor, statement, *_):
@@ -50,7 +52,7 @@ async def test_on_postgresql_the_writes_of_a_posting_go_as_one_statement(ledger:
 
     event.listen(ledger.db.engine.sync_engine, "before_cursor_execute", seen)
     try:
-        await ledger.award(_award(mid, 2), "organizer", IdempotentRequest("admin", key(), "f"))
+        await ledger.award(Principal.admin("organizer"), _award(mid, 2), IdempotentRequest("admin", key(), "f"))
     finally:
         event.remove(ledger.db.engine.sync_engine, "before_cursor_execute", seen)
     inserts = [s for s in sent if "INSERT INTO posting" in s]
@@ -58,7 +60,7 @@ async def test_on_postgresql_the_writes_of_a_posting_go_as_one_statement(ledger:
     if ledger.db.is_postgres:
         assert inserts[0].startswith("WITH ")
         assert all(f"INSERT INTO {t}" in inserts[0] for t in ("journal_txn", "lot", "account_period"))
-    assert 3 == (await ledger.balance(mid)).available_points
+    assert 3 == (await ledger.balance(ADMIN, mid)).available_points
 
 
 async def test_a_second_write_to_a_table_is_sent_after_the_first(ledger: Ledger):
@@ -66,7 +68,7 @@ async def test_a_second_write_to_a_table_is_sent_after_the_first(ledger: Ledger)
     the first is sent (in one statement PostgreSQL would keep only one of them)."""
     await tree(ledger)
     mid = await member(ledger)
-    await ledger.award(_award(mid, 1), "organizer", IdempotentRequest("admin", key(), "f"))
+    await ledger.award(Principal.admin("organizer"), _award(mid, 1), IdempotentRequest("admin", key(), "f"))
     table = table_of(AccountPeriod)
     async with ledger.db.write() as conn:
         [(account_id, period, earned)] = (await conn.execute(select(table))).all()

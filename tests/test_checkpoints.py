@@ -17,10 +17,10 @@ from api import routes
 from api.app import checkpoint_every
 from api.cli import checkpoint_line
 from api.cli import main as cli
-from ledger import Ledger
+from ledger import Ledger, Principal
 from ledger.journal import chain, checkpoints, personal
 from ledger.storage.tables import JournalTxn, PostingRow
-from tests.builders import CHECKPOINT_KEY, assert_problem, award, member, tamper, token, tree
+from tests.builders import ADMIN, CHECKPOINT_KEY, assert_problem, award, member, tamper, token, tree
 from tests.conftest import MANY_CONNECTIONS
 
 KEY = CHECKPOINT_KEY.encode()
@@ -82,9 +82,9 @@ async def _all_three(client, ledger, capsys):
 
 async def test_a_clean_ledger_checks_every_checkpoint(client, ledger, capsys):
     """Checkpoints of the empty journal and of a later head both verify, and are counted."""
-    await ledger.checkpoint("test")
+    await ledger.checkpoint(Principal.admin("test"))
     await _awards(client, ledger, 3, 4)
-    await ledger.checkpoint("test")
+    await ledger.checkpoint(Principal.admin("test"))
     assert ([], 0, 2) == await _all_three(client, ledger, capsys)
 
 
@@ -92,10 +92,10 @@ async def test_a_rewrite_behind_a_checkpoint_is_named_though_the_chain_was_recom
     """The attacker's recomputed chain passes every chain check, but the checkpoint's transaction
     no longer has the hash it sealed."""
     awards = await _awards(client, ledger, 3, 4, 5)
-    sealed = await ledger.checkpoint("test")
+    sealed = await ledger.checkpoint(Principal.admin("test"))
     assert awards[1]["transaction_id"] == sealed.transaction_id - 1
     await _rewrite_from(ledger, awards[0]["transaction_id"], "edited")
-    found = (await ledger.transaction(sealed.transaction_id)).hash
+    found = (await ledger.transaction(ADMIN, sealed.transaction_id)).hash
     expected = [
         {
             "problem": "checkpoint_mismatch",
@@ -113,7 +113,7 @@ async def test_a_rewrite_after_the_last_checkpoint_goes_unseen(client, ledger, c
     """What the README says checkpoints do not prove: a write after the latest one can be
     rewritten with its chain, and verify passes."""
     awards = await _awards(client, ledger, 3)
-    await ledger.checkpoint("test")
+    await ledger.checkpoint(Principal.admin("test"))
     later = await award(client, "m-张三", 4)
     await _rewrite_from(ledger, later["transaction_id"], "edited")
     assert awards[0]["transaction_id"] < later["transaction_id"]
@@ -124,11 +124,11 @@ async def test_a_checkpoint_moved_to_the_rewritten_hash_is_forged(client, ledger
     """Moving the checkpoint's hash to the rewritten chain needs a new MAC, which only the key makes;
     a MAC made under another key is a forgery too."""
     awards = await _awards(client, ledger, 3, 4)
-    sealed = await ledger.checkpoint("test")
+    sealed = await ledger.checkpoint(Principal.admin("test"))
     await _rewrite_from(ledger, awards[0]["transaction_id"], "edited")
-    rewritten = (await ledger.transaction(sealed.transaction_id)).hash
+    rewritten = (await ledger.transaction(ADMIN, sealed.transaction_id)).hash
     await tamper(ledger, f"UPDATE checkpoint SET hash = '{rewritten}' WHERE id = {sealed.id}", "checkpoint")
-    other = await Ledger(ledger.db, checkpoint_key=b"someone else's key").checkpoint("test")
+    other = await Ledger(ledger.db, checkpoint_key=b"someone else's key").checkpoint(Principal.admin("test"))
     expected = [
         {"problem": "checkpoint_forged", "checkpoint_id": c.id, "transaction_id": c.transaction_id}
         for c in (sealed, other)
@@ -150,8 +150,8 @@ async def test_without_a_key_verify_says_the_checkpoints_went_unchecked(client, 
     """No key, no pass: the ledger and `ledger verify` say how many checkpoints went unchecked,
     and verifying never makes a key (which would call every checkpoint forged)."""
     await _awards(client, ledger, 3)
-    await ledger.checkpoint("test")
-    await ledger.checkpoint("test")
+    await ledger.checkpoint(Principal.admin("test"))
+    await ledger.checkpoint(Principal.admin("test"))
     monkeypatch.delenv("LEDGER_CHECKPOINT_KEY")
     monkeypatch.setenv("LEDGER_CHECKPOINT_KEY_FILE", str(tmp_path / "checkpoint-key"))
     expected = [
@@ -196,9 +196,9 @@ async def test_the_checkpoints_are_read_newest_first_in_pages(client, ledger):
     """GET /v1/checkpoints lists every seal newest first, with a cursor to the next page;
     auditors read it, members do not."""
     await _awards(client, ledger, 3)
-    first = await ledger.checkpoint("test")
+    first = await ledger.checkpoint(Principal.admin("test"))
     await award(client, "m-张三", 4)
-    second = await ledger.checkpoint("test")
+    second = await ledger.checkpoint(Principal.admin("test"))
     page = (await client.get(routes.api(routes.CHECKPOINTS), params={"limit": 1})).json()
     rest = (await client.get(routes.api(routes.CHECKPOINTS), params={"limit": 1, "cursor": page["next_cursor"]})).json()
     assert [second.id, first.id] == [c["id"] for c in page["checkpoints"] + rest["checkpoints"]]
@@ -263,7 +263,7 @@ async def test_a_refused_export_seals_nothing(client, ledger):
 @pytest.mark.parametrize("sql", ["UPDATE checkpoint SET hash = 'edited'", "DELETE FROM checkpoint"])
 async def test_raw_sql_cannot_change_a_checkpoint(ledger, sql):
     """A seal is evidence: the database refuses to edit or delete one, as it does the journal."""
-    sealed = await ledger.checkpoint("test")
+    sealed = await ledger.checkpoint(Principal.admin("test"))
     with pytest.raises(DBAPIError, match="append-only"):
         async with ledger.db.write() as conn:
             await conn.execute(text(sql))

@@ -4,16 +4,16 @@ import pytest
 
 from api import routes
 from api.app import create_app
-from ledger import MemberChanges, Role
-from tests.builders import MICRO, OTHER_MICRO, assert_problem, post, recently, rules, token, tree
+from ledger import MemberChanges, Principal, Role
+from tests.builders import ADMIN, MICRO, OTHER_MICRO, assert_problem, post, recently, rules, token, tree
 from tests.conftest import http_client, settings
 
 
 async def _setup(ledger):
     await tree(ledger)
     await rules(ledger)
-    await ledger.register_member("w-1", "王建国", MICRO, False, (Role.MICRO_GRID_WORKER,))
-    await ledger.register_member("w-2", "赵丽娟", OTHER_MICRO, False, (Role.MICRO_GRID_WORKER,))
+    await ledger.register_member(ADMIN, "w-1", "王建国", MICRO, False, (Role.MICRO_GRID_WORKER,))
+    await ledger.register_member(ADMIN, "w-2", "赵丽娟", OTHER_MICRO, False, (Role.MICRO_GRID_WORKER,))
 
 
 def _claim(member_id="w-1", **change):
@@ -34,7 +34,7 @@ async def test_a_pending_claim_counts_nowhere_until_approved(client, ledger):
     await _setup(ledger)
     claim = (await client.post(routes.api(routes.CLAIMS), json=_claim())).json()
     assert ("pending", None) == (claim["status"], claim["possible_duplicate_of"])
-    assert 0 == (await ledger.balance("w-1")).period_earned_points
+    assert 0 == (await ledger.balance(ADMIN, "w-1")).period_earned_points
     approved = (await post(client, routes.api(routes.CLAIM_APPROVE, claim_id=claim["id"]))).json()
     assert ("approved", "admin", 5) == (
         approved["claim"]["status"],
@@ -42,7 +42,7 @@ async def test_a_pending_claim_counts_nowhere_until_approved(client, ledger):
         approved["award"]["points"],
     )
     assert approved["award"]["transaction_id"] == approved["claim"]["transaction_id"]
-    assert 5 == (await ledger.balance("w-1")).available_points
+    assert 5 == (await ledger.balance(ADMIN, "w-1")).available_points
 
 
 async def test_a_claim_is_reviewed_once(client, ledger):
@@ -53,7 +53,7 @@ async def test_a_claim_is_reviewed_once(client, ledger):
     assert_problem(await post(client, routes.api(routes.CLAIM_APPROVE, claim_id=claim["id"])), 409, "claim_not_pending")
     response = await client.post(routes.api(routes.CLAIM_DECLINE, claim_id=claim["id"]), json={"reason": "迟了"})
     assert_problem(response, 409, "claim_not_pending")
-    assert 5 == (await ledger.balance("w-1")).available_points
+    assert 5 == (await ledger.balance(ADMIN, "w-1")).available_points
 
 
 async def test_a_declined_claim_is_kept_with_its_reason(client, ledger):
@@ -70,7 +70,7 @@ async def test_a_declined_claim_is_kept_with_its_reason(client, ledger):
     )
     queue = (await client.get(routes.api(routes.CLAIMS), params={"status": "declined"})).json()
     assert [claim["id"]] == [c["id"] for c in queue["claims"]]
-    assert 0 == (await ledger.balance("w-1")).available_points
+    assert 0 == (await ledger.balance(ADMIN, "w-1")).available_points
 
 
 async def test_a_likely_duplicate_is_flagged_to_the_reviewer(client, ledger):
@@ -153,7 +153,7 @@ async def test_a_claim_no_reviewer_could_approve_is_refused_when_submitted(clien
 async def test_a_deactivated_member_cannot_submit_a_claim(client, ledger):
     """A deactivated member receives no new awards, so a claim of theirs could never be approved."""
     await _setup(ledger)
-    await ledger.change_member("w-1", MemberChanges(active=False), "test")
+    await ledger.change_member(Principal.admin("test"), "w-1", MemberChanges(active=False))
     assert_problem(await client.post(routes.api(routes.CLAIMS), json=_claim()), 409, "member_inactive", "member_id")
 
 
@@ -192,7 +192,7 @@ async def test_a_bulk_review_answers_each_claim_by_itself(client, ledger):
         lines[3]["problem"]["code"],
         lines[3]["claim"],
     )
-    assert 10 == (await ledger.balance("w-1")).available_points
+    assert 10 == (await ledger.balance(ADMIN, "w-1")).available_points
 
 
 async def test_a_bulk_review_retried_with_its_key_replays_each_claim(client, ledger):
@@ -208,7 +208,7 @@ async def test_a_bulk_review_retried_with_its_key_replays_each_claim(client, led
     assert [(False, "approved"), (False, "declined")] == [(line["replayed"], line["outcome"]) for line in first]
     assert [(True, "approved"), (True, "declined")] == [(line["replayed"], line["outcome"]) for line in again]
     assert first[0]["award"] == again[0]["award"]
-    assert 5 == (await ledger.balance("w-1")).available_points
+    assert 5 == (await ledger.balance(ADMIN, "w-1")).available_points
     changed = _review((ids[0], "decline", "改主意了"))
     [refused] = (await post(client, routes.api(routes.CLAIMS_REVIEW), changed, Idempotency_Key="review-1")).json()[
         "lines"

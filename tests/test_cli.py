@@ -8,17 +8,17 @@ from sqlalchemy import text
 
 from api.cli import _prepare
 from api.cli import main as cli
-from ledger import Database, Ledger
+from ledger import Database, Ledger, Principal
 from ledger.demo import DEMO_REWARDS, RESIDENT, STARS, STREETS, load_demo
 from ledger.earning.rules import default_rules_text
 from ledger.honours.tiers import default_tiers_text
-from tests.builders import NOTHING_SWEPT
+from tests.builders import ADMIN, NOTHING_SWEPT
 
 
 async def _demo(ledger: Ledger) -> bool:
     """The demo on the default rules and tier scheme, as ``ledger serve --demo`` loads it."""
-    await ledger.load_rules(default_rules_text(), "test")
-    await ledger.load_tiers(default_tiers_text(), "test")
+    await ledger.load_rules(Principal.admin("test"), default_rules_text())
+    await ledger.load_tiers(Principal.admin("test"), default_tiers_text())
     return await load_demo(ledger)
 
 
@@ -63,11 +63,11 @@ async def test_the_demo_gives_every_walk_through_something_to_show(ledger):
     communities = {code for _name, units in STREETS.values() for code in units}
     assert communities == {command.org_unit for command in DEMO_REWARDS}
     catalog = {reward.code for reward in await ledger.rewards("xinnan-g1-m1", 100, None)}
-    assert "xinnan-毛巾" in catalog and (await ledger.balance(RESIDENT)).available_points >= 2
-    flags = [(n.member_id, n.flag) for n in await ledger.nominations("2026", "dongdajie", None)]
+    assert "xinnan-毛巾" in catalog and (await ledger.balance(ADMIN, RESIDENT)).available_points >= 2
+    flags = [(n.member_id, n.flag) for n in await ledger.nominations(ADMIN, "2026", "dongdajie", None)]
     assert [(STARS[0], "优秀共产党员"), (STARS[0], "先进工作者"), (STARS[1], "先进工作者")] == flags
-    [pending] = await ledger.claims("pending", "tawan", 10, None)
-    assert (1, None) == (pending.id, (await ledger.activity(1)).settled_at)
+    [pending] = await ledger.claims(ADMIN, "pending", "tawan", 10, None)
+    assert (1, None) == (pending.id, (await ledger.activity(ADMIN, 1)).settled_at)
 
 
 @pytest.mark.sqlite_only
@@ -103,7 +103,7 @@ async def test_a_demo_member_reads_a_balance_through_the_service(ledger):
                 text("SELECT member_id, SUM(earned_points) FROM journal_txn GROUP BY member_id ORDER BY 2 DESC LIMIT 1")
             )
         ).one()
-    assert total == (await Ledger(ledger.db).balance(member_id)).available_points
+    assert total == (await Ledger(ledger.db).balance(ADMIN, member_id)).available_points
 
 
 async def test_tiers_load_and_export_nominations_from_the_command_line(ledger, tmp_path, capsys):
@@ -119,15 +119,15 @@ async def test_tiers_load_and_export_nominations_from_the_command_line(ledger, t
     bad.write_text("schemes: [{tiers: []}]", encoding="utf-8")
     assert 1 == await asyncio.to_thread(cli, ["tiers", "load", str(bad), "--database-url", url])
     assert "/schemes/0/tiers" in capsys.readouterr().err
-    await ledger.register_unit("s", "东大街街道", Level.STREET, None)
-    await ledger.register_unit("c", "塔湾社区", Level.COMMUNITY, "s")
-    await ledger.register_unit("g", "塔湾第1大网格", Level.GRID, "c")
-    await ledger.register_unit("m", "塔湾1-1微网格", Level.MICRO_GRID, "g")
-    await ledger.register_member("p-1", "刘国庆", "m", True, (Role.GRID_WORKER,))
+    await ledger.register_unit(ADMIN, "s", "东大街街道", Level.STREET, None)
+    await ledger.register_unit(ADMIN, "c", "塔湾社区", Level.COMMUNITY, "s")
+    await ledger.register_unit(ADMIN, "g", "塔湾第1大网格", Level.GRID, "c")
+    await ledger.register_unit(ADMIN, "m", "塔湾1-1微网格", Level.MICRO_GRID, "g")
+    await ledger.register_member(ADMIN, "p-1", "刘国庆", "m", True, (Role.GRID_WORKER,))
     from datetime import datetime
 
     command = AwardCommand("p-1", 40, Category.PATROL, datetime.fromisoformat(recently()), "巡查")
-    await ledger.award(command, "test", IdempotentRequest("test", "k", "f"))
+    await ledger.award(Principal.admin("test"), command, IdempotentRequest("test", "k", "f"))
     output = tmp_path / "nominations.csv"
     argv = ["export", "nominations", "--org-unit", "c", "--output", str(output), "--database-url", url]
     assert 0 == await asyncio.to_thread(cli, argv)

@@ -16,9 +16,10 @@ from ledger import (
     Ledger,
     Level,
     MemberChanges,
+    Principal,
     UnitChanges,
 )
-from tests.builders import COMMUNITY, GRID, MICRO, OTHER_MICRO, STREET, member, tree
+from tests.builders import ADMIN, COMMUNITY, GRID, MICRO, OTHER_MICRO, STREET, member, tree
 from tests.conftest import MANY_CONNECTIONS, PROCESSES
 
 pytestmark = [pytest.mark.postgres_only, MANY_CONNECTIONS]
@@ -39,11 +40,11 @@ async def test_concurrent_duplicates_post_exactly_once(ledger, ledgers):
     await tree(ledger)
     mid = await member(ledger)
     request = IdempotentRequest("admin", "dup-key", "same-body")
-    outcomes = await asyncio.gather(*(ledgers[i % PROCESSES].award(_command(mid), "admin", request) for i in range(20)))
+    outcomes = await asyncio.gather(*(ledgers[i % PROCESSES].award(ADMIN, _command(mid), request) for i in range(20)))
     assert 1 == len({result for result, _ in outcomes})
     assert 1 == sum(1 for _, replayed in outcomes if not replayed)
     assert 1 == await _count(ledger, "SELECT count(*) FROM journal_txn")
-    assert 5 == (await ledger.balance(mid)).available_points
+    assert 5 == (await ledger.balance(ADMIN, mid)).available_points
 
 
 async def test_one_key_raced_by_two_principals_posts_once(ledger, ledgers):
@@ -54,7 +55,7 @@ async def test_one_key_raced_by_two_principals_posts_once(ledger, ledgers):
     mid = await member(ledger)
     principals = ("organizer-a", "organizer-b")
     attempts = [
-        ledgers[i % PROCESSES].award(_command(mid), p, IdempotentRequest(p, "raced-key", "same-body"))
+        ledgers[i % PROCESSES].award(Principal.admin(p), _command(mid), IdempotentRequest(p, "raced-key", "same-body"))
         for i in range(10)
         for p in principals
     ]
@@ -65,7 +66,7 @@ async def test_one_key_raced_by_two_principals_posts_once(ledger, ledgers):
     assert all(isinstance(o, IdempotencyKeyTaken) for o in refused), refused
     assert 1 == sum(1 for o in outcomes if isinstance(o, tuple) and not o[1])
     assert 1 == await _count(ledger, "SELECT count(*) FROM journal_txn")
-    assert 5 == (await ledger.balance(mid)).available_points
+    assert 5 == (await ledger.balance(ADMIN, mid)).available_points
 
 
 async def test_concurrent_awards_on_one_hot_unit_all_land(ledger, ledgers):
@@ -74,7 +75,9 @@ async def test_concurrent_awards_on_one_hot_unit_all_land(ledger, ledgers):
     members = [await member(ledger, f"m-{i}", MICRO) for i in range(10)]
     jobs = [
         ledgers[i % PROCESSES].award(
-            _command(members[i % 10], 1 + i % 7), "admin", IdempotentRequest("admin", f"k-{i}", f"f-{i}")
+            ADMIN,
+            _command(members[i % 10], 1 + i % 7),
+            IdempotentRequest("admin", f"k-{i}", f"f-{i}"),
         )
         for i in range(50)
     ]
@@ -82,7 +85,7 @@ async def test_concurrent_awards_on_one_hot_unit_all_land(ledger, ledgers):
     expected = {m: 0 for m in members}
     for i in range(50):
         expected[members[i % 10]] += 1 + i % 7
-    assert expected == {m: (await ledger.balance(m)).available_points for m in members}
+    assert expected == {m: (await ledger.balance(ADMIN, m)).available_points for m in members}
     assert list(range(1, 51)) == sorted(result.transaction_id for result, _ in results)
     unit = await ledger.unit(MICRO)
     assert -sum(expected.values()) == await _count(
@@ -96,16 +99,16 @@ async def test_concurrent_reversals_of_one_transaction_have_one_winner(ledger, l
     """10 reversals of one award at once: exactly one succeeds, the others are told it is reversed."""
     await tree(ledger)
     mid = await member(ledger)
-    result, _ = await ledger.award(_command(mid, 9), "admin", IdempotentRequest("admin", "a", "a"))
+    result, _ = await ledger.award(ADMIN, _command(mid, 9), IdempotentRequest("admin", "a", "a"))
     attempts = [
-        ledgers[i % PROCESSES].reverse(result.transaction_id, "重复", "admin", IdempotentRequest("admin", f"r{i}", "r"))
+        ledgers[i % PROCESSES].reverse(ADMIN, result.transaction_id, "重复", IdempotentRequest("admin", f"r{i}", "r"))
         for i in range(10)
     ]
     outcomes = await asyncio.gather(*attempts, return_exceptions=True)
     wins = [o for o in outcomes if isinstance(o, tuple)]
     assert 1 == len(wins)
     assert all(isinstance(o, AlreadyReversed) for o in outcomes if not isinstance(o, tuple)), outcomes
-    assert 0 == (await ledger.balance(mid)).available_points
+    assert 0 == (await ledger.balance(ADMIN, mid)).available_points
     assert (await ledger.verify()).ok
 
 
@@ -114,12 +117,12 @@ async def test_concurrent_moves_and_registrations_in_one_line_keep_every_path(le
     registered under that grid, all at once: afterwards every unit's path is its parent's
     path and its own code, and both moves are recorded."""
     await tree(ledger)
-    await ledger.register_unit("s-2", "第二街道", Level.STREET, None)
-    await ledger.register_unit("c-2", "第二社区", Level.COMMUNITY, STREET)
+    await ledger.register_unit(ADMIN, "s-2", "第二街道", Level.STREET, None)
+    await ledger.register_unit(ADMIN, "c-2", "第二社区", Level.COMMUNITY, STREET)
     racers = [
-        ledgers[0].change_unit(COMMUNITY, UnitChanges(parent="s-2"), "test"),
-        ledgers[1].change_unit(GRID, UnitChanges(parent="c-2"), "test"),
-        ledgers[2].register_unit("m-新", "新微网格", Level.MICRO_GRID, GRID),
+        ledgers[0].change_unit(Principal.admin("test"), COMMUNITY, UnitChanges(parent="s-2")),
+        ledgers[1].change_unit(Principal.admin("test"), GRID, UnitChanges(parent="c-2")),
+        ledgers[2].register_unit(ADMIN, "m-新", "新微网格", Level.MICRO_GRID, GRID),
     ]
     await asyncio.gather(*racers)
     async with ledger.db.read() as conn:
@@ -133,11 +136,13 @@ async def test_concurrent_moves_and_registrations_in_one_line_keep_every_path(le
 async def test_concurrent_moves_of_one_member_record_an_unbroken_history(ledger, ledgers):
     """Moves of one member at once each start where the one before left the member."""
     await tree(ledger)
-    await ledger.register_unit("m-3", "第三微网格", Level.MICRO_GRID, GRID)
+    await ledger.register_unit(ADMIN, "m-3", "第三微网格", Level.MICRO_GRID, GRID)
     member_id = await member(ledger, "mover", MICRO)
     homes = (OTHER_MICRO, "m-3", OTHER_MICRO, "m-3")
     moving = zip(ledgers, homes, strict=True)
-    await asyncio.gather(*(other.change_member(member_id, MemberChanges(org_unit=h), "test") for other, h in moving))
-    moves = await ledger.member_moves(member_id, 10, None)
+    await asyncio.gather(
+        *(other.change_member(Principal.admin("test"), member_id, MemberChanges(org_unit=h)) for other, h in moving)
+    )
+    moves = await ledger.member_moves(ADMIN, member_id, 10, None)
     assert [m.to_unit for m in moves[:-1]] == [m.from_unit for m in moves[1:]]
-    assert (MICRO, (await ledger.member(member_id)).org_unit) == (moves[0].from_unit, moves[-1].to_unit)
+    assert (MICRO, (await ledger.member(ADMIN, member_id)).org_unit) == (moves[0].from_unit, moves[-1].to_unit)

@@ -23,7 +23,7 @@ from api import routes
 from api.app import create_app
 from ledger import Database, Ledger
 from ledger.earning.activities import ActivityCommand
-from tests.builders import COMMUNITY, MICRO, assert_problem, award, member, post, redeem, reward, rules, tree
+from tests.builders import ADMIN, COMMUNITY, MICRO, assert_problem, award, member, post, redeem, reward, rules, tree
 from tests.conftest import MANY_CONNECTIONS, http_client, settings
 
 pytestmark = [pytest.mark.postgres_only, MANY_CONNECTIONS]
@@ -85,7 +85,7 @@ async def _state(ledger, member_ids: list[str]) -> dict[str, object]:
     """Rows per table, and every member's balances: what a killed write must not change."""
     async with ledger.db.read() as conn:
         rows = {t: (await conn.execute(text(f"SELECT count(*) FROM {t}"))).scalar_one() for t in TABLES}
-    balances = [await ledger.balance(m) for m in member_ids]
+    balances = [await ledger.balance(ADMIN, m) for m in member_ids]
     return rows | {"balances": [(b.available_points, b.held_points, b.lifetime_earned_points) for b in balances]}
 
 
@@ -107,14 +107,14 @@ async def test_a_settle_killed_midway_leaves_nothing_and_its_retry_settles_once(
     roster = [await member(ledger, f"m-{i}") for i in range(3)]
     ended = datetime.now(UTC) - timedelta(hours=1)
     command = ActivityCommand("义剪", MICRO, "hour", ended - timedelta(hours=3), ended, roster[0])
-    activity = await ledger.create_activity(command, "admin")
-    await ledger.put_roster(activity.id, [(m, 3) for m in roster])
+    activity = await ledger.create_activity(ADMIN, command)
+    await ledger.put_roster(ADMIN, activity.id, [(m, 3) for m in roster])
     path = routes.api(routes.ACTIVITY_SETTLE, activity_id=activity.id)
     before = await _state(ledger, roster)
 
     killed = await _killed_midway(database_url, lambda: post(client, path, Idempotency_Key=KEY))
     await _after_a_lost_connection(client, ledger, killed, before, roster)
-    assert None is (await ledger.activity(activity.id)).settled_at
+    assert None is (await ledger.activity(ADMIN, activity.id)).settled_at
 
     settled = await post(client, path, Idempotency_Key=KEY)
     replayed = await post(client, path, Idempotency_Key=KEY)

@@ -9,6 +9,7 @@ from api import routes
 from api.app import create_app
 from ledger.shop import redemptions
 from tests.builders import (
+    ADMIN,
     COMMUNITY,
     OTHER_COMMUNITY,
     assert_problem,
@@ -38,7 +39,7 @@ async def _two_holds(client, ledger, clock):
     """张三 holds a towel, an hour later 李四 holds soap: the towel's hold lapses first."""
     await tree(ledger)
     zhang = await member(ledger)
-    await ledger.register_member("m-李四", "李四", "m-东关南里-1-2", False, ())
+    await ledger.register_member(ADMIN, "m-李四", "李四", "m-东关南里-1-2", False, ())
     for mid in (zhang, "m-李四"):
         await award(client, mid, 50)
     await reward(client, pickup_place="社区服务站一楼", pickup_hours="周一至周五 9:00–17:00")

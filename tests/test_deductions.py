@@ -2,7 +2,18 @@
 
 from api import routes
 from api.app import create_app
-from tests.builders import COMMUNITY, assert_problem, award, count_transactions, member, post, recently, token, tree
+from tests.builders import (
+    ADMIN,
+    COMMUNITY,
+    assert_problem,
+    award,
+    count_transactions,
+    member,
+    post,
+    recently,
+    token,
+    tree,
+)
 from tests.conftest import http_client, settings
 
 
@@ -17,7 +28,7 @@ async def test_a_deduction_lowers_available_and_earned_points(client, ledger):
     await award(client, mid, 10)
     body = (await post(client, routes.api(routes.DEDUCTIONS), _deduction(mid, 4))).json()
     assert (4, 0, 6) == (body["deducted_points"], body["clipped_points"], body["available_points"])
-    balance = await ledger.balance(mid)
+    balance = await ledger.balance(ADMIN, mid)
     assert (6, 6, 6) == (balance.available_points, balance.period_earned_points, balance.lifetime_earned_points)
     txn = (await client.get(routes.api(routes.TRANSACTION, transaction_id=body["transaction_id"]))).json()
     assert ("deduction", "虚报巡查记录", -4) == (txn["kind"], txn["memo"], txn["earned_points"])
@@ -66,4 +77,4 @@ async def test_a_deduction_s_key_is_its_first_principal_s(client, ledger):
         retry = await post(first_organizer, routes.api(routes.DEDUCTIONS), body, Idempotency_Key="d-1")
     assert "d-1" == assert_problem(taken, 409, "idempotency_key_taken", "Idempotency-Key")["idempotency_key"]
     assert (first.json(), "true") == (retry.json(), retry.headers.get("idempotent-replayed"))
-    assert (6, 2) == ((await ledger.balance(mid)).available_points, await count_transactions(ledger))
+    assert (6, 2) == ((await ledger.balance(ADMIN, mid)).available_points, await count_transactions(ledger))

@@ -16,6 +16,7 @@ from api.app import create_app
 from api.cli import main as cli
 from ledger import ImportRefused, Role, erasure
 from tests.builders import (
+    ADMIN,
     MICRO,
     STREET,
     assert_problem,
@@ -45,7 +46,7 @@ async def _history(client, ledger) -> None:
     await tree(ledger)
     await tiers(ledger)
     await rules(ledger)
-    await ledger.register_member(MEMBER_ID, NAME, MICRO, True, (Role.VOLUNTEER,), PHONE)
+    await ledger.register_member(ADMIN, MEMBER_ID, NAME, MICRO, True, (Role.VOLUNTEER,), PHONE)
     await award(client, MEMBER_ID, 40, memo=MEMO, evidence_url=EVIDENCE)
     await reward(client)
     held = (await redeem(client, MEMBER_ID)).json()
@@ -156,7 +157,7 @@ async def test_an_erasure_is_refused_while_a_notice_or_a_hold_names_the_member(c
     """An open notice and a held redemption are both named, and nothing is erased."""
     await tree(ledger)
     await tiers(ledger)
-    await ledger.register_member(MEMBER_ID, NAME, MICRO, True, (Role.VOLUNTEER,), PHONE)
+    await ledger.register_member(ADMIN, MEMBER_ID, NAME, MICRO, True, (Role.VOLUNTEER,), PHONE)
     await award(client, MEMBER_ID, 40, memo=MEMO)
     notice = (await client.post(routes.api(routes.NOTICES), json={"org_unit": STREET})).json()
     await reward(client)
@@ -164,7 +165,7 @@ async def test_an_erasure_is_refused_while_a_notice_or_a_hold_names_the_member(c
     body = assert_problem(await _erase(client), 409, "erasure_blocked")
     assert ([notice["id"]], [held["id"]]) == (body["notice_ids"], body["redemption_ids"])
     assert f"open notice {notice['id']}" in body["detail"] and f"held redemption {held['id']}" in body["detail"]
-    assert NAME == (await ledger.member(MEMBER_ID)).name
+    assert NAME == (await ledger.member(ADMIN, MEMBER_ID)).name
     assert MEMO in await _everything_kept(client, ledger)
 
 
@@ -179,11 +180,11 @@ async def test_an_erasure_of_an_unknown_member_or_without_a_reason_is_a_problem(
 async def test_only_an_admin_erases(client, ledger):
     """An organizer of the member's own unit is refused."""
     await tree(ledger)
-    await ledger.register_member(MEMBER_ID, NAME, MICRO, False, (Role.VOLUNTEER,))
+    await ledger.register_member(ADMIN, MEMBER_ID, NAME, MICRO, False, (Role.VOLUNTEER,))
     _, organizer = await token(ledger, "organizer", MICRO)
     async with http_client(create_app(settings(ledger), ledger), organizer) as http:
         assert_problem(await _erase(http), 403, "forbidden")
-    assert NAME == (await ledger.member(MEMBER_ID)).name
+    assert NAME == (await ledger.member(ADMIN, MEMBER_ID)).name
 
 
 async def test_the_command_line_erases_in_one_line_and_refuses_with_exit_2(client, ledger, capsys):
@@ -215,7 +216,7 @@ async def test_an_old_sheet_does_not_write_an_erased_member_back(client, ledger)
         + f"{MEMBER_ID},{NAME},{MICRO},否,volunteer,{PHONE}\n".encode()
     )
     with pytest.raises(ImportRefused) as refused:
-        await ledger.import_members(sheet, dry_run=False, by="admin")
+        await ledger.import_members(ADMIN, sheet, dry_run=False)
     [row] = refused.value.fields()["refusals"]
     assert ("member_erased", "成员编号", MEMBER_ID) == (row["code"], row["column"], row["key"])
     assert "已应本人要求注销" in row["reason_zh"]

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from api import routes
+from ledger import Principal
 from ledger.errors import DataFileInvalid
 from ledger.journal.periods import zone
 from tests.builders import (
@@ -45,7 +46,7 @@ def clock():
 
 async def _setup(ledger):
     await tree(ledger)
-    await ledger.load_expiry_policies(POLICIES, "test")
+    await ledger.load_expiry_policies(Principal.admin("test"), POLICIES)
     return await member(ledger)
 
 
@@ -174,7 +175,7 @@ async def test_a_new_policy_dates_later_points_and_keeps_the_dates_already_given
     mid = await _setup(ledger)
     await award(client, mid, 10, occurred_at=_when(clock))
     created = await ledger.load_expiry_policies(
-        f"policies: [{{valid: forever}}, {{org_unit: {MICRO}, valid: forever}}]", "t"
+        Principal.admin("t"), f"policies: [{{valid: forever}}, {{org_unit: {MICRO}, valid: forever}}]"
     )
     assert [(MICRO, 2)] == created  # the default did not change: no new version of it
     await award(client, mid, 10, occurred_at=_when(clock))
@@ -188,7 +189,7 @@ async def test_a_bad_policy_file_is_refused_whole_naming_each_error(ledger):
     are all named with their paths in one refusal; nothing is stored."""
     await tree(ledger)
     with pytest.raises(DataFileInvalid) as refused:
-        await ledger.load_expiry_policies(BAD_POLICIES, "test")
+        await ledger.load_expiry_policies(Principal.admin("test"), BAD_POLICIES)
     assert BAD_POLICIES_ERRORS == file_errors(refused.value)
     assert [] == await ledger.expiry_policies()
 
@@ -202,7 +203,7 @@ async def test_a_bad_policy_file_is_refused_whole_naming_each_error(ledger):
 )
 async def test_months_go_only_with_a_months_policy_and_count_from_one(ledger, text_, path):
     with pytest.raises(DataFileInvalid) as refused:
-        await ledger.load_expiry_policies(text_, "test")
+        await ledger.load_expiry_policies(Principal.admin("test"), text_)
     assert [path] == [error.path for error in refused.value.errors]
 
 

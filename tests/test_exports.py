@@ -17,7 +17,7 @@ from api import routes
 from ledger import Role
 from ledger.honours import exports
 from ledger.journal.checkpoints import Checkpoint
-from tests.builders import MICRO, STREET, award, tiers, tree
+from tests.builders import ADMIN, MICRO, STREET, award, tiers, tree
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MEMBERS = 20  # each raises both flags: 40 rows, a page or two of the list
@@ -34,7 +34,7 @@ async def _forty_rows(client, ledger) -> str:
     await tiers(ledger)
     for i in range(MEMBERS):
         member_id = f"w-{i:02d}"
-        await ledger.register_member(member_id, "欧阳建国", MICRO, True, (Role.MICRO_GRID_WORKER,))
+        await ledger.register_member(ADMIN, member_id, "欧阳建国", MICRO, True, (Role.MICRO_GRID_WORKER,))
         await award(client, member_id, 30 + i)
     return ledger.current_period()
 
@@ -75,7 +75,7 @@ async def test_the_xlsx_is_set_up_to_print(client, ledger):
 
     org_path, flagged_at = sheet.cell(3, HEADERS.index("组织路径(街道/社区/网格/微网格)") + 1), sheet.cell(3, 15)
     assert org_path.alignment.wrap_text and 2 * exports.LINE_HEIGHT_POINTS == sheet.row_dimensions[3].height
-    [first] = [n for n in await ledger.nominations(period, STREET, None) if n.member_id == rows[2][2]][:1]
+    [first] = [n for n in await ledger.nominations(ADMIN, period, STREET, None) if n.member_id == rows[2][2]][:1]
     expected = first.flagged_at.astimezone(ledger.tz).replace(tzinfo=None)
     assert (datetime, "yyyy-mm-dd hh:mm") == (type(flagged_at.value), flagged_at.number_format)
     assert abs((expected - flagged_at.value).total_seconds()) < 1

@@ -15,7 +15,7 @@ import pytest
 from api import routes
 from api.app import create_app
 from ledger import Role
-from tests.builders import COMMUNITY, FAR_MICRO, MICRO, award, member, other_community, tiers, token, tree
+from tests.builders import ADMIN, COMMUNITY, FAR_MICRO, MICRO, award, member, other_community, tiers, token, tree
 from tests.conftest import http_client, settings
 
 SELF, OTHER = "m-党员甲", "m-邻居乙"
@@ -56,7 +56,7 @@ async def _world(client, ledger) -> dict[str, dict[str, str]]:
     await tree(ledger)
     await other_community(ledger)
     await tiers(ledger)
-    await ledger.register_member(SELF, "张三", MICRO, True, (Role.VOLUNTEER,), PHONE)
+    await ledger.register_member(ADMIN, SELF, "张三", MICRO, True, (Role.VOLUNTEER,), PHONE)
     await member(ledger, OTHER, MICRO)
     await award(client, SELF, 40)
     headers = {"admin": dict(client.headers)}
@@ -145,7 +145,7 @@ async def test_reads_in_bulk_leave_an_audit_row_with_who_what_filter_and_rows(cl
     period = ledger.current_period()
     reads = [
         (e.path, e.detail, e.rows, e.subject, e.role)
-        for e in await ledger.audit(None, None, 100, None)
+        for e in await ledger.audit(ADMIN, None, None, 100, None)
         if e.kind == "read"
     ]
     assert [
@@ -164,4 +164,4 @@ async def test_reads_in_bulk_leave_an_audit_row_with_who_what_filter_and_rows(cl
     ] == reads
     async with http_client(app, headers=headers["organizer_in"]) as desk:
         assert 200 == (await desk.get(MEMBER)).status_code  # one member's own record: not a bulk read
-    assert 5 == len([e for e in await ledger.audit(None, None, 100, None) if e.kind == "read"])
+    assert 5 == len([e for e in await ledger.audit(ADMIN, None, None, 100, None) if e.kind == "read"])

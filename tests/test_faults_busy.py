@@ -20,7 +20,7 @@ from api import routes
 from api.app import create_app
 from ledger import Ledger
 from ledger.storage.database import POSTGRES_LOCK_TIMEOUT_MS, SQLITE_BUSY_TIMEOUT_MS, Database
-from tests.builders import assert_problem, award_body, member, post, tree
+from tests.builders import ADMIN, assert_problem, award_body, member, post, tree
 from tests.conftest import http_client, service_settings
 
 MARGIN_SECONDS = 3
@@ -74,10 +74,10 @@ async def test_an_award_behind_a_held_lock_is_a_503_and_its_retry_awards_once(cl
     problem = assert_problem(busy, 503, "database_busy")
     assert "1" == busy.headers["Retry-After"] and "Idempotency-Key" in problem["detail"]
     assert elapsed < _wait_bound_seconds(ledger)
-    assert 0 == (await ledger.balance(someone)).available_points
+    assert 0 == (await ledger.balance(ADMIN, someone)).available_points
     retried = await post(client, routes.api(routes.AWARDS), body, Idempotency_Key="k-busy")
     assert 201 == retried.status_code and "idempotent-replayed" not in retried.headers
-    assert 10 == (await ledger.balance(someone)).available_points
+    assert 10 == (await ledger.balance(ADMIN, someone)).available_points
     assert (await ledger.verify()).ok
 
 
@@ -107,7 +107,7 @@ async def test_reads_answer_while_every_write_connection_is_stuck(database_url, 
     assert read_seconds < READ_SECONDS_MAX
     assert [503, 503, 503] == [o.status_code for o in outcomes]
     assert {"database_busy"} == {o.json()["code"] for o in outcomes}
-    assert 0 == (await ledger.balance(someone)).available_points
+    assert 0 == (await ledger.balance(ADMIN, someone)).available_points
     assert (await ledger.verify()).ok
 
 
@@ -141,10 +141,10 @@ async def test_a_full_disk_is_a_503_and_changes_nothing(database_url, ledger):
         await full.dispose()
     problem = assert_problem(answer, 503, "database_busy")
     assert "1" == answer.headers["Retry-After"] and "changed nothing" in problem["detail"]
-    assert 10 * n == (await ledger.balance(someone)).available_points
+    assert 10 * n == (await ledger.balance(ADMIN, someone)).available_points
     async with http_client(create_app(service_settings(database_url), ledger)) as http:
         assert 201 == (await post(http, routes.api(routes.AWARDS), body, Idempotency_Key=f"k-full-{n}")).status_code
-    assert 10 * (n + 1) == (await ledger.balance(someone)).available_points
+    assert 10 * (n + 1) == (await ledger.balance(ADMIN, someone)).available_points
     assert (await ledger.verify()).ok
 
 

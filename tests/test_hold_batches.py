@@ -9,7 +9,7 @@ from ledger import AwardCommand, Category, IdempotentRequest, Ledger
 from ledger.errors import IdempotencyKeyReused, InsufficientPoints, OutOfStock, RewardNotFound
 from ledger.shop import redemptions
 from ledger.shop.rewards import RewardCommand
-from tests.builders import COMMUNITY, member, tree
+from tests.builders import ADMIN, COMMUNITY, member, tree
 
 HOT, TEA = "r-洗衣液", "r-茶"
 STOCK = 5
@@ -23,7 +23,7 @@ def _key(name: str, body: str = "") -> IdempotentRequest:
 async def _fund(ledger: Ledger, member_id: str, points: int) -> None:
     when = datetime.now(UTC) - timedelta(minutes=5)
     command = AwardCommand(member_id, points, Category.PATROL, when, "巡查")
-    await ledger.award(command, "admin", _key(f"fund-{member_id}"))
+    await ledger.award(ADMIN, command, _key(f"fund-{member_id}"))
 
 
 async def _shop(ledger: Ledger) -> list[str]:
@@ -34,8 +34,8 @@ async def _shop(ledger: Ledger) -> list[str]:
     for m in [*shoppers, await member(ledger, "m-tea")]:
         await _fund(ledger, m, 10)
     await _fund(ledger, await member(ledger, "m-poor"), 5)
-    await ledger.create_reward(RewardCommand(HOT, COMMUNITY, "洗衣液", "goods", 10, stock=STOCK), "admin")
-    await ledger.create_reward(RewardCommand(TEA, COMMUNITY, "茶叶", "goods", 10), "admin")
+    await ledger.create_reward(ADMIN, RewardCommand(HOT, COMMUNITY, "洗衣液", "goods", 10, stock=STOCK))
+    await ledger.create_reward(ADMIN, RewardCommand(TEA, COMMUNITY, "茶叶", "goods", 10))
     return shoppers
 
 
@@ -54,15 +54,15 @@ def _batch_sizes(monkeypatch) -> list[int]:
 
 async def test_holds_beyond_the_stock_are_refused_in_arrival_order_each_with_its_own_answer(ledger, monkeypatch):
     shoppers = await _shop(ledger)
-    tea, _ = await ledger.redeem(TEA, "m-tea", "admin", _key("tea"))
+    tea, _ = await ledger.redeem(ADMIN, TEA, "m-tea", _key("tea"))
     sizes = _batch_sizes(monkeypatch)
     jobs = [
-        ledger.redeem("r-无", shoppers[0], "admin", _key("unknown")),
-        ledger.redeem(HOT, "m-poor", "admin", _key("poor")),
-        *(ledger.redeem(HOT, m, "admin", _key(f"hold-{m}")) for m in shoppers),
-        ledger.redeem(HOT, shoppers[0], "admin", _key(f"hold-{shoppers[0]}")),  # its retry, in the same batch
-        ledger.redeem(TEA, "m-tea", "admin", _key("tea")),  # a retry of the hold placed before
-        ledger.redeem(HOT, "m-tea", "admin", _key("tea", "another body")),
+        ledger.redeem(ADMIN, "r-无", shoppers[0], _key("unknown")),
+        ledger.redeem(ADMIN, HOT, "m-poor", _key("poor")),
+        *(ledger.redeem(ADMIN, HOT, m, _key(f"hold-{m}")) for m in shoppers),
+        ledger.redeem(ADMIN, HOT, shoppers[0], _key(f"hold-{shoppers[0]}")),  # its retry, in the same batch
+        ledger.redeem(ADMIN, TEA, "m-tea", _key("tea")),  # a retry of the hold placed before
+        ledger.redeem(ADMIN, HOT, "m-tea", _key("tea", "another body")),
     ]
     unknown, poor, *holds, retry, replay, reused = await asyncio.gather(*jobs, return_exceptions=True)
 
@@ -81,7 +81,7 @@ async def test_holds_beyond_the_stock_are_refused_in_arrival_order_each_with_its
     stock = await ledger.reward(HOT)
     assert (STOCK, 0) == (stock.reserved, stock.available_stock)
     for m in shoppers:
-        balance = await ledger.balance(m)
+        balance = await ledger.balance(ADMIN, m)
         assert ((0, 10) if m in shoppers[:STOCK] else (10, 0)) == (balance.available_points, balance.held_points)
     report = await ledger.verify()
     assert report.ok, report.problems
@@ -89,11 +89,11 @@ async def test_holds_beyond_the_stock_are_refused_in_arrival_order_each_with_its
 
 async def test_a_refused_hold_leaves_its_key_free_so_a_retry_is_decided_afresh(ledger):
     shoppers = await _shop(ledger)
-    jobs = [ledger.redeem(HOT, m, "admin", _key(f"hold-{m}")) for m in shoppers]
+    jobs = [ledger.redeem(ADMIN, HOT, m, _key(f"hold-{m}")) for m in shoppers]
     outcomes = await asyncio.gather(*jobs, return_exceptions=True)
     first, late = outcomes[0], shoppers[STOCK]
     assert isinstance(outcomes[STOCK], OutOfStock)
-    await ledger.cancel(first[0].id, "admin", _key("cancel"))
-    result, replayed = await ledger.redeem(HOT, late, "admin", _key(f"hold-{late}"))
+    await ledger.cancel(ADMIN, first[0].id, _key("cancel"))
+    result, replayed = await ledger.redeem(ADMIN, HOT, late, _key(f"hold-{late}"))
     assert (late, False) == (result.member_id, replayed)
     assert STOCK == (await ledger.reward(HOT)).reserved

@@ -15,13 +15,14 @@ from api import routes
 from api.cli import main as cli
 from api.pages import zh
 from api.settings import IMPORT_BODY_BYTES_MAX
-from ledger import Ledger, Level, Role
+from ledger import Ledger, Level, Principal, Role
 from ledger.errors import ImportRefused, InvalidInput, OrgUnitNotFound
 from ledger.org import imports
 from ledger.org.imports import IMPORT_OUTCOMES_LISTED_MAX, ImportReport, Outcome
 from ledger.service import IMPORT_ATTEMPTS
 from ledger.storage.tables import Account, Member
 from tests.builders import (
+    ADMIN,
     COMMUNITY,
     FAR_MICRO,
     GRID,
@@ -77,7 +78,7 @@ def refusals(report: ImportReport) -> list[tuple[int, str | None, str, str, str]
 
 
 async def import_members(ledger: Ledger, file: io.BytesIO, *, dry_run: bool, by: str = "importer") -> ImportReport:
-    return await ledger.import_members(file, dry_run=dry_run, by=by)
+    return await ledger.import_members(Principal.admin(by), file, dry_run=dry_run)
 
 
 async def count_members(ledger: Ledger) -> tuple[int, int]:
@@ -90,16 +91,16 @@ async def count_members(ledger: Ledger) -> tuple[int, int]:
 async def test_a_dry_run_reports_and_writes_nothing_and_an_apply_writes_the_tree(ledger):
     """A unit file whose children come before their parents resolves within itself; a dry
     run says what it would create, an apply creates it, and a second apply changes nothing."""
-    dry = await ledger.import_units(as_csv(UNIT_HEADER, *TREE_ROWS), dry_run=True)
+    dry = await ledger.import_units(ADMIN, as_csv(UNIT_HEADER, *TREE_ROWS), dry_run=True)
     assert (5, 5, 0, False) == (dry.rows, dry.created, dry.refused, dry.applied)
     assert [(2, "m-1", "created"), (3, "m-2", "created")] == outcomes(dry)[:2]
     with pytest.raises(OrgUnitNotFound):
         await ledger.unit("s-1")
-    applied = await ledger.import_units(as_csv(UNIT_HEADER, *TREE_ROWS), dry_run=False)
+    applied = await ledger.import_units(ADMIN, as_csv(UNIT_HEADER, *TREE_ROWS), dry_run=False)
     assert (5, True) == (applied.created, applied.applied)
     micro = await ledger.unit("m-1")
     assert (Level.MICRO_GRID, "g-1", ["s-1", "c-1", "g-1", "m-1"]) == (micro.level, micro.parent_code, micro.ancestry)
-    again = await ledger.import_units(as_csv(UNIT_HEADER, *TREE_ROWS), dry_run=False)
+    again = await ledger.import_units(ADMIN, as_csv(UNIT_HEADER, *TREE_ROWS), dry_run=False)
     assert (0, 0, 5) == (again.created, again.updated, again.unchanged)
     assert (await ledger.verify()).ok
 
@@ -107,11 +108,11 @@ async def test_a_dry_run_reports_and_writes_nothing_and_an_apply_writes_the_tree
 async def test_members_are_created_then_found_unchanged_and_updated_by_field(ledger):
     """Members are created with their party membership and roles; the same file again is
     all unchanged, and a changed row names the fields it changes."""
-    await ledger.import_units(as_csv(UNIT_HEADER, *TREE_ROWS), dry_run=False)
+    await ledger.import_units(ADMIN, as_csv(UNIT_HEADER, *TREE_ROWS), dry_run=False)
     rows = [("p-1", "张三", "m-1", "是", "志愿者、居民"), ("p-2", "李四", "m-2", "否", "grid_worker; 网格长")]
     created = await import_members(ledger, as_csv(MEMBER_HEADER, *rows), dry_run=False)
     assert (2, 2, 0) == (created.rows, created.created, created.refused)
-    first, second = await ledger.member("p-1"), await ledger.member("p-2")
+    first, second = await ledger.member(ADMIN, "p-1"), await ledger.member(ADMIN, "p-2")
     assert ("张三", "m-1", True, (Role.RESIDENT, Role.VOLUNTEER), True) == (
         first.name,
         first.org_unit,
@@ -125,7 +126,7 @@ async def test_members_are_created_then_found_unchanged_and_updated_by_field(led
     changed = [("p-1", "张三丰", "m-2", "是", "居民、志愿者"), rows[1]]
     updated = await import_members(ledger, as_csv(MEMBER_HEADER, *changed), dry_run=False)
     assert [("p-1", ("name", "org_unit"))] == [(o.key, o.changed) for o in updated.outcomes if o.changed]
-    assert ("张三丰", "m-2") == ((await ledger.member("p-1")).name, (await ledger.member("p-1")).org_unit)
+    assert ("张三丰", "m-2") == ((await ledger.member(ADMIN, "p-1")).name, (await ledger.member(ADMIN, "p-1")).org_unit)
     assert (await ledger.verify()).ok
 
 
@@ -136,7 +137,7 @@ async def test_a_phone_is_stored_created_and_updated_as_the_other_fields(ledger)
     await tree(ledger)
     header = (*MEMBER_HEADER, "电话")
     first = await import_members(ledger, as_csv(header, ("p-1", "张三", MICRO, "", "", "138 0013 8000")), dry_run=False)
-    assert (1, "138 0013 8000") == (first.created, (await ledger.member("p-1")).phone)
+    assert (1, "138 0013 8000") == (first.created, (await ledger.member(ADMIN, "p-1")).phone)
     again = await import_members(
         ledger, as_csv(header, ("p-1", "张三", MICRO, "", "", "138 0013 8000 ")), dry_run=False
     )
@@ -147,7 +148,10 @@ async def test_a_phone_is_stored_created_and_updated_as_the_other_fields(ledger)
     assert [("p-1", ("phone",))] == [(o.key, o.changed) for o in moved.outcomes]
     kept = await import_members(ledger, as_csv(header, ("p-1", "张三丰", MICRO, "", "", "")), dry_run=False)
     assert [("p-1", ("name",))] == [(o.key, o.changed) for o in kept.outcomes]
-    assert ("张三丰", "+86 139-0000-0000") == ((await ledger.member("p-1")).name, (await ledger.member("p-1")).phone)
+    assert ("张三丰", "+86 139-0000-0000") == (
+        (await ledger.member(ADMIN, "p-1")).name,
+        (await ledger.member(ADMIN, "p-1")).phone,
+    )
     bad = await import_members(ledger, as_csv(header, ("p-2", "李四", MICRO, "", "", "一三八")), dry_run=True)
     assert [(2, "电话", "phone_malformed")] == [r[:3] for r in refusals(bad)]
     assert "“一三八”：电话最多 32 位，只能有数字、空格、+、- 和括号" == refusals(bad)[0][4]
@@ -248,7 +252,7 @@ async def test_each_unit_refusal_names_its_row_column_code_and_reason(ledger, ro
     code and why, in English and in Chinese."""
     await tree(ledger)
     unchanged = (OTHER_MICRO, "东关南里1-2微网格", "微网格", GRID)
-    report = await ledger.import_units(as_csv(UNIT_HEADER, unchanged, row), dry_run=True)
+    report = await ledger.import_units(ADMIN, as_csv(UNIT_HEADER, unchanged, row), dry_run=True)
     assert [(3, column, code, reason, reason_zh)] == refusals(report)
     assert [(2, OTHER_MICRO, "unchanged")] == [t for t in outcomes(report) if t[2] != "refused"]
 
@@ -264,7 +268,7 @@ async def test_a_unit_is_not_moved_and_a_refused_parent_refuses_its_children(led
         ("m-新", "新微网格", "微网格", "g-新"),
         ("m-新", "新微网格", "微网格", "g-新"),
     ]
-    report = await ledger.import_units(as_csv(UNIT_HEADER, *rows), dry_run=True)
+    report = await ledger.import_units(ADMIN, as_csv(UNIT_HEADER, *rows), dry_run=True)
     assert [
         (
             3,
@@ -378,7 +382,7 @@ async def test_a_file_past_its_row_limit_is_refused_where_it_stops_being_read(le
     await tree(ledger)
     monkeypatch.setattr(imports, "UNIT_ROWS_MAX", 1)
     rows = [(MICRO, "东关南里1-1微网格", "微网格", GRID), (OTHER_MICRO, "东关南里1-2微网格", "微网格", GRID)]
-    report = await ledger.import_units(as_csv(UNIT_HEADER, *rows), dry_run=True)
+    report = await ledger.import_units(ADMIN, as_csv(UNIT_HEADER, *rows), dry_run=True)
     assert [
         (
             3,
@@ -419,12 +423,15 @@ async def test_gb18030_and_bom_csv_and_english_headers_read_the_same(ledger):
         dry_run=False,
     )
     assert (1, ("备注",)) == (gb.created, gb.ignored_columns)
-    assert "张三" == (await ledger.member("p-1")).name
+    assert "张三" == (await ledger.member(ADMIN, "p-1")).name
     bom_file = as_csv(header, ("p-2", "李四·明", MICRO, "0", ""), encoding="utf-8-sig")
     assert bom_file.getvalue().startswith(b"\xef\xbb\xbf")
     bom = await import_members(ledger, bom_file, dry_run=False)
     assert 1 == bom.created
-    assert ("李四·明", False) == ((await ledger.member("p-2")).name, (await ledger.member("p-2")).party_member)
+    assert ("李四·明", False) == (
+        (await ledger.member(ADMIN, "p-2")).name,
+        (await ledger.member(ADMIN, "p-2")).party_member,
+    )
 
 
 async def test_an_xlsx_sheet_with_numbers_and_booleans_is_read_as_typed(ledger):
@@ -436,7 +443,7 @@ async def test_an_xlsx_sheet_with_numbers_and_booleans_is_read_as_typed(ledger):
         dry_run=False,
     )
     assert [(2, "110101", "created"), (4, "2", "created")] == outcomes(report)
-    first = await ledger.member("110101")
+    first = await ledger.member(ADMIN, "110101")
     assert (True, (Role.GRID_WORKER,)) == (first.party_member, first.roles)
 
 
@@ -450,9 +457,9 @@ async def test_absent_members_are_reported_and_kept_and_active_deactivates(ledge
     header = ("成员编号", "姓名", "微网格", "在册")
     report = await import_members(ledger, as_csv(header, *rows), dry_run=False)
     assert (1, ("m-老户",)) == (report.absent, report.absent_ids)
-    assert (await ledger.member("m-老户")).active
+    assert (await ledger.member(ADMIN, "m-老户")).active
     assert [("m-别处", ("active",))] == [(o.key, o.changed) for o in report.outcomes if o.changed]
-    assert not (await ledger.member("m-别处")).active
+    assert not (await ledger.member(ADMIN, "m-别处")).active
 
 
 async def test_a_long_report_lists_the_refused_rows_first_and_counts_them_all(ledger):
@@ -622,7 +629,7 @@ async def test_the_cli_imports_and_summarizes(ledger, tmp_path, capsys):
     assert out.startswith("  row 3, 微网格: unknown micro-grid 'm-9': import the org tree first (p-2)\n")
     assert "  row 2: p-1 updated: name\n" in out
     assert "1 to update, 0 unchanged, 1 refused. Nothing was written: fix the refused rows" in out
-    assert "张三" == (await ledger.member("p-1")).name
+    assert "张三" == (await ledger.member(ADMIN, "p-1")).name
     assert 2 == await _cli(["import", "members", str(tmp_path / "missing.csv"), "--database-url", url])
     assert capsys.readouterr().err.endswith("missing.csv: No such file or directory\n")
 
@@ -636,7 +643,7 @@ async def _cli(argv: list[str]) -> int:
 
 
 async def _moves(ledger: Ledger, member_id: str) -> list[tuple[str, str, str]]:
-    return [(m.from_unit, m.to_unit, m.moved_by) for m in await ledger.member_moves(member_id, 10, None)]
+    return [(m.from_unit, m.to_unit, m.moved_by) for m in await ledger.member_moves(ADMIN, member_id, 10, None)]
 
 
 async def test_an_import_that_changes_a_micro_grid_records_the_move_as_a_patch_does(ledger):
@@ -655,11 +662,11 @@ async def test_an_import_that_changes_a_micro_grid_records_the_move_as_a_patch_d
     ]
     assert [(MICRO, OTHER_MICRO, "clerk")] == await _moves(ledger, "p-0") == await _moves(ledger, "p-1")
     assert [] == await _moves(ledger, "p-2")
-    [move] = await ledger.member_moves("p-0", 10, None)
+    [move] = await ledger.member_moves(ADMIN, "p-0", 10, None)
     assert before <= move.moved_at <= ledger.clock()
     again = await import_members(ledger, as_csv(MEMBER_HEADER, *moved), dry_run=False, by="clerk")
     assert (3, [(MICRO, OTHER_MICRO, "clerk")]) == (again.unchanged, await _moves(ledger, "p-0"))
-    assert OTHER_MICRO == (await ledger.member("p-0")).org_unit
+    assert OTHER_MICRO == (await ledger.member(ADMIN, "p-0")).org_unit
 
 
 async def test_http_an_import_move_is_in_the_members_history_as_the_importers(client, ledger):
@@ -703,7 +710,10 @@ async def test_two_concurrent_imports_of_the_same_new_members_both_succeed_once(
     rows = [(f"p-{i}", "居民", MICRO, "否", "") for i in range(1_500)]
     body = as_csv(MEMBER_HEADER, *rows).getvalue()
     reports = await asyncio.gather(
-        *(other.import_members(io.BytesIO(body), dry_run=False, by=f"clerk-{n}") for n, other in enumerate(ledgers[:2]))
+        *(
+            other.import_members(Principal.admin(f"clerk-{n}"), io.BytesIO(body), dry_run=False)
+            for n, other in enumerate(ledgers[:2])
+        )
     )
     assert [(0, 0, 1_500), (1_500, 0, 0)] == sorted((r.created, r.updated, r.unchanged) for r in reports)
     assert runs > 4  # each import looked up its two chunks, and the loser did so again

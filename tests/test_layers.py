@@ -108,3 +108,42 @@ def test_only_the_journal_writes_journal_rows():
     ]
     assert [] == [write for path in outside for write in _journal_writes(path)]
     assert _journal_writes(LEDGER / "journal" / "posting.py"), "the check finds the journal's own writes"
+
+
+CONTROLLERS = Path(ledger.__file__).parent.parent / "api" / "controllers"
+
+
+def _ledger_calls(statements: list[ast.stmt]) -> int:
+    """The most ``await ledger.…(…)`` calls one run through ``statements`` can make: the
+    branches of an ``if`` are alternatives, everything else adds up."""
+    total = 0
+    for statement in statements:
+        if isinstance(statement, ast.If):
+            total += _awaited(statement.test) + max(_ledger_calls(statement.body), _ledger_calls(statement.orelse))
+        else:
+            total += _awaited(statement)
+    return total
+
+
+def _awaited(node: ast.AST) -> int:
+    return sum(
+        isinstance(n, ast.Await)
+        and isinstance(n.value, ast.Call)
+        and isinstance(n.value.func, ast.Attribute)
+        and isinstance(n.value.func.value, ast.Name)
+        and n.value.func.value.id == "ledger"
+        for n in ast.walk(node)
+    )
+
+
+def test_each_handler_makes_one_ledger_call():
+    """A handler is DTO in, one ledger call, DTO out: the ledger checks the actor's scope
+    inside that call's own transaction, so no handler authorizes first and then works."""
+    handlers = {
+        f"{path.stem}.{node.name}": _ledger_calls(node.body)
+        for path in sorted(CONTROLLERS.glob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.AsyncFunctionDef)
+    }
+    assert len(handlers) > 50, "the controllers were not found"
+    assert {name: calls for name, calls in handlers.items() if calls > 1} == {}

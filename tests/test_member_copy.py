@@ -14,6 +14,7 @@ from api import cli, routes
 from api.app import create_app
 from ledger import Role, member_copy
 from tests.builders import (
+    ADMIN,
     COMMUNITY,
     FAR_MICRO,
     MICRO,
@@ -50,7 +51,7 @@ async def _history(client, ledger) -> str:
     await tree(ledger)
     await rules(ledger)
     await tiers(ledger)
-    mid = (await ledger.register_member("m-李四", "张三", MICRO, False, (Role.VOLUNTEER,), PHONE)).id
+    mid = (await ledger.register_member(ADMIN, "m-李四", "张三", MICRO, False, (Role.VOLUNTEER,), PHONE)).id
     await award(client, mid, 40, memo="巡查 电话13800000000")
     wrong = await award(client, mid, 3)
     assert (

@@ -5,8 +5,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from api import routes
-from ledger import Level, MemberChanges, Role
+from ledger import Level, MemberChanges, Principal, Role
 from tests.builders import (
+    ADMIN,
     COMMUNITY,
     FAR_MICRO,
     GRID,
@@ -100,8 +101,8 @@ async def test_a_units_members_are_listed_by_id_without_a_search_word(client, le
     members outside the unit are not listed."""
     await tree(ledger)
     for i in range(5):
-        await ledger.register_member(f"r-{i}", "居民", MICRO if i != 2 else OTHER_MICRO, False, (Role.RESIDENT,))
-    await ledger.change_member("r-3", MemberChanges(active=False), "test")
+        await ledger.register_member(ADMIN, f"r-{i}", "居民", MICRO if i != 2 else OTHER_MICRO, False, (Role.RESIDENT,))
+    await ledger.change_member(Principal.admin("test"), "r-3", MemberChanges(active=False))
     first = (await client.get(routes.api(routes.MEMBERS), params={"org_unit": GRID, "limit": 3})).json()
     rest = (await client.get(routes.api(routes.MEMBERS), params={"org_unit": GRID, "limit": 3, "after": "r-2"})).json()
     assert (["r-0", "r-1", "r-2"], ["r-3", "r-4"]) == ([m["id"] for m in first], [m["id"] for m in rest])
@@ -187,7 +188,7 @@ async def test_the_record_of_moves_cannot_be_edited(client, ledger):
     await tree(ledger)
     await client.post(routes.api(routes.MEMBERS), json=ZHANG)
     await client.patch(routes.api(routes.MEMBER, member_id=ZHANG["id"]), json={"org_unit": OTHER_MICRO})
-    await ledger.register_unit("g-2", "第二大网格", Level.GRID, COMMUNITY)
+    await ledger.register_unit(ADMIN, "g-2", "第二大网格", Level.GRID, COMMUNITY)
     assert 200 == (await client.patch(routes.api(routes.ORG_UNIT, code=MICRO), json={"parent": "g-2"})).status_code
     for sql in ("UPDATE member_move SET to_unit = 'x'", "DELETE FROM member_move", "DELETE FROM unit_move"):
         with pytest.raises(DBAPIError, match="append-only"):

@@ -14,9 +14,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
 import ledger.storage.tables  # noqa: F401 - the tables register themselves on SQLModel.metadata
-from ledger import AwardCommand, Category, Database, IdempotencyKeyTaken, IdempotentRequest, Ledger, migrate
+from ledger import AwardCommand, Category, Database, IdempotencyKeyTaken, IdempotentRequest, Ledger, Principal, migrate
 from ledger.storage.migrate import alembic_config
-from tests.builders import member, tree
+from tests.builders import ADMIN, member, tree
 
 
 async def test_migrated_schema_is_the_declared_one(db: Database):
@@ -112,8 +112,8 @@ async def test_after_the_migration_a_shared_key_is_its_first_user_s(empty_databa
         await tree(ledger)
         command = AwardCommand(await member(ledger), 9, Category.PATROL, ledger.clock() - timedelta(hours=1), "巡查")
         with pytest.raises(IdempotencyKeyTaken):
-            await ledger.award(command, "b", IdempotentRequest("b", "k", "f"))
-        assert 0 == (await ledger.balance(command.member_id)).available_points
+            await ledger.award(Principal.admin("b"), command, IdempotentRequest("b", "k", "f"))
+        assert 0 == (await ledger.balance(ADMIN, command.member_id)).available_points
     finally:
         await db.dispose()
 

@@ -7,7 +7,7 @@ import pytest
 
 from api import routes
 from api.app import create_app
-from ledger import Ledger
+from ledger import Ledger, Principal
 from ledger.errors import NoticeNotFound
 from ledger.honours.notice_board import PUBLIC_CODE_HEX_LENGTH
 from tests.builders import (
@@ -73,7 +73,7 @@ async def test_objections_and_outcomes_show_per_name(client, ledger, db):
     withdraw = objection | {"decision": "withdraw", "reason": "核查属实"}
     assert 201 == (await client.post(routes.api(routes.NOMINATION_DECISIONS), json=withdraw)).status_code
     later = Ledger(db, clock=lambda: datetime.now(UTC) + timedelta(days=10), checkpoint_key=ledger.checkpoint_key)
-    await later.decide("m-甲", ledger.current_period(), ADVANCED, True, "公示无异议", "street-office")
+    await later.decide(Principal.admin("street-office"), "m-甲", ledger.current_period(), ADVANCED, True, "公示无异议")
     async with http_client(create_app(settings(ledger), later)) as after:
         body = (await after.get(routes.api(routes.NOTICE, notice_id=opened[COMMUNITY]))).json()
     states = {n["flag"]: (n["state"], [o["reason"] for o in n["objections"]]) for n in body["names"]}

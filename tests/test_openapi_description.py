@@ -4,7 +4,7 @@ operation does, an example of each request, and the codes of each refusal."""
 
 import pytest
 
-from ledger import LedgerError, default_rules_text, default_tiers_text, load_demo
+from ledger import LedgerError, Principal, default_rules_text, default_tiers_text, load_demo
 from tests.builders import MICRO, award_body, key, member, tree
 
 PROBLEM = "application/problem+json"
@@ -150,8 +150,8 @@ async def test_every_example_is_accepted_by_its_operation_on_the_demo(client, le
     """Sent as written to the demo, no example is refused as malformed or invalid input,
     and none fails: an example that no longer fits its operation fails here. (A 404 or a
     409 is the demo's state, not the example's fault, and must carry a code it lists.)"""
-    await ledger.load_rules(default_rules_text(), "test")
-    await ledger.load_tiers(default_tiers_text(), "test")
+    await ledger.load_rules(Principal.admin("test"), default_rules_text())
+    await ledger.load_tiers(Principal.admin("test"), default_tiers_text())
     assert await load_demo(ledger)
     for method, path, op in _operations(await _description(client)):
         url, query = _filled(path, op.get("parameters", []))

@@ -26,7 +26,7 @@ from api.app import create_app
 from ledger import AwardCommand, Category, Database, IdempotentRequest, Ledger
 from ledger.earning.activities import ActivityCommand
 from ledger.shop.rewards import RewardCommand
-from tests.builders import COMMUNITY, GRID, MICRO, OTHER_MICRO, STREET, key, member, rules, tree
+from tests.builders import ADMIN, COMMUNITY, GRID, MICRO, OTHER_MICRO, STREET, key, member, rules, tree
 from tests.conftest import AUTH, service_settings
 
 EXAMPLES_PER_OPERATION = 25
@@ -78,13 +78,15 @@ async def _seed(ledger: Ledger) -> dict[str, list[Any]]:
     members = [await member(ledger, "m-张三"), await member(ledger, HOSTILE_ID, OTHER_MICRO)]
     when = datetime.now(UTC) - timedelta(hours=2)
     award, _ = await ledger.award(
-        AwardCommand(members[0], 50, Category.PATROL, when, "巡查"), "admin", IdempotentRequest("admin", "a", "a")
+        ADMIN,
+        AwardCommand(members[0], 50, Category.PATROL, when, "巡查"),
+        IdempotentRequest("admin", "a", "a"),
     )
-    await ledger.create_reward(RewardCommand("r-毛巾", COMMUNITY, "毛巾", "goods", 5, stock=10), "admin")
-    held, _ = await ledger.redeem("r-毛巾", members[0], "admin", IdempotentRequest("admin", "h", "h"))
+    await ledger.create_reward(ADMIN, RewardCommand("r-毛巾", COMMUNITY, "毛巾", "goods", 5, stock=10))
+    held, _ = await ledger.redeem(ADMIN, "r-毛巾", members[0], IdempotentRequest("admin", "h", "h"))
     command = ActivityCommand("义剪", MICRO, "hour", when - timedelta(hours=3), when, members[0])
-    activity = await ledger.create_activity(command, "admin")
-    await ledger.put_roster(activity.id, [(m, 2) for m in members])
+    activity = await ledger.create_activity(ADMIN, command)
+    await ledger.put_roster(ADMIN, activity.id, [(m, 2) for m in members])
     units = [STREET, COMMUNITY, GRID, MICRO, OTHER_MICRO]
     return {
         "member_id": members,

@@ -5,9 +5,9 @@ from urllib.parse import quote
 import pytest
 
 from api import routes
-from ledger import Level, MemberChanges, Role
+from ledger import Level, MemberChanges, Principal, Role
 from tests import builders
-from tests.builders import assert_problem
+from tests.builders import ADMIN, assert_problem
 
 STREET = {"code": "东大街", "name": "东大街街道", "level": "street"}
 COMMUNITY = {"code": "东关南里", "name": "东关南里社区", "level": "community", "parent": "东大街"}
@@ -96,7 +96,7 @@ def _listed(page):
 
 async def _members(ledger, *homes):
     for i, home in enumerate(homes):
-        await ledger.register_member(f"p-{i}", "居民", home, False, (Role.RESIDENT,))
+        await ledger.register_member(ADMIN, f"p-{i}", "居民", home, False, (Role.RESIDENT,))
 
 
 async def test_a_subtree_is_listed_in_tree_order_with_its_active_members(client, ledger):
@@ -105,7 +105,7 @@ async def test_a_subtree_is_listed_in_tree_order_with_its_active_members(client,
     await builders.tree(ledger)
     await builders.other_community(ledger)
     await _members(ledger, builders.MICRO, builders.MICRO, builders.OTHER_MICRO, builders.FAR_MICRO)
-    await ledger.change_member("p-1", MemberChanges(active=False), "test")
+    await ledger.change_member(Principal.admin("test"), "p-1", MemberChanges(active=False))
     page = (await client.get(routes.api(routes.ORG_UNITS), params={"under": builders.GRID})).json()
     assert [(builders.GRID, 0, 2), (builders.MICRO, 1, 1), (builders.OTHER_MICRO, 1, 1)] == _listed(page)
     assert (None, ["s-东大街", "c-东关南里", "g-东关南里-1"]) == (page["next_cursor"], page["units"][0]["path"])
@@ -213,7 +213,7 @@ async def test_an_organizer_moves_units_only_within_its_subtree(client, ledger):
     """Both the unit and its new parent must lie in the organizer's subtree."""
     await builders.tree(ledger)
     await builders.other_community(ledger)
-    await ledger.register_unit("g-东关南里-2", "东关南里第二大网格", Level.GRID, builders.COMMUNITY)
+    await ledger.register_unit(ADMIN, "g-东关南里-2", "东关南里第二大网格", Level.GRID, builders.COMMUNITY)
     _, organizer = await builders.token(ledger, "organizer", builders.COMMUNITY)
     away = {"parent": builders.OTHER_GRID}
     refused = await client.patch(routes.api(routes.ORG_UNIT, code=builders.MICRO), json=away, headers=organizer)

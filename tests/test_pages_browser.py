@@ -16,12 +16,12 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from api import routes
-from ledger import AwardCommand, Category, IdempotentRequest, Ledger, Role
+from ledger import AwardCommand, Category, IdempotentRequest, Ledger, Principal, Role
 from ledger.demo import load_demo
 from ledger.earning.rules import default_rules_text
 from ledger.honours.tiers import default_tiers_text
 from ledger.values import Access
-from tests.builders import principal, rule_body
+from tests.builders import ADMIN, principal, rule_body
 from tests.site import fresh_screenshots, phone, screenshot, seeded_site
 
 UNIT, HOME, ELSEWHERE = "xinnan", "xinnan-g1-m1", "quetan-g1-m1"
@@ -43,16 +43,18 @@ async def _seed(ledger: Ledger) -> dict[str, str]:
     """The demo, thirty residents of 新南社区 (the first holding 7 points, the last 4 points
     awarded by mistake), one resident of 确滩社区, and a token for the first resident and one
     for an organizer of 新南社区."""
-    await ledger.load_rules(default_rules_text(), "test")
-    await ledger.load_tiers(default_tiers_text(), "test")
+    await ledger.load_rules(Principal.admin("test"), default_rules_text())
+    await ledger.load_tiers(Principal.admin("test"), default_tiers_text())
     await load_demo(ledger)
     for i in range(1, ROSTER_SIZE + 1):
-        await ledger.register_member(f"xn-{i:02d}", f"{NAMES[i % 10]}新南{i:02d}", HOME, i % 2 == 0, (Role.VOLUNTEER,))
-    await ledger.register_member(OUTSIDER, OUTSIDER_NAME, ELSEWHERE, False, (Role.VOLUNTEER,))
+        await ledger.register_member(
+            ADMIN, f"xn-{i:02d}", f"{NAMES[i % 10]}新南{i:02d}", HOME, i % 2 == 0, (Role.VOLUNTEER,)
+        )
+    await ledger.register_member(ADMIN, OUTSIDER, OUTSIDER_NAME, ELSEWHERE, False, (Role.VOLUNTEER,))
     start = AwardCommand(RESIDENT, STARTING_POINTS, Category.ACTIVITY, ledger.clock(), "社区清扫 7 小时")
-    await ledger.award(start, "test", IdempotentRequest("test", "seed", "seed"))
+    await ledger.award(Principal.admin("test"), start, IdempotentRequest("test", "seed", "seed"))
     mistaken = AwardCommand(MISTAKEN, MISTAKEN_POINTS, Category.PATROL, ledger.clock(), MISTAKEN_MEMO)
-    await ledger.award(mistaken, "test", IdempotentRequest("test", "mistaken", "mistaken"))
+    await ledger.award(Principal.admin("test"), mistaken, IdempotentRequest("test", "mistaken", "mistaken"))
     tokens = {}
     for role, org_unit, member_id in ((Access.MEMBER, None, RESIDENT), (Access.ORGANIZER, UNIT, None)):
         _, tokens[role.value] = await principal(ledger, role.value, org_unit, member_id)

@@ -16,7 +16,7 @@ import pytest
 from api import routes
 from api.app import create_app
 from ledger import Role
-from tests.builders import MICRO, OTHER_MICRO, post, recently, rules, tree
+from tests.builders import ADMIN, MICRO, OTHER_MICRO, post, recently, rules, tree
 from tests.conftest import http_client, settings
 
 pytestmark = pytest.mark.sqlite_only
@@ -39,8 +39,8 @@ async def _claims(client, ledger) -> list[int]:
     """王建国 of 1-1 reports an event twice with one reference and a patrol; 赵丽娟 of 1-2 a patrol."""
     await tree(ledger)
     await rules(ledger)
-    await ledger.register_member("w-1", "王建国", MICRO, False, (Role.MICRO_GRID_WORKER,))
-    await ledger.register_member("w-2", "赵丽娟", OTHER_MICRO, False, (Role.MICRO_GRID_WORKER,))
+    await ledger.register_member(ADMIN, "w-1", "王建国", MICRO, False, (Role.MICRO_GRID_WORKER,))
+    await ledger.register_member(ADMIN, "w-2", "赵丽娟", OTHER_MICRO, False, (Role.MICRO_GRID_WORKER,))
     event = {"member_id": "w-1", "rule": "report", "quantity": 1, "occurred_at": recently(), "reference": "郑好办-7"}
     patrol = {"member_id": "w-1", "rule": "patrol", "quantity": 1, "occurred_at": recently(), "steps": 1800}
     bodies = [

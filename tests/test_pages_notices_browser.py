@@ -15,11 +15,11 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from api import routes
-from ledger import AwardCommand, Category, Database, IdempotentRequest, Ledger, Role
+from ledger import AwardCommand, Category, Database, IdempotentRequest, Ledger, Principal, Role
 from ledger.demo import load_demo
 from ledger.earning.rules import default_rules_text
 from ledger.honours.tiers import default_tiers_text
-from tests.builders import principal
+from tests.builders import ADMIN, principal
 from tests.conftest import CHECKPOINT_KEY
 from tests.site import SCREENSHOTS, phone, screenshot, seeded_site
 
@@ -40,25 +40,25 @@ pytestmark = pytest.mark.xdist_group("browser")
 
 
 async def _flagged(ledger: Ledger, member_id: str, name: str, home: str) -> None:
-    await ledger.register_member(member_id, name, home, False, (Role.VOLUNTEER,))
+    await ledger.register_member(ADMIN, member_id, name, home, False, (Role.VOLUNTEER,))
     command = AwardCommand(member_id, EXCELLENT_POINTS, Category.ACTIVITY, ledger.clock(), "全年志愿服务")
-    await ledger.award(command, "test", IdempotentRequest("test", member_id, member_id))
+    await ledger.award(Principal.admin("test"), command, IdempotentRequest("test", member_id, member_id))
 
 
 async def _seed(ledger: Ledger, db: Database) -> str:
     """Thirty flagged volunteers of 新南社区 waiting for a notice, two more on a notice that
     has ended, two on a notice still running, and an organizer's token for 新南社区."""
-    await ledger.load_rules(default_rules_text(), "test")
-    await ledger.load_tiers(default_tiers_text(), "test")
+    await ledger.load_rules(Principal.admin("test"), default_rules_text())
+    await ledger.load_tiers(Principal.admin("test"), default_tiers_text())
     await load_demo(ledger)
     for member_id in EARLIER:
         await _flagged(ledger, member_id, f"赵前{member_id[-1]}", EARLIER_HOME)
     past = ledger.clock() - timedelta(days=ENDED_DAYS_AGO)
     earlier = Ledger(db, clock=lambda: past, checkpoint_key=CHECKPOINT_KEY.encode())
-    await earlier.open_notice(None, EARLIER_HOME, ADVANCED, None, "test")
+    await earlier.open_notice(Principal.admin("test"), None, EARLIER_HOME, ADVANCED, None)
     for member_id in ON_NOTICE:
         await _flagged(ledger, member_id, f"李公示{member_id[-1]}", OPEN_HOME)
-    await ledger.open_notice(None, OPEN_HOME, ADVANCED, None, "test")
+    await ledger.open_notice(Principal.admin("test"), None, OPEN_HOME, ADVANCED, None)
     for i in range(1, NAMES_ON_NOTICE + 1):
         await _flagged(ledger, f"xn-{i:02d}", f"王新南{i:02d}", HOME)
     _, token = await principal(ledger, "organizer", UNIT)

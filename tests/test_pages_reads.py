@@ -4,8 +4,9 @@ and points per month by category."""
 from datetime import UTC, datetime, timedelta
 
 from api import routes
-from ledger import MemberChanges, Role
+from ledger import MemberChanges, Principal, Role
 from tests.builders import (
+    ADMIN,
     COMMUNITY,
     GRID,
     MICRO,
@@ -58,9 +59,9 @@ async def test_a_member_is_found_by_name_or_id_only_inside_the_subtree(client, l
     """Part of a name or the start of an id finds a member of the subtree, an exact id first;
     members outside the searched unit never appear, and an organizer searches only its own."""
     await tree(ledger)
-    await ledger.register_member("zs-1", "张三", MICRO, False, (Role.VOLUNTEER,))
-    await ledger.register_member("zs", "李张", MICRO, False, (Role.VOLUNTEER,))
-    await ledger.register_member("ww-1", "王五", OTHER_MICRO, False, (Role.VOLUNTEER,))
+    await ledger.register_member(ADMIN, "zs-1", "张三", MICRO, False, (Role.VOLUNTEER,))
+    await ledger.register_member(ADMIN, "zs", "李张", MICRO, False, (Role.VOLUNTEER,))
+    await ledger.register_member(ADMIN, "ww-1", "王五", OTHER_MICRO, False, (Role.VOLUNTEER,))
     found = await client.get(routes.api(routes.MEMBERS), params={"q": "zs", "org_unit": GRID})
     assert ["zs", "zs-1"] == [m["id"] for m in found.json()]
     by_name = await client.get(routes.api(routes.MEMBERS), params={"q": "张", "org_unit": GRID})
@@ -87,8 +88,8 @@ async def test_a_preview_shows_the_settlement_and_writes_nothing(client, ledger)
     await tree(ledger)
     await rules(ledger)
     for i in range(3):
-        await ledger.register_member(f"v-{i}", f"志愿者{i}", MICRO, False, (Role.VOLUNTEER,))
-    await ledger.change_member("v-2", MemberChanges(active=False), "test")
+        await ledger.register_member(ADMIN, f"v-{i}", f"志愿者{i}", MICRO, False, (Role.VOLUNTEER,))
+    await ledger.change_member(Principal.admin("test"), "v-2", MemberChanges(active=False))
     body = {
         "name": "爱心义剪",
         "org_unit": COMMUNITY,

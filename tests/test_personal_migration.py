@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import text
 
 from ledger import Database, IdempotentRequest, Ledger, migrate
-from tests.builders import CHECKPOINT_KEY
+from tests.builders import ADMIN, CHECKPOINT_KEY
 
 REPO = Path(__file__).resolve().parent.parent
 MEMO, EVIDENCE, NAME = "王秀兰家门口清理杂物", "https://pics.example/wang-xiulan.jpg", "王秀兰"
@@ -97,19 +97,19 @@ async def test_a_ledger_of_the_previous_release_verifies_before_and_after_migrat
         ledger = Ledger(db, checkpoint_key=CHECKPOINT_KEY.encode())
         report = await ledger.verify()
         assert (True, 3, 0) == (report.ok, report.transactions, report.erased_verbatim)
-        lines = (await ledger.statement("w-1", 10, None)).lines
+        lines = (await ledger.statement(ADMIN, "w-1", 10, None)).lines
         assert ["记错了", MEMO] == [line.memo for line in lines]
-        assert EVIDENCE == (await ledger.transaction(lines[1].transaction_id)).evidence_url
+        assert EVIDENCE == (await ledger.transaction(ADMIN, lines[1].transaction_id)).evidence_url
         async with db.read() as conn:
             in_journal = (await conn.execute(text("SELECT memo, evidence_url FROM journal_txn"))).all()
             verbatim = (await conn.execute(text("SELECT count(*) FROM personal_value WHERE chained_verbatim"))).scalar()
         assert [] == [cell for row in in_journal for cell in row if cell in (MEMO, EVIDENCE, "巡查")]
         assert 4 == verbatim  # two awards' memos, one evidence URL, the reversal's reason
-        erased, _ = await ledger.erase_member("w-1", "本人申请", "admin", IdempotentRequest("admin", "e-1", "f"))
+        erased, _ = await ledger.erase_member(ADMIN, "w-1", "本人申请", IdempotentRequest("admin", "e-1", "f"))
         assert (3, "已注销-") == (erased.values_erased, erased.pseudonym[:4])
         report = await ledger.verify()
         assert (True, [], 2) == (report.ok, report.problems, report.erased_verbatim)
-        assert ["", ""] == [line.memo for line in (await ledger.statement("w-1", 10, None)).lines]
-        assert "巡查" == (await ledger.statement("w-2", 10, None)).lines[0].memo
+        assert ["", ""] == [line.memo for line in (await ledger.statement(ADMIN, "w-1", 10, None)).lines]
+        assert "巡查" == (await ledger.statement(ADMIN, "w-2", 10, None)).lines[0].memo
     finally:
         await db.dispose()

@@ -14,6 +14,7 @@ from api import cli, routes
 from api.app import create_app
 from ledger import Ledger
 from tests.builders import (
+    ADMIN,
     COMMUNITY,
     MICRO,
     TOKEN_SECRET,
@@ -192,7 +193,7 @@ async def test_a_committed_write_stores_its_audit_row_in_its_own_transaction(cli
     assert replay.headers["idempotent-replayed"] == "true"
     await client.post(routes.api(routes.MEMBERS), json={"id": "m-王五", "name": "王五", "org_unit": MICRO})
     assert (await post(client, routes.api(routes.AWARDS), award_body("m-nobody", 4))).status_code == 404
-    rows = [(e.method, e.path, e.status, e.idempotency_key) for e in await ledger.audit(None, None, 10, None)]
+    rows = [(e.method, e.path, e.status, e.idempotency_key) for e in await ledger.audit(ADMIN, None, None, 10, None)]
     assert rows == [
         ("POST", routes.api(routes.AWARDS), 201, "atomic-1"),
         ("POST", routes.api(routes.AWARDS), 201, "atomic-1"),

@@ -9,6 +9,7 @@ import pytest
 from api import routes
 from api.app import sweep_every
 from tests.builders import (
+    ADMIN,
     COMMUNITY,
     GRID,
     MICRO,
@@ -298,10 +299,10 @@ async def test_a_serving_process_sweeps_on_its_timer(client, ledger, clock):
     timer = asyncio.create_task(sweep_every(ledger, 0.01))
     try:
         for _ in range(200):
-            if (await ledger.redemption(hold["id"])).state == "expired":
+            if (await ledger.redemption(ADMIN, hold["id"])).state == "expired":
                 break
             await asyncio.sleep(0.01)
     finally:
         timer.cancel()
-    assert "expired" == (await ledger.redemption(hold["id"])).state
+    assert "expired" == (await ledger.redemption(ADMIN, hold["id"])).state
     assert 50 == (await _balance(client, mid))["available_points"]

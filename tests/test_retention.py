@@ -8,10 +8,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from api import routes
-from ledger import Ledger, audit
+from ledger import Ledger, Principal, audit
 from ledger.access.retention import AUDIT_DAYS_VARIABLE, Retention
 from ledger.errors import InvalidInput
-from tests.builders import COMMUNITY, Clock, award, count_transactions, member, token, tree
+from tests.builders import ADMIN, COMMUNITY, Clock, award, count_transactions, member, token, tree
 
 DAY = timedelta(days=1)
 
@@ -26,7 +26,7 @@ async def _audit_rows_at(ledger: Ledger, *ages_days: int) -> None:
 
 
 async def _paths(ledger: Ledger) -> list[str]:
-    return [row.path for row in await ledger.audit("old-principal", None, 100, None)]
+    return [row.path for row in await ledger.audit(ADMIN, "old-principal", None, 100, None)]
 
 
 async def test_the_sweep_purges_audit_rows_past_their_retention_and_never_the_journal(client, ledger):
@@ -70,12 +70,12 @@ async def test_the_sweep_purges_tokens_expired_or_revoked_past_their_retention(d
     ledger = Ledger(db, clock=clock)
     await tree(ledger)
     revoked_long_ago, _ = await token(ledger, "organizer", COMMUNITY)
-    await ledger.revoke_principal(revoked_long_ago, "test")
+    await ledger.revoke_principal(Principal.admin("test"), revoked_long_ago)
     await token(ledger, "auditor", expires_at=now - 181 * DAY)
     expired_lately, _ = await token(ledger, "auditor", expires_at=now - 100 * DAY)
     clock.now = now - 10 * DAY
     revoked_lately, _ = await token(ledger, "auditor")
-    await ledger.revoke_principal(revoked_lately, "test")
+    await ledger.revoke_principal(Principal.admin("test"), revoked_lately)
     live, _ = await token(ledger, "auditor")
     clock.now = now
 

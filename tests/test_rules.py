@@ -3,10 +3,11 @@
 import pytest
 
 from api import routes
-from ledger import Role
+from ledger import Principal, Role
 from ledger.earning.rules import default_rules_text
 from ledger.errors import DataFileInvalid
 from tests.builders import (
+    ADMIN,
     BAD_RULES,
     BAD_RULES_ERRORS,
     TEST_RULES,
@@ -23,14 +24,14 @@ from tests.builders import (
 async def _setup(ledger, roles=(Role.MICRO_GRID_WORKER,)):
     await tree(ledger)
     await rules(ledger)
-    await ledger.register_member("w-1", "李红梅", "m-东关南里-1-1", True, roles)
+    await ledger.register_member(ADMIN, "w-1", "李红梅", "m-东关南里-1-1", True, roles)
     return "w-1"
 
 
 async def test_the_default_rules_load_once_and_are_listed(client, ledger):
     """The shipped rules file is valid; loading it twice creates no new versions."""
-    first = await ledger.load_rules(default_rules_text(), "test")
-    again = await ledger.load_rules(default_rules_text(), "test")
+    first = await ledger.load_rules(Principal.admin("test"), default_rules_text())
+    again = await ledger.load_rules(Principal.admin("test"), default_rules_text())
     listed = (await client.get(routes.api(routes.RULES))).json()
     assert ([], len(first.created)) == (again.created, len(listed))
     patrol = next(r for r in listed if r["code"] == "patrol")
@@ -47,7 +48,7 @@ async def test_a_bad_rules_file_is_refused_whole_with_every_error(ledger):
     await rules(ledger)
     before = await ledger.rules()
     with pytest.raises(DataFileInvalid) as refused:
-        await ledger.load_rules(BAD_RULES, "test")
+        await ledger.load_rules(Principal.admin("test"), BAD_RULES)
     assert BAD_RULES_ERRORS == file_errors(refused.value)
     assert before == await ledger.rules()
 

@@ -2,19 +2,31 @@
 a member reads and redeems only for themselves. Every refusal is a 403 naming the field
 that points outside, and changes nothing."""
 
+import asyncio
 import csv
 import io
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from api import routes
 from api.access import ROLES
 from api.app import create_app
-from ledger import Ledger
+from ledger import (
+    AccessDenied,
+    AwardCommand,
+    Category,
+    IdempotentRequest,
+    Ledger,
+    LedgerError,
+    MemberNotFound,
+    Principal,
+)
 from ledger.values import Access
 from tests.builders import (
+    ADMIN,
     COMMUNITY,
     FAR_MICRO,
     MICRO,
@@ -26,6 +38,7 @@ from tests.builders import (
     member,
     other_community,
     post,
+    principal,
     recently,
     reward,
     reward_body,
@@ -344,3 +357,33 @@ async def test_an_auditor_reads_but_never_writes(client, ledger, unit):
             assert_problem(b_balance, 403, "forbidden", "member_id")
         refused = await post(reader, routes.api(routes.AWARDS), award_body(w.a))
         assert_problem(refused, 403, "forbidden")
+
+
+async def test_a_batch_of_awards_refuses_each_request_outside_its_actor_by_itself(ledger):
+    """Awards that arrive together share a transaction, and the scope of each is checked
+    in it: the one outside the organizer's community and the one naming nobody are
+    refused alone, with their own errors, and the others are posted."""
+    await tree(ledger)
+    await other_community(ledger)
+    inside = [await member(ledger, f"m-内{i}") for i in range(4)]
+    outside = await member(ledger, "m-外", home=FAR_MICRO)
+    organizer_id, _ = await principal(ledger, "organizer", org_unit=COMMUNITY)
+    organizer = await ledger.principal(ADMIN, organizer_id)
+    occurred = datetime.now(UTC) - timedelta(hours=1)
+
+    async def award_as(actor: Principal, member_id: str) -> object:
+        command = AwardCommand(member_id, 3, Category.PATROL, occurred, "巡查")
+        try:
+            return await ledger.award(actor, command, IdempotentRequest(actor.id, f"k-{member_id}", member_id))
+        except LedgerError as refused:
+            return refused
+
+    outcomes = await asyncio.gather(
+        *[award_as(organizer, m) for m in [*inside[:2], outside, "m-无此人", *inside[2:]]], award_as(ADMIN, outside)
+    )
+    denied, unknown = outcomes[2], outcomes[3]
+    assert isinstance(denied, AccessDenied) and denied.fields()["field"] == "member_id", denied
+    assert isinstance(unknown, MemberNotFound), unknown
+    posted = [o for o in outcomes if not isinstance(o, LedgerError)]
+    assert [result.member_id for result, _ in posted] == [*inside, outside]
+    assert [(await ledger.balance(ADMIN, m)).available_points for m in [*inside, outside]] == [3] * 5

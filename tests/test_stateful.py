@@ -28,13 +28,14 @@ from ledger import (
     MemberChanges,
     MemberInactive,
     NotReversible,
+    Principal,
     Role,
 )
 from ledger.earning.activities import ActivityCommand
 from ledger.earning.rules import WorkDone
 from ledger.errors import CapExceeded, InvalidInput
 from ledger.values import AWARD_POINTS_MAX
-from tests.builders import MICRO, OTHER_MICRO, rules, tree
+from tests.builders import ADMIN, MICRO, OTHER_MICRO, rules, tree
 from tests.machines import DatabaseMachine, run_on
 
 MEMBERS = ("m-甲", "m-乙", "m-丙")
@@ -79,10 +80,10 @@ class LedgerMachine(DatabaseMachine):
         async def setup():
             await tree(self.ledger)
             await rules(self.ledger)
-            await self.ledger.load_tiers(MACHINE_TIERS, "test")
+            await self.ledger.load_tiers(Principal.admin("test"), MACHINE_TIERS)
             for i, member_id in enumerate(MEMBERS):
                 home = MICRO if i % 2 == 0 else OTHER_MICRO
-                await self.ledger.register_member(member_id, member_id, home, i == 0, (Role.MICRO_GRID_WORKER,))
+                await self.ledger.register_member(ADMIN, member_id, member_id, home, i == 0, (Role.MICRO_GRID_WORKER,))
             self.caps = {rule.code: dict(rule.caps) for rule in await self.ledger.rules()}
 
         self.run(setup())
@@ -104,7 +105,7 @@ class LedgerMachine(DatabaseMachine):
         work = WorkDone(quantity, steps=1500, handled_within_limit=quantity % 2 == 0)
         command = AwardCommand(member_id, None, None, when, "stateful", rule=rule_code, work=work, clip=clip)
         try:
-            result, _ = self.run(self.ledger.award(command, "admin", self._request(f"rule {self.keys}")))
+            result, _ = self.run(self.ledger.award(ADMIN, command, self._request(f"rule {self.keys}")))
         except (CapExceeded, InvalidInput, MemberInactive) as refused:
             assert not isinstance(refused, MemberInactive) or not self.active[member_id]
             return
@@ -117,9 +118,9 @@ class LedgerMachine(DatabaseMachine):
         async def settle():
             ends = datetime.now(UTC) - timedelta(minutes=1)
             command = ActivityCommand("义剪", MICRO, "hour", ends - timedelta(hours=3), ends, MEMBERS[0])
-            activity = await self.ledger.create_activity(command, "admin")
-            await self.ledger.put_roster(activity.id, list(zip(MEMBERS, hours, strict=False)))
-            return await self.ledger.settle(activity.id, "admin", self._request(f"settle {activity.id}"))
+            activity = await self.ledger.create_activity(ADMIN, command)
+            await self.ledger.put_roster(ADMIN, activity.id, list(zip(MEMBERS, hours, strict=False)))
+            return await self.ledger.settle(ADMIN, activity.id, self._request(f"settle {activity.id}"))
 
         result, _ = self.run(settle())
         for line in result.lines:
@@ -147,7 +148,7 @@ class LedgerMachine(DatabaseMachine):
         command = AwardCommand(member_id, points, category, when, "stateful")
         request = self._request(f"{member_id}/{points}/{category}/{days_ago}")
         try:
-            result, replayed = self.run(self.ledger.award(command, "admin", request))
+            result, replayed = self.run(self.ledger.award(ADMIN, command, request))
         except MemberInactive:
             assert not self.active[member_id]
             return
@@ -163,7 +164,7 @@ class LedgerMachine(DatabaseMachine):
     def reverse(self, data):
         target = data.draw(st.sampled_from(sorted(self.awards) + sorted(self.reversals)))
         try:
-            result, _ = self.run(self.ledger.reverse(target, "更正", "admin", self._request(f"undo {target}")))
+            result, _ = self.run(self.ledger.reverse(ADMIN, target, "更正", self._request(f"undo {target}")))
         except NotReversible:
             assert target in self.reversals
             return
@@ -191,7 +192,7 @@ class LedgerMachine(DatabaseMachine):
         body = request.fingerprint if same_body else request.fingerprint + "-changed"
         try:
             result, replayed = self.run(
-                self.ledger.award(command, principal, IdempotentRequest(principal, request.key, body))
+                self.ledger.award(Principal.admin(principal), command, IdempotentRequest(principal, request.key, body))
             )
         except IdempotencyKeyTaken:
             assert not same_principal
@@ -204,7 +205,9 @@ class LedgerMachine(DatabaseMachine):
     @rule(member_id=st.sampled_from(MEMBERS))
     def toggle_active(self, member_id):
         self.active[member_id] = not self.active[member_id]
-        self.run(self.ledger.change_member(member_id, MemberChanges(active=self.active[member_id]), "test"))
+        self.run(
+            self.ledger.change_member(Principal.admin("test"), member_id, MemberChanges(active=self.active[member_id]))
+        )
 
     @invariant()
     def no_cap_is_exceeded(self):
@@ -254,7 +257,7 @@ class LedgerMachine(DatabaseMachine):
                 for what, sql in BOOKS_CHECKS.items():
                     assert [] == (await conn.execute(text(sql))).all(), what
             for member_id in MEMBERS:
-                balance = await self.ledger.balance(member_id)
+                balance = await self.ledger.balance(ADMIN, member_id)
                 assert (self.available[member_id], self.earned[member_id]) == (
                     balance.available_points,
                     balance.lifetime_earned_points,

@@ -16,10 +16,19 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import text
 
-from ledger import AlreadyReversed, AwardCommand, Category, Database, IdempotentRequest, InsufficientPoints, Ledger
+from ledger import (
+    AlreadyReversed,
+    AwardCommand,
+    Category,
+    Database,
+    IdempotentRequest,
+    InsufficientPoints,
+    Ledger,
+    Principal,
+)
 from ledger.errors import HoldExpired, OutOfStock, OverLimit, RedemptionNotHeld
 from ledger.shop.rewards import RewardCommand
-from tests.builders import COMMUNITY, MICRO, OTHER_MICRO, Clock, tree
+from tests.builders import ADMIN, COMMUNITY, MICRO, OTHER_MICRO, Clock, tree
 from tests.machines import DatabaseMachine, run_on
 
 MEMBERS = ("m-甲", "m-乙", "m-丙")
@@ -71,15 +80,15 @@ class ShopMachine(DatabaseMachine):
     def community_and_shop(self):
         async def setup():
             await tree(self.ledger)
-            await self.ledger.load_expiry_policies(POLICIES, "test")
+            await self.ledger.load_expiry_policies(Principal.admin("test"), POLICIES)
             for i, member_id in enumerate(MEMBERS):
-                await self.ledger.register_member(member_id, member_id, (MICRO, OTHER_MICRO)[i % 2], False, ())
+                await self.ledger.register_member(ADMIN, member_id, member_id, (MICRO, OTHER_MICRO)[i % 2], False, ())
             for code, stock in REWARDS.items():
                 limit = (2, "year") if code == LIMITED else (None, None)
                 command = RewardCommand(
                     code, COMMUNITY, code, "goods", COST[code], stock=stock, limit_count=limit[0], limit_period=limit[1]
                 )
-                await self.ledger.create_reward(command, "admin")
+                await self.ledger.create_reward(ADMIN, command)
 
         self.run(setup())
 
@@ -89,14 +98,14 @@ class ShopMachine(DatabaseMachine):
         # to what MICRO issues); the community issues points that never expire.
         unit = MICRO if expiring else COMMUNITY
         command = AwardCommand(member_id, points, Category.PATROL, self.clock(), "巡查", org_unit=unit)
-        result, _ = self.run(self.ledger.award(command, "admin", self._key()))
+        result, _ = self.run(self.ledger.award(ADMIN, command, self._key()))
         self.earned[member_id] += points
         self.awards[result.transaction_id] = (member_id, points)
 
     @rule(member_id=st.sampled_from(MEMBERS), code=st.sampled_from(sorted(REWARDS)))
     def hold(self, member_id, code):
         try:
-            result, _ = self.run(self.ledger.redeem(code, member_id, "admin", self._key()))
+            result, _ = self.run(self.ledger.redeem(ADMIN, code, member_id, self._key()))
         except (InsufficientPoints, OutOfStock, OverLimit) as refused:
             self._check_refusal(refused, member_id, code)
             return
@@ -113,16 +122,16 @@ class ShopMachine(DatabaseMachine):
             assert refused.fields()["available_points"] < COST[code]
 
     def _state(self, redemption_id):
-        return self.run(self.ledger.redemption(redemption_id)).state
+        return self.run(self.ledger.redemption(ADMIN, redemption_id)).state
 
     @precondition(lambda self: self.holds)
     @rule(data=st.data(), fulfil=st.booleans())
     def settle(self, data, fulfil):
         redemption_id = data.draw(st.sampled_from(sorted(self.holds)))
-        before = self.run(self.ledger.redemption(redemption_id))
+        before = self.run(self.ledger.redemption(ADMIN, redemption_id))
         action = self.ledger.fulfil if fulfil else self.ledger.cancel
         try:
-            result, _ = self.run(action(redemption_id, "shop", self._key()))
+            result, _ = self.run(action(Principal.admin("shop"), redemption_id, self._key()))
         except RedemptionNotHeld:
             assert before.state != "held"
             return
@@ -137,7 +146,7 @@ class ShopMachine(DatabaseMachine):
     def reverse(self, data):
         target = data.draw(st.sampled_from(sorted(self.awards)))
         try:
-            self.run(self.ledger.reverse(target, "更正", "admin", self._key()))
+            self.run(self.ledger.reverse(ADMIN, target, "更正", self._key()))
         except AlreadyReversed:
             assert target in self.reversed
             return
@@ -165,7 +174,7 @@ class ShopMachine(DatabaseMachine):
                 for what, sql in BOOKS.items():
                     assert [] == (await conn.execute(text(sql))).all(), what
             for member_id in MEMBERS:
-                balance = await self.ledger.balance(member_id)
+                balance = await self.ledger.balance(ADMIN, member_id)
                 # Spending and expiry never lower points earned; only reversals do.
                 assert self.earned[member_id] == balance.lifetime_earned_points
             report = await self.ledger.verify()

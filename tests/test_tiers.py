@@ -11,12 +11,13 @@ import yaml
 from sqlalchemy import text
 
 from api import routes
-from ledger import AwardCommand, Category, IdempotentRequest, Ledger, Role
+from ledger import AwardCommand, Category, IdempotentRequest, Ledger, Principal, Role
 from ledger.earning.award_batch import AwardRequest, award_many
 from ledger.earning.awards import prepare_reversal
 from ledger.errors import DataFileInvalid
 from ledger.journal import posting
 from tests.builders import (
+    ADMIN,
     BAD_TIERS,
     BAD_TIERS_ERRORS,
     COMMUNITY,
@@ -40,7 +41,7 @@ ADVANCED, PARTY = "先进工作者", "优秀共产党员"
 async def _setup(ledger, party=True, roles=(Role.MICRO_GRID_WORKER,), home=MICRO, member_id="w-1"):
     await tree(ledger)
     await tiers(ledger)
-    await ledger.register_member(member_id, "王秀英", home, party, roles)
+    await ledger.register_member(ADMIN, member_id, "王秀英", home, party, roles)
     return member_id
 
 
@@ -77,7 +78,7 @@ async def test_the_tier_view_shows_the_next_threshold(client, ledger):
 async def test_only_party_members_are_flagged_优秀共产党员(client, ledger):
     """A non-party worker gets 先进工作者 only; a party resident gets 优秀共产党员 only."""
     worker = await _setup(ledger, party=False)
-    await ledger.register_member("r-1", "居民", OTHER_MICRO, True, (Role.RESIDENT,))
+    await ledger.register_member(ADMIN, "r-1", "居民", OTHER_MICRO, True, (Role.RESIDENT,))
     await award(client, worker, 30)
     await award(client, "r-1", 30)
     assert ({ADVANCED: "flagged"}, {PARTY: "flagged"}) == (await _flags(client, worker), await _flags(client, "r-1"))
@@ -160,7 +161,7 @@ async def test_a_unit_scheme_without_roles_takes_the_default_s_and_an_empty_list
     """Leaving out advanced_worker_roles flags the default's roles 先进工作者 in that subtree;
     [] flags none there, while 优秀共产党员 follows party membership in both."""
     first = await _setup(ledger)
-    await ledger.register_member("w-2", "李桂兰", OTHER_MICRO, True, (Role.MICRO_GRID_WORKER,))
+    await ledger.register_member(ADMIN, "w-2", "李桂兰", OTHER_MICRO, True, (Role.MICRO_GRID_WORKER,))
     await tiers(ledger, _unit_schemes(""))
     await award(client, first, 8)
     await award(client, "w-2", 8)
@@ -178,8 +179,8 @@ async def test_leaving_out_roles_and_an_empty_list_are_different_versions(client
     roles = {s["org_unit"]: s["advanced_worker_roles"] for s in (await client.get(routes.api(routes.TIERS))).json()}
     default = ["grid_leader", "grid_worker", "micro_grid_worker", "volunteer"]
     assert {None: default, MICRO: default, OTHER_MICRO: []} == roles
-    assert [(MICRO, 2)] == await ledger.load_tiers(_unit_schemes("advanced_worker_roles: []"), "test")
-    assert [] == await ledger.load_tiers(_unit_schemes("advanced_worker_roles: []"), "test")
+    assert [(MICRO, 2)] == await ledger.load_tiers(Principal.admin("test"), _unit_schemes("advanced_worker_roles: []"))
+    assert [] == await ledger.load_tiers(Principal.admin("test"), _unit_schemes("advanced_worker_roles: []"))
 
 
 async def _flag_events(ledger, member_id, flag):
@@ -250,7 +251,7 @@ async def test_a_bad_tiers_file_lists_every_error(ledger):
     that does not exist are all named with their paths in one refusal; nothing is stored."""
     await tree(ledger)
     with pytest.raises(DataFileInvalid) as refused:
-        await ledger.load_tiers(BAD_TIERS, "test")
+        await ledger.load_tiers(Principal.admin("test"), BAD_TIERS)
     assert BAD_TIERS_ERRORS == file_errors(refused.value)
     assert [] == await ledger.tier_schemes()
 
@@ -280,7 +281,7 @@ async def test_the_notice_lifecycle(client, ledger, db):
         await client.post(routes.api(routes.NOMINATION_DECISIONS), json=decision), 409, "nomination_state_conflict"
     )
     later = Ledger(db, clock=lambda: datetime.now(UTC) + timedelta(days=10))
-    confirmed = await later.decide(mid, "2026", ADVANCED, True, "公示无异议", "street-office")
+    confirmed = await later.decide(Principal.admin("street-office"), mid, "2026", ADVANCED, True, "公示无异议")
     withdrawn = (
         await client.post(
             routes.api(routes.NOMINATION_DECISIONS),

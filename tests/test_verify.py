@@ -7,7 +7,7 @@ import pytest
 
 from api import routes
 from api.cli import main as cli
-from tests.builders import award, member, redeem, reward, tamper, tree
+from tests.builders import ADMIN, award, member, redeem, reward, tamper, tree
 
 
 async def _three_awards(client, ledger):
@@ -50,7 +50,7 @@ async def test_an_edited_posting_is_unbalanced_and_breaks_the_balances(client, l
 async def test_an_edited_materialized_balance_is_named_by_account(client, ledger):
     """A balance that no longer equals its postings is named with both figures."""
     await _three_awards(client, ledger)
-    holder = await ledger.member("m-张三")
+    holder = await ledger.member(ADMIN, "m-张三")
     await tamper(ledger, f"UPDATE account SET available = 1000 WHERE id = {holder.account_id}", "account")
     await tamper(
         ledger, f"UPDATE account_period SET earned = 1 WHERE account_id = {holder.account_id}", "account_period"
@@ -110,7 +110,7 @@ async def _tampered_books(client, ledger):
     awards = await _three_awards(client, ledger)
     await reward(client, cost=5)
     assert 201 == (await redeem(client, "m-张三")).status_code
-    holder = await ledger.member("m-张三")
+    holder = await ledger.member(ADMIN, "m-张三")
     return [(a["transaction_id"], a["hash"]) for a in awards], holder.account_id
 
 

@@ -22,10 +22,8 @@ from ledger import (
     ClaimDecision,
     DeductionCommand,
     InvalidInput,
-    Ledger,
     Reviewed,
     WorkDone,
-    scopes,
 )
 
 CLAIM_PAGE_SIZE_DEFAULT = 50
@@ -33,14 +31,6 @@ ACTIVITY_PAGE_SIZE_DEFAULT = 20
 LEADERBOARD_SIZE_DEFAULT = 10
 
 Req = Request[Any, Any, Any]
-
-
-def _activity(activity_id: int) -> scopes.Subject:
-    return scopes.Subject("activity", activity_id, "activity_id")
-
-
-def _claim(claim_id: int, field: str = "claim_id") -> scopes.Subject:
-    return scopes.Subject("claim", claim_id, field)
 
 
 def _cursor(cursor: str | None) -> int | None:
@@ -71,10 +61,9 @@ class DeductionController(Controller):
         request: Req,
         idempotency_key: IdempotencyKey = None,
     ) -> Response[dto.DeductionRead]:
-        await ledger.authorize(request.user, scopes.member(data.member_id))
         command = DeductionCommand(data.member_id, data.points, data.reason, data.occurred_at, data.category)
         result, replayed = await ledger.deduct(
-            command, request.user.id, idempotent_request(request, data, idempotency_key)
+            request.user, command, idempotent_request(request, data, idempotency_key)
         )
         return created(views.read(result, dto.DeductionRead), replayed)
 
@@ -84,9 +73,8 @@ class ActivityController(Controller):
 
     @post(routes.ACTIVITIES, summary="Record an activity (义剪, 茶艺 …) to settle by roster", opt=WRITERS)
     async def create(self, data: JSONBody[dto.ActivityCreate], ledger: LedgerDep, request: Req) -> dto.ActivityRead:
-        await ledger.authorize(request.user, scopes.unit(data.org_unit))
         command = ActivityCommand(data.name, data.org_unit, data.rule, data.starts_at, data.ends_at, data.organizer)
-        return views.read(await ledger.create_activity(command, request.user.id), dto.ActivityRead)
+        return views.read(await ledger.create_activity(request.user, command), dto.ActivityRead)
 
     @get(routes.ACTIVITIES, summary="A subtree's activities, newest first, without rosters", opt=OVERSEERS)
     async def list(
@@ -100,29 +88,24 @@ class ActivityController(Controller):
         unit = unit_or_own(request.user, org_unit)
         if unit is None:
             raise InvalidInput("org_unit", "name the unit whose activities to list")
-        await ledger.authorize(request.user, scopes.unit(unit))
-        found = await ledger.activities(unit, limit, _cursor(cursor))
+        found = await ledger.activities(request.user, unit, limit, _cursor(cursor))
         next_cursor = str(found[-1].id) if len(found) == limit else None
         return dto.ActivityPage([views.read(a, dto.ActivityRead) for a in found], next_cursor)
 
     @get(routes.ACTIVITY, summary="An activity with its roster and, once settled, its settlement", opt=OVERSEERS)
     async def read(self, activity_id: FromPath[int], ledger: LedgerDep, request: Req) -> dto.ActivityRead:
-        await ledger.authorize(request.user, _activity(activity_id))
-        return views.read(await ledger.activity(activity_id), dto.ActivityRead)
+        return views.read(await ledger.activity(request.user, activity_id), dto.ActivityRead)
 
     @put(routes.ACTIVITY_ROSTER, summary="Replace the roster (idempotent)", opt=WRITERS)
     async def roster(
         self, activity_id: FromPath[int], data: JSONBody[dto.RosterPut], ledger: LedgerDep, request: Req
     ) -> dto.ActivityRead:
         participants = [(p.member_id, p.quantity) for p in data.participants]
-        await ledger.authorize(request.user, _activity(activity_id))
-        await ledger.authorize_members(request.user, [m for m, _ in participants], "participants")
-        return views.read(await ledger.put_roster(activity_id, participants), dto.ActivityRead)
+        return views.read(await ledger.put_roster(request.user, activity_id, participants), dto.ActivityRead)
 
     @get(routes.ACTIVITY_PREVIEW, summary="What settling now would award each participant (no write)", opt=OVERSEERS)
     async def preview(self, activity_id: FromPath[int], ledger: LedgerDep, request: Req) -> dto.SettlementRead:
-        await ledger.authorize(request.user, _activity(activity_id))
-        return views.read(await ledger.preview_settlement(activity_id), dto.SettlementRead)
+        return views.read(await ledger.preview_settlement(request.user, activity_id), dto.SettlementRead)
 
     @post(
         routes.ACTIVITY_SETTLE,
@@ -133,11 +116,8 @@ class ActivityController(Controller):
     async def settle(
         self, activity_id: FromPath[int], ledger: LedgerDep, request: Req, idempotency_key: IdempotencyKey = None
     ) -> Response[dto.SettlementRead]:
-        await ledger.authorize(request.user, _activity(activity_id))
-        roster = (await ledger.activity(activity_id)).roster
-        await ledger.authorize_members(request.user, [line.member_id for line in roster], "participants")
         result, replayed = await ledger.settle(
-            activity_id, request.user.id, idempotent_request(request, None, idempotency_key)
+            request.user, activity_id, idempotent_request(request, None, idempotency_key)
         )
         return created(views.read(result, dto.SettlementRead), replayed)
 
@@ -151,7 +131,6 @@ class ClaimController(Controller):
         opt=allow(ADMIN, ORGANIZER, MEMBER),
     )
     async def submit(self, data: JSONBody[dto.ClaimCreate], ledger: LedgerDep, request: Req) -> dto.ClaimRead:
-        await ledger.authorize(request.user, scopes.member(data.member_id))
         command = ClaimCommand(
             data.member_id,
             data.rule,
@@ -161,7 +140,7 @@ class ClaimController(Controller):
             data.reference,
             data.evidence_url,
         )
-        return views.read(await ledger.submit_claim(command, request.user.id), dto.ClaimRead)
+        return views.read(await ledger.submit_claim(request.user, command), dto.ClaimRead)
 
     @get(
         routes.CLAIMS,
@@ -178,16 +157,13 @@ class ClaimController(Controller):
         cursor: Annotated[str | None, QueryParameter(pattern=r"^[0-9]{1,18}$")] = None,
     ) -> dto.ClaimPage:
         org_unit = unit_or_own(request.user, org_unit)
-        if org_unit is not None:
-            await ledger.authorize(request.user, scopes.unit(org_unit))
-        found = await ledger.claims(status, org_unit, limit, _cursor(cursor))
+        found = await ledger.claims(request.user, status, org_unit, limit, _cursor(cursor))
         next_cursor = str(found[-1].id) if len(found) == limit else None
         return dto.ClaimPage([views.read(c, dto.ClaimRead) for c in found], next_cursor)
 
     @get(routes.CLAIM, summary="One claim", opt=READERS)
     async def read(self, claim_id: FromPath[int], ledger: LedgerDep, request: Req) -> dto.ClaimRead:
-        await ledger.authorize(request.user, _claim(claim_id))
-        return views.read(await ledger.claim(claim_id), dto.ClaimRead)
+        return views.read(await ledger.claim(request.user, claim_id), dto.ClaimRead)
 
     @get(routes.MEMBER_CLAIMS, summary="A member's claims, newest first, with their states", opt=READERS)
     async def of_member(
@@ -198,8 +174,7 @@ class ClaimController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=CLAIM_PAGE_SIZE_MAX)] = CLAIM_PAGE_SIZE_DEFAULT,
         cursor: Annotated[str | None, QueryParameter(pattern=r"^[0-9]{1,18}$")] = None,
     ) -> dto.ClaimPage:
-        await ledger.authorize(request.user, scopes.member(member_id))
-        found = await ledger.member_claims(member_id, limit, _cursor(cursor))
+        found = await ledger.member_claims(request.user, member_id, limit, _cursor(cursor))
         next_cursor = str(found[-1].id) if len(found) == limit else None
         return dto.ClaimPage([views.read(c, dto.ClaimRead) for c in found], next_cursor)
 
@@ -212,12 +187,11 @@ class ClaimController(Controller):
     async def approve(
         self, claim_id: FromPath[int], ledger: LedgerDep, request: Req, idempotency_key: IdempotencyKey = None
     ) -> Response[dto.ClaimApproval]:
-        await ledger.authorize(request.user, _claim(claim_id))
-        result, replayed = await ledger.approve_claim(
-            claim_id, request.user.id, idempotent_request(request, None, idempotency_key)
+        approved, replayed = await ledger.approve_claim(
+            request.user, claim_id, idempotent_request(request, None, idempotency_key)
         )
-        claim = views.read(await ledger.claim(result.claim_id), dto.ClaimRead)
-        return created(dto.ClaimApproval(claim, views.read(result.award, dto.AwardRead)), replayed)
+        claim = views.read(approved.claim, dto.ClaimRead)
+        return created(dto.ClaimApproval(claim, views.read(approved.award, dto.AwardRead)), replayed)
 
     @post(
         routes.CLAIMS_REVIEW,
@@ -230,30 +204,26 @@ class ClaimController(Controller):
     ) -> dto.ClaimReviewRead:
         # Every claim must lie in the reviewer's scope before any is decided: a batch that
         # names one outside is refused whole, naming its line, as a roster is.
-        await ledger.authorize(
-            request.user, *[_claim(d.claim_id, f"decisions[{i}].claim_id") for i, d in enumerate(data.decisions)]
-        )
         decisions = [ClaimDecision(d.claim_id, d.decision == "approve", d.reason) for d in data.decisions]
         reviewed = await ledger.review_claims(
-            decisions, request.user.id, idempotent_request(request, data, idempotency_key)
+            request.user, decisions, idempotent_request(request, data, idempotency_key)
         )
-        return dto.ClaimReviewRead([await _review_line(ledger, r) for r in reviewed])
+        return dto.ClaimReviewRead([_review_line(r) for r in reviewed])
 
     @post(routes.CLAIM_DECLINE, summary="Decline with a reason; the claim is kept", status_code=200, opt=WRITERS)
     async def decline(
         self, claim_id: FromPath[int], data: JSONBody[dto.ClaimDecline], ledger: LedgerDep, request: Req
     ) -> dto.ClaimRead:
-        await ledger.authorize(request.user, _claim(claim_id))
-        return views.read(await ledger.decline_claim(claim_id, data.reason, request.user.id), dto.ClaimRead)
+        return views.read(await ledger.decline_claim(request.user, claim_id, data.reason), dto.ClaimRead)
 
 
-async def _review_line(ledger: Ledger, reviewed: Reviewed) -> dto.ClaimReviewLine:
+def _review_line(reviewed: Reviewed) -> dto.ClaimReviewLine:
     claim_id = reviewed.decision.claim_id
     if reviewed.refused is not None:
         problem = problem_document(from_ledger_error(reviewed.refused))
         return dto.ClaimReviewLine(claim_id, "refused", False, None, None, problem)
-    assert reviewed.result is not None
-    claim = views.read(await ledger.claim(claim_id), dto.ClaimRead)
+    assert reviewed.result is not None and reviewed.claim is not None
+    claim = views.read(reviewed.claim, dto.ClaimRead)
     if reviewed.decision.approve:
         award = views.read(reviewed.result.award, dto.AwardRead)
         return dto.ClaimReviewLine(claim_id, "approved", reviewed.replayed, claim, award, None)
@@ -272,8 +242,7 @@ class SummaryController(Controller):
         period: Annotated[str | None, QueryParameter(pattern=r"^[0-9]{4}$")] = None,
         top: Annotated[int, QueryParameter(ge=1, le=LEADERBOARD_SIZE_MAX)] = LEADERBOARD_SIZE_DEFAULT,
     ) -> dto.SummaryRead:
-        await ledger.authorize(request.user, scopes.unit(code, field="code"))
-        return views.read(await ledger.unit_summary(code, period, top), dto.SummaryRead)
+        return views.read(await ledger.unit_summary(request.user, code, period, top), dto.SummaryRead)
 
     @get(routes.ORG_UNIT_MONTHS, summary="Points earned in a subtree per month and category", opt=OVERSEERS)
     async def months(
@@ -283,5 +252,4 @@ class SummaryController(Controller):
         request: Req,
         period: Annotated[str | None, QueryParameter(pattern=r"^[0-9]{4}$")] = None,
     ) -> dto.MonthsRead:
-        await ledger.authorize(request.user, scopes.unit(code, field="code"))
-        return views.read(await ledger.unit_months(code, period), dto.MonthsRead)
+        return views.read(await ledger.unit_months(request.user, code, period), dto.MonthsRead)

@@ -55,12 +55,12 @@ class ImportController(Controller):
     @_post(routes.IMPORT_ORG_UNITS, "Import org units (编码, 名称, 层级, 上级) from XLSX or CSV; dry run by default")
     async def org_units(self, request: Req, ledger: LedgerDep, dry_run: DryRun = True) -> dto.ImportReportRead:
         file = io.BytesIO(await request.body())
-        return views.import_report_read(await ledger.import_units(file, dry_run=dry_run, principal=request.user))
+        return views.import_report_read(await ledger.import_units(request.user, file, dry_run=dry_run))
 
     @_post(routes.IMPORT_MEMBERS, "Import members (成员编号, 姓名, 微网格 …) from XLSX or CSV; dry run by default")
     async def members(self, request: Req, ledger: LedgerDep, dry_run: DryRun = True) -> dto.ImportReportRead:
         file = io.BytesIO(await request.body())
-        report = await ledger.import_members(file, dry_run=dry_run, by=request.user.id, principal=request.user)
+        report = await ledger.import_members(request.user, file, dry_run=dry_run)
         return views.import_report_read(report)
 
     @get(

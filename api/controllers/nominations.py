@@ -17,7 +17,7 @@ from api import dto, routes, views
 from api.access import ADMIN_ONLY, EVERYONE, OVERSEERS, READERS, WRITERS, unit_or_own
 from api.audit import counted, record_read
 from api.dependencies import LedgerDep
-from ledger import CODE_LENGTH_MAX, EVIDENCE_PAGE_SIZE_MAX, NOTICE_PAGE_SIZE_MAX, exports, scopes
+from ledger import CODE_LENGTH_MAX, EVIDENCE_PAGE_SIZE_MAX, NOTICE_PAGE_SIZE_MAX, exports
 
 PeriodParam = Annotated[str | None, QueryParameter(pattern=r"^[0-9]{4}$")]
 FlagParam = Annotated[Literal["先进工作者", "优秀共产党员"] | None, QueryParameter()]
@@ -70,16 +70,15 @@ class TierController(Controller):
         summary="Load tier schemes (the tiers file as JSON); changed schemes get a new version",
         opt=ADMIN_ONLY,
     )
-    async def load(self, data: JSONBody[dict[str, Any]], ledger: LedgerDep, request: Req) -> dict[str, Any]:
-        created = await ledger.load_tiers(json.dumps(data, ensure_ascii=False), request.user.id)
-        return {"created": [{"org_unit": unit or None, "version": v} for unit, v in created]}
+    async def load(self, data: JSONBody[dict[str, Any]], ledger: LedgerDep, request: Req) -> dto.SchemesLoaded:
+        created = await ledger.load_tiers(request.user, json.dumps(data, ensure_ascii=False))
+        return dto.SchemesLoaded([dto.SchemeVersionRead(s.key or None, s.version) for s in created])
 
     @get(routes.MEMBER_TIER, summary="Tier, points earned in the period, and the points to the next tier", opt=READERS)
     async def member_tier(
         self, member_id: FromPath[str], ledger: LedgerDep, request: Req, period: PeriodParam = None
     ) -> dto.MemberTierRead:
-        await ledger.authorize(request.user, scopes.member(member_id))
-        return views.read(await ledger.member_tier(member_id, period), dto.MemberTierRead)
+        return views.read(await ledger.member_tier(request.user, member_id, period), dto.MemberTierRead)
 
     @get(routes.MEMBER_EVIDENCE, summary="The transactions behind a member's points in a period", opt=READERS)
     async def evidence(
@@ -91,8 +90,7 @@ class TierController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=EVIDENCE_PAGE_SIZE_MAX)] = EVIDENCE_PAGE_SIZE_DEFAULT,
         cursor: Annotated[str | None, QueryParameter(pattern=r"^[0-9]{1,18}$")] = None,
     ) -> dto.EvidencePage:
-        await ledger.authorize(request.user, scopes.member(member_id))
-        rows = await ledger.evidence(member_id, period, limit, int(cursor) if cursor else None)
+        rows = await ledger.evidence(request.user, member_id, period, limit, int(cursor) if cursor else None)
         await record_read(request, ledger, len(rows), member_id, period=period, cursor=cursor)
         next_cursor = str(rows[-1].id) if len(rows) == limit else None
         lines = [views.read(r, dto.EvidenceRead) for r in rows]
@@ -102,8 +100,7 @@ class TierController(Controller):
     async def nominations(
         self, ledger: LedgerDep, request: Req, org_unit: UnitParam, period: PeriodParam = None, flag: FlagParam = None
     ) -> list[dto.NominationRead]:
-        await ledger.authorize(request.user, scopes.unit(org_unit))
-        rows = await ledger.nominations(period, org_unit, flag)
+        rows = await ledger.nominations(request.user, period, org_unit, flag)
         await record_read(request, ledger, len(rows), org_unit=org_unit, period=period, flag=flag)
         return [
             msgspec.structs.replace(
@@ -115,8 +112,7 @@ class TierController(Controller):
 
     @post(routes.NOTICES, summary="Open a public notice (公示) for the flags of a subtree", opt=WRITERS)
     async def notice(self, data: JSONBody[dto.NoticeCreate], ledger: LedgerDep, request: Req) -> dto.NoticeRead:
-        await ledger.authorize(request.user, scopes.unit(data.org_unit))
-        opened = await ledger.open_notice(data.period, data.org_unit, data.flag, data.working_days, request.user.id)
+        opened = await ledger.open_notice(request.user, data.period, data.org_unit, data.flag, data.working_days)
         return views.read(opened, dto.NoticeRead)
 
     @get(
@@ -133,11 +129,9 @@ class TierController(Controller):
         cursor: Annotated[str | None, QueryParameter(pattern=r"^[0-9]{1,18}$")] = None,
     ) -> dto.NoticePage:
         org_unit = unit_or_own(request.user, org_unit)
-        if org_unit is not None:
-            await ledger.authorize(request.user, scopes.unit(org_unit))
-        found = await ledger.notices(org_unit, limit, int(cursor) if cursor else None)
+        found = await ledger.notices(request.user, org_unit, limit, int(cursor) if cursor else None)
         next_cursor = str(found[-1].id) if len(found) == limit else None
-        return dto.NoticePage([views.notice_summary_read(n) for n in found], next_cursor)
+        return dto.NoticePage([views.read(n, dto.NoticeSummaryRead) for n in found], next_cursor)
 
     @get(
         routes.NOTICE,
@@ -145,15 +139,13 @@ class TierController(Controller):
         opt=OVERSEERS,
     )
     async def notice_detail(self, notice_id: FromPath[int], ledger: LedgerDep, request: Req) -> dto.NoticeDetailRead:
-        await ledger.authorize(request.user, scopes.Subject("notice", notice_id, "notice_id"))
-        return views.notice_read(await ledger.notice(notice_id), ledger.today())
+        return views.notice_read(await ledger.notice(request.user, notice_id), ledger.today())
 
     @post(routes.NOMINATION_OBJECTIONS, summary="Record an objection against a name on notice", opt=WRITERS)
     async def objection(
         self, data: JSONBody[dto.ObjectionCreate], ledger: LedgerDep, request: Req
     ) -> dto.NominationStateRead:
-        await ledger.authorize(request.user, scopes.member(data.member_id))
-        objected = await ledger.object_to(data.member_id, data.period, data.flag, data.reason, request.user.id)
+        objected = await ledger.object_to(request.user, data.member_id, data.period, data.flag, data.reason)
         return views.read(objected, dto.NominationStateRead)
 
     @post(
@@ -162,9 +154,8 @@ class TierController(Controller):
     async def decision(
         self, data: JSONBody[dto.DecisionCreate], ledger: LedgerDep, request: Req
     ) -> dto.NominationStateRead:
-        await ledger.authorize(request.user, scopes.member(data.member_id))
         row = await ledger.decide(
-            data.member_id, data.period, data.flag, data.decision == "confirm", data.reason, request.user.id
+            request.user, data.member_id, data.period, data.flag, data.decision == "confirm", data.reason
         )
         return views.read(row, dto.NominationStateRead)
 
@@ -184,10 +175,8 @@ class TierController(Controller):
         format: Annotated[Literal["csv", "xlsx"], QueryParameter()] = "csv",
     ) -> Stream:
         org_unit = unit_or_own(request.user, org_unit)
-        if org_unit is not None:
-            await ledger.authorize(request.user, scopes.unit(org_unit))
         # Errors (unknown unit, bad period) surface here, before the body starts.
-        export = await ledger.export_nominations(period, org_unit, flag, request.user.id)
+        export = await ledger.export_nominations(request.user, period, org_unit, flag)
         filters = {"org_unit": org_unit, "period": export.period, "flag": flag, "format": format}
         export = replace(export, rows=counted(export.rows, request, ledger, **filters))
         chunks = (

@@ -9,13 +9,9 @@ from api import dto, routes, views
 from api.access import ADMIN, AUDITOR, READERS, WRITERS, allow
 from api.dependencies import LedgerDep
 from api.idempotency import IdempotencyKey, created, idempotent_request
-from ledger import CHECKPOINT_PAGE_SIZE_MAX, AwardCommand, WorkDone, scopes
+from ledger import CHECKPOINT_PAGE_SIZE_MAX, AwardCommand, WorkDone
 
 CHECKPOINT_PAGE_SIZE_DEFAULT = 100
-
-
-def _transaction(transaction_id: int) -> scopes.Subject:
-    return scopes.Subject("transaction", transaction_id, "transaction_id")
 
 
 class AwardController(Controller):
@@ -29,8 +25,6 @@ class AwardController(Controller):
         request: Request[Any, Any, Any],
         idempotency_key: IdempotencyKey = None,
     ) -> Response[dto.AwardRead]:
-        issuer = () if data.org_unit is None else (scopes.unit(data.org_unit),)
-        await ledger.authorize(request.user, scopes.member(data.member_id), *issuer)
         work = None if data.quantity is None else WorkDone(data.quantity, data.steps, data.handled_within_limit)
         command = AwardCommand(
             member_id=data.member_id,
@@ -44,9 +38,7 @@ class AwardController(Controller):
             work=work,
             clip=data.clip,
         )
-        result, replayed = await ledger.award(
-            command, request.user.id, idempotent_request(request, data, idempotency_key)
-        )
+        result, replayed = await ledger.award(request.user, command, idempotent_request(request, data, idempotency_key))
         return created(views.read(result, dto.AwardRead), replayed)
 
 
@@ -57,8 +49,7 @@ class TransactionController(Controller):
     async def read(
         self, transaction_id: FromPath[int], ledger: LedgerDep, request: Request[Any, Any, Any]
     ) -> dto.TransactionRead:
-        await ledger.authorize(request.user, _transaction(transaction_id))
-        return views.transaction_read(await ledger.transaction(transaction_id))
+        return views.transaction_read(await ledger.transaction(request.user, transaction_id))
 
     @post(
         routes.TRANSACTION_REVERSAL,
@@ -74,9 +65,8 @@ class TransactionController(Controller):
         request: Request[Any, Any, Any],
         idempotency_key: IdempotencyKey = None,
     ) -> Response[dto.ReversalRead]:
-        await ledger.authorize(request.user, _transaction(transaction_id))
         result, replayed = await ledger.reverse(
-            transaction_id, data.reason, request.user.id, idempotent_request(request, data, idempotency_key)
+            request.user, transaction_id, data.reason, idempotent_request(request, data, idempotency_key)
         )
         return created(views.read(result, dto.ReversalRead), replayed)
 
@@ -86,7 +76,7 @@ class LedgerController(Controller):
 
     @get(routes.LEDGER_VERIFY, summary="Recompute every balance and the hash chain", opt=allow(ADMIN, AUDITOR))
     async def verify(self, ledger: LedgerDep) -> dto.VerifyRead:
-        return views.verify_read(await ledger.verify())
+        return views.read(await ledger.verify(), dto.VerifyRead)
 
     @get(
         routes.CHECKPOINTS,
@@ -101,4 +91,4 @@ class LedgerController(Controller):
     ) -> dto.CheckpointPage:
         found = await ledger.checkpoints(limit, int(cursor) if cursor else None)
         next_cursor = str(found[-1].id) if len(found) == limit else None
-        return dto.CheckpointPage([views.checkpoint_read(c) for c in found], next_cursor)
+        return dto.CheckpointPage([views.read(c, dto.CheckpointRead) for c in found], next_cursor)

@@ -2,8 +2,8 @@
 room in view, print a member's sign-in link, record an activity and settle its roster,
 reverse a wrong award, download the nomination list, and see the unit's months.
 
-Every read here asks the ledger with the same scope check the API makes
-(``Ledger.authorize``): a member or an activity outside the organizer's subtree is an
+Every read here passes the signed-in actor to the ledger, which makes the same scope
+check the API does: a member or an activity outside the organizer's subtree is an
 error page, and a search only ever looks inside the subtree. Every write is a call from
 ``static/pages.js`` to the JSON API, signed in by the cookie.
 """
@@ -39,7 +39,6 @@ from ledger import (
     SettlementLine,
     TxnKind,
     Unit,
-    scopes,
 )
 
 SEARCH_RESULTS_MAX = 20
@@ -83,49 +82,48 @@ def _problem_message(error: LedgerError) -> str:
     return zh.message(problem_members(from_ledger_error(error)))
 
 
-async def unit_of(me: Me, ledger: Ledger, unit: str | None) -> Unit | None:
+async def unit_of(actor: Me, ledger: Ledger, unit: str | None) -> Unit | None:
     """The unit a desk page acts on: ``?unit=`` or the organizer's own, inside the
     principal's scope; None for an admin who has named none yet."""
-    code = unit or me.org_unit
+    code = unit or actor.org_unit
     if code is None:
         return None
-    await ledger.authorize(me, scopes.unit(code, field="unit"))
-    return await ledger.unit(code)
+    return await ledger.acting_unit(actor, code, field="unit")
 
 
-async def choose_unit(me: Me, ledger: Ledger) -> Template:
+async def choose_unit(actor: Me, ledger: Ledger) -> Template:
     """An admin's choice of the street or community to work on, for every desk page."""
     offices = await ledger.offices(OFFICES_LISTED_MAX)
-    return Template(template_name="desk_unit.html", context={"me": me, "offices": offices})
+    return Template(template_name="desk_unit.html", context={"me": actor, "offices": offices})
 
 
 class DeskController(Controller):
     include_in_schema = False
-    dependencies = {"me": Provide(organizer)}
+    dependencies = {"actor": Provide(organizer)}
 
     @get(routes.PAGE_DESK)
     async def home(
         self,
-        me: Me,
+        actor: Me,
         ledger: LedgerDep,
         request: Request[Any, Any, Any],
         unit: UnitParam = None,
         q: Annotated[str | None, QueryParameter(max_length=NAME_LENGTH_MAX)] = None,
     ) -> Template:
         """The unit's desk; an admin, who acts on the whole tree, names the unit (``?unit=``)."""
-        where = await unit_of(me, ledger, unit)
+        where = await unit_of(actor, ledger, unit)
         if where is None:
-            return await choose_unit(me, ledger)
+            return await choose_unit(actor, ledger)
         code = where.code
         query = (q or "").strip()
-        found = await ledger.search_members(code, query, SEARCH_RESULTS_MAX) if query else None
+        found = await ledger.search_members(actor, code, query, SEARCH_RESULTS_MAX) if query else None
         if found is not None:
-            await record_read(request, ledger, len(found), by=me, org_unit=code, q=query)
-        months = await ledger.unit_months(code, None)
-        activities = await ledger.activities(code, RECENT_ACTIVITIES_SHOWN, None)
+            await record_read(request, ledger, len(found), actor=actor, org_unit=code, q=query)
+        months = await ledger.unit_months(actor, code, None)
+        activities = await ledger.activities(actor, code, RECENT_ACTIVITIES_SHOWN, None)
         shown_units = [m.org_unit for m in found or []] + [a.org_unit for a in activities]
         context = {
-            "me": me,
+            "me": actor,
             "unit": where,
             "q": query,
             "found": found,
@@ -140,22 +138,21 @@ class DeskController(Controller):
         return Template(template_name="desk.html", context=context)
 
     @get(routes.PAGE_DESK_MEMBER)
-    async def member(self, me: Me, ledger: LedgerDep, member_id: FromPath[str]) -> Template:
+    async def member(self, actor: Me, ledger: LedgerDep, member_id: FromPath[str]) -> Template:
         """One member: balance and tier, each rule's cap room, the award form, the sign-in
         link, the latest lines with a reversal form for each award or deduction, and the
         member's moves between micro-grids."""
-        await ledger.authorize(me, scopes.member(member_id))
-        member = await ledger.member(member_id)
-        statement = await ledger.statement(member_id, STATEMENT_LINES_SHOWN, None)
+        member = await ledger.member(actor, member_id)
+        statement = await ledger.statement(actor, member_id, STATEMENT_LINES_SHOWN, None)
         reversed_ids = {line.reverses_id for line in statement.lines if line.reverses_id is not None}
         reversible = {TxnKind.AWARD.value, TxnKind.DEDUCTION.value}
         context = {
-            "me": me,
+            "me": actor,
             "member": member,
             "unit": await ledger.unit(member.org_unit),
-            "balance": await ledger.balance(member_id),
-            "tier": await ledger.member_tier(member_id, None),
-            "rooms": await ledger.cap_room(member_id),
+            "balance": await ledger.balance(actor, member_id),
+            "tier": await ledger.member_tier(actor, member_id, None),
+            "rooms": await ledger.cap_room(actor, member_id),
             "lines": statement.lines,
             "titles": await line_titles(ledger, statement.lines),
             "memo_kinds": MEMO_KINDS,
@@ -165,26 +162,25 @@ class DeskController(Controller):
                 if line.kind in reversible and line.reverses_id is None and line.transaction_id not in reversed_ids
             },
             "reversed": reversed_ids,
-            "moves": await ledger.member_moves(member_id, MOVES_SHOWN, None),
+            "moves": await ledger.member_moves(actor, member_id, MOVES_SHOWN, None),
             "now": form_time(ledger.clock(), ledger),
         }
         return Template(template_name="desk_member.html", context=context)
 
     @get(routes.PAGE_DESK_ACTIVITY)
-    async def activity(self, me: Me, ledger: LedgerDep, activity_id: FromPath[int]) -> Template:
+    async def activity(self, actor: Me, ledger: LedgerDep, activity_id: FromPath[int]) -> Template:
         """An activity: its roster to paste or upload, the preview of settling it, and the
         settle button; once settled, what the settlement awarded."""
-        await ledger.authorize(me, scopes.Subject("activity", activity_id, "activity_id"))
-        activity = await ledger.activity(activity_id)
+        activity = await ledger.activity(actor, activity_id)
         preview, preview_error = None, None
         if activity.settled_at is None and activity.roster:
             try:
-                preview = await ledger.preview_settlement(activity_id)
+                preview = await ledger.preview_settlement(actor, activity_id)
             except LedgerError as error:
                 preview_error = _problem_message(error)
         rule = next((r for r in await ledger.rules() if r.code == activity.rule_code), None)
         context = {
-            "me": me,
+            "me": actor,
             "activity": activity,
             "rule_name": rule.definition["name_zh"] if rule else activity.rule_code,
             "unit": await ledger.unit(activity.org_unit),
@@ -199,7 +195,7 @@ class DeskController(Controller):
 
     @post(routes.PAGE_DESK_QR, status_code=200)
     async def qr(
-        self, me: Me, data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
+        self, actor: Me, data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
     ) -> Response[str]:
         """The QR code of a member's sign-in link, as SVG to print. The link travels in the
         body, never in a URL that a log would keep."""

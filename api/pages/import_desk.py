@@ -65,13 +65,13 @@ KINDS = (
 
 class ImportDeskController(Controller):
     include_in_schema = False
-    dependencies = {"me": Provide(organizer)}
+    dependencies = {"actor": Provide(organizer)}
 
     @get(routes.PAGE_DESK_IMPORT)
-    async def page(self, me: Me, ledger: LedgerDep) -> Template:
+    async def page(self, actor: Me, ledger: LedgerDep) -> Template:
         context = {
-            "me": me,
-            "unit": await ledger.unit(me.org_unit) if me.org_unit else None,
+            "me": actor,
+            "unit": await ledger.unit(actor.org_unit) if actor.org_unit else None,
             "kinds": KINDS,
             "max_mb": IMPORT_BODY_BYTES_MAX // BYTES_PER_MB,
             "script": {

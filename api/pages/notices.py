@@ -28,7 +28,7 @@ from api.access import unit_or_own
 from api.dependencies import LedgerDep
 from api.pages.desk import QR_SCALE
 from api.pages.session import Me, organizer
-from ledger import FLAGS, Ledger, NoticeView, scopes
+from ledger import FLAGS, Ledger, NoticeView
 
 NOTICES_SHOWN = 50
 """Notices the desk lists: every notice a unit has opened in years."""
@@ -63,18 +63,16 @@ def _sheet(view: NoticeView, link: str) -> dict[str, Any]:
 
 class NoticeDeskController(Controller):
     include_in_schema = False
-    dependencies = {"me": Provide(organizer)}
+    dependencies = {"actor": Provide(organizer)}
 
     @get(routes.PAGE_DESK_NOTICES)
-    async def notices(self, me: Me, ledger: LedgerDep) -> Template:
+    async def notices(self, actor: Me, ledger: LedgerDep) -> Template:
         """The notices of the organizer's subtree, and the form that opens one."""
-        code = unit_or_own(me, None)
-        if code is not None:
-            await ledger.authorize(me, scopes.unit(code, field="unit"))
+        code = unit_or_own(actor, None)
         context = {
-            "me": me,
-            "unit": await ledger.unit(code) if code else None,
-            "notices": await ledger.notices(code, NOTICES_SHOWN, None),
+            "me": actor,
+            "unit": await ledger.acting_unit(actor, code, field="unit") if code else None,
+            "notices": await ledger.notices(actor, code, NOTICES_SHOWN, None),
             "period": ledger.current_period(),
             "today": ledger.today(),
             "flags": FLAGS,
@@ -82,13 +80,12 @@ class NoticeDeskController(Controller):
         return Template(template_name="desk_notices.html", context=context)
 
     @get(routes.PAGE_DESK_NOTICE)
-    async def notice(self, me: Me, ledger: LedgerDep, request: Req, notice_id: FromPath[int]) -> Template:
+    async def notice(self, actor: Me, ledger: LedgerDep, request: Req, notice_id: FromPath[int]) -> Template:
         """One notice: the sheet to print, and each name's points, objections and decision."""
-        await ledger.authorize(me, scopes.Subject("notice", notice_id, "notice_id"))
-        view = await ledger.notice(notice_id)
+        view = await ledger.notice(actor, notice_id)
         context = {
             **_sheet(view, public_link(request, ledger, notice_id)),
-            "me": me,
+            "me": actor,
             "ended": ledger.today() > view.notice.ends_on,
         }
         return Template(template_name="desk_notice.html", context=context)

@@ -130,8 +130,8 @@ def pickup_qr(code: str | None) -> str | None:
     return None if code is None else segno.make(code, error="m", micro=False).svg_inline(scale=PICKUP_QR_SCALE)
 
 
-async def statement_page(ledger: Ledger, member_id: str, cursor: str | None) -> dict[str, Any]:
-    page = await ledger.statement(member_id, STATEMENT_PAGE_SIZE, cursor)
+async def statement_page(ledger: Ledger, actor: Me, member_id: str, cursor: str | None) -> dict[str, Any]:
+    page = await ledger.statement(actor, member_id, STATEMENT_PAGE_SIZE, cursor)
     return {
         "lines": page.lines,
         "next_cursor": page.next_cursor,
@@ -142,16 +142,17 @@ async def statement_page(ledger: Ledger, member_id: str, cursor: str | None) -> 
 
 class ResidentController(Controller):
     include_in_schema = False
-    dependencies = {"me": Provide(resident)}
+    dependencies = {"actor": Provide(resident)}
 
     @get(routes.PAGE_ME)
-    async def page(self, me: Me, ledger: LedgerDep) -> Template:
-        assert me.member_id is not None
-        member = await ledger.member(me.member_id)
-        balance = await ledger.balance(member.id)
-        tier = await ledger.member_tier(member.id, None)
+    async def page(self, actor: Me, ledger: LedgerDep) -> Template:
+        assert actor.member_id is not None
+        member = await ledger.member(actor, actor.member_id)
+        balance = await ledger.balance(actor, member.id)
+        tier = await ledger.member_tier(actor, member.id, None)
         offered = await ledger.rewards(member.org_unit, REWARDS_SHOWN_MAX, None)
-        held = [r for r in await ledger.redemptions(OPEN_REDEMPTIONS_MAX, None, member_id=member.id) if r.state == HELD]
+        redemptions = await ledger.member_redemptions(actor, member.id, OPEN_REDEMPTIONS_MAX, None)
+        held = [r for r in redemptions if r.state == HELD]
         rules = await ledger.rules()
         context = {
             "member": member,
@@ -164,10 +165,10 @@ class ResidentController(Controller):
             "qr": {r.id: pickup_qr(r.pickup_code) for r in held},
             "rewards_by_code": {r.code: r for r in offered},
             "deadline": ledger.clock() + ledger.hold_ttl,
-            "statement": await statement_page(ledger, member.id, None),
+            "statement": await statement_page(ledger, actor, member.id, None),
             "statement_path": routes.PAGE_ME_STATEMENT,
             "report_rules": report_rules(rules, member, ledger.clock().astimezone(ledger.tz).date()),
-            "claims": await ledger.member_claims(member.id, CLAIMS_SHOWN, None),
+            "claims": await ledger.member_claims(actor, member.id, CLAIMS_SHOWN, None),
             "rule_names": {r.code: r.definition["name_zh"] for r in rules},
             "zh_claim_kinds": zh.CLAIM_KINDS,
             "now": form_time(ledger.clock(), ledger),
@@ -175,11 +176,11 @@ class ResidentController(Controller):
         return Template(template_name="me.html", context=context)
 
     @get(routes.PAGE_ME_STATEMENT)
-    async def statement(self, me: Me, ledger: LedgerDep, cursor: Cursor = None) -> Template:
+    async def statement(self, actor: Me, ledger: LedgerDep, cursor: Cursor = None) -> Template:
         """The next page of statement lines, as rows the page appends as it scrolls."""
-        assert me.member_id is not None
+        assert actor.member_id is not None
         context = {
-            "statement": await statement_page(ledger, me.member_id, cursor),
+            "statement": await statement_page(ledger, actor, actor.member_id, cursor),
             "statement_path": routes.PAGE_ME_STATEMENT,
         }
         return Template(template_name="_statement.html", context=context)

@@ -38,7 +38,7 @@ from ledger import TOKEN_LENGTH_MAX, Access, LedgerError, Principal, Unauthentic
 
 Req = Request[Any, Any, Any]
 Me = NamedDependency[Principal]
-"""The signed-in person, as a page handler declares it (``me: Me``)."""
+"""The signed-in person, as a page handler declares it (``actor: Me``)."""
 
 MEMBER_COOKIE_MAX_AGE_SECONDS = 180 * 24 * 3600
 """A resident signs in once on their own phone from a printed link: half a year spares

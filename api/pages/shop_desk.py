@@ -50,40 +50,40 @@ async def _tier_names(ledger: Ledger, unit: Unit) -> list[str]:
 
 class ShopDeskController(Controller):
     include_in_schema = False
-    dependencies = {"me": Provide(organizer)}
+    dependencies = {"actor": Provide(organizer)}
 
     @get(routes.PAGE_DESK_COUNTER)
     async def counter(
         self,
-        me: Me,
+        actor: Me,
         ledger: LedgerDep,
         unit: UnitParam = None,
         code: Annotated[str | None, QueryParameter(max_length=PICKUP_CODE_TYPED_LENGTH_MAX)] = None,
     ) -> Template:
         """The counter: the hold a typed or scanned code names, and the unit's open holds."""
-        where = await unit_of(me, ledger, unit)
+        where = await unit_of(actor, ledger, unit)
         if where is None:
-            return await choose_unit(me, ledger)
+            return await choose_unit(actor, ledger)
         typed = normal_pickup_code(code or "")
-        found = await ledger.held_at_counter(where.code, 1, None, typed) if typed else []
+        found = await ledger.held_at_counter(actor, where.code, 1, None, typed) if typed else []
         context = {
-            "me": me,
+            "me": actor,
             "unit": where,
             "code": typed,
             "found": found[0] if found else None,
-            "held": await ledger.held_at_counter(where.code, COUNTER_HOLDS_SHOWN),
+            "held": await ledger.held_at_counter(actor, where.code, COUNTER_HOLDS_SHOWN),
         }
         return Template(template_name="desk_counter.html", context=context)
 
     @get(routes.PAGE_DESK_SHOP)
-    async def shop(self, me: Me, ledger: LedgerDep, unit: UnitParam = None) -> Template:
+    async def shop(self, actor: Me, ledger: LedgerDep, unit: UnitParam = None) -> Template:
         """The unit's own rewards (a unit above keeps its own shelves) and the form for a new one."""
-        where = await unit_of(me, ledger, unit)
+        where = await unit_of(actor, ledger, unit)
         if where is None:
-            return await choose_unit(me, ledger)
+            return await choose_unit(actor, ledger)
         offered = await ledger.rewards(where.code, REWARD_PAGE_SIZE_MAX, None)
         context = {
-            "me": me,
+            "me": actor,
             "unit": where,
             "rewards": [r for r in offered if r.org_unit == where.code],
             "tier_names": await _tier_names(ledger, where),

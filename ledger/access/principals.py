@@ -63,6 +63,12 @@ class Principal:
     expires_at: datetime | None = None
     revoked_at: datetime | None = None
 
+    @classmethod
+    def admin(cls, principal_id: str) -> Principal:
+        """An admin that holds no token: the command line, the demo, the service's own
+        timer, a benchmark. What it writes is recorded as ``principal_id``'s."""
+        return cls(id=principal_id, role=Access.ADMIN, label=principal_id)
+
     def covers(self, path: str) -> bool:
         """Whether a unit with this path lies inside the principal's subtree."""
         return self.unit_path is None or path.startswith(self.unit_path)

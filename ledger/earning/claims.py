@@ -129,6 +129,16 @@ class Reviewed:
     result: Decided | None
     replayed: bool = False
     refused: LedgerError | None = None
+    claim: Claim | None = None
+    """The claim as it stands after the decision (None when refused)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Approved:
+    """An approved claim as it now stands, and the award its approval posted."""
+
+    claim: Claim
+    award: AwardResult
 
 
 def check_decisions(decisions: list[Decision]) -> None:

@@ -105,7 +105,7 @@ async def get_rule(conn: AsyncConnection, code: str) -> Rule:
 
 @dataclass(frozen=True, slots=True)
 class LoadReport:
-    created: list[tuple[str, int]]
+    created: list[datafiles.Stored]
     unchanged: list[str]
 
 
@@ -130,7 +130,7 @@ async def load_rules(conn: AsyncConnection, file: datafiles.DataFile, loaded_by:
                 "loaded_by": loaded_by,
             }
         )
-        created.append((definition["code"], version))
+        created.append(datafiles.Stored(definition["code"], version))
     if rows:
         await conn.execute(insert(_versions), rows)
     return LoadReport(created, unchanged)

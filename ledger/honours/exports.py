@@ -40,6 +40,7 @@ from openpyxl.worksheet.page import PageMargins
 from openpyxl.worksheet.properties import PageSetupProperties
 from openpyxl.worksheet.worksheet import Worksheet
 
+from ledger.honours.reports import ExportRow
 from ledger.journal.checkpoints import Checkpoint, sealed_at_text
 
 COLUMNS: tuple[tuple[str, str, int], ...] = (
@@ -110,7 +111,7 @@ class NominationExport:
     period: str
     unit_name: str | None
     flag: str | None
-    rows: AsyncIterator[dict[str, Any]]
+    rows: AsyncIterator[ExportRow]
 
 
 def title(export: NominationExport) -> str:
@@ -131,15 +132,15 @@ def checkpoint_cells(checkpoint: Checkpoint) -> list[Any]:
     return [checkpoint.id, checkpoint.transaction_id, checkpoint.hash, sealed_at, checkpoint.mac]
 
 
-def _values(row: dict[str, Any], tz: tzinfo) -> list[Any]:
+def _values(row: ExportRow, tz: tzinfo) -> list[Any]:
     """A row's cells in column order, with the flagging time a naive local time: Excel
     has no time zones, and the clerk reads the time of the office's zone."""
-    values = dict(row)
-    values["party_member"] = "是" if row["party_member"] else "否"
-    values["state"] = STATE_NAMES.get(row["state"], row["state"])
-    values["flagged_at"] = row["flagged_at"].astimezone(tz).replace(tzinfo=None)
-    values["tier"] = row["tier"] or ""
-    return [values[key] for key, _, _ in COLUMNS]
+    values = {key: getattr(row, key) for key, _, _ in COLUMNS}
+    values["party_member"] = "是" if row.party_member else "否"
+    values["state"] = STATE_NAMES.get(row.state, row.state)
+    values["flagged_at"] = row.flagged_at.astimezone(tz).replace(tzinfo=None)
+    values["tier"] = row.tier or ""
+    return list(values.values())
 
 
 _KEYS = [key for key, _, _ in COLUMNS]
@@ -147,7 +148,7 @@ _FLAGGED_AT = _KEYS.index("flagged_at")
 _WRAPPED_INDEXES = [_KEYS.index(key) for key in WRAPPED_COLUMNS]
 
 
-def _csv_cells(row: dict[str, Any], tz: tzinfo) -> list[Any]:
+def _csv_cells(row: ExportRow, tz: tzinfo) -> list[Any]:
     values = _values(row, tz)
     values[_FLAGGED_AT] = values[_FLAGGED_AT].strftime(CSV_DATE_FORMAT)
     return values
@@ -224,7 +225,7 @@ def _append(sheet: Any, row_number: int, cells: list[Any], lines: int) -> None:
     del sheet.row_dimensions[row_number]
 
 
-def _xlsx_row(sheet: Any, serial: int, row: dict[str, Any], tz: tzinfo) -> tuple[list[Any], int]:
+def _xlsx_row(sheet: Any, serial: int, row: ExportRow, tz: tzinfo) -> tuple[list[Any], int]:
     """The row's cells, 序号 first, and the lines its tallest wrapped cell needs."""
     values: list[Any] = _values(row, tz)
     flagged_at = WriteOnlyCell(sheet, value=values[_FLAGGED_AT])

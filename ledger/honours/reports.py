@@ -212,11 +212,36 @@ async def evidence(
 CATEGORY_COLUMNS = tuple(c.value for c in Category)
 
 
+@dataclass(frozen=True, slots=True)
+class ExportRow:
+    """One flag of the nomination list: who, where, what, and how many points of which
+    kind (one field per ``Category``, named by its value)."""
+
+    name: str
+    member_id: str
+    org_path: str
+    """The unit's names from the street down, joined by "/"."""
+    party_member: bool
+    flag: str
+    tier: str | None
+    earned_points: int
+    patrol: int
+    task: int
+    event_report: int
+    diary: int
+    activity: int
+    other: int
+    flagged_at: datetime
+    state: str
+    objections: int
+    evidence: int
+    """The transactions behind the period's points."""
+
+
 async def export_rows(
     conn: AsyncConnection, period: str, org_unit: str | None, flag: str | None
-) -> AsyncIterator[dict[str, Any]]:
-    """One row per flag in the subtree (the whole ledger without ``org_unit``): who, where,
-    what, and how many points of which kind."""
+) -> AsyncIterator[ExportRow]:
+    """One row per flag in the subtree (the whole ledger without ``org_unit``)."""
     _check_filters(period, flag)
     path = "/" if org_unit is None else (await get_unit(conn, org_unit)).path
     names = {code: name for code, name in await conn.execute(select(_units.c.code, _units.c.name))}
@@ -242,17 +267,17 @@ async def export_rows(
     )
     async for row in await conn.stream(query):
         scheme = scheme_for(row.path, schemes)
-        yield {
-            "name": row.name,
-            "member_id": row.member_id,
-            "org_path": "/".join(names.get(code, code) for code in row.path.split("/") if code),
-            "party_member": row.party_member,
-            "flag": row.flag,
-            "tier": scheme.tier_of(row.earned) if scheme else None,
-            "earned_points": row.earned,
+        yield ExportRow(
+            name=row.name,
+            member_id=row.member_id,
+            org_path="/".join(names.get(code, code) for code in row.path.split("/") if code),
+            party_member=row.party_member,
+            flag=row.flag,
+            tier=scheme.tier_of(row.earned) if scheme else None,
+            earned_points=row.earned,
             **{c: getattr(row, c) for c in CATEGORY_COLUMNS},
-            "flagged_at": row.flagged_at,
-            "state": row.state,
-            "objections": row.objections,
-            "evidence": row.evidence,
-        }
+            flagged_at=row.flagged_at,
+            state=row.state,
+            objections=row.objections,
+            evidence=row.evidence,
+        )

@@ -114,7 +114,7 @@ async def current_schemes(conn: AsyncConnection) -> dict[str, Scheme]:
 
 async def load_schemes(
     conn: AsyncConnection, file: datafiles.DataFile, by: str, now: datetime
-) -> list[tuple[str, int]]:
+) -> list[datafiles.Stored]:
     """Store a new version of each scheme that changed, or refuse the file with every error
     (a unit named that does not exist among them)."""
 

@@ -78,7 +78,7 @@ async def current_policies(conn: AsyncConnection) -> dict[str, Policy]:
 
 async def load_policies(
     conn: AsyncConnection, file: datafiles.DataFile, by: str, now: datetime
-) -> list[tuple[str, int]]:
+) -> list[datafiles.Stored]:
     """Store a new version of each policy that changed, or refuse the file with every error
     (a unit named that does not exist among them)."""
 

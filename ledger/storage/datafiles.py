@@ -24,12 +24,21 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import jsonschema
 import yaml
 
 from ledger.errors import DataFileInvalid, FileError
+
+
+class Stored(NamedTuple):
+    """A definition a load stored: its key (a rule's code, or a scheme's or policy's unit,
+    "" for the default) and the version it now has."""
+
+    key: str
+    version: int
+
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 

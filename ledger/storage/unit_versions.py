@@ -54,7 +54,7 @@ async def store(
     same: Callable[[dict[str, Any], dict[str, Any]], bool],
     by: str,
     now: datetime,
-) -> list[tuple[str, int]]:
+) -> list[datafiles.Stored]:
     """Store a new version of each definition that differs (``same`` is false) from the
     current one, or refuse the file with every error it has, the units it names that do
     not exist among them. Returns the (key, version) stored."""
@@ -70,7 +70,7 @@ async def store(
         await conn.execute(
             insert(table).values(org_unit=key, version=version, definition=definition, loaded_at=now, loaded_by=by)
         )
-        created.append((key, version))
+        created.append(datafiles.Stored(key, version))
     return created
 
 
