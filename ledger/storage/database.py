@@ -160,14 +160,15 @@ def _prove_alive_on_checkout(engine: AsyncEngine, *, begin: bool) -> None:
     connection found dead there (the server restarted, the backend was terminated) is
     discarded with every older one, and the pool opens a fresh connection instead (it
     tries twice). ``begin``: the round trip is the transaction's own ``BEGIN`` (the
-    driver adapter then sends none of its own); else an empty statement, skipped for a
-    connection opened by this checkout."""
+    driver adapter then sends none of its own); else an empty statement. A connection
+    opened by this checkout is left as it is."""
 
     def connected(_dbapi_connection: Any, entry: ConnectionPoolEntry) -> None:
         entry.info[_FRESH] = True
 
     def checkout(dbapi_connection: Any, entry: ConnectionPoolEntry, _proxy: PoolProxiedConnection) -> None:
-        fresh = entry.info.pop(_FRESH, False)
+        if entry.info.pop(_FRESH, False):
+            return  # opened for this checkout: it has just answered (and a connect hook may have begun its transaction)
         driver = dbapi_connection.driver_connection
         if driver.is_closed():  # its end came in while it sat in the pool: no round trip to find it
             _log.warning("a pooled database connection had closed; opening another")
@@ -177,7 +178,7 @@ def _prove_alive_on_checkout(engine: AsyncEngine, *, begin: bool) -> None:
                 # The adapter's own start of a transaction (isolation and all), which it
                 # would otherwise send with the transaction's first statement.
                 await_(dbapi_connection._start_transaction())
-            elif not fresh:
+            else:
                 await_(driver.fetchrow(";"))
         except Exception as error:
             if not driver.is_closed():  # SQLAlchemy's own test of a lost asyncpg connection
