@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
+from operator import attrgetter
 from typing import Any, Self
 
 from sqlalchemy import delete, insert, select, update
@@ -82,6 +83,10 @@ class SettlementLine(Reply):
     transaction_id: int | None = None
 
 
+_LINE_FIELDS = tuple(f.name for f in fields(SettlementLine))
+_line_values = attrgetter(*_LINE_FIELDS)
+
+
 @dataclass(frozen=True, slots=True)
 class Settlement(Reply):
     """A settlement (or its preview: no transactions) and its totals."""
@@ -96,6 +101,19 @@ class Settlement(Reply):
     def replayed(cls, stored: Mapping[str, Any]) -> Self:
         lines = tuple(SettlementLine.replayed(line) for line in stored["lines"])
         return cls(stored["activity_id"], stored["awarded"], stored["skipped"], stored["points"], lines)
+
+    def stored(self) -> dict[str, Any]:
+        """What ``Reply.stored`` makes of it, written out: the generic walk (``asdict``
+        deep-copies every value of every line) was a sixth of a 10,000-line settle's CPU.
+        Every field of a line is a JSON scalar, so each line is its values as they are."""
+        names = _LINE_FIELDS
+        return {
+            "activity_id": self.activity_id,
+            "awarded": self.awarded,
+            "skipped": self.skipped,
+            "points": self.points,
+            "lines": [dict(zip(names, _line_values(line), strict=True)) for line in self.lines],
+        }
 
     def totals(self) -> dict[str, int]:
         """What the activity keeps of its settlement: everything but the lines (read field by
@@ -283,7 +301,13 @@ async def _post_and_number(
     if not drafts:
         return lines
     posted = iter(await post(conn, drafts, now, journal))
-    return [replace(line, transaction_id=next(posted).id) if line.status == "awarded" else line for line in lines]
+    # Made anew, not ``replace``d: ``replace`` looks up the fields for every line.
+    return [
+        SettlementLine(line.member_id, "awarded", line.points, None, None, line.clipped_from_points, next(posted).id)
+        if line.status == "awarded"
+        else line
+        for line in lines
+    ]
 
 
 def _summary(activity_id: int, lines: list[SettlementLine]) -> Settlement:

@@ -137,10 +137,11 @@ async def award_context(
     by_rule = [r.command for r in requests if r.command.rule is not None]
     rules = await current_rules(conn, {c.rule for c in by_rule if c.rule is not None}) if by_rule else {}
     accounts = {members[c.member_id].account_id for c in by_rule if c.member_id in members}
-    if accounts:
+    if accounts and journal.for_update:
         # Caps are read-then-written: hold the members' account locks first (the order
         # journal.post takes them in), so a concurrent batch waits instead of reading
-        # the same room twice.
+        # the same room twice. SQLite's one writer already excludes every other: there
+        # the read would only load 10,000 accounts in a settle for nothing.
         await lock_member_accounts(conn, accounts, journal.for_update)
     windows = {w for at in {c.occurred_at for c in by_rule} for w in cap_windows(at, journal.tz).values()}
     return AwardContext(members, units, rules, await Usage.load(conn, accounts, windows), now, journal.tz)

@@ -13,6 +13,7 @@ chain head), so a batch of transactions seals under a single lock.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
@@ -49,6 +50,18 @@ TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _TIMESTAMP = f'"{TIMESTAMP_FORMAT}"'
 _SORTED_FIELDS = tuple(sorted((*HASHED_FIELDS, "postings")))
 
+TIMESTAMPS_REMEMBERED = 256
+"""Timestamps whose canonical text is kept: a batch seals every transaction with the same
+``recorded_at``, and a settle gives all of them the same ``occurred_at`` too, so a few
+recent instants answer nearly every lookup (writing one out costs a time zone conversion
+and a ``strftime``, the dearest field of a link)."""
+
+
+@functools.lru_cache(maxsize=TIMESTAMPS_REMEMBERED)
+def _timestamp(moment: datetime) -> str:
+    # Equal instants in other zones share an entry, rightly: the text is of the UTC instant.
+    return moment.astimezone(UTC).strftime(_TIMESTAMP)
+
 
 def _json(value: Any) -> str:
     """One value as the canonical JSON writes it (timestamps as UTC text). The scalars a
@@ -62,8 +75,7 @@ def _json(value: Any) -> str:
     if kind is int:
         return int.__repr__(value)
     if kind is datetime:
-        moment: datetime = value
-        return moment.astimezone(UTC).strftime(_TIMESTAMP)
+        return _timestamp(value)
     encoded: str = _ENCODER.encode(value)
     return encoded
 
