@@ -46,6 +46,7 @@ from ledger.org.units import Move, Unit, UnitChanges, UnitCount
 from ledger.shop import expiry, expiry_policies, redemptions, rewards
 from ledger.shop.redemptions import HeldRedemption, HoldRequest, Redemption
 from ledger.shop.rewards import RewardView
+from ledger.storage import unit_versions
 from ledger.storage.database import Database, is_write_conflict
 from ledger.values import Access, Balance, Level, Role
 
@@ -111,13 +112,14 @@ class Ledger:
         self.tz = zone(timezone_name)
         tz = self.tz
 
-        async def expiry_dates(
-            conn: AsyncConnection, units: Sequence[str], arrived_at: datetime
+        def expiry_dates(
+            loaded: unit_versions.Loaded, units: Sequence[str], arrived_at: datetime
         ) -> Mapping[str, datetime | None]:
-            return await expiry_policies.expiry_dates(conn, units, arrived_at, tz)
+            return expiry_policies.expiry_dates(loaded, units, arrived_at, tz)
 
         # What posting needs from the features: the journal itself knows none of them.
-        self.journal = Journal(tz, db.is_postgres, expiry_dates, after_posting=(nominations.evaluate,))
+        versioned = (expiry_policies.TABLE, tiers.TABLE)
+        self.journal = Journal(tz, db.is_postgres, expiry_dates, (nominations.evaluate,), versioned)
         self.clock = clock
         self.hold_ttl = hold_ttl
         self.checkpoint_key = checkpoint_key

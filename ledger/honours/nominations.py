@@ -22,8 +22,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, bindparam, case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger.honours.tiers import FLAGS, current_schemes, scheme_for
-from ledger.storage import bulk
+from ledger.honours.tiers import FLAGS, TABLE, scheme_for, schemes_from
+from ledger.storage import bulk, unit_versions
 from ledger.storage.tables import AccountPeriod, Member, NominationCurrent, NominationEvent, OrgUnit, table_of
 from ledger.values import TxnDraft
 
@@ -60,8 +60,16 @@ _LIVE = select(_current.c.member_id, _current.c.period, _current.c.flag, _curren
 )
 
 
-async def evaluate(conn: AsyncConnection, drafts: Sequence[TxnDraft], txn_ids: Sequence[int], now: datetime) -> None:
-    """Raise and revoke flags for every member whose earned points in a period changed.
+async def evaluate(
+    conn: AsyncConnection,
+    drafts: Sequence[TxnDraft],
+    txn_ids: Sequence[int],
+    now: datetime,
+    loaded: unit_versions.Loaded,
+) -> None:
+    """Raise and revoke flags for every member whose earned points in a period changed,
+    by the tier schemes the posting read with its locks (``Journal.versioned`` names
+    ``tiers.TABLE``).
 
     A flag names the transaction that decided it, even when a group-commit batch holds
     several of the member's transactions (see ``deciding_transaction``)."""
@@ -71,7 +79,7 @@ async def evaluate(conn: AsyncConnection, drafts: Sequence[TxnDraft], txn_ids: S
             steps.setdefault((draft.member_account_id, draft.period), []).append((txn_id, draft.earned_points))
     if not steps:
         return
-    schemes = await current_schemes(conn)
+    schemes = schemes_from(loaded.latest[TABLE.name])
     if not schemes:
         return
     delta = {key: sum(points for _, points in batch) for key, batch in steps.items()}

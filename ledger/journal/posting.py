@@ -42,22 +42,32 @@ a function would have to repeat that canonical form in SQL, and be migrated with
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import functools
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from typing import Any
 
-from sqlalchemy import Select, select, true
+from sqlalchemy import Table, select
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.errors import InsufficientPoints
 from ledger.journal import chain, counters, lots, personal
-from ledger.storage import bulk
-from ledger.storage.tables import Account, ChainHead, JournalTxn, PostingRow, table_of
+from ledger.storage import bulk, unit_versions
+from ledger.storage.tables import Account, ChainHead, JournalTxn, OrgUnit, PostingRow, table_of
 from ledger.values import MEMBER_SIDE_KINDS, AccountKind, TxnDraft
 
-AfterPosting = Callable[[AsyncConnection, Sequence[TxnDraft], Sequence[int], datetime], Awaitable[None]]
+AfterPosting = Callable[
+    [AsyncConnection, Sequence[TxnDraft], Sequence[int], datetime, unit_versions.Loaded], Awaitable[None]
+]
 """A step run after each posted batch, in its database transaction: (conn, drafts, their
-transaction ids, recorded at)."""
+transaction ids, recorded at, what was read for the features with the locks)."""
+
+ExpiryDatesFrom = Callable[[unit_versions.Loaded, Sequence[str], datetime], Mapping[str, datetime | None]]
+"""When points issued by each of these units at this instant expire (None: never), from
+what was read with the locks."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +78,11 @@ class Journal:
 
     tz: tzinfo
     for_update: bool
-    expiry_dates: lots.ExpiryDates
+    expiry_dates: ExpiryDatesFrom
     after_posting: tuple[AfterPosting, ...] = ()
+    versioned: tuple[Table, ...] = ()
+    """The versioned tables (``storage.unit_versions``) whose latest versions the expiry
+    dates and the steps after posting read, read with the locks of every posting."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,25 +132,44 @@ _LOCK_MEMBER_ACCOUNTS = {
 }
 
 
-def _head_then_units(for_update: bool) -> Select[tuple[int, str, int | None, str | None, str | None, int | None]]:
-    """The chain head and the org-unit accounts, locked in that order, in one statement
-    (one round trip less per batch on PostgreSQL). The accounts are joined to the locked
-    head, so none of them can be read, and locked, before the head is."""
-    head = select(_head.c.last_txn_id, _head.c.last_hash).where(_head.c.id == 1)
-    head_cte = (head.with_for_update() if for_update else head).cte("head")
-    units = (
-        _SELECT_ACCOUNTS.join_from(_accounts, head_cte, true()).where(~_MEMBER_SIDE).with_for_update(of=_accounts)
-        if for_update
-        else _SELECT_ACCOUNTS.where(~_MEMBER_SIDE)
-    ).cte("units")
-    return (
-        select(head_cte.c.last_txn_id, head_cte.c.last_hash, *units.c)
-        .select_from(head_cte.outerjoin(units, true()))
-        .order_by(units.c.id)
-    )
+# SQLite: the chain head and the org-unit accounts, read apart (its single writer already
+# excludes every other writer, so nothing is locked, and a statement costs no round trip).
+_READ_HEAD = select(_head.c.last_txn_id, _head.c.last_hash).where(_head.c.id == 1)
+_READ_UNITS = _SELECT_ACCOUNTS.where(~_MEMBER_SIDE)
+_units = table_of(OrgUnit)
+_READ_PATHS = select(_units.c.code, _units.c.path).where(bulk.OneOf(_units.c.code, "codes"))
 
 
-_LOCK_HEAD_THEN_UNITS = {for_update: _head_then_units(for_update) for for_update in (True, False)}
+@functools.cache
+def _lock_all_sql(dialect: Dialect, versioned: tuple[Table, ...]) -> str:
+    """PostgreSQL: every lock of a posting and the reads made for the features, in one
+    statement (one round trip instead of a statement each). The locks keep the global
+    order: each one waits on the one before it. The member-side accounts are locked
+    first, by id; the chain head's row only passes once they all are (its condition
+    counts them); the org-unit accounts are joined to the locked head, so none of them
+    is read, and locked, before it. The reads see the database as the statement began,
+    which is right for what they read: the versions and paths only change by appends
+    and moves that no posting depends on the order of. ``$1`` the account ids, ``$2``
+    the units whose paths are read."""
+    kinds = ", ".join(f"'{kind}'" for kind in MEMBER_SIDE_KINDS)
+    reads = "".join(f", {unit_versions.latest_json_sql(dialect, table)} AS {table.name}" for table in versioned)
+    return f"""WITH member_side AS (
+  SELECT id, kind, owner, available FROM account
+  WHERE id = ANY($1::BIGINT[]) AND kind IN ({kinds}) ORDER BY id FOR UPDATE
+), head AS (
+  SELECT last_txn_id, last_hash FROM chain_head
+  WHERE id = 1 AND (SELECT count(*) FROM member_side) >= 0 FOR UPDATE
+), units AS (
+  SELECT account.id, account.kind, account.owner, account.available FROM account JOIN head ON true
+  WHERE account.id = ANY($1::BIGINT[]) AND account.kind NOT IN ({kinds}) ORDER BY account.id FOR UPDATE OF account
+)
+SELECT head.last_txn_id, head.last_hash,
+  (SELECT json_agg(json_build_array(id, kind, owner, available)) FROM member_side) AS member_side,
+  (SELECT json_agg(json_build_array(id, kind, owner, available)) FROM units) AS units,
+  (SELECT json_agg(json_build_array(code, path)) FROM org_unit WHERE code = ANY($2::VARCHAR[])) AS paths{reads}
+FROM head"""
+
+
 _TXN_COLUMNS = (*chain.HASHED_FIELDS, "prev_hash", "hash")
 _POSTING_COLUMNS = ("txn_id", "account_id", "amount", "balance_after")
 
@@ -155,13 +187,40 @@ async def lock_member_accounts(conn: AsyncConnection, account_ids: set[int], for
     return {account_id: account.available for account_id, account in locked.items()}
 
 
-async def _lock_head_then_units(
-    conn: AsyncConnection, account_ids: set[int], for_update: bool
-) -> tuple[tuple[int, str], dict[int, _Locked]]:
-    """The chain head, and the org-unit accounts among ``account_ids``, locked after it."""
-    rows = (await conn.execute(_LOCK_HEAD_THEN_UNITS[for_update], {"ids": sorted(account_ids)})).all()
-    units = {row.id: _Locked(row.kind, row.owner, row.available) for row in rows if row.id is not None}
-    return (rows[0].last_txn_id, rows[0].last_hash), units
+@dataclass(slots=True)
+class _Locks:
+    head: tuple[int, str]
+    accounts: dict[int, _Locked]
+    loaded: unit_versions.Loaded
+
+
+def _json(value: Any) -> Any:
+    """A JSON value as a driver hands it over: text, or already decoded."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _locked(rows: list[list[Any]] | None) -> dict[int, _Locked]:
+    return {account_id: _Locked(kind, owner, available) for account_id, kind, owner, available in rows or ()}
+
+
+async def _lock(conn: AsyncConnection, account_ids: set[int], units: set[str], journal: Journal) -> _Locks:
+    """Lock the accounts among ``account_ids`` and the chain head, in the global order,
+    and read what the journal's features need for a batch issued by ``units``."""
+    ids, codes = sorted(account_ids), sorted(units)
+    if conn.dialect.name == "postgresql":
+        assert journal.for_update, "PostgreSQL writers take row locks"
+        sql = _lock_all_sql(conn.dialect, journal.versioned)
+        row = (await conn.exec_driver_sql(sql, (ids, codes))).one()._mapping
+        accounts = _locked(_json(row["member_side"])) | _locked(_json(row["units"]))
+        latest = {t.name: unit_versions.latest_from_json(_json(row[t.name])) for t in journal.versioned}
+        paths = dict(_json(row["paths"]) or ())
+        return _Locks((row["last_txn_id"], row["last_hash"]), accounts, unit_versions.Loaded(latest, paths))
+    accounts = await _lock_member_side(conn, account_ids, journal.for_update)
+    head = (await conn.execute(_READ_HEAD)).one()
+    accounts |= {r.id: _Locked(r.kind, r.owner, r.available) for r in await conn.execute(_READ_UNITS, {"ids": ids})}
+    latest = {t.name: await unit_versions.latest(conn, t) for t in journal.versioned}
+    paths = {r.code: r.path for r in await conn.execute(_READ_PATHS, {"codes": codes})}
+    return _Locks((head.last_txn_id, head.last_hash), accounts, unit_versions.Loaded(latest, paths))
 
 
 def _replay(drafts: Sequence[TxnDraft], locked: dict[int, _Locked]) -> list[dict[int, int]]:
@@ -221,9 +280,8 @@ async def post(
     for draft in drafts:
         check_draft(draft)
     account_ids = {p.account_id for d in drafts for p in d.postings}
-    locked = await _lock_member_side(conn, account_ids, journal.for_update)
-    head, units = await _lock_head_then_units(conn, account_ids, journal.for_update)
-    locked |= units
+    locks = await _lock(conn, account_ids, {d.org_unit for d in drafts}, journal)
+    head, locked = locks.head, locks.accounts
     assert len(locked) == len(account_ids), "every posting names an existing account"
     balances_after = _replay(drafts, locked)
     # The writes read nothing of each other: they go together (one statement on
@@ -236,9 +294,10 @@ async def post(
         sealed = await _append_to_chain(writes, chained, balances_after, recorded_at, head)
         txn_ids = [txn_id for txn_id, _ in sealed]
         kinds = {account_id: account.kind for account_id, account in locked.items()}
-        drawn = await lots.book(conn, writes, drafts, txn_ids, kinds, recorded_at, journal.expiry_dates)
+        dates = functools.partial(journal.expiry_dates, locks.loaded)
+        drawn = await lots.book(conn, writes, drafts, txn_ids, kinds, recorded_at, dates)
     for step in journal.after_posting:
-        await step(conn, drafts, txn_ids, recorded_at)
+        await step(conn, drafts, txn_ids, recorded_at, locks.loaded)
     return [
         Posted(txn_id, digest, after, taken)
         for (txn_id, digest), after, taken in zip(sealed, balances_after, drawn, strict=True)
