@@ -39,7 +39,7 @@ from ledger.journal import checkpoints, queries
 from ledger.journal.group_commit import GroupCommit
 from ledger.journal.idempotency import IdempotentRequest, R, item_request, once
 from ledger.journal.periods import DEFAULT_TIMEZONE, period_of, zone
-from ledger.journal.posting import Journal, post
+from ledger.journal.posting import AfterPosting, Journal, post
 from ledger.org import imports, members, units
 from ledger.org.members import Member, MemberChanges
 from ledger.org.units import Move, Unit, UnitChanges, UnitCount
@@ -119,7 +119,8 @@ class Ledger:
 
         # What posting needs from the features: the journal itself knows none of them.
         versioned = (expiry_policies.TABLE, tiers.TABLE)
-        self.journal = Journal(tz, db.is_postgres, expiry_dates, (nominations.evaluate,), versioned)
+        flags = AfterPosting(nominations.read_before, nominations.evaluate)
+        self.journal = Journal(tz, db.is_postgres, expiry_dates, (flags,), versioned)
         self.clock = clock
         self.hold_ttl = hold_ttl
         self.checkpoint_key = checkpoint_key

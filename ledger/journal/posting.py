@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import Select, Table, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -59,11 +59,26 @@ from ledger.storage import bulk, unit_versions
 from ledger.storage.tables import Account, ChainHead, JournalTxn, OrgUnit, PostingRow, table_of
 from ledger.values import MEMBER_SIDE_KINDS, AccountKind, TxnDraft
 
-AfterPosting = Callable[
-    [AsyncConnection, Sequence[TxnDraft], Sequence[int], datetime, unit_versions.Loaded], Awaitable[None]
+ReadBefore = Callable[[Sequence[TxnDraft]], tuple[Select[Any], Mapping[str, Any]] | None]
+"""What a step after posting reads of the database as it was before a batch's writes (a
+query and its parameters, or None for nothing): it goes with the writes, as their
+statement's own ``SELECT`` on PostgreSQL (``bulk.Writes.read_before``)."""
+
+Step = Callable[
+    [AsyncConnection, Sequence[TxnDraft], Sequence[int], datetime, unit_versions.Loaded, Sequence[bulk.Row]],
+    Awaitable[None],
 ]
-"""A step run after each posted batch, in its database transaction: (conn, drafts, their
-transaction ids, recorded at, what was read for the features with the locks)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AfterPosting:
+    """A step run after each posted batch, in its database transaction. ``run`` is given
+    (conn, drafts, their transaction ids, recorded at, what was read with the locks, the
+    rows ``read_before`` read)."""
+
+    read_before: ReadBefore
+    run: Step
+
 
 ExpiryDatesFrom = Callable[[unit_versions.Loaded, Sequence[str], datetime], Mapping[str, datetime | None]]
 """When points issued by each of these units at this instant expire (None: never), from
@@ -285,8 +300,10 @@ async def post(
     assert len(locked) == len(account_ids), "every posting names an existing account"
     balances_after = _replay(drafts, locked)
     # The writes read nothing of each other: they go together (one statement on
-    # PostgreSQL), before the steps after posting, which read what they wrote.
+    # PostgreSQL), with what the steps after posting read of the state before them.
     async with bulk.writing(conn) as writes:
+        reads = [step.read_before(drafts) for step in journal.after_posting]
+        before = [writes.read_before(*read) if read is not None else [] for read in reads]
         await _write_balances(writes, drafts, locked)
         # The chain holds digests of memos and evidence URLs, their text erasable apart
         # (``journal.personal``).
@@ -296,8 +313,8 @@ async def post(
         kinds = {account_id: account.kind for account_id, account in locked.items()}
         dates = functools.partial(journal.expiry_dates, locks.loaded)
         drawn = await lots.book(conn, writes, drafts, txn_ids, kinds, recorded_at, dates)
-    for step in journal.after_posting:
-        await step(conn, drafts, txn_ids, recorded_at, locks.loaded)
+    for step, rows in zip(journal.after_posting, before, strict=True):
+        await step.run(conn, drafts, txn_ids, recorded_at, locks.loaded, rows)
     return [
         Posted(txn_id, digest, after, taken)
         for (txn_id, digest), after, taken in zip(sealed, balances_after, drawn, strict=True)

@@ -21,11 +21,11 @@ text), so rows are stored exactly as SQLAlchemy itself would store them.
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import Boolean, ColumnElement, Table, any_, bindparam
+from sqlalchemy import Boolean, ColumnElement, Select, Table, any_, bindparam
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -134,6 +134,18 @@ class Writes:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
         self._pending: list[tuple[Table, Statement, list[Sequence[Any]]]] = []
+        self._reads: list[tuple[Select[Any], Mapping[str, Any], list[Row]]] = []
+
+    def read_before(self, query: Select[Any], params: Mapping[str, Any]) -> list[Row]:
+        """The rows of ``query`` as the database was before these writes, filled in when
+        they are sent: on PostgreSQL the query is the statement's own ``SELECT``, which
+        sees none of its ``WITH``s' changes, so the read costs no round trip of its own;
+        SQLite runs it before them. Add it before the writes it must not see."""
+        assert not self._pending, "a read before the writes is added before them"
+        assert not self._reads, "one read rides on the writes"
+        rows: list[Row] = []
+        self._reads.append((query, params, rows))
+        return rows
 
     async def insert(self, table: Table, columns: tuple[str, ...], rows: Sequence[Row]) -> None:
         """Insert ``rows``, each a tuple of the values of ``columns``."""
@@ -176,19 +188,40 @@ class Writes:
 
     async def send(self) -> None:
         pending, self._pending = self._pending, []
+        reads, self._reads = self._reads, []
         if self._conn.dialect.name != "postgresql":
+            for query, params, rows in reads:
+                rows.extend(await self._conn.execute(query, params))
             for _, sql, columns in pending:
                 await self._conn.exec_driver_sql(sql(1), list(zip(*columns, strict=True)))
-        elif len(pending) == 1:
+            return
+        select_sql, parameters = "SELECT 1", list[Any]()
+        for query, params, _ in reads:
+            select_sql, parameters = _positional(self._conn.dialect, query, params)
+        if len(pending) == 1 and not reads:
             [(_, sql, columns)] = pending
             await self._conn.exec_driver_sql(sql(1), tuple(columns))
-        elif pending:
+        elif pending or reads:
             parts: list[str] = []
-            parameters: list[Sequence[Any]] = []
             for i, (_, sql, columns) in enumerate(pending):
                 parts.append(f"w{i} AS ({sql(len(parameters) + 1)})")
                 parameters += columns
-            await self._conn.exec_driver_sql(f"WITH {', '.join(parts)} SELECT 1", tuple(parameters))
+            statement = f"WITH {', '.join(parts)} {select_sql}" if parts else select_sql
+            result = await self._conn.exec_driver_sql(statement, tuple(parameters))
+            for _, _, rows in reads:
+                rows.extend(result)
+
+
+def _positional(dialect: Dialect, query: Select[Any], params: Mapping[str, Any]) -> tuple[str, list[Any]]:
+    """PostgreSQL: ``query`` as SQL with its parameters numbered from ``$1``, and their
+    values in that order, bound as SQLAlchemy binds them."""
+    compiled = query.compile(dialect=dialect)
+    values = compiled.construct_params(dict(params))
+    processors: Mapping[str, Processor] = compiled._bind_processors  # type: ignore[assignment]
+    assert compiled.positiontup is not None
+    return compiled.string, [
+        processors[name](values[name]) if name in processors else values[name] for name in compiled.positiontup
+    ]
 
 
 @asynccontextmanager
