@@ -15,7 +15,6 @@ state under a key that makes a second raise impossible, and the member's account
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -105,9 +104,7 @@ async def evaluate(
     members: dict[int, _Earner] = {}
     earned_before: dict[tuple[int, str], int] = {}
     for account_id, member_id, roles, party_member, path, period, earned in before:
-        # A raw statement's JSON comes undecoded (PostgreSQL: the read goes with the writes).
-        decoded = json.loads(roles) if isinstance(roles, str) else roles
-        members[account_id] = _Earner(member_id, decoded, party_member, path)
+        members[account_id] = _Earner(member_id, roles, party_member, path)
         if period is not None:
             earned_before[(account_id, period)] = earned
     # Only a rise to the lowest top threshold can raise a flag, and only a fall below the

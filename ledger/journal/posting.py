@@ -43,7 +43,6 @@ a function would have to repeat that canonical form in SQL, and be migrated with
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -209,11 +208,6 @@ class _Locks:
     loaded: unit_versions.Loaded
 
 
-def _json(value: Any) -> Any:
-    """A JSON value as a driver hands it over: text, or already decoded."""
-    return json.loads(value) if isinstance(value, str) else value
-
-
 def _locked(rows: list[list[Any]] | None) -> dict[int, _Locked]:
     return {account_id: _Locked(kind, owner, available) for account_id, kind, owner, available in rows or ()}
 
@@ -226,9 +220,10 @@ async def _lock(conn: AsyncConnection, account_ids: set[int], units: set[str], j
         assert journal.for_update, "PostgreSQL writers take row locks"
         sql = _lock_all_sql(conn.dialect, journal.versioned)
         row = (await conn.exec_driver_sql(sql, (ids, codes))).one()._mapping
-        accounts = _locked(_json(row["member_side"])) | _locked(_json(row["units"]))
-        latest = {t.name: unit_versions.latest_from_json(_json(row[t.name])) for t in journal.versioned}
-        paths = dict(_json(row["paths"]) or ())
+        # The driver hands JSON over decoded.
+        accounts = _locked(row["member_side"]) | _locked(row["units"])
+        latest = {t.name: unit_versions.latest_from_json(row[t.name]) for t in journal.versioned}
+        paths = dict(row["paths"] or ())
         return _Locks((row["last_txn_id"], row["last_hash"]), accounts, unit_versions.Loaded(latest, paths))
     accounts = await _lock_member_side(conn, account_ids, journal.for_update)
     head = (await conn.execute(_READ_HEAD)).one()

@@ -57,7 +57,9 @@ def _bind(process: Processor, hashable: bool, values: Sequence[Any]) -> list[Any
     return [done[v] if v in done else done.setdefault(v, process(v)) for v in values]
 
 
-def _columns(conn: AsyncConnection, table: Table, columns: tuple[str, ...], rows: Sequence[Row]) -> list[Sequence[Any]]:
+def column_values(
+    conn: AsyncConnection, table: Table, columns: tuple[str, ...], rows: Sequence[Row]
+) -> list[Sequence[Any]]:
     """The rows turned into one sequence per column, each value bound as its column's type binds it."""
     transposed = list(zip(*rows, strict=True)) if rows else [() for _ in columns]
     return [
@@ -76,6 +78,12 @@ def _unnest(dialect: Dialect, table: Table, columns: tuple[str, ...], first: int
         f"CAST(${i} AS {table.c[c].type.compile(dialect=dialect)}[])" for i, c in enumerate(columns, start=first)
     )
     return f"unnest({arrays})"
+
+
+def insert_sql(dialect: Dialect, table: Table, columns: tuple[str, ...], first: int = 1) -> str:
+    """The SQL of ``Writes.insert``: on PostgreSQL from ``unnest``ed arrays numbered from
+    ``first`` (``columns`` gives them), to send inside a statement built elsewhere."""
+    return _insert_sql(dialect, table, columns, (), first)
 
 
 @functools.cache
@@ -151,7 +159,7 @@ class Writes:
         """Insert ``rows``, each a tuple of the values of ``columns``."""
         if rows:
             sql = functools.partial(_insert_sql, self._conn.dialect, table, columns, ())
-            await self._add(table, sql, _columns(self._conn, table, columns, rows))
+            await self._add(table, sql, column_values(self._conn, table, columns, rows))
 
     async def add_to_counters(self, table: Table, keys: tuple[str, ...], counter: str, rows: Sequence[Row]) -> None:
         """Insert each row (its ``keys``, then its ``counter``), or add its counter to the
@@ -160,7 +168,7 @@ class Writes:
         if rows:
             columns = (*keys, counter)
             sql = functools.partial(_insert_sql, self._conn.dialect, table, columns, (counter,))
-            await self._add(table, sql, _columns(self._conn, table, columns, rows))
+            await self._add(table, sql, column_values(self._conn, table, columns, rows))
 
     async def update(
         self,
@@ -176,7 +184,7 @@ class Writes:
         the ``add`` values; the rows name distinct table rows."""
         if not rows:
             return
-        columns = _columns(self._conn, table, (*keys, *set_, *add), rows)
+        columns = column_values(self._conn, table, (*keys, *set_, *add), rows)
         if self._conn.dialect.name != "postgresql":
             columns = columns[len(keys) :] + columns[: len(keys)]  # the keys come last in SQLite's WHERE
         await self._add(table, functools.partial(_update_sql, self._conn.dialect, table, keys, set_, add), columns)
@@ -197,7 +205,7 @@ class Writes:
             return
         select_sql, parameters = "SELECT 1", list[Any]()
         for query, params, _ in reads:
-            select_sql, parameters = _positional(self._conn.dialect, query, params)
+            select_sql, parameters = positional(self._conn.dialect, query, params)
         if len(pending) == 1 and not reads:
             [(_, sql, columns)] = pending
             await self._conn.exec_driver_sql(sql(1), tuple(columns))
@@ -208,13 +216,14 @@ class Writes:
                 parameters += columns
             statement = f"WITH {', '.join(parts)} {select_sql}" if parts else select_sql
             result = await self._conn.exec_driver_sql(statement, tuple(parameters))
-            for _, _, rows in reads:
-                rows.extend(result)
+            for query, _, rows in reads:
+                rows.extend(processed(self._conn.dialect, query, result.all()))
 
 
-def _positional(dialect: Dialect, query: Select[Any], params: Mapping[str, Any]) -> tuple[str, list[Any]]:
+def positional(dialect: Dialect, query: Select[Any], params: Mapping[str, Any]) -> tuple[str, list[Any]]:
     """PostgreSQL: ``query`` as SQL with its parameters numbered from ``$1``, and their
-    values in that order, bound as SQLAlchemy binds them."""
+    values in that order, bound as SQLAlchemy binds them: a read to send inside a
+    statement built here (``processed`` types its rows)."""
     compiled = query.compile(dialect=dialect)
     values = compiled.construct_params(dict(params))
     processors: Mapping[str, Processor] = compiled._bind_processors  # type: ignore[assignment]
@@ -222,6 +231,13 @@ def _positional(dialect: Dialect, query: Select[Any], params: Mapping[str, Any])
     return compiled.string, [
         processors[name](values[name]) if name in processors else values[name] for name in compiled.positiontup
     ]
+
+
+def processed(dialect: Dialect, query: Select[Any], rows: Sequence[Row]) -> list[tuple[Any, ...]]:
+    """Rows of ``query`` sent as raw SQL, each value read as its column's type reads it
+    (a UTC timestamp, an enum), as ``conn.execute(query)`` would have given them."""
+    processors = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in query.selected_columns]
+    return [tuple(v if p is None else p(v) for p, v in zip(processors, row, strict=True)) for row in rows]
 
 
 @asynccontextmanager
@@ -247,7 +263,7 @@ async def insert_returning(
     if not rows:
         return []
     sql = f"{_insert_sql(conn.dialect, table, columns, ())} RETURNING {', '.join(_names(conn.dialect, returning))}"
-    result = await conn.exec_driver_sql(sql, tuple(_columns(conn, table, columns, rows)))
+    result = await conn.exec_driver_sql(sql, tuple(column_values(conn, table, columns, rows)))
     return [tuple(row) for row in result]
 
 
