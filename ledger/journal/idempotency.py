@@ -203,9 +203,10 @@ async def _claim_and_read(
 
 
 async def complete_many(conn: AsyncConnection, results: Sequence[tuple[IdempotentRequest, dict[str, Any]]]) -> None:
-    """Store the results of the requests that claimed their keys."""
-    # One statement for the batch on PostgreSQL too (not one execution per row).
-    await bulk.update(conn, _table, ("key",), [(r.key, result) for r, result in results], set_=("result",))
+    """Store the results of the requests that claimed their keys, with the transaction's
+    last statement (``bulk.at_commit``: nothing reads them before the commit)."""
+    async with bulk.at_commit(conn) as writes:
+        await writes.update(_table, ("key",), [(r.key, result) for r, result in results], set_=("result",))
 
 
 async def release_many(conn: AsyncConnection, requests: Sequence[IdempotentRequest]) -> None:

@@ -25,16 +25,20 @@ before it and may be waited for without holding up the chain.
 A batch is all or nothing: one failing draft fails them all (settling a roster).
 
 Round trips. Batches are committed one at a time (``journal.group_commit``), so on
-PostgreSQL a batch's round trips bound the rate of every writer. ``post`` sends three
-statements whatever the batch's size: the member-side locks, the chain head with the
-unit accounts locked after it (one statement: the accounts are joined to the locked
-head, so none is locked first), and every write (balances, counters, transactions,
-postings, lots, the chain head) as one statement of data-modifying ``WITH``s over
-``unnest``ed arrays (``storage.bulk.Writes``), sent before the after-posting steps that
-read what it wrote. An award batch went from 21 statements to 12 this way (the bench
-prints them: ``bench.statements``); the rest are the reads of the features around it
-(members, units, expiry policies, tier schemes and the nominations' counters), the
-idempotency claims, the stored replies and the audit rows. A server-side function was
+PostgreSQL a batch's round trips bound the rate of every writer. ``post`` sends two
+statements whatever the batch's size: every lock (member-side accounts, the chain head,
+the org-unit accounts, in that order) with what the features need read (the latest
+expiry policies and tier schemes, ``Journal.versioned``, and the paths of the drafts'
+units), and every write (balances, counters, transactions, postings, lots, the chain
+head) as one statement of data-modifying ``WITH``s over ``unnest``ed arrays
+(``storage.bulk.Writes``) whose own ``SELECT`` is what the steps after posting read of
+the state before the writes (``AfterPosting.read_before``). An award batch went from 21
+statements to 12 this way, then to 4 (the bench prints them: ``bench.statements``): the
+idempotency claims go with the read of the members and units, and the stored replies
+with the audit rows, just before the commit (``bulk.at_commit``). What is rarer costs
+a statement more: a debit's lots (``journal.lots``), flags that change, a replayed key
+(``idempotency.claim_many``), caps' usage under the members' locks (awards by rule).
+A server-side function was
 the other way to reach a few statements; it was not taken, because the chain's hashes
 are computed here, in Python, from the locked head (the same code ``verify`` uses), and
 a function would have to repeat that canonical form in SQL, and be migrated with it.

@@ -21,6 +21,7 @@ text), so rows are stored exactly as SQLAlchemy itself would store them.
 from __future__ import annotations
 
 import functools
+import weakref
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -136,7 +137,8 @@ class Writes:
     ``WITH`` of its own. Such sub-statements all see the database as it was before the
     statement, and a row changed twice in one statement keeps only one of the changes,
     so a second write to a table already pending sends the pending ones first. SQLite
-    runs them one by one, each an ``executemany`` of its driver.
+    runs them one by one, each an ``executemany`` of its driver. A read of the state
+    before the writes may go with them (``read_before``).
     """
 
     def __init__(self, conn: AsyncConnection) -> None:
@@ -246,6 +248,35 @@ async def writing(conn: AsyncConnection) -> AsyncIterator[Writes]:
     writes = Writes(conn)
     yield writes
     await writes.send()
+
+
+_at_commit: weakref.WeakKeyDictionary[AsyncConnection, Writes] = weakref.WeakKeyDictionary()
+
+
+@asynccontextmanager
+async def committing(conn: AsyncConnection) -> AsyncIterator[None]:
+    """A database transaction's writes ``at_commit``, sent together when the block ends
+    without an error (its last statement before the commit); on an error they are
+    dropped with the transaction."""
+    writes = _at_commit[conn] = Writes(conn)
+    try:
+        yield
+        await writes.send()
+    finally:
+        del _at_commit[conn]
+
+
+@asynccontextmanager
+async def at_commit(conn: AsyncConnection) -> AsyncIterator[Writes]:
+    """Writes nothing later in the transaction reads (the stored replies, the audit rows):
+    sent with the transaction's last statement (``committing``; one statement for all
+    of them on PostgreSQL), or at the end of the block outside such a transaction."""
+    deferred = _at_commit.get(conn)
+    if deferred is not None:
+        yield deferred
+    else:
+        async with writing(conn) as writes:
+            yield writes
 
 
 async def insert(conn: AsyncConnection, table: Table, columns: tuple[str, ...], rows: Sequence[Row]) -> None:
