@@ -222,11 +222,18 @@ class Writes:
                 rows.extend(processed(self._conn.dialect, query, result.all()))
 
 
+@functools.cache
+def _compiled(dialect: Dialect, query: Select[Any]) -> SQLCompiler:
+    # Compiling costs far more than running the read; the queries are module constants.
+    compiled: SQLCompiler = query.compile(dialect=dialect)
+    return compiled
+
+
 def positional(dialect: Dialect, query: Select[Any], params: Mapping[str, Any]) -> tuple[str, list[Any]]:
-    """PostgreSQL: ``query`` as SQL with its parameters numbered from ``$1``, and their
-    values in that order, bound as SQLAlchemy binds them: a read to send inside a
-    statement built here (``processed`` types its rows)."""
-    compiled = query.compile(dialect=dialect)
+    """PostgreSQL: ``query`` (a module's constant: it is compiled once) as SQL with its
+    parameters numbered from ``$1``, and their values in that order, bound as SQLAlchemy
+    binds them: a read to send inside a statement built here (``processed`` types its rows)."""
+    compiled = _compiled(dialect, query)
     values = compiled.construct_params(dict(params))
     processors: Mapping[str, Processor] = compiled._bind_processors  # type: ignore[assignment]
     assert compiled.positiontup is not None
@@ -235,10 +242,15 @@ def positional(dialect: Dialect, query: Select[Any], params: Mapping[str, Any]) 
     ]
 
 
+@functools.cache
+def _result_processors(dialect: Dialect, query: Select[Any]) -> tuple[Processor | None, ...]:
+    return tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in query.selected_columns)
+
+
 def processed(dialect: Dialect, query: Select[Any], rows: Sequence[Row]) -> list[tuple[Any, ...]]:
     """Rows of ``query`` sent as raw SQL, each value read as its column's type reads it
     (a UTC timestamp, an enum), as ``conn.execute(query)`` would have given them."""
-    processors = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in query.selected_columns]
+    processors = _result_processors(dialect, query)
     return [tuple(v if p is None else p(v) for p, v in zip(processors, row, strict=True)) for row in rows]
 
 
