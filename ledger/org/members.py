@@ -97,10 +97,10 @@ async def find_members(conn: AsyncConnection, member_ids: Iterable[str]) -> dict
     return {row.id: _member(row._mapping) for row in rows}
 
 
-_UNIT_COLUMNS = [c.label(f"u_{c.name}") for c in _units.c]
-_MEMBER_COLUMNS = [c.label(f"m_{c.name}") for c in _members.c]
+_UNIT_NAMES = tuple(_units.c.keys())
+_MEMBER_NAMES = tuple(_members.c.keys())
 _MEMBERS_AND_UNITS = (
-    select(*_UNIT_COLUMNS, *_MEMBER_COLUMNS)
+    select(*(c.label(f"u_{c.name}") for c in _units.c), *(c.label(f"m_{c.name}") for c in _members.c))
     .select_from(_units.outerjoin(_members, (_members.c.org_unit == _units.c.code) & OneOf(_members.c.id, "ids")))
     .where(
         OneOf(_units.c.code, "codes")
@@ -121,12 +121,12 @@ def members_and_units(rows: Iterable[Sequence[Any]]) -> tuple[dict[str, Member],
     """``members_and_units_query``'s rows as the members and units by id and code."""
     members: dict[str, Member] = {}
     units: dict[str, Unit] = {}
-    width = len(_UNIT_COLUMNS)
+    width = len(_UNIT_NAMES)
     for row in rows:
-        unit = dict(zip(_units.c.keys(), row[:width], strict=True))
-        units.setdefault(unit["code"], unit_from_row(unit))
+        if row[0] not in units:  # a unit's row repeats for each of its members
+            units[row[0]] = unit_from_row(dict(zip(_UNIT_NAMES, row[:width], strict=True)))
         if row[width] is not None:
-            member = _member(dict(zip(_members.c.keys(), row[width:], strict=True)))
+            member = _member(dict(zip(_MEMBER_NAMES, row[width:], strict=True)))
             members[member.id] = member
     return members, units
 
