@@ -47,6 +47,7 @@ a function would have to repeat that canonical form in SQL, and be migrated with
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -59,7 +60,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ledger.errors import InsufficientPoints
 from ledger.journal import chain, counters, lots, personal
 from ledger.storage import bulk, unit_versions
-from ledger.storage.tables import Account, ChainHead, JournalTxn, OrgUnit, PostingRow, table_of
+from ledger.storage.tables import Account, ChainHead, JournalTxn, PostingRow, table_of
 from ledger.values import MEMBER_SIDE_KINDS, AccountKind, TxnDraft
 
 ReadBefore = Callable[[Sequence[TxnDraft]], tuple[Select[Any], Mapping[str, Any]] | None]
@@ -150,14 +151,6 @@ _LOCK_MEMBER_ACCOUNTS = {
 }
 
 
-# SQLite: the chain head and the org-unit accounts, read apart (its single writer already
-# excludes every other writer, so nothing is locked, and a statement costs no round trip).
-_READ_HEAD = select(_head.c.last_txn_id, _head.c.last_hash).where(_head.c.id == 1)
-_READ_UNITS = _SELECT_ACCOUNTS.where(~_MEMBER_SIDE)
-_units = table_of(OrgUnit)
-_READ_PATHS = select(_units.c.code, _units.c.path).where(bulk.OneOf(_units.c.code, "codes"))
-
-
 @functools.cache
 def _lock_all_sql(dialect: Dialect, versioned: tuple[Table, ...]) -> str:
     """PostgreSQL: every lock of a posting and the reads made for the features, in one
@@ -205,6 +198,18 @@ async def lock_member_accounts(conn: AsyncConnection, account_ids: set[int], for
     return {account_id: account.available for account_id, account in locked.items()}
 
 
+def _read_all_sql(dialect: Dialect, versioned: tuple[Table, ...], accounts: int, units: int) -> str:
+    """SQLite: what ``_lock_all_sql`` reads, in one statement (its single writer already
+    excludes every other writer, so nothing is locked; a statement is a pass of Python
+    through the driver). Its parameters: ``accounts`` ids, then ``units`` codes."""
+    reads = "".join(f", {unit_versions.latest_json_sql(dialect, table)} AS {table.name}" for table in versioned)
+    ids, codes = ", ".join("?" * accounts), ", ".join("?" * units)
+    return f"""SELECT last_txn_id, last_hash,
+  (SELECT json_group_array(json_array(id, kind, owner, available)) FROM account WHERE id IN ({ids})) AS accounts,
+  (SELECT json_group_array(json_array(code, path)) FROM org_unit WHERE code IN ({codes})) AS paths{reads}
+FROM chain_head WHERE id = 1"""
+
+
 @dataclass(slots=True)
 class _Locks:
     head: tuple[int, str]
@@ -229,12 +234,13 @@ async def _lock(conn: AsyncConnection, account_ids: set[int], units: set[str], j
         latest = {t.name: unit_versions.latest_from_json(row[t.name]) for t in journal.versioned}
         paths = dict(row["paths"] or ())
         return _Locks((row["last_txn_id"], row["last_hash"]), accounts, unit_versions.Loaded(latest, paths))
-    accounts = await _lock_member_side(conn, account_ids, journal.for_update)
-    head = (await conn.execute(_READ_HEAD)).one()
-    accounts |= {r.id: _Locked(r.kind, r.owner, r.available) for r in await conn.execute(_READ_UNITS, {"ids": ids})}
-    latest = {t.name: await unit_versions.latest(conn, t) for t in journal.versioned}
-    paths = {r.code: r.path for r in await conn.execute(_READ_PATHS, {"codes": codes})}
-    return _Locks((head.last_txn_id, head.last_hash), accounts, unit_versions.Loaded(latest, paths))
+    sql = _read_all_sql(conn.dialect, journal.versioned, len(ids), len(codes))
+    row = (await conn.exec_driver_sql(sql, (*ids, *codes))).one()._mapping
+    # SQLite hands JSON over as text.
+    accounts = _locked(json.loads(row["accounts"]))
+    latest = {t.name: unit_versions.latest_from_json(json.loads(row[t.name])) for t in journal.versioned}
+    paths = dict(json.loads(row["paths"]))
+    return _Locks((row["last_txn_id"], row["last_hash"]), accounts, unit_versions.Loaded(latest, paths))
 
 
 def _replay(drafts: Sequence[TxnDraft], locked: dict[int, _Locked]) -> list[dict[int, int]]:

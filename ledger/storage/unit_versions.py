@@ -52,10 +52,14 @@ def _latest_query(table: Table) -> Select[Any]:
 
 @cache
 def latest_json_sql(dialect: Dialect, table: Table) -> str:
-    """PostgreSQL: the newest version of each key as one JSON array of
-    ``[key, version, definition]``, a scalar to put in a statement sent anyway."""
+    """The newest version of each key as one JSON array of ``[key, version,
+    definition]``, a scalar to put in a statement sent anyway."""
     latest = _latest_query(table).compile(dialect=dialect)
-    return f"(SELECT json_agg(json_build_array(l.org_unit, l.version, l.definition)) FROM ({latest}) AS l)"
+    if dialect.name == "postgresql":
+        row = "json_agg(json_build_array(l.org_unit, l.version, l.definition))"
+    else:
+        row = "json_group_array(json_array(l.org_unit, l.version, json(l.definition)))"
+    return f"(SELECT {row} FROM ({latest}) AS l)"
 
 
 def latest_from_json(rows: list[list[Any]] | None) -> Latest:
