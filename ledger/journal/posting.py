@@ -78,7 +78,8 @@ Step = Callable[
 class AfterPosting:
     """A step run after each posted batch, in its database transaction. ``run`` is given
     (conn, drafts, their transaction ids, recorded at, what was read with the locks, the
-    rows ``read_before`` read)."""
+    rows ``read_before`` read). One step at most reads before the writes: their
+    statement has one ``SELECT``."""
 
     read_before: ReadBefore
     run: Step
