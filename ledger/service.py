@@ -47,13 +47,14 @@ from ledger.journal import checkpoints, queries
 from ledger.journal.group_commit import GroupCommit
 from ledger.journal.idempotency import IdempotentRequest, R, item_request, once
 from ledger.journal.periods import DEFAULT_TIMEZONE, period_of, zone
-from ledger.journal.posting import Journal, post
+from ledger.journal.posting import AfterPosting, Journal, post
 from ledger.org import imports, members, units
 from ledger.org.members import Member, MemberChanges
 from ledger.org.units import Move, Unit, UnitChanges, UnitCount
 from ledger.shop import expiry, expiry_policies, redemptions, rewards
 from ledger.shop.redemptions import HeldRedemption, HoldRequest, Redemption
 from ledger.shop.rewards import RewardView
+from ledger.storage import unit_versions
 from ledger.storage.database import Database, is_write_conflict
 from ledger.storage.datafiles import Stored
 from ledger.values import Access, Balance, Level, Role
@@ -135,13 +136,15 @@ class Ledger:
         self.tz = zone(timezone_name)
         tz = self.tz
 
-        async def expiry_dates(
-            conn: AsyncConnection, units: Sequence[str], arrived_at: datetime
+        def expiry_dates(
+            loaded: unit_versions.Loaded, units: Sequence[str], arrived_at: datetime
         ) -> Mapping[str, datetime | None]:
-            return await expiry_policies.expiry_dates(conn, units, arrived_at, tz)
+            return expiry_policies.expiry_dates(loaded, units, arrived_at, tz)
 
         # What posting needs from the features: the journal itself knows none of them.
-        self.journal = Journal(tz, db.is_postgres, expiry_dates, after_posting=(nominations.evaluate,))
+        versioned = (expiry_policies.TABLE, tiers.TABLE)
+        flags = AfterPosting(nominations.read_before, nominations.evaluate)
+        self.journal = Journal(tz, db.is_postgres, expiry_dates, (flags,), versioned)
         self.clock = clock
         self.hold_ttl = hold_ttl
         self.checkpoint_key = checkpoint_key

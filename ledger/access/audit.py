@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ledger.storage import bulk
 from ledger.storage.tables import AuditEntry, table_of
 from ledger.values import AUDIT_DETAIL_LENGTH_MAX, AUDIT_PATH_LENGTH_MAX, IDEMPOTENCY_KEY_LENGTH_MAX
 
@@ -113,6 +114,8 @@ def answered(pending: Pending, status: int) -> Entry | None:
 
 
 _INSERT = insert(_audit)
+_COLUMNS = tuple(c.name for c in _audit.c if c.name != "id")
+"""The columns a row is stored with (``_row``), its id left to the database."""
 
 
 def _row(e: Entry, now: datetime) -> dict[str, Any]:
@@ -142,8 +145,11 @@ async def store(conn: AsyncConnection, requests: Sequence[Pending | None], now: 
     No ids are asked back: SQLite returns them for a batch of rows only row by row, one
     statement each."""
     unstored = [p for p in requests if p is not None and not p.stored]
-    if unstored:
-        await conn.execute(_INSERT, [_row(p.entry, now) for p in unstored])
+    # With the transaction's last statement (nothing reads them before the commit): one
+    # statement with the stored replies on PostgreSQL.
+    async with bulk.at_commit(conn) as writes:
+        rows = [_row(p.entry, now) for p in unstored]
+        await writes.insert(_audit, _COLUMNS, [tuple(row[c] for c in _COLUMNS) for row in rows])
     return unstored
 
 

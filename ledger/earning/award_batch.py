@@ -3,8 +3,8 @@ by ``award_many`` inside one database transaction.
 
 The steps, each one statement for the whole batch wherever the database allows:
 claim the idempotency keys (``idempotency.once_many``: replays, reused and taken keys,
-and a key sent twice in one batch, are answered from what is stored or claimed); load
-the members and units; refuse, one by one, the requests the ledger's state refuses (their
+and a key sent twice in one batch, are answered from what is stored or claimed) and
+load the members and units, together; refuse, one by one, the requests the ledger's state refuses (their
 key claims are given back, since nothing was done for them); post the rest in one
 ``journal.post``; store each result under its key.
 """
@@ -14,7 +14,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, tzinfo
+from typing import Any
 
+from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.earning.awards import (
@@ -36,8 +38,9 @@ from ledger.errors import (
 )
 from ledger.journal.idempotency import IdempotentRequest, once_many
 from ledger.journal.posting import Journal, lock_member_accounts, post
-from ledger.org.members import Member, find_members
-from ledger.org.units import Unit, find_units
+from ledger.org.members import Member, members_and_units, members_and_units_query
+from ledger.org.units import Unit
+from ledger.storage.bulk import Row
 from ledger.values import TxnDraft
 
 AWARD_BATCH_MAX = 128
@@ -127,13 +130,25 @@ def _by_rule(command: AwardCommand, member: Member, ctx: AwardContext) -> tuple[
     return replace(command, points=points, category=rule.category), extra
 
 
+def _members_and_units(requests: Sequence[AwardRequest]) -> tuple[Select[Any], dict[str, Any]]:
+    return members_and_units_query(
+        {r.command.member_id for r in requests}, {r.command.org_unit for r in requests if r.command.org_unit}
+    )
+
+
 async def award_context(
-    conn: AsyncConnection, requests: Sequence[AwardRequest], now: datetime, journal: Journal
+    conn: AsyncConnection,
+    requests: Sequence[AwardRequest],
+    now: datetime,
+    journal: Journal,
+    read: Sequence[Row] | None = None,
 ) -> AwardContext:
-    members = await find_members(conn, {r.command.member_id for r in requests})
-    codes = {r.command.org_unit for r in requests if r.command.org_unit}
-    codes |= {m.org_unit for m in members.values()}
-    units = await find_units(conn, codes)
+    """What the requests need: their members and units (``read``: the rows of
+    ``_members_and_units``, when the caller sent it already), the rules they name, and
+    for awards by rule the caps' usage, read under the members' account locks."""
+    if read is None:
+        read = (await conn.execute(*_members_and_units(requests))).all()
+    members, units = members_and_units(read)
     by_rule = [r.command for r in requests if r.command.rule is not None]
     rules = await current_rules(conn, {c.rule for c in by_rule if c.rule is not None}) if by_rule else {}
     accounts = {members[c.member_id].account_id for c in by_rule if c.member_id in members}
@@ -147,26 +162,23 @@ async def award_context(
     return AwardContext(members, units, rules, await Usage.load(conn, accounts, windows), now, journal.tz)
 
 
-async def _drafts(
-    conn: AsyncConnection, requests: Sequence[AwardRequest], now: datetime, journal: Journal
-) -> list[TxnDraft | LedgerError]:
-    ctx = await award_context(conn, requests, now, journal)
-    drafts: list[TxnDraft | LedgerError] = []
-    for request in requests:
-        try:
-            drafts.append(draft_award(request, ctx))
-        except LedgerError as error:
-            drafts.append(error)
-    return drafts
-
-
 async def award_many(
     conn: AsyncConnection, requests: Sequence[AwardRequest], now: datetime, journal: Journal
 ) -> list[AwardOutcome | LedgerError]:
-    async def work(fresh: Sequence[int]) -> list[AwardResult | LedgerError]:
-        drafts = await _drafts(conn, [requests[i] for i in fresh], now, journal)
+    async def work(fresh: Sequence[int], read: Sequence[Row]) -> list[AwardResult | LedgerError]:
+        asked = [requests[i] for i in fresh]
+        ctx = await award_context(conn, asked, now, journal, read)
+        drafts: list[TxnDraft | LedgerError] = []
+        for request in asked:
+            try:
+                drafts.append(draft_award(request, ctx))
+            except LedgerError as error:
+                drafts.append(error)
         accepted = [d for d in drafts if not isinstance(d, LedgerError)]
         posted = iter(await post(conn, accepted, now, journal) if accepted else [])
         return [d if isinstance(d, LedgerError) else award_result(d, next(posted)) for d in drafts]
 
-    return await once_many(conn, [r.idempotency for r in requests], now, work, AwardResult)
+    # Every request's member and units, read with the claims (one statement on
+    # PostgreSQL): the replays among them need none, but are rare.
+    read = _members_and_units(requests)
+    return await once_many(conn, [r.idempotency for r in requests], now, work, AwardResult, read)

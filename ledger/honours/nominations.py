@@ -16,14 +16,15 @@ state under a key that makes a second raise impossible, and the member's account
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, case, func, insert, select, update
+from sqlalchemy import ColumnElement, Select, bindparam, case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger.honours.tiers import FLAGS, current_schemes, scheme_for
-from ledger.storage import bulk
+from ledger.honours.tiers import FLAGS, TABLE, scheme_for, schemes_from
+from ledger.storage import bulk, unit_versions
 from ledger.storage.tables import AccountPeriod, Member, NominationCurrent, NominationEvent, OrgUnit, table_of
 from ledger.values import TxnDraft
 
@@ -37,80 +38,118 @@ _members = table_of(Member)
 _units = table_of(OrgUnit)
 
 
-_AFTER = (
+_BEFORE = (
     select(
-        _periods.c.account_id,
-        _periods.c.period,
-        _periods.c.earned,
+        _members.c.account_id,
         _members.c.id,
         _members.c.roles,
         _members.c.party_member,
         _units.c.path,
+        _periods.c.period,
+        _periods.c.earned,
     )
-    .join(_members, _members.c.account_id == _periods.c.account_id)
     .join(_units, _units.c.code == _members.c.org_unit)
-    .where(
-        bulk.OneOf(_periods.c.account_id, "accounts"),
-        bulk.OneOf(_periods.c.period, "periods"),
-    )
+    .outerjoin(_periods, (_periods.c.account_id == _members.c.account_id) & bulk.OneOf(_periods.c.period, "periods"))
+    .where(bulk.OneOf(_members.c.account_id, "accounts"))
 )
+"""The members a batch earned points for, with what they had earned in its periods before
+it (no row for a period they had not earned in yet)."""
 _LIVE = select(_current.c.member_id, _current.c.period, _current.c.flag, _current.c.state).where(
     bulk.OneOf(_current.c.member_id, "members"),
     bulk.OneOf(_current.c.period, "periods"),
 )
 
 
-async def evaluate(conn: AsyncConnection, drafts: Sequence[TxnDraft], txn_ids: Sequence[int], now: datetime) -> None:
-    """Raise and revoke flags for every member whose earned points in a period changed.
-
-    A flag names the transaction that decided it, even when a group-commit batch holds
-    several of the member's transactions (see ``deciding_transaction``)."""
+def _steps(drafts: Sequence[TxnDraft], txn_ids: Sequence[int]) -> dict[tuple[int, str], list[tuple[int, int]]]:
+    """Per (member account, period) whose earned points the batch changed: its
+    transactions and the points each earned, in posting order."""
     steps: dict[tuple[int, str], list[tuple[int, int]]] = {}
     for draft, txn_id in zip(drafts, txn_ids, strict=True):
         if draft.member_account_id is not None and draft.earned_points:
             steps.setdefault((draft.member_account_id, draft.period), []).append((txn_id, draft.earned_points))
+    return steps
+
+
+def read_before(drafts: Sequence[TxnDraft]) -> tuple[Select[Any], dict[str, Any]] | None:
+    """What ``evaluate`` reads of the members before the batch's writes: sent with them
+    (``journal.posting.AfterPosting``), it costs no round trip of its own."""
+    keys = _steps(drafts, range(len(drafts)))
+    if not keys:
+        return None
+    return _BEFORE, {"accounts": sorted({a for a, _ in keys}), "periods": sorted({p for _, p in keys})}
+
+
+async def evaluate(
+    conn: AsyncConnection,
+    drafts: Sequence[TxnDraft],
+    txn_ids: Sequence[int],
+    now: datetime,
+    loaded: unit_versions.Loaded,
+    before: Sequence[bulk.Row],
+) -> None:
+    """Raise and revoke flags for every member whose earned points in a period changed,
+    by the tier schemes the posting read with its locks (``Journal.versioned`` names
+    ``tiers.TABLE``) and what ``read_before`` read: the points after the batch are those
+    before it and the batch's own, as its counters add them.
+
+    A flag names the transaction that decided it, even when a group-commit batch holds
+    several of the member's transactions (see ``deciding_transaction``)."""
+    steps = _steps(drafts, txn_ids)
     if not steps:
         return
-    schemes = await current_schemes(conn)
+    schemes = schemes_from(loaded.latest[TABLE.name])
     if not schemes:
         return
     delta = {key: sum(points for _, points in batch) for key, batch in steps.items()}
-    periods = sorted({period for _, period in steps})
-    after = await conn.execute(_AFTER, {"accounts": sorted({a for a, _ in steps}), "periods": periods})
+    members: dict[int, _Earner] = {}
+    earned_before: dict[tuple[int, str], int] = {}
+    for account_id, member_id, roles, party_member, path, period, earned in before:
+        members[account_id] = _Earner(member_id, roles, party_member, path)
+        if period is not None:
+            earned_before[(account_id, period)] = earned
     # Only a rise to the lowest top threshold can raise a flag, and only a fall below the
     # highest can revoke one: everyone else needs no look at their flags.
     lowest = min(scheme.top[1] for scheme in schemes.values())
     highest = max(scheme.top[1] for scheme in schemes.values())
     rows = [
-        r
-        for r in after
-        if (r.account_id, r.period) in delta
+        (account_id, period, members[account_id], earned_before.get((account_id, period), 0) + change)
+        for (account_id, period), change in sorted(delta.items())
+        if account_id in members
         and (
-            (delta[(r.account_id, r.period)] > 0 and r.earned >= lowest)
-            or (delta[(r.account_id, r.period)] < 0 and r.earned < highest)
+            (change > 0 and earned_before.get((account_id, period), 0) + change >= lowest)
+            or (change < 0 and earned_before.get((account_id, period), 0) + change < highest)
         )
     ]
     if not rows:
         return
+    periods = sorted({period for _, period in steps})
     states = {
         (r.member_id, r.period, r.flag): r.state
-        for r in await conn.execute(_LIVE, {"members": sorted({r.id for r in rows}), "periods": periods})
+        for r in await conn.execute(_LIVE, {"members": sorted({m.id for _, _, m, _ in rows}), "periods": periods})
     }
     changes = _Changes()
-    for row in rows:
-        scheme = scheme_for(row.path, schemes)
+    for account_id, period, earner, earned in rows:
+        scheme = scheme_for(earner.path, schemes)
         if scheme is None:
             continue
-        should = scheme.flags_for(row.earned, row.roles, row.party_member)
-        key = (row.account_id, row.period)
-        txn_id = deciding_transaction(row.earned - delta[key], steps[key], scheme.top[1])
+        should = scheme.flags_for(earned, earner.roles, earner.party_member)
+        key = (account_id, period)
+        txn_id = deciding_transaction(earned - delta[key], steps[key], scheme.top[1])
         for flag in FLAGS:
-            state = states.get((row.id, row.period, flag))
+            state = states.get((earner.id, period, flag))
             if flag in should and state in (None, REVOKED):
-                changes.raise_(row.id, row.period, flag, row.earned, txn_id, now, exists=state is not None)
-            elif flag not in should and row.earned < scheme.top[1] and state in LIVE_STATES:
-                changes.revoke(row.id, row.period, flag, row.earned, txn_id, now)
+                changes.raise_(earner.id, period, flag, earned, txn_id, now, exists=state is not None)
+            elif flag not in should and earned < scheme.top[1] and state in LIVE_STATES:
+                changes.revoke(earner.id, period, flag, earned, txn_id, now)
     await changes.write(conn)
+
+
+@dataclass(frozen=True, slots=True)
+class _Earner:
+    id: str
+    roles: list[str]
+    party_member: bool
+    path: str
 
 
 def deciding_transaction(before_points: int, steps: Sequence[tuple[int, int]], threshold_points: int) -> int:

@@ -30,6 +30,8 @@ DEFAULT_SCHEME_KEY = unit_versions.DEFAULT_KEY
 SCHEMA_PATH = datafiles.SCHEMAS / "tiers.schema.json"
 
 _schemes = table_of(TierScheme)
+TABLE = _schemes
+"""The versioned table whose latest versions the nomination flags read from a posting's locks."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ a request runs alone and at once; under load batches grow by themselves.
 One batch at a time, on either database. A second batch started beside a running one
 holds only what arrived in that instant (mostly a single request) and then waits for the
 chain head all the same, so the batches stay small and their fixed cost (some twenty
-statements then, twelve now) is paid per request: with two in flight, 8 clients made batches of one and
+statements then, four now on PostgreSQL) is paid per request: with two in flight, 8 clients made batches of one and
 89 awards/s on PostgreSQL here; with one, batches of 7 and 112 awards/s.
 """
 

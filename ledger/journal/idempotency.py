@@ -24,11 +24,11 @@ import functools
 import hashlib
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields, is_dataclass
 from datetime import datetime
 from typing import Any, Self, TypeVar, get_args, get_type_hints
 
-from sqlalchemy import delete, select
+from sqlalchemy import Select, delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.errors import Conflict, IdempotencyKeyReused, IdempotencyKeyTaken, LedgerError
@@ -65,7 +65,7 @@ class Reply:
 
     def stored(self) -> dict[str, Any]:
         """The reply as the JSON column keeps it: timestamps as ISO 8601 text."""
-        stored: dict[str, Any] = _json(asdict(self))  # type: ignore[call-overload]  # subclasses are dataclasses
+        stored: dict[str, Any] = _json(self)
         return stored
 
     @classmethod
@@ -80,13 +80,25 @@ class Reply:
 
 
 def _json(value: Any) -> Any:
+    """``value`` as JSON keeps it, a dataclass as the dict of its fields (what
+    ``dataclasses.asdict`` gives, without its deep copy of every value: every reply of
+    every batch passes here)."""
     if isinstance(value, datetime):
         return value.isoformat()
+    names = _field_names(type(value))  # type: ignore[arg-type]  # a class is hashable
+    if names is not None:
+        return {name: _json(getattr(value, name)) for name in names}
     if isinstance(value, dict):
         return {k: _json(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_json(v) for v in value]
     return value
+
+
+@functools.cache
+def _field_names(kind: type) -> tuple[str, ...] | None:
+    """A dataclass's fields in their order; None for any other type."""
+    return tuple(f.name for f in fields(kind)) if is_dataclass(kind) else None
 
 
 @functools.cache
@@ -138,22 +150,37 @@ def _claim_statement(dialect: str) -> Any:
     return insert_if_absent(dialect, _table, ("key",)).returning(_table.c.key)
 
 
-async def claim_many(conn: AsyncConnection, requests: Sequence[IdempotentRequest], now: datetime) -> list[Held | None]:
+_CLAIM_COLUMNS = ("principal", "key", "fingerprint", "created_at")
+Read = tuple[Select[Any], Mapping[str, Any]]
+"""A query and its parameters."""
+
+
+async def claim_many(
+    conn: AsyncConnection, requests: Sequence[IdempotentRequest], now: datetime, read: Read | None = None
+) -> tuple[list[Held | None], list[bulk.Row]]:
     """Claim every key in one statement. Per request: None when it claimed its key (do
-    the work), else what holds the key (``answer`` says what the request is told).
+    the work), else what holds the key (``answer`` says what the request is told); and
+    the rows of ``read``, a read the work needs whatever the claims (one statement with
+    the claims on PostgreSQL, a round trip less: its first column is never NULL).
 
     Keys must be distinct. They are inserted in sorted order, so two batches that share
     keys wait on each other in the same order and never deadlock."""
     assert len({r.key for r in requests}) == len(requests), "deduplicate keys before claiming"
     ordered = sorted(requests, key=lambda r: r.key)
-    inserted = await conn.execute(
-        _claim_statement(conn.dialect.name),
-        [{"principal": r.principal, "key": r.key, "fingerprint": r.fingerprint, "created_at": now} for r in ordered],
-    )
-    claimed = set(inserted.scalars())
+    read_rows: list[bulk.Row] = []
+    if conn.dialect.name == "postgresql" and read is not None:
+        claimed, read_rows = await _claim_and_read(conn, ordered, now, read)
+    else:
+        claims = [dict(zip(_CLAIM_COLUMNS, (r.principal, r.key, r.fingerprint, now), strict=True)) for r in ordered]
+        inserted = await conn.execute(_claim_statement(conn.dialect.name), claims)
+        claimed = set(inserted.scalars())
+        if read is not None:
+            read_rows = list(await conn.execute(*read))
     taken = [r.key for r in ordered if r.key not in claimed]
     held: dict[str, Held] = {}
     if taken:
+        # A key held by a batch that committed while this one waited for it is not in the
+        # claiming statement's snapshot: read in a statement of its own.
         rows = await conn.execute(
             select(_table.c.principal, _table.c.key, _table.c.fingerprint, _table.c.result).where(
                 _table.c.key.in_(taken)
@@ -162,13 +189,36 @@ async def claim_many(conn: AsyncConnection, requests: Sequence[IdempotentRequest
         for row in rows:
             assert row.result is not None, "a committed claim always carries its result"
             held[row.key] = Held(IdempotentRequest(row.principal, row.key, row.fingerprint), row.result)
-    return [None if r.key in claimed else held[r.key] for r in requests]
+    return [None if r.key in claimed else held[r.key] for r in requests], read_rows
+
+
+async def _claim_and_read(
+    conn: AsyncConnection, ordered: Sequence[IdempotentRequest], now: datetime, read: Read
+) -> tuple[set[str], list[bulk.Row]]:
+    """PostgreSQL: the claims as a data-modifying ``WITH`` over ``unnest``ed arrays
+    (inserted in array order), and ``read`` as the statement's ``SELECT``: the keys
+    claimed, and the read's rows."""
+    query, params = read
+    read_sql, parameters = bulk.positional(conn.dialect, query, params)
+    insert = bulk.insert_sql(conn.dialect, _table, _CLAIM_COLUMNS, len(parameters) + 1)
+    rows = [(r.principal, r.key, r.fingerprint, now) for r in ordered]
+    parameters += bulk.column_values(conn, _table, _CLAIM_COLUMNS, rows)
+    sql = (
+        f"WITH claimed AS ({insert} ON CONFLICT (key) DO NOTHING RETURNING key) "
+        f"SELECT c.claimed_keys, r.* FROM (SELECT json_agg(key) AS claimed_keys FROM claimed) AS c "
+        f"LEFT JOIN ({read_sql}) AS r ON true"
+    )
+    result: list[tuple[Any, ...]] = [tuple(row) for row in await conn.exec_driver_sql(sql, tuple(parameters))]
+    claimed = set(result[0][0] or ())
+    found = [row[1:] for row in result if row[1] is not None]
+    return claimed, list(bulk.processed(conn.dialect, query, found))
 
 
 async def complete_many(conn: AsyncConnection, results: Sequence[tuple[IdempotentRequest, dict[str, Any]]]) -> None:
-    """Store the results of the requests that claimed their keys."""
-    # One statement for the batch on PostgreSQL too (not one execution per row).
-    await bulk.update(conn, _table, ("key",), [(r.key, result) for r, result in results], set_=("result",))
+    """Store the results of the requests that claimed their keys, with the transaction's
+    last statement (``bulk.at_commit``: nothing reads them before the commit)."""
+    async with bulk.at_commit(conn) as writes:
+        await writes.update(_table, ("key",), [(r.key, result) for r, result in results], set_=("result",))
 
 
 async def release_many(conn: AsyncConnection, requests: Sequence[IdempotentRequest]) -> None:
@@ -182,15 +232,16 @@ async def once_many(
     conn: AsyncConnection,
     requests: Sequence[IdempotentRequest],
     now: datetime,
-    work: Callable[[Sequence[int]], Awaitable[Sequence[R | LedgerError]]],
+    work: Callable[[Sequence[int], Sequence[bulk.Row]], Awaitable[Sequence[R | LedgerError]]],
     reply: type[R],
+    read: Read | None = None,
 ) -> list[tuple[R, bool] | LedgerError]:
     """``once`` for a batch of requests sharing one database transaction (group commit).
 
     ``work`` is given the positions of the requests that claimed their keys, in arrival
-    order, and answers each with its result or the ledger error that refuses it; each
-    request's outcome is its result and whether it was replayed from the one stored
-    under its key.
+    order, and the rows of ``read`` (sent with the claims: ``claim_many``), and answers
+    each with its result or the ledger error that refuses it; each request's outcome is
+    its result and whether it was replayed from the one stored under its key.
 
     A key sent twice in one batch is claimed once, by the first request with it; each
     later one is answered as a retry of the first (``refusal``): a replay, or refused when
@@ -200,11 +251,11 @@ async def once_many(
     for i, request in enumerate(requests):
         first_index.setdefault(request.key, i)
     unique = sorted(first_index.values())
-    claims = await claim_many(conn, [requests[i] for i in unique], now)
+    claims, rows = await claim_many(conn, [requests[i] for i in unique], now, read)
     held = {requests[i].key: claim for i, claim in zip(unique, claims, strict=True) if claim is not None}
     fresh = [i for i in unique if requests[i].key not in held]
     outcomes: dict[int, tuple[R, bool] | LedgerError] = {}
-    done = await work(fresh) if fresh else []
+    done = await work(fresh, rows) if fresh else []
     assert len(done) == len(fresh), "one result or refusal per claimed request"
     for i, result in zip(fresh, done, strict=True):
         outcomes[i] = result if isinstance(result, LedgerError) else (result, False)
@@ -233,7 +284,7 @@ async def once(
     reply: type[R],
 ) -> tuple[R, bool]:
     """Run ``work`` once per key; returns (result, replayed)."""
-    [held] = await claim_many(conn, [request], now)
+    [held], _ = await claim_many(conn, [request], now)
     if held is not None:
         answered = answer(held, request)
         if isinstance(answered, Conflict):

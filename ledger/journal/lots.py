@@ -17,7 +17,7 @@ already spent. Lots are changed only under the member's account lock, held by ``
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy import select
@@ -37,7 +37,7 @@ _SPENDABLE = (
     .order_by(_lots.c.account_id, _lots.c.expires_at.asc().nulls_last(), _lots.c.id)
 )
 _NEW_LOT_COLUMNS = ("account_id", "txn_id", "org_unit", "points", "remaining", "expires_at")
-ExpiryDates = Callable[[AsyncConnection, Sequence[str], datetime], Awaitable[Mapping[str, datetime | None]]]
+ExpiryDates = Callable[[Sequence[str], datetime], Mapping[str, datetime | None]]
 """When points issued by each of these units at this instant expire (None: never)."""
 
 
@@ -79,7 +79,7 @@ async def book(
         drawn_per_draft.append(tuple(drawn))
     drawn_from = {lot_id for drawn in drawn_per_draft for lot_id, _ in drawn}
     remaining = {lot[0]: lot[1] for lots in spendable.values() for lot in lots if lot[0] in drawn_from}
-    await _write(conn, writes, remaining, refills, opened, recorded_at, expiry_dates)
+    await _write(writes, remaining, refills, opened, recorded_at, expiry_dates)
     return drawn_per_draft
 
 
@@ -100,7 +100,6 @@ def _draw(lots: list[list[int]], need: int, first: tuple[int, ...]) -> list[tupl
 
 
 async def _write(
-    conn: AsyncConnection,
     writes: bulk.Writes,
     remaining: dict[int, int],
     refills: dict[int, int],
@@ -111,13 +110,13 @@ async def _write(
     await writes.update(_lots, ("id",), sorted(remaining.items()), set_=("remaining",))
     await writes.update(_lots, ("id",), sorted(refills.items()), add=("remaining",))
     if opened:
-        await writes.insert(_lots, _NEW_LOT_COLUMNS, await _new_lots(conn, opened, recorded_at, expiry_dates))
+        await writes.insert(_lots, _NEW_LOT_COLUMNS, _new_lots(opened, recorded_at, expiry_dates))
 
 
-async def _new_lots(
-    conn: AsyncConnection, opened: list[tuple[int, int, int, str]], recorded_at: datetime, expiry_dates: ExpiryDates
+def _new_lots(
+    opened: list[tuple[int, int, int, str]], recorded_at: datetime, expiry_dates: ExpiryDates
 ) -> list[tuple[object, ...]]:
     """Each credit's lot (``_NEW_LOT_COLUMNS``), dated for the unit that issued the points."""
     # Every lot of a batch arrives at ``recorded_at``: one date per issuing unit.
-    expires = await expiry_dates(conn, sorted({unit for *_, unit in opened}), recorded_at)
+    expires = expiry_dates(sorted({unit for *_, unit in opened}), recorded_at)
     return [(account_id, txn_id, unit, points, points, expires[unit]) for account_id, txn_id, points, unit in opened]

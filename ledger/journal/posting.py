@@ -25,16 +25,20 @@ before it and may be waited for without holding up the chain.
 A batch is all or nothing: one failing draft fails them all (settling a roster).
 
 Round trips. Batches are committed one at a time (``journal.group_commit``), so on
-PostgreSQL a batch's round trips bound the rate of every writer. ``post`` sends three
-statements whatever the batch's size: the member-side locks, the chain head with the
-unit accounts locked after it (one statement: the accounts are joined to the locked
-head, so none is locked first), and every write (balances, counters, transactions,
-postings, lots, the chain head) as one statement of data-modifying ``WITH``s over
-``unnest``ed arrays (``storage.bulk.Writes``), sent before the after-posting steps that
-read what it wrote. An award batch went from 21 statements to 12 this way (the bench
-prints them: ``bench.statements``); the rest are the reads of the features around it
-(members, units, expiry policies, tier schemes and the nominations' counters), the
-idempotency claims, the stored replies and the audit rows. A server-side function was
+PostgreSQL a batch's round trips bound the rate of every writer. ``post`` sends two
+statements whatever the batch's size: every lock (member-side accounts, the chain head,
+the org-unit accounts, in that order) with what the features need read (the latest
+expiry policies and tier schemes, ``Journal.versioned``, and the paths of the drafts'
+units), and every write (balances, counters, transactions, postings, lots, the chain
+head) as one statement of data-modifying ``WITH``s over ``unnest``ed arrays
+(``storage.bulk.Writes``) whose own ``SELECT`` is what the steps after posting read of
+the state before the writes (``AfterPosting.read_before``). An award batch went from 21
+statements to 12 this way, then to 4 (the bench prints them: ``bench.statements``): the
+idempotency claims go with the read of the members and units, and the stored replies
+with the audit rows, just before the commit (``bulk.at_commit``). What is rarer costs
+a statement more: a debit's lots (``journal.lots``), flags that change, a replayed key
+(``idempotency.claim_many``), caps' usage under the members' locks (awards by rule).
+A server-side function was
 the other way to reach a few statements; it was not taken, because the chain's hashes
 are computed here, in Python, from the locked head (the same code ``verify`` uses), and
 a function would have to repeat that canonical form in SQL, and be migrated with it.
@@ -42,22 +46,48 @@ a function would have to repeat that canonical form in SQL, and be migrated with
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import functools
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from typing import Any
 
-from sqlalchemy import Select, select, true
+from sqlalchemy import Select, Table, select
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.errors import InsufficientPoints
 from ledger.journal import chain, counters, lots, personal
-from ledger.storage import bulk
+from ledger.storage import bulk, unit_versions
 from ledger.storage.tables import Account, ChainHead, JournalTxn, PostingRow, table_of
 from ledger.values import MEMBER_SIDE_KINDS, AccountKind, TxnDraft
 
-AfterPosting = Callable[[AsyncConnection, Sequence[TxnDraft], Sequence[int], datetime], Awaitable[None]]
-"""A step run after each posted batch, in its database transaction: (conn, drafts, their
-transaction ids, recorded at)."""
+ReadBefore = Callable[[Sequence[TxnDraft]], tuple[Select[Any], Mapping[str, Any]] | None]
+"""What a step after posting reads of the database as it was before a batch's writes (a
+query and its parameters, or None for nothing): it goes with the writes, as their
+statement's own ``SELECT`` on PostgreSQL (``bulk.Writes.read_before``)."""
+
+Step = Callable[
+    [AsyncConnection, Sequence[TxnDraft], Sequence[int], datetime, unit_versions.Loaded, Sequence[bulk.Row]],
+    Awaitable[None],
+]
+
+
+@dataclass(frozen=True, slots=True)
+class AfterPosting:
+    """A step run after each posted batch, in its database transaction. ``run`` is given
+    (conn, drafts, their transaction ids, recorded at, what was read with the locks, the
+    rows ``read_before`` read). One step at most reads before the writes: their
+    statement has one ``SELECT``."""
+
+    read_before: ReadBefore
+    run: Step
+
+
+ExpiryDatesFrom = Callable[[unit_versions.Loaded, Sequence[str], datetime], Mapping[str, datetime | None]]
+"""When points issued by each of these units at this instant expire (None: never), from
+what was read with the locks."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +98,11 @@ class Journal:
 
     tz: tzinfo
     for_update: bool
-    expiry_dates: lots.ExpiryDates
+    expiry_dates: ExpiryDatesFrom
     after_posting: tuple[AfterPosting, ...] = ()
+    versioned: tuple[Table, ...] = ()
+    """The versioned tables (``storage.unit_versions``) whose latest versions the expiry
+    dates and the steps after posting read, read with the locks of every posting."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,25 +152,36 @@ _LOCK_MEMBER_ACCOUNTS = {
 }
 
 
-def _head_then_units(for_update: bool) -> Select[tuple[int, str, int | None, str | None, str | None, int | None]]:
-    """The chain head and the org-unit accounts, locked in that order, in one statement
-    (one round trip less per batch on PostgreSQL). The accounts are joined to the locked
-    head, so none of them can be read, and locked, before the head is."""
-    head = select(_head.c.last_txn_id, _head.c.last_hash).where(_head.c.id == 1)
-    head_cte = (head.with_for_update() if for_update else head).cte("head")
-    units = (
-        _SELECT_ACCOUNTS.join_from(_accounts, head_cte, true()).where(~_MEMBER_SIDE).with_for_update(of=_accounts)
-        if for_update
-        else _SELECT_ACCOUNTS.where(~_MEMBER_SIDE)
-    ).cte("units")
-    return (
-        select(head_cte.c.last_txn_id, head_cte.c.last_hash, *units.c)
-        .select_from(head_cte.outerjoin(units, true()))
-        .order_by(units.c.id)
-    )
+@functools.cache
+def _lock_all_sql(dialect: Dialect, versioned: tuple[Table, ...]) -> str:
+    """PostgreSQL: every lock of a posting and the reads made for the features, in one
+    statement (one round trip instead of a statement each). The locks keep the global
+    order: each one waits on the one before it. The member-side accounts are locked
+    first, by id; the chain head's row only passes once they all are (its condition
+    counts them); the org-unit accounts are joined to the locked head, so none of them
+    is read, and locked, before it. The reads see the database as the statement began,
+    which is right for what they read: the versions and paths only change by appends
+    and moves that no posting depends on the order of. ``$1`` the account ids, ``$2``
+    the units whose paths are read."""
+    kinds = ", ".join(f"'{kind}'" for kind in MEMBER_SIDE_KINDS)
+    reads = "".join(f", {unit_versions.latest_json_sql(dialect, table)} AS {table.name}" for table in versioned)
+    return f"""WITH member_side AS (
+  SELECT id, kind, owner, available FROM account
+  WHERE id = ANY($1::BIGINT[]) AND kind IN ({kinds}) ORDER BY id FOR UPDATE
+), head AS (
+  SELECT last_txn_id, last_hash FROM chain_head
+  WHERE id = 1 AND (SELECT count(*) FROM member_side) >= 0 FOR UPDATE
+), units AS (
+  SELECT account.id, account.kind, account.owner, account.available FROM account JOIN head ON true
+  WHERE account.id = ANY($1::BIGINT[]) AND account.kind NOT IN ({kinds}) ORDER BY account.id FOR UPDATE OF account
+)
+SELECT head.last_txn_id, head.last_hash,
+  (SELECT json_agg(json_build_array(id, kind, owner, available)) FROM member_side) AS member_side,
+  (SELECT json_agg(json_build_array(id, kind, owner, available)) FROM units) AS units,
+  (SELECT json_agg(json_build_array(code, path)) FROM org_unit WHERE code = ANY($2::VARCHAR[])) AS paths{reads}
+FROM head"""
 
 
-_LOCK_HEAD_THEN_UNITS = {for_update: _head_then_units(for_update) for for_update in (True, False)}
 _TXN_COLUMNS = (*chain.HASHED_FIELDS, "prev_hash", "hash")
 _POSTING_COLUMNS = ("txn_id", "account_id", "amount", "balance_after")
 
@@ -156,13 +200,49 @@ async def lock_member_accounts(conn: AsyncConnection, account_ids: set[int], for
     return {account_id: account.available for account_id, account in locked.items()}
 
 
-async def _lock_head_then_units(
-    conn: AsyncConnection, account_ids: set[int], for_update: bool
-) -> tuple[tuple[int, str], dict[int, _Locked]]:
-    """The chain head, and the org-unit accounts among ``account_ids``, locked after it."""
-    rows = (await conn.execute(_LOCK_HEAD_THEN_UNITS[for_update], {"ids": sorted(account_ids)})).all()
-    units = {row.id: _Locked(row.kind, row.owner, row.available) for row in rows if row.id is not None}
-    return (rows[0].last_txn_id, rows[0].last_hash), units
+def _read_all_sql(dialect: Dialect, versioned: tuple[Table, ...], accounts: int, units: int) -> str:
+    """SQLite: what ``_lock_all_sql`` reads, in one statement (its single writer already
+    excludes every other writer, so nothing is locked; a statement is a pass of Python
+    through the driver). Its parameters: ``accounts`` ids, then ``units`` codes."""
+    reads = "".join(f", {unit_versions.latest_json_sql(dialect, table)} AS {table.name}" for table in versioned)
+    ids, codes = ", ".join("?" * accounts), ", ".join("?" * units)
+    return f"""SELECT last_txn_id, last_hash,
+  (SELECT json_group_array(json_array(id, kind, owner, available)) FROM account WHERE id IN ({ids})) AS accounts,
+  (SELECT json_group_array(json_array(code, path)) FROM org_unit WHERE code IN ({codes})) AS paths{reads}
+FROM chain_head WHERE id = 1"""
+
+
+@dataclass(slots=True)
+class _Locks:
+    head: tuple[int, str]
+    accounts: dict[int, _Locked]
+    loaded: unit_versions.Loaded
+
+
+def _locked(rows: list[list[Any]] | None) -> dict[int, _Locked]:
+    return {account_id: _Locked(kind, owner, available) for account_id, kind, owner, available in rows or ()}
+
+
+async def _lock(conn: AsyncConnection, account_ids: set[int], units: set[str], journal: Journal) -> _Locks:
+    """Lock the accounts among ``account_ids`` and the chain head, in the global order,
+    and read what the journal's features need for a batch issued by ``units``."""
+    ids, codes = sorted(account_ids), sorted(units)
+    if conn.dialect.name == "postgresql":
+        assert journal.for_update, "PostgreSQL writers take row locks"
+        sql = _lock_all_sql(conn.dialect, journal.versioned)
+        row = (await conn.exec_driver_sql(sql, (ids, codes))).one()._mapping
+        # The driver hands JSON over decoded.
+        accounts = _locked(row["member_side"]) | _locked(row["units"])
+        latest = {t.name: unit_versions.latest_from_json(row[t.name]) for t in journal.versioned}
+        paths = dict(row["paths"] or ())
+        return _Locks((row["last_txn_id"], row["last_hash"]), accounts, unit_versions.Loaded(latest, paths))
+    sql = _read_all_sql(conn.dialect, journal.versioned, len(ids), len(codes))
+    row = (await conn.exec_driver_sql(sql, (*ids, *codes))).one()._mapping
+    # SQLite hands JSON over as text.
+    accounts = _locked(json.loads(row["accounts"]))
+    latest = {t.name: unit_versions.latest_from_json(json.loads(row[t.name])) for t in journal.versioned}
+    paths = dict(json.loads(row["paths"]))
+    return _Locks((row["last_txn_id"], row["last_hash"]), accounts, unit_versions.Loaded(latest, paths))
 
 
 def _replay(drafts: Sequence[TxnDraft], locked: dict[int, _Locked]) -> list[dict[int, int]]:
@@ -222,14 +302,15 @@ async def post(
     for draft in drafts:
         check_draft(draft)
     account_ids = {p.account_id for d in drafts for p in d.postings}
-    locked = await _lock_member_side(conn, account_ids, journal.for_update)
-    head, units = await _lock_head_then_units(conn, account_ids, journal.for_update)
-    locked |= units
+    locks = await _lock(conn, account_ids, {d.org_unit for d in drafts}, journal)
+    head, locked = locks.head, locks.accounts
     assert len(locked) == len(account_ids), "every posting names an existing account"
     balances_after = _replay(drafts, locked)
     # The writes read nothing of each other: they go together (one statement on
-    # PostgreSQL), before the steps after posting, which read what they wrote.
+    # PostgreSQL), with what the steps after posting read of the state before them.
     async with bulk.writing(conn) as writes:
+        reads = [step.read_before(drafts) for step in journal.after_posting]
+        before = [writes.read_before(*read) if read is not None else [] for read in reads]
         await _write_balances(writes, drafts, locked)
         # The chain holds digests of memos and evidence URLs, their text erasable apart
         # (``journal.personal``).
@@ -237,9 +318,10 @@ async def post(
         sealed = await _append_to_chain(writes, chained, balances_after, recorded_at, head)
         txn_ids = [txn_id for txn_id, _ in sealed]
         kinds = {account_id: account.kind for account_id, account in locked.items()}
-        drawn = await lots.book(conn, writes, drafts, txn_ids, kinds, recorded_at, journal.expiry_dates)
-    for step in journal.after_posting:
-        await step(conn, drafts, txn_ids, recorded_at)
+        dates = functools.partial(journal.expiry_dates, locks.loaded)
+        drawn = await lots.book(conn, writes, drafts, txn_ids, kinds, recorded_at, dates)
+    for step, rows in zip(journal.after_posting, before, strict=True):
+        await step.run(conn, drafts, txn_ids, recorded_at, locks.loaded, rows)
     return [
         Posted(txn_id, digest, after, taken)
         for (txn_id, digest), after, taken in zip(sealed, balances_after, drawn, strict=True)

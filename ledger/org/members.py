@@ -8,17 +8,17 @@ earned before the move stay with the old unit's roll-up (ledger.earning.summary)
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import RowMapping, insert, select, update
+from sqlalchemy import RowMapping, Select, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.errors import AlreadyExists, InvalidInput, MemberNotFound
 from ledger.journal.accounts import open_account
-from ledger.org.units import Move, get_unit, in_subtree, moves
+from ledger.org.units import Move, Unit, get_unit, in_subtree, moves, unit_from_row
 from ledger.storage.bulk import OneOf
 from ledger.storage.tables import Member as MemberRow
 from ledger.storage.tables import MemberMove, OrgUnit, table_of
@@ -95,6 +95,40 @@ _FIND_MEMBERS = select(_members).where(OneOf(_members.c.id, "ids"))
 async def find_members(conn: AsyncConnection, member_ids: Iterable[str]) -> dict[str, Member]:
     rows = await conn.execute(_FIND_MEMBERS, {"ids": list(set(member_ids))})
     return {row.id: _member(row._mapping) for row in rows}
+
+
+_UNIT_NAMES = tuple(_units.c.keys())
+_MEMBER_NAMES = tuple(_members.c.keys())
+_MEMBERS_AND_UNITS = (
+    select(*(c.label(f"u_{c.name}") for c in _units.c), *(c.label(f"m_{c.name}") for c in _members.c))
+    .select_from(_units.outerjoin(_members, (_members.c.org_unit == _units.c.code) & OneOf(_members.c.id, "ids")))
+    .where(
+        OneOf(_units.c.code, "codes")
+        | _units.c.code.in_(select(_members.c.org_unit).where(OneOf(_members.c.id, "ids")).scalar_subquery())
+    )
+)
+
+
+def members_and_units_query(member_ids: Iterable[str], codes: Iterable[str]) -> tuple[Select[Any], dict[str, Any]]:
+    """One read of the members ``member_ids`` (those that exist), their home units and
+    the units ``codes``: a unit per row (its code first, never NULL), with one of the
+    members it is home to, or none. An award batch sends it with its idempotency claims
+    (``idempotency.claim_many``), so it costs no round trip of its own on PostgreSQL."""
+    return _MEMBERS_AND_UNITS, {"ids": sorted(set(member_ids)), "codes": sorted(set(codes))}
+
+
+def members_and_units(rows: Iterable[Sequence[Any]]) -> tuple[dict[str, Member], dict[str, Unit]]:
+    """``members_and_units_query``'s rows as the members and units by id and code."""
+    members: dict[str, Member] = {}
+    units: dict[str, Unit] = {}
+    width = len(_UNIT_NAMES)
+    for row in rows:
+        if row[0] not in units:  # a unit's row repeats for each of its members
+            units[row[0]] = unit_from_row(dict(zip(_UNIT_NAMES, row[:width], strict=True)))
+        if row[width] is not None:
+            member = _member(dict(zip(_MEMBER_NAMES, row[width:], strict=True)))
+            members[member.id] = member
+    return members, units
 
 
 async def get_member(conn: AsyncConnection, member_id: str, field: str = "member_id") -> Member:

@@ -106,13 +106,13 @@ class Move:
     moved_at: datetime
 
 
-def _unit(row: RowMapping | Mapping[str, Any]) -> Unit:
+def unit_from_row(row: RowMapping | Mapping[str, Any]) -> Unit:
     return Unit(**{**{name: row[name] for name in Unit.__slots__}, "level": Level(row["level"])})
 
 
 async def find_unit(conn: AsyncConnection, code: str) -> Unit | None:
     row = (await conn.execute(select(_units).where(_units.c.code == code))).first()
-    return None if row is None else _unit(row._mapping)
+    return None if row is None else unit_from_row(row._mapping)
 
 
 _FIND_UNITS = select(_units).where(OneOf(_units.c.code, "codes"))
@@ -120,7 +120,7 @@ _FIND_UNITS = select(_units).where(OneOf(_units.c.code, "codes"))
 
 async def find_units(conn: AsyncConnection, codes: Iterable[str]) -> dict[str, Unit]:
     rows = await conn.execute(_FIND_UNITS, {"codes": list(set(codes))})
-    return {row.code: _unit(row._mapping) for row in rows}
+    return {row.code: unit_from_row(row._mapping) for row in rows}
 
 
 async def offices(conn: AsyncConnection, limit: int) -> list[Unit]:
@@ -131,7 +131,7 @@ async def offices(conn: AsyncConnection, limit: int) -> list[Unit]:
         .order_by(_units.c.path)
         .limit(limit)
     )
-    return [_unit(row._mapping) for row in await conn.execute(query)]
+    return [unit_from_row(row._mapping) for row in await conn.execute(query)]
 
 
 async def get_unit(conn: AsyncConnection, code: str, field: str = "org_unit") -> Unit:
@@ -185,7 +185,7 @@ async def register_unit(
         "created_at": now,
     }
     await conn.execute(insert(_units).values(**row))
-    return _unit(row)
+    return unit_from_row(row)
 
 
 async def change_unit(conn: AsyncConnection, code: str, changes: UnitChanges, by: str, now: datetime) -> Unit:
@@ -245,7 +245,7 @@ async def list_units(conn: AsyncConnection, under: str | None, limit: int, after
     query = select(_units).where(in_subtree(_units.c.path, root_path)).order_by(_units.c.path).limit(limit)
     if after is not None:
         query = query.where(_units.c.path > (await get_unit(conn, after, field="cursor")).path)
-    page = [_unit(row._mapping) for row in await conn.execute(query)]
+    page = [unit_from_row(row._mapping) for row in await conn.execute(query)]
     direct: dict[str, int] = {}
     total: dict[str, int] = {}
     # One grouped count over the subtree, added up the tree here: a street office's members

@@ -16,16 +16,17 @@ from datetime import datetime, tzinfo
 from importlib import resources
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger.storage import bulk, datafiles, unit_versions
-from ledger.storage.tables import ExpiryPolicy, OrgUnit, table_of
+from ledger.storage import datafiles, unit_versions
+from ledger.storage.tables import ExpiryPolicy, table_of
 
 SCHEMA_PATH = datafiles.SCHEMAS / "expiry.schema.json"
 FOREVER, END_OF_YEAR, MONTHS = "forever", "end_of_year", "months"
 
 _policies = table_of(ExpiryPolicy)
+TABLE = _policies
+"""The versioned table whose latest versions ``expiry_dates`` reads from a posting's locks."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,15 +93,12 @@ def policy_for(path: str, policies: dict[str, Policy]) -> Policy:
     return unit_versions.nearest(path, policies) or FOREVER_POLICY
 
 
-_units = table_of(OrgUnit)
-_PATHS = select(_units.c.code, _units.c.path).where(bulk.OneOf(_units.c.code, "codes"))
-
-
-async def expiry_dates(
-    conn: AsyncConnection, units: Sequence[str], arrived_at: datetime, tz: tzinfo
+def expiry_dates(
+    loaded: unit_versions.Loaded, units: Sequence[str], arrived_at: datetime, tz: tzinfo
 ) -> dict[str, datetime | None]:
     """When points issued by each unit at ``arrived_at`` expire, by the policy nearest it:
-    the dates the journal books new lots with (``ledger.journal.lots``)."""
-    policies = await current_policies(conn)
-    paths = dict((await conn.execute(_PATHS, {"codes": list(units)})).all())
-    return {unit: policy_for(path, policies).expires_at(arrived_at, tz) for unit, path in paths.items()}
+    the dates the journal books new lots with (``ledger.journal.lots``), from the policies
+    and paths it read with its locks (``Journal.versioned`` names this table)."""
+    latest = loaded.latest[_policies.name]
+    policies = {key: _policy(key, version, d) for key, (version, d) in latest.items()}
+    return {unit: policy_for(loaded.paths[unit], policies).expires_at(arrived_at, tz) for unit in units}

@@ -47,6 +47,7 @@ from ledger.journal.posting import Journal, lock_member_accounts, post
 from ledger.org.members import Member, find_members, get_member
 from ledger.org.units import Unit, find_units, get_unit, in_subtree
 from ledger.shop import rewards
+from ledger.storage.bulk import Row
 from ledger.storage.tables import Account, AccountPeriod, OrgUnit, RedemptionLot, Reward, table_of
 from ledger.storage.tables import Member as MemberRow
 from ledger.storage.tables import Redemption as RedemptionRow
@@ -388,7 +389,7 @@ async def hold_many(
     stay true until this transaction commits; within the batch the requests are admitted
     one by one in arrival order, and a refused request refuses nothing else."""
 
-    async def work(fresh: Sequence[int]) -> list[Redemption | LedgerError]:
+    async def work(fresh: Sequence[int], _: Sequence[Row]) -> list[Redemption | LedgerError]:
         asked = [requests[i] for i in fresh]
         shop = await _open_shop(conn, asked, now, journal)
         admitted: list[dict[str, Any] | LedgerError] = []

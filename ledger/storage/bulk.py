@@ -21,11 +21,12 @@ text), so rows are stored exactly as SQLAlchemy itself would store them.
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Callable, Sequence
+import weakref
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import Boolean, ColumnElement, Table, any_, bindparam
+from sqlalchemy import Boolean, ColumnElement, Select, Table, any_, bindparam
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -57,7 +58,9 @@ def _bind(process: Processor, hashable: bool, values: Sequence[Any]) -> list[Any
     return [done[v] if v in done else done.setdefault(v, process(v)) for v in values]
 
 
-def _columns(conn: AsyncConnection, table: Table, columns: tuple[str, ...], rows: Sequence[Row]) -> list[Sequence[Any]]:
+def column_values(
+    conn: AsyncConnection, table: Table, columns: tuple[str, ...], rows: Sequence[Row]
+) -> list[Sequence[Any]]:
     """The rows turned into one sequence per column, each value bound as its column's type binds it."""
     transposed = list(zip(*rows, strict=True)) if rows else [() for _ in columns]
     return [
@@ -76,6 +79,12 @@ def _unnest(dialect: Dialect, table: Table, columns: tuple[str, ...], first: int
         f"CAST(${i} AS {table.c[c].type.compile(dialect=dialect)}[])" for i, c in enumerate(columns, start=first)
     )
     return f"unnest({arrays})"
+
+
+def insert_sql(dialect: Dialect, table: Table, columns: tuple[str, ...], first: int = 1) -> str:
+    """The SQL of ``Writes.insert``: on PostgreSQL from ``unnest``ed arrays numbered from
+    ``first`` (``columns`` gives them), to send inside a statement built elsewhere."""
+    return _insert_sql(dialect, table, columns, (), first)
 
 
 @functools.cache
@@ -128,18 +137,31 @@ class Writes:
     ``WITH`` of its own. Such sub-statements all see the database as it was before the
     statement, and a row changed twice in one statement keeps only one of the changes,
     so a second write to a table already pending sends the pending ones first. SQLite
-    runs them one by one, each an ``executemany`` of its driver.
+    runs them one by one, each an ``executemany`` of its driver. A read of the state
+    before the writes may go with them (``read_before``).
     """
 
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
         self._pending: list[tuple[Table, Statement, list[Sequence[Any]]]] = []
+        self._reads: list[tuple[Select[Any], Mapping[str, Any], list[Row]]] = []
+
+    def read_before(self, query: Select[Any], params: Mapping[str, Any]) -> list[Row]:
+        """The rows of ``query`` as the database was before these writes, filled in when
+        they are sent: on PostgreSQL the query is the statement's own ``SELECT``, which
+        sees none of its ``WITH``s' changes, so the read costs no round trip of its own;
+        SQLite runs it before them. Add it before the writes it must not see."""
+        assert not self._pending, "a read before the writes is added before them"
+        assert not self._reads, "one read rides on the writes"
+        rows: list[Row] = []
+        self._reads.append((query, params, rows))
+        return rows
 
     async def insert(self, table: Table, columns: tuple[str, ...], rows: Sequence[Row]) -> None:
         """Insert ``rows``, each a tuple of the values of ``columns``."""
         if rows:
             sql = functools.partial(_insert_sql, self._conn.dialect, table, columns, ())
-            await self._add(table, sql, _columns(self._conn, table, columns, rows))
+            await self._add(table, sql, column_values(self._conn, table, columns, rows))
 
     async def add_to_counters(self, table: Table, keys: tuple[str, ...], counter: str, rows: Sequence[Row]) -> None:
         """Insert each row (its ``keys``, then its ``counter``), or add its counter to the
@@ -148,7 +170,7 @@ class Writes:
         if rows:
             columns = (*keys, counter)
             sql = functools.partial(_insert_sql, self._conn.dialect, table, columns, (counter,))
-            await self._add(table, sql, _columns(self._conn, table, columns, rows))
+            await self._add(table, sql, column_values(self._conn, table, columns, rows))
 
     async def update(
         self,
@@ -164,7 +186,7 @@ class Writes:
         the ``add`` values; the rows name distinct table rows."""
         if not rows:
             return
-        columns = _columns(self._conn, table, (*keys, *set_, *add), rows)
+        columns = column_values(self._conn, table, (*keys, *set_, *add), rows)
         if self._conn.dialect.name != "postgresql":
             columns = columns[len(keys) :] + columns[: len(keys)]  # the keys come last in SQLite's WHERE
         await self._add(table, functools.partial(_update_sql, self._conn.dialect, table, keys, set_, add), columns)
@@ -176,19 +198,60 @@ class Writes:
 
     async def send(self) -> None:
         pending, self._pending = self._pending, []
+        reads, self._reads = self._reads, []
         if self._conn.dialect.name != "postgresql":
+            for query, params, rows in reads:
+                rows.extend(await self._conn.execute(query, params))
             for _, sql, columns in pending:
                 await self._conn.exec_driver_sql(sql(1), list(zip(*columns, strict=True)))
-        elif len(pending) == 1:
+            return
+        select_sql, parameters = "SELECT 1", list[Any]()
+        for query, params, _ in reads:
+            select_sql, parameters = positional(self._conn.dialect, query, params)
+        if len(pending) == 1 and not reads:
             [(_, sql, columns)] = pending
             await self._conn.exec_driver_sql(sql(1), tuple(columns))
-        elif pending:
+        elif pending or reads:
             parts: list[str] = []
-            parameters: list[Sequence[Any]] = []
             for i, (_, sql, columns) in enumerate(pending):
                 parts.append(f"w{i} AS ({sql(len(parameters) + 1)})")
                 parameters += columns
-            await self._conn.exec_driver_sql(f"WITH {', '.join(parts)} SELECT 1", tuple(parameters))
+            statement = f"WITH {', '.join(parts)} {select_sql}" if parts else select_sql
+            result = await self._conn.exec_driver_sql(statement, tuple(parameters))
+            for query, _, rows in reads:
+                rows.extend(processed(self._conn.dialect, query, result.all()))
+
+
+@functools.cache
+def _compiled(dialect: Dialect, query: Select[Any]) -> SQLCompiler:
+    # Compiling costs far more than running the read; the queries are module constants.
+    compiled: SQLCompiler = query.compile(dialect=dialect)
+    return compiled
+
+
+def positional(dialect: Dialect, query: Select[Any], params: Mapping[str, Any]) -> tuple[str, list[Any]]:
+    """PostgreSQL: ``query`` (a module's constant: it is compiled once) as SQL with its
+    parameters numbered from ``$1``, and their values in that order, bound as SQLAlchemy
+    binds them: a read to send inside a statement built here (``processed`` types its rows)."""
+    compiled = _compiled(dialect, query)
+    values = compiled.construct_params(dict(params))
+    processors: Mapping[str, Processor] = compiled._bind_processors  # type: ignore[assignment]
+    assert compiled.positiontup is not None
+    return compiled.string, [
+        processors[name](values[name]) if name in processors else values[name] for name in compiled.positiontup
+    ]
+
+
+@functools.cache
+def _result_processors(dialect: Dialect, query: Select[Any]) -> tuple[Processor | None, ...]:
+    return tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in query.selected_columns)
+
+
+def processed(dialect: Dialect, query: Select[Any], rows: Sequence[Row]) -> list[tuple[Any, ...]]:
+    """Rows of ``query`` sent as raw SQL, each value read as its column's type reads it
+    (a UTC timestamp, an enum), as ``conn.execute(query)`` would have given them."""
+    processors = _result_processors(dialect, query)
+    return [tuple(v if p is None else p(v) for p, v in zip(processors, row, strict=True)) for row in rows]
 
 
 @asynccontextmanager
@@ -197,6 +260,35 @@ async def writing(conn: AsyncConnection) -> AsyncIterator[Writes]:
     writes = Writes(conn)
     yield writes
     await writes.send()
+
+
+_at_commit: weakref.WeakKeyDictionary[AsyncConnection, Writes] = weakref.WeakKeyDictionary()
+
+
+@asynccontextmanager
+async def committing(conn: AsyncConnection) -> AsyncIterator[None]:
+    """A database transaction's writes ``at_commit``, sent together when the block ends
+    without an error (its last statement before the commit); on an error they are
+    dropped with the transaction."""
+    writes = _at_commit[conn] = Writes(conn)
+    try:
+        yield
+        await writes.send()
+    finally:
+        del _at_commit[conn]
+
+
+@asynccontextmanager
+async def at_commit(conn: AsyncConnection) -> AsyncIterator[Writes]:
+    """Writes nothing later in the transaction reads (the stored replies, the audit rows):
+    sent with the transaction's last statement (``committing``; one statement for all
+    of them on PostgreSQL), or at the end of the block outside such a transaction."""
+    deferred = _at_commit.get(conn)
+    if deferred is not None:
+        yield deferred
+    else:
+        async with writing(conn) as writes:
+            yield writes
 
 
 async def insert(conn: AsyncConnection, table: Table, columns: tuple[str, ...], rows: Sequence[Row]) -> None:
@@ -214,7 +306,7 @@ async def insert_returning(
     if not rows:
         return []
     sql = f"{_insert_sql(conn.dialect, table, columns, ())} RETURNING {', '.join(_names(conn.dialect, returning))}"
-    result = await conn.exec_driver_sql(sql, tuple(_columns(conn, table, columns, rows)))
+    result = await conn.exec_driver_sql(sql, tuple(column_values(conn, table, columns, rows)))
     return [tuple(row) for row in result]
 
 

@@ -41,6 +41,7 @@ from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 from sqlalchemy.util import await_
 
 from ledger.errors import DatabaseBusy, DatabaseMissing, DatabaseUnavailable
+from ledger.storage import bulk
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/ledger.sqlite3"
 """An embedded SQLite file beside the working directory: nothing to install or run."""
@@ -250,8 +251,9 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
-        """One database transaction that may write: committed on success, else rolled back."""
-        async with _connection_lost_is_unavailable(), self._writer.begin() as conn:
+        """One database transaction that may write: committed on success, else rolled back.
+        Its writes ``bulk.at_commit`` go just before the commit."""
+        async with _connection_lost_is_unavailable(), self._writer.begin() as conn, bulk.committing(conn):
             yield conn
 
     @asynccontextmanager

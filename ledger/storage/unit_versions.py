@@ -5,11 +5,13 @@ subtree, and the nearest ancestor's wins."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, Table, func, insert, select
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.errors import FileError
@@ -19,6 +21,21 @@ from ledger.storage.tables import OrgUnit, table_of
 
 DEFAULT_KEY = ""
 T = TypeVar("T")
+
+Latest = dict[str, tuple[int, dict[str, Any]]]
+"""Per key ("" the default, else a unit's code), the newest version and its definition."""
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """What a posting reads for the features it serves, in the statement that locks the
+    chain head (one round trip less each on PostgreSQL): the latest versions of the
+    tables its ``Journal`` names, and the paths of the units its drafts name."""
+
+    latest: Mapping[str, Latest]
+    """By table name."""
+    paths: Mapping[str, str]
+
 
 _units = table_of(OrgUnit)
 
@@ -33,7 +50,24 @@ def _latest_query(table: Table) -> Select[Any]:
     )
 
 
-async def latest(conn: AsyncConnection, table: Table) -> dict[str, tuple[int, dict[str, Any]]]:
+@cache
+def latest_json_sql(dialect: Dialect, table: Table) -> str:
+    """The newest version of each key as one JSON array of ``[key, version,
+    definition]``, a scalar to put in a statement sent anyway."""
+    latest = _latest_query(table).compile(dialect=dialect)
+    if dialect.name == "postgresql":
+        row = "json_agg(json_build_array(l.org_unit, l.version, l.definition))"
+    else:
+        row = "json_group_array(json_array(l.org_unit, l.version, json(l.definition)))"
+    return f"(SELECT {row} FROM ({latest}) AS l)"
+
+
+def latest_from_json(rows: list[list[Any]] | None) -> Latest:
+    """``latest_json_sql``'s array (None when the table is empty) as ``latest`` answers."""
+    return {key: (version, definition) for key, version, definition in rows or ()}
+
+
+async def latest(conn: AsyncConnection, table: Table) -> Latest:
     """Per key, the newest version and its definition."""
     rows = await conn.execute(_latest_query(table))
     return {row.org_unit: (row.version, row.definition) for row in rows}
