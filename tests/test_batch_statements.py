@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import event, select
 
+from api import routes
 from ledger import AwardCommand, Category, IdempotentRequest, Ledger, Principal
 from ledger.access import audit
 from ledger.honours.tiers import default_tiers_text
@@ -36,7 +37,7 @@ async def test_a_batch_sends_as_many_statements_alone_as_with_forty_awards(ledge
     members = [await member(ledger, f"m-{i}") for i in range(4)]
 
     async def award(i: int) -> None:
-        with audit.serving(audit.Entry("admin", "admin", "POST", "/v1/awards", 201)):
+        with audit.serving(audit.Entry("admin", "admin", "POST", routes.api(routes.AWARDS), 201)):
             await ledger.award(
                 Principal.admin("organizer"), _award(members[i % 4], 1 + i % 3), IdempotentRequest("admin", key(), "f")
             )

@@ -90,7 +90,10 @@ def _csv_rows(file: BinaryIO) -> Iterator[Row]:
     except (csv.Error, UnicodeDecodeError) as error:
         raise InvalidInput("file", f"the CSV file cannot be read: {error}") from error
     finally:
-        text.detach()  # the caller owns the file
+        # The caller owns the file; a reader dropped unfinished may be collected after
+        # the caller closed it, when there is nothing left to hand back.
+        if not file.closed:
+            text.detach()
 
 
 def read_rows(file: BinaryIO) -> Iterator[Row]:
