@@ -113,11 +113,6 @@ def _scope(actor: Principal) -> str | None:
     return None if scopes.unscoped(actor) else actor.unit_path
 
 
-async def _check(conn: AsyncConnection, actor: Principal, subjects: Sequence[scopes.Subject]) -> None:
-    if subjects and not scopes.unscoped(actor):
-        await scopes.authorize(conn, actor, subjects)
-
-
 class Ledger:
     def __init__(
         self,
@@ -159,7 +154,7 @@ class Ledger:
     async def _read(self, actor: Principal, *subjects: scopes.Subject) -> AsyncIterator[AsyncConnection]:
         """A read transaction that first refuses what lies outside the actor's scope."""
         async with self.db.read() as conn:
-            await _check(conn, actor, subjects)
+            await scopes.authorize(conn, actor, subjects)
             yield conn
 
     @asynccontextmanager
@@ -169,7 +164,7 @@ class Ledger:
         together (``ledger.access.audit``)."""
         serving = audit.current()
         async with self.db.write() as conn:
-            await _check(conn, actor, subjects)
+            await scopes.authorize(conn, actor, subjects)
             yield conn
             stored = await audit.store(conn, [serving], self.clock())
         audit.committed(stored)
@@ -284,7 +279,7 @@ class Ledger:
     async def member_copy(self, actor: Principal, member_id: str) -> copies.MemberCopy:
         """Everything kept about the member, read from one snapshot (``ledger.member_copy``)."""
         async with self.db.snapshot() as conn:
-            await _check(conn, actor, [scopes.member(member_id)])
+            await scopes.authorize(conn, actor, [scopes.member(member_id)])
             return await copies.member_copy(conn, member_id, self.clock())
 
     async def search_members(self, actor: Principal, org_unit: str, text: str, limit: int) -> list[Member]:
@@ -437,17 +432,13 @@ class Ledger:
     async def put_roster(self, actor: Principal, activity_id: int, participants: list[tuple[str, int]]) -> Activity:
         """Replace the roster; every participant must lie in the actor's subtree."""
         async with self._write(actor, _activity(activity_id)) as conn:
-            await self._check_members(conn, actor, [member_id for member_id, _ in participants])
+            await scopes.authorize_members(conn, actor, [member_id for member_id, _ in participants], "participants")
             return await activities.put_roster(conn, activity_id, participants)
 
-    async def _check_members(self, conn: AsyncConnection, actor: Principal, member_ids: Sequence[str]) -> None:
-        if not scopes.unscoped(actor):
-            await scopes.authorize_members(conn, actor, member_ids, "participants")
-
     async def _check_roster(self, conn: AsyncConnection, actor: Principal, activity_id: int) -> None:
-        if not scopes.unscoped(actor):
+        if not scopes.unscoped(actor):  # an admin's settle reads no roster to check
             roster = (await activities.get_activity(conn, activity_id)).roster
-            await self._check_members(conn, actor, [line.member_id for line in roster])
+            await scopes.authorize_members(conn, actor, [line.member_id for line in roster], "participants")
 
     async def preview_settlement(self, actor: Principal, activity_id: int) -> Settlement:
         async with self._read(actor, _activity(activity_id)) as conn:
@@ -504,9 +495,10 @@ class Ledger:
         Every claim must lie in the actor's scope before any is decided: a batch that names
         one outside is refused whole, naming its line, as a roster is."""
         claims.check_decisions(list(decisions))
-        lines = [_claim(d.claim_id, f"decisions[{i}].claim_id") for i, d in enumerate(decisions)]
-        async with self._read(actor, *lines):
-            pass  # refused whole here, before the first claim's own transaction
+        if not scopes.unscoped(actor):  # an admin's review opens no transaction to check
+            lines = [_claim(d.claim_id, f"decisions[{i}].claim_id") for i, d in enumerate(decisions)]
+            async with self.db.read() as conn:  # refused whole here, before the first claim's own transaction
+                await scopes.authorize(conn, actor, lines)
         reviewed = []
         for decision in decisions:
             item = item_request(
@@ -604,7 +596,7 @@ class Ledger:
         snapshot stays open from the head it seals to the last row, and closes when the
         rows are done or dropped."""
         async with self.db.snapshot() as conn:
-            await _check(conn, actor, [] if org_unit is None else [scopes.unit(org_unit)])
+            await scopes.authorize(conn, actor, [] if org_unit is None else [scopes.unit(org_unit)])
             at = await checkpoints.head(conn)
             rows = reports.export_rows(conn, period, org_unit, flag)
             first = await anext(rows, None)  # the filters are checked here

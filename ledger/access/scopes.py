@@ -93,9 +93,6 @@ _NOT_FOUND: dict[Kind, Callable[[str | int, str], LedgerError]] = {
     "notice": lambda key, field: NoticeNotFound(int(key), field=field),
 }
 
-_MEMBER_PATHS = text(
-    "SELECT m.id, u.path FROM member m JOIN org_unit u ON u.code = m.org_unit WHERE m.id IN :ids"
-).bindparams(bindparam("ids", expanding=True))
 
 Owner = tuple[str, str | None]
 """Where a subject belongs: its unit's path and, when it is a member's, the member's id."""
@@ -137,7 +134,8 @@ def unscoped(principal: Principal) -> bool:
 
 
 async def authorize(conn: AsyncConnection, principal: Principal, subjects: Sequence[Subject]) -> None:
-    """Refuse unless every subject exists and lies inside the principal's scope."""
+    """Refuse unless every subject exists and lies inside the principal's scope. An
+    admin, or no subject, costs no statement (``refusals``)."""
     [refused] = await refusals(conn, [(principal, subjects)])
     if refused is not None:
         raise refused
@@ -186,8 +184,8 @@ async def authorize_members(conn: AsyncConnection, principal: Principal, member_
     unique = sorted(set(member_ids))
     for start in range(0, len(unique), MEMBERS_PER_QUERY):
         chunk = unique[start : start + MEMBERS_PER_QUERY]
-        rows = await conn.execute(_MEMBER_PATHS, {"ids": chunk})
-        outside.extend(member_id for member_id, path in rows if not covers(principal, path, member_id))
+        rows = await conn.execute(_QUERIES["member"], {"keys": chunk})
+        outside.extend(member_id for member_id, path, _ in rows if not covers(principal, path, member_id))
     if outside:
         raise AccessDenied(
             f"{len(outside)} member(s) lie outside unit {principal.org_unit!r}: "
