@@ -90,7 +90,7 @@ from ledger.org.units import (
     UnitChanges,
     UnitCount,
 )
-from ledger.service import Ledger, SweepReport
+from ledger.service import Ledger, MemberOverview, SweepReport
 from ledger.shop.expiry_policies import default_policies_text
 from ledger.shop.redemptions import (
     HELD,
@@ -208,6 +208,7 @@ __all__ = [
     "MemberCopy",
     "MemberInactive",
     "MemberNotFound",
+    "MemberOverview",
     "MemberTier",
     "Month",
     "Move",

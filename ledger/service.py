@@ -108,6 +108,22 @@ class SweepReport:
     tokens_purged: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class MemberOverview:
+    """What a page shows of one member (the desk's member page, a resident's own), read in
+    one transaction after one scope check. A part the page did not ask for is empty."""
+
+    member: Member
+    unit: Unit
+    balance: Balance
+    tier: reports.MemberTier
+    statement: queries.StatementPage
+    rooms: list[CapRoom]
+    moves: list[Move]
+    claims: list[Claim]
+    redemptions: list[Redemption]
+
+
 def _scope(actor: Principal) -> str | None:
     """The path an importer's rows must lie under; None for the whole tree."""
     return None if scopes.unscoped(actor) else actor.unit_path
@@ -270,6 +286,40 @@ class Ledger:
     async def members(self, actor: Principal, org_unit: str, limit: int, after: str | None) -> list[Member]:
         async with self._read(actor, scopes.unit(org_unit)) as conn:
             return await members.list_members(conn, org_unit, limit, after)
+
+    async def member_overview(
+        self,
+        actor: Principal,
+        member_id: str,
+        *,
+        lines: int,
+        with_rooms: bool = False,
+        moves_shown: int = 0,
+        claims_shown: int = 0,
+        redemptions_shown: int = 0,
+    ) -> MemberOverview:
+        """The member with its unit, balance, tier and first ``lines`` statement lines, and,
+        as asked, each rule's cap room and the latest moves, claims and redemptions: what
+        would be seven calls, each checking the same member's scope, in one."""
+        async with self._read(actor, scopes.member(member_id)) as conn:
+            member = await members.get_member(conn, member_id, field="id")
+            now, period = self.clock(), self.current_period()
+            shown_redemptions = (
+                await redemptions.listing(conn, limit=redemptions_shown, before=None, member_id=member_id)
+                if redemptions_shown
+                else []
+            )
+            return MemberOverview(
+                member=member,
+                unit=await units.get_unit(conn, member.org_unit),
+                balance=await queries.balance(conn, member_id, period, now),
+                tier=await reports.member_tier(conn, member_id, period),
+                statement=await queries.statement(conn, member_id, lines, None),
+                rooms=await rules.cap_room(conn, member.account_id, member.roles, now, self.tz) if with_rooms else [],
+                moves=await members.member_moves(conn, member_id, moves_shown, None) if moves_shown else [],
+                claims=await claims.member_claims(conn, member_id, claims_shown, None) if claims_shown else [],
+                redemptions=shown_redemptions,
+            )
 
     async def find_members(self, member_ids: Sequence[str]) -> dict[str, Member]:
         """The members of ``member_ids`` that exist, by id."""

@@ -5,7 +5,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from api import routes
-from ledger import Level, MemberChanges, Principal, Role
+from ledger import AccessDenied, Level, MemberChanges, Principal, Role
 from tests.builders import (
     ADMIN,
     COMMUNITY,
@@ -195,3 +195,32 @@ async def test_the_record_of_moves_cannot_be_edited(client, ledger):
             async with ledger.db.write() as conn:
                 await conn.execute(text(sql))
     assert [(MICRO, OTHER_MICRO, "admin")] == await _moves(client, ZHANG["id"])
+
+
+@pytest.mark.clocked  # the balance's expiry horizon is counted from the ledger's now
+async def test_a_member_overview_is_the_separate_reads_in_one_checked_call(client, ledger):
+    """The pages' overview of a member answers what the separate reads answer, checks the
+    actor's scope once for all of it, and is refused outside the actor's subtree."""
+    await tree(ledger)
+    await other_community(ledger)
+    await ledger.register_member(ADMIN, "m-近", "李近", MICRO, False, (Role.VOLUNTEER,))
+    await ledger.register_member(ADMIN, "m-远", "王远", FAR_MICRO, False, (Role.VOLUNTEER,))
+    for points in (5, 7):
+        response = await client.post(
+            routes.api(routes.AWARDS), json=award_body("m-近", points), headers={"Idempotency-Key": key()}
+        )
+        assert response.status_code == 201, response.text
+    organizer_id, _ = await token(ledger, "organizer", org_unit=COMMUNITY)
+    organizer = await ledger.principal(ADMIN, organizer_id)
+    seen = await ledger.member_overview(organizer, "m-近", lines=1, with_rooms=True, moves_shown=5, claims_shown=5)
+    assert seen.member == await ledger.member(organizer, "m-近")
+    assert seen.unit == await ledger.unit(MICRO)
+    assert seen.balance == await ledger.balance(organizer, "m-近")
+    assert seen.tier == await ledger.member_tier(organizer, "m-近", None)
+    assert seen.statement == await ledger.statement(organizer, "m-近", 1, None)
+    assert seen.rooms == await ledger.cap_room(organizer, "m-近")
+    assert (seen.moves, seen.claims, seen.redemptions) == ([], [], [])
+    assert seen.balance.available_points == 12 and len(seen.statement.lines) == 1
+    with pytest.raises(AccessDenied) as refused:
+        await ledger.member_overview(organizer, "m-远", lines=1)
+    assert refused.value.fields()["field"] == "member_id"

@@ -142,17 +142,19 @@ class DeskController(Controller):
         """One member: balance and tier, each rule's cap room, the award form, the sign-in
         link, the latest lines with a reversal form for each award or deduction, and the
         member's moves between micro-grids."""
-        member = await ledger.member(actor, member_id)
-        statement = await ledger.statement(actor, member_id, STATEMENT_LINES_SHOWN, None)
+        seen = await ledger.member_overview(
+            actor, member_id, lines=STATEMENT_LINES_SHOWN, with_rooms=True, moves_shown=MOVES_SHOWN
+        )
+        statement = seen.statement
         reversed_ids = {line.reverses_id for line in statement.lines if line.reverses_id is not None}
         reversible = {TxnKind.AWARD.value, TxnKind.DEDUCTION.value}
         context = {
             "me": actor,
-            "member": member,
-            "unit": await ledger.unit(member.org_unit),
-            "balance": await ledger.balance(actor, member_id),
-            "tier": await ledger.member_tier(actor, member_id, None),
-            "rooms": await ledger.cap_room(actor, member_id),
+            "member": seen.member,
+            "unit": seen.unit,
+            "balance": seen.balance,
+            "tier": seen.tier,
+            "rooms": seen.rooms,
             "lines": statement.lines,
             "titles": await line_titles(ledger, statement.lines),
             "memo_kinds": MEMO_KINDS,
@@ -162,7 +164,7 @@ class DeskController(Controller):
                 if line.kind in reversible and line.reverses_id is None and line.transaction_id not in reversed_ids
             },
             "reversed": reversed_ids,
-            "moves": await ledger.member_moves(actor, member_id, MOVES_SHOWN, None),
+            "moves": seen.moves,
             "now": form_time(ledger.clock(), ledger),
         }
         return Template(template_name="desk_member.html", context=context)

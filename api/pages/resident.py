@@ -25,7 +25,19 @@ from api.dependencies import LedgerDep
 from api.pages import zh
 from api.pages.forms import form_time
 from api.pages.session import Me, resident
-from ledger import HELD, Ledger, Member, MemberTier, RewardView, Rule, StatementLine, TxnKind, active_on, rewards_roles
+from ledger import (
+    HELD,
+    Ledger,
+    Member,
+    MemberTier,
+    RewardView,
+    Rule,
+    StatementLine,
+    StatementPage,
+    TxnKind,
+    active_on,
+    rewards_roles,
+)
 
 STATEMENT_PAGE_SIZE = 20
 """Statement lines per page: a phone screen and a half; scrolling loads the next page."""
@@ -130,8 +142,7 @@ def pickup_qr(code: str | None) -> str | None:
     return None if code is None else segno.make(code, error="m", micro=False).svg_inline(scale=PICKUP_QR_SCALE)
 
 
-async def statement_page(ledger: Ledger, actor: Me, member_id: str, cursor: str | None) -> dict[str, Any]:
-    page = await ledger.statement(actor, member_id, STATEMENT_PAGE_SIZE, cursor)
+async def statement_context(ledger: Ledger, page: StatementPage) -> dict[str, Any]:
     return {
         "lines": page.lines,
         "next_cursor": page.next_cursor,
@@ -147,16 +158,20 @@ class ResidentController(Controller):
     @get(routes.PAGE_ME)
     async def page(self, actor: Me, ledger: LedgerDep) -> Template:
         assert actor.member_id is not None
-        member = await ledger.member(actor, actor.member_id)
-        balance = await ledger.balance(actor, member.id)
-        tier = await ledger.member_tier(actor, member.id, None)
+        seen = await ledger.member_overview(
+            actor,
+            actor.member_id,
+            lines=STATEMENT_PAGE_SIZE,
+            claims_shown=CLAIMS_SHOWN,
+            redemptions_shown=OPEN_REDEMPTIONS_MAX,
+        )
+        member, balance, tier = seen.member, seen.balance, seen.tier
         offered = await ledger.rewards(member.org_unit, REWARDS_SHOWN_MAX, None)
-        redemptions = await ledger.member_redemptions(actor, member.id, OPEN_REDEMPTIONS_MAX, None)
-        held = [r for r in redemptions if r.state == HELD]
+        held = [r for r in seen.redemptions if r.state == HELD]
         rules = await ledger.rules()
         context = {
             "member": member,
-            "unit": await ledger.unit(member.org_unit),
+            "unit": seen.unit,
             "balance": balance,
             "tier": tier,
             "progress": progress(tier),
@@ -165,10 +180,10 @@ class ResidentController(Controller):
             "qr": {r.id: pickup_qr(r.pickup_code) for r in held},
             "rewards_by_code": {r.code: r for r in offered},
             "deadline": ledger.clock() + ledger.hold_ttl,
-            "statement": await statement_page(ledger, actor, member.id, None),
+            "statement": await statement_context(ledger, seen.statement),
             "statement_path": routes.PAGE_ME_STATEMENT,
             "report_rules": report_rules(rules, member, ledger.clock().astimezone(ledger.tz).date()),
-            "claims": await ledger.member_claims(actor, member.id, CLAIMS_SHOWN, None),
+            "claims": seen.claims,
             "rule_names": {r.code: r.definition["name_zh"] for r in rules},
             "zh_claim_kinds": zh.CLAIM_KINDS,
             "now": form_time(ledger.clock(), ledger),
@@ -180,7 +195,9 @@ class ResidentController(Controller):
         """The next page of statement lines, as rows the page appends as it scrolls."""
         assert actor.member_id is not None
         context = {
-            "statement": await statement_page(ledger, actor, actor.member_id, cursor),
+            "statement": await statement_context(
+                ledger, await ledger.statement(actor, actor.member_id, STATEMENT_PAGE_SIZE, cursor)
+            ),
             "statement_path": routes.PAGE_ME_STATEMENT,
         }
         return Template(template_name="_statement.html", context=context)
